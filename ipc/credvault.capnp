@@ -1,0 +1,160 @@
+# credvault native API — the contract between credvaultd and its clients.
+#
+# Capability style: the bootstrap object (Vault) already knows who the peer is from its
+# socket credentials (SO_PEERCRED). Asking it for a session, or authenticating with a
+# ticket, password or API token, returns a Session capability bound to one principal;
+# every credential operation goes through that capability. Administration is a further
+# capability handed only to those allowed.
+#
+# Errors are values: every result carries `error`, null on success. Clients switch on
+# Error.code; `field` names the offending argument for invalidArgument/limitExceeded.
+# `message` is for humans and never contains a secret.
+#
+# Dates are .NET ticks (100 ns since 0001-01-01T00:00:00 UTC), as SuperOffice stores them;
+# 0 is DateTime.MinValue, meaning "open-ended".
+
+@0xfe16d2051de105c7;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("credvault::rpc");
+
+enum ErrorCode {
+  internal @0;
+  notAuthenticated @1;
+  permissionDenied @2;
+  invalidArgument @3;
+  notFound @4;
+  limitExceeded @5;
+  unavailable @6;
+  integrity @7;        # a stored record failed authentication (tampered or damaged)
+  conflict @8;         # e.g. an associate name that is already taken
+  throttled @9;        # too many failed attempts; retry later
+}
+
+struct Error {
+  code @0 :ErrorCode;
+  field @1 :Text;      # the argument at fault, when there is one
+  message @2 :Text;
+}
+
+struct Credential {
+  validFrom @0 :Int64;     # .NET ticks; 0 = open
+  validTo @1 :Int64;       # .NET ticks; 0 = open
+  comment @2 :Text;
+  secretValue @3 :Text;    # null: absent (on save: keep the stored secret; on get: withheld)
+  publicValue @4 :Text;
+  isActive @5 :Bool;
+}
+
+enum Kind {
+  user @0;
+  system @1;
+}
+
+enum AuthMethod {
+  none @0;
+  peerCredentials @1;
+  password @2;
+  ticket @3;
+  apiToken @4;
+}
+
+struct Principal {
+  associateId @0 :Int32;   # 0 when the principal has no associate (e.g. root unmapped)
+  name @1 :Text;
+  kind @2 :Kind;
+  userAdmin @3 :Bool;
+  method @4 :AuthMethod;
+  uid @5 :UInt32;          # the peer's uid
+  pid @6 :UInt32;
+  partnerApp @7 :Bool;     # authenticated with an application token of a partner app
+}
+
+struct Associate {
+  associateId @0 :Int32;
+  name @1 :Text;
+  kind @2 :Kind;
+  userAdmin @3 :Bool;
+  unixUid @4 :Int64;       # -1 when none
+  active @5 :Bool;
+  hasPassword @6 :Bool;
+}
+
+struct AssociateUpdate {
+  # Fields to change; an unset field is left as it is.
+  kind :union { keep @0 :Void; set @1 :Kind; }
+  userAdmin :union { keep @2 :Void; set @3 :Bool; }
+  unixUid :union { keep @4 :Void; set @5 :Int64; }   # -1 removes the mapping
+  active :union { keep @6 :Void; set @7 :Bool; }
+  name :union { keep @8 :Void; set @9 :Text; }
+}
+
+struct Status {
+  version @0 :Text;
+  credentials @1 :UInt64;
+  associates @2 :UInt64;
+  dataKeyId @3 :UInt32;
+  mapSize @4 :UInt64;
+  usedBytes @5 :UInt64;
+  uptimeSeconds @6 :UInt64;
+  connections @7 :UInt32;
+}
+
+interface Vault {
+  # The bootstrap. Identity comes from the socket's peer credentials.
+
+  whoami @0 () -> (error :Error, principal :Principal);
+  # The principal this connection has by its peer credentials.
+
+  session @1 () -> (error :Error, session :Session);
+  # A session for the peer's own identity (uid 0, a configured system uid, or the
+  # associate whose unixUid matches). notAuthenticated if the uid maps to no one.
+
+  authenticatePassword @2 (name :Text, password :Text, appToken :Text, issueTicket :Bool)
+      -> (error :Error, session :Session, principal :Principal, ticket :Text,
+          ticketExpires :Int64);
+  authenticateTicket @3 (ticket :Text, appToken :Text)
+      -> (error :Error, session :Session, principal :Principal);
+  authenticateToken @4 (token :Text, appToken :Text)
+      -> (error :Error, session :Session, principal :Principal);
+
+  status @5 () -> (error :Error, status :Status);
+}
+
+interface Session {
+  whoami @0 () -> (error :Error, principal :Principal);
+
+  # The seven UntrustedCredentials operations.
+  createDefault @1 () -> (error :Error, credential :Credential);
+  get @2 (type :Text) -> (error :Error, credentials :List(Credential));
+  getForAssociate @3 (associateId :Int32, type :Text)
+      -> (error :Error, credentials :List(Credential));
+  save @4 (type :Text, credential :Credential) -> (error :Error);
+  saveForAssociate @5 (associateId :Int32, type :Text, credential :Credential)
+      -> (error :Error);
+  remove @6 (type :Text, publicValue :Text) -> (error :Error, removed :Bool);
+  removeForAssociate @7 (associateId :Int32, type :Text, publicValue :Text)
+      -> (error :Error, removed :Bool);
+
+  admin @8 () -> (error :Error, admin :Admin);
+  # Associate administration: system users get everything, a userAdmin may list.
+
+  logout @9 () -> (error :Error);
+  # Revokes the ticket this session was opened with (no-op for other methods).
+}
+
+interface Admin {
+  addAssociate @0 (name :Text, kind :Kind, userAdmin :Bool, unixUid :Int64, password :Text)
+      -> (error :Error, associate :Associate);
+  # unixUid -1 for none; password null for none.
+  listAssociates @1 () -> (error :Error, associates :List(Associate));
+  setAssociate @2 (associateId :Int32, update :AssociateUpdate)
+      -> (error :Error, associate :Associate);
+  removeAssociate @3 (associateId :Int32) -> (error :Error, removedCredentials :UInt32);
+  setPassword @4 (associateId :Int32, password :Text) -> (error :Error);
+  findAssociate @5 (name :Text) -> (error :Error, associate :Associate);
+
+  backup @6 (path :Text) -> (error :Error);
+  # A consistent snapshot written by the daemon to `path` (absolute, must not exist).
+  rotateDataKey @7 () -> (error :Error, keyId :UInt32);
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages credvault needs to build, test and run, if any is missing.
+set -euo pipefail
+PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev liblmdb-dev libsodium-dev
+      libsystemd-dev libgtest-dev curl python3-zeep systemd wrk)
+[ "${1:-}" = "--packaging" ] && PKGS+=(debhelper devscripts dpkg-dev lintian rpm fakeroot
+      debootstrap)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,147 @@
+// credvault — the LMDB layer. Moves bytes; knows nothing of crypto or of records.
+//
+// One environment per state directory, named tables opened at start, RAII transactions
+// that abort unless committed. Views returned by a transaction point into the map and die
+// with the transaction. Write transactions run through Environment::write(), which grows
+// the map and reruns the body when LMDB reports MDB_MAP_FULL, and commits durably.
+// Thread-safety: read transactions may run on any thread (MDB_NOTLS); writes are
+// serialised by LMDB. Never logs.
+
+#pragma once
+
+#include <kj/array.h>
+#include <kj/function.h>
+#include <kj/string.h>
+#include <kj/mutex.h>
+#include <shared_mutex>
+#include <type_traits>
+
+typedef struct MDB_env MDB_env;
+typedef struct MDB_txn MDB_txn;
+
+namespace credvault::store {
+
+struct Options {
+  uint64_t initialMapSize = uint64_t(256) << 20;  // grows on demand, doubling
+  uint64_t maxMapSize = uint64_t(1) << 40;         // refuse to grow past this
+  unsigned maxTables = 16;
+  bool durable = true;  // false only for benchmarks' in-memory ceiling
+};
+
+struct Table {
+  unsigned int dbi;
+};
+
+// Thrown by put() when the map is full; caught by Environment::write(), which grows the
+// map and reruns the transaction body. Bodies must not swallow it.
+struct MapFull {};
+
+class ReadTxn {
+ public:
+  KJ_DISALLOW_COPY(ReadTxn);
+  ReadTxn(ReadTxn&& other) noexcept;
+  ~ReadTxn() noexcept(false);
+
+  kj::Maybe<kj::ArrayPtr<const kj::byte>> get(Table table, kj::ArrayPtr<const kj::byte> key) const;
+  // Visits keys starting with `prefix` in byte order until `visit` returns false.
+  void scan(Table table, kj::ArrayPtr<const kj::byte> prefix,
+            kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte> key,
+                                   kj::ArrayPtr<const kj::byte> value)> visit) const;
+  uint64_t count(Table table) const;
+
+ protected:
+  friend class Environment;
+  ReadTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock);
+  MDB_txn* txn_;
+  std::shared_lock<std::shared_mutex> lock_;
+};
+
+class WriteTxn : public ReadTxn {
+ public:
+  WriteTxn(WriteTxn&&) noexcept = default;
+  void put(Table table, kj::ArrayPtr<const kj::byte> key, kj::ArrayPtr<const kj::byte> value);
+  // Returns whether the key existed.
+  bool del(Table table, kj::ArrayPtr<const kj::byte> key);
+  // Runs `body` in a nested transaction: if it throws (other than MapFull), only its
+  // changes are undone and the exception is returned; the outer transaction goes on.
+  kj::Maybe<kj::Exception> nested(kj::FunctionParam<void(WriteTxn&)> body);
+
+ private:
+  friend class Environment;
+  WriteTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock);
+  void commit();
+};
+
+struct Stats {
+  uint64_t mapSize;
+  uint64_t usedBytes;   // last page number × page size
+  uint32_t readers;
+};
+
+class Environment {
+ public:
+  // Opens (creating if needed) the environment in directory `dir`.
+  Environment(kj::StringPtr dir, Options options = {});
+  ~Environment() noexcept(false);
+  KJ_DISALLOW_COPY(Environment);
+
+  // Opens or creates a named table. Call at start, before concurrent use.
+  Table table(kj::StringPtr name);
+
+  ReadTxn read();
+
+  // Runs `body` in a write transaction and commits it (durably unless Options::durable is
+  // false). On MDB_MAP_FULL the transaction is aborted, the map doubled, and `body` run
+  // again, so `body` must have no effects outside the transaction.
+  template <typename Func>
+  auto write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>()));
+
+  // A consistent snapshot of the whole environment, compacted, written to `path` (which
+  // must not exist) while readers and writers continue.
+  void backup(kj::StringPtr path);
+
+  // Schema version in table "meta": stores `version` on a new environment; refuses one
+  // written by a newer version; returns the version found (0 on a new environment).
+  uint32_t checkSchema(uint32_t version);
+
+  Stats stats();
+  kj::StringPtr directory() const { return dir_; }
+
+ private:
+  MDB_env* env_ = nullptr;
+  kj::String dir_;
+  Options options_;
+  uint64_t mapSize_;
+  std::shared_mutex resize_;  // shared: any open txn; exclusive: changing the map size
+
+  WriteTxn beginWrite();
+  void grow();
+};
+
+template <typename Func>
+auto Environment::write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>())) {
+  for (;;) {
+    try {
+      auto txn = beginWrite();
+      if constexpr (std::is_void_v<decltype(body(txn))>) {
+        body(txn);
+        txn.commit();
+        return;
+      } else {
+        auto result = body(txn);
+        txn.commit();
+        return result;
+      }
+    } catch (const MapFull&) {
+      grow();
+    }
+  }
+}
+
+// Big-endian integer keys, so byte order is numeric order.
+void putBe32(kj::byte* out, uint32_t v);
+uint32_t getBe32(const kj::byte* in);
+void putBe64(kj::byte* out, uint64_t v);
+uint64_t getBe64(const kj::byte* in);
+
+}  // namespace credvault::store

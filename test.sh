@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite (then the sanitizer build).
+set -euo pipefail
+cd "$(dirname "$0")"
+./scripts/deps.sh
+BUILD=${BUILD_DIR:-build}
+[ -d "$BUILD" ] || meson setup "$BUILD"
+ninja -C "$BUILD"
+meson test -C "$BUILD" --print-errorlogs --num-processes 2
+if [ "${CREDVAULT_SKIP_SANITIZE:-0}" != "1" ]; then
+  ASAN=${BUILD}-asan
+  [ -d "$ASAN" ] || meson setup "$ASAN" -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dbuildtype=debug
+  ninja -C "$ASAN"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C "$ASAN" --print-errorlogs --num-processes 2 --no-suite slow
+fi
