@@ -48,6 +48,14 @@ kj::Array<kj::byte> Keyring::create(uint32_t id) {
   return wrapped;
 }
 
+void Keyring::forget(uint32_t id) {
+  keys_.erase(id);
+  current_ = 0;
+  for (auto& entry : keys_) {
+    if (entry.key != INDEX_KEY_ID && entry.key > current_) current_ = entry.key;
+  }
+}
+
 kj::Maybe<const Secret&> Keyring::find(uint32_t id) const { return keys_.find(id); }
 
 const Secret& Keyring::indexKey() const {

@@ -28,6 +28,9 @@ class Keyring {
   // Creates a fresh random key with this id and returns its wrapped form for storage.
   kj::Array<kj::byte> create(uint32_t id);
 
+  // Drops a key created by create() whose wrapped form could not be stored.
+  void forget(uint32_t id);
+
   // The newest data key id (0 when there is none yet).
   uint32_t currentId() const { return current_; }
   kj::Maybe<const Secret&> find(uint32_t id) const;

@@ -1,0 +1,56 @@
+// credvault — the vault's typed errors.
+//
+// Core reports a refused or failed operation by throwing VaultError with a code the RPC
+// layer maps 1:1 onto rpc::ErrorCode, the field at fault, and a message for humans.
+// Security invariant: messages and fields never carry a secret, password, ticket, public
+// value or comment — only names of fields, ids and limits.
+
+#pragma once
+
+#include <kj/string.h>
+#include <exception>
+
+namespace credvault::core {
+
+enum class ErrorCode {
+  INTERNAL,
+  NOT_AUTHENTICATED,
+  PERMISSION_DENIED,
+  INVALID_ARGUMENT,
+  NOT_FOUND,
+  LIMIT_EXCEEDED,
+  UNAVAILABLE,
+  INTEGRITY,
+  CONFLICT,
+  THROTTLED,
+};
+
+class VaultError : public std::exception {
+ public:
+  VaultError(ErrorCode code, kj::StringPtr field, kj::String message)
+      : code_(code), field_(kj::heapString(field)), message_(kj::mv(message)) {}
+  VaultError(const VaultError& other)
+      : code_(other.code_), field_(kj::heapString(other.field_)),
+        message_(kj::heapString(other.message_)) {}
+
+  ErrorCode code() const { return code_; }
+  kj::StringPtr field() const { return field_; }
+  kj::StringPtr message() const { return message_; }
+  const char* what() const noexcept override { return message_.cStr(); }
+
+ private:
+  ErrorCode code_;
+  kj::String field_;
+  kj::String message_;
+};
+
+[[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);
+
+template <typename... Params>
+[[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {
+  fail(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
+}
+
+kj::StringPtr errorCodeName(ErrorCode code);
+
+}  // namespace credvault::core

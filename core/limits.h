@@ -1,0 +1,43 @@
+// credvault — every limit on what a client controls, in one place.
+//
+// Each limit is tested at the bound and one past it (tests/core/limits-test.c++ and the
+// integration tests). Character counts are Unicode code points of valid UTF-8; byte
+// limits say so. docs/limits.md explains the choices.
+
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace credvault::core {
+
+// UntrustedCredentials fields (SuperOffice's own limits where it has them).
+constexpr size_t MAX_COMMENT_CHARS = 255;
+constexpr size_t MAX_PUBLIC_VALUE_CHARS = 238;
+constexpr size_t MAX_TYPE_CHARS = 64;            // "imap", "smtp", "office365-oauth"
+constexpr size_t MAX_SECRET_BYTES = 8192;        // native API; a PEM key or an OAuth token
+constexpr size_t MAX_SUPEROFFICE_SECRET_CHARS = 70;  // applied by the SOAP/REST frontends
+
+constexpr size_t MAX_CREDENTIALS_PER_ASSOCIATE = 10000;
+
+// Associates.
+constexpr size_t MAX_NAME_CHARS = 64;
+constexpr size_t MAX_PASSWORD_BYTES = 1024;
+constexpr size_t MIN_PASSWORD_CHARS = 1;
+constexpr uint32_t MAX_ASSOCIATES = 1000000;
+
+// Authentication material.
+constexpr size_t MAX_TICKET_BYTES = 256;
+constexpr size_t MAX_TOKEN_BYTES = 256;
+constexpr size_t MAX_TOKEN_NAME_CHARS = 64;
+constexpr size_t MAX_TOKENS_PER_ASSOCIATE = 100;
+constexpr size_t MAX_APP_TOKEN_BYTES = 256;
+
+// IPC (enforced by the daemon).
+constexpr uint64_t MAX_MESSAGE_BYTES = 1 << 20;  // capnp traversal limit, in bytes
+constexpr int MAX_MESSAGE_NESTING = 16;
+constexpr size_t MAX_CONNECTIONS_PER_UID = 256;
+constexpr size_t MAX_CONNECTIONS = 4096;
+constexpr size_t MAX_PATH_BYTES = 4096;
+
+}  // namespace credvault::core

@@ -1,0 +1,61 @@
+// credvault — the vault's data model. Plain values; no I/O.
+
+#pragma once
+
+#include "crypto/secret.h"
+#include <kj/string.h>
+#include <kj/one-of.h>
+
+namespace credvault::core {
+
+// .NET DateTime ticks (100 ns since 0001-01-01T00:00:00 UTC), as SuperOffice stores dates.
+// 0 is DateTime.MinValue: "not set", an open end of a validity window.
+using Ticks = int64_t;
+constexpr Ticks MAX_TICKS = 3'155'378'975'999'999'999;  // 9999-12-31T23:59:59.9999999
+constexpr Ticks UNIX_EPOCH_TICKS = 621'355'968'000'000'000;
+constexpr Ticks TICKS_PER_SECOND = 10'000'000;
+
+enum class Kind : uint8_t { USER = 0, SYSTEM = 1 };
+
+enum class AuthMethod : uint8_t { NONE, PEER_CREDENTIALS, PASSWORD, TICKET, API_TOKEN };
+
+struct Associate {
+  int32_t id = 0;
+  kj::String name;
+  Kind kind = Kind::USER;
+  bool userAdmin = false;
+  kj::Maybe<uint32_t> unixUid;
+  bool active = true;
+  kj::String passwordHash;  // Argon2id string; empty: no password login
+  int64_t createdUnix = 0;
+  int64_t modifiedUnix = 0;
+  uint32_t credentialEpoch = 0;  // bumped when tickets must die (password change, deactivate)
+};
+
+struct Credential {
+  Ticks validFrom = 0;
+  Ticks validTo = 0;
+  kj::String comment;
+  // On save: null keeps the stored secret. On read: null when withheld from the caller.
+  kj::Maybe<crypto::Secret> secretValue;
+  kj::String publicValue;
+  bool isActive = true;
+};
+
+// Who is calling, as established by the daemon (peer credentials, ticket, password, token).
+struct Principal {
+  int32_t associateId = 0;  // 0: no associate (e.g. root without a mapping)
+  kj::String name;
+  Kind kind = Kind::USER;
+  bool userAdmin = false;
+  AuthMethod method = AuthMethod::NONE;
+  bool partnerApp = false;  // came with a partner application token (online mode)
+  uint32_t uid = 0;
+  uint32_t pid = 0;
+
+  bool isSystem() const { return kind == Kind::SYSTEM; }
+};
+
+Principal clonePrincipal(const Principal& p);
+
+}  // namespace credvault::core

@@ -1,0 +1,595 @@
+#include "vault.h"
+#include "codec.h"
+#include "limits.h"
+#include "validate.h"
+#include "crypto/aead.h"
+
+#include <kj/debug.h>
+
+namespace credvault::core {
+
+namespace {
+
+constexpr uint8_t RECORD_FORMAT = 1;
+constexpr size_t INDEX_HASH_PART = 16;  // bytes of keyed hash per key component
+const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
+
+kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
+  kj::FixedArray<kj::byte, 4> out;
+  store::putBe32(out.begin(), v);
+  return out;
+}
+
+[[noreturn]] void notFoundAssociate(int32_t id) {
+  fail(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", id, " does not exist"));
+}
+
+[[noreturn]] void denied(kj::StringPtr what) {
+  fail(ErrorCode::PERMISSION_DENIED, "", kj::str(what));
+}
+
+}  // namespace
+
+Access accessTo(const Principal& who, int32_t target) {
+  if (who.partnerApp) return Access::NONE;
+  if (who.associateId != 0 && who.associateId == target) return Access::FULL;
+  if (who.isSystem()) return Access::FULL;
+  if (who.userAdmin) return Access::MANAGE;
+  return Access::NONE;
+}
+
+Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
+             VaultOptions options)
+    : env_(env), clock_(clock), options_(options), keyring_(kj::mv(masterKey)) {
+  env_.checkSchema(SCHEMA_VERSION);
+  keys_ = env_.table("keys");
+  associates_ = env_.table("associates");
+  names_ = env_.table("associate-names");
+  uids_ = env_.table("associate-uids");
+  credentials_ = env_.table("credentials");
+  counters_ = env_.table("credential-counts");
+  meta_ = env_.table("meta");
+  loadOrCreateKeys();
+}
+
+void Vault::loadOrCreateKeys() {
+  auto ring = keyring_.lockExclusive();
+  bool any = false;
+  {
+    auto txn = env_.read();
+    txn.scan(keys_, nullptr, [&](auto key, auto value) {
+      KJ_REQUIRE(key.size() == 4, "the key table is damaged");
+      uint32_t id = store::getBe32(key.begin());
+      if (!ring->load(id, value)) {
+        KJ_FAIL_REQUIRE(
+            "the master key does not open this vault's data keys: wrong master key for this "
+            "state directory (or the key table is damaged). Refusing to start.",
+            id);
+      }
+      any = true;
+      return true;
+    });
+  }
+  if (!any) {
+    env_.write([&](store::WriteTxn& txn) {
+      auto index = ring->create(crypto::INDEX_KEY_ID);
+      auto data = ring->create(1);
+      txn.put(keys_, be32(crypto::INDEX_KEY_ID), index);
+      txn.put(keys_, be32(1), data);
+    });
+  }
+  KJ_REQUIRE(ring->find(crypto::INDEX_KEY_ID) != nullptr && ring->currentId() >= 1,
+             "the key table is incomplete");
+}
+
+int64_t Vault::nowUnix() const {
+  return (clock_.now() - kj::UNIX_EPOCH) / kj::SECONDS;
+}
+
+kj::Array<kj::byte> Vault::indexHash(kj::StringPtr label,
+                                     kj::ArrayPtr<const kj::byte> value) const {
+  auto ring = keyring_.lockShared();
+  auto message = kj::heapArray<kj::byte>(label.size() + 1 + value.size());
+  memcpy(message.begin(), label.begin(), label.size());
+  message[label.size()] = 0;
+  if (value.size() > 0) memcpy(message.begin() + label.size() + 1, value.begin(), value.size());
+  auto out = crypto::keyedHash(ring->indexKey(), message);
+  crypto::wipe(message);
+  return out;
+}
+
+namespace {
+
+kj::Array<kj::byte> recordAd(kj::StringPtr purpose, uint32_t keyId,
+                             kj::ArrayPtr<const kj::byte> context) {
+  return encodePlain([&](Encoder& e) {
+    e.u8(RECORD_FORMAT);
+    e.text(purpose);
+    e.u32(keyId);
+    e.bytes(context);
+  });
+}
+
+}  // namespace
+
+kj::Array<kj::byte> Vault::sealValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
+                                     const crypto::Secret& plaintext) const {
+  auto ring = keyring_.lockShared();
+  uint32_t keyId = ring->currentId();
+  auto ad = recordAd(purpose, keyId, context);
+  auto sealed = crypto::seal(KJ_ASSERT_NONNULL(ring->find(keyId)), plaintext.reveal(), ad);
+  auto out = kj::heapArray<kj::byte>(5 + sealed.size());
+  out[0] = RECORD_FORMAT;
+  store::putBe32(out.begin() + 1, keyId);
+  memcpy(out.begin() + 5, sealed.begin(), sealed.size());
+  return out;
+}
+
+crypto::Secret Vault::openValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
+                                kj::ArrayPtr<const kj::byte> stored) const {
+  if (stored.size() < 5 || stored[0] != RECORD_FORMAT) {
+    fail(ErrorCode::INTEGRITY, "", kj::str("a stored ", purpose, " record is damaged"));
+  }
+  uint32_t keyId = store::getBe32(stored.begin() + 1);
+  auto ring = keyring_.lockShared();
+  KJ_IF_MAYBE(key, ring->find(keyId)) {
+    auto ad = recordAd(purpose, keyId, context);
+    KJ_IF_MAYBE(plain, crypto::open(*key, stored.slice(5, stored.size()), ad)) {
+      return kj::mv(*plain);
+    }
+    fail(ErrorCode::INTEGRITY, "",
+         kj::str("a stored ", purpose, " record failed authentication (tampered or moved)"));
+  }
+  fail(ErrorCode::INTEGRITY, "", kj::str("a stored ", purpose, " record names an unknown key"));
+}
+
+// ---- associates ------------------------------------------------------------------------
+
+kj::Maybe<Associate> Vault::readAssociate(const store::ReadTxn& txn, int32_t id) const {
+  auto key = be32(id);
+  KJ_IF_MAYBE(stored, txn.get(associates_, key)) {
+    auto plain = openValue("associate", key, *stored);
+    Decoder d(plain.reveal());
+    Associate a;
+    a.id = d.u32();
+    a.name = d.text();
+    a.kind = d.u8() == 1 ? Kind::SYSTEM : Kind::USER;
+    a.userAdmin = d.u8() != 0;
+    if (d.u8() != 0) a.unixUid = d.u32(); else d.u32();
+    a.active = d.u8() != 0;
+    a.passwordHash = d.text();
+    a.createdUnix = d.u64();
+    a.modifiedUnix = d.u64();
+    a.credentialEpoch = d.u32();
+    if (a.id != id) fail(ErrorCode::INTEGRITY, "", kj::str("an associate record was moved"));
+    return kj::mv(a);
+  }
+  return nullptr;
+}
+
+Associate Vault::requireAssociate(const store::ReadTxn& txn, int32_t id) const {
+  KJ_IF_MAYBE(a, readAssociate(txn, id)) { return kj::mv(*a); }
+  notFoundAssociate(id);
+}
+
+void Vault::writeAssociate(store::WriteTxn& txn, const Associate& a) const {
+  auto plain = encodeSecret([&](Encoder& e) {
+    e.u32(a.id);
+    e.text(a.name);
+    e.u8(a.kind == Kind::SYSTEM ? 1 : 0);
+    e.u8(a.userAdmin);
+    KJ_IF_MAYBE(uid, a.unixUid) { e.u8(1); e.u32(*uid); } else { e.u8(0); e.u32(0); }
+    e.u8(a.active);
+    e.text(a.passwordHash);
+    e.u64(a.createdUnix);
+    e.u64(a.modifiedUnix);
+    e.u32(a.credentialEpoch);
+  });
+  auto key = be32(a.id);
+  txn.put(associates_, key, sealValue("associate", key, plain));
+}
+
+kj::Maybe<Associate> Vault::findAssociate(int32_t id) const {
+  if (id <= 0) return nullptr;
+  auto txn = env_.read();
+  return readAssociate(txn, id);
+}
+
+kj::Maybe<Associate> Vault::findAssociateByName(kj::StringPtr name) const {
+  auto txn = env_.read();
+  KJ_IF_MAYBE(id, txn.get(names_, indexHash("name", foldName(name).asBytes()))) {
+    return readAssociate(txn, store::getBe32(id->begin()));
+  }
+  return nullptr;
+}
+
+kj::Maybe<Associate> Vault::findAssociateByUid(uint32_t uid) const {
+  auto txn = env_.read();
+  KJ_IF_MAYBE(id, txn.get(uids_, indexHash("uid", be32(uid)))) {
+    return readAssociate(txn, store::getBe32(id->begin()));
+  }
+  return nullptr;
+}
+
+kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
+  if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
+    denied("listing associates needs a system user or a user administrator");
+  }
+  kj::Vector<Associate> out;
+  auto txn = env_.read();
+  txn.scan(associates_, nullptr, [&](auto key, auto) {
+    KJ_IF_MAYBE(a, readAssociate(txn, store::getBe32(key.begin()))) { out.add(kj::mv(*a)); }
+    return true;
+  });
+  return out.releaseAsArray();
+}
+
+static void requireSystem(const Principal& who, kj::StringPtr what) {
+  if (who.partnerApp || !who.isSystem()) {
+    denied(kj::str(what, " needs a system user"));
+  }
+}
+
+WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
+  requireSystem(who, "adding an associate");
+  checkAssociateName(na.name);
+  kj::String hash;
+  KJ_IF_MAYBE(pw, na.password) {
+    checkPassword(*pw);
+    hash = crypto::hashPassword(*pw, options_.passwordParams);
+  }
+  auto nameKey = indexHash("name", foldName(na.name).asBytes());
+  kj::Maybe<kj::Array<kj::byte>> uidKey;
+  KJ_IF_MAYBE(uid, na.unixUid) { uidKey = indexHash("uid", be32(*uid)); }
+  int64_t now = nowUnix();
+  return [this, na = kj::mv(na), hash = kj::mv(hash), nameKey = kj::mv(nameKey),
+          uidKey = kj::mv(uidKey), now](store::WriteTxn& txn) -> Associate {
+    if (txn.get(names_, nameKey) != nullptr) {
+      fail(ErrorCode::CONFLICT, "name", kj::str("an associate with this name already exists"));
+    }
+    KJ_IF_MAYBE(k, uidKey) {
+      if (txn.get(uids_, *k) != nullptr) {
+        fail(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
+      }
+    }
+    uint32_t next = 1;
+    KJ_IF_MAYBE(stored, txn.get(meta_, NEXT_ID_KEY)) { next = store::getBe32(stored->begin()); }
+    if (next > MAX_ASSOCIATES) {
+      fail(ErrorCode::LIMIT_EXCEEDED, "", kj::str("the vault holds its maximum of associates"));
+    }
+    Associate a;
+    a.id = next;
+    a.name = kj::heapString(na.name);
+    a.kind = na.kind;
+    a.userAdmin = na.userAdmin;
+    a.unixUid = na.unixUid;
+    a.active = true;
+    a.passwordHash = kj::heapString(hash);
+    a.createdUnix = a.modifiedUnix = now;
+    writeAssociate(txn, a);
+    txn.put(meta_, NEXT_ID_KEY, be32(next + 1));
+    txn.put(names_, nameKey, be32(a.id));
+    KJ_IF_MAYBE(k, uidKey) { txn.put(uids_, *k, be32(a.id)); }
+    return a;
+  };
+}
+
+WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
+                                       AssociateUpdate update) const {
+  requireSystem(who, "changing an associate");
+  KJ_IF_MAYBE(n, update.name) { checkAssociateName(*n); }
+  int64_t now = nowUnix();
+  return [this, id, update = kj::mv(update), now](store::WriteTxn& txn) -> Associate {
+    auto a = requireAssociate(txn, id);
+    KJ_IF_MAYBE(n, update.name) {
+      auto oldKey = indexHash("name", foldName(a.name).asBytes());
+      auto newKey = indexHash("name", foldName(*n).asBytes());
+      if (newKey != oldKey.asPtr()) {
+        if (txn.get(names_, newKey) != nullptr) {
+          fail(ErrorCode::CONFLICT, "name", kj::str("an associate with this name already exists"));
+        }
+        txn.del(names_, oldKey);
+        txn.put(names_, newKey, be32(id));
+      }
+      a.name = kj::heapString(*n);
+    }
+    KJ_IF_MAYBE(k, update.kind) { a.kind = *k; }
+    KJ_IF_MAYBE(u, update.userAdmin) { a.userAdmin = *u; }
+    KJ_IF_MAYBE(uid, update.unixUid) {
+      KJ_IF_MAYBE(old, a.unixUid) { txn.del(uids_, indexHash("uid", be32(*old))); }
+      KJ_IF_MAYBE(newUid, *uid) {
+        auto key = indexHash("uid", be32(*newUid));
+        if (txn.get(uids_, key) != nullptr) {
+          fail(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
+        }
+        txn.put(uids_, key, be32(id));
+      }
+      a.unixUid = *uid;
+    }
+    KJ_IF_MAYBE(act, update.active) {
+      if (a.active && !*act) ++a.credentialEpoch;  // ends the associate's tickets
+      a.active = *act;
+    }
+    a.modifiedUnix = now;
+    writeAssociate(txn, a);
+    return a;
+  };
+}
+
+WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const {
+  requireSystem(who, "removing an associate");
+  return [this, id](store::WriteTxn& txn) -> uint32_t {
+    auto a = requireAssociate(txn, id);
+    // Credentials go with their associate: kept, they would be readable by whoever is
+    // later given the same id or uid. See docs/associates.md.
+    kj::Vector<kj::Array<kj::byte>> doomed;
+    txn.scan(credentials_, be32(id), [&](auto key, auto) {
+      doomed.add(kj::heapArray(key));
+      return true;
+    });
+    for (auto& k : doomed) txn.del(credentials_, k);
+    txn.del(counters_, be32(id));
+    txn.del(names_, indexHash("name", foldName(a.name).asBytes()));
+    KJ_IF_MAYBE(uid, a.unixUid) { txn.del(uids_, indexHash("uid", be32(*uid))); }
+    txn.del(associates_, be32(id));
+    return doomed.size();
+  };
+}
+
+WriteOp<bool> Vault::setPassword(const Principal& who, int32_t id, crypto::Secret password) const {
+  if (!(who.associateId == id && !who.partnerApp)) requireSystem(who, "setting a password");
+  checkPassword(password);
+  auto hash = crypto::hashPassword(password, options_.passwordParams);
+  int64_t now = nowUnix();
+  return [this, id, hash = kj::mv(hash), now](store::WriteTxn& txn) -> bool {
+    auto a = requireAssociate(txn, id);
+    a.passwordHash = kj::heapString(hash);
+    ++a.credentialEpoch;  // a new password ends every ticket issued under the old one
+    a.modifiedUnix = now;
+    writeAssociate(txn, a);
+    return true;
+  };
+}
+
+kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
+                                           const crypto::Secret& password) const {
+  // An unknown or inactive name pays for one hash too, so timing does not tell names apart.
+  static const kj::String dummy = [&]() {
+    auto pw = crypto::Secret::copyOf("credvault-dummy-password"_kj);
+    return crypto::hashPassword(pw, options_.passwordParams);
+  }();
+  kj::Maybe<Associate> found;
+  if (utf8Length(name) != nullptr && name.size() <= MAX_NAME_CHARS * 4) {
+    found = findAssociateByName(name);
+  }
+  KJ_IF_MAYBE(a, found) {
+    if (a->active && a->passwordHash.size() > 0 &&
+        crypto::verifyPassword(a->passwordHash, password)) {
+      return kj::mv(*a);
+    }
+    if (a->passwordHash.size() == 0) crypto::verifyPassword(dummy, password);
+    return nullptr;
+  }
+  crypto::verifyPassword(dummy, password);
+  return nullptr;
+}
+
+// ---- credentials -----------------------------------------------------------------------
+
+int32_t Vault::resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const {
+  if (who.partnerApp) {
+    denied("User management is not allowed for partner apps");
+  }
+  KJ_IF_MAYBE(t, target) {
+    if (*t <= 0) invalid("associateId", "associateId must be a positive number");
+    return *t;
+  }
+  if (who.associateId == 0) {
+    fail(ErrorCode::NOT_FOUND, "associateId",
+         kj::str("the caller is not mapped to an associate; name one explicitly"));
+  }
+  return who.associateId;
+}
+
+kj::Array<kj::byte> Vault::typePrefix(int32_t associateId, kj::StringPtr type) const {
+  auto out = kj::heapArray<kj::byte>(4 + INDEX_HASH_PART);
+  store::putBe32(out.begin(), associateId);
+  auto h = indexHash("type", type.asBytes());
+  memcpy(out.begin() + 4, h.begin(), INDEX_HASH_PART);
+  return out;
+}
+
+kj::Array<kj::byte> Vault::credentialKey(int32_t associateId, kj::StringPtr type,
+                                         kj::StringPtr publicValue) const {
+  auto out = kj::heapArray<kj::byte>(4 + 2 * INDEX_HASH_PART);
+  auto prefix = typePrefix(associateId, type);
+  memcpy(out.begin(), prefix.begin(), prefix.size());
+  auto entry = encodePlain([&](Encoder& e) { e.text(type); e.text(publicValue); });
+  auto h = indexHash("credential", entry);
+  memcpy(out.begin() + prefix.size(), h.begin(), INDEX_HASH_PART);
+  return out;
+}
+
+kj::Array<kj::byte> Vault::sealCredential(int32_t associateId, kj::StringPtr type,
+                                          const Credential& c) const {
+  auto key = credentialKey(associateId, type, c.publicValue);
+  auto plain = encodeSecret([&](Encoder& e) {
+    e.text(type);
+    e.text(c.publicValue);
+    e.u64(c.validFrom);
+    e.u64(c.validTo);
+    e.u8(c.isActive);
+    e.text(c.comment);
+    KJ_IF_MAYBE(s, c.secretValue) { e.bytes(s->reveal()); } else { e.bytes(nullptr); }
+  });
+  return sealValue("credential", key, plain);
+}
+
+namespace {
+
+struct OpenedCredential {
+  kj::String type;
+  Credential credential;
+};
+
+}  // namespace
+
+// Opens the record stored under `key`; the key is the associated data, so a record copied
+// under another key (another owner, type or public value) fails to open.
+static OpenedCredential openAt(const Vault& vault, kj::ArrayPtr<const kj::byte> key,
+                               kj::ArrayPtr<const kj::byte> stored, bool withSecret) {
+  auto plain = vault.openValue("credential", key, stored);
+  Decoder d(plain.reveal());
+  OpenedCredential out;
+  out.type = d.text();
+  out.credential.publicValue = d.text();
+  out.credential.validFrom = d.u64();
+  out.credential.validTo = d.u64();
+  out.credential.isActive = d.u8() != 0;
+  out.credential.comment = d.text();
+  auto secret = d.bytes();
+  if (withSecret) out.credential.secretValue = crypto::Secret::copyOf(secret);
+  return out;
+}
+
+Credential Vault::createDefault(const Principal& who) const {
+  if (who.partnerApp) denied("User management is not allowed for partner apps");
+  if (who.method == AuthMethod::NONE) {
+    fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
+  }
+  Credential c;
+  c.isActive = true;
+  c.secretValue = crypto::Secret();
+  return c;
+}
+
+kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target,
+                                 kj::StringPtr type) const {
+  int32_t id = resolveTarget(who, target);
+  checkType(type);
+  auto access = accessTo(who, id);
+  if (access == Access::NONE) {
+    denied("not allowed to read another associate's credentials");
+  }
+  auto txn = env_.read();
+  if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  kj::Vector<Credential> out;
+  auto prefix = typePrefix(id, type);
+  txn.scan(credentials_, prefix, [&](auto key, auto value) {
+    auto opened = openAt(*this, key, value, access == Access::FULL);
+    if (opened.type != type) {
+      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+    }
+    out.add(kj::mv(opened.credential));
+    return true;
+  });
+  return out.releaseAsArray();
+}
+
+uint32_t Vault::counter(const store::ReadTxn& txn, int32_t associateId) const {
+  KJ_IF_MAYBE(v, txn.get(counters_, be32(associateId))) { return store::getBe32(v->begin()); }
+  return 0;
+}
+
+void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value) const {
+  if (value == 0) {
+    txn.del(counters_, be32(associateId));
+  } else {
+    txn.put(counters_, be32(associateId), be32(value));
+  }
+}
+
+WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                          Credential credential) const {
+  int32_t id = resolveTarget(who, target);
+  checkType(type);
+  checkCredential(credential);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to save another associate's credentials");
+  }
+  auto key = credentialKey(id, type, credential.publicValue);
+  return [this, id, key = kj::mv(key), type = kj::heapString(type),
+          credential = kj::mv(credential)](store::WriteTxn& txn) -> bool {
+    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+    bool created = true;
+    kj::Maybe<crypto::Secret> kept;
+    KJ_IF_MAYBE(existing, txn.get(credentials_, key)) {
+      created = false;
+      if (credential.secretValue == nullptr) {
+        auto opened = openAt(*this, key, *existing, true);
+        kept = kj::mv(opened.credential.secretValue);
+      }
+    }
+    if (created) {
+      uint32_t n = counter(txn, id);
+      if (n >= MAX_CREDENTIALS_PER_ASSOCIATE) {
+        fail(ErrorCode::LIMIT_EXCEEDED, "",
+             kj::str("associate ", id, " already has ", n, " credentials, the limit"));
+      }
+      setCounter(txn, id, n + 1);
+    }
+    kj::Array<kj::byte> sealed;
+    KJ_IF_MAYBE(k, kept) {
+      // Reseal with the stored secret; the caller's carrier stays untouched for reruns.
+      Credential merged;
+      merged.validFrom = credential.validFrom;
+      merged.validTo = credential.validTo;
+      merged.comment = kj::heapString(credential.comment);
+      merged.publicValue = kj::heapString(credential.publicValue);
+      merged.isActive = credential.isActive;
+      merged.secretValue = kj::mv(*k);
+      sealed = sealCredential(id, type, merged);
+    } else {
+      sealed = sealCredential(id, type, credential);
+    }
+    txn.put(credentials_, key, sealed);
+    return created;
+  };
+}
+
+WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                            kj::StringPtr publicValue) const {
+  int32_t id = resolveTarget(who, target);
+  checkType(type);
+  checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to remove another associate's credentials");
+  }
+  auto key = credentialKey(id, type, publicValue);
+  return [this, id, key = kj::mv(key)](store::WriteTxn& txn) -> bool {
+    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+    if (!txn.del(credentials_, key)) return false;
+    uint32_t n = counter(txn, id);
+    setCounter(txn, id, n > 0 ? n - 1 : 0);
+    return true;
+  };
+}
+
+// ---- keys and maintenance ----------------------------------------------------------------
+
+uint32_t Vault::rotateDataKey(const Principal& who) {
+  requireSystem(who, "rotating the data key");
+  // Rare and quick: hold the keyring exclusively until the new key is durable, so no
+  // record is sealed with a key that a failed commit would leave unstored.
+  auto ring = keyring_.lockExclusive();
+  uint32_t id = ring->currentId() + 1;
+  auto wrapped = ring->create(id);
+  KJ_ON_SCOPE_FAILURE(ring->forget(id));
+  env_.write([&](store::WriteTxn& txn) { txn.put(keys_, be32(id), wrapped); });
+  return id;
+}
+
+void Vault::backup(const Principal& who, kj::StringPtr path) {
+  requireSystem(who, "taking a backup");
+  if (path.size() == 0 || path[0] != '/' || path.size() > MAX_PATH_BYTES) {
+    invalid("path", "the backup path must be absolute");
+  }
+  env_.backup(path);
+}
+
+VaultCounts Vault::counts() const {
+  auto txn = env_.read();
+  return {txn.count(credentials_), txn.count(associates_), keyring_.lockShared()->currentId()};
+}
+
+}  // namespace credvault::core

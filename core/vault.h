@@ -1,0 +1,145 @@
+// credvault — the vault: associates, sealed credentials, and who may do what.
+//
+// No sockets, no RPC, no logging. Reads open their own read transaction and may run on any
+// thread. Writes are split in two: the public method validates and authorises what it can
+// without the database, then returns a WriteOp that the caller runs inside a write
+// transaction (the daemon batches many into one durable commit; tests and tools use
+// runNow()). A WriteOp may run more than once (LMDB map growth reruns the transaction), so
+// it must only read its captures.
+//
+// Security invariants: only ciphertext and keyed hashes reach the store; a SecretValue is
+// returned only to its owner or a system principal; VaultError messages never contain a
+// secret, public value or comment.
+
+#pragma once
+
+#include "model.h"
+#include "error.h"
+#include "crypto/keyring.h"
+#include "crypto/password.h"
+#include "store/env.h"
+#include <kj/function.h>
+#include <kj/mutex.h>
+#include <kj/time.h>
+#include <kj/vector.h>
+
+namespace credvault::core {
+
+template <typename T>
+using WriteOp = kj::Function<T(store::WriteTxn&)>;
+
+struct VaultOptions {
+  crypto::PasswordParams passwordParams = crypto::defaultPasswordParams();
+};
+
+struct NewAssociate {
+  kj::String name;
+  Kind kind = Kind::USER;
+  bool userAdmin = false;
+  kj::Maybe<uint32_t> unixUid;
+  kj::Maybe<crypto::Secret> password;
+};
+
+struct AssociateUpdate {
+  kj::Maybe<kj::String> name;
+  kj::Maybe<Kind> kind;
+  kj::Maybe<bool> userAdmin;
+  kj::Maybe<kj::Maybe<uint32_t>> unixUid;  // set to null to remove the mapping
+  kj::Maybe<bool> active;
+};
+
+struct VaultCounts {
+  uint64_t credentials;
+  uint64_t associates;
+  uint32_t dataKeyId;
+};
+
+class Vault {
+ public:
+  // Opens the vault kept in `env`: creates its tables, checks the schema version, and
+  // unwraps its keys with `masterKey` (creating them on a new vault). Throws a KJ exception
+  // with an operator-facing message when the master key does not open the stored keys.
+  Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
+        VaultOptions options = {});
+  KJ_DISALLOW_COPY(Vault);
+
+  static constexpr uint32_t SCHEMA_VERSION = 1;
+
+  // ---- UntrustedCredentials --------------------------------------------------------------
+  // `target` null means the principal's own associate.
+  Credential createDefault(const Principal& who) const;
+  kj::Array<Credential> get(const Principal& who, kj::Maybe<int32_t> target,
+                            kj::StringPtr type) const;
+  // Returns true when the entry was created, false when replaced.
+  WriteOp<bool> save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                     Credential credential) const;
+  // Returns whether an entry was removed.
+  WriteOp<bool> remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                       kj::StringPtr publicValue) const;
+
+  // ---- Associates --------------------------------------------------------------------------
+  kj::Maybe<Associate> findAssociate(int32_t id) const;
+  kj::Maybe<Associate> findAssociateByName(kj::StringPtr name) const;
+  kj::Maybe<Associate> findAssociateByUid(uint32_t uid) const;
+  kj::Array<Associate> listAssociates(const Principal& who) const;
+  WriteOp<Associate> addAssociate(const Principal& who, NewAssociate associate) const;
+  WriteOp<Associate> setAssociate(const Principal& who, int32_t id, AssociateUpdate update) const;
+  // Removes the associate and all of its credentials (returns how many).
+  WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
+  WriteOp<bool> setPassword(const Principal& who, int32_t id, crypto::Secret password) const;
+
+  // Checks a password (Argon2id); null when the name is unknown, inactive or the password
+  // is wrong (an unknown name costs a hash too).
+  kj::Maybe<Associate> verifyPassword(kj::StringPtr name, const crypto::Secret& password) const;
+
+  // ---- Keys and maintenance ---------------------------------------------------------------
+  // Adds a data key; new records are sealed with it. Old records stay readable.
+  // Runs synchronously (it must be durable before any record uses the new key).
+  uint32_t rotateDataKey(const Principal& who);
+  void backup(const Principal& who, kj::StringPtr path);
+  VaultCounts counts() const;
+
+  // Runs a write op in its own durable transaction (tools, tests, the in-process bench).
+  template <typename T>
+  T runNow(WriteOp<T>&& op) { return env_.write([&](store::WriteTxn& txn) { return op(txn); }); }
+
+  store::Environment& environment() { return env_; }
+  const crypto::PasswordParams& passwordParams() const { return options_.passwordParams; }
+  // A keyed hash under the index key (for lookups of tickets and tokens by value).
+  kj::Array<kj::byte> indexHash(kj::StringPtr label, kj::ArrayPtr<const kj::byte> value) const;
+  kj::Array<kj::byte> sealValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
+                                const crypto::Secret& plaintext) const;
+  crypto::Secret openValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
+                           kj::ArrayPtr<const kj::byte> stored) const;
+
+ private:
+  store::Environment& env_;
+  const kj::Clock& clock_;
+  VaultOptions options_;
+  kj::MutexGuarded<crypto::Keyring> keyring_;
+  store::Table keys_, associates_, names_, uids_, credentials_, counters_, meta_;
+
+  void loadOrCreateKeys();
+  int64_t nowUnix() const;
+  int32_t resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const;
+  kj::Maybe<Associate> readAssociate(const store::ReadTxn& txn, int32_t id) const;
+  Associate requireAssociate(const store::ReadTxn& txn, int32_t id) const;
+  void writeAssociate(store::WriteTxn& txn, const Associate& a) const;
+  kj::Array<kj::byte> credentialKey(int32_t associateId, kj::StringPtr type,
+                                    kj::StringPtr publicValue) const;
+  kj::Array<kj::byte> typePrefix(int32_t associateId, kj::StringPtr type) const;
+  kj::Array<kj::byte> sealCredential(int32_t associateId, kj::StringPtr type,
+                                     const Credential& c) const;
+  uint32_t counter(const store::ReadTxn& txn, int32_t associateId) const;
+  void setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value) const;
+};
+
+// Who may do what (DESIGN.md §3).
+enum class Access {
+  NONE,    // nothing
+  MANAGE,  // list (SecretValue blanked), save, remove — userAdmin on others
+  FULL,    // everything, SecretValue included — self, system users
+};
+Access accessTo(const Principal& who, int32_t targetAssociate);
+
+}  // namespace credvault::core

@@ -1,0 +1,115 @@
+#include "config.h"
+#include "credvault-config.h"
+
+#include <kj/debug.h>
+#include <stdlib.h>
+#include <errno.h>
+
+namespace credvault::daemon {
+
+namespace {
+
+uint64_t parseNumber(kj::StringPtr key, kj::StringPtr value, int base = 10) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = strtoull(value.cStr(), &end, base);
+  KJ_REQUIRE(errno == 0 && end != value.cStr() && *end == '\0' && value[0] != '-',
+             "configuration value is not a number", key, value);
+  return n;
+}
+
+kj::String trim(kj::ArrayPtr<const char> s) {
+  size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
+  return kj::heapString(s.slice(b, e));
+}
+
+}  // namespace
+
+kj::String Config::keyFilePath() const {
+  KJ_IF_MAYBE(k, keyFile) { return kj::heapString(*k); }
+  return kj::str(stateDir, "/master.key");
+}
+
+Config defaultConfig() {
+  Config c;
+  c.stateDir = kj::heapString(CREDVAULT_DEFAULT_STATE_DIR);
+  c.socket = kj::heapString(CREDVAULT_DEFAULT_SOCKET);
+  return c;
+}
+
+void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
+  if (key == "state_dir") {
+    c.stateDir = kj::heapString(value);
+  } else if (key == "socket") {
+    c.socket = kj::heapString(value);
+  } else if (key == "key_file") {
+    c.keyFile = kj::heapString(value);
+  } else if (key == "socket_mode") {
+    auto mode = parseNumber(key, value, 8);
+    KJ_REQUIRE(mode <= 0777, "socket_mode must be an octal mode like 0666", value);
+    c.socketMode = mode;
+  } else if (key == "system_uids") {
+    c.systemUids.clear();
+    kj::String copy = kj::heapString(value);
+    size_t start = 0;
+    for (size_t i = 0; i <= copy.size(); i++) {
+      if (i == copy.size() || copy[i] == ',' || copy[i] == ' ') {
+        auto item = trim(copy.slice(start, i));
+        if (item.size() > 0) {
+          auto uid = parseNumber(key, item);
+          KJ_REQUIRE(uid < UINT32_MAX, "uid out of range", item);
+          c.systemUids.add(uid);
+        }
+        start = i + 1;
+      }
+    }
+  } else if (key == "log_level") {
+    if (value == "error") c.logLevel = Level::ERROR;
+    else if (value == "warning") c.logLevel = Level::WARNING;
+    else if (value == "notice") c.logLevel = Level::NOTICE;
+    else if (value == "info") c.logLevel = Level::INFO;
+    else if (value == "debug") c.logLevel = Level::DEBUG;
+    else KJ_FAIL_REQUIRE("log_level must be error, warning, notice, info or debug", value);
+  } else if (key == "mode") {
+    if (value == "onsite") c.onlineMode = false;
+    else if (value == "online") c.onlineMode = true;
+    else KJ_FAIL_REQUIRE("mode must be onsite or online", value);
+  } else if (key == "ticket_lifetime") {
+    c.ticketLifetimeSeconds = parseNumber(key, value);
+    KJ_REQUIRE(c.ticketLifetimeSeconds >= 60 && c.ticketLifetimeSeconds <= 30 * 86400,
+               "ticket_lifetime must be between 60 seconds and 30 days", value);
+  } else if (key == "password_ops_limit") {
+    c.password.opsLimit = parseNumber(key, value);
+    KJ_REQUIRE(c.password.opsLimit >= 1 && c.password.opsLimit <= 64,
+               "password_ops_limit must be between 1 and 64", value);
+  } else if (key == "password_mem_limit") {
+    c.password.memLimit = parseNumber(key, value);
+    KJ_REQUIRE(c.password.memLimit >= 8192 && c.password.memLimit <= (size_t(4) << 30),
+               "password_mem_limit must be between 8192 bytes and 4 GiB", value);
+  } else {
+    KJ_FAIL_REQUIRE("unknown configuration key", key);
+  }
+}
+
+void applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content) {
+  size_t lineNo = 0, start = 0;
+  for (size_t i = 0; i <= content.size(); i++) {
+    if (i < content.size() && content[i] != '\n') continue;
+    ++lineNo;
+    auto line = trim(content.slice(start, i));
+    start = i + 1;
+    if (line.size() == 0 || line[0] == '#') continue;
+    KJ_IF_MAYBE(eq, line.findFirst('=')) {
+      auto key = trim(line.slice(0, *eq));
+      auto value = trim(line.slice(*eq + 1, line.size()));
+      KJ_CONTEXT(path, lineNo);
+      applySetting(config, key, value);
+    } else {
+      KJ_FAIL_REQUIRE("configuration line is not `key = value`", path, lineNo);
+    }
+  }
+}
+
+}  // namespace credvault::daemon

@@ -1,0 +1,33 @@
+// credvaultd — configuration: defaults, then the config file, then the command line.
+// The file format is `key = value` lines; `#` starts a comment. See credvaultd.conf(5).
+
+#pragma once
+
+#include "crypto/password.h"
+#include "log.h"
+#include <kj/string.h>
+#include <kj/vector.h>
+
+namespace credvault::daemon {
+
+struct Config {
+  kj::String stateDir;
+  kj::String socket;
+  kj::Maybe<kj::String> keyFile;     // default: STATE_DIR/master.key
+  uint32_t socketMode = 0666;        // every call is authorised by peer credentials
+  kj::Vector<uint32_t> systemUids;   // besides uid 0
+  Level logLevel = Level::INFO;
+  bool createKey = false;            // create the key file when missing (embedded default)
+  bool onlineMode = false;           // SuperOffice Online: partner app tokens are checked
+  uint64_t ticketLifetimeSeconds = 8 * 3600;
+  crypto::PasswordParams password = crypto::defaultPasswordParams();
+
+  kj::String keyFilePath() const;
+};
+
+Config defaultConfig();
+// Applies `key = value` lines; throws naming the line on an unknown key or a bad value.
+void applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content);
+void applySetting(Config& config, kj::StringPtr key, kj::StringPtr value);
+
+}  // namespace credvault::daemon

@@ -1,0 +1,86 @@
+#include "listener.h"
+#include "log.h"
+#include "core/limits.h"
+
+#include <kj/debug.h>
+
+namespace credvault::daemon {
+
+struct Listener::Connection {
+  Connection(Listener& listener, kj::Own<kj::AsyncIoStream> streamParam, Peer peer)
+      : listener(listener), peer(peer), stream(kj::mv(streamParam)),
+        network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
+        rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
+    ++listener.service_.connections;
+    ++listener.perUid_.findOrCreate(peer.uid, [&]() {
+      return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};
+    });
+  }
+  ~Connection() noexcept(false) {
+    --listener.service_.connections;
+    KJ_IF_MAYBE(n, listener.perUid_.find(peer.uid)) {
+      if (--*n == 0) listener.perUid_.erase(peer.uid);
+    }
+  }
+
+  static capnp::ReaderOptions readerOptions() {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = TRANSPORT_LIMIT_BYTES / 8;
+    options.nestingLimit = core::MAX_MESSAGE_NESTING;
+    return options;
+  }
+
+  Listener& listener;
+  Peer peer;
+  kj::Own<kj::AsyncIoStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+};
+
+Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver)
+    : service_(service), receiver_(kj::mv(receiver)), tasks_(*this) {}
+
+Listener::~Listener() noexcept(false) {}
+
+kj::Promise<void> Listener::run() {
+  return receiver_->acceptAuthenticated().then([this](kj::AuthenticatedStream stream) {
+    accept(kj::mv(stream));
+    return run();
+  });
+}
+
+void Listener::accept(kj::AuthenticatedStream authenticated) {
+  Peer peer{UINT32_MAX, 0};
+  bool known = false;
+  KJ_IF_MAYBE(local, kj::dynamicDowncastIfAvailable<kj::LocalPeerIdentity>(
+                         *authenticated.peerIdentity)) {
+    auto creds = local->getCredentials();
+    KJ_IF_MAYBE(uid, creds.uid) {
+      peer.uid = *uid;
+      known = true;
+    }
+    KJ_IF_MAYBE(pid, creds.pid) { peer.pid = *pid; }
+  }
+  if (!known) {
+    logf(Level::WARNING, "refused a connection whose peer credentials are unknown");
+    return;  // the stream is dropped, closing it
+  }
+  uint32_t forUid = 0;
+  KJ_IF_MAYBE(n, perUid_.find(peer.uid)) { forUid = *n; }
+  if (service_.connections >= core::MAX_CONNECTIONS || forUid >= core::MAX_CONNECTIONS_PER_UID) {
+    logf(Level::WARNING, "refused a connection: too many connections",
+         LogField{"UID", kj::str(peer.uid)}, LogField{"RESULT", kj::str("limit-exceeded")});
+    return;
+  }
+  auto conn = kj::heap<Connection>(*this, kj::mv(authenticated.stream), peer);
+  logf(Level::DEBUG, "connection", LogField{"UID", kj::str(peer.uid)},
+       LogField{"PID", kj::str(peer.pid)});
+  auto& ref = *conn;
+  tasks_.add(ref.network.onDisconnect().attach(kj::mv(conn)));
+}
+
+void Listener::taskFailed(kj::Exception&& exception) {
+  logf(Level::DEBUG, kj::str("connection ended: ", exception.getDescription()));
+}
+
+}  // namespace credvault::daemon

@@ -1,0 +1,36 @@
+// credvaultd — logging at the edge.
+//
+// Structured: a message plus fields journald can index (CREDVAULT_OP, CREDVAULT_UID,
+// CREDVAULT_ASSOCIATE, CREDVAULT_RESULT, CREDVAULT_FIELD). Under systemd ($JOURNAL_STREAM)
+// entries go to the journal natively; otherwise one line on stderr. Callers pass ids,
+// uids, operation names and error codes only — never a secret, password, ticket, public
+// value or comment.
+
+#pragma once
+
+#include <kj/string.h>
+#include <kj/array.h>
+
+namespace credvault::daemon {
+
+enum class Level { ERROR = 3, WARNING = 4, NOTICE = 5, INFO = 6, DEBUG = 7 };
+
+struct LogField {
+  kj::StringPtr name;   // without the CREDVAULT_ prefix, e.g. "OP"
+  kj::String value;
+};
+
+void setLogLevel(Level level);
+bool logEnabled(Level level);
+void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields = nullptr);
+
+template <typename... Fields>
+void logf(Level level, kj::StringPtr message, Fields&&... fields) {
+  if (!logEnabled(level)) return;
+  LogField array[] = {kj::fwd<Fields>(fields)...};
+  log(level, message, array);
+}
+
+inline void logf(Level level, kj::StringPtr message) { log(level, message); }
+
+}  // namespace credvault::daemon

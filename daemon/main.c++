@@ -1,0 +1,169 @@
+// credvaultd — main only wires: configuration, hardening, key, store, vault, listener.
+
+#include "config.h"
+#include "group-commit.h"
+#include "listener.h"
+#include "log.h"
+#include "rpc-server.h"
+#include "system.h"
+#include "core/vault.h"
+#include "crypto/masterkey.h"
+#include "credvault-config.h"
+
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+#include <kj/main.h>
+#include <kj/filesystem.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+namespace credvault::daemon {
+
+class Main {
+ public:
+  explicit Main(kj::ProcessContext& context) : context_(context), config_(defaultConfig()) {}
+
+  kj::MainFunc getMain() {
+    return kj::MainBuilder(context_, kj::str("credvaultd ", CREDVAULT_VERSION),
+                           "The credvault daemon: keeps credentials sealed in an LMDB state "
+                           "directory and serves them over a Unix socket.")
+        .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
+                          "Read settings from <file> (default " CREDVAULT_DEFAULT_CONFIG
+                          " if it exists).")
+        .addOptionWithArg({"state-dir"}, KJ_BIND_METHOD(*this, setStateDir), "<dir>",
+                          "Keep the database in <dir>.")
+        .addOptionWithArg({"socket"}, KJ_BIND_METHOD(*this, setSocket), "<path>",
+                          "Listen on the Unix socket <path> (unless systemd passes one).")
+        .addOptionWithArg({"key-file"}, KJ_BIND_METHOD(*this, setKeyFile), "<path>",
+                          "Master key file (default STATE_DIR/master.key).")
+        .addOption({"create-key"}, KJ_BIND_METHOD(*this, setCreateKey),
+                   "Create the key file if there is no key (first start).")
+        .addOptionWithArg({"generate-key"}, KJ_BIND_METHOD(*this, generateKey), "<path>",
+                          "Write a new master key file (mode 0600) and exit.")
+        .addOptionWithArg({"set"}, KJ_BIND_METHOD(*this, setOption), "<key=value>",
+                          "Override one configuration setting.")
+        .callAfterParsing(KJ_BIND_METHOD(*this, run))
+        .build();
+  }
+
+ private:
+  kj::ProcessContext& context_;
+  Config config_;
+  kj::Vector<kj::String> overrides_;
+  bool configLoaded_ = false;
+
+  kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
+    auto fs = kj::newDiskFilesystem();
+    auto file = fs->getCurrent().openFile(fs->getCurrentPath().eval(path));
+    applyConfigFile(config_, path, file->readAllText());
+    configLoaded_ = true;
+    return true;
+  }
+  kj::MainBuilder::Validity setStateDir(kj::StringPtr v) { return set("state_dir", v); }
+  kj::MainBuilder::Validity setSocket(kj::StringPtr v) { return set("socket", v); }
+  kj::MainBuilder::Validity setKeyFile(kj::StringPtr v) { return set("key_file", v); }
+  kj::MainBuilder::Validity setCreateKey() {
+    config_.createKey = true;
+    return true;
+  }
+  kj::MainBuilder::Validity setOption(kj::StringPtr kv) {
+    KJ_IF_MAYBE(eq, kv.findFirst('=')) {
+      overrides_.add(kj::heapString(kv));
+      return true;
+    }
+    return "expected key=value";
+  }
+  kj::MainBuilder::Validity set(kj::StringPtr key, kj::StringPtr value) {
+    overrides_.add(kj::str(key, "=", value));
+    return true;
+  }
+
+  kj::MainBuilder::Validity generateKey(kj::StringPtr path) {
+    hardenProcess();
+    crypto::createKeyFile(path);
+    context_.exitInfo(kj::str("wrote a new master key to ", path));
+  }
+
+  void loadDefaultConfig() {
+    if (configLoaded_) return;
+    auto fs = kj::newDiskFilesystem();
+    auto path = kj::Path::parse(kj::StringPtr(CREDVAULT_DEFAULT_CONFIG).slice(1));
+    KJ_IF_MAYBE(file, fs->getRoot().tryOpenFile(path)) {
+      applyConfigFile(config_, CREDVAULT_DEFAULT_CONFIG, file->get()->readAllText());
+    }
+  }
+
+  kj::MainBuilder::Validity run() {
+    hardenProcess();
+    loadDefaultConfig();
+    for (auto& kv : overrides_) {
+      auto eq = KJ_ASSERT_NONNULL(kv.findFirst('='));
+      applySetting(config_, kj::heapString(kv.slice(0, eq)), kj::heapString(kv.slice(eq + 1)));
+    }
+    setLogLevel(config_.logLevel);
+
+    // Signals must be captured before any thread starts.
+    kj::UnixEventPort::captureSignal(SIGTERM);
+    kj::UnixEventPort::captureSignal(SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    auto io = kj::setupAsyncIo();
+
+    if (mkdir(config_.stateDir.cStr(), 0700) != 0 && errno != EEXIST) {
+      KJ_FAIL_SYSCALL("mkdir(state directory)", errno, config_.stateDir);
+    }
+    const char* credDir = getenv("CREDENTIALS_DIRECTORY");
+    crypto::MasterKeyOptions keyOptions;
+    if (credDir != nullptr && *credDir != '\0') keyOptions.credentialsDirectory = credDir;
+    auto keyPath = config_.keyFilePath();
+    keyOptions.keyFile = keyPath;
+    keyOptions.createIfMissing = config_.createKey;
+    auto key = crypto::loadMasterKey(keyOptions);
+    logf(Level::INFO, kj::str("master key from ", key.source),
+         LogField{"KEY_FINGERPRINT", crypto::Keyring::fingerprint(key.key)});
+
+    store::Environment env(config_.stateDir);
+    core::VaultOptions vaultOptions;
+    vaultOptions.passwordParams = config_.password;
+    core::Vault vault(env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+    GroupCommitter committer(env);
+    ServiceConfig serviceConfig;
+    serviceConfig.systemUids = kj::heapArray(config_.systemUids.asPtr());
+    Service service(vault, committer, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
+
+    kj::Own<kj::ConnectionReceiver> receiver;
+    KJ_IF_MAYBE(fd, socketFromSystemd()) {
+      receiver = io.lowLevelProvider->wrapListenSocketFd(
+          *fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+      logf(Level::INFO, "listening on the socket from systemd");
+    } else {
+      receiver = bindUnixSocket(*io.lowLevelProvider, config_.socket, config_.socketMode);
+      logf(Level::INFO, kj::str("listening on ", config_.socket));
+    }
+    auto counts = vault.counts();
+    auto listener = kj::heap<Listener>(service, kj::mv(receiver));
+    auto accepting = listener->run().eagerlyEvaluate([](kj::Exception&& e) {
+      logf(Level::ERROR, kj::str("accept failed: ", e.getDescription()));
+    });
+    auto watchdog = watchdogLoop(io.provider->getTimer()).eagerlyEvaluate(nullptr);
+    notify("READY=1");
+    logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
+         LogField{"ASSOCIATES", kj::str(counts.associates)},
+         LogField{"STATE_DIR", kj::str(config_.stateDir)});
+
+    auto& port = io.unixEventPort;
+    port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT)).wait(io.waitScope);
+
+    notify("STOPPING=1");
+    logf(Level::NOTICE, "stopping");
+    // Stop accepting and drop connections; then the committer drains every queued write
+    // to disk before the environment closes.
+    accepting = nullptr;
+    listener = nullptr;
+    return true;
+  }
+};
+
+}  // namespace credvault::daemon
+
+KJ_MAIN(credvault::daemon::Main)

@@ -1,0 +1,82 @@
+#include "rpc-convert.h"
+
+#include <string.h>
+
+namespace credvault::daemon {
+
+core::Credential fromWire(rpc::Credential::Reader in) {
+  core::Credential c;
+  c.validFrom = in.getValidFrom();
+  c.validTo = in.getValidTo();
+  c.comment = kj::heapString(in.getComment());
+  if (in.hasSecretValue()) {
+    // The wire buffer is wiped by nobody: it belongs to the RPC message. We copy into
+    // sodium memory at once so the value lives on in protected memory only.
+    c.secretValue = crypto::Secret::copyOf(in.getSecretValue().asBytes());
+  }
+  c.publicValue = kj::heapString(in.getPublicValue());
+  c.isActive = in.getIsActive();
+  return c;
+}
+
+void toWire(const core::Credential& in, rpc::Credential::Builder out) {
+  out.setValidFrom(in.validFrom);
+  out.setValidTo(in.validTo);
+  out.setComment(in.comment);
+  KJ_IF_MAYBE(s, in.secretValue) {
+    auto chars = s->revealChars();
+    auto dst = out.initSecretValue(chars.size());
+    memcpy(dst.begin(), chars.begin(), chars.size());
+  }
+  out.setPublicValue(in.publicValue);
+  out.setIsActive(in.isActive);
+}
+
+void toWire(const core::Associate& in, rpc::Associate::Builder out) {
+  out.setAssociateId(in.id);
+  out.setName(in.name);
+  out.setKind(in.kind == core::Kind::SYSTEM ? rpc::Kind::SYSTEM : rpc::Kind::USER);
+  out.setUserAdmin(in.userAdmin);
+  KJ_IF_MAYBE(uid, in.unixUid) { out.setUnixUid(*uid); } else { out.setUnixUid(-1); }
+  out.setActive(in.active);
+  out.setHasPassword(in.passwordHash.size() > 0);
+}
+
+void toWire(const core::Principal& in, rpc::Principal::Builder out) {
+  out.setAssociateId(in.associateId);
+  out.setName(in.name);
+  out.setKind(in.kind == core::Kind::SYSTEM ? rpc::Kind::SYSTEM : rpc::Kind::USER);
+  out.setUserAdmin(in.userAdmin);
+  switch (in.method) {
+    case core::AuthMethod::NONE: out.setMethod(rpc::AuthMethod::NONE); break;
+    case core::AuthMethod::PEER_CREDENTIALS: out.setMethod(rpc::AuthMethod::PEER_CREDENTIALS); break;
+    case core::AuthMethod::PASSWORD: out.setMethod(rpc::AuthMethod::PASSWORD); break;
+    case core::AuthMethod::TICKET: out.setMethod(rpc::AuthMethod::TICKET); break;
+    case core::AuthMethod::API_TOKEN: out.setMethod(rpc::AuthMethod::API_TOKEN); break;
+  }
+  out.setUid(in.uid);
+  out.setPid(in.pid);
+  out.setPartnerApp(in.partnerApp);
+}
+
+rpc::ErrorCode toWire(core::ErrorCode code) {
+  switch (code) {
+    case core::ErrorCode::INTERNAL: return rpc::ErrorCode::INTERNAL;
+    case core::ErrorCode::NOT_AUTHENTICATED: return rpc::ErrorCode::NOT_AUTHENTICATED;
+    case core::ErrorCode::PERMISSION_DENIED: return rpc::ErrorCode::PERMISSION_DENIED;
+    case core::ErrorCode::INVALID_ARGUMENT: return rpc::ErrorCode::INVALID_ARGUMENT;
+    case core::ErrorCode::NOT_FOUND: return rpc::ErrorCode::NOT_FOUND;
+    case core::ErrorCode::LIMIT_EXCEEDED: return rpc::ErrorCode::LIMIT_EXCEEDED;
+    case core::ErrorCode::UNAVAILABLE: return rpc::ErrorCode::UNAVAILABLE;
+    case core::ErrorCode::INTEGRITY: return rpc::ErrorCode::INTEGRITY;
+    case core::ErrorCode::CONFLICT: return rpc::ErrorCode::CONFLICT;
+    case core::ErrorCode::THROTTLED: return rpc::ErrorCode::THROTTLED;
+  }
+  return rpc::ErrorCode::INTERNAL;
+}
+
+core::Kind fromWire(rpc::Kind kind) {
+  return kind == rpc::Kind::SYSTEM ? core::Kind::SYSTEM : core::Kind::USER;
+}
+
+}  // namespace credvault::daemon

@@ -1,0 +1,513 @@
+#include "rpc-server.h"
+#include "rpc-convert.h"
+#include "log.h"
+#include "core/limits.h"
+#include "credvault-config.h"
+
+#include <kj/debug.h>
+
+namespace credvault::daemon {
+
+void setError(rpc::Error::Builder out, const core::VaultError& e) {
+  out.setCode(toWire(e.code()));
+  out.setField(e.field());
+  out.setMessage(e.message());
+}
+
+namespace {
+
+kj::StringPtr methodName(core::AuthMethod m) {
+  switch (m) {
+    case core::AuthMethod::NONE: return "none";
+    case core::AuthMethod::PEER_CREDENTIALS: return "peer";
+    case core::AuthMethod::PASSWORD: return "password";
+    case core::AuthMethod::TICKET: return "ticket";
+    case core::AuthMethod::API_TOKEN: return "token";
+  }
+  return "none";
+}
+
+void logOutcome(Level level, kj::StringPtr op, const core::Principal& who,
+                kj::StringPtr result, kj::StringPtr field = nullptr) {
+  if (!logEnabled(level)) return;
+  if (field == nullptr || field.size() == 0) {
+    logf(level, kj::str(op, " ", result), LogField{"OP", kj::str(op)},
+         LogField{"UID", kj::str(who.uid)}, LogField{"ASSOCIATE", kj::str(who.associateId)},
+         LogField{"AUTH", kj::str(methodName(who.method))}, LogField{"RESULT", kj::str(result)});
+  } else {
+    logf(level, kj::str(op, " ", result), LogField{"OP", kj::str(op)},
+         LogField{"UID", kj::str(who.uid)}, LogField{"ASSOCIATE", kj::str(who.associateId)},
+         LogField{"AUTH", kj::str(methodName(who.method))}, LogField{"RESULT", kj::str(result)},
+         LogField{"FIELD", kj::str(field)});
+  }
+}
+
+// Runs a method body. A VaultError becomes the typed error in the results; anything else
+// is logged and reported as `internal` without its text.
+template <typename Context, typename Func>
+kj::Promise<void> guarded(Context& context, kj::StringPtr op, const core::Principal* who,
+                          Func&& body) {
+  kj::Maybe<kj::Promise<void>> result;
+  kj::Maybe<core::VaultError> refused;
+  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
+    try {
+      result = kj::Promise<void>(body());
+    } catch (const core::VaultError& e) {
+      refused = e;
+    }
+  })) {
+    logf(Level::ERROR, kj::str(op, " failed: ", exception->getDescription()),
+         LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
+    auto err = context.getResults().initError();
+    err.setCode(rpc::ErrorCode::INTERNAL);
+    err.setMessage("internal error; see the daemon's log");
+    return kj::READY_NOW;
+  }
+  KJ_IF_MAYBE(e, refused) {
+    if (who != nullptr) {
+      logOutcome(Level::INFO, op, *who, core::errorCodeName(e->code()), e->field());
+    }
+    setError(context.getResults().initError(), *e);
+    return kj::READY_NOW;
+  }
+  return KJ_ASSERT_NONNULL(kj::mv(result));
+}
+
+// Completes a queued write: the typed outcome goes into the results.
+template <typename T, typename Context, typename Fill>
+kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context,
+                              kj::StringPtr op, core::Principal who, Fill&& fill) {
+  return promise.then([context, op, who = kj::mv(who), fill = kj::fwd<Fill>(fill)](
+                          Outcome<T> outcome) mutable {
+    KJ_IF_MAYBE(e, outcome.error) {
+      logOutcome(Level::INFO, op, who, core::errorCodeName(e->code()), e->field());
+      setError(context.getResults().initError(), *e);
+      return;
+    }
+    KJ_IF_MAYBE(f, outcome.failure) {
+      logf(Level::ERROR, kj::str(op, " failed: ", f->getDescription()),
+           LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
+      auto err = context.getResults().initError();
+      err.setCode(rpc::ErrorCode::INTERNAL);
+      err.setMessage("internal error; see the daemon's log");
+      return;
+    }
+    logOutcome(Level::INFO, op, who, "ok");
+    fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+  });
+}
+
+// Oversized requests are refused per call, so the connection stays usable. (The transport
+// closes a connection only past TRANSPORT_LIMIT, see listener.h.)
+template <typename Params>
+void checkSize(Params params) {
+  if (params.totalSize().wordCount * 8 > core::MAX_MESSAGE_BYTES) {
+    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
+               kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
+  }
+}
+
+class AdminImpl final : public rpc::Admin::Server {
+ public:
+  AdminImpl(Service& service, core::Principal who) : service_(service), who_(kj::mv(who)) {}
+
+  kj::Promise<void> addAssociate(AddAssociateContext context) override {
+    return guarded(context, "associate-add", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      core::NewAssociate na;
+      na.name = kj::heapString(p.getName());
+      na.kind = fromWire(p.getKind());
+      na.userAdmin = p.getUserAdmin();
+      int64_t uid = p.getUnixUid();
+      if (uid >= 0) {
+        if (uid > UINT32_MAX - 1) core::invalid("unixUid", "unixUid is out of range");
+        na.unixUid = static_cast<uint32_t>(uid);
+      } else if (uid != -1) {
+        core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+      }
+      if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
+      auto op = service_.vault().addAssociate(who_, kj::mv(na));
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-add",
+                         core::clonePrincipal(who_), [](auto results, core::Associate a) {
+                           toWire(a, results.initAssociate());
+                         });
+    });
+  }
+
+  kj::Promise<void> listAssociates(ListAssociatesContext context) override {
+    return guarded(context, "associate-list", &who_, [&]() {
+      auto list = service_.vault().listAssociates(who_);
+      auto out = context.getResults().initAssociates(list.size());
+      for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> findAssociate(FindAssociateContext context) override {
+    return guarded(context, "associate-find", &who_, [&]() -> kj::Promise<void> {
+      if (!(who_.isSystem() || who_.userAdmin)) {
+        core::fail(core::ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed"));
+      }
+      KJ_IF_MAYBE(a, service_.vault().findAssociateByName(context.getParams().getName())) {
+        toWire(*a, context.getResults().initAssociate());
+        return kj::READY_NOW;
+      }
+      core::fail(core::ErrorCode::NOT_FOUND, "name", kj::str("no associate has this name"));
+    });
+  }
+
+  kj::Promise<void> setAssociate(SetAssociateContext context) override {
+    return guarded(context, "associate-set", &who_, [&]() {
+      auto p = context.getParams();
+      auto u = p.getUpdate();
+      core::AssociateUpdate update;
+      if (u.getName().isSet()) update.name = kj::heapString(u.getName().getSet());
+      if (u.getKind().isSet()) update.kind = fromWire(u.getKind().getSet());
+      if (u.getUserAdmin().isSet()) update.userAdmin = u.getUserAdmin().getSet();
+      if (u.getActive().isSet()) update.active = u.getActive().getSet();
+      if (u.getUnixUid().isSet()) {
+        int64_t uid = u.getUnixUid().getSet();
+        if (uid == -1) {
+          update.unixUid = kj::Maybe<uint32_t>(nullptr);
+        } else if (uid >= 0 && uid < UINT32_MAX) {
+          update.unixUid = kj::Maybe<uint32_t>(static_cast<uint32_t>(uid));
+        } else {
+          core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+        }
+      }
+      auto op = service_.vault().setAssociate(who_, p.getAssociateId(), kj::mv(update));
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-set",
+                         core::clonePrincipal(who_), [](auto results, core::Associate a) {
+                           toWire(a, results.initAssociate());
+                         });
+    });
+  }
+
+  kj::Promise<void> removeAssociate(RemoveAssociateContext context) override {
+    return guarded(context, "associate-remove", &who_, [&]() {
+      auto op = service_.vault().removeAssociate(who_, context.getParams().getAssociateId());
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-remove",
+                         core::clonePrincipal(who_), [](auto results, uint32_t n) {
+                           results.setRemovedCredentials(n);
+                         });
+    });
+  }
+
+  kj::Promise<void> setPassword(SetPasswordContext context) override {
+    return guarded(context, "associate-passwd", &who_, [&]() {
+      auto p = context.getParams();
+      auto pw = crypto::Secret::copyOf(p.getPassword().asBytes());
+      auto op = service_.vault().setPassword(who_, p.getAssociateId(), kj::mv(pw));
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-passwd",
+                         core::clonePrincipal(who_), [](auto, bool) {});
+    });
+  }
+
+  kj::Promise<void> backup(BackupContext context) override {
+    return guarded(context, "backup", &who_, [&]() {
+      service_.vault().backup(who_, context.getParams().getPath());
+      logOutcome(Level::NOTICE, "backup", who_, "ok");
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> rotateDataKey(RotateDataKeyContext context) override {
+    return guarded(context, "rotate-key", &who_, [&]() {
+      context.getResults().setKeyId(service_.vault().rotateDataKey(who_));
+      logOutcome(Level::NOTICE, "rotate-key", who_, "ok");
+      return kj::READY_NOW;
+    });
+  }
+
+ private:
+  Service& service_;
+  core::Principal who_;
+};
+
+class SessionImpl final : public rpc::Session::Server {
+ public:
+  SessionImpl(Service& service, core::Principal who, Peer peer, uint32_t epoch)
+      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch) {}
+
+  kj::Promise<void> whoami(WhoamiContext context) override {
+    return guarded(context, "whoami", nullptr, [&]() {
+      toWire(current(), context.getResults().initPrincipal());
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> createDefault(CreateDefaultContext context) override {
+    return guarded(context, "create-default", nullptr, [&]() {
+      toWire(service_.vault().createDefault(current()), context.getResults().initCredential());
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> get(GetContext context) override {
+    return guarded(context, "get", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      fillList(context, service_.vault().get(current(), nullptr, p.getType()));
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> getForAssociate(GetForAssociateContext context) override {
+    return guarded(context, "get", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      fillList(context, service_.vault().get(current(), p.getAssociateId(), p.getType()));
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> save(SaveContext context) override {
+    return guarded(context, "save", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      return doSave(context, nullptr, p.getType(), p.getCredential());
+    });
+  }
+
+  kj::Promise<void> saveForAssociate(SaveForAssociateContext context) override {
+    return guarded(context, "save", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      return doSave(context, p.getAssociateId(), p.getType(), p.getCredential());
+    });
+  }
+
+  kj::Promise<void> remove(RemoveContext context) override {
+    return guarded(context, "remove", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      return doRemove(context, nullptr, p.getType(), p.getPublicValue());
+    });
+  }
+
+  kj::Promise<void> removeForAssociate(RemoveForAssociateContext context) override {
+    return guarded(context, "remove", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      return doRemove(context, p.getAssociateId(), p.getType(), p.getPublicValue());
+    });
+  }
+
+  kj::Promise<void> admin(AdminContext context) override {
+    return guarded(context, "admin", &who_, [&]() {
+      auto who = current();
+      if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
+        core::fail(core::ErrorCode::PERMISSION_DENIED, "",
+                   kj::str("administration needs a system user or a user administrator"));
+      }
+      context.getResults().setAdmin(kj::heap<AdminImpl>(service_, kj::mv(who)));
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> logout(LogoutContext context) override {
+    return kj::READY_NOW;  // tickets: see the authentication module
+  }
+
+ private:
+  Service& service_;
+  core::Principal who_;
+  Peer peer_;
+  uint32_t epoch_;
+
+  // The session's principal as the store has it now: an associate removed, deactivated,
+  // remapped to another uid, or whose tickets were revoked, ends the session.
+  core::Principal current() {
+    auto p = core::clonePrincipal(who_);
+    if (who_.associateId == 0) return p;
+    auto gone = [](kj::StringPtr why) {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+    };
+    KJ_IF_MAYBE(a, service_.vault().findAssociate(who_.associateId)) {
+      if (!a->active) gone("the associate is inactive");
+      bool systemUid = service_.isSystemUid(peer_.uid);
+      if (who_.method == core::AuthMethod::PEER_CREDENTIALS && !systemUid) {
+        KJ_IF_MAYBE(uid, a->unixUid) {
+          if (*uid != peer_.uid) gone("the uid is no longer mapped to this associate");
+        } else {
+          gone("the uid is no longer mapped to this associate");
+        }
+      }
+      if (who_.method != core::AuthMethod::PEER_CREDENTIALS && a->credentialEpoch != epoch_) {
+        gone("the session's credentials were revoked");
+      }
+      p.kind = (a->kind == core::Kind::SYSTEM ||
+                (systemUid && who_.method == core::AuthMethod::PEER_CREDENTIALS))
+                   ? core::Kind::SYSTEM : core::Kind::USER;
+      p.userAdmin = a->userAdmin;
+      p.name = kj::heapString(a->name);
+      return p;
+    }
+    gone("the associate no longer exists");
+  }
+
+  template <typename Context>
+  static void fillList(Context& context, kj::Array<core::Credential> list) {
+    auto out = context.getResults().initCredentials(list.size());
+    for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+  }
+
+  template <typename Context>
+  kj::Promise<void> doSave(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
+                           rpc::Credential::Reader credential) {
+    auto who = current();
+    auto op = service_.vault().save(who, target, type, fromWire(credential));
+    return finishWrite(service_.committer().submit(kj::mv(op)), context, "save", kj::mv(who),
+                       [](auto, bool) {});
+  }
+
+  template <typename Context>
+  kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target,
+                             capnp::Text::Reader type, capnp::Text::Reader publicValue) {
+    auto who = current();
+    auto op = service_.vault().remove(who, target, type, publicValue);
+    return finishWrite(service_.committer().submit(kj::mv(op)), context, "remove", kj::mv(who),
+                       [](auto results, bool removed) { results.setRemoved(removed); });
+  }
+};
+
+class VaultImpl final : public rpc::Vault::Server {
+ public:
+  VaultImpl(Service& service, Peer peer) : service_(service), peer_(peer) {}
+
+  kj::Promise<void> whoami(WhoamiContext context) override {
+    return guarded(context, "whoami", nullptr, [&]() {
+      auto out = context.getResults().initPrincipal();
+      KJ_IF_MAYBE(p, peerPrincipal()) {
+        toWire(*p, out);
+      } else {
+        core::Principal nobody;
+        nobody.uid = peer_.uid;
+        nobody.pid = peer_.pid;
+        toWire(nobody, out);
+      }
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> session(SessionContext context) override {
+    return guarded(context, "session", nullptr, [&]() {
+      KJ_IF_MAYBE(p, peerPrincipal()) {
+        context.getResults().setSession(kj::heap<SessionImpl>(service_, kj::mv(*p), peer_, 0));
+        return kj::READY_NOW;
+      }
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                 kj::str("uid ", peer_.uid, " is not mapped to an associate; authenticate "
+                         "with a ticket or password"));
+    });
+  }
+
+  kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
+    return guarded(context, "authenticate-password", nullptr, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
+      KJ_IF_MAYBE(a, service_.vault().verifyPassword(p.getName(), password)) {
+        auto who = principalFor(*a, core::AuthMethod::PASSWORD);
+        logOutcome(Level::INFO, "authenticate-password", who, "ok");
+        toWire(who, context.getResults().initPrincipal());
+        context.getResults().setSession(
+            kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a->credentialEpoch));
+        return kj::READY_NOW;
+      }
+      logf(Level::NOTICE, "authentication failed", LogField{"OP", kj::str("authenticate-password")},
+           LogField{"UID", kj::str(peer_.uid)}, LogField{"RESULT", kj::str("not-authenticated")});
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                 kj::str("unknown user name or wrong password"));
+    });
+  }
+
+  kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
+    return guarded(context, "authenticate-ticket", nullptr, [&]() -> kj::Promise<void> {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "ticket", kj::str("unknown ticket"));
+    });
+  }
+
+  kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
+    return guarded(context, "authenticate-token", nullptr, [&]() -> kj::Promise<void> {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "token", kj::str("unknown token"));
+    });
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    return guarded(context, "status", nullptr, [&]() {
+      auto counts = service_.vault().counts();
+      auto env = service_.vault().environment().stats();
+      auto s = context.getResults().initStatus();
+      s.setVersion(CREDVAULT_VERSION);
+      s.setCredentials(counts.credentials);
+      s.setAssociates(counts.associates);
+      s.setDataKeyId(counts.dataKeyId);
+      s.setMapSize(env.mapSize);
+      s.setUsedBytes(env.usedBytes);
+      s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
+      s.setConnections(service_.connections);
+      return kj::READY_NOW;
+    });
+  }
+
+ private:
+  Service& service_;
+  Peer peer_;
+
+  core::Principal principalFor(const core::Associate& a, core::AuthMethod method) {
+    core::Principal p;
+    p.associateId = a.id;
+    p.name = kj::heapString(a.name);
+    p.kind = a.kind;
+    p.userAdmin = a.userAdmin;
+    p.method = method;
+    p.uid = peer_.uid;
+    p.pid = peer_.pid;
+    return p;
+  }
+
+  // uid 0 and configured uids are system users (with their associate, if one maps to the
+  // uid); any other uid is the active associate with that unixUid, or no one.
+  kj::Maybe<core::Principal> peerPrincipal() {
+    auto mapped = service_.vault().findAssociateByUid(peer_.uid);
+    if (service_.isSystemUid(peer_.uid)) {
+      core::Principal p;
+      KJ_IF_MAYBE(a, mapped) {
+        if (a->active) p = principalFor(*a, core::AuthMethod::PEER_CREDENTIALS);
+      }
+      if (p.name.size() == 0) p.name = kj::str("uid ", peer_.uid);
+      p.kind = core::Kind::SYSTEM;
+      p.method = core::AuthMethod::PEER_CREDENTIALS;
+      p.uid = peer_.uid;
+      p.pid = peer_.pid;
+      return kj::mv(p);
+    }
+    KJ_IF_MAYBE(a, mapped) {
+      if (a->active) return principalFor(*a, core::AuthMethod::PEER_CREDENTIALS);
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace
+
+Service::Service(core::Vault& vault, GroupCommitter& committer, const kj::Clock& clock,
+                 ServiceConfig config)
+    : started(clock.now()), vault_(vault), committer_(committer), clock_(clock),
+      config_(kj::mv(config)) {}
+
+bool Service::isSystemUid(uint32_t uid) const {
+  if (uid == 0) return true;
+  for (auto u : config_.systemUids) {
+    if (u == uid) return true;
+  }
+  return false;
+}
+
+rpc::Vault::Client Service::newBootstrap(Peer peer) {
+  return kj::heap<VaultImpl>(*this, peer);
+}
+
+}  // namespace credvault::daemon

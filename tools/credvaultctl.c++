@@ -1,0 +1,662 @@
+// credvaultctl — the command-line client. Talks to credvaultd over its socket as the
+// calling user (the daemon identifies us by SO_PEERCRED). Secrets are read from stdin or a
+// file, never from the command line; they are printed only by `get`, only when the daemon
+// returned them. Exit codes are documented in credvaultctl(1) and docs/credvaultctl.md.
+
+#include "ipc/client.h"
+#include "credvault-config.h"
+
+#include <kj/async-io.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
+#include <kj/map.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <errno.h>
+
+namespace credvault::ctl {
+
+enum Exit {
+  OK = 0, USAGE = 1, NOT_AUTHENTICATED = 2, PERMISSION_DENIED = 3, INVALID_ARGUMENT = 4,
+  NOT_FOUND = 5, LIMIT_EXCEEDED = 6, UNAVAILABLE = 7, INTEGRITY = 8, CONFLICT = 9,
+  INTERNAL = 10, THROTTLED = 11,
+};
+
+struct UsageError { kj::String message; };
+struct CommandFailed { int code; };
+
+const char USAGE_TEXT[] =
+    "usage: credvaultctl [--socket PATH] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  whoami\n"
+    "  status\n"
+    "  get TYPE [--associate ID]\n"
+    "  save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C]\n"
+    "       [--valid-from T] [--valid-to T] [--inactive] [--associate ID]\n"
+    "  remove TYPE PUBLIC [--associate ID]\n"
+    "  associate add NAME [--uid N] [--system] [--user-admin] [--password-stdin]\n"
+    "  associate list\n"
+    "  associate show NAME\n"
+    "  associate set ID [--name N] [--kind user|system] [--user-admin|--no-user-admin]\n"
+    "       [--uid N|--no-uid] [--active|--inactive]\n"
+    "  associate remove ID\n"
+    "  associate passwd NAME --password-stdin\n"
+    "  backup FILE\n"
+    "  rotate-key\n"
+    "\n"
+    "The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET ".\n"
+    "Exit codes: 0 ok, 1 usage, 2 not authenticated, 3 permission denied, 4 invalid\n"
+    "argument, 5 not found, 6 limit exceeded, 7 daemon unavailable, 8 integrity error,\n"
+    "9 conflict, 10 internal error, 11 throttled.\n";
+
+int exitFor(rpc::ErrorCode code) {
+  switch (code) {
+    case rpc::ErrorCode::INTERNAL: return INTERNAL;
+    case rpc::ErrorCode::NOT_AUTHENTICATED: return NOT_AUTHENTICATED;
+    case rpc::ErrorCode::PERMISSION_DENIED: return PERMISSION_DENIED;
+    case rpc::ErrorCode::INVALID_ARGUMENT: return INVALID_ARGUMENT;
+    case rpc::ErrorCode::NOT_FOUND: return NOT_FOUND;
+    case rpc::ErrorCode::LIMIT_EXCEEDED: return LIMIT_EXCEEDED;
+    case rpc::ErrorCode::UNAVAILABLE: return UNAVAILABLE;
+    case rpc::ErrorCode::INTEGRITY: return INTEGRITY;
+    case rpc::ErrorCode::CONFLICT: return CONFLICT;
+    case rpc::ErrorCode::THROTTLED: return THROTTLED;
+  }
+  return INTERNAL;
+}
+
+kj::String jsonString(kj::ArrayPtr<const char> s) {
+  kj::Vector<char> out;
+  out.add('"');
+  for (char c : s) {
+    unsigned char u = c;
+    switch (c) {
+      case '"': out.addAll(kj::StringPtr("\\\"")); break;
+      case '\\': out.addAll(kj::StringPtr("\\\\")); break;
+      case '\n': out.addAll(kj::StringPtr("\\n")); break;
+      case '\r': out.addAll(kj::StringPtr("\\r")); break;
+      case '\t': out.addAll(kj::StringPtr("\\t")); break;
+      default:
+        if (u < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", u);
+          out.addAll(kj::StringPtr(buf));
+        } else {
+          out.add(c);
+        }
+    }
+  }
+  out.add('"');
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+// Reads a secret from a file descriptor into memory that is wiped afterwards. One trailing
+// newline is dropped (echo and heredocs add one).
+kj::String readSecret(int fd, size_t limit) {
+  kj::Vector<char> buf;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw UsageError{kj::str("cannot read the secret: ", strerror(errno))};
+    }
+    if (n == 0) break;
+    buf.addAll(chunk, chunk + n);
+    memset(chunk, 0, sizeof(chunk));
+    if (buf.size() > limit + 2) {
+      memset(buf.begin(), 0, buf.size());
+      throw CommandFailed{LIMIT_EXCEEDED};
+    }
+  }
+  if (buf.size() > 0 && buf.back() == '\n') buf.removeLast();
+  if (buf.size() > 0 && buf.back() == '\r') buf.removeLast();
+  auto out = kj::heapString(buf.begin(), buf.size());
+  memset(buf.begin(), 0, buf.capacity() > 0 ? buf.size() : 0);
+  return out;
+}
+
+void wipeString(kj::String& s) {
+  if (s.size() > 0) explicit_bzero(s.begin(), s.size());
+}
+
+class Args {
+ public:
+  Args(kj::Vector<kj::StringPtr> args) : args_(kj::mv(args)) {}
+  bool done() const { return pos_ >= args_.size(); }
+  kj::StringPtr next(kj::StringPtr what) {
+    if (done()) throw UsageError{kj::str("missing ", what)};
+    return args_[pos_++];
+  }
+  kj::Maybe<kj::StringPtr> peek() const {
+    if (done()) return nullptr;
+    return args_[pos_];
+  }
+  // Collects --flag and --flag VALUE options; positional arguments in order.
+  void parse(kj::ArrayPtr<const kj::StringPtr> flagsWithValue,
+             kj::ArrayPtr<const kj::StringPtr> plainFlags) {
+    while (!done()) {
+      auto a = args_[pos_++];
+      if (a.startsWith("--")) {
+        bool known = false;
+        for (auto f : flagsWithValue) {
+          if (a == f) {
+            if (done()) throw UsageError{kj::str(a, " needs a value")};
+            values_.upsert(kj::heapString(a), kj::heapString(args_[pos_++]),
+                           [](auto&, auto&&) {});
+            known = true;
+          }
+        }
+        for (auto f : plainFlags) {
+          if (a == f) {
+            flags_.upsert(kj::heapString(a), true, [](auto&, auto&&) {});
+            known = true;
+          }
+        }
+        if (!known) throw UsageError{kj::str("unknown option ", a)};
+      } else {
+        positional_.add(a);
+      }
+    }
+  }
+  kj::Maybe<kj::StringPtr> value(kj::StringPtr flag) {
+    KJ_IF_MAYBE(v, values_.find(flag)) { return v->asPtr(); }
+    return nullptr;
+  }
+  bool flag(kj::StringPtr f) { return flags_.find(f) != nullptr; }
+  kj::ArrayPtr<const kj::StringPtr> positional() { return positional_; }
+  void expectPositional(size_t n, kj::StringPtr what) {
+    if (positional_.size() < n) throw UsageError{kj::str("missing ", what)};
+    if (positional_.size() > n) throw UsageError{kj::str("unexpected argument ", positional_[n])};
+  }
+
+ private:
+  kj::Vector<kj::StringPtr> args_;
+  size_t pos_ = 0;
+  kj::HashMap<kj::String, kj::String> values_;
+  kj::HashMap<kj::String, bool> flags_;
+  kj::Vector<kj::StringPtr> positional_;
+};
+
+int64_t parseInt(kj::StringPtr s, kj::StringPtr what, int64_t min, int64_t max) {
+  char* end;
+  errno = 0;
+  long long v = strtoll(s.cStr(), &end, 10);
+  if (errno != 0 || end == s.cStr() || *end != '\0' || v < min || v > max) {
+    throw UsageError{kj::str(what, " must be a number between ", min, " and ", max)};
+  }
+  return v;
+}
+
+class Ctl {
+ public:
+  Ctl(kj::AsyncIoContext& io, bool json) : io_(io), json_(json) {}
+
+  void connect(kj::Maybe<kj::StringPtr> socket) {
+    auto path = ipc::socketPath(socket);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+      conn_ = ipc::connect(io_.provider->getNetwork(), path).wait(io_.waitScope);
+    })) {
+      fprintf(stderr, "credvaultctl: cannot reach credvaultd at %s\n", path.cStr());
+      throw CommandFailed{UNAVAILABLE};
+    }
+  }
+
+  int run(Args& args) {
+    auto cmd = args.next("command");
+    if (cmd == "whoami") return whoami(args);
+    if (cmd == "status") return status(args);
+    if (cmd == "get") return get(args);
+    if (cmd == "save") return save(args);
+    if (cmd == "remove") return remove(args);
+    if (cmd == "associate") return associate(args);
+    if (cmd == "backup") return backup(args);
+    if (cmd == "rotate-key") return rotateKey(args);
+    throw UsageError{kj::str("unknown command ", cmd)};
+  }
+
+ private:
+  kj::AsyncIoContext& io_;
+  bool json_;
+  kj::Own<ipc::Connection> conn_;
+
+  template <typename Promise>
+  auto wait(Promise&& p) {
+    try {
+      return p.wait(io_.waitScope);
+    } catch (const kj::Exception& e) {
+      if (e.getType() == kj::Exception::Type::DISCONNECTED) {
+        fprintf(stderr, "credvaultctl: lost the connection to credvaultd\n");
+        throw CommandFailed{UNAVAILABLE};
+      }
+      fprintf(stderr, "credvaultctl: %s\n", e.getDescription().cStr());
+      throw CommandFailed{INTERNAL};
+    }
+  }
+
+  template <typename Results>
+  void check(const Results& results) {
+    if (!results.hasError()) return;
+    auto err = results.getError();
+    if (json_) {
+      printf("{\"Error\":%s,\"Field\":%s,\"Message\":%s}\n",
+             jsonString(ipc::errorCodeName(err.getCode())).cStr(),
+             jsonString(err.getField()).cStr(), jsonString(err.getMessage()).cStr());
+    }
+    if (err.getField().size() > 0) {
+      fprintf(stderr, "credvaultctl: %s (%s): %s\n", ipc::errorCodeName(err.getCode()).cStr(),
+              err.getField().cStr(), err.getMessage().cStr());
+    } else {
+      fprintf(stderr, "credvaultctl: %s: %s\n", ipc::errorCodeName(err.getCode()).cStr(),
+              err.getMessage().cStr());
+    }
+    throw CommandFailed{exitFor(err.getCode())};
+  }
+
+  rpc::Session::Client session() {
+    auto results = wait(conn_->vault().sessionRequest().send());
+    check(results);
+    return results.getSession();
+  }
+
+  rpc::Admin::Client admin() {
+    auto results = wait(session().adminRequest().send());
+    check(results);
+    return results.getAdmin();
+  }
+
+  static kj::StringPtr kindName(rpc::Kind k) { return k == rpc::Kind::SYSTEM ? "system" : "user"; }
+  static kj::StringPtr methodName(rpc::AuthMethod m) {
+    switch (m) {
+      case rpc::AuthMethod::NONE: return "none";
+      case rpc::AuthMethod::PEER_CREDENTIALS: return "peer-credentials";
+      case rpc::AuthMethod::PASSWORD: return "password";
+      case rpc::AuthMethod::TICKET: return "ticket";
+      case rpc::AuthMethod::API_TOKEN: return "api-token";
+    }
+    return "none";
+  }
+
+  int whoami(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(0, "");
+    auto r = wait(conn_->vault().whoamiRequest().send());
+    check(r);
+    auto p = r.getPrincipal();
+    if (json_) {
+      printf("{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"Method\":%s,"
+             "\"Uid\":%u}\n", p.getAssociateId(), jsonString(p.getName()).cStr(),
+             jsonString(kindName(p.getKind())).cStr(), p.getUserAdmin() ? "true" : "false",
+             jsonString(methodName(p.getMethod())).cStr(), p.getUid());
+    } else if (p.getMethod() == rpc::AuthMethod::NONE) {
+      printf("uid %u: not mapped to an associate\n", p.getUid());
+    } else {
+      printf("%s (associate %d, %s%s) by %s, uid %u\n", p.getName().cStr(), p.getAssociateId(),
+             kindName(p.getKind()).cStr(), p.getUserAdmin() ? ", user admin" : "",
+             methodName(p.getMethod()).cStr(), p.getUid());
+    }
+    return OK;
+  }
+
+  int status(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(0, "");
+    auto r = wait(conn_->vault().statusRequest().send());
+    check(r);
+    auto s = r.getStatus();
+    if (json_) {
+      printf("{\"Version\":%s,\"Credentials\":%llu,\"Associates\":%llu,\"DataKeyId\":%u,"
+             "\"MapSize\":%llu,\"UsedBytes\":%llu,\"UptimeSeconds\":%llu,\"Connections\":%u}\n",
+             jsonString(s.getVersion()).cStr(), (unsigned long long)s.getCredentials(),
+             (unsigned long long)s.getAssociates(), s.getDataKeyId(),
+             (unsigned long long)s.getMapSize(), (unsigned long long)s.getUsedBytes(),
+             (unsigned long long)s.getUptimeSeconds(), s.getConnections());
+    } else {
+      printf("credvaultd %s: %llu credentials, %llu associates, data key %u, %llu of %llu "
+             "bytes used, up %llus, %u connections\n",
+             s.getVersion().cStr(), (unsigned long long)s.getCredentials(),
+             (unsigned long long)s.getAssociates(), s.getDataKeyId(),
+             (unsigned long long)s.getUsedBytes(), (unsigned long long)s.getMapSize(),
+             (unsigned long long)s.getUptimeSeconds(), s.getConnections());
+    }
+    return OK;
+  }
+
+  void printCredential(rpc::Credential::Reader c, bool last) {
+    if (json_) {
+      printf("{\"ValidFrom\":%s,\"ValidTo\":%s,\"Comment\":%s,\"SecretValue\":%s,"
+             "\"PublicValue\":%s,\"IsActive\":%s}%s",
+             jsonString(ipc::formatTicks(c.getValidFrom())).cStr(),
+             jsonString(ipc::formatTicks(c.getValidTo())).cStr(),
+             jsonString(c.getComment()).cStr(),
+             c.hasSecretValue() ? jsonString(c.getSecretValue()).cStr() : "null",
+             jsonString(c.getPublicValue()).cStr(), c.getIsActive() ? "true" : "false",
+             last ? "" : ",");
+    } else {
+      printf("%s\t%s\t%s\t%s\t%s\t%s\n", c.getPublicValue().cStr(),
+             c.hasSecretValue() ? c.getSecretValue().cStr() : "<withheld>",
+             c.getIsActive() ? "active" : "inactive",
+             c.getValidFrom() == 0 ? "-" : ipc::formatTicks(c.getValidFrom()).cStr(),
+             c.getValidTo() == 0 ? "-" : ipc::formatTicks(c.getValidTo()).cStr(),
+             c.getComment().cStr());
+    }
+  }
+
+  int get(Args& args) {
+    args.parse(kj::arr("--associate"_kj), nullptr);
+    args.expectPositional(1, "TYPE");
+    auto type = args.positional()[0];
+    auto s = session();
+    capnp::List<rpc::Credential>::Reader list;
+    kj::Maybe<capnp::Response<rpc::Session::GetResults>> r1;
+    kj::Maybe<capnp::Response<rpc::Session::GetForAssociateResults>> r2;
+    KJ_IF_MAYBE(a, args.value("--associate")) {
+      auto req = s.getForAssociateRequest();
+      req.setAssociateId(parseInt(*a, "--associate", 1, INT32_MAX));
+      req.setType(type);
+      auto r = wait(req.send());
+      check(r);
+      list = r.getCredentials();
+      r2 = kj::mv(r);
+    } else {
+      auto req = s.getRequest();
+      req.setType(type);
+      auto r = wait(req.send());
+      check(r);
+      list = r.getCredentials();
+      r1 = kj::mv(r);
+    }
+    if (json_) printf("[");
+    for (auto i : kj::indices(list)) printCredential(list[i], i + 1 == list.size());
+    if (json_) printf("]\n");
+    return OK;
+  }
+
+  int64_t ticksArg(Args& args, kj::StringPtr flag) {
+    KJ_IF_MAYBE(v, args.value(flag)) {
+      KJ_IF_MAYBE(t, ipc::parseTicks(*v)) { return *t; }
+      throw UsageError{kj::str(flag, " must be a date like 2026-01-31 or 2026-01-31T12:00:00Z")};
+    }
+    return 0;
+  }
+
+  int save(Args& args) {
+    args.parse(kj::arr("--public"_kj, "--secret-file"_kj, "--comment"_kj, "--valid-from"_kj,
+                       "--valid-to"_kj, "--associate"_kj),
+               kj::arr("--secret-stdin"_kj, "--inactive"_kj));
+    args.expectPositional(1, "TYPE");
+    auto pub = required(args.value("--public"), "--public VALUE");
+    auto s = session();
+    kj::Maybe<int32_t> target;
+    KJ_IF_MAYBE(a, args.value("--associate")) {
+      target = parseInt(*a, "--associate", 1, INT32_MAX);
+    }
+    kj::Maybe<kj::String> secret;
+    if (args.flag("--secret-stdin")) {
+      if (args.value("--secret-file") != nullptr) {
+        throw UsageError{kj::str("give --secret-stdin or --secret-file, not both")};
+      }
+      secret = readSecret(STDIN_FILENO, 1 << 20);
+    } else KJ_IF_MAYBE(f, args.value("--secret-file")) {
+      int fd = open(f->cStr(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw UsageError{kj::str("cannot open ", *f, ": ", strerror(errno))};
+      KJ_DEFER(close(fd));
+      secret = readSecret(fd, 1 << 20);
+    }
+    auto fill = [&](rpc::Credential::Builder c) {
+      c.setPublicValue(pub);
+      KJ_IF_MAYBE(v, args.value("--comment")) { c.setComment(*v); }
+      c.setValidFrom(ticksArg(args, "--valid-from"));
+      c.setValidTo(ticksArg(args, "--valid-to"));
+      c.setIsActive(!args.flag("--inactive"));
+      KJ_IF_MAYBE(sec, secret) {
+        c.setSecretValue(*sec);
+        wipeString(*sec);
+      }
+    };
+    KJ_IF_MAYBE(t, target) {
+      auto req = s.saveForAssociateRequest();
+      req.setAssociateId(*t);
+      req.setType(args.positional()[0]);
+      fill(req.initCredential());
+      check(wait(req.send()));
+    } else {
+      auto req = s.saveRequest();
+      req.setType(args.positional()[0]);
+      fill(req.initCredential());
+      check(wait(req.send()));
+    }
+    return OK;
+  }
+
+  static kj::StringPtr required(kj::Maybe<kj::StringPtr> v, kj::StringPtr what) {
+    KJ_IF_MAYBE(x, v) { return *x; }
+    throw UsageError{kj::str("missing ", what)};
+  }
+
+  int remove(Args& args) {
+    args.parse(kj::arr("--associate"_kj), nullptr);
+    args.expectPositional(2, "TYPE PUBLIC");
+    auto s = session();
+    bool removed;
+    KJ_IF_MAYBE(a, args.value("--associate")) {
+      auto req = s.removeForAssociateRequest();
+      req.setAssociateId(parseInt(*a, "--associate", 1, INT32_MAX));
+      req.setType(args.positional()[0]);
+      req.setPublicValue(args.positional()[1]);
+      auto r = wait(req.send());
+      check(r);
+      removed = r.getRemoved();
+    } else {
+      auto req = s.removeRequest();
+      req.setType(args.positional()[0]);
+      req.setPublicValue(args.positional()[1]);
+      auto r = wait(req.send());
+      check(r);
+      removed = r.getRemoved();
+    }
+    if (!removed) {
+      fprintf(stderr, "credvaultctl: not-found: no such credential\n");
+      return NOT_FOUND;
+    }
+    return OK;
+  }
+
+  void printAssociate(rpc::Associate::Reader a, bool last) {
+    if (json_) {
+      printf("{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"UnixUid\":%s,"
+             "\"Active\":%s}%s",
+             a.getAssociateId(), jsonString(a.getName()).cStr(),
+             jsonString(kindName(a.getKind())).cStr(), a.getUserAdmin() ? "true" : "false",
+             a.getUnixUid() < 0 ? "null" : kj::str(a.getUnixUid()).cStr(),
+             a.getActive() ? "true" : "false", last ? "" : ",");
+    } else {
+      printf("%d\t%s\t%s%s\tuid=%s\t%s\n", a.getAssociateId(), a.getName().cStr(),
+             kindName(a.getKind()).cStr(), a.getUserAdmin() ? ",user-admin" : "",
+             a.getUnixUid() < 0 ? "-" : kj::str(a.getUnixUid()).cStr(),
+             a.getActive() ? "active" : "inactive");
+    }
+  }
+
+  int associate(Args& args) {
+    auto sub = args.next("associate subcommand (add, list, show, set, remove, passwd)");
+    if (sub == "add") {
+      args.parse(kj::arr("--uid"_kj), kj::arr("--system"_kj, "--user-admin"_kj,
+                                              "--password-stdin"_kj));
+      args.expectPositional(1, "NAME");
+      auto req = admin().addAssociateRequest();
+      req.setName(args.positional()[0]);
+      req.setKind(args.flag("--system") ? rpc::Kind::SYSTEM : rpc::Kind::USER);
+      req.setUserAdmin(args.flag("--user-admin"));
+      req.setUnixUid(-1);
+      KJ_IF_MAYBE(u, args.value("--uid")) { req.setUnixUid(parseInt(*u, "--uid", 0, UINT32_MAX - 1)); }
+      if (args.flag("--password-stdin")) {
+        auto pw = readSecret(STDIN_FILENO, 4096);
+        req.setPassword(pw);
+        wipeString(pw);
+      }
+      auto r = wait(req.send());
+      check(r);
+      printAssociate(r.getAssociate(), true);
+      if (json_) printf("\n");
+      return OK;
+    }
+    if (sub == "list") {
+      args.parse(nullptr, nullptr);
+      args.expectPositional(0, "");
+      auto r = wait(admin().listAssociatesRequest().send());
+      check(r);
+      auto list = r.getAssociates();
+      if (json_) printf("[");
+      for (auto i : kj::indices(list)) printAssociate(list[i], i + 1 == list.size());
+      if (json_) printf("]\n");
+      return OK;
+    }
+    if (sub == "show") {
+      args.parse(nullptr, nullptr);
+      args.expectPositional(1, "NAME");
+      auto req = admin().findAssociateRequest();
+      req.setName(args.positional()[0]);
+      auto r = wait(req.send());
+      check(r);
+      printAssociate(r.getAssociate(), true);
+      if (json_) printf("\n");
+      return OK;
+    }
+    if (sub == "set") {
+      args.parse(kj::arr("--kind"_kj, "--uid"_kj, "--name"_kj),
+                 kj::arr("--user-admin"_kj, "--no-user-admin"_kj, "--no-uid"_kj, "--active"_kj,
+                         "--inactive"_kj));
+      args.expectPositional(1, "ID");
+      auto req = admin().setAssociateRequest();
+      req.setAssociateId(parseInt(args.positional()[0], "ID", 1, INT32_MAX));
+      auto u = req.initUpdate();
+      KJ_IF_MAYBE(n, args.value("--name")) { u.getName().setSet(*n); }
+      KJ_IF_MAYBE(k, args.value("--kind")) {
+        if (*k == "user") u.getKind().setSet(rpc::Kind::USER);
+        else if (*k == "system") u.getKind().setSet(rpc::Kind::SYSTEM);
+        else throw UsageError{kj::str("--kind must be user or system")};
+      }
+      if (args.flag("--user-admin")) u.getUserAdmin().setSet(true);
+      if (args.flag("--no-user-admin")) u.getUserAdmin().setSet(false);
+      KJ_IF_MAYBE(uid, args.value("--uid")) {
+        u.getUnixUid().setSet(parseInt(*uid, "--uid", 0, UINT32_MAX - 1));
+      }
+      if (args.flag("--no-uid")) u.getUnixUid().setSet(-1);
+      if (args.flag("--active")) u.getActive().setSet(true);
+      if (args.flag("--inactive")) u.getActive().setSet(false);
+      auto r = wait(req.send());
+      check(r);
+      printAssociate(r.getAssociate(), true);
+      if (json_) printf("\n");
+      return OK;
+    }
+    if (sub == "remove") {
+      args.parse(nullptr, nullptr);
+      args.expectPositional(1, "ID");
+      auto req = admin().removeAssociateRequest();
+      req.setAssociateId(parseInt(args.positional()[0], "ID", 1, INT32_MAX));
+      auto r = wait(req.send());
+      check(r);
+      if (json_) printf("{\"RemovedCredentials\":%u}\n", r.getRemovedCredentials());
+      else printf("removed, with %u credentials\n", r.getRemovedCredentials());
+      return OK;
+    }
+    if (sub == "passwd") {
+      args.parse(nullptr, kj::arr("--password-stdin"_kj));
+      args.expectPositional(1, "NAME");
+      if (!args.flag("--password-stdin")) throw UsageError{kj::str("--password-stdin is required")};
+      auto a = admin();
+      auto find = a.findAssociateRequest();
+      find.setName(args.positional()[0]);
+      auto found = wait(find.send());
+      check(found);
+      auto req = a.setPasswordRequest();
+      req.setAssociateId(found.getAssociate().getAssociateId());
+      auto pw = readSecret(STDIN_FILENO, 4096);
+      req.setPassword(pw);
+      wipeString(pw);
+      check(wait(req.send()));
+      return OK;
+    }
+    throw UsageError{kj::str("unknown associate subcommand ", sub)};
+  }
+
+  int backup(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(1, "FILE");
+    kj::String path = kj::heapString(args.positional()[0]);
+    if (!path.startsWith("/")) {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
+      path = kj::str(cwd, "/", path);
+    }
+    auto req = admin().backupRequest();
+    req.setPath(path);
+    check(wait(req.send()));
+    if (!json_) printf("backup written to %s\n", path.cStr());
+    return OK;
+  }
+
+  int rotateKey(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(0, "");
+    auto r = wait(admin().rotateDataKeyRequest().send());
+    check(r);
+    if (json_) printf("{\"DataKeyId\":%u}\n", r.getKeyId());
+    else printf("new data key %u\n", r.getKeyId());
+    return OK;
+  }
+};
+
+}  // namespace credvault::ctl
+
+int main(int argc, char** argv) {
+  using namespace credvault::ctl;
+  kj::Vector<kj::StringPtr> rest;
+  kj::Maybe<kj::StringPtr> socket;
+  bool json = false;
+  int i = 1;
+  for (; i < argc; i++) {
+    kj::StringPtr a = argv[i];
+    if (a == "--socket" && i + 1 < argc) {
+      socket = kj::StringPtr(argv[++i]);
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--help" || a == "-h") {
+      fputs(USAGE_TEXT, stdout);
+      return OK;
+    } else if (a == "--version") {
+      printf("credvaultctl %s\n", CREDVAULT_VERSION);
+      return OK;
+    } else {
+      break;
+    }
+  }
+  for (; i < argc; i++) {
+    kj::StringPtr a = argv[i];
+    if (a == "--json") { json = true; continue; }
+    rest.add(a);
+  }
+  if (rest.empty()) {
+    fputs(USAGE_TEXT, stderr);
+    return USAGE;
+  }
+  try {
+    auto io = kj::setupAsyncIo();
+    Ctl ctl(io, json);
+    Args args(kj::mv(rest));
+    ctl.connect(socket);
+    return ctl.run(args);
+  } catch (const UsageError& e) {
+    fprintf(stderr, "credvaultctl: %s\n(see credvaultctl --help)\n", e.message.cStr());
+    return USAGE;
+  } catch (const CommandFailed& e) {
+    return e.code;
+  }
+}
