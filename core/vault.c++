@@ -351,6 +351,18 @@ WriteOp<bool> Vault::setPassword(const Principal& who, int32_t id, crypto::Secre
   };
 }
 
+WriteOp<bool> Vault::replacePasswordHash(int32_t id, kj::String hash, uint32_t epoch) const {
+  return [this, id, hash = kj::mv(hash), epoch](store::WriteTxn& txn) -> bool {
+    KJ_IF_MAYBE(a, readAssociate(txn, id)) {
+      if (a->credentialEpoch != epoch) return false;
+      a->passwordHash = kj::heapString(hash);
+      writeAssociate(txn, *a);
+      return true;
+    }
+    return false;
+  };
+}
+
 kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
                                            const crypto::Secret& password) const {
   // An unknown or inactive name pays for one hash too, so timing does not tell names apart.

@@ -88,6 +88,13 @@ class Vault {
   WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
   WriteOp<bool> setPassword(const Principal& who, int32_t id, crypto::Secret password) const;
 
+  // Replaces the stored hash with one made under the current parameters, unless the
+  // password changed meanwhile (epoch moved). Does not end tickets.
+  WriteOp<bool> replacePasswordHash(int32_t id, kj::String hash, uint32_t epoch) const;
+  kj::Maybe<Associate> findAssociateIn(const store::ReadTxn& txn, int32_t id) const {
+    return readAssociate(txn, id);
+  }
+
   // Checks a password (Argon2id); null when the name is unknown, inactive or the password
   // is wrong (an unknown name costs a hash too).
   kj::Maybe<Associate> verifyPassword(kj::StringPtr name, const crypto::Secret& password) const;

@@ -57,4 +57,14 @@ Secret deriveKey(const Secret& masterKey, uint64_t id, const char (&context)[9])
   return out;
 }
 
+kj::String randomBase64(size_t bytes, bool urlSafe) {
+  auto raw = Secret::random(bytes);
+  int variant = urlSafe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
+                        : sodium_base64_VARIANT_ORIGINAL;
+  size_t len = sodium_base64_ENCODED_LEN(bytes, variant);
+  auto out = kj::heapString(len - 1);
+  sodium_bin2base64(out.begin(), len, raw.reveal().begin(), bytes, variant);
+  return out;
+}
+
 }  // namespace credvault::crypto

@@ -9,6 +9,7 @@
 
 #include "secret.h"
 #include <kj/array.h>
+#include <kj/string.h>
 #include <kj/common.h>
 #include <stdint.h>
 
@@ -35,5 +36,9 @@ kj::Array<kj::byte> keyedHash(const Secret& key, kj::ArrayPtr<const kj::byte> me
 
 // Derives a KEY_BYTES subkey for a purpose (libsodium's crypto_kdf; `context` is 8 chars).
 Secret deriveKey(const Secret& masterKey, uint64_t id, const char (&context)[9]);
+
+// `bytes` random bytes, base64-encoded (standard alphabet with padding, or URL-safe
+// without). For bearer tokens that are handed to their owner once.
+kj::String randomBase64(size_t bytes, bool urlSafe);
 
 }  // namespace credvault::crypto

@@ -126,10 +126,14 @@ class Main {
     core::VaultOptions vaultOptions;
     vaultOptions.passwordParams = config_.password;
     core::Vault vault(env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+    core::AuthOptions authOptions;
+    authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
+    authOptions.onlineMode = config_.onlineMode;
+    core::Authenticator auth(vault, kj::systemPreciseCalendarClock(), authOptions);
     GroupCommitter committer(env);
     ServiceConfig serviceConfig;
     serviceConfig.systemUids = kj::heapArray(config_.systemUids.asPtr());
-    Service service(vault, committer, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
+    Service service(vault, auth, committer, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {

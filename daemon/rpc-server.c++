@@ -199,8 +199,9 @@ class AdminImpl final : public rpc::Admin::Server {
       auto p = context.getParams();
       auto pw = crypto::Secret::copyOf(p.getPassword().asBytes());
       auto op = service_.vault().setPassword(who_, p.getAssociateId(), kj::mv(pw));
+      auto& auth = service_.auth();
       return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-passwd",
-                         core::clonePrincipal(who_), [](auto, bool) {});
+                         core::clonePrincipal(who_), [&auth](auto, bool) { auth.flushCache(); });
     });
   }
 
@@ -209,6 +210,40 @@ class AdminImpl final : public rpc::Admin::Server {
       service_.vault().backup(who_, context.getParams().getPath());
       logOutcome(Level::NOTICE, "backup", who_, "ok");
       return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> addApplication(AddApplicationContext context) override {
+    return guarded(context, "application-add", &who_, [&]() {
+      auto op = service_.auth().addApplication(who_, context.getParams().getName());
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "application-add",
+                         core::clonePrincipal(who_), [](auto results, core::IssuedApiToken t) {
+                           results.setToken(t.token);
+                           auto app = results.initApplication();
+                           app.setName(t.info.name);
+                           app.setCreated(t.info.createdUnix);
+                         });
+    });
+  }
+
+  kj::Promise<void> listApplications(ListApplicationsContext context) override {
+    return guarded(context, "application-list", &who_, [&]() {
+      auto list = service_.auth().listApplications(who_);
+      auto out = context.getResults().initApplications(list.size());
+      for (auto i : kj::indices(list)) {
+        out[i].setName(list[i].name);
+        out[i].setCreated(list[i].createdUnix);
+      }
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> removeApplication(RemoveApplicationContext context) override {
+    return guarded(context, "application-remove", &who_, [&]() {
+      auto op = service_.auth().removeApplication(who_, context.getParams().getName());
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "application-remove",
+                         core::clonePrincipal(who_),
+                         [](auto results, bool removed) { results.setRemoved(removed); });
     });
   }
 
@@ -227,8 +262,10 @@ class AdminImpl final : public rpc::Admin::Server {
 
 class SessionImpl final : public rpc::Session::Server {
  public:
-  SessionImpl(Service& service, core::Principal who, Peer peer, uint32_t epoch)
-      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch) {}
+  SessionImpl(Service& service, core::Principal who, Peer peer, uint32_t epoch,
+              kj::Maybe<kj::String> ticket = nullptr)
+      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch),
+        ticket_(kj::mv(ticket)) {}
 
   kj::Promise<void> whoami(WhoamiContext context) override {
     return guarded(context, "whoami", nullptr, [&]() {
@@ -307,7 +344,48 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> logout(LogoutContext context) override {
-    return kj::READY_NOW;  // tickets: see the authentication module
+    return guarded(context, "logout", &who_, [&]() -> kj::Promise<void> {
+      KJ_IF_MAYBE(t, ticket_) {
+        auto op = service_.auth().revokeTicket(*t);
+        ticket_ = nullptr;
+        return finishWrite(service_.committer().submit(kj::mv(op)), context, "logout",
+                           core::clonePrincipal(who_), [](auto, bool) {});
+      }
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> createToken(CreateTokenContext context) override {
+    return guarded(context, "token-create", &who_, [&]() {
+      auto p = context.getParams();
+      checkSize(p);
+      auto op = service_.auth().createToken(current(), p.getAssociateId(), p.getName(),
+                                            p.getExpires());
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "token-create",
+                         core::clonePrincipal(who_), [](auto results, core::IssuedApiToken t) {
+                           results.setToken(t.token);
+                           fillToken(results.initInfo(), t.info);
+                         });
+    });
+  }
+
+  kj::Promise<void> listTokens(ListTokensContext context) override {
+    return guarded(context, "token-list", &who_, [&]() {
+      auto list = service_.auth().listTokens(current(), context.getParams().getAssociateId());
+      auto out = context.getResults().initTokens(list.size());
+      for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
+      return kj::READY_NOW;
+    });
+  }
+
+  kj::Promise<void> revokeToken(RevokeTokenContext context) override {
+    return guarded(context, "token-revoke", &who_, [&]() {
+      auto p = context.getParams();
+      auto op = service_.auth().revokeToken(current(), p.getAssociateId(), p.getName());
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "token-revoke",
+                         core::clonePrincipal(who_),
+                         [](auto results, bool revoked) { results.setRevoked(revoked); });
+    });
   }
 
  private:
@@ -315,6 +393,14 @@ class SessionImpl final : public rpc::Session::Server {
   core::Principal who_;
   Peer peer_;
   uint32_t epoch_;
+  kj::Maybe<kj::String> ticket_;
+
+  static void fillToken(rpc::ApiToken::Builder out, const core::ApiTokenInfo& info) {
+    out.setName(info.name);
+    out.setAssociateId(info.associateId);
+    out.setCreated(info.createdUnix);
+    out.setExpires(info.expiresUnix);
+  }
 
   // The session's principal as the store has it now: an associate removed, deactivated,
   // remapped to another uid, or whose tickets were revoked, ends the session.
@@ -336,6 +422,9 @@ class SessionImpl final : public rpc::Session::Server {
       }
       if (who_.method != core::AuthMethod::PEER_CREDENTIALS && a->credentialEpoch != epoch_) {
         gone("the session's credentials were revoked");
+      }
+      KJ_IF_MAYBE(t, ticket_) {
+        if (service_.auth().validateTicket(*t) == nullptr) gone("the ticket was revoked or expired");
       }
       p.kind = (a->kind == core::Kind::SYSTEM ||
                 (systemUid && who_.method == core::AuthMethod::PEER_CREDENTIALS))
@@ -404,34 +493,107 @@ class VaultImpl final : public rpc::Vault::Server {
   }
 
   kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
-    return guarded(context, "authenticate-password", nullptr, [&]() {
+    return guarded(context, "authenticate-password", nullptr, [&]() -> kj::Promise<void> {
       auto p = context.getParams();
       checkSize(p);
+      bool partner = service_.auth().checkApplication(appToken(p));
       auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
-      KJ_IF_MAYBE(a, service_.vault().verifyPassword(p.getName(), password)) {
-        auto who = principalFor(*a, core::AuthMethod::PASSWORD);
-        logOutcome(Level::INFO, "authenticate-password", who, "ok");
-        toWire(who, context.getResults().initPrincipal());
+      auto client = kj::str(peer_.uid, "/", p.getClientAddress());
+      kj::Maybe<kj::String> rehash;
+      core::Associate a = [&]() {
+        try {
+          return service_.auth().checkPassword(p.getName(), password, client, rehash);
+        } catch (const core::VaultError& e) {
+          logf(Level::NOTICE, "authentication failed",
+               LogField{"OP", kj::str("authenticate-password")},
+               LogField{"UID", kj::str(peer_.uid)},
+               LogField{"RESULT", kj::str(core::errorCodeName(e.code()))});
+          throw;
+        }
+      }();
+      KJ_IF_MAYBE(h, rehash) {
+        // Best effort: a failure leaves the old hash, which still verifies.
+        service_.committer().submit(service_.auth().storeRehash(a.id, kj::mv(*h),
+                                                                a.credentialEpoch))
+            .detach([](kj::Exception&&) {});
+      }
+      auto who = principalFor(a, core::AuthMethod::PASSWORD);
+      who.partnerApp = partner;
+      logOutcome(Level::INFO, "authenticate-password", who, "ok");
+      toWire(who, context.getResults().initPrincipal());
+      if (!p.getIssueTicket()) {
         context.getResults().setSession(
-            kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a->credentialEpoch));
+            kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
         return kj::READY_NOW;
       }
-      logf(Level::NOTICE, "authentication failed", LogField{"OP", kj::str("authenticate-password")},
-           LogField{"UID", kj::str(peer_.uid)}, LogField{"RESULT", kj::str("not-authenticated")});
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("unknown user name or wrong password"));
+      auto op = service_.auth().issueTicket(a);
+      uint32_t epoch = a.credentialEpoch;
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-issue",
+                         core::clonePrincipal(who),
+                         [this, who = kj::mv(who), epoch](auto results,
+                                                          core::IssuedTicket t) mutable {
+                           results.setTicket(t.ticket);
+                           results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
+                                                    core::UNIX_EPOCH_TICKS);
+                           results.setSession(kj::heap<SessionImpl>(
+                               service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
+                         });
     });
   }
 
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
     return guarded(context, "authenticate-ticket", nullptr, [&]() -> kj::Promise<void> {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "ticket", kj::str("unknown ticket"));
+      auto p = context.getParams();
+      checkSize(p);
+      bool partner = service_.auth().checkApplication(appToken(p));
+      KJ_IF_MAYBE(t, service_.auth().validateTicket(p.getTicket())) {
+        KJ_IF_MAYBE(a, service_.vault().findAssociate(t->associateId)) {
+          auto who = principalFor(*a, core::AuthMethod::TICKET);
+          who.partnerApp = partner;
+          toWire(who, context.getResults().initPrincipal());
+          context.getResults().setSession(kj::heap<SessionImpl>(
+              service_, kj::mv(who), peer_, t->epoch, kj::heapString(p.getTicket())));
+          return kj::READY_NOW;
+        }
+      }
+      logf(Level::DEBUG, "ticket refused", LogField{"OP", kj::str("authenticate-ticket")},
+           LogField{"UID", kj::str(peer_.uid)});
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "ticket",
+                 kj::str("unknown, expired or revoked ticket"));
     });
   }
 
   kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
     return guarded(context, "authenticate-token", nullptr, [&]() -> kj::Promise<void> {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "token", kj::str("unknown token"));
+      auto p = context.getParams();
+      checkSize(p);
+      bool partner = service_.auth().checkApplication(appToken(p));
+      KJ_IF_MAYBE(t, service_.auth().validateToken(p.getToken())) {
+        KJ_IF_MAYBE(a, service_.vault().findAssociate(t->associateId)) {
+          if (a->active) {
+            auto who = principalFor(*a, core::AuthMethod::API_TOKEN);
+            who.partnerApp = partner;
+            toWire(who, context.getResults().initPrincipal());
+            context.getResults().setSession(
+                kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a->credentialEpoch));
+            return kj::READY_NOW;
+          }
+        }
+      }
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "token",
+                 kj::str("unknown, expired or revoked token"));
+    });
+  }
+
+  kj::Promise<void> revokeTicket(RevokeTicketContext context) override {
+    return guarded(context, "ticket-revoke", nullptr, [&]() {
+      auto op = service_.auth().revokeTicket(context.getParams().getTicket());
+      core::Principal anyone;
+      anyone.uid = peer_.uid;
+      anyone.pid = peer_.pid;
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-revoke",
+                         kj::mv(anyone),
+                         [](auto results, bool revoked) { results.setRevoked(revoked); });
     });
   }
 
@@ -455,6 +617,12 @@ class VaultImpl final : public rpc::Vault::Server {
  private:
   Service& service_;
   Peer peer_;
+
+  template <typename Params>
+  static kj::Maybe<kj::StringPtr> appToken(Params p) {
+    if (p.hasAppToken() && p.getAppToken().size() > 0) return kj::StringPtr(p.getAppToken());
+    return nullptr;
+  }
 
   core::Principal principalFor(const core::Associate& a, core::AuthMethod method) {
     core::Principal p;
@@ -493,9 +661,9 @@ class VaultImpl final : public rpc::Vault::Server {
 
 }  // namespace
 
-Service::Service(core::Vault& vault, GroupCommitter& committer, const kj::Clock& clock,
-                 ServiceConfig config)
-    : started(clock.now()), vault_(vault), committer_(committer), clock_(clock),
+Service::Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
+                 const kj::Clock& clock, ServiceConfig config)
+    : started(clock.now()), vault_(vault), auth_(auth), committer_(committer), clock_(clock),
       config_(kj::mv(config)) {}
 
 bool Service::isSystemUid(uint32_t uid) const {

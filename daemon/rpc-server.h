@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/vault.h"
+#include "core/auth.h"
 #include "group-commit.h"
 #include "ipc/credvault.capnp.h"
 #include <kj/time.h>
@@ -28,12 +29,13 @@ struct ServiceConfig {
 // Shared by every connection; lives as long as the daemon.
 class Service {
  public:
-  Service(core::Vault& vault, GroupCommitter& committer, const kj::Clock& clock,
-          ServiceConfig config);
+  Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
+          const kj::Clock& clock, ServiceConfig config);
 
   rpc::Vault::Client newBootstrap(Peer peer);
 
   core::Vault& vault() { return vault_; }
+  core::Authenticator& auth() { return auth_; }
   GroupCommitter& committer() { return committer_; }
   const kj::Clock& clock() { return clock_; }
   bool isSystemUid(uint32_t uid) const;
@@ -42,6 +44,7 @@ class Service {
 
  private:
   core::Vault& vault_;
+  core::Authenticator& auth_;
   GroupCommitter& committer_;
   const kj::Clock& clock_;
   ServiceConfig config_;

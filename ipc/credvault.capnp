@@ -110,15 +110,36 @@ interface Vault {
   # A session for the peer's own identity (uid 0, a configured system uid, or the
   # associate whose unixUid matches). notAuthenticated if the uid maps to no one.
 
-  authenticatePassword @2 (name :Text, password :Text, appToken :Text, issueTicket :Bool)
+  authenticatePassword @2 (name :Text, password :Text, appToken :Text, issueTicket :Bool,
+                           clientAddress :Text)
       -> (error :Error, session :Session, principal :Principal, ticket :Text,
           ticketExpires :Int64);
+  # Failed attempts are throttled per name and per (peer uid, clientAddress): a front end
+  # such as the gateway passes its client's address so one client cannot slow down others.
+  # With issueTicket a ticket ("7T:…") is issued; ticketExpires is in .NET ticks.
   authenticateTicket @3 (ticket :Text, appToken :Text)
       -> (error :Error, session :Session, principal :Principal);
+  # A malformed, unknown, expired or revoked ticket all give the same notAuthenticated.
   authenticateToken @4 (token :Text, appToken :Text)
       -> (error :Error, session :Session, principal :Principal);
+  # API tokens (Authorization: Bearer).
 
   status @5 () -> (error :Error, status :Status);
+
+  revokeTicket @6 (ticket :Text) -> (error :Error, revoked :Bool);
+  # Holding a ticket is the authority to revoke it.
+}
+
+struct ApiToken {
+  name @0 :Text;
+  associateId @1 :Int32;
+  created @2 :Int64;      # unix seconds
+  expires @3 :Int64;      # unix seconds; 0 = never
+}
+
+struct Application {
+  name @0 :Text;
+  created @1 :Int64;      # unix seconds
 }
 
 interface Session {
@@ -141,6 +162,12 @@ interface Session {
 
   logout @9 () -> (error :Error);
   # Revokes the ticket this session was opened with (no-op for other methods).
+
+  createToken @10 (associateId :Int32, name :Text, expires :Int64)
+      -> (error :Error, token :Text, info :ApiToken);
+  # associateId 0 = self; expires in unix seconds, 0 = never. The token is shown only here.
+  listTokens @11 (associateId :Int32) -> (error :Error, tokens :List(ApiToken));
+  revokeToken @12 (associateId :Int32, name :Text) -> (error :Error, revoked :Bool);
 }
 
 interface Admin {
@@ -157,4 +184,9 @@ interface Admin {
   backup @6 (path :Text) -> (error :Error);
   # A consistent snapshot written by the daemon to `path` (absolute, must not exist).
   rotateDataKey @7 () -> (error :Error, keyId :UInt32);
+
+  addApplication @8 (name :Text) -> (error :Error, token :Text, application :Application);
+  # Registers a partner application; its token is shown only here.
+  listApplications @9 () -> (error :Error, applications :List(Application));
+  removeApplication @10 (name :Text) -> (error :Error, removed :Bool);
 }

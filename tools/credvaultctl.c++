@@ -45,9 +45,17 @@ const char USAGE_TEXT[] =
     "       [--uid N|--no-uid] [--active|--inactive]\n"
     "  associate remove ID\n"
     "  associate passwd NAME --password-stdin\n"
+    "  login NAME --password-stdin          print a ticket (7T:...)\n"
+    "  ticket revoke (reads the ticket from stdin)\n"
+    "  token add NAME [--expires T] [--associate ID]   print a new API token once\n"
+    "  token list [--associate ID]\n"
+    "  token revoke NAME [--associate ID]\n"
+    "  app add NAME | app list | app remove NAME     partner applications\n"
     "  backup FILE\n"
     "  rotate-key\n"
     "\n"
+    "With $CREDVAULT_TICKET set, commands act as that ticket's associate instead of\n"
+    "the calling uid's.\n"
     "The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET ".\n"
     "Exit codes: 0 ok, 1 usage, 2 not authenticated, 3 permission denied, 4 invalid\n"
     "argument, 5 not found, 6 limit exceeded, 7 daemon unavailable, 8 integrity error,\n"
@@ -216,6 +224,10 @@ class Ctl {
     if (cmd == "remove") return remove(args);
     if (cmd == "associate") return associate(args);
     if (cmd == "backup") return backup(args);
+    if (cmd == "login") return login(args);
+    if (cmd == "ticket") return ticket(args);
+    if (cmd == "token") return token(args);
+    if (cmd == "app") return app(args);
     if (cmd == "rotate-key") return rotateKey(args);
     throw UsageError{kj::str("unknown command ", cmd)};
   }
@@ -259,6 +271,14 @@ class Ctl {
   }
 
   rpc::Session::Client session() {
+    const char* ticket = getenv("CREDVAULT_TICKET");
+    if (ticket != nullptr && *ticket != '\0') {
+      auto req = conn_->vault().authenticateTicketRequest();
+      req.setTicket(ticket);
+      auto results = wait(req.send());
+      check(results);
+      return results.getSession();
+    }
     auto results = wait(conn_->vault().sessionRequest().send());
     check(results);
     return results.getSession();
@@ -285,9 +305,21 @@ class Ctl {
   int whoami(Args& args) {
     args.parse(nullptr, nullptr);
     args.expectPositional(0, "");
-    auto r = wait(conn_->vault().whoamiRequest().send());
-    check(r);
-    auto p = r.getPrincipal();
+    const char* ticket = getenv("CREDVAULT_TICKET");
+    kj::Maybe<capnp::Response<rpc::Session::WhoamiResults>> viaTicket;
+    kj::Maybe<capnp::Response<rpc::Vault::WhoamiResults>> viaPeer;
+    rpc::Principal::Reader p;
+    if (ticket != nullptr && *ticket != '\0') {
+      auto r = wait(session().whoamiRequest().send());
+      check(r);
+      p = r.getPrincipal();
+      viaTicket = kj::mv(r);
+    } else {
+      auto r = wait(conn_->vault().whoamiRequest().send());
+      check(r);
+      p = r.getPrincipal();
+      viaPeer = kj::mv(r);
+    }
     if (json_) {
       printf("{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"Method\":%s,"
              "\"Uid\":%u}\n", p.getAssociateId(), jsonString(p.getName()).cStr(),
@@ -585,6 +617,156 @@ class Ctl {
       return OK;
     }
     throw UsageError{kj::str("unknown associate subcommand ", sub)};
+  }
+
+  int login(Args& args) {
+    args.parse(nullptr, kj::arr("--password-stdin"_kj));
+    args.expectPositional(1, "NAME");
+    if (!args.flag("--password-stdin")) throw UsageError{kj::str("--password-stdin is required")};
+    auto req = conn_->vault().authenticatePasswordRequest();
+    req.setName(args.positional()[0]);
+    auto pw = readSecret(STDIN_FILENO, 4096);
+    req.setPassword(pw);
+    wipeString(pw);
+    req.setIssueTicket(true);
+    auto r = wait(req.send());
+    check(r);
+    if (json_) {
+      printf("{\"Ticket\":%s,\"Expires\":%s,\"AssociateId\":%d}\n",
+             jsonString(r.getTicket()).cStr(),
+             jsonString(ipc::formatTicks(r.getTicketExpires())).cStr(),
+             r.getPrincipal().getAssociateId());
+    } else {
+      printf("%s\n", r.getTicket().cStr());
+    }
+    return OK;
+  }
+
+  int ticket(Args& args) {
+    auto sub = args.next("ticket subcommand (revoke)");
+    if (sub != "revoke") throw UsageError{kj::str("unknown ticket subcommand ", sub)};
+    args.parse(nullptr, nullptr);
+    args.expectPositional(0, "");
+    auto t = readSecret(STDIN_FILENO, 1024);
+    auto req = conn_->vault().revokeTicketRequest();
+    req.setTicket(t);
+    wipeString(t);
+    auto r = wait(req.send());
+    check(r);
+    if (!r.getRevoked()) {
+      fprintf(stderr, "credvaultctl: not-found: no such ticket\n");
+      return NOT_FOUND;
+    }
+    return OK;
+  }
+
+  void printToken(rpc::ApiToken::Reader t, bool last) {
+    if (json_) {
+      printf("{\"Name\":%s,\"AssociateId\":%d,\"Created\":%lld,\"Expires\":%lld}%s",
+             jsonString(t.getName()).cStr(), t.getAssociateId(), (long long)t.getCreated(),
+             (long long)t.getExpires(), last ? "" : ",");
+    } else {
+      printf("%s\tassociate %d\tcreated %lld\texpires %s\n", t.getName().cStr(),
+             t.getAssociateId(), (long long)t.getCreated(),
+             t.getExpires() == 0 ? "never" : kj::str(t.getExpires()).cStr());
+    }
+  }
+
+  int token(Args& args) {
+    auto sub = args.next("token subcommand (add, list, revoke)");
+    args.parse(kj::arr("--associate"_kj, "--expires"_kj), nullptr);
+    int32_t assoc = 0;
+    KJ_IF_MAYBE(a, args.value("--associate")) { assoc = parseInt(*a, "--associate", 1, INT32_MAX); }
+    auto s = session();
+    if (sub == "add") {
+      args.expectPositional(1, "NAME");
+      auto req = s.createTokenRequest();
+      req.setAssociateId(assoc);
+      req.setName(args.positional()[0]);
+      KJ_IF_MAYBE(e, args.value("--expires")) {
+        KJ_IF_MAYBE(t, ipc::parseTicks(*e)) {
+          req.setExpires((*t - ipc::UNIX_EPOCH_TICKS) / ipc::TICKS_PER_SECOND);
+        } else {
+          throw UsageError{kj::str("--expires must be a date like 2027-01-31")};
+        }
+      }
+      auto r = wait(req.send());
+      check(r);
+      if (json_) printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
+      else printf("%s\n", r.getToken().cStr());
+      return OK;
+    }
+    if (sub == "list") {
+      args.expectPositional(0, "");
+      auto req = s.listTokensRequest();
+      req.setAssociateId(assoc);
+      auto r = wait(req.send());
+      check(r);
+      auto list = r.getTokens();
+      if (json_) printf("[");
+      for (auto i : kj::indices(list)) printToken(list[i], i + 1 == list.size());
+      if (json_) printf("]\n");
+      return OK;
+    }
+    if (sub == "revoke") {
+      args.expectPositional(1, "NAME");
+      auto req = s.revokeTokenRequest();
+      req.setAssociateId(assoc);
+      req.setName(args.positional()[0]);
+      auto r = wait(req.send());
+      check(r);
+      if (!r.getRevoked()) {
+        fprintf(stderr, "credvaultctl: not-found: no such token\n");
+        return NOT_FOUND;
+      }
+      return OK;
+    }
+    throw UsageError{kj::str("unknown token subcommand ", sub)};
+  }
+
+  int app(Args& args) {
+    auto sub = args.next("app subcommand (add, list, remove)");
+    args.parse(nullptr, nullptr);
+    if (sub == "add") {
+      args.expectPositional(1, "NAME");
+      auto req = admin().addApplicationRequest();
+      req.setName(args.positional()[0]);
+      auto r = wait(req.send());
+      check(r);
+      if (json_) printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
+      else printf("%s\n", r.getToken().cStr());
+      return OK;
+    }
+    if (sub == "list") {
+      args.expectPositional(0, "");
+      auto r = wait(admin().listApplicationsRequest().send());
+      check(r);
+      auto list = r.getApplications();
+      if (json_) printf("[");
+      for (auto i : kj::indices(list)) {
+        if (json_) {
+          printf("{\"Name\":%s,\"Created\":%lld}%s", jsonString(list[i].getName()).cStr(),
+                 (long long)list[i].getCreated(), i + 1 == list.size() ? "" : ",");
+        } else {
+          printf("%s\tcreated %lld\n", list[i].getName().cStr(), (long long)list[i].getCreated());
+        }
+      }
+      if (json_) printf("]\n");
+      return OK;
+    }
+    if (sub == "remove") {
+      args.expectPositional(1, "NAME");
+      auto req = admin().removeApplicationRequest();
+      req.setName(args.positional()[0]);
+      auto r = wait(req.send());
+      check(r);
+      if (!r.getRemoved()) {
+        fprintf(stderr, "credvaultctl: not-found: no such application\n");
+        return NOT_FOUND;
+      }
+      return OK;
+    }
+    throw UsageError{kj::str("unknown app subcommand ", sub)};
   }
 
   int backup(Args& args) {

@@ -1,0 +1,405 @@
+#include "auth.h"
+#include "codec.h"
+#include "limits.h"
+#include "validate.h"
+#include "crypto/aead.h"
+
+#include <kj/debug.h>
+#include <kj/encoding.h>
+
+namespace credvault::core {
+
+namespace {
+
+constexpr kj::StringPtr TICKET_PREFIX = "7T:"_kj;
+constexpr kj::StringPtr TOKEN_PREFIX = "cvt_"_kj;
+constexpr kj::StringPtr APP_PREFIX = "cva_"_kj;
+constexpr size_t TOKEN_RANDOM_BYTES = 32;
+
+kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
+  kj::FixedArray<kj::byte, 4> out;
+  store::putBe32(out.begin(), v);
+  return out;
+}
+
+[[noreturn]] void notAuthenticated(kj::StringPtr why) {
+  fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+}
+
+}  // namespace
+
+Authenticator::Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions options)
+    : vault_(vault), clock_(clock), options_(options),
+      cacheKey_(crypto::Secret::random(crypto::KEY_BYTES)) {
+  auto& env = vault_.environment();
+  tickets_ = env.table("tickets");
+  tokens_ = env.table("api-tokens");
+  tokenNames_ = env.table("api-token-names");
+  applications_ = env.table("applications");
+  applicationNames_ = env.table("application-names");
+}
+
+int64_t Authenticator::nowMs() const {
+  return (clock_.now() - kj::UNIX_EPOCH) / kj::MILLISECONDS;
+}
+
+// ---- passwords ---------------------------------------------------------------------------
+
+void Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
+  auto mem = memory_.lockExclusive();
+  KJ_IF_MAYBE(t, mem->throttles.find(key)) {
+    if (t->blockedUntilMs > now) {
+      fail(ErrorCode::THROTTLED, "",
+           kj::str("too many failed attempts; retry in ",
+                   (t->blockedUntilMs - now + 999) / 1000, " s"));
+    }
+  }
+}
+
+void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now) {
+  auto mem = memory_.lockExclusive();
+  if (mem->throttles.size() >= options_.cacheCapacity) {
+    // Bounded: forget entries idle for a minute, else start over. The worst an attacker
+    // gains by flooding names is that their own earlier delays are forgotten.
+    kj::Vector<kj::String> stale;
+    for (auto& e : mem->throttles) {
+      if (now - e.value.lastMs > 60'000) stale.add(kj::heapString(e.key));
+    }
+    for (auto& k : stale) mem->throttles.erase(k);
+    if (mem->throttles.size() >= options_.cacheCapacity) mem->throttles.clear();
+  }
+  auto& t = mem->throttles.findOrCreate(key, [&]() {
+    return kj::HashMap<kj::String, Throttle>::Entry{kj::heapString(key), Throttle()};
+  });
+  // Failures age out: an hour without one starts the count again, so a legitimate user is
+  // never locked out for good.
+  if (now - t.lastMs > 3'600'000) t.failures = 0;
+  ++t.failures;
+  t.lastMs = now;
+  if (t.failures > freeAttempts) {
+    uint32_t over = kj::min(t.failures - freeAttempts - 1, 16u);
+    int64_t delay = kj::min<int64_t>(int64_t(1000) << over, options_.throttleMaxDelaySeconds * 1000);
+    t.blockedUntilMs = now + delay;
+  }
+}
+
+Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret& password,
+                                       kj::StringPtr client, kj::Maybe<kj::String>& rehash) {
+  if (name.size() == 0 || name.size() > MAX_NAME_CHARS * 4 || utf8Length(name) == nullptr) {
+    notAuthenticated("unknown user name or wrong password");
+  }
+  if (password.size() > MAX_PASSWORD_BYTES) {
+    notAuthenticated("unknown user name or wrong password");
+  }
+  int64_t now = nowMs();
+  auto nameKey = kj::str("n:", foldName(name));
+  auto clientKey = kj::str("c:", client);
+  checkThrottle(nameKey, now);
+  checkThrottle(clientKey, now);
+
+  // The cache key binds name and password under a key that exists only in this process.
+  auto message = encodeSecret([&](Encoder& e) {
+    e.text(foldName(name));
+    e.bytes(password.reveal());
+  });
+  auto cacheId = kj::encodeHex(crypto::keyedHash(cacheKey_, message.reveal()));
+  {
+    auto mem = memory_.lockExclusive();
+    KJ_IF_MAYBE(hit, mem->cache.find(cacheId)) {
+      if (hit->expiresMs > now) {
+        KJ_IF_MAYBE(a, vault_.findAssociate(hit->associateId)) {
+          if (a->active && a->credentialEpoch == hit->epoch) return kj::mv(*a);
+        }
+      }
+      mem->cache.erase(cacheId);
+    }
+  }
+
+  KJ_IF_MAYBE(a, vault_.verifyPassword(name, password)) {
+    {
+      auto mem = memory_.lockExclusive();
+      mem->throttles.erase(nameKey);
+      if (mem->cache.size() >= options_.cacheCapacity) mem->cache.clear();
+      mem->cache.upsert(kj::mv(cacheId),
+                        CacheEntry{a->id, a->credentialEpoch,
+                                   now + options_.cacheLifetimeSeconds * 1000},
+                        [](CacheEntry& old, CacheEntry&& repl) { old = repl; });
+    }
+    if (crypto::passwordNeedsRehash(a->passwordHash, vault_.passwordParams())) {
+      rehash = crypto::hashPassword(password, vault_.passwordParams());
+    }
+    return kj::mv(*a);
+  }
+  recordFailure(nameKey, options_.throttleFreeAttempts, now);
+  recordFailure(clientKey, options_.throttleFreeAttempts * 5, now);
+  notAuthenticated("unknown user name or wrong password");
+}
+
+WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
+                                         uint32_t epoch) const {
+  return vault_.replacePasswordHash(associateId, kj::mv(hash), epoch);
+}
+
+void Authenticator::flushCache() { memory_.lockExclusive()->cache.clear(); }
+
+// ---- tickets -----------------------------------------------------------------------------
+
+WriteOp<IssuedTicket> Authenticator::issueTicket(const Associate& a) const {
+  auto ticket = kj::str(TICKET_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, false));
+  auto key = vault_.indexHash("ticket", ticket.asBytes());
+  int64_t now = nowMs() / 1000;
+  int64_t expires = now + options_.ticketLifetimeSeconds;
+  auto plain = encodeSecret([&](Encoder& e) {
+    e.u32(a.id);
+    e.u32(a.credentialEpoch);
+    e.u64(now);
+    e.u64(expires);
+  });
+  auto sealed = vault_.sealValue("ticket", key, plain);
+  return [this, ticket = kj::mv(ticket), key = kj::mv(key), sealed = kj::mv(sealed),
+          expires](store::WriteTxn& txn) -> IssuedTicket {
+    txn.put(tickets_, key, sealed);
+    return {kj::heapString(ticket), expires};
+  };
+}
+
+kj::Maybe<TicketInfo> Authenticator::validateTicket(kj::StringPtr ticket) const {
+  // Malformed and unknown are the same answer.
+  if (!ticket.startsWith(TICKET_PREFIX) || ticket.size() > MAX_TICKET_BYTES) return nullptr;
+  auto key = vault_.indexHash("ticket", ticket.asBytes());
+  kj::Maybe<TicketInfo> info;
+  {
+    auto txn = vault_.environment().read();
+    KJ_IF_MAYBE(stored, txn.get(tickets_, key)) {
+      auto plain = vault_.openValue("ticket", key, *stored);
+      Decoder d(plain.reveal());
+      TicketInfo t;
+      t.associateId = d.u32();
+      t.epoch = d.u32();
+      d.u64();
+      t.expiresUnix = d.u64();
+      info = t;
+    }
+  }
+  KJ_IF_MAYBE(t, info) {
+    if (t->expiresUnix <= nowMs() / 1000) return nullptr;
+    KJ_IF_MAYBE(a, vault_.findAssociate(t->associateId)) {
+      if (a->active && a->credentialEpoch == t->epoch) return *t;
+    }
+  }
+  return nullptr;
+}
+
+WriteOp<bool> Authenticator::revokeTicket(kj::StringPtr ticket) const {
+  if (!ticket.startsWith(TICKET_PREFIX) || ticket.size() > MAX_TICKET_BYTES) {
+    return [](store::WriteTxn&) { return false; };
+  }
+  auto key = vault_.indexHash("ticket", ticket.asBytes());
+  return [this, key = kj::mv(key)](store::WriteTxn& txn) { return txn.del(tickets_, key); };
+}
+
+// ---- API tokens --------------------------------------------------------------------------
+
+void Authenticator::requireManage(const Principal& who, int32_t associateId) const {
+  if (who.partnerApp) fail(ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed for partner apps"));
+  if (!(who.associateId == associateId || who.isSystem())) {
+    fail(ErrorCode::PERMISSION_DENIED, "",
+         kj::str("only the associate or a system user manages its API tokens"));
+  }
+}
+
+namespace {
+
+ApiTokenInfo decodeTokenInfo(Decoder& d) {
+  ApiTokenInfo info;
+  info.associateId = d.u32();
+  info.name = d.text();
+  info.createdUnix = d.u64();
+  info.expiresUnix = d.u64();
+  return info;
+}
+
+}  // namespace
+
+WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t associateId,
+                                                   kj::StringPtr name,
+                                                   int64_t expiresUnix) const {
+  if (associateId == 0) associateId = who.associateId;
+  if (associateId <= 0) invalid("associateId", "associateId must name an associate");
+  requireManage(who, associateId);
+  if (name.size() == 0) invalid("name", "name is empty");
+  checkText("name", name, MAX_TOKEN_NAME_CHARS);
+  int64_t now = nowMs() / 1000;
+  if (expiresUnix < 0 || (expiresUnix != 0 && expiresUnix <= now)) {
+    invalid("expires", "expires must be in the future (or 0 for never)");
+  }
+  auto token = kj::str(TOKEN_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
+  auto key = vault_.indexHash("api-token", token.asBytes());
+  auto nameKey = kj::heapArray<kj::byte>(4 + 32);
+  store::putBe32(nameKey.begin(), associateId);
+  auto nh = vault_.indexHash("api-token-name", name.asBytes());
+  memcpy(nameKey.begin() + 4, nh.begin(), 32);
+  auto plain = encodeSecret([&](Encoder& e) {
+    e.u32(associateId);
+    e.text(name);
+    e.u64(now);
+    e.u64(expiresUnix);
+    e.bytes(key);
+  });
+  auto sealedByToken = vault_.sealValue("api-token", key, plain);
+  auto sealedByName = vault_.sealValue("api-token-name", nameKey, plain);
+  return [this, associateId, token = kj::mv(token), key = kj::mv(key),
+          nameKey = kj::mv(nameKey), sealedByToken = kj::mv(sealedByToken),
+          sealedByName = kj::mv(sealedByName), name = kj::heapString(name), now,
+          expiresUnix](store::WriteTxn& txn) -> IssuedApiToken {
+    if (vault_.findAssociateIn(txn, associateId) == nullptr) {
+      fail(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", associateId, " does not exist"));
+    }
+    if (txn.get(tokenNames_, nameKey) != nullptr) {
+      fail(ErrorCode::CONFLICT, "name", kj::str("the associate already has a token with this name"));
+    }
+    size_t count = 0;
+    txn.scan(tokenNames_, be32(associateId), [&](auto, auto) { ++count; return true; });
+    if (count >= MAX_TOKENS_PER_ASSOCIATE) {
+      fail(ErrorCode::LIMIT_EXCEEDED, "", kj::str("the associate has the maximum number of tokens"));
+    }
+    txn.put(tokens_, key, sealedByToken);
+    txn.put(tokenNames_, nameKey, sealedByName);
+    return {kj::heapString(token), {kj::heapString(name), associateId, now, expiresUnix}};
+  };
+}
+
+kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who,
+                                                  int32_t associateId) const {
+  if (associateId == 0) associateId = who.associateId;
+  requireManage(who, associateId);
+  kj::Vector<ApiTokenInfo> out;
+  auto txn = vault_.environment().read();
+  txn.scan(tokenNames_, be32(associateId), [&](auto key, auto value) {
+    auto plain = vault_.openValue("api-token-name", key, value);
+    Decoder d(plain.reveal());
+    out.add(decodeTokenInfo(d));
+    return true;
+  });
+  return out.releaseAsArray();
+}
+
+WriteOp<bool> Authenticator::revokeToken(const Principal& who, int32_t associateId,
+                                         kj::StringPtr name) const {
+  if (associateId == 0) associateId = who.associateId;
+  requireManage(who, associateId);
+  auto nameKey = kj::heapArray<kj::byte>(4 + 32);
+  store::putBe32(nameKey.begin(), associateId);
+  auto nh = vault_.indexHash("api-token-name", name.asBytes());
+  memcpy(nameKey.begin() + 4, nh.begin(), 32);
+  return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
+    KJ_IF_MAYBE(stored, txn.get(tokenNames_, nameKey)) {
+      auto plain = vault_.openValue("api-token-name", nameKey, *stored);
+      Decoder d(plain.reveal());
+      decodeTokenInfo(d);
+      auto tokenKey = kj::heapArray(d.bytes());
+      txn.del(tokens_, tokenKey);
+      txn.del(tokenNames_, nameKey);
+      return true;
+    }
+    return false;
+  };
+}
+
+kj::Maybe<ApiTokenInfo> Authenticator::validateToken(kj::StringPtr token) const {
+  if (!token.startsWith(TOKEN_PREFIX) || token.size() > MAX_TOKEN_BYTES) return nullptr;
+  auto key = vault_.indexHash("api-token", token.asBytes());
+  auto txn = vault_.environment().read();
+  KJ_IF_MAYBE(stored, txn.get(tokens_, key)) {
+    auto plain = vault_.openValue("api-token", key, *stored);
+    Decoder d(plain.reveal());
+    auto info = decodeTokenInfo(d);
+    if (info.expiresUnix != 0 && info.expiresUnix <= nowMs() / 1000) return nullptr;
+    return kj::mv(info);
+  }
+  return nullptr;
+}
+
+// ---- partner applications -----------------------------------------------------------------
+
+WriteOp<IssuedApiToken> Authenticator::addApplication(const Principal& who,
+                                                      kj::StringPtr name) const {
+  if (!who.isSystem() || who.partnerApp) {
+    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("registering applications needs a system user"));
+  }
+  if (name.size() == 0) invalid("name", "name is empty");
+  checkText("name", name, MAX_TOKEN_NAME_CHARS);
+  auto token = kj::str(APP_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
+  auto key = vault_.indexHash("application", token.asBytes());
+  auto nameKey = vault_.indexHash("application-name", name.asBytes());
+  int64_t now = nowMs() / 1000;
+  auto plain = encodeSecret([&](Encoder& e) {
+    e.u32(0);
+    e.text(name);
+    e.u64(now);
+    e.u64(0);
+    e.bytes(key);
+  });
+  auto sealedByToken = vault_.sealValue("application", key, plain);
+  auto sealedByName = vault_.sealValue("application-name", nameKey, plain);
+  return [this, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
+          sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
+          name = kj::heapString(name), now](store::WriteTxn& txn) -> IssuedApiToken {
+    if (txn.get(applicationNames_, nameKey) != nullptr) {
+      fail(ErrorCode::CONFLICT, "name", kj::str("an application with this name exists"));
+    }
+    txn.put(applications_, key, sealedByToken);
+    txn.put(applicationNames_, nameKey, sealedByName);
+    return {kj::heapString(token), {kj::heapString(name), 0, now, 0}};
+  };
+}
+
+kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who) const {
+  if (!who.isSystem() || who.partnerApp) {
+    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("listing applications needs a system user"));
+  }
+  kj::Vector<ApplicationInfo> out;
+  auto txn = vault_.environment().read();
+  txn.scan(applicationNames_, nullptr, [&](auto key, auto value) {
+    auto plain = vault_.openValue("application-name", key, value);
+    Decoder d(plain.reveal());
+    auto info = decodeTokenInfo(d);
+    out.add(ApplicationInfo{kj::mv(info.name), info.createdUnix});
+    return true;
+  });
+  return out.releaseAsArray();
+}
+
+WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringPtr name) const {
+  if (!who.isSystem() || who.partnerApp) {
+    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("removing applications needs a system user"));
+  }
+  auto nameKey = vault_.indexHash("application-name", name.asBytes());
+  return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
+    KJ_IF_MAYBE(stored, txn.get(applicationNames_, nameKey)) {
+      auto plain = vault_.openValue("application-name", nameKey, *stored);
+      Decoder d(plain.reveal());
+      decodeTokenInfo(d);
+      auto tokenKey = kj::heapArray(d.bytes());
+      txn.del(applications_, tokenKey);
+      txn.del(applicationNames_, nameKey);
+      return true;
+    }
+    return false;
+  };
+}
+
+bool Authenticator::checkApplication(kj::Maybe<kj::StringPtr> appToken) const {
+  if (!options_.onlineMode) return false;  // on-site: application tokens are not checked
+  KJ_IF_MAYBE(t, appToken) {
+    if (t->startsWith(APP_PREFIX) && t->size() <= MAX_APP_TOKEN_BYTES) {
+      auto key = vault_.indexHash("application", t->asBytes());
+      auto txn = vault_.environment().read();
+      if (txn.get(applications_, key) != nullptr) return true;
+    }
+    notAuthenticated("unknown application token");
+  }
+  notAuthenticated("an application token is required");
+}
+
+}  // namespace credvault::core

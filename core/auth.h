@@ -1,0 +1,121 @@
+// credvault — authentication: passwords (with throttling and a verification cache),
+// tickets, API tokens and partner application tokens.
+//
+// Tickets and tokens are bearer secrets: they are stored only under a keyed hash of their
+// value (the index key never leaves the daemon) with a sealed record holding the owner and
+// expiry. A malformed ticket is answered exactly like an unknown one. A ticket carries the
+// associate's credential epoch at issue; a password change, deactivation or removal moves
+// the epoch (or the associate) and so ends every ticket at once.
+//
+// Thread-safety: reads may run on any thread; the throttle and cache are internally
+// locked. Never logs.
+
+#pragma once
+
+#include "vault.h"
+#include <kj/map.h>
+
+namespace credvault::core {
+
+struct AuthOptions {
+  int64_t ticketLifetimeSeconds = 8 * 3600;
+  bool onlineMode = false;           // SuperOffice Online: app tokens required, partner apps
+  int64_t cacheLifetimeSeconds = 60;  // Basic-auth verification cache
+  size_t cacheCapacity = 10000;
+  uint32_t throttleFreeAttempts = 3;   // per name; per client it is 5× this
+  int64_t throttleMaxDelaySeconds = 60;
+};
+
+struct IssuedTicket {
+  kj::String ticket;      // "7T:" + base64(32 random bytes); a bearer secret
+  int64_t expiresUnix;
+};
+
+struct TicketInfo {
+  int32_t associateId;
+  uint32_t epoch;
+  int64_t expiresUnix;
+};
+
+struct ApiTokenInfo {
+  kj::String name;
+  int32_t associateId;
+  int64_t createdUnix;
+  int64_t expiresUnix;  // 0 = never
+};
+
+struct IssuedApiToken {
+  kj::String token;     // "cvt_" + base64url(32 random bytes); shown once
+  ApiTokenInfo info;
+};
+
+struct ApplicationInfo {
+  kj::String name;
+  int64_t createdUnix;
+};
+
+class Authenticator {
+ public:
+  Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions options);
+  KJ_DISALLOW_COPY(Authenticator);
+
+  bool onlineMode() const { return options_.onlineMode; }
+
+  // Password login. Throws NOT_AUTHENTICATED (unknown name or wrong password, the same
+  // message either way) or THROTTLED. On success returns the associate; `rehash` is set
+  // when the stored hash was made with other parameters and should be replaced.
+  Associate checkPassword(kj::StringPtr name, const crypto::Secret& password,
+                          kj::StringPtr client, kj::Maybe<kj::String>& rehash);
+  WriteOp<bool> storeRehash(int32_t associateId, kj::String hash, uint32_t epoch) const;
+
+  WriteOp<IssuedTicket> issueTicket(const Associate& associate) const;
+  // null: malformed, unknown, expired, or its associate's epoch moved on.
+  kj::Maybe<TicketInfo> validateTicket(kj::StringPtr ticket) const;
+  WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
+
+  WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId,
+                                      kj::StringPtr name, int64_t expiresUnix) const;
+  kj::Array<ApiTokenInfo> listTokens(const Principal& who, int32_t associateId) const;
+  WriteOp<bool> revokeToken(const Principal& who, int32_t associateId, kj::StringPtr name) const;
+  kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;
+
+  WriteOp<IssuedApiToken> addApplication(const Principal& who, kj::StringPtr name) const;
+  kj::Array<ApplicationInfo> listApplications(const Principal& who) const;
+  WriteOp<bool> removeApplication(const Principal& who, kj::StringPtr name) const;
+  // Applies the application-token rule of the mode: onsite ignores tokens; online needs a
+  // known one and marks the caller a partner app. Throws NOT_AUTHENTICATED otherwise.
+  bool checkApplication(kj::Maybe<kj::StringPtr> appToken) const;
+
+  // Forget cached password verifications (password change, removal).
+  void flushCache();
+
+ private:
+  Vault& vault_;
+  const kj::Clock& clock_;
+  AuthOptions options_;
+  store::Table tickets_, tokens_, tokenNames_, applications_, applicationNames_;
+  crypto::Secret cacheKey_;  // random per start: cache entries mean nothing elsewhere
+
+  struct Throttle {
+    uint32_t failures = 0;
+    int64_t blockedUntilMs = 0;
+    int64_t lastMs = 0;
+  };
+  struct CacheEntry {
+    int32_t associateId;
+    uint32_t epoch;
+    int64_t expiresMs;
+  };
+  struct Memory {
+    kj::HashMap<kj::String, Throttle> throttles;
+    kj::HashMap<kj::String, CacheEntry> cache;  // key: hex of a keyed hash of name+password
+  };
+  kj::MutexGuarded<Memory> memory_;
+
+  int64_t nowMs() const;
+  void checkThrottle(kj::StringPtr key, int64_t now);
+  void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
+  void requireManage(const Principal& who, int32_t associateId) const;
+};
+
+}  // namespace credvault::core
