@@ -80,7 +80,9 @@ void ReadTxn::scan(Table table, kj::ArrayPtr<const kj::byte> prefix,
   int rc = mdb_cursor_get(cursor, &k, &v, prefix.size() == 0 ? MDB_FIRST : MDB_SET_RANGE);
   while (rc == MDB_SUCCESS) {
     auto key = view(k);
-    if (key.size() < prefix.size() || memcmp(key.begin(), prefix.begin(), prefix.size()) != 0) {
+    // memcmp() must not see the null pointer of an empty prefix, even for zero bytes.
+    if (key.size() < prefix.size() ||
+        (prefix.size() > 0 && memcmp(key.begin(), prefix.begin(), prefix.size()) != 0)) {
       return;
     }
     if (!visit(key, view(v))) return;
@@ -149,6 +151,9 @@ Environment::Environment(kj::StringPtr dir, Options options)
   check(mdb_env_set_maxreaders(env_, 512), "mdb_env_set_maxreaders");
   unsigned flags = MDB_NOTLS;
   if (!options.durable) flags |= MDB_NOSYNC;
+  // LMDB gives a new environment its own default map size (1 MiB), which must not override
+  // a smaller configured one; only an existing environment's size is kept.
+  bool existed = ::access(kj::str(dir, "/data.mdb").cStr(), F_OK) == 0;
   int rc = mdb_env_open(env_, dir.cStr(), flags, 0600);
   if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID) {
     KJ_FAIL_REQUIRE("the state directory does not hold an LMDB database this build can read",
@@ -158,7 +163,7 @@ Environment::Environment(kj::StringPtr dir, Options options)
   // An existing environment may already be bigger than our initial size.
   MDB_envinfo info;
   check(mdb_env_info(env_, &info), "mdb_env_info");
-  if (info.me_mapsize > mapSize_) mapSize_ = info.me_mapsize;
+  if (existed && info.me_mapsize > mapSize_) mapSize_ = info.me_mapsize;
   check(mdb_env_set_mapsize(env_, mapSize_), "mdb_env_set_mapsize");
 }
 
