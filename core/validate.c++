@@ -85,6 +85,9 @@ void checkText(kj::StringPtr field, kj::ArrayPtr<const char> text, size_t maxCha
 }
 
 void checkType(kj::ArrayPtr<const char> type) {
+  // An empty Type is allowed on purpose: SuperOffice's published examples send
+  // <Type></Type> and expect success (docs/limits.md; the gateway's seed tests). Lead's
+  // decision — do not refuse it here.
   checkText("type", type, MAX_TYPE_CHARS);
 }
 

@@ -4,8 +4,68 @@
 #include <kj/debug.h>
 #include <string.h>
 #include <errno.h>
+#include <mutex>
+#include <vector>
 
 namespace credvault::crypto {
+
+namespace {
+
+// Small secrets come from size classes carved out of large sodium_malloc regions: the
+// regions are mlock()ed, excluded from core dumps and fenced by guard pages, and a block
+// is wiped when it is freed and before it is reused. A sodium_malloc per small secret
+// costs an mmap, an mprotect and an mlock (and their undoing) — most of the daemon's CPU
+// on a Get before this pool. What is lost is a guard page per secret: an overflow inside
+// a region is not trapped. Regions are kept for reuse (memory follows the peak number of
+// secrets alive at once).
+constexpr size_t CLASS_SIZES[] = {64, 256, 1024, 4096, 16384};
+constexpr size_t CLASS_COUNT = sizeof(CLASS_SIZES) / sizeof(CLASS_SIZES[0]);
+constexpr size_t REGION_BYTES = 128 * 1024;
+
+struct Pool {
+  std::mutex mutex;
+  std::vector<kj::byte*> free[CLASS_COUNT];
+};
+
+Pool& pool() {
+  // Never destroyed: secrets may be freed during static destruction.
+  static Pool* instance = new Pool;
+  return *instance;
+}
+
+int classFor(size_t size) {
+  for (size_t i = 0; i < CLASS_COUNT; i++) {
+    if (size <= CLASS_SIZES[i]) return i;
+  }
+  return -1;
+}
+
+kj::byte* poolAllocate(int cls) {
+  auto& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  auto& list = p.free[cls];
+  if (list.empty()) {
+    size_t blockSize = CLASS_SIZES[cls];
+    auto region = static_cast<kj::byte*>(sodium_malloc(REGION_BYTES));
+    if (region == nullptr) KJ_FAIL_SYSCALL("sodium_malloc", ENOMEM, REGION_BYTES);
+    sodium_memzero(region, REGION_BYTES);
+    for (size_t off = 0; off + blockSize <= REGION_BYTES; off += blockSize) {
+      list.push_back(region + off);
+    }
+  }
+  auto block = list.back();
+  list.pop_back();
+  return block;
+}
+
+void poolFree(kj::byte* block, int cls, size_t used) {
+  sodium_memzero(block, used);
+  auto& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  p.free[cls].push_back(block);
+}
+
+}  // namespace
 
 void init() {
   // sodium_init() is idempotent and thread-safe; 1 means "already initialised".
@@ -15,6 +75,11 @@ void init() {
 Secret::Secret(size_t size) : size_(size) {
   if (size == 0) return;
   init();
+  class_ = classFor(size);
+  if (class_ >= 0) {
+    ptr_ = poolAllocate(class_);  // blocks are wiped on free, so this is zeroed
+    return;
+  }
   ptr_ = static_cast<kj::byte*>(sodium_malloc(size));
   if (ptr_ == nullptr) {
     size_ = 0;
@@ -23,22 +88,36 @@ Secret::Secret(size_t size) : size_(size) {
   sodium_memzero(ptr_, size);
 }
 
-Secret::~Secret() noexcept(false) {
-  if (ptr_ != nullptr) sodium_free(ptr_);  // sodium_free wipes before unmapping
+void Secret::release() {
+  if (ptr_ == nullptr) return;
+  if (class_ >= 0) {
+    poolFree(ptr_, class_, size_);
+  } else {
+    sodium_free(ptr_);  // sodium_free wipes before unmapping
+  }
+  ptr_ = nullptr;
+  size_ = 0;
+  class_ = -1;
 }
 
-Secret::Secret(Secret&& other) noexcept : ptr_(other.ptr_), size_(other.size_) {
+Secret::~Secret() noexcept(false) { release(); }
+
+Secret::Secret(Secret&& other) noexcept
+    : ptr_(other.ptr_), size_(other.size_), class_(other.class_) {
   other.ptr_ = nullptr;
   other.size_ = 0;
+  other.class_ = -1;
 }
 
 Secret& Secret::operator=(Secret&& other) noexcept {
   if (this != &other) {
-    if (ptr_ != nullptr) sodium_free(ptr_);
+    release();
     ptr_ = other.ptr_;
     size_ = other.size_;
+    class_ = other.class_;
     other.ptr_ = nullptr;
     other.size_ = 0;
+    other.class_ = -1;
   }
   return *this;
 }

@@ -1,7 +1,8 @@
 // credvault — secret buffers.
 //
-// Security invariant: the bytes of a Secret live only in sodium_malloc memory (guard pages,
-// mlock'd, wiped on free). They are read only through reveal(), so every read is greppable,
+// Security invariant: the bytes of a Secret live only in sodium_malloc memory (mlock'd,
+// excluded from core dumps, fenced by guard pages, wiped on free; small secrets share
+// pooled regions, see secret.c++). They are read only through reveal(), so every read is greppable,
 // they never reach a stream or a log (KJ_STRINGIFY prints "<redacted>"), and comparison is
 // constant-time.
 
@@ -49,6 +50,8 @@ class Secret {
  private:
   kj::byte* ptr_ = nullptr;
   size_t size_ = 0;
+  int class_ = -1;  // size class of the secure pool, or -1 for its own sodium_malloc
+  void release();
 };
 
 inline kj::StringPtr KJ_STRINGIFY(const Secret&) { return "<redacted>"_kj; }

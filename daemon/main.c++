@@ -55,7 +55,7 @@ class Main {
 
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
     auto fs = kj::newDiskFilesystem();
-    auto file = fs->getCurrent().openFile(fs->getCurrentPath().eval(path));
+    auto file = fs->getRoot().openFile(fs->getCurrentPath().eval(path));
     applyConfigFile(config_, path, file->readAllText());
     configLoaded_ = true;
     return true;

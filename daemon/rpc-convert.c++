@@ -26,7 +26,7 @@ void toWire(const core::Credential& in, rpc::Credential::Builder out) {
   KJ_IF_MAYBE(s, in.secretValue) {
     auto chars = s->revealChars();
     auto dst = out.initSecretValue(chars.size());
-    memcpy(dst.begin(), chars.begin(), chars.size());
+    if (chars.size() > 0) memcpy(dst.begin(), chars.begin(), chars.size());
   }
   out.setPublicValue(in.publicValue);
   out.setIsActive(in.isActive);

@@ -101,7 +101,14 @@ kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context,
 // closes a connection only past TRANSPORT_LIMIT, see listener.h.)
 template <typename Params>
 void checkSize(Params params) {
-  if (params.totalSize().wordCount * 8 > core::MAX_MESSAGE_BYTES) {
+  // Measuring walks the whole request, so it meets a nesting or traversal limit first.
+  uint64_t words = 0;
+  if (kj::runCatchingExceptions([&]() { words = params.totalSize().wordCount; }) != nullptr) {
+    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
+               kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
+                       " levels or too large to read"));
+  }
+  if (words * 8 > core::MAX_MESSAGE_BYTES) {
     core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
                kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
   }
