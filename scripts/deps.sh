@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev liblmdb-dev libsodium-dev
       libsystemd-dev libgtest-dev curl python3-zeep systemd wrk)
 [ "${1:-}" = "--packaging" ] && PKGS+=(debhelper devscripts dpkg-dev lintian rpm fakeroot
-      debootstrap)
+      debootstrap systemd-container)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
