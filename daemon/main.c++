@@ -117,7 +117,11 @@ class Main {
     if (credDir != nullptr && *credDir != '\0') keyOptions.credentialsDirectory = credDir;
     auto keyPath = config_.keyFilePath();
     keyOptions.keyFile = keyPath;
-    keyOptions.createIfMissing = config_.createKey;
+    // Only a new vault gets a new key: on an existing database a missing key is an error
+    // (creating one would only lead to "wrong master key" and leave a stray file).
+    struct stat dbStat;
+    bool vaultExists = stat(kj::str(config_.stateDir, "/data.mdb").cStr(), &dbStat) == 0;
+    keyOptions.createIfMissing = config_.createKey && !vaultExists;
     auto key = crypto::loadMasterKey(keyOptions);
     logf(Level::INFO, kj::str("master key from ", key.source),
          LogField{"KEY_FINGERPRINT", crypto::Keyring::fingerprint(key.key)});

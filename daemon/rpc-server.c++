@@ -606,6 +606,10 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> status(StatusContext context) override {
     return guarded(context, "status", nullptr, [&]() {
+      if (peerPrincipal() == nullptr) {
+        core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                   kj::str("uid ", peer_.uid, " is not mapped to an associate"));
+      }
       auto counts = service_.vault().counts();
       auto env = service_.vault().environment().stats();
       auto s = context.getResults().initStatus();

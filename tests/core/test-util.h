@@ -1,0 +1,91 @@
+// Helpers shared by the core tests: a temporary directory, a clock the test controls, and
+// a way to assert on the VaultError an expression throws.
+
+#pragma once
+
+#include "core/error.h"
+
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/string.h>
+#include <kj/time.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <string>
+
+namespace credvault::core::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/credvault-core-test-XXXXXX";
+    KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp failed", strerror(errno));
+    path_ = kj::heapString(pattern);
+  }
+  ~TempDir() {
+    nftw(
+        path_.cStr(),
+        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+        FTW_DEPTH | FTW_PHYS);
+  }
+  KJ_DISALLOW_COPY(TempDir);
+
+  kj::StringPtr path() const { return path_; }
+  kj::String operator/(kj::StringPtr name) const { return kj::str(path_, "/", name); }
+
+ private:
+  kj::String path_;
+};
+
+class FakeClock final : public kj::Clock {
+ public:
+  kj::Date now() const override { return time_; }
+  void advance(kj::Duration d) { time_ = time_ + d; }
+
+ private:
+  kj::Date time_ = kj::UNIX_EPOCH + 1'700'000'000 * kj::SECONDS;
+};
+
+// The VaultError `body` throws, or a failure if it throws none (or something else).
+struct Caught {
+  bool thrown = false;
+  ErrorCode code = ErrorCode::INTERNAL;
+  std::string field;
+  std::string message;
+};
+
+template <typename Func>
+Caught catchVaultError(Func&& body) {
+  Caught c;
+  try {
+    body();
+  } catch (const VaultError& e) {
+    c.thrown = true;
+    c.code = e.code();
+    c.field = e.field().cStr();
+    c.message = e.message().cStr();
+  }
+  return c;
+}
+
+inline std::string codeName(ErrorCode code) { return errorCodeName(code).cStr(); }
+
+// Asserts that `expr` throws a VaultError with `code` (and, when non-empty, `field`).
+#define EXPECT_VAULT_ERROR(expr, code_, field_)                                           \
+  do {                                                                                    \
+    auto caught_ = ::credvault::core::testing::catchVaultError([&]() { (void)(expr); }); \
+    EXPECT_TRUE(caught_.thrown) << #expr << " did not throw a VaultError";                \
+    if (caught_.thrown) {                                                                 \
+      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                      \
+                ::credvault::core::testing::codeName(code_))                             \
+          << #expr << ": " << caught_.message;                                            \
+      if (std::string(field_).size() > 0) {                                              \
+        EXPECT_EQ(caught_.field, std::string(field_));                                    \
+      }                                                                                   \
+    }                                                                                     \
+  } while (false)
+
+}  // namespace credvault::core::testing

@@ -1,0 +1,1302 @@
+// Integration tests: the real credvaultd on a socket in a temporary directory, driven by
+// several real uids through credvaultctl and the client library.
+//
+//   uid 0      root: a system user without an associate
+//   uid 60001  alice: a plain user
+//   uid 60002  admin: a user with userAdmin
+//   uid 60003  mapped to no one
+//   uid 60004  listed in system_uids: a system user without an associate
+//   uid 60005  svc: an associate of kind system
+//   (dave has no uid, only a password)
+//
+// One daemon serves the whole suite; tests that stop it leave it to the next SetUp to
+// start again. Every secret, public value, comment and password a test sends is
+// remembered, and the last test scans the daemon's logs, its database file and the backup
+// for them.
+
+#include "harness.h"
+#include "store/env.h"
+
+#include <gtest/gtest.h>
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <kj/debug.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+namespace credvault::integration {
+namespace {
+
+constexpr uid_t ALICE_UID = 60001;
+constexpr uid_t ADMIN_UID = 60002;
+constexpr uid_t NOBODY_UID = 60003;
+constexpr uid_t SYSTEM_UID = 60004;
+constexpr uid_t SVC_UID = 60005;
+constexpr uid_t DAEMON_UID = 60010;  // runs a second daemon, for the dumpable check
+
+// ---- JSON (credvaultctl --json), parsed with capnp's JSON codec ------------------------------
+
+class Json {
+ public:
+  explicit Json(const std::string& text) {
+    capnp::JsonCodec codec;
+    auto root = message_.initRoot<capnp::JsonValue>();
+    auto trimmed = text;
+    while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == ' ')) {
+      trimmed.pop_back();
+    }
+    codec.decodeRaw(kj::arrayPtr(trimmed.data(), trimmed.size()), root);
+    root_ = root.asReader();
+  }
+  capnp::JsonValue::Reader root() const { return root_; }
+
+ private:
+  capnp::MallocMessageBuilder message_;
+  capnp::JsonValue::Reader root_;
+};
+
+std::string keysOf(capnp::JsonValue::Reader v) {
+  if (!v.isObject()) return "<not an object>";
+  std::string out;
+  for (auto f : v.getObject()) {
+    if (!out.empty()) out += ",";
+    out += f.getName().cStr();
+  }
+  return out;
+}
+
+capnp::JsonValue::Reader member(capnp::JsonValue::Reader v, const char* name) {
+  KJ_REQUIRE(v.isObject(), "not a JSON object", name);
+  for (auto f : v.getObject()) {
+    if (f.getName() == name) return f.getValue();
+  }
+  KJ_FAIL_REQUIRE("no such JSON member", name);
+}
+
+std::string text(capnp::JsonValue::Reader v) {
+  if (v.isString()) return v.getString().cStr();
+  if (v.isNull()) return "<null>";
+  if (v.isBoolean()) return v.getBoolean() ? "<true>" : "<false>";
+  if (v.isNumber()) {
+    std::ostringstream ss;
+    ss << (long long)v.getNumber();
+    return ss.str();
+  }
+  return "<other>";
+}
+
+// ---- the shared world -----------------------------------------------------------------------
+
+struct World {
+  TempDir dir;
+  Daemon daemon{dir.path()};
+  int32_t alice = 0, admin = 0, svc = 0, dave = 0;
+  std::vector<std::string> sensitive;  // must never appear in a log or the database file
+  std::vector<std::string> extraFiles;  // backups, to scan as well
+};
+
+World* world = nullptr;
+
+void remember(const std::string& s) {
+  KJ_REQUIRE(s.size() >= 10, "remembered strings must be long enough not to occur by chance");
+  world->sensitive.push_back(s);
+}
+
+CtlResult asRoot(const std::vector<std::string>& args, const std::string& input = "") {
+  return ctl(0, world->daemon.socket(), args, input);
+}
+CtlResult as(uid_t uid, const std::vector<std::string>& args, const std::string& input = "") {
+  return ctl(uid, world->daemon.socket(), args, input);
+}
+
+std::string describe(const CtlResult& r) {
+  return "exit " + std::to_string(r.exitCode) + "\nstdout: " + r.out + "\nstderr: " + r.err;
+}
+
+int32_t addAssociate(const std::vector<std::string>& args, const std::string& input = "") {
+  std::vector<std::string> full = {"--json", "associate", "add"};
+  full.insert(full.end(), args.begin(), args.end());
+  auto r = asRoot(full, input);
+  KJ_REQUIRE(r.exitCode == 0, "associate add failed", r.err);
+  Json j(r.out);
+  return static_cast<int32_t>(member(j.root(), "AssociateId").getNumber());
+}
+
+class Integration : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    world = new World;
+    world->daemon.addSetting("system_uids=" + std::to_string(SYSTEM_UID));
+    world->daemon.start();
+    world->alice = addAssociate({"alice", "--uid", std::to_string(ALICE_UID)});
+    world->admin = addAssociate({"admin", "--uid", std::to_string(ADMIN_UID), "--user-admin"});
+    world->svc = addAssociate({"svc", "--uid", std::to_string(SVC_UID), "--system"});
+    const std::string davePassword = "dave-Pa55word-never-logged";
+    remember(davePassword);
+    world->dave = addAssociate({"dave", "--password-stdin"}, davePassword + "\n");
+  }
+  static void TearDownTestSuite() {
+    if (world->daemon.running()) world->daemon.stop();
+    delete world;
+    world = nullptr;
+  }
+
+ protected:
+  Daemon& daemon() { return world->daemon; }
+  std::unique_ptr<kj::AsyncIoContext> io;
+
+  void SetUp() override {
+    if (!daemon().running()) daemon().start();
+    io = std::make_unique<kj::AsyncIoContext>(kj::setupAsyncIo());
+  }
+  void TearDown() override { io = nullptr; }
+
+  kj::WaitScope& ws() { return io->waitScope; }
+  kj::Own<ipc::Connection> connect() {
+    return ipc::connect(io->provider->getNetwork(), daemon().socket().c_str()).wait(ws());
+  }
+  rpc::Session::Client session(ipc::Connection& c) {
+    auto r = c.vault().sessionRequest().send().wait(ws());
+    KJ_REQUIRE(!r.hasError(), "no session", r.getError().getMessage());
+    return r.getSession();
+  }
+};
+
+// A save request as the client library builds it; `target` 0 means one's own.
+struct Save {
+  std::string type = "imap";
+  std::string pub;
+  kj::Maybe<std::string> secret;
+  std::string comment;
+  int64_t validFrom = 0, validTo = 0;
+  bool active = true;
+};
+
+void fill(rpc::Credential::Builder c, const Save& s) {
+  c.setPublicValue(s.pub.c_str());
+  c.setComment(s.comment.c_str());
+  KJ_IF_MAYBE(sec, s.secret) {
+    auto t = c.initSecretValue(sec->size());
+    memcpy(t.begin(), sec->data(), sec->size());
+  }
+  c.setValidFrom(s.validFrom);
+  c.setValidTo(s.validTo);
+  c.setIsActive(s.active);
+}
+
+std::string save(rpc::Session::Client& s, int32_t target, const Save& what, kj::WaitScope& ws) {
+  if (target == 0) {
+    auto req = s.saveRequest();
+    req.setType(what.type.c_str());
+    fill(req.initCredential(), what);
+    return errorOf(req.send().wait(ws));
+  }
+  auto req = s.saveForAssociateRequest();
+  req.setAssociateId(target);
+  req.setType(what.type.c_str());
+  fill(req.initCredential(), what);
+  return errorOf(req.send().wait(ws));
+}
+
+// "error" or "pub=secret|..." (secret "<withheld>" when absent), sorted.
+std::string list(rpc::Session::Client& s, int32_t target, const std::string& type,
+                 kj::WaitScope& ws) {
+  auto render = [](auto r) -> std::string {
+    if (r.hasError()) return errorOf(r);
+    std::vector<std::string> items;
+    for (auto c : r.getCredentials()) {
+      items.push_back(std::string(c.getPublicValue().cStr()) + "=" +
+                      (c.hasSecretValue() ? c.getSecretValue().cStr() : "<withheld>"));
+    }
+    std::sort(items.begin(), items.end());
+    std::string out;
+    for (auto& i : items) out += (out.empty() ? "" : "|") + i;
+    return out;
+  };
+  if (target == 0) {
+    auto req = s.getRequest();
+    req.setType(type.c_str());
+    return render(req.send().wait(ws));
+  }
+  auto req = s.getForAssociateRequest();
+  req.setAssociateId(target);
+  req.setType(type.c_str());
+  return render(req.send().wait(ws));
+}
+
+std::string removeCred(rpc::Session::Client& s, int32_t target, const std::string& type,
+                       const std::string& pub, kj::WaitScope& ws) {
+  auto fmt = [](auto r) {
+    return r.hasError() ? errorOf(r) : std::string(r.getRemoved() ? "removed" : "absent");
+  };
+  if (target == 0) {
+    auto req = s.removeRequest();
+    req.setType(type.c_str());
+    req.setPublicValue(pub.c_str());
+    return fmt(req.send().wait(ws));
+  }
+  auto req = s.removeForAssociateRequest();
+  req.setAssociateId(target);
+  req.setType(type.c_str());
+  req.setPublicValue(pub.c_str());
+  return fmt(req.send().wait(ws));
+}
+
+std::string sessionError(ipc::Connection& c, kj::WaitScope& ws) {
+  return errorOf(c.vault().sessionRequest().send().wait(ws));
+}
+
+std::string id(int32_t n) { return std::to_string(n); }
+
+// ---- the process ----------------------------------------------------------------------------
+
+// "soft hard" of the core file size limit of a process, from /proc/PID/limits.
+std::string coreLimit(pid_t pid) {
+  auto limits = readFile("/proc/" + std::to_string(pid) + "/limits");
+  auto at = limits.find("Max core file size");
+  if (at == std::string::npos) return "<no limit line>";
+  auto line = limits.substr(at + strlen("Max core file size"));
+  std::istringstream fields(line.substr(0, line.find('\n')));
+  std::string soft, hard;
+  fields >> soft >> hard;
+  return soft + " " + hard;
+}
+
+TEST_F(Integration, DaemonRunsHardened) {
+  // No core dumps: RLIMIT_CORE 0 (soft and hard).
+  EXPECT_EQ(coreLimit(daemon().pid()), "0 0");
+
+  // File modes: socket 0666 (every call is authorised by peer credentials), state private.
+  struct stat st;
+  ASSERT_EQ(stat(daemon().socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0666u);
+  ASSERT_EQ(stat(daemon().stateDir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat(daemon().keyFile().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(stat(daemon().dataFile().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
+
+  // Not dumpable (PR_SET_DUMPABLE 0): run a daemon as an unprivileged uid; the kernel then
+  // gives its /proc entries to root, and its own uid can neither read its environment nor
+  // attach to it.
+  TempDir other;
+  ASSERT_EQ(chown(other.path().c_str(), DAEMON_UID, DAEMON_UID), 0);
+  Daemon unprivileged(other.path(), DAEMON_UID);
+  unprivileged.start();
+  ASSERT_TRUE(unprivileged.running());
+  auto otherPid = std::to_string(unprivileged.pid());
+  auto status = readFile("/proc/" + otherPid + "/status");
+  EXPECT_TRUE(contains(status, "Uid:\t" + std::to_string(DAEMON_UID))) << status;
+  ASSERT_EQ(stat(("/proc/" + otherPid + "/status").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "the daemon's /proc entries should belong to root";
+  auto peek = runAs(DAEMON_UID, {"/bin/cat", "/proc/" + otherPid + "/environ"}, "", {});
+  EXPECT_NE(peek.exitCode, 0) << "same uid could read the daemon's environment";
+  EXPECT_EQ(coreLimit(unprivileged.pid()), "0 0");
+  int exit = unprivileged.stop();
+  EXPECT_TRUE(WIFEXITED(exit) && WEXITSTATUS(exit) == 0) << exit;
+}
+
+TEST_F(Integration, WhoamiForEveryUid) {
+  auto r = as(0, {"--json", "whoami"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  Json root(r.out);
+  EXPECT_EQ(keysOf(root.root()), "AssociateId,Name,Kind,UserAdmin,Method,Uid");
+  EXPECT_EQ(text(member(root.root(), "Kind")), "system");
+  EXPECT_EQ(text(member(root.root(), "Method")), "peer-credentials");
+  EXPECT_EQ(text(member(root.root(), "Uid")), "0");
+  EXPECT_EQ(text(member(root.root(), "AssociateId")), "0");
+
+  r = as(ALICE_UID, {"--json", "whoami"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  Json alice(r.out);
+  EXPECT_EQ(text(member(alice.root(), "Name")), "alice");
+  EXPECT_EQ(text(member(alice.root(), "AssociateId")), id(world->alice));
+  EXPECT_EQ(text(member(alice.root(), "Kind")), "user");
+  EXPECT_EQ(text(member(alice.root(), "UserAdmin")), "<false>");
+  EXPECT_EQ(text(member(alice.root(), "Uid")), std::to_string(ALICE_UID));
+
+  r = as(ADMIN_UID, {"--json", "whoami"});
+  Json admin(r.out);
+  EXPECT_EQ(text(member(admin.root(), "UserAdmin")), "<true>");
+
+  r = as(SVC_UID, {"--json", "whoami"});
+  Json svc(r.out);
+  EXPECT_EQ(text(member(svc.root(), "Kind")), "system");
+  EXPECT_EQ(text(member(svc.root(), "Name")), "svc");
+
+  r = as(SYSTEM_UID, {"--json", "whoami"});
+  Json sys(r.out);
+  EXPECT_EQ(text(member(sys.root(), "Kind")), "system");
+  EXPECT_EQ(text(member(sys.root(), "AssociateId")), "0");
+
+  r = as(NOBODY_UID, {"whoami"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "not mapped")) << r.out;
+  r = as(NOBODY_UID, {"--json", "whoami"});
+  Json nobody(r.out);
+  EXPECT_EQ(text(member(nobody.root(), "Method")), "none");
+  EXPECT_EQ(text(member(nobody.root(), "Uid")), std::to_string(NOBODY_UID));
+}
+
+// ---- the permission table, row by row --------------------------------------------------------
+
+TEST_F(Integration, UserRow) {
+  const std::string secret = "alice-row-secret-81723", pub = "alice-row@example.test",
+                    comment = "alice row comment 81723";
+  remember(secret), remember(pub), remember(comment);
+  // Own credentials: full.
+  auto r = as(ALICE_UID, {"save", "row-user", "--public", pub, "--secret-stdin", "--comment",
+                          comment}, secret + "\n");
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  r = as(ALICE_UID, {"--json", "get", "row-user"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  Json j(r.out);
+  ASSERT_TRUE(j.root().isArray());
+  ASSERT_EQ(j.root().getArray().size(), 1u);
+  auto c = j.root().getArray()[0];
+  EXPECT_EQ(text(member(c, "SecretValue")), secret);
+  EXPECT_EQ(text(member(c, "PublicValue")), pub);
+  EXPECT_EQ(text(member(c, "Comment")), comment);
+
+  // Someone else's: denied (exit 3), for reading, saving and removing.
+  asRoot({"save", "row-user", "--public", "admin-owned@example.test", "--associate",
+          id(world->admin), "--secret-stdin"}, "admin-owned-secret-1\n");
+  remember("admin-owned-secret-1");
+  r = as(ALICE_UID, {"get", "row-user", "--associate", id(world->admin)});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  EXPECT_TRUE(contains(r.err, "permission-denied")) << r.err;
+  EXPECT_FALSE(contains(r.out + r.err, "admin-owned-secret-1"));
+  r = as(ALICE_UID, {"save", "row-user", "--public", "x-by-alice", "--associate",
+                     id(world->admin), "--secret-stdin"}, "nope\n");
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ALICE_UID, {"remove", "row-user", "admin-owned@example.test", "--associate",
+                     id(world->admin)});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ALICE_UID, {"associate", "list"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ALICE_UID, {"associate", "add", "mallory"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ALICE_UID, {"rotate-key"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  // Nothing changed for the other associate.
+  r = asRoot({"get", "row-user", "--associate", id(world->admin)});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "admin-owned-secret-1"));
+  EXPECT_FALSE(contains(r.out, "x-by-alice"));
+
+  // The same through the client library, as uid 60001.
+  auto got = withClientAs(ALICE_UID, daemon().socket(), [&](ipc::Connection& conn,
+                                                             kj::WaitScope& ws) {
+    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+    return list(s, 0, "row-user", ws) + " / " + list(s, world->admin, "row-user", ws) + " / " +
+           save(s, world->admin, {"row-user", "lib-by-alice", std::string("zzzzzzzz")}, ws) +
+           " / " + removeCred(s, world->admin, "row-user", "admin-owned@example.test", ws);
+  });
+  EXPECT_EQ(got, pub + "=" + secret +
+                     " / permission-denied / permission-denied / permission-denied");
+
+  // Own remove, then it is gone.
+  r = as(ALICE_UID, {"remove", "row-user", pub});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  r = as(ALICE_UID, {"remove", "row-user", pub});
+  EXPECT_EQ(r.exitCode, 5) << describe(r);
+}
+
+TEST_F(Integration, UserAdminRow) {
+  const std::string secret = "alice-owned-by-alice-5521", pub = "alice-admin-row@example.test";
+  const std::string adminSet = "set-by-admin-secret-5521";
+  remember(secret), remember(pub), remember(adminSet);
+  auto r = as(ALICE_UID, {"save", "row-admin", "--public", pub, "--secret-stdin", "--comment",
+                          "owner comment 5521"}, secret);
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  remember("owner comment 5521");
+
+  // Another's list: yes, SecretValue withheld (null in JSON).
+  r = as(ADMIN_UID, {"--json", "get", "row-admin", "--associate", id(world->alice)});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_FALSE(contains(r.out, secret));
+  Json j(r.out);
+  ASSERT_EQ(j.root().getArray().size(), 1u);
+  auto c = j.root().getArray()[0];
+  EXPECT_TRUE(member(c, "SecretValue").isNull());
+  EXPECT_EQ(text(member(c, "PublicValue")), pub);
+  EXPECT_EQ(text(member(c, "Comment")), "owner comment 5521");
+  r = as(ADMIN_UID, {"get", "row-admin", "--associate", id(world->alice)});
+  EXPECT_TRUE(contains(r.out, "<withheld>")) << r.out;
+
+  // May set a secret for another, never read it back.
+  r = as(ADMIN_UID, {"save", "row-admin", "--public", "set-by-admin@example.test", "--associate",
+                     id(world->alice), "--secret-stdin"}, adminSet);
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  r = as(ADMIN_UID, {"get", "row-admin", "--associate", id(world->alice)});
+  EXPECT_FALSE(contains(r.out, adminSet));
+  EXPECT_FALSE(contains(r.out, secret));
+  r = as(ALICE_UID, {"get", "row-admin"});
+  EXPECT_TRUE(contains(r.out, adminSet)) << r.out;
+  // A save without a secret keeps the owner's.
+  r = as(ADMIN_UID, {"save", "row-admin", "--public", pub, "--associate", id(world->alice),
+                     "--comment", "changed by admin 5521"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  remember("changed by admin 5521");
+  r = as(ALICE_UID, {"--json", "get", "row-admin"});
+  EXPECT_TRUE(contains(r.out, secret)) << r.out;
+  EXPECT_TRUE(contains(r.out, "changed by admin 5521")) << r.out;
+  // Remove for another.
+  r = as(ADMIN_UID, {"remove", "row-admin", "set-by-admin@example.test", "--associate",
+                     id(world->alice)});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  // Associates: may list, not change.
+  r = as(ADMIN_UID, {"associate", "list"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "alice"));
+  r = as(ADMIN_UID, {"associate", "add", "eve"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ADMIN_UID, {"associate", "set", id(world->alice), "--user-admin"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ADMIN_UID, {"associate", "remove", id(world->alice)});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ADMIN_UID, {"rotate-key"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(ADMIN_UID, {"backup", world->dir / "admin-backup.mdb"});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+
+  // Through the client library: the SecretValue is absent on the wire, not just blanked.
+  auto got = withClientAs(ADMIN_UID, daemon().socket(), [&](ipc::Connection& conn,
+                                                            kj::WaitScope& ws) {
+    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+    auto req = s.getForAssociateRequest();
+    req.setAssociateId(world->alice);
+    req.setType("row-admin");
+    auto resp = req.send().wait(ws);
+    std::string out = errorOf(resp);
+    for (auto cr : resp.getCredentials()) {
+      out += std::string(" ") + cr.getPublicValue().cStr() + (cr.hasSecretValue() ? "+secret" : "-secret");
+    }
+    return out;
+  });
+  EXPECT_EQ(got, "ok " + pub + "-secret");
+}
+
+TEST_F(Integration, SystemRow) {
+  const std::string secret = "system-row-secret-0042";
+  remember(secret);
+  ASSERT_EQ(as(ALICE_UID, {"save", "row-sys", "--public", "alice-sys@example.test",
+                           "--secret-stdin"}, secret).exitCode, 0);
+  // Root through the client library: everything.
+  {
+    auto conn = connect();
+    auto s = session(*conn);
+    EXPECT_EQ(list(s, world->alice, "row-sys", ws()), "alice-sys@example.test=" + secret);
+    EXPECT_EQ(save(s, world->alice, {"row-sys", "by-root@example.test",
+                                     std::string("root-set-secret-0042")}, ws()), "ok");
+    remember("root-set-secret-0042");
+    EXPECT_EQ(list(s, world->alice, "row-sys", ws()),
+              "alice-sys@example.test=" + secret + "|by-root@example.test=root-set-secret-0042");
+    EXPECT_EQ(removeCred(s, world->alice, "row-sys", "by-root@example.test", ws()), "removed");
+    // Root has no associate: its own list is not found.
+    EXPECT_EQ(list(s, 0, "row-sys", ws()), "not-found associateId");
+    auto admin = s.adminRequest().send().wait(ws());
+    ASSERT_EQ(errorOf(admin), "ok");
+    auto all = admin.getAdmin().listAssociatesRequest().send().wait(ws());
+    EXPECT_EQ(all.getAssociates().size(), 4u);
+  }
+  // A configured system uid (no associate) via credvaultctl.
+  auto r = as(SYSTEM_UID, {"get", "row-sys", "--associate", id(world->alice)});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, secret)) << r.out;
+  r = as(SYSTEM_UID, {"get", "row-sys"});
+  EXPECT_EQ(r.exitCode, 5) << describe(r);
+  r = as(SYSTEM_UID, {"associate", "list"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  // An associate of kind system, through the client library as its uid.
+  auto got = withClientAs(SVC_UID, daemon().socket(), [&](ipc::Connection& conn,
+                                                          kj::WaitScope& ws) {
+    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+    auto a = save(s, world->alice, {"row-sys", "by-svc@example.test",
+                                    std::string("svc-set-secret-0042")}, ws);
+    auto b = list(s, world->alice, "row-sys", ws);
+    auto c = removeCred(s, world->alice, "row-sys", "by-svc@example.test", ws);
+    auto d = save(s, 0, {"row-sys", "svc-own@example.test", std::string("svc-own-secret-0042")},
+                  ws);
+    return a + " / " + b + " / " + c + " / " + d + " / " + list(s, 0, "row-sys", ws);
+  });
+  remember("svc-set-secret-0042"), remember("svc-own-secret-0042");
+  EXPECT_EQ(got, "ok / alice-sys@example.test=" + secret +
+                     "|by-svc@example.test=svc-set-secret-0042 / removed / ok / "
+                     "svc-own@example.test=svc-own-secret-0042");
+}
+
+TEST_F(Integration, UnauthenticatedRow) {
+  ASSERT_EQ(as(ALICE_UID, {"save", "row-unauth", "--public", "alice-unauth@example.test",
+                           "--secret-stdin"}, "unauth-row-secret-77").exitCode, 0);
+  remember("unauth-row-secret-77");
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"get", "row-unauth"},
+           {"get", "row-unauth", "--associate", id(world->alice)},
+           {"save", "row-unauth", "--public", "x@example.test"},
+           {"save", "row-unauth", "--public", "x@example.test", "--associate", id(world->alice)},
+           {"remove", "row-unauth", "alice-unauth@example.test", "--associate", id(world->alice)},
+           {"associate", "list"},
+           {"rotate-key"}}) {
+    auto r = as(NOBODY_UID, args);
+    EXPECT_EQ(r.exitCode, 2) << args[0] << ": " << describe(r);
+    EXPECT_TRUE(contains(r.err, "not-authenticated")) << r.err;
+  }
+  auto r = as(NOBODY_UID, {"--json", "get", "row-unauth"});
+  EXPECT_EQ(r.exitCode, 2);
+  Json j(r.out);
+  EXPECT_EQ(keysOf(j.root()), "Error,Field,Message");
+  EXPECT_EQ(text(member(j.root(), "Error")), "not-authenticated");
+
+  // Through the client library: no session by peer credentials; a password opens one.
+  const std::string davePassword = "dave-Pa55word-never-logged";
+  auto got = withClientAs(NOBODY_UID, daemon().socket(), [&](ipc::Connection& conn,
+                                                             kj::WaitScope& ws) {
+    std::string out = sessionError(conn, ws);
+    auto bad = conn.vault().authenticatePasswordRequest();
+    bad.setName("dave");
+    bad.setPassword("wrong-password-123");
+    out += " / " + errorOf(bad.send().wait(ws));
+    auto unknown = conn.vault().authenticatePasswordRequest();
+    unknown.setName("nobody-by-that-name");
+    unknown.setPassword(davePassword.c_str());
+    out += " / " + errorOf(unknown.send().wait(ws));
+    auto good = conn.vault().authenticatePasswordRequest();
+    good.setName("DAVE");
+    good.setPassword(davePassword.c_str());
+    auto resp = good.send().wait(ws);
+    out += " / " + errorOf(resp);
+    if (resp.hasError()) return out;
+    auto s = resp.getSession();
+    out += std::string(" as ") + resp.getPrincipal().getName().cStr();
+    out += " / " + save(s, 0, {"row-unauth", "dave@example.test",
+                               std::string("dave-own-secret-3141")}, ws);
+    out += " / " + list(s, 0, "row-unauth", ws);
+    out += " / " + list(s, world->alice, "row-unauth", ws);
+    // A partner application token is not known: no session.
+    auto token = conn.vault().authenticateTokenRequest();
+    token.setToken("not-a-real-token-value");
+    token.setAppToken("partner-app-token");
+    out += " / " + errorOf(token.send().wait(ws));
+    return out;
+  });
+  remember("dave-own-secret-3141");
+  EXPECT_EQ(got, "not-authenticated / not-authenticated / not-authenticated / ok as dave / ok / "
+                 "dave@example.test=dave-own-secret-3141 / permission-denied / "
+                 "not-authenticated token");
+  // Alice's entry is untouched.
+  auto r2 = as(ALICE_UID, {"get", "row-unauth"});
+  EXPECT_TRUE(contains(r2.out, "unauth-row-secret-77"));
+}
+
+TEST_F(Integration, PartnerAppRowInOnlineMode) {
+  // A second daemon in SuperOffice Online mode: application tokens are checked, and a
+  // partner application is refused every credential operation.
+  TempDir d;
+  Daemon online(d.path());
+  online.addSetting("mode=online");
+  online.start();
+  auto sock = online.socket();
+  const std::string password = "partner-user-Pa55word";
+  remember(password);
+  auto r = ctl(0, sock, {"--json", "associate", "add", "pa-user", "--uid",
+                         std::to_string(ALICE_UID), "--password-stdin"}, password);
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  int32_t user = static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
+  r = ctl(0, sock, {"--json", "associate", "add", "pa-other"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  int32_t other = static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
+  ASSERT_EQ(ctl(0, sock, {"save", "partner", "--public", "pa@example.test", "--associate",
+                          id(user), "--secret-stdin"}, "partner-row-secret-1").exitCode, 0);
+  remember("partner-row-secret-1");
+  r = ctl(0, sock, {"app", "add", "partner-one"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  std::string appToken = r.out.substr(0, r.out.find('\n'));
+  ASSERT_GE(appToken.size(), 16u);
+  remember(appToken);
+
+  auto conn = ipc::connect(io->provider->getNetwork(), sock.c_str()).wait(ws());
+  auto authenticate = [&](kj::Maybe<std::string> token) {
+    auto req = conn->vault().authenticatePasswordRequest();
+    req.setName("pa-user");
+    req.setPassword(password.c_str());
+    KJ_IF_MAYBE(t, token) { req.setAppToken(t->c_str()); }
+    return req.send().wait(ws());
+  };
+  // Online mode: no token, or an unknown one, is not authenticated.
+  EXPECT_EQ(errorOf(authenticate(nullptr)), "not-authenticated");
+  EXPECT_EQ(errorOf(authenticate(std::string("not-a-known-application-token"))),
+            "not-authenticated");
+  // A known partner token: authenticated, but denied everything.
+  auto resp = authenticate(appToken);
+  ASSERT_EQ(errorOf(resp), "ok");
+  EXPECT_TRUE(resp.getPrincipal().getPartnerApp());
+  auto s = resp.getSession();
+  const std::string message = "User management is not allowed for partner apps";
+  auto get = s.getRequest();
+  get.setType("partner");
+  auto g = get.send().wait(ws());
+  EXPECT_EQ(errorOf(g), "permission-denied");
+  EXPECT_EQ(std::string(g.getError().getMessage().cStr()), message);
+  EXPECT_EQ(list(s, user, "partner", ws()), "permission-denied");
+  EXPECT_EQ(list(s, other, "partner", ws()), "permission-denied");
+  EXPECT_EQ(save(s, 0, {"partner", "pa@example.test", std::string("partner-overwrite-1")}, ws()),
+            "permission-denied");
+  EXPECT_EQ(save(s, other, {"partner", "x@example.test", std::string("partner-overwrite-2")},
+                 ws()), "permission-denied");
+  EXPECT_EQ(removeCred(s, 0, "partner", "pa@example.test", ws()), "permission-denied");
+  EXPECT_EQ(removeCred(s, other, "partner", "x@example.test", ws()), "permission-denied");
+  EXPECT_EQ(errorOf(s.createDefaultRequest().send().wait(ws())), "permission-denied");
+  EXPECT_EQ(errorOf(s.adminRequest().send().wait(ws())), "permission-denied");
+  // The same associate by its own uid (not a partner app) keeps full access.
+  r = ctl(ALICE_UID, sock, {"get", "partner"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "partner-row-secret-1")) << r.out;
+  conn = nullptr;
+  int status = online.stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (auto& f : online.logFiles()) {
+    auto log = readFile(f);
+    for (auto& secret : {password, appToken, std::string("partner-row-secret-1")}) {
+      EXPECT_FALSE(contains(log, secret)) << secret << " in " << f;
+    }
+  }
+  auto data = readFile(online.dataFile());
+  ASSERT_GT(data.size(), 0u);
+  for (auto& secret : {password, appToken, std::string("partner-row-secret-1")}) {
+    EXPECT_FALSE(contains(data, secret)) << secret << " in data.mdb";
+  }
+}
+
+TEST_F(Integration, TicketsActForTheirAssociate) {
+  // An unmapped uid logs in by password and acts through the ticket.
+  const std::string davePassword = "dave-Pa55word-never-logged";
+  auto r = as(NOBODY_UID, {"login", "dave", "--password-stdin"}, davePassword);
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  std::string ticket = r.out.substr(0, r.out.find('\n'));
+  ASSERT_TRUE(ticket.rfind("7T:", 0) == 0) << ticket;
+  remember(ticket);
+  auto withTicket = [&](const std::vector<std::string>& args, const std::string& input = "") {
+    std::vector<std::string> argv = {credvaultctlPath(), "--socket", daemon().socket()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runAs(NOBODY_UID, argv, input, {"CREDVAULT_TICKET=" + ticket});
+  };
+  r = withTicket({"--json", "whoami"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(text(member(Json(r.out).root(), "Name")), "dave");
+  EXPECT_EQ(text(member(Json(r.out).root(), "Method")), "ticket");
+  r = withTicket({"save", "ticketed", "--public", "dave-ticket@example.test", "--secret-stdin"},
+                 "ticket-saved-secret-1");
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  remember("ticket-saved-secret-1");
+  r = withTicket({"get", "ticketed"});
+  EXPECT_TRUE(contains(r.out, "ticket-saved-secret-1")) << describe(r);
+  // Dave's rights, not more.
+  EXPECT_EQ(withTicket({"get", "ticketed", "--associate", id(world->alice)}).exitCode, 3);
+  // A wrong password is refused; revoking the ticket ends it.
+  EXPECT_EQ(as(NOBODY_UID, {"login", "dave", "--password-stdin"}, "wrong-password").exitCode, 2);
+  r = as(NOBODY_UID, {"ticket", "revoke"}, ticket);
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  r = withTicket({"get", "ticketed"});
+  EXPECT_EQ(r.exitCode, 2) << describe(r);
+  r = runAs(NOBODY_UID, {credvaultctlPath(), "--socket", daemon().socket(), "get", "ticketed"}, "",
+            {"CREDVAULT_TICKET=7T:bm90LWEtcmVhbC10aWNrZXQ="});
+  EXPECT_EQ(r.exitCode, 2) << describe(r);
+}
+
+TEST_F(Integration, RemappedOrDeactivatedUidLosesAccessAtOnce) {
+  // An open session re-checks the store on every call.
+  auto r = asRoot({"--json", "associate", "add", "temp-user", "--uid", "60006"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  auto tempId = id(static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber()));
+  ASSERT_EQ(as(60006, {"save", "remap", "--public", "temp@example.test"}).exitCode, 0);
+  r = asRoot({"associate", "set", tempId, "--inactive"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  r = as(60006, {"get", "remap"});
+  EXPECT_EQ(r.exitCode, 2) << describe(r);
+  r = asRoot({"associate", "set", tempId, "--active", "--uid", "60007"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(as(60006, {"get", "remap"}).exitCode, 2);
+  r = as(60007, {"get", "remap"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "temp@example.test"));
+  r = asRoot({"--json", "associate", "remove", tempId});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(text(member(Json(r.out).root(), "RemovedCredentials")), "1");
+  EXPECT_EQ(as(60007, {"get", "remap"}).exitCode, 2);
+}
+
+// ---- credvaultctl: output shapes and exit codes ----------------------------------------------
+
+TEST_F(Integration, JsonShapes) {
+  auto r = as(ALICE_UID, {"save", "shape", "--public", "shape@example.test", "--secret-stdin",
+                          "--comment", "shape comment 2026", "--valid-from", "2026-01-31",
+                          "--valid-to", "2026-12-31T23:59:59Z", "--inactive"}, "shape-secret-2026");
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  remember("shape-secret-2026"), remember("shape comment 2026");
+  ASSERT_EQ(as(ALICE_UID, {"save", "shape", "--public", "open@example.test"}).exitCode, 0);
+  r = as(ALICE_UID, {"--json", "get", "shape"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  Json j(r.out);
+  ASSERT_TRUE(j.root().isArray());
+  ASSERT_EQ(j.root().getArray().size(), 2u);
+  bool sawShape = false, sawOpen = false;
+  for (auto c : j.root().getArray()) {
+    EXPECT_EQ(keysOf(c), "ValidFrom,ValidTo,Comment,SecretValue,PublicValue,IsActive");
+    if (text(member(c, "PublicValue")) == "shape@example.test") {
+      sawShape = true;
+      EXPECT_EQ(text(member(c, "ValidFrom")), "2026-01-31T00:00:00");
+      EXPECT_EQ(text(member(c, "ValidTo")), "2026-12-31T23:59:59");
+      EXPECT_EQ(text(member(c, "Comment")), "shape comment 2026");
+      EXPECT_EQ(text(member(c, "SecretValue")), "shape-secret-2026");
+      EXPECT_EQ(text(member(c, "IsActive")), "<false>");
+    } else {
+      sawOpen = true;
+      EXPECT_EQ(text(member(c, "ValidFrom")), "0001-01-01T00:00:00");  // DateTime.MinValue
+      EXPECT_EQ(text(member(c, "ValidTo")), "0001-01-01T00:00:00");
+      EXPECT_EQ(text(member(c, "Comment")), "");
+      EXPECT_EQ(text(member(c, "SecretValue")), "");
+      EXPECT_EQ(text(member(c, "IsActive")), "<true>");
+    }
+  }
+  EXPECT_TRUE(sawShape && sawOpen);
+  // An empty list is still an array.
+  r = as(ALICE_UID, {"--json", "get", "no-such-type"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_TRUE(Json(r.out).root().isArray());
+  EXPECT_EQ(Json(r.out).root().getArray().size(), 0u);
+
+  r = asRoot({"--json", "associate", "list"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  Json a(r.out);
+  ASSERT_TRUE(a.root().isArray());
+  std::map<std::string, capnp::JsonValue::Reader> byName;
+  for (auto x : a.root().getArray()) {
+    EXPECT_EQ(keysOf(x), "AssociateId,Name,Kind,UserAdmin,UnixUid,Active");
+    byName[text(member(x, "Name"))] = x;
+  }
+  ASSERT_EQ(byName.count("alice"), 1u);
+  EXPECT_EQ(text(member(byName["alice"], "AssociateId")), id(world->alice));
+  EXPECT_EQ(text(member(byName["alice"], "Kind")), "user");
+  EXPECT_EQ(text(member(byName["alice"], "UserAdmin")), "<false>");
+  EXPECT_EQ(text(member(byName["alice"], "UnixUid")), std::to_string(ALICE_UID));
+  EXPECT_EQ(text(member(byName["alice"], "Active")), "<true>");
+  EXPECT_EQ(text(member(byName["admin"], "UserAdmin")), "<true>");
+  EXPECT_EQ(text(member(byName["svc"], "Kind")), "system");
+  EXPECT_TRUE(member(byName["dave"], "UnixUid").isNull());
+
+  r = asRoot({"--json", "associate", "show", "ALICE"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(keysOf(Json(r.out).root()), "AssociateId,Name,Kind,UserAdmin,UnixUid,Active");
+
+  r = asRoot({"--json", "status"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(keysOf(Json(r.out).root()),
+            "Version,Credentials,Associates,DataKeyId,MapSize,UsedBytes,UptimeSeconds,"
+            "Connections");
+}
+
+TEST_F(Integration, ExitCodes) {
+  // 0 and 1: help and usage.
+  auto r = asRoot({"--help"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_TRUE(contains(r.out, "Exit codes: 0 ok, 1 usage, 2 not authenticated"));
+  r = runAs(0, {credvaultctlPath()}, "", {});
+  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_EQ(asRoot({"frobnicate"}).exitCode, 1);
+  EXPECT_EQ(asRoot({"get"}).exitCode, 1);
+  EXPECT_EQ(asRoot({"get", "imap", "--bogus"}).exitCode, 1);
+  EXPECT_EQ(asRoot({"save", "imap"}).exitCode, 1);  // no --public
+  EXPECT_EQ(asRoot({"get", "imap", "--associate", "abc"}).exitCode, 1);
+  r = as(ALICE_UID, {"save", "imap", "--public", "x@example.test", "--valid-from", "2026-13-45"});
+  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_EQ(as(ALICE_UID, {"save", "imap", "--public", "x", "--secret-stdin", "--secret-file",
+                           "/dev/null"}).exitCode, 1);
+  // 2 and 3: see the permission rows. 4: invalid argument.
+  r = as(ALICE_UID, {"save", "codes", "--public", "x@example.test", "--comment", "bell\x07"});
+  EXPECT_EQ(r.exitCode, 4) << describe(r);
+  EXPECT_TRUE(contains(r.err, "invalid-argument (comment)")) << r.err;
+  r = as(ALICE_UID, {"save", "codes", "--public", "x@example.test", "--valid-from", "2026-02-01",
+                     "--valid-to", "2026-01-01"});
+  EXPECT_EQ(r.exitCode, 4) << describe(r);
+  EXPECT_TRUE(contains(r.err, "validTo")) << r.err;
+  // 5: not found.
+  EXPECT_EQ(as(ALICE_UID, {"remove", "codes", "never-saved@example.test"}).exitCode, 5);
+  r = asRoot({"get", "codes", "--associate", "999999"});
+  EXPECT_EQ(r.exitCode, 5) << describe(r);
+  EXPECT_EQ(asRoot({"associate", "show", "no-such-name"}).exitCode, 5);
+  // 6: limit exceeded, at the bound and one past.
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", std::string(238, 'p')}).exitCode, 0);
+  r = as(ALICE_UID, {"save", "codes", "--public", std::string(239, 'p')});
+  EXPECT_EQ(r.exitCode, 6) << describe(r);
+  EXPECT_TRUE(contains(r.err, "publicValue")) << r.err;
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment",
+                           std::string(255, 'c')}).exitCode, 0);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment",
+                           std::string(256, 'c')}).exitCode, 6);
+  EXPECT_EQ(as(ALICE_UID, {"save", std::string(64, 't'), "--public", "c"}).exitCode, 0);
+  EXPECT_EQ(as(ALICE_UID, {"save", std::string(65, 't'), "--public", "c"}).exitCode, 6);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
+               std::string(8192, 's')).exitCode, 0);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
+               std::string(8193, 's')).exitCode, 6);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
+               std::string(2 << 20, 's')).exitCode, 6);  // refused before sending
+  // Multi-byte characters count as one: 238 × "é" is fine, 239 is not.
+  std::string e238;
+  for (int i = 0; i < 238; i++) e238 += "\xc3\xa9";
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", e238}).exitCode, 0);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", e238 + "\xc3\xa9"}).exitCode, 6);
+  // 7: the daemon cannot be reached.
+  r = ctl(0, world->dir / "no-such.sock", {"status"});
+  EXPECT_EQ(r.exitCode, 7) << describe(r);
+  EXPECT_TRUE(contains(r.err, "cannot reach credvaultd")) << r.err;
+  // The socket also comes from $CREDVAULT_SOCKET.
+  r = runAs(ALICE_UID, {credvaultctlPath(), "whoami"}, "",
+            {"CREDVAULT_SOCKET=" + daemon().socket()});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "alice"));
+  // 9: conflict.
+  r = asRoot({"associate", "add", "ALICE"});
+  EXPECT_EQ(r.exitCode, 9) << describe(r);
+  r = asRoot({"associate", "add", "another-alice", "--uid", std::to_string(ALICE_UID)});
+  EXPECT_EQ(r.exitCode, 9) << describe(r);
+  // --json puts the typed error on stdout.
+  r = as(ALICE_UID, {"--json", "save", "codes", "--public", std::string(239, 'p')});
+  EXPECT_EQ(r.exitCode, 6);
+  Json j(r.out);
+  EXPECT_EQ(text(member(j.root(), "Error")), "limit-exceeded");
+  EXPECT_EQ(text(member(j.root(), "Field")), "publicValue");
+  // (8, integrity: TamperedRecordIsReportedAsIntegrity.)
+}
+
+// ---- bad input over IPC -----------------------------------------------------------------------
+
+TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
+  auto conn = connect();
+  auto s = session(*conn);
+  ASSERT_EQ(save(s, world->alice, {"badinput", "keep@example.test",
+                                   std::string("badinput-keep-secret")}, ws()), "ok");
+  remember("badinput-keep-secret");
+  const std::string baseline = "keep@example.test=badinput-keep-secret";
+  auto stillFine = [&]() { return list(s, world->alice, "badinput", ws()); };
+  auto statusCount = [&]() {
+    return conn->vault().statusRequest().send().wait(ws()).getStatus().getCredentials();
+  };
+  auto before = statusCount();
+
+  // A field past its limit.
+  EXPECT_EQ(save(s, world->alice, {"badinput", std::string(239, 'p'), std::string("s")}, ws()),
+            "limit-exceeded publicValue");
+  EXPECT_EQ(stillFine(), baseline);
+  EXPECT_EQ(save(s, world->alice, {"badinput", "x", std::string(8193, 's')}, ws()),
+            "limit-exceeded secretValue");
+  EXPECT_EQ(save(s, world->alice, {std::string(65, 't'), "x", std::string("s")}, ws()),
+            "limit-exceeded type");
+  EXPECT_EQ(list(s, world->alice, std::string(65, 't'), ws()), "limit-exceeded type");
+  // Invalid dates.
+  Save bad{"badinput", "keep@example.test", std::string("changed-secret-xx")};
+  bad.validFrom = -1;
+  EXPECT_EQ(save(s, world->alice, bad, ws()), "invalid-argument validFrom");
+  bad.validFrom = 3'155'378'976'000'000'000;  // one tick past 9999-12-31T23:59:59.9999999
+  EXPECT_EQ(save(s, world->alice, bad, ws()), "invalid-argument validFrom");
+  bad.validFrom = 638'000'000'000'000'000;
+  bad.validTo = 637'000'000'000'000'000;
+  EXPECT_EQ(save(s, world->alice, bad, ws()), "invalid-argument validTo");
+  EXPECT_EQ(stillFine(), baseline);
+  // Invalid UTF-8 and control characters.
+  EXPECT_EQ(save(s, world->alice, {"bad\xff", "x", std::string("s")}, ws()),
+            "invalid-argument type");
+  EXPECT_EQ(save(s, world->alice, {"badinput", "x\xc0\xaf", std::string("s")}, ws()),
+            "invalid-argument publicValue");
+  EXPECT_EQ(save(s, world->alice, {"badinput", "x", std::string("s"), "c\x1b[31m"}, ws()),
+            "invalid-argument comment");
+  // Unknown associate, and ids that cannot be one.
+  EXPECT_EQ(save(s, 999999, {"badinput", "x", std::string("s")}, ws()),
+            "not-found associateId");
+  EXPECT_EQ(list(s, 999999, "badinput", ws()), "not-found associateId");
+  EXPECT_EQ(removeCred(s, 999999, "badinput", "x", ws()), "not-found associateId");
+  EXPECT_EQ(save(s, -3, {"badinput", "x", std::string("s")}, ws()),
+            "invalid-argument associateId");
+  // A request past the message limit (1 MiB) but under the transport's: a typed error.
+  EXPECT_EQ(save(s, world->alice, {"badinput", "x", std::string("s"),
+                                   std::string(2 << 20, 'c')}, ws()),
+            "limit-exceeded message");
+  EXPECT_EQ(stillFine(), baseline);
+  // A request nested past the nesting limit (an extra pointer holding a deep chain of
+  // structs, which the server meets when it measures the request).
+  {
+    auto req = capnp::Capability::Client(s).typelessRequest(capnp::typeId<rpc::Session>(),
+                                                            4 /* save */, nullptr);
+    auto root = req.initAsAnyStruct(0, 3);
+    auto ptrs = root.getPointerSection();
+    ptrs[0].setAs<capnp::Text>("badinput");
+    auto c = ptrs[1].initAs<rpc::Credential>();
+    c.setPublicValue("nested@example.test");
+    c.setSecretValue("nested-secret-value");
+    auto p = ptrs[2];
+    for (int depth = 0; depth < 64; depth++) {
+      auto next = p.initAsAnyStruct(0, 1);
+      p = next.getPointerSection()[0];
+    }
+    auto result = kj::runCatchingExceptions([&]() {
+      auto resp = req.send().wait(ws());
+      auto results = resp.getAs<rpc::Session::SaveResults>();
+      EXPECT_EQ(errorOf(results), "limit-exceeded message");
+    });
+    KJ_IF_MAYBE(e, result) { ADD_FAILURE() << e->getDescription().cStr(); }
+  }
+  EXPECT_EQ(stillFine(), baseline);
+  // An unknown method: the RPC layer's "unimplemented", and the connection goes on.
+  {
+    auto cap = capnp::Capability::Client(s);
+    auto req = cap.typelessRequest(capnp::typeId<rpc::Session>(), 200, nullptr);
+    auto result = kj::runCatchingExceptions([&]() { req.send().wait(ws()); });
+    auto e = KJ_ASSERT_NONNULL(result);
+    EXPECT_EQ(e.getType(), kj::Exception::Type::UNIMPLEMENTED) << e.getDescription().cStr();
+    EXPECT_TRUE(contains(e.getDescription().cStr(), "not implemented"))
+        << e.getDescription().cStr();
+    auto vreq = capnp::Capability::Client(conn->vault())
+                    .typelessRequest(capnp::typeId<rpc::Session>(), 0, nullptr);
+    EXPECT_NE(kj::runCatchingExceptions([&]() { vreq.send().wait(ws()); }), nullptr);
+  }
+  EXPECT_EQ(stillFine(), baseline);
+  // Nothing was stored by any of it.
+  EXPECT_EQ(statusCount(), before);
+
+  // A message past the transport limit (16 MiB) ends that connection only.
+  {
+    auto big = connect();
+    auto bs = session(*big);
+    auto req = bs.saveRequest();
+    req.setType("badinput");
+    auto c = req.initCredential();
+    c.setPublicValue("huge");
+    c.initComment(17 << 20);
+    auto result = kj::runCatchingExceptions([&]() { req.send().wait(ws()); });
+    EXPECT_NE(result, nullptr);
+  }
+  EXPECT_EQ(stillFine(), baseline);
+  auto fresh = connect();
+  auto fs = session(*fresh);
+  EXPECT_EQ(list(fs, world->alice, "badinput", ws()), baseline);
+  EXPECT_EQ(statusCount(), before);
+}
+
+// ---- durability -------------------------------------------------------------------------------
+
+TEST_F(Integration, DisconnectMidSaveLosesNothingAcknowledged) {
+  constexpr int N = 400, K = 20;
+  std::set<int> acked;
+  {
+    auto conn = connect();
+    auto s = session(*conn);
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    kj::Vector<kj::Promise<void>> pending;
+    int completed = 0;
+    bool done = false;
+    for (int i = 0; i < N; i++) {
+      auto req = s.saveForAssociateRequest();
+      req.setAssociateId(world->alice);
+      req.setType("inflight-dc");
+      Save what{"inflight-dc", "dc-" + std::to_string(i) + "@example.test",
+                "dc-secret-value-" + std::to_string(i)};
+      fill(req.initCredential(), what);
+      pending.add(req.send()
+                      .then([&, i](auto r) {
+                        EXPECT_EQ(errorOf(r), "ok");
+                        if (!r.hasError()) acked.insert(i);
+                        if ((acked.size() == K || ++completed == N) && !done) {
+                          done = true;
+                          paf.fulfiller->fulfill();
+                        }
+                      }, [&](kj::Exception&& e) {
+                        ADD_FAILURE() << e.getDescription().cStr();
+                        if (++completed == N && !done) {
+                          done = true;
+                          paf.fulfiller->fulfill();
+                        }
+                      })
+                      .eagerlyEvaluate(nullptr));
+    }
+    paf.promise.wait(ws());
+    // Walk away: drop every outstanding call and the connection.
+  }
+  ASSERT_GE(acked.size(), size_t(K));
+  for (int i = 0; i < N; i += 50) remember("dc-secret-value-" + std::to_string(i));
+
+  auto conn = connect();
+  auto s = session(*conn);
+  auto req = s.getForAssociateRequest();
+  req.setAssociateId(world->alice);
+  req.setType("inflight-dc");
+  auto r = req.send().wait(ws());
+  ASSERT_EQ(errorOf(r), "ok");
+  std::set<int> stored;
+  for (auto c : r.getCredentials()) {
+    std::string pub = c.getPublicValue().cStr();
+    int i = std::stoi(pub.substr(3));
+    EXPECT_EQ(std::string(c.getSecretValue().cStr()), "dc-secret-value-" + std::to_string(i));
+    stored.insert(i);
+  }
+  for (int i : acked) EXPECT_TRUE(stored.count(i)) << "acknowledged save " << i << " was lost";
+  RecordProperty("acknowledged", std::to_string(acked.size()));
+  RecordProperty("stored", std::to_string(stored.size()));
+  EXPECT_LE(stored.size(), size_t(N));
+  // The daemon goes on.
+  EXPECT_EQ(errorOf(conn->vault().statusRequest().send().wait(ws())), "ok");
+}
+
+TEST_F(Integration, SigtermWithWritesInFlightLosesNothingAcknowledged) {
+  // Each connection keeps WINDOW saves in flight, sending the next as one is acknowledged,
+  // until the daemon goes away; SIGTERM is sent in the middle of the stream.
+  constexpr int CONNS = 4, WINDOW = 16, KILL_AFTER = 300, MAX_PER_CONN = 20000;
+  std::set<std::string> acked, attempted;
+  bool terminated = false;
+  int refused = 0;
+  {
+    kj::Vector<kj::Own<ipc::Connection>> conns;
+    kj::Vector<rpc::Session::Client> sessions;
+    for (int c = 0; c < CONNS; c++) {
+      conns.add(connect());
+      sessions.add(session(*conns.back()));
+    }
+    int next[CONNS] = {};
+    std::function<kj::Promise<void>(int)> sendOne = [&](int c) -> kj::Promise<void> {
+      if (next[c] >= MAX_PER_CONN) return kj::READY_NOW;
+      auto pub = "term-" + std::to_string(c) + "-" + std::to_string(next[c]++) + "@example.test";
+      auto req = sessions[c].saveForAssociateRequest();
+      req.setAssociateId(world->alice);
+      req.setType("inflight-term");
+      fill(req.initCredential(), {"inflight-term", pub, "term-secret-" + pub});
+      attempted.insert(pub);
+      return req.send().then(
+          [&, c, pub](auto r) -> kj::Promise<void> {
+            if (r.hasError()) {
+              ++refused;  // e.g. unavailable while stopping: fine, but not acknowledged
+              return kj::READY_NOW;
+            }
+            acked.insert(pub);
+            if (!terminated && acked.size() >= KILL_AFTER) {
+              terminated = true;
+              daemon().terminate();
+            }
+            return sendOne(c);
+          },
+          [](kj::Exception&&) -> kj::Promise<void> { return kj::READY_NOW; });
+    };
+    kj::Vector<kj::Promise<void>> all;
+    for (int c = 0; c < CONNS; c++) {
+      for (int w = 0; w < WINDOW; w++) all.add(sendOne(c));
+    }
+    kj::joinPromises(all.releaseAsArray()).wait(ws());
+  }
+  ASSERT_TRUE(terminated);
+  int status = daemon().wait();
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << daemon().lastLog();
+  remember("term-secret-term-0-0@example.test");
+
+  daemon().start();
+  auto conn = connect();
+  auto s = session(*conn);
+  auto req = s.getForAssociateRequest();
+  req.setAssociateId(world->alice);
+  req.setType("inflight-term");
+  auto r = req.send().wait(ws());
+  ASSERT_EQ(errorOf(r), "ok");
+  std::set<std::string> stored;
+  for (auto c : r.getCredentials()) {
+    std::string pub = c.getPublicValue().cStr();
+    EXPECT_EQ(std::string(c.getSecretValue().cStr()), "term-secret-" + pub);
+    EXPECT_TRUE(attempted.count(pub)) << pub;
+    stored.insert(pub);
+  }
+  for (auto& pub : acked) EXPECT_TRUE(stored.count(pub)) << "acknowledged save lost: " << pub;
+  RecordProperty("acknowledged", std::to_string(acked.size()));
+  RecordProperty("attempted", std::to_string(attempted.size()));
+  RecordProperty("refused", std::to_string(refused));
+  RecordProperty("stored", std::to_string(stored.size()));
+}
+
+TEST_F(Integration, RestartPersistence) {
+  const std::string secret = "persist-secret-9090", pub = "persist@example.test",
+                    comment = "persist comment 9090";
+  remember(secret), remember(pub), remember(comment);
+  ASSERT_EQ(as(ALICE_UID, {"save", "persist", "--public", pub, "--secret-stdin", "--comment",
+                           comment, "--valid-to", "2030-06-01"}, secret).exitCode, 0);
+  auto before = asRoot({"--json", "get", "persist", "--associate", id(world->alice)});
+  auto associates = asRoot({"--json", "associate", "list"});
+  auto status = daemon().stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(contains(daemon().lastLog(), "stopping"));
+  daemon().start();
+  auto after = asRoot({"--json", "get", "persist", "--associate", id(world->alice)});
+  EXPECT_EQ(after.exitCode, 0);
+  EXPECT_EQ(after.out, before.out);
+  EXPECT_TRUE(contains(after.out, secret));
+  EXPECT_EQ(asRoot({"--json", "associate", "list"}).out, associates.out);
+  // Peer-credential mapping survives too.
+  auto r = as(ALICE_UID, {"get", "persist"});
+  EXPECT_EQ(r.exitCode, 0);
+  EXPECT_TRUE(contains(r.out, secret));
+}
+
+TEST_F(Integration, WrongMasterKeyStopsTheDaemonWithAClearMessage) {
+  ASSERT_EQ(as(ALICE_UID, {"save", "wrongkey", "--public", "wk@example.test", "--secret-stdin"},
+               "wrong-key-test-secret").exitCode, 0);
+  remember("wrong-key-test-secret");
+  auto status = daemon().stop();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto key = daemon().keyFile();
+  auto saved = key + ".orig";
+  ASSERT_EQ(rename(key.c_str(), saved.c_str()), 0);
+
+  // Another valid key.
+  auto gen = runAs(0, {credvaultdPath(), "--generate-key", key}, "", {});
+  ASSERT_EQ(gen.exitCode, 0) << describe(gen);
+  status = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  auto log = daemon().lastLog();
+  EXPECT_TRUE(contains(log, "wrong master key")) << log;
+  EXPECT_FALSE(contains(log, "credvaultd ready")) << log;
+
+  // No key at all, even with --create-key: an existing vault never gets a new key (it
+  // could not open the vault and would only leave a stray key file).
+  ASSERT_EQ(unlink(key.c_str()), 0);
+  status = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_TRUE(contains(daemon().lastLog(), "no master key")) << daemon().lastLog();
+  EXPECT_NE(access(key.c_str(), F_OK), 0) << "a key file was created for an existing vault";
+
+  // The right key, readable by others: refused.
+  ASSERT_EQ(rename(saved.c_str(), key.c_str()), 0);
+  ASSERT_EQ(chmod(key.c_str(), 0644), 0);
+  status = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_TRUE(contains(daemon().lastLog(), "chmod 600")) << daemon().lastLog();
+  ASSERT_EQ(chmod(key.c_str(), 0600), 0);
+
+  // Garbage in the key file.
+  writeFile(saved, readFile(key));
+  writeFile(key, "this is not a key\n");
+  status = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
+  EXPECT_TRUE(contains(daemon().lastLog(), "not a 32-byte key")) << daemon().lastLog();
+  ASSERT_EQ(rename(saved.c_str(), key.c_str()), 0);
+
+  // The right key again: everything is there.
+  daemon().start();
+  auto r = as(ALICE_UID, {"get", "wrongkey"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "wrong-key-test-secret"));
+}
+
+TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
+  auto victim = addAssociate({"tamper-victim"});
+  ASSERT_EQ(asRoot({"save", "tamper", "--public", "tampered@example.test", "--associate",
+                    id(victim), "--secret-stdin"}, "tamper-secret-value-1").exitCode, 0);
+  remember("tamper-secret-value-1");
+  ASSERT_EQ(as(ALICE_UID, {"save", "tamper", "--public", "untouched@example.test"}).exitCode, 0);
+  auto status = daemon().stop();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  {
+    // Flip one byte of the victim's sealed record, directly in LMDB.
+    store::Environment env(daemon().stateDir().c_str());
+    auto table = env.table("credentials");
+    kj::byte prefix[4];
+    store::putBe32(prefix, victim);
+    env.write([&](store::WriteTxn& txn) {
+      kj::Vector<std::pair<kj::Array<kj::byte>, kj::Array<kj::byte>>> rows;
+      txn.scan(table, prefix, [&](auto k, auto v) {
+        rows.add(kj::heapArray(k), kj::heapArray(v));
+        return true;
+      });
+      KJ_REQUIRE(rows.size() == 1, rows.size());
+      rows[0].second[rows[0].second.size() - 7] ^= 0x20;
+      txn.put(table, rows[0].first, rows[0].second);
+    });
+  }
+  daemon().start();
+  auto r = asRoot({"get", "tamper", "--associate", id(victim)});
+  EXPECT_EQ(r.exitCode, 8) << describe(r);
+  EXPECT_TRUE(contains(r.err, "integrity")) << r.err;
+  EXPECT_FALSE(contains(r.out, "tamper-secret-value-1"));
+  r = asRoot({"--json", "get", "tamper", "--associate", id(victim)});
+  EXPECT_EQ(r.exitCode, 8);
+  EXPECT_EQ(text(member(Json(r.out).root(), "Error")), "integrity");
+  // A keep-secret save must not launder the damaged record.
+  r = asRoot({"save", "tamper", "--public", "tampered@example.test", "--associate", id(victim)});
+  EXPECT_EQ(r.exitCode, 8) << describe(r);
+  // Everyone else is fine, and the daemon is still up.
+  r = as(ALICE_UID, {"get", "tamper"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_TRUE(contains(r.out, "untouched@example.test"));
+  // The damaged entry can be removed.
+  EXPECT_EQ(asRoot({"remove", "tamper", "tampered@example.test", "--associate", id(victim)})
+                .exitCode, 0);
+  EXPECT_EQ(asRoot({"get", "tamper", "--associate", id(victim)}).exitCode, 0);
+}
+
+TEST_F(Integration, BackupAndKeyRotation) {
+  ASSERT_EQ(as(ALICE_UID, {"save", "rotate", "--public", "before@example.test", "--secret-stdin"},
+               "before-rotation-secret").exitCode, 0);
+  remember("before-rotation-secret");
+  auto r = asRoot({"--json", "rotate-key"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  auto keyId = member(Json(r.out).root(), "DataKeyId").getNumber();
+  EXPECT_GE(keyId, 2);
+  ASSERT_EQ(as(ALICE_UID, {"save", "rotate", "--public", "after@example.test", "--secret-stdin"},
+               "after-rotation-secret").exitCode, 0);
+  remember("after-rotation-secret");
+  r = as(ALICE_UID, {"get", "rotate"});
+  EXPECT_TRUE(contains(r.out, "before-rotation-secret"));
+  EXPECT_TRUE(contains(r.out, "after-rotation-secret"));
+
+  auto backupDir = world->dir / "backup";
+  ASSERT_EQ(mkdir(backupDir.c_str(), 0700), 0);
+  auto backup = backupDir + "/data.mdb";
+  r = asRoot({"backup", backup});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  struct stat st;
+  ASSERT_EQ(stat(backup.c_str(), &st), 0);
+  EXPECT_GT(st.st_size, 0);
+  world->extraFiles.push_back(backup);
+  EXPECT_NE(asRoot({"backup", backup}).exitCode, 0);  // never replaces a file
+  EXPECT_EQ(as(ALICE_UID, {"backup", world->dir / "alice-backup.mdb"}).exitCode, 3);
+}
+
+// Runs last: nothing the tests sent may appear in a log or in the database files.
+TEST_F(Integration, ZzNoSecretsInLogsOrDatabaseFiles) {
+  auto status = daemon().stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::vector<std::string> files = daemon().logFiles();
+  std::string allLogs;
+  for (auto& f : files) allLogs += readFile(f);
+  ASSERT_TRUE(contains(allLogs, "credvaultd ready")) << "the logs were not captured";
+  ASSERT_TRUE(contains(allLogs, "save ok")) << "operations were not logged";
+  ASSERT_GT(readFile(daemon().dataFile()).size(), 0u);
+  files.push_back(daemon().dataFile());
+  for (auto& f : world->extraFiles) files.push_back(f);
+  ASSERT_GT(world->sensitive.size(), 30u);
+  for (auto& f : files) {
+    auto content = readFile(f);
+    for (auto& s : world->sensitive) {
+      EXPECT_FALSE(contains(content, s)) << "'" << s << "' found in " << f;
+    }
+  }
+  // Nor associate names, which are sealed too.
+  EXPECT_FALSE(contains(readFile(daemon().dataFile()), "tamper-victim"));
+}
+
+}  // namespace
+}  // namespace credvault::integration
