@@ -401,6 +401,7 @@ class SessionImpl final : public rpc::Session::Server {
   Peer peer_;
   uint32_t epoch_;
   kj::Maybe<kj::String> ticket_;
+  bool fresh_ = true;
 
   static void fillToken(rpc::ApiToken::Builder out, const core::ApiTokenInfo& info) {
     out.setName(info.name);
@@ -413,6 +414,13 @@ class SessionImpl final : public rpc::Session::Server {
   // remapped to another uid, or whose tickets were revoked, ends the session.
   core::Principal current() {
     auto p = core::clonePrincipal(who_);
+    // The first call is answered on the state checked when the session was opened (the
+    // gateway opens a session per HTTP request and pipelines one call on it: checking
+    // twice would double its store reads). Every later call re-checks.
+    if (fresh_) {
+      fresh_ = false;
+      return p;
+    }
     if (who_.associateId == 0) return p;
     auto gone = [](kj::StringPtr why) {
       core::fail(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
