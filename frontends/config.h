@@ -1,0 +1,44 @@
+// credvault-gateway — settings from /etc/credvault/gateway.conf and the command line.
+//
+// File format: one "key = value" per line, '#' starts a comment, blank lines ignored.
+// Keys: vault_socket, listen (repeatable), prefix, max_body, max_connections,
+// idle_timeout, header_timeout (seconds), access_log (yes/no). Command-line options win:
+// a setting given on the command line replaces the file's (all of the file's `listen`
+// lines are replaced by the command line's --listen options, if any).
+
+#pragma once
+
+#include "frontends/http/parser.h"
+
+#include <kj/one-of.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+
+namespace credvault::frontends {
+
+using kj::uint;
+
+struct GatewaySettings {
+  kj::Maybe<kj::String> vaultSocket;
+  kj::Vector<kj::String> listen;
+  kj::Maybe<kj::String> prefix;
+  kj::Maybe<uint64_t> maxBody;
+  kj::Maybe<uint64_t> maxConnections;
+  kj::Maybe<uint64_t> idleTimeoutSeconds;
+  kj::Maybe<uint64_t> headerTimeoutSeconds;
+  kj::Maybe<bool> accessLog;
+
+  // Applies one setting; returns an error message or null.
+  kj::Maybe<kj::String> set(kj::StringPtr key, kj::StringPtr value);
+  // `override`'s settings replace ours where given.
+  void overrideWith(GatewaySettings&& override);
+  // Applies the limits to `limits`.
+  void applyTo(http::HttpLimits& limits) const;
+};
+
+// Parses the configuration file text; errors name the line ("line 3: unknown key 'x'").
+kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text);
+
+constexpr kj::StringPtr DEFAULT_LISTEN = "127.0.0.1:8080"_kj;
+
+}  // namespace credvault::frontends

@@ -1,0 +1,47 @@
+// credvault-gateway — the server object: HTTP server, router, daemon link and frontends.
+//
+// Takes its OS dependencies (network, timer, calendar clock, log) in the constructor, so
+// tests can run it without a process around it; main.c++ only parses options and wires.
+// A frontend adds itself by registering routes on router() (SOAP: /Remote/; REST:
+// /api/v1/Agents/...), all under the configured URL prefix.
+
+#pragma once
+
+#include "frontends/common/vault-link.h"
+#include "frontends/http/router.h"
+#include "frontends/http/server.h"
+#include "frontends/soap/service.h"
+
+namespace credvault::frontends {
+
+struct GatewayConfig {
+  kj::String vaultSocket;
+  kj::String urlPrefix = kj::str();  // "" or "/Cust12345"
+  http::HttpLimits limits;
+};
+
+class Gateway {
+ public:
+  Gateway(kj::Network& network, kj::Timer& timer, const kj::Clock& calendar,
+          const kj::MonotonicClock& monotonic, GatewayConfig config,
+          kj::Maybe<http::AccessLog&> log);
+  KJ_DISALLOW_COPY(Gateway);
+
+  // Serves connections from `receiver` until drain().
+  kj::Promise<void> listen(kj::ConnectionReceiver& receiver) { return server_.listen(receiver); }
+  // Graceful stop: see HttpServer::drain().
+  kj::Promise<void> drain() { return server_.drain(); }
+
+  http::Router& router() { return router_; }
+  VaultLink& vault() { return link_; }
+  http::HttpServer& server() { return server_; }
+
+ private:
+  GatewayConfig config_;
+  VaultLink link_;
+  http::Router router_;
+  soap::SoapService soap_;
+  http::HttpServer server_;
+};
+
+}  // namespace credvault::frontends

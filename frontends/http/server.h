@@ -1,0 +1,103 @@
+// credvault-gateway HTTP layer — an HTTP/1.1 server on KJ async I/O.
+//
+// Written for this gateway rather than built on kj-http 0.9.2 (see docs/gateway.md): it
+// answers `Expect: 100-continue`, and enforces the limits in frontends/limits.h — head size
+// (431), body size (413), header-read and body-read time (408), idle keep-alive time, write
+// time, and a connection cap (503). One event loop serves every connection; a slow client
+// holds only its own buffer, never the loop. Requests on one connection are answered in order.
+//
+// Lifetime: the server must outlive every promise it returns. Destroying it cancels all
+// connections at once; drain() first for a graceful stop. Never logs itself: each finished
+// request is reported to the AccessLog given, with method, path (no query), status and time.
+
+#pragma once
+
+#include "frontends/http/message.h"
+#include "frontends/http/parser.h"
+
+#include <kj/async-io.h>
+#include <kj/function.h>
+#include <kj/timer.h>
+
+namespace credvault::http {
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() noexcept(false) = default;
+  // `request` stays valid until the returned promise resolves or is cancelled. An exception
+  // becomes a 500 without detail (the exception goes to AccessLog::handlerFailed).
+  virtual kj::Promise<HttpResponse> handle(HttpRequest& request) = 0;
+};
+
+struct AccessLogEntry {
+  kj::StringPtr method;
+  kj::StringPtr path;  // never the query string: it may carry values a log must not hold
+  kj::StringPtr peer;
+  uint status;
+  kj::Duration duration;
+  size_t requestBodyBytes;
+  size_t responseBodyBytes;
+  kj::StringPtr note;  // HttpResponse::note, may be empty
+};
+
+class AccessLog {
+ public:
+  virtual ~AccessLog() noexcept(false) = default;
+  virtual void request(const AccessLogEntry& entry) = 0;
+  // A handler threw, or accept failed: for the operator, without request data.
+  virtual void error(kj::StringPtr what, const kj::Exception& exception) = 0;
+};
+
+class HttpServer final : private kj::TaskSet::ErrorHandler {
+ public:
+  // `calendar` supplies the Date header, `timer` every timeout, `monotonic` the logged
+  // durations (kj::Timer::now() only advances between event-loop turns).
+  HttpServer(kj::Timer& timer, const kj::Clock& calendar, const kj::MonotonicClock& monotonic,
+             HttpHandler& handler, HttpLimits limits = {}, kj::Maybe<AccessLog&> log = nullptr);
+  ~HttpServer() noexcept(false);
+  KJ_DISALLOW_COPY(HttpServer);
+
+  // Accepts connections until drain(). Several listeners may share one server.
+  kj::Promise<void> listen(kj::ConnectionReceiver& receiver);
+
+  // Serves one accepted stream (also used by tests with an in-memory pipe).
+  void serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer = nullptr);
+
+  // Stops accepting, closes idle keep-alive connections, lets requests in progress finish
+  // (their responses say `Connection: close`). Resolves when no connection is left or
+  // limits.drainTimeout has passed (the caller then destroys the server, closing the rest).
+  kj::Promise<void> drain();
+
+  size_t connectionCount() const { return connections_; }
+  bool isDraining() const { return draining_; }
+  const HttpLimits& limits() const { return limits_; }
+
+ private:
+  class Connection;
+  friend class Connection;
+
+  void taskFailed(kj::Exception&& exception) override;
+  kj::Promise<void> acceptLoop(kj::ConnectionReceiver& receiver);
+  kj::StringPtr dateHeader();
+
+  kj::Timer& timer_;
+  const kj::Clock& calendar_;
+  const kj::MonotonicClock& monotonic_;
+  HttpHandler& handler_;
+  HttpLimits limits_;
+  kj::Maybe<AccessLog&> log_;
+  size_t connections_ = 0;
+  bool draining_ = false;
+  kj::PromiseFulfillerPair<void> drain_ = kj::newPromiseAndFulfiller<void>();
+  kj::ForkedPromise<void> drainStarted_ = drain_.promise.fork();
+  kj::Canceler acceptCanceler_;
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> emptyFulfiller_;
+  int64_t dateSecond_ = -1;
+  char date_[40];
+  kj::TaskSet tasks_;  // last: destroyed first, cancelling every connection
+};
+
+// "ip:port" of a stream's peer, "" when not a socket.
+kj::String peerName(kj::AsyncIoStream& stream);
+
+}  // namespace credvault::http

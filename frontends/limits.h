@@ -1,0 +1,60 @@
+// credvault-gateway — every limit on what an HTTP client controls, in one place.
+//
+// Each is tested at the limit and one past it (tests/frontends/). The HTTP ones are defaults
+// that the command line may override; the XML and SuperOffice field limits are fixed.
+
+#pragma once
+
+#include <kj/time.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace credvault::frontends {
+
+// ---- HTTP (frontends/http) -------------------------------------------------------------
+constexpr size_t DEFAULT_MAX_HEADER_BYTES = 16 * 1024;             // request line + headers -> 431
+constexpr size_t DEFAULT_MAX_HEADER_COUNT = 100;                   // header fields -> 431
+constexpr size_t DEFAULT_MAX_BODY_BYTES = 1024 * 1024;             // decoded body -> 413
+constexpr size_t MAX_CHUNK_LINE_BYTES = 256;                       // "1a2b;ext\r\n" -> 400
+constexpr kj::Duration DEFAULT_HEADER_TIMEOUT = 10 * kj::SECONDS;  // first byte..end of head -> 408
+constexpr kj::Duration DEFAULT_BODY_TIMEOUT = 30 * kj::SECONDS;    // whole body -> 408
+constexpr kj::Duration DEFAULT_IDLE_TIMEOUT = 15 * kj::SECONDS;    // keep-alive wait -> close
+constexpr kj::Duration DEFAULT_WRITE_TIMEOUT = 30 * kj::SECONDS;   // client not reading -> close
+constexpr kj::Duration DEFAULT_DRAIN_TIMEOUT = 10 * kj::SECONDS;   // graceful shutdown bound
+constexpr size_t DEFAULT_MAX_CONNECTIONS = 1024;                   // beyond: 503 and close
+
+// ---- daemon link (frontends/common) -----------------------------------------------------
+constexpr kj::Duration DAEMON_CALL_TIMEOUT = 30 * kj::SECONDS;  // no answer -> unavailable
+
+// ---- XML (frontends/xml) ---------------------------------------------------------------
+constexpr uint32_t XML_MAX_DEPTH = 32;                // nested elements
+constexpr uint32_t XML_MAX_ELEMENTS = 4096;           // elements per document
+constexpr size_t XML_MAX_TEXT_BYTES = 64 * 1024;      // text of one element (decoded)
+constexpr uint32_t XML_MAX_ATTRIBUTES = 64;           // attributes (incl. xmlns) per element
+constexpr size_t XML_MAX_NAME_BYTES = 256;            // element / attribute / prefix name
+constexpr size_t XML_MAX_ATTRIBUTE_BYTES = 8 * 1024;  // one attribute value (decoded)
+
+// ---- SuperOffice carrier fields (SOAP and REST frontends) ------------------------------
+// Counted in characters (Unicode code points), as SuperOffice documents them.
+constexpr size_t SO_MAX_SECRET_VALUE_CHARS = 70;
+constexpr size_t SO_MAX_PUBLIC_VALUE_CHARS = 238;
+constexpr size_t SO_MAX_COMMENT_CHARS = 255;
+// Not SuperOffice limits, but bounds on what the gateway forwards (the daemon has its own).
+constexpr size_t SO_MAX_TYPE_CHARS = 255;
+constexpr size_t SO_MAX_USERNAME_BYTES = 256;
+constexpr size_t SO_MAX_PASSWORD_BYTES = 1024;
+constexpr size_t SO_MAX_TICKET_BYTES = 1024;
+constexpr size_t SO_MAX_APP_TOKEN_BYTES = 1024;
+
+// ---- REST (frontends/rest) -------------------------------------------------------------
+// The REST frontend's own bounds, tighter than the HTTP ones: its bodies are a few hundred
+// bytes, so anything near these is hostile or a mistake.
+constexpr size_t REST_MAX_BODY_BYTES = 64 * 1024;    // decoded body -> 413
+constexpr uint32_t JSON_MAX_DEPTH = 32;              // nested arrays/objects -> 400
+constexpr uint32_t JSON_MAX_VALUES = 4096;           // values per document -> 400
+constexpr uint32_t JSON_MAX_MEMBERS = 256;           // members of one object -> 400
+constexpr size_t JSON_MAX_STRING_BYTES = 16 * 1024;  // one string (decoded) -> 400
+constexpr size_t JSON_MAX_NUMBER_CHARS = 64;         // one number as written -> 400
+constexpr uint32_t FORM_MAX_FIELDS = 64;             // form / query fields -> 400
+
+}  // namespace credvault::frontends

@@ -1,0 +1,25 @@
+// credvault-gateway REST — the Authorization and SO-AppToken headers.
+//
+// Schemes are matched case-insensitively: "Basic" (base64 of user:password, on-site),
+// "SoTicket" (a ticket, 7T:…; SuperOffice documents it as SOTicket, clients send any case),
+// "Bearer" (an API token). The gateway only reads them; the daemon decides whether they are
+// valid, so a wrong password and a revoked ticket both come back from it as 401. Decoded
+// passwords are wiped. Never logs.
+
+#pragma once
+
+#include "frontends/common/operations.h"
+#include "frontends/http/message.h"
+#include "frontends/rest/binding.h"
+
+namespace credvault::rest {
+
+// The Authorization and SO-AppToken headers as a Caller; 401 when there are none or they
+// cannot be read (the daemon judges whether they are valid). `clientAddress` is recorded for
+// per-client throttling of password attempts.
+kj::OneOf<frontends::Caller, RestError> callerFrom(const http::HttpRequest& request);
+
+// "192.0.2.1" from "192.0.2.1:4711", "::1" from "[::1]:4711"; the input when neither.
+kj::String peerAddress(kj::StringPtr peer);
+
+}  // namespace credvault::rest

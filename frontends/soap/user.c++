@@ -1,0 +1,308 @@
+#include "user.h"
+
+#include <kj/debug.h>
+
+namespace credvault::soap {
+
+using frontends::Failure;
+using frontends::makeFailure;
+using frontends::Op;
+using frontends::OpRequest;
+using frontends::OpResult;
+
+kj::String formatDateTime(int64_t ticks) {
+  if (ticks <= 0) return kj::str("0001-01-01T00:00:00");
+  return kj::str(ipc::formatTicks(ticks), "Z");
+}
+
+namespace {
+
+// Copies `s` without surrounding XML whitespace.
+kj::String trimmed(kj::StringPtr s) {
+  auto isWs = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  size_t b = 0, e = s.size();
+  while (b < e && isWs(s[b])) ++b;
+  while (e > b && isWs(s[e - 1])) --e;
+  return kj::heapString(s.begin() + b, e - b);
+}
+
+Failure invalid(kj::StringPtr field, kj::StringPtr message) {
+  return makeFailure(rpc::ErrorCode::INVALID_ARGUMENT, field, kj::str(field, " ", message));
+}
+
+// The single child `name`, null when absent; a Failure when it appears more than once.
+kj::OneOf<const xml::Element*, Failure> single(const xml::Element& parent, kj::StringPtr ns,
+                                               kj::StringPtr name) {
+  size_t n = parent.count(ns, name);
+  if (n > 1) return invalid(name, "appears more than once");
+  KJ_IF_MAYBE (e, parent.child(ns, name)) {
+    return &*e;
+  }
+  return static_cast<const xml::Element*>(nullptr);
+}
+
+kj::Maybe<int32_t> parseInt(kj::StringPtr text) {
+  auto t = trimmed(text);
+  const char* p = t.begin();
+  const char* end = t.end();
+  bool negative = false;
+  if (p < end && (*p == '+' || *p == '-')) negative = *p++ == '-';
+  if (p == end) return nullptr;
+  int64_t v = 0;
+  for (; p < end; ++p) {
+    if (*p < '0' || *p > '9') return nullptr;
+    v = v * 10 + (*p - '0');
+    if (v > 2147483648LL) return nullptr;
+  }
+  if (negative) v = -v;
+  if (v > 2147483647LL || v < -2147483648LL) return nullptr;
+  return static_cast<int32_t>(v);
+}
+
+kj::Maybe<bool> parseBool(kj::StringPtr text) {
+  auto t = trimmed(text);
+  if (t == "true" || t == "1") return true;
+  if (t == "false" || t == "0") return false;
+  return nullptr;
+}
+
+}  // namespace
+
+kj::Maybe<int64_t> parseDateTime(kj::StringPtr text) {
+  auto t = trimmed(text);
+  if (t.size() == 0) return int64_t(0);
+  return ipc::parseTicks(t);
+}
+
+namespace {
+
+// Reads an UntrustedCredentials carrier.
+kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
+                                  frontends::Credential& out) {
+  auto get = [&](kj::StringPtr name, const xml::Element*& found) -> kj::Maybe<Failure> {
+    auto r = single(e, ns, name);
+    KJ_IF_MAYBE (f, r.tryGet<Failure>()) {
+      return kj::mv(*f);
+    }
+    found = r.get<const xml::Element*>();
+    if (found != nullptr && found->isNil()) found = nullptr;
+    return nullptr;
+  };
+  const xml::Element* x;
+  KJ_IF_MAYBE (f, get("ValidFrom", x)) {
+    return kj::mv(*f);
+  }
+  if (x != nullptr) {
+    KJ_IF_MAYBE (v, parseDateTime(x->text)) {
+      out.validFrom = *v;
+    } else
+      return invalid("ValidFrom", "is not a valid xsd:dateTime");
+  }
+  KJ_IF_MAYBE (f, get("ValidTo", x)) {
+    return kj::mv(*f);
+  }
+  if (x != nullptr) {
+    KJ_IF_MAYBE (v, parseDateTime(x->text)) {
+      out.validTo = *v;
+    } else
+      return invalid("ValidTo", "is not a valid xsd:dateTime");
+  }
+  KJ_IF_MAYBE (f, get("Comment", x)) {
+    return kj::mv(*f);
+  }
+  if (x != nullptr) out.comment = kj::heapString(x->text);
+  KJ_IF_MAYBE (f, get("SecretValue", x)) {
+    return kj::mv(*f);
+  }
+  // Absent or nil: keep the stored secret. "" sets an empty secret.
+  if (x != nullptr) out.secretValue = frontends::SensitiveText(x->text);
+  KJ_IF_MAYBE (f, get("PublicValue", x)) {
+    return kj::mv(*f);
+  }
+  if (x != nullptr) out.publicValue = kj::heapString(x->text);
+  KJ_IF_MAYBE (f, get("IsActive", x)) {
+    return kj::mv(*f);
+  }
+  if (x != nullptr) {
+    KJ_IF_MAYBE (v, parseBool(x->text)) {
+      out.isActive = *v;
+    } else
+      return invalid("IsActive", "is not a valid xsd:boolean");
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+kj::OneOf<OpRequest, Failure> readUserOperation(const xml::Element& op, Op which,
+                                                kj::StringPtr ns) {
+  OpRequest req;
+  req.op = which;
+  const xml::Element* x;
+  auto get = [&](kj::StringPtr name) -> kj::Maybe<Failure> {
+    auto r = single(op, ns, name);
+    KJ_IF_MAYBE (f, r.tryGet<Failure>()) {
+      return kj::mv(*f);
+    }
+    x = r.get<const xml::Element*>();
+    if (x != nullptr && x->isNil()) x = nullptr;
+    return nullptr;
+  };
+
+  if (frontends::opHasAssociate(which)) {
+    KJ_IF_MAYBE (f, get("AssociateId")) {
+      return kj::mv(*f);
+    }
+    // Absent AssociateId is xs:int's default, 0: the authenticated associate.
+    if (x != nullptr) {
+      KJ_IF_MAYBE (v, parseInt(x->text)) {
+        req.associateId = *v;
+      } else
+        return invalid("AssociateId", "is not a valid xsd:int");
+    }
+  }
+  if (which != Op::CREATE_DEFAULT) {
+    KJ_IF_MAYBE (f, get("Type")) {
+      return kj::mv(*f);
+    }
+    if (x == nullptr) return invalid("Type", "is required");
+    req.type = kj::heapString(x->text);
+  }
+  if (frontends::opHasCredential(which)) {
+    KJ_IF_MAYBE (f, get("Credentials")) {
+      return kj::mv(*f);
+    }
+    if (x == nullptr) return invalid("Credentials", "is required");
+    KJ_IF_MAYBE (f, readCredential(*x, ns, req.credential)) {
+      return kj::mv(*f);
+    }
+  }
+  if (frontends::opHasPublicValue(which)) {
+    KJ_IF_MAYBE (f, get("PublicValue")) {
+      return kj::mv(*f);
+    }
+    if (x == nullptr) return invalid("PublicValue", "is required");
+    req.publicValue = kj::heapString(x->text);
+  }
+  return kj::mv(req);
+}
+
+namespace {
+
+void writeCredentialFields(ResponseWriter& w, const frontends::Credential& c, uint depth) {
+  auto& x = w.xml();
+  w.newline(depth);
+  x.element(w.q("ValidFrom"), "xsd:dateTime", formatDateTime(c.validFrom));
+  w.newline(depth);
+  x.element(w.q("ValidTo"), "xsd:dateTime", formatDateTime(c.validTo));
+  w.newline(depth);
+  x.element(w.q("Comment"), "xsd:string", c.comment);
+  w.newline(depth);
+  KJ_IF_MAYBE (s, c.secretValue) {
+    x.element(w.q("SecretValue"), "xsd:string", s->reveal());
+  } else {
+    x.element(w.q("SecretValue"), "xsd:string", "");  // withheld
+  }
+  w.newline(depth);
+  x.element(w.q("PublicValue"), "xsd:string", c.publicValue);
+  w.newline(depth);
+  x.element(w.q("IsActive"), "xsd:boolean", c.isActive ? "true" : "false");
+}
+
+}  // namespace
+
+void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
+  auto& x = w.xml();
+  auto type = kj::str(w.prefix(), ":UntrustedCredentials");
+  w.newline(2);
+  x.start(w.q(kj::str(frontends::opName(op), "Response")));
+  if (result.failure == nullptr) {
+    if (op == Op::CREATE_DEFAULT && result.credentials.size() > 0) {
+      w.newline(3);
+      x.start(w.q("Response")).attr("xsi:type", type);
+      writeCredentialFields(w, result.credentials[0], 4);
+      w.newline(3);
+      x.end();
+    } else if (frontends::opReturnsList(op)) {
+      w.newline(3);
+      x.start(w.q("Response"))
+          .attr("xsi:type", kj::str(w.prefix(), ":ArrayOfUntrustedCredentials"));
+      for (auto& c : result.credentials) {
+        w.newline(4);
+        x.start(w.q("UntrustedCredentials")).attr("xsi:type", type);
+        writeCredentialFields(w, c, 5);
+        w.newline(4);
+        x.end();
+      }
+      w.newline(3);
+      x.end();
+    }
+  }
+  w.newline(2);
+  x.end();
+}
+
+kj::StringPtr exceptionType(rpc::ErrorCode code) {
+  switch (code) {
+    case rpc::ErrorCode::NOT_AUTHENTICATED:
+      return "SoSecurityException";
+    case rpc::ErrorCode::PERMISSION_DENIED:
+      return "SoAccessDeniedException";
+    case rpc::ErrorCode::INVALID_ARGUMENT:
+      return "ArgumentException";
+    case rpc::ErrorCode::LIMIT_EXCEEDED:
+      return "ArgumentOutOfRangeException";
+    case rpc::ErrorCode::NOT_FOUND:
+      return "SoNotFoundException";
+    case rpc::ErrorCode::THROTTLED:
+      return "SoThrottledException";
+    case rpc::ErrorCode::CONFLICT:
+      return "SoConflictException";
+    case rpc::ErrorCode::UNAVAILABLE:
+      return "SoServerUnavailableException";
+    case rpc::ErrorCode::INTEGRITY:
+      return "SoIntegrityException";
+    case rpc::ErrorCode::INTERNAL:
+      return "SoServerException";
+  }
+  return "SoServerException";
+}
+
+void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
+  auto& x = w.xml();
+  w.beginHeader();
+  KJ_IF_MAYBE (f, failure) {
+    w.newline(2);
+    x.start(w.q("ExceptionInfo")).attr("xsi:type", kj::str(w.prefix(), ":SoExceptionInfo"));
+    w.newline(3);
+    x.element(w.q("Message"), "xsd:string", f->message);
+    w.newline(3);
+    x.element(w.q("FriendlyText"), "xsd:string", f->message);
+    w.newline(3);
+    x.element(w.q("ExceptionType"), "xsd:string", exceptionType(f->code));
+    w.newline(3);
+    x.element(w.q("Source"), "xsd:string", "credvault");
+    if (f->field.size() > 0) {
+      w.newline(3);
+      x.start(w.q("Parameters"))
+          .attr("xsi:type", kj::str(w.prefix(), ":SoExceptionInfoParameters"));
+      w.newline(4);
+      x.start(w.q("SoExceptionInfoParametersKeyValuePair"));
+      w.newline(5);
+      x.element(w.q("Key"), "xsd:string", "Field");
+      w.newline(5);
+      x.element(w.q("Value"), "xsd:string", f->field);
+      w.newline(4);
+      x.end();
+      w.newline(3);
+      x.end();
+    }
+    w.newline(2);
+    x.end();
+  }
+  w.newline(2);
+  x.element(w.q("Succeeded"), "xsd:boolean", failure == nullptr ? "true" : "false");
+  w.endHeader();
+}
+
+}  // namespace credvault::soap
