@@ -11,7 +11,7 @@ using frontends::SensitiveText;
 
 namespace {
 
-bool equalsIgnoreCase(kj::StringPtr a, kj::StringPtr b) {
+bool equalsIgnoreCase(kj::ArrayPtr<const char> a, kj::StringPtr b) {
   return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), a.size()) == 0;
 }
 
@@ -48,7 +48,7 @@ kj::OneOf<Caller, RestError> callerFrom(const http::HttpRequest& request) {
   }
   size_t space = 0;
   while (space < value.size() && value[space] != ' ' && value[space] != '\t') ++space;
-  kj::StringPtr scheme(value.begin(), space);
+  kj::ArrayPtr<const char> scheme(value.begin(), space);  // not NUL-terminated
   size_t start = space;
   while (start < value.size() && (value[start] == ' ' || value[start] == '\t')) ++start;
   kj::StringPtr credentials = value.slice(start);

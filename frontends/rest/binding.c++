@@ -35,6 +35,12 @@ struct Node {
   bool boolean = false;
   kj::Vector<kj::StringPtr> names;
   kj::Vector<kj::Own<Node>> members;
+  kj::Vector<kj::String> storage;  // names cut out of form fields (a StringPtr needs a NUL)
+
+  kj::StringPtr keep(kj::ArrayPtr<const char> text) {
+    storage.add(kj::heapString(text));
+    return storage.back();
+  }
 
   kj::Maybe<const Node&> member(kj::StringPtr name) const {
     for (size_t i = 0; i < names.size(); i++) {
@@ -138,13 +144,13 @@ kj::Own<Node> fromForm(const FormData& form, kj::Maybe<RestError>& error) {
     kj::StringPtr outer = name, inner;
     bool nested = false;
     KJ_IF_MAYBE (dot, name.findFirst('.')) {
-      outer = kj::StringPtr(name.begin(), *dot);
+      outer = root->keep(kj::arrayPtr(name.begin(), *dot));
       inner = name.slice(*dot + 1);
       nested = true;
     } else KJ_IF_MAYBE (open, name.findFirst('[')) {
       if (!name.endsWith("]")) return fail("form: a field name has an unclosed '['");
-      outer = kj::StringPtr(name.begin(), *open);
-      inner = kj::StringPtr(name.begin() + *open + 1, name.size() - *open - 2);
+      outer = root->keep(kj::arrayPtr(name.begin(), *open));
+      inner = root->keep(kj::arrayPtr(name.begin() + *open + 1, name.size() - *open - 2));
       nested = true;
     }
     auto leaf = kj::heap<Node>();
@@ -204,7 +210,7 @@ struct Binder {
       wrongType(path, "an integer", n);
       return nullptr;
     }
-    kj::StringPtr t = n.text;
+    kj::ArrayPtr<const char> t = n.text;  // trimmed below, so not NUL-terminated
     if (n.kind == Node::Kind::TEXT) {
       // xsd:int allows surrounding whitespace and a leading '+'.
       size_t b = 0, e = t.size();
@@ -212,7 +218,7 @@ struct Binder {
       while (e > b && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r' || t[e - 1] == '\n'))
         --e;
       if (b < e && t[b] == '+') ++b;
-      t = kj::StringPtr(t.begin() + b, e - b);
+      t = t.slice(b, e);
     }
     size_t i = 0;
     bool negative = false;

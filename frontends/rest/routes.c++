@@ -136,8 +136,8 @@ class RestApi final : public kj::Refcounted {
 
   kj::Promise<http::HttpResponse> operation(http::HttpRequest& request, kj::StringPtr rest) {
     auto n = negotiate(request);
-    kj::StringPtr name = rest;
-    if (name.endsWith("/")) name = kj::StringPtr(name.begin(), name.size() - 1);
+    kj::String name = rest.endsWith("/") ? kj::heapString(rest.begin(), rest.size() - 1)
+                                         : kj::heapString(rest);
     Op op;
     KJ_IF_MAYBE (o, frontends::opFromName(name, true)) {
       op = *o;
