@@ -1,0 +1,283 @@
+// Authentication in core: passwords (throttling, cache, rehash), tickets (expiry with the
+// test's clock, revocation, password change, deactivation, removal), API tokens, partner
+// application tokens in both modes, and nothing of it in clear in the LMDB file.
+
+#include "core/auth.h"
+#include "crypto/aead.h"
+#include "test-util.h"
+
+#include <fstream>
+#include <memory>
+#include <iterator>
+#include <string>
+
+namespace credvault::core {
+namespace {
+
+using testing::FakeClock;
+using testing::TempDir;
+
+crypto::Secret pw(kj::StringPtr s) { return crypto::Secret::copyOf(s); }
+
+class AuthTest : public ::testing::Test {
+ protected:
+  TempDir dir;
+  FakeClock clock;
+  // std::unique_ptr: the fixture's destructor must stay noexcept (kj::Own's is not).
+  std::unique_ptr<store::Environment> env;
+  std::unique_ptr<Vault> vault;
+  std::unique_ptr<Authenticator> auth;
+  // Plain bytes: a Secret member would make the fixture's destructor noexcept(false).
+  kj::Array<kj::byte> master = kj::heapArray(crypto::Secret::random(crypto::KEY_BYTES).reveal());
+  Principal root;
+  Associate alice;
+
+  void open(bool online = false) {
+    auth = nullptr;
+    vault = nullptr;
+    env = nullptr;
+    env = std::make_unique<store::Environment>(dir.path());
+    VaultOptions options;
+    options.passwordParams = crypto::minimalPasswordParams();
+    vault = std::make_unique<Vault>(*env, crypto::Secret::copyOf(master.asPtr()), clock, options);
+    AuthOptions ao;
+    ao.onlineMode = online;
+    ao.ticketLifetimeSeconds = 3600;
+    auth = std::make_unique<Authenticator>(*vault, clock, ao);
+  }
+
+  void TearDown() override {
+    auth = nullptr;
+    vault = nullptr;
+    env = nullptr;
+  }
+
+  void SetUp() override {
+    open();
+    root.kind = Kind::SYSTEM;
+    root.method = AuthMethod::PEER_CREDENTIALS;
+    NewAssociate na;
+    na.name = kj::str("Alice");
+    na.password = pw("correct horse");
+    alice = vault->runNow(vault->addAssociate(root, kj::mv(na)));
+  }
+
+  Associate login(kj::StringPtr name, kj::StringPtr password, kj::StringPtr client = "c1") {
+    kj::Maybe<kj::String> rehash;
+    auto p = pw(password);
+    return auth->checkPassword(name, p, client, rehash);
+  }
+
+  Principal as(const Associate& a) {
+    Principal p;
+    p.associateId = a.id;
+    p.name = kj::heapString(a.name);
+    p.method = AuthMethod::PASSWORD;
+    return p;
+  }
+
+  std::string file() {
+    std::ifstream in((dir / "data.mdb").cStr(), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+};
+
+TEST_F(AuthTest, PasswordLoginIgnoresNameCaseAndRefusesWrongPasswordsAlike) {
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);
+  auto wrong = testing::catchVaultError([&]() { login("Alice", "wrong", "c2"); });
+  auto unknown = testing::catchVaultError([&]() { login("mallory", "wrong", "c3"); });
+  ASSERT_TRUE(wrong.thrown && unknown.thrown);
+  EXPECT_EQ(wrong.code, ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_EQ(unknown.code, ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_EQ(wrong.message, unknown.message);  // the answer does not tell names apart
+}
+
+TEST_F(AuthTest, MalformedLoginInputIsRefusedWithoutDamage) {
+  EXPECT_VAULT_ERROR(login("", "x"), ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_VAULT_ERROR(login("a\xff", "x"), ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_VAULT_ERROR(login("alice", kj::str(kj::repeat('x', 2000))), ErrorCode::NOT_AUTHENTICATED,
+                     "");
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);
+}
+
+TEST_F(AuthTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
+  for (int i = 0; i < 3; i++) {
+    EXPECT_VAULT_ERROR(login("alice", "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+  }
+  EXPECT_VAULT_ERROR(login("alice", "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+  // Now blocked: even the right password is refused until the delay passes.
+  EXPECT_VAULT_ERROR(login("alice", "correct horse"), ErrorCode::THROTTLED, "");
+  clock.advance(1500 * kj::MILLISECONDS);
+  EXPECT_VAULT_ERROR(login("alice", "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+  clock.advance(1500 * kj::MILLISECONDS);
+  EXPECT_VAULT_ERROR(login("alice", "correct horse"), ErrorCode::THROTTLED, "");  // 2 s now
+  clock.advance(61 * kj::SECONDS);  // never longer than the cap
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);
+  // Success forgave the name: a single failure afterwards is not throttled.
+  EXPECT_VAULT_ERROR(login("alice", "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);
+}
+
+TEST_F(AuthTest, OneClientSprayingNamesIsThrottledPerClient) {
+  for (int i = 0; i < 16; i++) {
+    EXPECT_VAULT_ERROR(login(kj::str("user", i), "bad", "attacker"),
+                       ErrorCode::NOT_AUTHENTICATED, "");
+  }
+  EXPECT_VAULT_ERROR(login("alice", "correct horse", "attacker"), ErrorCode::THROTTLED, "");
+  EXPECT_EQ(login("alice", "correct horse", "someone-else").id, alice.id);
+}
+
+TEST_F(AuthTest, CachedVerificationEndsWithThePassword) {
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);
+  EXPECT_EQ(login("alice", "correct horse").id, alice.id);  // cache hit
+  vault->runNow(vault->setPassword(root, alice.id, pw("new password")));
+  EXPECT_VAULT_ERROR(login("alice", "correct horse"), ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_EQ(login("alice", "new password").id, alice.id);
+}
+
+TEST_F(AuthTest, LoginRehashesWhenParametersChange) {
+  // Store a hash made with other (stronger) parameters, then log in.
+  crypto::PasswordParams other = crypto::minimalPasswordParams();
+  other.opsLimit += 1;
+  auto hash = crypto::hashPassword(pw("correct horse"), other);
+  vault->runNow(vault->replacePasswordHash(alice.id, kj::mv(hash), alice.credentialEpoch));
+  kj::Maybe<kj::String> rehash;
+  auto p = pw("correct horse");
+  auto a = auth->checkPassword("alice", p, "c", rehash);
+  KJ_IF_MAYBE(h, rehash) {
+    EXPECT_TRUE(vault->runNow(auth->storeRehash(a.id, kj::mv(*h), a.credentialEpoch)));
+  } else {
+    ADD_FAILURE() << "no rehash offered";
+  }
+  auto stored = KJ_ASSERT_NONNULL(vault->findAssociate(alice.id));
+  EXPECT_FALSE(crypto::passwordNeedsRehash(stored.passwordHash, vault->passwordParams()));
+  EXPECT_EQ(stored.credentialEpoch, alice.credentialEpoch);  // tickets live on
+}
+
+TEST_F(AuthTest, TicketsLookRightValidateAndExpire) {
+  auto t = vault->runNow(auth->issueTicket(alice));
+  EXPECT_TRUE(t.ticket.startsWith("7T:"));
+  EXPECT_GE(t.ticket.size(), 3u + 44u);  // base64 of 32 bytes
+  auto info = KJ_ASSERT_NONNULL(auth->validateTicket(t.ticket));
+  EXPECT_EQ(info.associateId, alice.id);
+  clock.advance(3599 * kj::SECONDS);
+  EXPECT_TRUE(auth->validateTicket(t.ticket) != nullptr);
+  clock.advance(2 * kj::SECONDS);
+  EXPECT_TRUE(auth->validateTicket(t.ticket) == nullptr);
+}
+
+TEST_F(AuthTest, MalformedTicketsAreUnknownTickets) {
+  for (auto bad : {"", "7T:", "7T:nope", "XX:abcd", "7T:\xff\xfe"}) {
+    EXPECT_TRUE(auth->validateTicket(bad) == nullptr) << bad;
+  }
+  EXPECT_TRUE(auth->validateTicket(kj::str("7T:", kj::repeat('A', 5000))) == nullptr);
+}
+
+TEST_F(AuthTest, TicketsSurviveRestartAndDieOnRevocationPasswordDeactivationRemoval) {
+  auto t1 = vault->runNow(auth->issueTicket(alice)).ticket;
+  auto t2 = vault->runNow(auth->issueTicket(alice)).ticket;
+  open();
+  EXPECT_TRUE(auth->validateTicket(t1) != nullptr);
+  EXPECT_TRUE(vault->runNow(auth->revokeTicket(t1)));
+  EXPECT_TRUE(auth->validateTicket(t1) == nullptr);
+  EXPECT_TRUE(auth->validateTicket(t2) != nullptr);  // one by one
+
+  vault->runNow(vault->setPassword(root, alice.id, pw("changed")));
+  EXPECT_TRUE(auth->validateTicket(t2) == nullptr);
+
+  alice = KJ_ASSERT_NONNULL(vault->findAssociate(alice.id));
+  auto t3 = vault->runNow(auth->issueTicket(alice)).ticket;
+  AssociateUpdate off;
+  off.active = false;
+  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(off)));
+  EXPECT_TRUE(auth->validateTicket(t3) == nullptr);
+  AssociateUpdate on;
+  on.active = true;
+  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(on)));
+  EXPECT_TRUE(auth->validateTicket(t3) == nullptr);  // reactivation does not revive it
+
+  alice = KJ_ASSERT_NONNULL(vault->findAssociate(alice.id));
+  auto t4 = vault->runNow(auth->issueTicket(alice)).ticket;
+  vault->runNow(vault->removeAssociate(root, alice.id));
+  EXPECT_TRUE(auth->validateTicket(t4) == nullptr);
+}
+
+TEST_F(AuthTest, ApiTokensAreShownOnceListedWithoutValueAndRevocable) {
+  auto me = as(alice);
+  auto issued = vault->runNow(auth->createToken(me, 0, "ci", 0));
+  EXPECT_TRUE(issued.token.startsWith("cvt_"));
+  auto info = KJ_ASSERT_NONNULL(auth->validateToken(issued.token));
+  EXPECT_EQ(info.associateId, alice.id);
+  auto list = auth->listTokens(me, 0);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].name, "ci");
+  EXPECT_VAULT_ERROR(vault->runNow(auth->createToken(me, 0, "ci", 0)), ErrorCode::CONFLICT, "name");
+  EXPECT_VAULT_ERROR(auth->createToken(me, 0, "", 0), ErrorCode::INVALID_ARGUMENT, "name");
+  EXPECT_VAULT_ERROR(auth->createToken(me, 0, "old", 1), ErrorCode::INVALID_ARGUMENT, "expires");
+
+  // Another user may not manage Alice's tokens.
+  NewAssociate nb;
+  nb.name = kj::str("bob");
+  auto bob = vault->runNow(vault->addAssociate(root, kj::mv(nb)));
+  EXPECT_VAULT_ERROR(auth->listTokens(as(bob), alice.id), ErrorCode::PERMISSION_DENIED, "");
+
+  EXPECT_TRUE(vault->runNow(auth->revokeToken(me, 0, "ci")));
+  EXPECT_TRUE(auth->validateToken(issued.token) == nullptr);
+  EXPECT_FALSE(vault->runNow(auth->revokeToken(me, 0, "ci")));
+}
+
+TEST_F(AuthTest, ApiTokensExpire) {
+  int64_t now = (clock.now() - kj::UNIX_EPOCH) / kj::SECONDS;
+  auto issued = vault->runNow(auth->createToken(as(alice), 0, "short", now + 60));
+  EXPECT_TRUE(auth->validateToken(issued.token) != nullptr);
+  clock.advance(61 * kj::SECONDS);
+  EXPECT_TRUE(auth->validateToken(issued.token) == nullptr);
+}
+
+TEST_F(AuthTest, OnsiteIgnoresApplicationTokens) {
+  EXPECT_FALSE(auth->checkApplication(nullptr));
+  EXPECT_FALSE(auth->checkApplication(kj::StringPtr("whatever")));
+}
+
+TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
+  auto app = vault->runNow(auth->addApplication(root, "crm-sync"));
+  open(true);
+  EXPECT_VAULT_ERROR(auth->checkApplication(nullptr), ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr("cva_unknown")),
+                     ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_TRUE(auth->checkApplication(kj::StringPtr(app.token)));
+
+  auto partner = as(alice);
+  partner.partnerApp = true;
+  auto c = testing::catchVaultError([&]() { vault->get(partner, nullptr, "imap"); });
+  ASSERT_TRUE(c.thrown);
+  EXPECT_EQ(c.code, ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(c.message, "User management is not allowed for partner apps");
+
+  EXPECT_TRUE(vault->runNow(auth->removeApplication(root, "crm-sync")));
+  EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr(app.token)),
+                     ErrorCode::NOT_AUTHENTICATED, "");
+}
+
+TEST_F(AuthTest, OnlySystemUsersRegisterApplications) {
+  EXPECT_VAULT_ERROR(auth->addApplication(as(alice), "x"), ErrorCode::PERMISSION_DENIED, "");
+  EXPECT_VAULT_ERROR(auth->listApplications(as(alice)), ErrorCode::PERMISSION_DENIED, "");
+}
+
+TEST_F(AuthTest, NoTicketTokenOrPasswordInTheFile) {
+  auto ticket = vault->runNow(auth->issueTicket(alice)).ticket;
+  auto token = vault->runNow(auth->createToken(as(alice), 0, "ci", 0)).token;
+  auto app = vault->runNow(auth->addApplication(root, "crm-sync")).token;
+  auth = nullptr;
+  vault = nullptr;
+  env = nullptr;
+  auto bytes = file();
+  ASSERT_GT(bytes.size(), 0u);
+  for (auto needle : {ticket.cStr(), ticket.cStr() + 3, token.cStr(), app.cStr(),
+                      "correct horse", "crm-sync"}) {
+    EXPECT_EQ(bytes.find(needle), std::string::npos) << needle;
+  }
+}
+
+}  // namespace
+}  // namespace credvault::core
