@@ -27,6 +27,8 @@ import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
+from gatewaylib import free_port, wait_for
+
 ARGS = None
 DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -37,21 +39,6 @@ OPS = ["CreateDefaultUntrustedCredentials", "GetUntrustedCredentials",
        "RemoveUntrustedCredentialsForAssociate"]
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "admin": "admin-pw", "sys": "sys-pw"}
 IDS = {"alice": 1, "bob": 2, "admin": 3, "sys": 4}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, what, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise RuntimeError("timed out waiting for " + what)
 
 
 class Stack:
@@ -66,7 +53,7 @@ class Stack:
             ARGS.daemon, "--state-dir", os.path.join(self.dir, "state"), "--socket", self.socket,
             "--create-key", "--set", "password_ops_limit=1", "--set", "password_mem_limit=8192",
             "--set", "mode=" + mode])
-        wait_for(lambda: os.path.exists(self.socket), "the daemon's socket")
+        wait_for(lambda: os.path.exists(self.socket), timeout=20.0, what="the daemon's socket")
 
     def spawn(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "wb")
@@ -88,7 +75,7 @@ class Stack:
                 return True
             except OSError:
                 return False
-        wait_for(up, "the gateway on port %d" % port)
+        wait_for(up, timeout=20.0, what="the gateway on port %d" % port)
         return port
 
     def ctl(self, *args, stdin=None, env=None, check=True):
