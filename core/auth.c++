@@ -83,37 +83,62 @@ void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int6
   }
 }
 
-Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret& password,
-                                       kj::StringPtr client, kj::Maybe<kj::String>& rehash) {
+kj::String Authenticator::precheck(kj::StringPtr name, const crypto::Secret& password,
+                                   kj::StringPtr client, int64_t now) {
   if (name.size() == 0 || name.size() > MAX_NAME_CHARS * 4 || utf8Length(name) == nullptr) {
     notAuthenticated("unknown user name or wrong password");
   }
   if (password.size() > MAX_PASSWORD_BYTES) {
     notAuthenticated("unknown user name or wrong password");
   }
-  int64_t now = nowMs();
-  auto nameKey = kj::str("n:", foldName(name));
-  auto clientKey = kj::str("c:", client);
-  checkThrottle(nameKey, now);
-  checkThrottle(clientKey, now);
-
+  checkThrottle(kj::str("n:", foldName(name)), now);
+  checkThrottle(kj::str("c:", client), now);
   // The cache key binds name and password under a key that exists only in this process.
   auto message = encodeSecret([&](Encoder& e) {
     e.text(foldName(name));
     e.bytes(password.reveal());
   });
-  auto cacheId = kj::encodeHex(crypto::keyedHash(cacheKey_, message.reveal()));
+  return kj::encodeHex(crypto::keyedHash(cacheKey_, message.reveal()));
+}
+
+kj::Maybe<Associate> Authenticator::lookupCache(kj::StringPtr cacheId, int64_t now) {
+  int32_t id;
+  uint32_t epoch;
   {
     auto mem = memory_.lockExclusive();
     KJ_IF_MAYBE(hit, mem->cache.find(cacheId)) {
-      if (hit->expiresMs > now) {
-        KJ_IF_MAYBE(a, vault_.findAssociate(hit->associateId)) {
-          if (a->active && a->credentialEpoch == hit->epoch) return kj::mv(*a);
-        }
+      if (hit->expiresMs <= now) {
+        mem->cache.erase(cacheId);
+        return nullptr;
       }
-      mem->cache.erase(cacheId);
+      id = hit->associateId;
+      epoch = hit->epoch;
+    } else {
+      return nullptr;
     }
   }
+  KJ_IF_MAYBE(a, vault_.findAssociate(id)) {
+    if (a->active && a->credentialEpoch == epoch) return kj::mv(*a);
+  }
+  memory_.lockExclusive()->cache.erase(cacheId);
+  return nullptr;
+}
+
+kj::Maybe<Associate> Authenticator::checkCachedPassword(kj::StringPtr name,
+                                                        const crypto::Secret& password,
+                                                        kj::StringPtr client) {
+  int64_t now = nowMs();
+  auto cacheId = precheck(name, password, client, now);
+  return lookupCache(cacheId, now);
+}
+
+Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret& password,
+                                       kj::StringPtr client, kj::Maybe<kj::String>& rehash) {
+  int64_t now = nowMs();
+  auto cacheId = precheck(name, password, client, now);
+  KJ_IF_MAYBE(a, lookupCache(cacheId, now)) { return kj::mv(*a); }
+  auto nameKey = kj::str("n:", foldName(name));
+  auto clientKey = kj::str("c:", client);
 
   KJ_IF_MAYBE(a, vault_.verifyPassword(name, password)) {
     {

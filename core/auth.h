@@ -66,6 +66,11 @@ class Authenticator {
   // when the stored hash was made with other parameters and should be replaced.
   Associate checkPassword(kj::StringPtr name, const crypto::Secret& password,
                           kj::StringPtr client, kj::Maybe<kj::String>& rehash);
+  // The cheap part of checkPassword: input checks, throttling and the verification cache,
+  // without Argon2id. Null when the cache cannot answer (call checkPassword, off the
+  // event loop). Throws like checkPassword.
+  kj::Maybe<Associate> checkCachedPassword(kj::StringPtr name, const crypto::Secret& password,
+                                           kj::StringPtr client);
   WriteOp<bool> storeRehash(int32_t associateId, kj::String hash, uint32_t epoch) const;
 
   WriteOp<IssuedTicket> issueTicket(const Associate& associate) const;
@@ -113,6 +118,9 @@ class Authenticator {
   kj::MutexGuarded<Memory> memory_;
 
   int64_t nowMs() const;
+  kj::String precheck(kj::StringPtr name, const crypto::Secret& password, kj::StringPtr client,
+                      int64_t now);
+  kj::Maybe<Associate> lookupCache(kj::StringPtr cacheId, int64_t now);
   void checkThrottle(kj::StringPtr key, int64_t now);
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
   void requireManage(const Principal& who, int32_t associateId) const;

@@ -50,6 +50,9 @@ Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock&
   counters_ = env_.table("credential-counts");
   meta_ = env_.table("meta");
   loadOrCreateKeys();
+  // Made now, not at the first login, so that login does not pay for two hashes.
+  dummyHash_ = crypto::hashPassword(crypto::Secret::copyOf("credvault-dummy-password"_kj),
+                                    options_.passwordParams);
 }
 
 void Vault::loadOrCreateKeys() {
@@ -366,10 +369,7 @@ WriteOp<bool> Vault::replacePasswordHash(int32_t id, kj::String hash, uint32_t e
 kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
                                            const crypto::Secret& password) const {
   // An unknown or inactive name pays for one hash too, so timing does not tell names apart.
-  static const kj::String dummy = [&]() {
-    auto pw = crypto::Secret::copyOf("credvault-dummy-password"_kj);
-    return crypto::hashPassword(pw, options_.passwordParams);
-  }();
+  const kj::String& dummy = dummyHash_;
   kj::Maybe<Associate> found;
   if (utf8Length(name) != nullptr && name.size() <= MAX_NAME_CHARS * 4) {
     found = findAssociateByName(name);

@@ -124,6 +124,7 @@ class Vault {
   const kj::Clock& clock_;
   VaultOptions options_;
   kj::MutexGuarded<crypto::Keyring> keyring_;
+  kj::String dummyHash_;  // verified against for unknown names (constant-time answers)
   store::Table keys_, associates_, names_, uids_, credentials_, counters_, meta_;
 
   void loadOrCreateKeys();

@@ -2,6 +2,7 @@
 
 #include "config.h"
 #include "group-commit.h"
+#include "blocking-pool.h"
 #include "listener.h"
 #include "log.h"
 #include "rpc-server.h"
@@ -135,9 +136,11 @@ class Main {
     authOptions.onlineMode = config_.onlineMode;
     core::Authenticator auth(vault, kj::systemPreciseCalendarClock(), authOptions);
     GroupCommitter committer(env);
+    // One password hash per core at a time: bounds both CPU and Argon2id's memory.
+    BlockingPool passwords(2);
     ServiceConfig serviceConfig;
     serviceConfig.systemUids = kj::heapArray(config_.systemUids.asPtr());
-    Service service(vault, auth, committer, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
+    Service service(vault, auth, committer, passwords, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {

@@ -512,47 +512,81 @@ class VaultImpl final : public rpc::Vault::Server {
       auto p = context.getParams();
       checkSize(p);
       bool partner = service_.auth().checkApplication(appToken(p));
+      bool issueTicket = p.getIssueTicket();
+      struct Checked {
+        core::Associate associate;
+        kj::Maybe<kj::String> rehash;
+      };
+      auto& auth = service_.auth();
       auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
       auto client = kj::str(peer_.uid, "/", p.getClientAddress());
-      kj::Maybe<kj::String> rehash;
-      core::Associate a = [&]() {
-        try {
-          return service_.auth().checkPassword(p.getName(), password, client, rehash);
-        } catch (const core::VaultError& e) {
-          logf(Level::NOTICE, "authentication failed",
-               LogField{"OP", kj::str("authenticate-password")},
-               LogField{"UID", kj::str(peer_.uid)},
-               LogField{"RESULT", kj::str(core::errorCodeName(e.code()))});
-          throw;
-        }
-      }();
-      KJ_IF_MAYBE(h, rehash) {
-        // Best effort: a failure leaves the old hash, which still verifies.
-        service_.committer().submit(service_.auth().storeRehash(a.id, kj::mv(*h),
-                                                                a.credentialEpoch))
-            .detach([](kj::Exception&&) {});
+      kj::Promise<Outcome<Checked>> checked = nullptr;
+      KJ_IF_MAYBE(a, auth.checkCachedPassword(p.getName(), password, client)) {
+        // A verification-cache hit (HTTP Basic at request rate) needs no Argon2id.
+        Outcome<Checked> hit;
+        hit.value = Checked{kj::mv(*a), nullptr};
+        checked = kj::mv(hit);
+      } else {
+        // Argon2id runs on the blocking pool, never on the event loop.
+        auto job = [&auth, name = kj::heapString(p.getName()), password = kj::mv(password),
+                    client = kj::mv(client)]() mutable {
+          Checked c;
+          c.associate = auth.checkPassword(name, password, client, c.rehash);
+          return c;
+        };
+        checked = service_.passwords().run<Checked>(kj::mv(job));
       }
-      auto who = principalFor(a, core::AuthMethod::PASSWORD);
-      who.partnerApp = partner;
-      logOutcome(Level::INFO, "authenticate-password", who, "ok");
-      toWire(who, context.getResults().initPrincipal());
-      if (!p.getIssueTicket()) {
-        context.getResults().setSession(
-            kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
-        return kj::READY_NOW;
-      }
-      auto op = service_.auth().issueTicket(a);
-      uint32_t epoch = a.credentialEpoch;
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-issue",
-                         core::clonePrincipal(who),
-                         [this, who = kj::mv(who), epoch](auto results,
-                                                          core::IssuedTicket t) mutable {
-                           results.setTicket(t.ticket);
-                           results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
-                                                    core::UNIX_EPOCH_TICKS);
-                           results.setSession(kj::heap<SessionImpl>(
-                               service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
-                         });
+      return checked.then(
+          [this, context, partner, issueTicket](Outcome<Checked> outcome) mutable
+          -> kj::Promise<void> {
+            KJ_IF_MAYBE(e, outcome.error) {
+              logf(Level::NOTICE, "authentication failed",
+                   LogField{"OP", kj::str("authenticate-password")},
+                   LogField{"UID", kj::str(peer_.uid)},
+                   LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
+              setError(context.getResults().initError(), *e);
+              return kj::READY_NOW;
+            }
+            KJ_IF_MAYBE(f, outcome.failure) {
+              logf(Level::ERROR, kj::str("authenticate-password failed: ", f->getDescription()),
+                   LogField{"OP", kj::str("authenticate-password")},
+                   LogField{"RESULT", kj::str("internal")});
+              auto err = context.getResults().initError();
+              err.setCode(rpc::ErrorCode::INTERNAL);
+              err.setMessage("internal error; see the daemon's log");
+              return kj::READY_NOW;
+            }
+            auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
+            auto& a = checked.associate;
+            KJ_IF_MAYBE(h, checked.rehash) {
+              // Best effort: a failure leaves the old hash, which still verifies.
+              service_.committer()
+                  .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
+                  .detach([](kj::Exception&&) {});
+            }
+            auto who = principalFor(a, core::AuthMethod::PASSWORD);
+            who.partnerApp = partner;
+            logOutcome(Level::INFO, "authenticate-password", who, "ok");
+            toWire(who, context.getResults().initPrincipal());
+            if (!issueTicket) {
+              context.getResults().setSession(
+                  kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
+              return kj::READY_NOW;
+            }
+            auto op = service_.auth().issueTicket(a);
+            uint32_t epoch = a.credentialEpoch;
+            return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-issue",
+                               core::clonePrincipal(who),
+                               [this, who = kj::mv(who), epoch](auto results,
+                                                                core::IssuedTicket t) mutable {
+                                 results.setTicket(t.ticket);
+                                 results.setTicketExpires(
+                                     t.expiresUnix * core::TICKS_PER_SECOND +
+                                     core::UNIX_EPOCH_TICKS);
+                                 results.setSession(kj::heap<SessionImpl>(
+                                     service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
+                               });
+          });
     });
   }
 
@@ -681,8 +715,9 @@ class VaultImpl final : public rpc::Vault::Server {
 }  // namespace
 
 Service::Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
-                 const kj::Clock& clock, ServiceConfig config)
-    : started(clock.now()), vault_(vault), auth_(auth), committer_(committer), clock_(clock),
+                 BlockingPool& passwords, const kj::Clock& clock, ServiceConfig config)
+    : started(clock.now()), vault_(vault), auth_(auth), committer_(committer),
+      passwords_(passwords), clock_(clock),
       config_(kj::mv(config)) {}
 
 bool Service::isSystemUid(uint32_t uid) const {

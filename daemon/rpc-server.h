@@ -11,6 +11,7 @@
 #include "core/vault.h"
 #include "core/auth.h"
 #include "group-commit.h"
+#include "blocking-pool.h"
 #include "ipc/credvault.capnp.h"
 #include <kj/time.h>
 #include <kj/vector.h>
@@ -30,13 +31,14 @@ struct ServiceConfig {
 class Service {
  public:
   Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
-          const kj::Clock& clock, ServiceConfig config);
+          BlockingPool& passwords, const kj::Clock& clock, ServiceConfig config);
 
   rpc::Vault::Client newBootstrap(Peer peer);
 
   core::Vault& vault() { return vault_; }
   core::Authenticator& auth() { return auth_; }
   GroupCommitter& committer() { return committer_; }
+  BlockingPool& passwords() { return passwords_; }
   const kj::Clock& clock() { return clock_; }
   bool isSystemUid(uint32_t uid) const;
   uint32_t connections = 0;
@@ -46,6 +48,7 @@ class Service {
   core::Vault& vault_;
   core::Authenticator& auth_;
   GroupCommitter& committer_;
+  BlockingPool& passwords_;
   const kj::Clock& clock_;
   ServiceConfig config_;
 };
