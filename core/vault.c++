@@ -484,7 +484,6 @@ kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target
     denied("not allowed to read another associate's credentials");
   }
   auto txn = env_.read();
-  if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
   kj::Vector<Credential> out;
   auto prefix = typePrefix(id, type);
   txn.scan(credentials_, prefix, [&](auto key, auto value) {
@@ -495,6 +494,9 @@ kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target
     out.add(kj::mv(opened.credential));
     return true;
   });
+  // Credentials exist only while their associate does (removeAssociate deletes them in the
+  // same transaction), so only an empty answer needs the associate looked up.
+  if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);
   return out.releaseAsArray();
 }
 
