@@ -17,8 +17,11 @@ mkdir -p "$STATE"
 chmod 0711 "$STATE"   # other local users must reach the socket; the files inside are 0600
 
 pids=()
+stopped=0
 stop() {
   trap - INT TERM
+  [ "$stopped" = 1 ] && return
+  stopped=1
   echo
   echo "stopping..."
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
