@@ -593,6 +593,24 @@ uint32_t Vault::rotateDataKey(const Principal& who) {
   return id;
 }
 
+void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
+  requireSystem(who, "changing the master key");
+  if (newMasterKey.size() != crypto::KEY_BYTES) invalid("keyFile", "the new key is not 32 bytes");
+  auto ring = keyring_.lockExclusive();
+  kj::Vector<uint32_t> ids;
+  {
+    auto txn = env_.read();
+    txn.scan(keys_, nullptr, [&](auto key, auto) {
+      ids.add(store::getBe32(key.begin()));
+      return true;
+    });
+  }
+  env_.write([&](store::WriteTxn& txn) {
+    for (auto id : ids) txn.put(keys_, be32(id), ring->wrapUnder(id, newMasterKey));
+  });
+  ring->replaceMasterKey(kj::mv(newMasterKey));
+}
+
 void Vault::backup(const Principal& who, kj::StringPtr path) {
   requireSystem(who, "taking a backup");
   if (path.size() == 0 || path[0] != '/' || path.size() > MAX_PATH_BYTES) {

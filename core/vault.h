@@ -104,6 +104,9 @@ class Vault {
   // Runs synchronously (it must be durable before any record uses the new key).
   uint32_t rotateDataKey(const Principal& who);
   void backup(const Principal& who, kj::StringPtr path);
+  // Re-wraps every stored key under `newMasterKey` in one durable transaction, then uses it.
+  // On failure nothing changes (the old master key still opens everything).
+  void changeMasterKey(const Principal& who, crypto::Secret newMasterKey);
   VaultCounts counts() const;
 
   // Runs a write op in its own durable transaction (tools, tests, the in-process bench).

@@ -2,6 +2,7 @@
 #include "rpc-convert.h"
 #include "log.h"
 #include "core/limits.h"
+#include "crypto/masterkey.h"
 #include "credvault-config.h"
 
 #include <kj/debug.h>
@@ -251,6 +252,27 @@ class AdminImpl final : public rpc::Admin::Server {
       return finishWrite(service_.committer().submit(kj::mv(op)), context, "application-remove",
                          core::clonePrincipal(who_),
                          [](auto results, bool removed) { results.setRemoved(removed); });
+    });
+  }
+
+  kj::Promise<void> changeMasterKey(ChangeMasterKeyContext context) override {
+    return guarded(context, "change-master-key", &who_, [&]() {
+      auto path = context.getParams().getKeyFile();
+      if (path.size() == 0 || path[0] != '/') {
+        core::invalid("keyFile", "the key file path must be absolute");
+      }
+      if (!who_.isSystem()) {
+        core::fail(core::ErrorCode::PERMISSION_DENIED, "",
+                   kj::str("changing the master key needs a system user"));
+      }
+      crypto::MasterKeyOptions options;
+      options.keyFile = path;
+      auto loaded = crypto::loadMasterKey(options);
+      auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
+      service_.vault().changeMasterKey(who_, kj::mv(loaded.key));
+      context.getResults().setFingerprint(fingerprint);
+      logOutcome(Level::NOTICE, "change-master-key", who_, "ok");
+      return kj::READY_NOW;
     });
   }
 

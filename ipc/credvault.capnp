@@ -189,4 +189,10 @@ interface Admin {
   # Registers a partner application; its token is shown only here.
   listApplications @9 () -> (error :Error, applications :List(Application));
   removeApplication @10 (name :Text) -> (error :Error, removed :Bool);
+
+  changeMasterKey @11 (keyFile :Text) -> (error :Error, fingerprint :Text);
+  # Re-wraps every data key under the key in `keyFile` (absolute path, a private file the
+  # daemon can read: 32 raw bytes or base64) and uses it from now on. Records are not
+  # touched. The operator then installs that key where the daemon loads it from at start
+  # (key file or sealed credential) — see docs/operations.md.
 }

@@ -52,7 +52,8 @@ const char USAGE_TEXT[] =
     "  token revoke NAME [--associate ID]\n"
     "  app add NAME | app list | app remove NAME     partner applications\n"
     "  backup FILE\n"
-    "  rotate-key\n"
+    "  rotate-key                           add a data key; new records use it\n"
+    "  change-master-key FILE               re-wrap all keys under the key in FILE\n"
     "\n"
     "With $CREDVAULT_TICKET set, commands act as that ticket's associate instead of\n"
     "the calling uid's.\n"
@@ -229,6 +230,7 @@ class Ctl {
     if (cmd == "token") return token(args);
     if (cmd == "app") return app(args);
     if (cmd == "rotate-key") return rotateKey(args);
+    if (cmd == "change-master-key") return changeMasterKey(args);
     throw UsageError{kj::str("unknown command ", cmd)};
   }
 
@@ -782,6 +784,24 @@ class Ctl {
     req.setPath(path);
     check(wait(req.send()));
     if (!json_) printf("backup written to %s\n", path.cStr());
+    return OK;
+  }
+
+  int changeMasterKey(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(1, "FILE");
+    kj::String path = kj::heapString(args.positional()[0]);
+    if (!path.startsWith("/")) {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
+      path = kj::str(cwd, "/", path);
+    }
+    auto req = admin().changeMasterKeyRequest();
+    req.setKeyFile(path);
+    auto r = wait(req.send());
+    check(r);
+    if (json_) printf("{\"Fingerprint\":%s}\n", jsonString(r.getFingerprint()).cStr());
+    else printf("all keys re-wrapped; new master key fingerprint %s\n", r.getFingerprint().cStr());
     return OK;
   }
 

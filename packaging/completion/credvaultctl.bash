@@ -7,7 +7,7 @@ _credvaultctl()
 
     local global_opts="--socket --json --help"
     local commands="whoami status get save remove associate login ticket token app backup
-                    rotate-key"
+                    rotate-key change-master-key"
 
     # Find the command and subcommand, skipping global options and their arguments.
     local i cmd="" sub=""

@@ -1004,3 +1004,30 @@ TEST_F(VaultTest, DatabaseFileHoldsNoPlaintext) {
 
 }  // namespace
 }  // namespace credvault::core
+
+namespace credvault::core {
+namespace {
+
+TEST_F(VaultTest, ChangeMasterKeyRewrapsOnlineAndRetiresTheOldKey) {
+  auto alice = principalOf(add("alice"));
+  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("kept-secret"))));
+  vault->rotateDataKey(root());  // two data keys and the index key to re-wrap
+  ASSERT_TRUE(save(alice, nullptr, "imap", cred("b@x", some("second"))));
+  auto fresh = crypto::Secret::random(32);
+  EXPECT_VAULT_ERROR(vault->changeMasterKey(alice, crypto::Secret::copyOf(fresh.reveal())),
+                     ErrorCode::PERMISSION_DENIED, "");
+  vault->changeMasterKey(root(), crypto::Secret::copyOf(fresh.reveal()));
+  // Still serving, and new records work under the new key.
+  ASSERT_TRUE(save(alice, nullptr, "imap", cred("c@x", some("third"))));
+  close();
+  EXPECT_ANY_THROW(open());  // the old master key no longer opens the vault
+  close();
+  open(fresh);
+  auto d = dump(alice.associateId, "imap");
+  EXPECT_NE(d.find("a@x|kept-secret|"), std::string::npos) << d;
+  EXPECT_NE(d.find("b@x|second|"), std::string::npos) << d;
+  EXPECT_NE(d.find("c@x|third|"), std::string::npos) << d;
+}
+
+}  // namespace
+}  // namespace credvault::core
