@@ -325,8 +325,7 @@ void stopProcess(pid_t pid) {
   if (pid <= 0) return;
   kill(pid, SIGTERM);
   int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
 }
 
 struct Memory {
@@ -452,9 +451,7 @@ class Bench {
 
     auto io = kj::setupAsyncIo();
     if (o.wants("echo")) echoBench(io);
-    if (o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss")) {
-      daemonBench(io);
-    }
+    if (o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss")) { daemonBench(io); }
     printf("\ndone; load average %s", readText("/proc/loadavg").cStr());
   }
 
@@ -592,9 +589,7 @@ class Bench {
             env.write([&](store::WriteTxn& txn) {
               for (auto& op : ops) {
                 auto failure = txn.nested([&](store::WriteTxn& inner) { op(inner); });
-                KJ_IF_MAYBE (f, failure) {
-                  kj::throwFatalException(kj::mv(*f));
-                }
+                KJ_IF_MAYBE(f, failure) { kj::throwFatalException(kj::mv(*f)); }
               }
             });
           });
@@ -719,7 +714,7 @@ class Bench {
       argv.add(kj::str("--set"));
       argv.add(kj::str("system_uids=", getuid()));
     }
-    KJ_IF_MAYBE (level, o.daemonLogLevel) {
+    KJ_IF_MAYBE(level, o.daemonLogLevel) {
       argv.add(kj::str("--set"));
       argv.add(kj::str("log_level=", *level));
     }
@@ -1194,7 +1189,7 @@ class Main {
     return d;
   }
   kj::MainBuilder::Validity setDuration(kj::StringPtr v) {
-    KJ_IF_MAYBE (d, number(v)) {
+    KJ_IF_MAYBE(d, number(v)) {
       if (*d > 0) {
         o.duration = *d;
         return true;
@@ -1203,14 +1198,14 @@ class Main {
     return "expected a positive number of seconds";
   }
   kj::MainBuilder::Validity setWarmup(kj::StringPtr v) {
-    KJ_IF_MAYBE (d, number(v)) {
+    KJ_IF_MAYBE(d, number(v)) {
       o.warmup = *d;
       return true;
     }
     return "expected a number of seconds";
   }
   kj::MainBuilder::Validity setPasswordSeconds(kj::StringPtr v) {
-    KJ_IF_MAYBE (d, number(v)) {
+    KJ_IF_MAYBE(d, number(v)) {
       if (*d > 0) {
         o.passwordSeconds = *d;
         return true;
@@ -1219,7 +1214,7 @@ class Main {
     return "expected a positive number of seconds";
   }
   kj::MainBuilder::Validity setRssCredentials(kj::StringPtr v) {
-    KJ_IF_MAYBE (d, number(v)) {
+    KJ_IF_MAYBE(d, number(v)) {
       if (*d >= 1 && *d <= 180000) {
         o.rssCredentials = uint32_t(*d);
         return true;

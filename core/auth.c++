@@ -29,7 +29,9 @@ kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
 }  // namespace
 
 Authenticator::Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions options)
-    : vault_(vault), clock_(clock), options_(options),
+    : vault_(vault),
+      clock_(clock),
+      options_(options),
       cacheKey_(crypto::Secret::random(crypto::KEY_BYTES)) {
   auto& env = vault_.environment();
   tickets_ = env.table("tickets");
@@ -50,8 +52,8 @@ void Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
   KJ_IF_MAYBE(t, mem->throttles.find(key)) {
     if (t->blockedUntilMs > now) {
       fail(ErrorCode::THROTTLED, "",
-           kj::str("too many failed attempts; retry in ",
-                   (t->blockedUntilMs - now + 999) / 1000, " s"));
+           kj::str("too many failed attempts; retry in ", (t->blockedUntilMs - now + 999) / 1000,
+                   " s"));
     }
   }
 }
@@ -78,7 +80,8 @@ void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int6
   t.lastMs = now;
   if (t.failures > freeAttempts) {
     uint32_t over = kj::min(t.failures - freeAttempts - 1, 16u);
-    int64_t delay = kj::min<int64_t>(int64_t(1000) << over, options_.throttleMaxDelaySeconds * 1000);
+    int64_t delay =
+        kj::min<int64_t>(int64_t(1000) << over, options_.throttleMaxDelaySeconds * 1000);
     t.blockedUntilMs = now + delay;
   }
 }
@@ -145,10 +148,10 @@ Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret&
       auto mem = memory_.lockExclusive();
       mem->throttles.erase(nameKey);
       if (mem->cache.size() >= options_.cacheCapacity) mem->cache.clear();
-      mem->cache.upsert(kj::mv(cacheId),
-                        CacheEntry{a->id, a->credentialEpoch,
-                                   now + options_.cacheLifetimeSeconds * 1000},
-                        [](CacheEntry& old, CacheEntry&& repl) { old = repl; });
+      mem->cache.upsert(
+          kj::mv(cacheId),
+          CacheEntry{a->id, a->credentialEpoch, now + options_.cacheLifetimeSeconds * 1000},
+          [](CacheEntry& old, CacheEntry&& repl) { old = repl; });
     }
     if (crypto::passwordNeedsRehash(a->passwordHash, vault_.passwordParams())) {
       rehash = crypto::hashPassword(password, vault_.passwordParams());
@@ -165,7 +168,9 @@ WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
   return vault_.replacePasswordHash(associateId, kj::mv(hash), epoch);
 }
 
-void Authenticator::flushCache() { memory_.lockExclusive()->cache.clear(); }
+void Authenticator::flushCache() {
+  memory_.lockExclusive()->cache.clear();
+}
 
 // ---- tickets -----------------------------------------------------------------------------
 
@@ -226,7 +231,8 @@ WriteOp<bool> Authenticator::revokeTicket(kj::StringPtr ticket) const {
 // ---- API tokens --------------------------------------------------------------------------
 
 void Authenticator::requireManage(const Principal& who, int32_t associateId) const {
-  if (who.partnerApp) fail(ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed for partner apps"));
+  if (who.partnerApp)
+    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed for partner apps"));
   if (!(who.associateId == associateId || who.isSystem())) {
     fail(ErrorCode::PERMISSION_DENIED, "",
          kj::str("only the associate or a system user manages its API tokens"));
@@ -247,8 +253,7 @@ ApiTokenInfo decodeTokenInfo(Decoder& d) {
 }  // namespace
 
 WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t associateId,
-                                                   kj::StringPtr name,
-                                                   int64_t expiresUnix) const {
+                                                   kj::StringPtr name, int64_t expiresUnix) const {
   if (associateId == 0) associateId = who.associateId;
   if (associateId <= 0) invalid("associateId", "associateId must name an associate");
   requireManage(who, associateId);
@@ -273,20 +278,25 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
   });
   auto sealedByToken = vault_.sealValue("api-token", key, plain);
   auto sealedByName = vault_.sealValue("api-token-name", nameKey, plain);
-  return [this, associateId, token = kj::mv(token), key = kj::mv(key),
-          nameKey = kj::mv(nameKey), sealedByToken = kj::mv(sealedByToken),
-          sealedByName = kj::mv(sealedByName), name = kj::heapString(name), now,
-          expiresUnix](store::WriteTxn& txn) -> IssuedApiToken {
+  return [this, associateId, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
+          sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
+          name = kj::heapString(name), now, expiresUnix](store::WriteTxn& txn) -> IssuedApiToken {
     if (vault_.findAssociateIn(txn, associateId) == nullptr) {
-      fail(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", associateId, " does not exist"));
+      fail(ErrorCode::NOT_FOUND, "associateId",
+           kj::str("associate ", associateId, " does not exist"));
     }
     if (txn.get(tokenNames_, nameKey) != nullptr) {
-      fail(ErrorCode::CONFLICT, "name", kj::str("the associate already has a token with this name"));
+      fail(ErrorCode::CONFLICT, "name",
+           kj::str("the associate already has a token with this name"));
     }
     size_t count = 0;
-    txn.scan(tokenNames_, be32(associateId), [&](auto, auto) { ++count; return true; });
+    txn.scan(tokenNames_, be32(associateId), [&](auto, auto) {
+      ++count;
+      return true;
+    });
     if (count >= MAX_TOKENS_PER_ASSOCIATE) {
-      fail(ErrorCode::LIMIT_EXCEEDED, "", kj::str("the associate has the maximum number of tokens"));
+      fail(ErrorCode::LIMIT_EXCEEDED, "",
+           kj::str("the associate has the maximum number of tokens"));
     }
     txn.put(tokens_, key, sealedByToken);
     txn.put(tokenNames_, nameKey, sealedByName);
@@ -294,8 +304,7 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
   };
 }
 
-kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who,
-                                                  int32_t associateId) const {
+kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who, int32_t associateId) const {
   if (associateId == 0) associateId = who.associateId;
   requireManage(who, associateId);
   kj::Vector<ApiTokenInfo> out;

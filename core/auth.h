@@ -19,15 +19,15 @@ namespace credvault::core {
 
 struct AuthOptions {
   int64_t ticketLifetimeSeconds = 8 * 3600;
-  bool onlineMode = false;           // SuperOffice Online: app tokens required, partner apps
+  bool onlineMode = false;            // SuperOffice Online: app tokens required, partner apps
   int64_t cacheLifetimeSeconds = 60;  // Basic-auth verification cache
   size_t cacheCapacity = 10000;
-  uint32_t throttleFreeAttempts = 3;   // per name; per client it is 5× this
+  uint32_t throttleFreeAttempts = 3;  // per name; per client it is 5× this
   int64_t throttleMaxDelaySeconds = 60;
 };
 
 struct IssuedTicket {
-  kj::String ticket;      // "7T:" + base64(32 random bytes); a bearer secret
+  kj::String ticket;  // "7T:" + base64(32 random bytes); a bearer secret
   int64_t expiresUnix;
 };
 
@@ -45,7 +45,7 @@ struct ApiTokenInfo {
 };
 
 struct IssuedApiToken {
-  kj::String token;     // "cvt_" + base64url(32 random bytes); shown once
+  kj::String token;  // "cvt_" + base64url(32 random bytes); shown once
   ApiTokenInfo info;
 };
 
@@ -64,8 +64,8 @@ class Authenticator {
   // Password login. Throws NOT_AUTHENTICATED (unknown name or wrong password, the same
   // message either way) or THROTTLED. On success returns the associate; `rehash` is set
   // when the stored hash was made with other parameters and should be replaced.
-  Associate checkPassword(kj::StringPtr name, const crypto::Secret& password,
-                          kj::StringPtr client, kj::Maybe<kj::String>& rehash);
+  Associate checkPassword(kj::StringPtr name, const crypto::Secret& password, kj::StringPtr client,
+                          kj::Maybe<kj::String>& rehash);
   // The cheap part of checkPassword: input checks, throttling and the verification cache,
   // without Argon2id. Null when the cache cannot answer (call checkPassword, off the
   // event loop). Throws like checkPassword.
@@ -78,8 +78,8 @@ class Authenticator {
   kj::Maybe<TicketInfo> validateTicket(kj::StringPtr ticket) const;
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
 
-  WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId,
-                                      kj::StringPtr name, int64_t expiresUnix) const;
+  WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId, kj::StringPtr name,
+                                      int64_t expiresUnix) const;
   kj::Array<ApiTokenInfo> listTokens(const Principal& who, int32_t associateId) const;
   WriteOp<bool> revokeToken(const Principal& who, int32_t associateId, kj::StringPtr name) const;
   kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;

@@ -14,7 +14,9 @@ void Encoder::put(const void* p, size_t n) {
   pos_ += n;
 }
 
-void Encoder::u8(uint8_t v) { put(&v, 1); }
+void Encoder::u8(uint8_t v) {
+  put(&v, 1);
+}
 
 void Encoder::u32(uint32_t v) {
   kj::byte b[4];
@@ -42,9 +44,15 @@ const kj::byte* Decoder::take(size_t n) {
   return p;
 }
 
-uint8_t Decoder::u8() { return *take(1); }
-uint32_t Decoder::u32() { return store::getBe32(take(4)); }
-uint64_t Decoder::u64() { return store::getBe64(take(8)); }
+uint8_t Decoder::u8() {
+  return *take(1);
+}
+uint32_t Decoder::u32() {
+  return store::getBe32(take(4));
+}
+uint64_t Decoder::u64() {
+  return store::getBe64(take(8));
+}
 
 kj::ArrayPtr<const kj::byte> Decoder::bytes() {
   uint32_t n = u32();

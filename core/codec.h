@@ -24,7 +24,11 @@ class Encoder {
   void text(kj::ArrayPtr<const char> t) { bytes(t.asBytes()); }
 
   size_t size() const { return pos_; }
-  void target(kj::ArrayPtr<kj::byte> out) { out_ = out; pos_ = 0; writing_ = true; }
+  void target(kj::ArrayPtr<kj::byte> out) {
+    out_ = out;
+    pos_ = 0;
+    writing_ = true;
+  }
 
  private:
   kj::ArrayPtr<kj::byte> out_;
@@ -34,7 +38,7 @@ class Encoder {
 };
 
 // Encodes with `fill` twice (measure, then write) into a Secret.
-template <typename Func>
+template<typename Func>
 crypto::Secret encodeSecret(Func&& fill) {
   Encoder measure;
   fill(measure);
@@ -45,7 +49,7 @@ crypto::Secret encodeSecret(Func&& fill) {
   return out;
 }
 
-template <typename Func>
+template<typename Func>
 kj::Array<kj::byte> encodePlain(Func&& fill) {
   Encoder measure;
   fill(measure);

@@ -30,7 +30,8 @@ class VaultError : public std::exception {
   VaultError(ErrorCode code, kj::StringPtr field, kj::String message)
       : code_(code), field_(kj::heapString(field)), message_(kj::mv(message)) {}
   VaultError(const VaultError& other)
-      : code_(other.code_), field_(kj::heapString(other.field_)),
+      : code_(other.code_),
+        field_(kj::heapString(other.field_)),
         message_(kj::heapString(other.message_)) {}
 
   ErrorCode code() const { return code_; }
@@ -46,7 +47,7 @@ class VaultError : public std::exception {
 
 [[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);
 
-template <typename... Params>
+template<typename... Params>
 [[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {
   fail(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
 }

@@ -14,8 +14,8 @@ namespace credvault::core {
 // UntrustedCredentials fields (SuperOffice's own limits where it has them).
 constexpr size_t MAX_COMMENT_CHARS = 255;
 constexpr size_t MAX_PUBLIC_VALUE_CHARS = 238;
-constexpr size_t MAX_TYPE_CHARS = 64;            // "imap", "smtp", "office365-oauth"
-constexpr size_t MAX_SECRET_BYTES = 8192;        // native API; a PEM key or an OAuth token
+constexpr size_t MAX_TYPE_CHARS = 64;                // "imap", "smtp", "office365-oauth"
+constexpr size_t MAX_SECRET_BYTES = 8192;            // native API; a PEM key or an OAuth token
 constexpr size_t MAX_SUPEROFFICE_SECRET_CHARS = 70;  // applied by the SOAP/REST frontends
 
 constexpr size_t MAX_CREDENTIALS_PER_ASSOCIATE = 10000;

@@ -10,16 +10,26 @@ void fail(ErrorCode code, kj::StringPtr field, kj::String message) {
 
 kj::StringPtr errorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::INTERNAL: return "internal";
-    case ErrorCode::NOT_AUTHENTICATED: return "not-authenticated";
-    case ErrorCode::PERMISSION_DENIED: return "permission-denied";
-    case ErrorCode::INVALID_ARGUMENT: return "invalid-argument";
-    case ErrorCode::NOT_FOUND: return "not-found";
-    case ErrorCode::LIMIT_EXCEEDED: return "limit-exceeded";
-    case ErrorCode::UNAVAILABLE: return "unavailable";
-    case ErrorCode::INTEGRITY: return "integrity";
-    case ErrorCode::CONFLICT: return "conflict";
-    case ErrorCode::THROTTLED: return "throttled";
+    case ErrorCode::INTERNAL:
+      return "internal";
+    case ErrorCode::NOT_AUTHENTICATED:
+      return "not-authenticated";
+    case ErrorCode::PERMISSION_DENIED:
+      return "permission-denied";
+    case ErrorCode::INVALID_ARGUMENT:
+      return "invalid-argument";
+    case ErrorCode::NOT_FOUND:
+      return "not-found";
+    case ErrorCode::LIMIT_EXCEEDED:
+      return "limit-exceeded";
+    case ErrorCode::UNAVAILABLE:
+      return "unavailable";
+    case ErrorCode::INTEGRITY:
+      return "integrity";
+    case ErrorCode::CONFLICT:
+      return "conflict";
+    case ErrorCode::THROTTLED:
+      return "throttled";
   }
   return "internal";
 }
@@ -45,11 +55,20 @@ kj::Maybe<size_t> utf8Length(kj::ArrayPtr<const char> text) {
     unsigned char c = s[i];
     uint32_t cp;
     size_t len;
-    if (c < 0x80) { cp = c; len = 1; }
-    else if ((c & 0xE0) == 0xC0) { cp = c & 0x1F; len = 2; }
-    else if ((c & 0xF0) == 0xE0) { cp = c & 0x0F; len = 3; }
-    else if ((c & 0xF8) == 0xF0) { cp = c & 0x07; len = 4; }
-    else return nullptr;
+    if (c < 0x80) {
+      cp = c;
+      len = 1;
+    } else if ((c & 0xE0) == 0xC0) {
+      cp = c & 0x1F;
+      len = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      cp = c & 0x0F;
+      len = 3;
+    } else if ((c & 0xF8) == 0xF0) {
+      cp = c & 0x07;
+      len = 4;
+    } else
+      return nullptr;
     if (i + len > n) return nullptr;
     for (size_t k = 1; k < len; k++) {
       if ((s[i + k] & 0xC0) != 0x80) return nullptr;

@@ -158,7 +158,10 @@ kj::Maybe<Associate> Vault::readAssociate(const store::ReadTxn& txn, int32_t id)
     a.name = d.text();
     a.kind = d.u8() == 1 ? Kind::SYSTEM : Kind::USER;
     a.userAdmin = d.u8() != 0;
-    if (d.u8() != 0) a.unixUid = d.u32(); else d.u32();
+    if (d.u8() != 0)
+      a.unixUid = d.u32();
+    else
+      d.u32();
     a.active = d.u8() != 0;
     a.passwordHash = d.text();
     a.createdUnix = d.u64();
@@ -181,7 +184,13 @@ void Vault::writeAssociate(store::WriteTxn& txn, const Associate& a) const {
     e.text(a.name);
     e.u8(a.kind == Kind::SYSTEM ? 1 : 0);
     e.u8(a.userAdmin);
-    KJ_IF_MAYBE(uid, a.unixUid) { e.u8(1); e.u32(*uid); } else { e.u8(0); e.u32(0); }
+    KJ_IF_MAYBE(uid, a.unixUid) {
+      e.u8(1);
+      e.u32(*uid);
+    } else {
+      e.u8(0);
+      e.u32(0);
+    }
     e.u8(a.active);
     e.text(a.passwordHash);
     e.u64(a.createdUnix);
@@ -228,9 +237,7 @@ kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
 }
 
 static void requireSystem(const Principal& who, kj::StringPtr what) {
-  if (who.partnerApp || !who.isSystem()) {
-    denied(kj::str(what, " needs a system user"));
-  }
+  if (who.partnerApp || !who.isSystem()) { denied(kj::str(what, " needs a system user")); }
 }
 
 WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
@@ -389,9 +396,7 @@ kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
 // ---- credentials -----------------------------------------------------------------------
 
 int32_t Vault::resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const {
-  if (who.partnerApp) {
-    denied("User management is not allowed for partner apps");
-  }
+  if (who.partnerApp) { denied("User management is not allowed for partner apps"); }
   KJ_IF_MAYBE(t, target) {
     if (*t <= 0) invalid("associateId", "associateId must be a positive number");
     return *t;
@@ -416,7 +421,10 @@ kj::Array<kj::byte> Vault::credentialKey(int32_t associateId, kj::StringPtr type
   auto out = kj::heapArray<kj::byte>(4 + 2 * INDEX_HASH_PART);
   auto prefix = typePrefix(associateId, type);
   memcpy(out.begin(), prefix.begin(), prefix.size());
-  auto entry = encodePlain([&](Encoder& e) { e.text(type); e.text(publicValue); });
+  auto entry = encodePlain([&](Encoder& e) {
+    e.text(type);
+    e.text(publicValue);
+  });
   auto h = indexHash("credential", entry);
   memcpy(out.begin() + prefix.size(), h.begin(), INDEX_HASH_PART);
   return out;
@@ -432,7 +440,11 @@ kj::Array<kj::byte> Vault::sealCredential(int32_t associateId, kj::StringPtr typ
     e.u64(c.validTo);
     e.u8(c.isActive);
     e.text(c.comment);
-    KJ_IF_MAYBE(s, c.secretValue) { e.bytes(s->reveal()); } else { e.bytes(nullptr); }
+    KJ_IF_MAYBE(s, c.secretValue) {
+      e.bytes(s->reveal());
+    } else {
+      e.bytes(nullptr);
+    }
   });
   return sealValue("credential", key, plain);
 }
@@ -480,9 +492,7 @@ kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target
   int32_t id = resolveTarget(who, target);
   checkType(type);
   auto access = accessTo(who, id);
-  if (access == Access::NONE) {
-    denied("not allowed to read another associate's credentials");
-  }
+  if (access == Access::NONE) { denied("not allowed to read another associate's credentials"); }
   auto txn = env_.read();
   kj::Vector<Credential> out;
   auto prefix = typePrefix(id, type);

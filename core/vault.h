@@ -25,7 +25,7 @@
 
 namespace credvault::core {
 
-template <typename T>
+template<typename T>
 using WriteOp = kj::Function<T(store::WriteTxn&)>;
 
 struct VaultOptions {
@@ -110,8 +110,10 @@ class Vault {
   VaultCounts counts() const;
 
   // Runs a write op in its own durable transaction (tools, tests, the in-process bench).
-  template <typename T>
-  T runNow(WriteOp<T>&& op) { return env_.write([&](store::WriteTxn& txn) { return op(txn); }); }
+  template<typename T>
+  T runNow(WriteOp<T>&& op) {
+    return env_.write([&](store::WriteTxn& txn) { return op(txn); });
+  }
 
   store::Environment& environment() { return env_; }
   const crypto::PasswordParams& passwordParams() const { return options_.passwordParams; }

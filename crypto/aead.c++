@@ -16,9 +16,9 @@ kj::Array<kj::byte> seal(const Secret& key, kj::ArrayPtr<const kj::byte> plainte
   auto out = kj::heapArray<kj::byte>(NONCE_BYTES + plaintext.size() + TAG_BYTES);
   randombytes_buf(out.begin(), NONCE_BYTES);
   unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      out.begin() + NONCE_BYTES, &written, plaintext.begin(), plaintext.size(), ad.begin(),
-      ad.size(), nullptr, out.begin(), key.reveal().begin());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(out.begin() + NONCE_BYTES, &written, plaintext.begin(),
+                                             plaintext.size(), ad.begin(), ad.size(), nullptr,
+                                             out.begin(), key.reveal().begin());
   KJ_ASSERT(written == plaintext.size() + TAG_BYTES);
   return out;
 }
@@ -33,8 +33,8 @@ kj::Maybe<Secret> open(const Secret& key, kj::ArrayPtr<const kj::byte> sealed,
   kj::byte dummy = 0;
   kj::byte* dst = plain.size() > 0 ? plain.revealMut().begin() : &dummy;
   int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
-      dst, &written, nullptr, sealed.begin() + NONCE_BYTES, sealed.size() - NONCE_BYTES,
-      ad.begin(), ad.size(), sealed.begin(), key.reveal().begin());
+      dst, &written, nullptr, sealed.begin() + NONCE_BYTES, sealed.size() - NONCE_BYTES, ad.begin(),
+      ad.size(), sealed.begin(), key.reveal().begin());
   if (rc != 0) return nullptr;
   KJ_ASSERT(written == plain.size());
   return kj::mv(plain);
@@ -42,10 +42,11 @@ kj::Maybe<Secret> open(const Secret& key, kj::ArrayPtr<const kj::byte> sealed,
 
 kj::Array<kj::byte> keyedHash(const Secret& key, kj::ArrayPtr<const kj::byte> message) {
   KJ_REQUIRE(key.size() >= crypto_generichash_KEYBYTES_MIN &&
-             key.size() <= crypto_generichash_KEYBYTES_MAX, "hash key has the wrong size");
+                 key.size() <= crypto_generichash_KEYBYTES_MAX,
+             "hash key has the wrong size");
   auto out = kj::heapArray<kj::byte>(MAC_BYTES);
-  crypto_generichash(out.begin(), out.size(), message.begin(), message.size(),
-                     key.reveal().begin(), key.size());
+  crypto_generichash(out.begin(), out.size(), message.begin(), message.size(), key.reveal().begin(),
+                     key.size());
   return out;
 }
 
@@ -59,8 +60,7 @@ Secret deriveKey(const Secret& masterKey, uint64_t id, const char (&context)[9])
 
 kj::String randomBase64(size_t bytes, bool urlSafe) {
   auto raw = Secret::random(bytes);
-  int variant = urlSafe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING
-                        : sodium_base64_VARIANT_ORIGINAL;
+  int variant = urlSafe ? sodium_base64_VARIANT_URLSAFE_NO_PADDING : sodium_base64_VARIANT_ORIGINAL;
   size_t len = sodium_base64_ENCODED_LEN(bytes, variant);
   auto out = kj::heapString(len - 1);
   sodium_bin2base64(out.begin(), len, raw.reveal().begin(), bytes, variant);

@@ -56,7 +56,9 @@ void Keyring::forget(uint32_t id) {
   }
 }
 
-kj::Maybe<const Secret&> Keyring::find(uint32_t id) const { return keys_.find(id); }
+kj::Maybe<const Secret&> Keyring::find(uint32_t id) const {
+  return keys_.find(id);
+}
 
 const Secret& Keyring::indexKey() const {
   KJ_IF_MAYBE(k, keys_.find(INDEX_KEY_ID)) { return *k; }

@@ -56,9 +56,9 @@ kj::Maybe<Secret> parseMasterKey(kj::ArrayPtr<const kj::byte> content) {
   Secret decoded(KEY_BYTES);
   size_t written = 0;
   const char* end = nullptr;
-  int rc = sodium_base642bin(decoded.revealMut().begin(), decoded.size(), 
-                             reinterpret_cast<const char*>(content.begin()), len, nullptr,
-                             &written, &end, sodium_base64_VARIANT_ORIGINAL);
+  int rc = sodium_base642bin(decoded.revealMut().begin(), decoded.size(),
+                             reinterpret_cast<const char*>(content.begin()), len, nullptr, &written,
+                             &end, sodium_base64_VARIANT_ORIGINAL);
   if (rc != 0 || written != KEY_BYTES ||
       end != reinterpret_cast<const char*>(content.begin()) + len) {
     return nullptr;
@@ -103,8 +103,7 @@ LoadedMasterKey loadMasterKey(const MasterKeyOptions& options) {
       KJ_IF_MAYBE(key, parseMasterKey(content->reveal())) {
         return {kj::mv(*key), kj::str("systemd credential ", path), false};
       }
-      KJ_FAIL_REQUIRE("systemd credential credvault.key is not a 32-byte key or its base64",
-                      path);
+      KJ_FAIL_REQUIRE("systemd credential credvault.key is not a 32-byte key or its base64", path);
     }
   }
   KJ_IF_MAYBE(content, readSmallFile(options.keyFile, true)) {

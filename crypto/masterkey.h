@@ -14,8 +14,8 @@ namespace credvault::crypto {
 
 struct LoadedMasterKey {
   Secret key;
-  kj::String source;   // "systemd credential /run/credentials/…", "key file /var/lib/…"
-  bool created;        // true when this call generated it
+  kj::String source;  // "systemd credential /run/credentials/…", "key file /var/lib/…"
+  bool created;       // true when this call generated it
 };
 
 struct MasterKeyOptions {

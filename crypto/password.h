@@ -12,8 +12,8 @@
 namespace credvault::crypto {
 
 struct PasswordParams {
-  uint64_t opsLimit;   // Argon2id passes
-  size_t memLimit;     // bytes
+  uint64_t opsLimit;  // Argon2id passes
+  size_t memLimit;    // bytes
 };
 
 // libsodium's "interactive" level: 2 passes over 64 MiB (~0.1 s here). The daemon's

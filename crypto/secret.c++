@@ -100,7 +100,9 @@ void Secret::release() {
   class_ = -1;
 }
 
-Secret::~Secret() noexcept(false) { release(); }
+Secret::~Secret() noexcept(false) {
+  release();
+}
 
 Secret::Secret(Secret&& other) noexcept
     : ptr_(other.ptr_), size_(other.size_), class_(other.class_) {
@@ -128,7 +130,9 @@ Secret Secret::copyOf(kj::ArrayPtr<const kj::byte> bytes) {
   return result;
 }
 
-Secret Secret::copyOf(kj::StringPtr text) { return copyOf(text.asBytes()); }
+Secret Secret::copyOf(kj::StringPtr text) {
+  return copyOf(text.asBytes());
+}
 
 Secret Secret::random(size_t size) {
   Secret result(size);
@@ -136,7 +140,9 @@ Secret Secret::random(size_t size) {
   return result;
 }
 
-bool Secret::equals(const Secret& other) const { return equals(other.reveal()); }
+bool Secret::equals(const Secret& other) const {
+  return equals(other.reveal());
+}
 
 bool Secret::equals(kj::ArrayPtr<const kj::byte> other) const {
   return constantTimeEquals(reveal(), other);

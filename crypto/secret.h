@@ -54,7 +54,9 @@ class Secret {
   void release();
 };
 
-inline kj::StringPtr KJ_STRINGIFY(const Secret&) { return "<redacted>"_kj; }
+inline kj::StringPtr KJ_STRINGIFY(const Secret&) {
+  return "<redacted>"_kj;
+}
 
 // Wipes a buffer that held secret material (for short stack buffers, via KJ_DEFER).
 void wipe(kj::ArrayPtr<kj::byte> bytes);

@@ -23,7 +23,7 @@ class BlockingPool {
   ~BlockingPool() noexcept(false);  // finishes queued jobs, then joins
   KJ_DISALLOW_COPY(BlockingPool);
 
-  template <typename T>
+  template<typename T>
   kj::Promise<Outcome<T>> run(kj::Function<T()> job);
 
  private:
@@ -38,18 +38,16 @@ class BlockingPool {
   void workerLoop();
 };
 
-template <typename T>
+template<typename T>
 kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<T()> job) {
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
   enqueue([job = kj::mv(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
     Outcome<T> outcome;
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-      try {
-        outcome.value = job();
-      } catch (const core::VaultError& e) {
-        outcome.error = e;
-      }
-    })) {
+                  try {
+                    outcome.value = job();
+                  } catch (const core::VaultError& e) { outcome.error = e; }
+                })) {
       outcome.failure = kj::mv(*e);
     }
     fulfiller->fulfill(kj::mv(outcome));

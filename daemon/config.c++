@@ -66,16 +66,25 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
       }
     }
   } else if (key == "log_level") {
-    if (value == "error") c.logLevel = Level::ERROR;
-    else if (value == "warning") c.logLevel = Level::WARNING;
-    else if (value == "notice") c.logLevel = Level::NOTICE;
-    else if (value == "info") c.logLevel = Level::INFO;
-    else if (value == "debug") c.logLevel = Level::DEBUG;
-    else KJ_FAIL_REQUIRE("log_level must be error, warning, notice, info or debug", value);
+    if (value == "error")
+      c.logLevel = Level::ERROR;
+    else if (value == "warning")
+      c.logLevel = Level::WARNING;
+    else if (value == "notice")
+      c.logLevel = Level::NOTICE;
+    else if (value == "info")
+      c.logLevel = Level::INFO;
+    else if (value == "debug")
+      c.logLevel = Level::DEBUG;
+    else
+      KJ_FAIL_REQUIRE("log_level must be error, warning, notice, info or debug", value);
   } else if (key == "mode") {
-    if (value == "onsite") c.onlineMode = false;
-    else if (value == "online") c.onlineMode = true;
-    else KJ_FAIL_REQUIRE("mode must be onsite or online", value);
+    if (value == "onsite")
+      c.onlineMode = false;
+    else if (value == "online")
+      c.onlineMode = true;
+    else
+      KJ_FAIL_REQUIRE("mode must be onsite or online", value);
   } else if (key == "ticket_lifetime") {
     c.ticketLifetimeSeconds = parseNumber(key, value);
     KJ_REQUIRE(c.ticketLifetimeSeconds >= 60 && c.ticketLifetimeSeconds <= 30 * 86400,

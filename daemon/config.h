@@ -13,12 +13,12 @@ namespace credvault::daemon {
 struct Config {
   kj::String stateDir;
   kj::String socket;
-  kj::Maybe<kj::String> keyFile;     // default: STATE_DIR/master.key
-  uint32_t socketMode = 0666;        // every call is authorised by peer credentials
-  kj::Vector<uint32_t> systemUids;   // besides uid 0
+  kj::Maybe<kj::String> keyFile;    // default: STATE_DIR/master.key
+  uint32_t socketMode = 0666;       // every call is authorised by peer credentials
+  kj::Vector<uint32_t> systemUids;  // besides uid 0
   Level logLevel = Level::INFO;
-  bool createKey = false;            // create the key file when missing (embedded default)
-  bool onlineMode = false;           // SuperOffice Online: partner app tokens are checked
+  bool createKey = false;   // create the key file when missing (embedded default)
+  bool onlineMode = false;  // SuperOffice Online: partner app tokens are checked
   uint64_t ticketLifetimeSeconds = 8 * 3600;
   crypto::PasswordParams password = crypto::defaultPasswordParams();
 

@@ -32,10 +32,10 @@ void GroupCommitter::writerLoop() {
       if (batch.empty() && lock) return;
     }
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-      env_.write([&](store::WriteTxn& txn) {
-        for (auto& item : batch) item->run(txn);
-      });
-    })) {
+                  env_.write([&](store::WriteTxn& txn) {
+                    for (auto& item : batch) item->run(txn);
+                  });
+                })) {
       for (auto& item : batch) item->failAll(*e);
       continue;
     }

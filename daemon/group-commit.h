@@ -18,7 +18,7 @@ namespace credvault::daemon {
 
 // The result of a queued write: a value, or the VaultError that refused it, or an
 // unexpected failure (logged by the caller, reported as an internal error).
-template <typename T>
+template<typename T>
 struct Outcome {
   kj::Maybe<T> value;
   kj::Maybe<core::VaultError> error;
@@ -36,7 +36,7 @@ class GroupCommitter {
   ~GroupCommitter() noexcept(false);  // drains the queue, then joins the writer
   KJ_DISALLOW_COPY(GroupCommitter);
 
-  template <typename T>
+  template<typename T>
   kj::Promise<Outcome<T>> submit(core::WriteOp<T> op);
 
   CommitStats stats() const { return *stats_.lockShared(); }
@@ -46,11 +46,11 @@ class GroupCommitter {
    public:
     virtual ~Item() noexcept(false) = default;
     virtual void run(store::WriteTxn& txn) = 0;  // may run again if the map had to grow
-    virtual void complete() = 0;                  // after the commit, on the writer thread
+    virtual void complete() = 0;                 // after the commit, on the writer thread
     virtual void failAll(const kj::Exception& e) = 0;
   };
 
-  template <typename T>
+  template<typename T>
   class TypedItem final : public Item {
    public:
     TypedItem(core::WriteOp<T> op, kj::Own<kj::CrossThreadPromiseFulfiller<Outcome<T>>> f)
@@ -96,7 +96,7 @@ class GroupCommitter {
   void writerLoop();
 };
 
-template <typename T>
+template<typename T>
 kj::Promise<Outcome<T>> GroupCommitter::submit(core::WriteOp<T> op) {
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
   enqueue(kj::heap<TypedItem<T>>(kj::mv(op), kj::mv(paf.fulfiller)));

@@ -8,7 +8,9 @@ namespace credvault::daemon {
 
 struct Listener::Connection {
   Connection(Listener& listener, kj::Own<kj::AsyncIoStream> streamParam, Peer peer)
-      : listener(listener), peer(peer), stream(kj::mv(streamParam)),
+      : listener(listener),
+        peer(peer),
+        stream(kj::mv(streamParam)),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
     ++listener.service_.connections;
@@ -52,8 +54,8 @@ kj::Promise<void> Listener::run() {
 void Listener::accept(kj::AuthenticatedStream authenticated) {
   Peer peer{UINT32_MAX, 0};
   bool known = false;
-  KJ_IF_MAYBE(local, kj::dynamicDowncastIfAvailable<kj::LocalPeerIdentity>(
-                         *authenticated.peerIdentity)) {
+  KJ_IF_MAYBE(local,
+              kj::dynamicDowncastIfAvailable<kj::LocalPeerIdentity>(*authenticated.peerIdentity)) {
     auto creds = local->getCredentials();
     KJ_IF_MAYBE(uid, creds.uid) {
       peer.uid = *uid;

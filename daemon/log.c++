@@ -19,8 +19,12 @@ bool toJournal() {
 }
 }  // namespace
 
-void setLogLevel(Level level) { currentLevel = static_cast<int>(level); }
-bool logEnabled(Level level) { return static_cast<int>(level) <= currentLevel; }
+void setLogLevel(Level level) {
+  currentLevel = static_cast<int>(level);
+}
+bool logEnabled(Level level) {
+  return static_cast<int>(level) <= currentLevel;
+}
 
 void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields) {
   if (!logEnabled(level)) return;

@@ -16,7 +16,7 @@ namespace credvault::daemon {
 enum class Level { ERROR = 3, WARNING = 4, NOTICE = 5, INFO = 6, DEBUG = 7 };
 
 struct LogField {
-  kj::StringPtr name;   // without the CREDVAULT_ prefix, e.g. "OP"
+  kj::StringPtr name;  // without the CREDVAULT_ prefix, e.g. "OP"
   kj::String value;
 };
 
@@ -24,13 +24,15 @@ void setLogLevel(Level level);
 bool logEnabled(Level level);
 void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields = nullptr);
 
-template <typename... Fields>
+template<typename... Fields>
 void logf(Level level, kj::StringPtr message, Fields&&... fields) {
   if (!logEnabled(level)) return;
   LogField array[] = {kj::fwd<Fields>(fields)...};
   log(level, message, array);
 }
 
-inline void logf(Level level, kj::StringPtr message) { log(level, message); }
+inline void logf(Level level, kj::StringPtr message) {
+  log(level, message);
+}
 
 }  // namespace credvault::daemon

@@ -140,12 +140,13 @@ class Main {
     BlockingPool passwords(2);
     ServiceConfig serviceConfig;
     serviceConfig.systemUids = kj::heapArray(config_.systemUids.asPtr());
-    Service service(vault, auth, committer, passwords, kj::systemPreciseCalendarClock(), kj::mv(serviceConfig));
+    Service service(vault, auth, committer, passwords, kj::systemPreciseCalendarClock(),
+                    kj::mv(serviceConfig));
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {
-      receiver = io.lowLevelProvider->wrapListenSocketFd(
-          *fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+      receiver =
+          io.lowLevelProvider->wrapListenSocketFd(*fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
       logf(Level::INFO, "listening on the socket from systemd");
     } else {
       receiver = bindUnixSocket(*io.lowLevelProvider, config_.socket, config_.socketMode);

@@ -37,7 +37,11 @@ void toWire(const core::Associate& in, rpc::Associate::Builder out) {
   out.setName(in.name);
   out.setKind(in.kind == core::Kind::SYSTEM ? rpc::Kind::SYSTEM : rpc::Kind::USER);
   out.setUserAdmin(in.userAdmin);
-  KJ_IF_MAYBE(uid, in.unixUid) { out.setUnixUid(*uid); } else { out.setUnixUid(-1); }
+  KJ_IF_MAYBE(uid, in.unixUid) {
+    out.setUnixUid(*uid);
+  } else {
+    out.setUnixUid(-1);
+  }
   out.setActive(in.active);
   out.setHasPassword(in.passwordHash.size() > 0);
 }
@@ -48,11 +52,21 @@ void toWire(const core::Principal& in, rpc::Principal::Builder out) {
   out.setKind(in.kind == core::Kind::SYSTEM ? rpc::Kind::SYSTEM : rpc::Kind::USER);
   out.setUserAdmin(in.userAdmin);
   switch (in.method) {
-    case core::AuthMethod::NONE: out.setMethod(rpc::AuthMethod::NONE); break;
-    case core::AuthMethod::PEER_CREDENTIALS: out.setMethod(rpc::AuthMethod::PEER_CREDENTIALS); break;
-    case core::AuthMethod::PASSWORD: out.setMethod(rpc::AuthMethod::PASSWORD); break;
-    case core::AuthMethod::TICKET: out.setMethod(rpc::AuthMethod::TICKET); break;
-    case core::AuthMethod::API_TOKEN: out.setMethod(rpc::AuthMethod::API_TOKEN); break;
+    case core::AuthMethod::NONE:
+      out.setMethod(rpc::AuthMethod::NONE);
+      break;
+    case core::AuthMethod::PEER_CREDENTIALS:
+      out.setMethod(rpc::AuthMethod::PEER_CREDENTIALS);
+      break;
+    case core::AuthMethod::PASSWORD:
+      out.setMethod(rpc::AuthMethod::PASSWORD);
+      break;
+    case core::AuthMethod::TICKET:
+      out.setMethod(rpc::AuthMethod::TICKET);
+      break;
+    case core::AuthMethod::API_TOKEN:
+      out.setMethod(rpc::AuthMethod::API_TOKEN);
+      break;
   }
   out.setUid(in.uid);
   out.setPid(in.pid);
@@ -61,16 +75,26 @@ void toWire(const core::Principal& in, rpc::Principal::Builder out) {
 
 rpc::ErrorCode toWire(core::ErrorCode code) {
   switch (code) {
-    case core::ErrorCode::INTERNAL: return rpc::ErrorCode::INTERNAL;
-    case core::ErrorCode::NOT_AUTHENTICATED: return rpc::ErrorCode::NOT_AUTHENTICATED;
-    case core::ErrorCode::PERMISSION_DENIED: return rpc::ErrorCode::PERMISSION_DENIED;
-    case core::ErrorCode::INVALID_ARGUMENT: return rpc::ErrorCode::INVALID_ARGUMENT;
-    case core::ErrorCode::NOT_FOUND: return rpc::ErrorCode::NOT_FOUND;
-    case core::ErrorCode::LIMIT_EXCEEDED: return rpc::ErrorCode::LIMIT_EXCEEDED;
-    case core::ErrorCode::UNAVAILABLE: return rpc::ErrorCode::UNAVAILABLE;
-    case core::ErrorCode::INTEGRITY: return rpc::ErrorCode::INTEGRITY;
-    case core::ErrorCode::CONFLICT: return rpc::ErrorCode::CONFLICT;
-    case core::ErrorCode::THROTTLED: return rpc::ErrorCode::THROTTLED;
+    case core::ErrorCode::INTERNAL:
+      return rpc::ErrorCode::INTERNAL;
+    case core::ErrorCode::NOT_AUTHENTICATED:
+      return rpc::ErrorCode::NOT_AUTHENTICATED;
+    case core::ErrorCode::PERMISSION_DENIED:
+      return rpc::ErrorCode::PERMISSION_DENIED;
+    case core::ErrorCode::INVALID_ARGUMENT:
+      return rpc::ErrorCode::INVALID_ARGUMENT;
+    case core::ErrorCode::NOT_FOUND:
+      return rpc::ErrorCode::NOT_FOUND;
+    case core::ErrorCode::LIMIT_EXCEEDED:
+      return rpc::ErrorCode::LIMIT_EXCEEDED;
+    case core::ErrorCode::UNAVAILABLE:
+      return rpc::ErrorCode::UNAVAILABLE;
+    case core::ErrorCode::INTEGRITY:
+      return rpc::ErrorCode::INTEGRITY;
+    case core::ErrorCode::CONFLICT:
+      return rpc::ErrorCode::CONFLICT;
+    case core::ErrorCode::THROTTLED:
+      return rpc::ErrorCode::THROTTLED;
   }
   return rpc::ErrorCode::INTERNAL;
 }

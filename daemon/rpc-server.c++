@@ -19,17 +19,22 @@ namespace {
 
 kj::StringPtr methodName(core::AuthMethod m) {
   switch (m) {
-    case core::AuthMethod::NONE: return "none";
-    case core::AuthMethod::PEER_CREDENTIALS: return "peer";
-    case core::AuthMethod::PASSWORD: return "password";
-    case core::AuthMethod::TICKET: return "ticket";
-    case core::AuthMethod::API_TOKEN: return "token";
+    case core::AuthMethod::NONE:
+      return "none";
+    case core::AuthMethod::PEER_CREDENTIALS:
+      return "peer";
+    case core::AuthMethod::PASSWORD:
+      return "password";
+    case core::AuthMethod::TICKET:
+      return "ticket";
+    case core::AuthMethod::API_TOKEN:
+      return "token";
   }
   return "none";
 }
 
-void logOutcome(Level level, kj::StringPtr op, const core::Principal& who,
-                kj::StringPtr result, kj::StringPtr field = nullptr) {
+void logOutcome(Level level, kj::StringPtr op, const core::Principal& who, kj::StringPtr result,
+                kj::StringPtr field = nullptr) {
   if (!logEnabled(level)) return;
   if (field == nullptr || field.size() == 0) {
     logf(level, kj::str(op, " ", result), LogField{"OP", kj::str(op)},
@@ -45,18 +50,16 @@ void logOutcome(Level level, kj::StringPtr op, const core::Principal& who,
 
 // Runs a method body. A VaultError becomes the typed error in the results; anything else
 // is logged and reported as `internal` without its text.
-template <typename Context, typename Func>
+template<typename Context, typename Func>
 kj::Promise<void> guarded(Context& context, kj::StringPtr op, const core::Principal* who,
                           Func&& body) {
   kj::Maybe<kj::Promise<void>> result;
   kj::Maybe<core::VaultError> refused;
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
-    try {
-      result = kj::Promise<void>(body());
-    } catch (const core::VaultError& e) {
-      refused = e;
-    }
-  })) {
+                try {
+                  result = kj::Promise<void>(body());
+                } catch (const core::VaultError& e) { refused = e; }
+              })) {
     logf(Level::ERROR, kj::str(op, " failed: ", exception->getDescription()),
          LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
     auto err = context.getResults().initError();
@@ -75,32 +78,32 @@ kj::Promise<void> guarded(Context& context, kj::StringPtr op, const core::Princi
 }
 
 // Completes a queued write: the typed outcome goes into the results.
-template <typename T, typename Context, typename Fill>
-kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context,
-                              kj::StringPtr op, core::Principal who, Fill&& fill) {
-  return promise.then([context, op, who = kj::mv(who), fill = kj::fwd<Fill>(fill)](
-                          Outcome<T> outcome) mutable {
-    KJ_IF_MAYBE(e, outcome.error) {
-      logOutcome(Level::INFO, op, who, core::errorCodeName(e->code()), e->field());
-      setError(context.getResults().initError(), *e);
-      return;
-    }
-    KJ_IF_MAYBE(f, outcome.failure) {
-      logf(Level::ERROR, kj::str(op, " failed: ", f->getDescription()),
-           LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
-      auto err = context.getResults().initError();
-      err.setCode(rpc::ErrorCode::INTERNAL);
-      err.setMessage("internal error; see the daemon's log");
-      return;
-    }
-    logOutcome(Level::INFO, op, who, "ok");
-    fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-  });
+template<typename T, typename Context, typename Fill>
+kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, kj::StringPtr op,
+                              core::Principal who, Fill&& fill) {
+  return promise.then(
+      [context, op, who = kj::mv(who), fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
+        KJ_IF_MAYBE(e, outcome.error) {
+          logOutcome(Level::INFO, op, who, core::errorCodeName(e->code()), e->field());
+          setError(context.getResults().initError(), *e);
+          return;
+        }
+        KJ_IF_MAYBE(f, outcome.failure) {
+          logf(Level::ERROR, kj::str(op, " failed: ", f->getDescription()),
+               LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
+          auto err = context.getResults().initError();
+          err.setCode(rpc::ErrorCode::INTERNAL);
+          err.setMessage("internal error; see the daemon's log");
+          return;
+        }
+        logOutcome(Level::INFO, op, who, "ok");
+        fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+      });
 }
 
 // Oversized requests are refused per call, so the connection stays usable. (The transport
 // closes a connection only past TRANSPORT_LIMIT, see listener.h.)
-template <typename Params>
+template<typename Params>
 void checkSize(Params params) {
   // Measuring walks the whole request, so it meets a nesting or traversal limit first.
   uint64_t words = 0;
@@ -196,9 +199,8 @@ class AdminImpl final : public rpc::Admin::Server {
     return guarded(context, "associate-remove", &who_, [&]() {
       auto op = service_.vault().removeAssociate(who_, context.getParams().getAssociateId());
       return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-remove",
-                         core::clonePrincipal(who_), [](auto results, uint32_t n) {
-                           results.setRemovedCredentials(n);
-                         });
+                         core::clonePrincipal(who_),
+                         [](auto results, uint32_t n) { results.setRemovedCredentials(n); });
     });
   }
 
@@ -293,8 +295,7 @@ class SessionImpl final : public rpc::Session::Server {
  public:
   SessionImpl(Service& service, core::Principal who, Peer peer, uint32_t epoch,
               kj::Maybe<kj::String> ticket = nullptr)
-      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch),
-        ticket_(kj::mv(ticket)) {}
+      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch), ticket_(kj::mv(ticket)) {}
 
   kj::Promise<void> whoami(WhoamiContext context) override {
     return guarded(context, "whoami", nullptr, [&]() {
@@ -388,8 +389,8 @@ class SessionImpl final : public rpc::Session::Server {
     return guarded(context, "token-create", &who_, [&]() {
       auto p = context.getParams();
       checkSize(p);
-      auto op = service_.auth().createToken(current(), p.getAssociateId(), p.getName(),
-                                            p.getExpires());
+      auto op =
+          service_.auth().createToken(current(), p.getAssociateId(), p.getName(), p.getExpires());
       return finishWrite(service_.committer().submit(kj::mv(op)), context, "token-create",
                          core::clonePrincipal(who_), [](auto results, core::IssuedApiToken t) {
                            results.setToken(t.token);
@@ -461,11 +462,13 @@ class SessionImpl final : public rpc::Session::Server {
         gone("the session's credentials were revoked");
       }
       KJ_IF_MAYBE(t, ticket_) {
-        if (service_.auth().validateTicket(*t) == nullptr) gone("the ticket was revoked or expired");
+        if (service_.auth().validateTicket(*t) == nullptr)
+          gone("the ticket was revoked or expired");
       }
       p.kind = (a->kind == core::Kind::SYSTEM ||
                 (systemUid && who_.method == core::AuthMethod::PEER_CREDENTIALS))
-                   ? core::Kind::SYSTEM : core::Kind::USER;
+                   ? core::Kind::SYSTEM
+                   : core::Kind::USER;
       p.userAdmin = a->userAdmin;
       p.name = kj::heapString(a->name);
       return p;
@@ -473,13 +476,13 @@ class SessionImpl final : public rpc::Session::Server {
     gone("the associate no longer exists");
   }
 
-  template <typename Context>
+  template<typename Context>
   static void fillList(Context& context, kj::Array<core::Credential> list) {
     auto out = context.getResults().initCredentials(list.size());
     for (auto i : kj::indices(list)) toWire(list[i], out[i]);
   }
 
-  template <typename Context>
+  template<typename Context>
   kj::Promise<void> doSave(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
                            rpc::Credential::Reader credential) {
     auto who = current();
@@ -488,9 +491,9 @@ class SessionImpl final : public rpc::Session::Server {
                        [](auto, bool) {});
   }
 
-  template <typename Context>
-  kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target,
-                             capnp::Text::Reader type, capnp::Text::Reader publicValue) {
+  template<typename Context>
+  kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
+                             capnp::Text::Reader publicValue) {
     auto who = current();
     auto op = service_.vault().remove(who, target, type, publicValue);
     return finishWrite(service_.committer().submit(kj::mv(op)), context, "remove", kj::mv(who),
@@ -524,7 +527,8 @@ class VaultImpl final : public rpc::Vault::Server {
         return kj::READY_NOW;
       }
       core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", peer_.uid, " is not mapped to an associate; authenticate "
+                 kj::str("uid ", peer_.uid,
+                         " is not mapped to an associate; authenticate "
                          "with a ticket or password"));
     });
   }
@@ -558,57 +562,55 @@ class VaultImpl final : public rpc::Vault::Server {
         };
         checked = service_.passwords().run<Checked>(kj::mv(job));
       }
-      return checked.then(
-          [this, context, partner, issueTicket](Outcome<Checked> outcome) mutable
-          -> kj::Promise<void> {
-            KJ_IF_MAYBE(e, outcome.error) {
-              logf(Level::NOTICE, "authentication failed",
-                   LogField{"OP", kj::str("authenticate-password")},
-                   LogField{"UID", kj::str(peer_.uid)},
-                   LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
-              setError(context.getResults().initError(), *e);
-              return kj::READY_NOW;
-            }
-            KJ_IF_MAYBE(f, outcome.failure) {
-              logf(Level::ERROR, kj::str("authenticate-password failed: ", f->getDescription()),
-                   LogField{"OP", kj::str("authenticate-password")},
-                   LogField{"RESULT", kj::str("internal")});
-              auto err = context.getResults().initError();
-              err.setCode(rpc::ErrorCode::INTERNAL);
-              err.setMessage("internal error; see the daemon's log");
-              return kj::READY_NOW;
-            }
-            auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
-            auto& a = checked.associate;
-            KJ_IF_MAYBE(h, checked.rehash) {
-              // Best effort: a failure leaves the old hash, which still verifies.
-              service_.committer()
-                  .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
-                  .detach([](kj::Exception&&) {});
-            }
-            auto who = principalFor(a, core::AuthMethod::PASSWORD);
-            who.partnerApp = partner;
-            logOutcome(Level::INFO, "authenticate-password", who, "ok");
-            toWire(who, context.getResults().initPrincipal());
-            if (!issueTicket) {
-              context.getResults().setSession(
-                  kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
-              return kj::READY_NOW;
-            }
-            auto op = service_.auth().issueTicket(a);
-            uint32_t epoch = a.credentialEpoch;
-            return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-issue",
-                               core::clonePrincipal(who),
-                               [this, who = kj::mv(who), epoch](auto results,
-                                                                core::IssuedTicket t) mutable {
-                                 results.setTicket(t.ticket);
-                                 results.setTicketExpires(
-                                     t.expiresUnix * core::TICKS_PER_SECOND +
-                                     core::UNIX_EPOCH_TICKS);
-                                 results.setSession(kj::heap<SessionImpl>(
-                                     service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
-                               });
-          });
+      return checked.then([this, context, partner,
+                           issueTicket](Outcome<Checked> outcome) mutable -> kj::Promise<void> {
+        KJ_IF_MAYBE(e, outcome.error) {
+          logf(Level::NOTICE, "authentication failed",
+               LogField{"OP", kj::str("authenticate-password")},
+               LogField{"UID", kj::str(peer_.uid)},
+               LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
+          setError(context.getResults().initError(), *e);
+          return kj::READY_NOW;
+        }
+        KJ_IF_MAYBE(f, outcome.failure) {
+          logf(Level::ERROR, kj::str("authenticate-password failed: ", f->getDescription()),
+               LogField{"OP", kj::str("authenticate-password")},
+               LogField{"RESULT", kj::str("internal")});
+          auto err = context.getResults().initError();
+          err.setCode(rpc::ErrorCode::INTERNAL);
+          err.setMessage("internal error; see the daemon's log");
+          return kj::READY_NOW;
+        }
+        auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
+        auto& a = checked.associate;
+        KJ_IF_MAYBE(h, checked.rehash) {
+          // Best effort: a failure leaves the old hash, which still verifies.
+          service_.committer()
+              .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
+              .detach([](kj::Exception&&) {});
+        }
+        auto who = principalFor(a, core::AuthMethod::PASSWORD);
+        who.partnerApp = partner;
+        logOutcome(Level::INFO, "authenticate-password", who, "ok");
+        toWire(who, context.getResults().initPrincipal());
+        if (!issueTicket) {
+          context.getResults().setSession(
+              kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
+          return kj::READY_NOW;
+        }
+        auto op = service_.auth().issueTicket(a);
+        uint32_t epoch = a.credentialEpoch;
+        return finishWrite(
+            service_.committer().submit(kj::mv(op)), context, "ticket-issue",
+            core::clonePrincipal(who),
+            [this, who = kj::mv(who), epoch](auto results, core::IssuedTicket t) mutable {
+              results.setTicket(t.ticket);
+              results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
+                                       core::UNIX_EPOCH_TICKS);
+              results.setSession(
+                  kj::heap<SessionImpl>(service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
+            });
+      });
     });
   }
 
@@ -693,7 +695,7 @@ class VaultImpl final : public rpc::Vault::Server {
   Service& service_;
   Peer peer_;
 
-  template <typename Params>
+  template<typename Params>
   static kj::Maybe<kj::StringPtr> appToken(Params p) {
     if (p.hasAppToken() && p.getAppToken().size() > 0) return kj::StringPtr(p.getAppToken());
     return nullptr;
@@ -738,8 +740,12 @@ class VaultImpl final : public rpc::Vault::Server {
 
 Service::Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
                  BlockingPool& passwords, const kj::Clock& clock, ServiceConfig config)
-    : started(clock.now()), vault_(vault), auth_(auth), committer_(committer),
-      passwords_(passwords), clock_(clock),
+    : started(clock.now()),
+      vault_(vault),
+      auth_(auth),
+      committer_(committer),
+      passwords_(passwords),
+      clock_(clock),
       config_(kj::mv(config)) {}
 
 bool Service::isSystemUid(uint32_t uid) const {

@@ -49,11 +49,12 @@ kj::Own<kj::ConnectionReceiver> bindUnixSocket(kj::LowLevelAsyncIoProvider& io, 
   KJ_SYSCALL(bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)), path);
   KJ_SYSCALL(chmod(path.cStr(), mode), path);
   KJ_SYSCALL(listen(fd, SOMAXCONN));
-  return io.wrapListenSocketFd(
-      fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+  return io.wrapListenSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
 }
 
-void notify(kj::StringPtr state) { sd_notify(0, state.cStr()); }
+void notify(kj::StringPtr state) {
+  sd_notify(0, state.cStr());
+}
 
 kj::Promise<void> watchdogLoop(kj::Timer& timer) {
   uint64_t usec = 0;

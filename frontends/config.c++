@@ -44,22 +44,22 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
     }
     prefix = kj::heapString(value);
   } else if (key == "max_body") {
-    KJ_IF_MAYBE (v, number(value, 1024, uint64_t(1) << 30)) {
+    KJ_IF_MAYBE(v, number(value, 1024, uint64_t(1) << 30)) {
       maxBody = *v;
     } else
       return kj::str("max_body must be a number of bytes from 1024 to 1073741824");
   } else if (key == "max_connections") {
-    KJ_IF_MAYBE (v, number(value, 1, 1000000)) {
+    KJ_IF_MAYBE(v, number(value, 1, 1000000)) {
       maxConnections = *v;
     } else
       return kj::str("max_connections must be a number from 1 to 1000000");
   } else if (key == "idle_timeout") {
-    KJ_IF_MAYBE (v, number(value, 1, 3600)) {
+    KJ_IF_MAYBE(v, number(value, 1, 3600)) {
       idleTimeoutSeconds = *v;
     } else
       return kj::str("idle_timeout must be seconds from 1 to 3600");
   } else if (key == "header_timeout") {
-    KJ_IF_MAYBE (v, number(value, 1, 3600)) {
+    KJ_IF_MAYBE(v, number(value, 1, 3600)) {
       headerTimeoutSeconds = *v;
     } else
       return kj::str("header_timeout must be seconds from 1 to 3600");
@@ -77,43 +77,21 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
 }
 
 void GatewaySettings::overrideWith(GatewaySettings&& o) {
-  KJ_IF_MAYBE (v, o.vaultSocket) {
-    vaultSocket = kj::mv(*v);
-  }
+  KJ_IF_MAYBE(v, o.vaultSocket) { vaultSocket = kj::mv(*v); }
   if (o.listen.size() > 0) listen = kj::mv(o.listen);
-  KJ_IF_MAYBE (v, o.prefix) {
-    prefix = kj::mv(*v);
-  }
-  KJ_IF_MAYBE (v, o.maxBody) {
-    maxBody = *v;
-  }
-  KJ_IF_MAYBE (v, o.maxConnections) {
-    maxConnections = *v;
-  }
-  KJ_IF_MAYBE (v, o.idleTimeoutSeconds) {
-    idleTimeoutSeconds = *v;
-  }
-  KJ_IF_MAYBE (v, o.headerTimeoutSeconds) {
-    headerTimeoutSeconds = *v;
-  }
-  KJ_IF_MAYBE (v, o.accessLog) {
-    accessLog = *v;
-  }
+  KJ_IF_MAYBE(v, o.prefix) { prefix = kj::mv(*v); }
+  KJ_IF_MAYBE(v, o.maxBody) { maxBody = *v; }
+  KJ_IF_MAYBE(v, o.maxConnections) { maxConnections = *v; }
+  KJ_IF_MAYBE(v, o.idleTimeoutSeconds) { idleTimeoutSeconds = *v; }
+  KJ_IF_MAYBE(v, o.headerTimeoutSeconds) { headerTimeoutSeconds = *v; }
+  KJ_IF_MAYBE(v, o.accessLog) { accessLog = *v; }
 }
 
 void GatewaySettings::applyTo(http::HttpLimits& limits) const {
-  KJ_IF_MAYBE (v, maxBody) {
-    limits.maxBodyBytes = *v;
-  }
-  KJ_IF_MAYBE (v, maxConnections) {
-    limits.maxConnections = *v;
-  }
-  KJ_IF_MAYBE (v, idleTimeoutSeconds) {
-    limits.idleTimeout = *v * kj::SECONDS;
-  }
-  KJ_IF_MAYBE (v, headerTimeoutSeconds) {
-    limits.headerTimeout = *v * kj::SECONDS;
-  }
+  KJ_IF_MAYBE(v, maxBody) { limits.maxBodyBytes = *v; }
+  KJ_IF_MAYBE(v, maxConnections) { limits.maxConnections = *v; }
+  KJ_IF_MAYBE(v, idleTimeoutSeconds) { limits.idleTimeout = *v * kj::SECONDS; }
+  KJ_IF_MAYBE(v, headerTimeoutSeconds) { limits.headerTimeout = *v * kj::SECONDS; }
 }
 
 kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text) {
@@ -130,12 +108,10 @@ kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text) {
     auto content = trimmed(p, stop);
     p = eol < end ? eol + 1 : end;
     if (content.size() == 0) continue;
-    KJ_IF_MAYBE (eq, content.findFirst('=')) {
+    KJ_IF_MAYBE(eq, content.findFirst('=')) {
       auto key = trimmed(content.begin(), content.begin() + *eq);
       auto value = trimmed(content.begin() + *eq + 1, content.end());
-      KJ_IF_MAYBE (error, settings.set(key, value)) {
-        return kj::str("line ", line, ": ", *error);
-      }
+      KJ_IF_MAYBE(error, settings.set(key, value)) { return kj::str("line ", line, ": ", *error); }
     } else {
       return kj::str("line ", line, ": expected \"key = value\"");
     }

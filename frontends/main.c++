@@ -62,9 +62,7 @@ class GatewayMain {
   GatewaySettings cli_;
 
   kj::MainBuilder::Validity setting(kj::StringPtr key, kj::StringPtr value) {
-    KJ_IF_MAYBE (error, cli_.set(key, value)) {
-      return kj::mv(*error);
-    }
+    KJ_IF_MAYBE(error, cli_.set(key, value)) { return kj::mv(*error); }
     return true;
   }
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
@@ -86,7 +84,7 @@ class GatewayMain {
 
   static kj::String defaultConfigPath() {
     kj::StringPtr daemonConfig = CREDVAULT_DEFAULT_CONFIG;
-    KJ_IF_MAYBE (slash, daemonConfig.findLast('/')) {
+    KJ_IF_MAYBE(slash, daemonConfig.findLast('/')) {
       return kj::str(kj::heapString(daemonConfig.begin(), *slash), "/gateway.conf");
     }
     return kj::str("gateway.conf");
@@ -107,9 +105,7 @@ class GatewayMain {
       kj::FdInputStream in((kj::AutoCloseFd(fd)));
       auto text = in.readAllText(64 * 1024);
       auto parsed = parseSettings(text);
-      KJ_IF_MAYBE (error, parsed.tryGet<kj::String>()) {
-        return kj::str(path, ": ", *error);
-      }
+      KJ_IF_MAYBE(error, parsed.tryGet<kj::String>()) { return kj::str(path, ": ", *error); }
       settings = kj::mv(parsed.get<GatewaySettings>());
     }
     settings.overrideWith(kj::mv(cli_));
@@ -125,9 +121,7 @@ class GatewayMain {
     auto& ws = io.waitScope;
 
     auto loaded = loadSettings();
-    KJ_IF_MAYBE (error, loaded.tryGet<kj::String>()) {
-      return kj::mv(*error);
-    }
+    KJ_IF_MAYBE(error, loaded.tryGet<kj::String>()) { return kj::mv(*error); }
     auto& settings = loaded.get<GatewaySettings>();
 
     int activated = sd_listen_fds(1);
@@ -142,9 +136,7 @@ class GatewayMain {
     GatewayConfig config;
     config.vaultSocket =
         ipc::socketPath(settings.vaultSocket.map([](kj::String& s) -> kj::StringPtr { return s; }));
-    KJ_IF_MAYBE (p, settings.prefix) {
-      config.urlPrefix = kj::mv(*p);
-    }
+    KJ_IF_MAYBE(p, settings.prefix) { config.urlPrefix = kj::mv(*p); }
     settings.applyTo(config.limits);
     kj::String socket = kj::heapString(config.vaultSocket);
     kj::String prefix = kj::heapString(config.urlPrefix);
@@ -162,10 +154,10 @@ class GatewayMain {
       names.add(kj::str("fd:", fd));
     }
     for (auto& address : listen) {
-      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
-                     auto addr = io.provider->getNetwork().parseAddress(address).wait(ws);
-                     receivers.add(addr->listen());
-                   })) {
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    auto addr = io.provider->getNetwork().parseAddress(address).wait(ws);
+                    receivers.add(addr->listen());
+                  })) {
         return kj::str("cannot listen on ", address, ": ", e->getDescription());
       }
       names.add(kj::heapString(address));
@@ -187,8 +179,8 @@ class GatewayMain {
     sd_notify(0, "READY=1\nSTATUS=serving");
 
     kj::String why;
-    KJ_IF_MAYBE (e, kj::runCatchingExceptions(
-                        [&]() { why = stop.exclusiveJoin(kj::mv(failed)).wait(ws); })) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                       [&]() { why = stop.exclusiveJoin(kj::mv(failed)).wait(ws); })) {
       StderrLog::warning(kj::str("listener failed: ", e->getDescription()));
       why = kj::str("listener failure");
     }

@@ -36,9 +36,7 @@ Connection::Connection(kj::Own<kj::AsyncIoStream> stream)
 kj::Promise<kj::Own<Connection>> connect(kj::Network& network, kj::StringPtr path) {
   return network.parseAddress(kj::str("unix:", path))
       .then([](kj::Own<kj::NetworkAddress> addr) { return addr->connect(); })
-      .then([](kj::Own<kj::AsyncIoStream> stream) {
-        return kj::heap<Connection>(kj::mv(stream));
-      });
+      .then([](kj::Own<kj::AsyncIoStream> stream) { return kj::heap<Connection>(kj::mv(stream)); });
 }
 
 kj::String socketPath(kj::Maybe<kj::StringPtr> explicitPath) {
@@ -50,16 +48,26 @@ kj::String socketPath(kj::Maybe<kj::StringPtr> explicitPath) {
 
 kj::StringPtr errorCodeName(rpc::ErrorCode code) {
   switch (code) {
-    case rpc::ErrorCode::INTERNAL: return "internal";
-    case rpc::ErrorCode::NOT_AUTHENTICATED: return "not-authenticated";
-    case rpc::ErrorCode::PERMISSION_DENIED: return "permission-denied";
-    case rpc::ErrorCode::INVALID_ARGUMENT: return "invalid-argument";
-    case rpc::ErrorCode::NOT_FOUND: return "not-found";
-    case rpc::ErrorCode::LIMIT_EXCEEDED: return "limit-exceeded";
-    case rpc::ErrorCode::UNAVAILABLE: return "unavailable";
-    case rpc::ErrorCode::INTEGRITY: return "integrity";
-    case rpc::ErrorCode::CONFLICT: return "conflict";
-    case rpc::ErrorCode::THROTTLED: return "throttled";
+    case rpc::ErrorCode::INTERNAL:
+      return "internal";
+    case rpc::ErrorCode::NOT_AUTHENTICATED:
+      return "not-authenticated";
+    case rpc::ErrorCode::PERMISSION_DENIED:
+      return "permission-denied";
+    case rpc::ErrorCode::INVALID_ARGUMENT:
+      return "invalid-argument";
+    case rpc::ErrorCode::NOT_FOUND:
+      return "not-found";
+    case rpc::ErrorCode::LIMIT_EXCEEDED:
+      return "limit-exceeded";
+    case rpc::ErrorCode::UNAVAILABLE:
+      return "unavailable";
+    case rpc::ErrorCode::INTEGRITY:
+      return "integrity";
+    case rpc::ErrorCode::CONFLICT:
+      return "conflict";
+    case rpc::ErrorCode::THROTTLED:
+      return "throttled";
   }
   return "internal";
 }
@@ -87,8 +95,8 @@ kj::String formatTicks(int64_t ticks) {
   gmtime_r(&t, &tm);
   char buf[64];
   if (frac == 0) {
-    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   } else {
     snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%07lld", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
@@ -109,12 +117,14 @@ kj::Maybe<int64_t> parseTicks(kj::StringPtr text) {
     return true;
   };
   auto expect = [&](char c) -> bool {
-    if (p < end && *p == c) { ++p; return true; }
+    if (p < end && *p == c) {
+      ++p;
+      return true;
+    }
     return false;
   };
   int64_t year, month, day, hour = 0, minute = 0, second = 0, frac = 0;
-  if (!digits(4, year) || !expect('-') || !digits(2, month) || !expect('-') ||
-      !digits(2, day)) {
+  if (!digits(4, year) || !expect('-') || !digits(2, month) || !expect('-') || !digits(2, day)) {
     return nullptr;
   }
   if (p < end && (*p == 'T' || *p == ' ')) {
@@ -126,7 +136,8 @@ kj::Maybe<int64_t> parseTicks(kj::StringPtr text) {
         int n = 0;
         while (p < end && *p >= '0' && *p <= '9') {
           if (n < 7) frac = frac * 10 + (*p - '0');
-          ++n; ++p;
+          ++n;
+          ++p;
         }
         if (n == 0) return nullptr;
         for (int i = n; i < 7; i++) frac *= 10;
@@ -154,8 +165,8 @@ kj::Maybe<int64_t> parseTicks(kj::StringPtr text) {
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   if (month == 2 && day == 29 && !leap) return nullptr;
   if (hour > 23 || minute > 59 || second > 59) return nullptr;
-  int64_t unixSeconds = daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 +
-                        second - offsetSeconds;
+  int64_t unixSeconds =
+      daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds;
   int64_t ticks = unixSeconds * TICKS_PER_SECOND + frac + UNIX_EPOCH_TICKS;
   if (ticks < 0 || ticks > MAX_TICKS) return nullptr;
   return ticks;

@@ -35,7 +35,10 @@ kj::ArrayPtr<const kj::byte> view(const MDB_val& v) {
 }  // namespace
 
 void putBe32(kj::byte* out, uint32_t v) {
-  out[0] = v >> 24; out[1] = v >> 16; out[2] = v >> 8; out[3] = v;
+  out[0] = v >> 24;
+  out[1] = v >> 16;
+  out[2] = v >> 8;
+  out[3] = v;
 }
 uint32_t getBe32(const kj::byte* in) {
   return (uint32_t(in[0]) << 24) | (uint32_t(in[1]) << 16) | (uint32_t(in[2]) << 8) | in[3];
@@ -62,7 +65,7 @@ ReadTxn::~ReadTxn() noexcept(false) {
 }
 
 kj::Maybe<kj::ArrayPtr<const kj::byte>> ReadTxn::get(Table table,
-                                                      kj::ArrayPtr<const kj::byte> key) const {
+                                                     kj::ArrayPtr<const kj::byte> key) const {
   MDB_val k = val(key), v;
   int rc = mdb_get(txn_, table.dbi, &k, &v);
   if (rc == MDB_NOTFOUND) return nullptr;
@@ -70,9 +73,10 @@ kj::Maybe<kj::ArrayPtr<const kj::byte>> ReadTxn::get(Table table,
   return view(v);
 }
 
-void ReadTxn::scan(Table table, kj::ArrayPtr<const kj::byte> prefix,
-                   kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte>,
-                                          kj::ArrayPtr<const kj::byte>)> visit) const {
+void ReadTxn::scan(
+    Table table, kj::ArrayPtr<const kj::byte> prefix,
+    kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte>, kj::ArrayPtr<const kj::byte>)> visit)
+    const {
   MDB_cursor* cursor;
   check(mdb_cursor_open(txn_, table.dbi, &cursor), "mdb_cursor_open");
   KJ_DEFER(mdb_cursor_close(cursor));
@@ -123,9 +127,7 @@ kj::Maybe<kj::Exception> WriteTxn::nested(kj::FunctionParam<void(WriteTxn&)> bod
   auto failure = kj::runCatchingExceptions([&]() {
     try {
       body(inner);
-    } catch (const MapFull&) {
-      mapFull = true;
-    }
+    } catch (const MapFull&) { mapFull = true; }
   });
   // The whole transaction must be rerun with a bigger map.
   if (mapFull) throw MapFull();
@@ -156,8 +158,8 @@ Environment::Environment(kj::StringPtr dir, Options options)
   bool existed = ::access(kj::str(dir, "/data.mdb").cStr(), F_OK) == 0;
   int rc = mdb_env_open(env_, dir.cStr(), flags, 0600);
   if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID) {
-    KJ_FAIL_REQUIRE("the state directory does not hold an LMDB database this build can read",
-                    dir, mdb_strerror(rc));
+    KJ_FAIL_REQUIRE("the state directory does not hold an LMDB database this build can read", dir,
+                    mdb_strerror(rc));
   }
   check(rc, "mdb_env_open");
   // An existing environment may already be bigger than our initial size.
@@ -227,8 +229,8 @@ uint32_t Environment::checkSchema(uint32_t version) {
       KJ_REQUIRE(found->size() == 4, "schema version record is damaged");
       uint32_t onDisk = getBe32(found->begin());
       KJ_REQUIRE(onDisk <= version,
-                 "the database was written by a newer credvault; refusing to open it",
-                 onDisk, version);
+                 "the database was written by a newer credvault; refusing to open it", onDisk,
+                 version);
       if (onDisk < version) {
         kj::byte buf[4];
         putBe32(buf, version);

@@ -23,7 +23,7 @@ namespace credvault::store {
 
 struct Options {
   uint64_t initialMapSize = uint64_t(256) << 20;  // grows on demand, doubling
-  uint64_t maxMapSize = uint64_t(1) << 40;         // refuse to grow past this
+  uint64_t maxMapSize = uint64_t(1) << 40;        // refuse to grow past this
   unsigned maxTables = 16;
   bool durable = true;  // false only for benchmarks' in-memory ceiling
 };
@@ -44,9 +44,10 @@ class ReadTxn {
 
   kj::Maybe<kj::ArrayPtr<const kj::byte>> get(Table table, kj::ArrayPtr<const kj::byte> key) const;
   // Visits keys starting with `prefix` in byte order until `visit` returns false.
-  void scan(Table table, kj::ArrayPtr<const kj::byte> prefix,
-            kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte> key,
-                                   kj::ArrayPtr<const kj::byte> value)> visit) const;
+  void scan(
+      Table table, kj::ArrayPtr<const kj::byte> prefix,
+      kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte> key, kj::ArrayPtr<const kj::byte> value)>
+          visit) const;
   uint64_t count(Table table) const;
 
  protected:
@@ -74,7 +75,7 @@ class WriteTxn : public ReadTxn {
 
 struct Stats {
   uint64_t mapSize;
-  uint64_t usedBytes;   // last page number × page size
+  uint64_t usedBytes;  // last page number × page size
   uint32_t readers;
 };
 
@@ -93,7 +94,7 @@ class Environment {
   // Runs `body` in a write transaction and commits it (durably unless Options::durable is
   // false). On MDB_MAP_FULL the transaction is aborted, the map doubled, and `body` run
   // again, so `body` must have no effects outside the transaction.
-  template <typename Func>
+  template<typename Func>
   auto write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>()));
 
   // A consistent snapshot of the whole environment, compacted, written to `path` (which
@@ -118,7 +119,7 @@ class Environment {
   void grow();
 };
 
-template <typename Func>
+template<typename Func>
 auto Environment::write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>())) {
   for (;;) {
     try {
@@ -132,9 +133,7 @@ auto Environment::write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>())
         txn.commit();
         return result;
       }
-    } catch (const MapFull&) {
-      grow();
-    }
+    } catch (const MapFull&) { grow(); }
   }
 }
 

@@ -20,13 +20,26 @@
 namespace credvault::ctl {
 
 enum Exit {
-  OK = 0, USAGE = 1, NOT_AUTHENTICATED = 2, PERMISSION_DENIED = 3, INVALID_ARGUMENT = 4,
-  NOT_FOUND = 5, LIMIT_EXCEEDED = 6, UNAVAILABLE = 7, INTEGRITY = 8, CONFLICT = 9,
-  INTERNAL = 10, THROTTLED = 11,
+  OK = 0,
+  USAGE = 1,
+  NOT_AUTHENTICATED = 2,
+  PERMISSION_DENIED = 3,
+  INVALID_ARGUMENT = 4,
+  NOT_FOUND = 5,
+  LIMIT_EXCEEDED = 6,
+  UNAVAILABLE = 7,
+  INTEGRITY = 8,
+  CONFLICT = 9,
+  INTERNAL = 10,
+  THROTTLED = 11,
 };
 
-struct UsageError { kj::String message; };
-struct CommandFailed { int code; };
+struct UsageError {
+  kj::String message;
+};
+struct CommandFailed {
+  int code;
+};
 
 const char USAGE_TEXT[] =
     "usage: credvaultctl [--socket PATH] [--json] COMMAND [ARGS]\n"
@@ -57,23 +70,34 @@ const char USAGE_TEXT[] =
     "\n"
     "With $CREDVAULT_TICKET set, commands act as that ticket's associate instead of\n"
     "the calling uid's.\n"
-    "The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET ".\n"
+    "The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET
+    ".\n"
     "Exit codes: 0 ok, 1 usage, 2 not authenticated, 3 permission denied, 4 invalid\n"
     "argument, 5 not found, 6 limit exceeded, 7 daemon unavailable, 8 integrity error,\n"
     "9 conflict, 10 internal error, 11 throttled.\n";
 
 int exitFor(rpc::ErrorCode code) {
   switch (code) {
-    case rpc::ErrorCode::INTERNAL: return INTERNAL;
-    case rpc::ErrorCode::NOT_AUTHENTICATED: return NOT_AUTHENTICATED;
-    case rpc::ErrorCode::PERMISSION_DENIED: return PERMISSION_DENIED;
-    case rpc::ErrorCode::INVALID_ARGUMENT: return INVALID_ARGUMENT;
-    case rpc::ErrorCode::NOT_FOUND: return NOT_FOUND;
-    case rpc::ErrorCode::LIMIT_EXCEEDED: return LIMIT_EXCEEDED;
-    case rpc::ErrorCode::UNAVAILABLE: return UNAVAILABLE;
-    case rpc::ErrorCode::INTEGRITY: return INTEGRITY;
-    case rpc::ErrorCode::CONFLICT: return CONFLICT;
-    case rpc::ErrorCode::THROTTLED: return THROTTLED;
+    case rpc::ErrorCode::INTERNAL:
+      return INTERNAL;
+    case rpc::ErrorCode::NOT_AUTHENTICATED:
+      return NOT_AUTHENTICATED;
+    case rpc::ErrorCode::PERMISSION_DENIED:
+      return PERMISSION_DENIED;
+    case rpc::ErrorCode::INVALID_ARGUMENT:
+      return INVALID_ARGUMENT;
+    case rpc::ErrorCode::NOT_FOUND:
+      return NOT_FOUND;
+    case rpc::ErrorCode::LIMIT_EXCEEDED:
+      return LIMIT_EXCEEDED;
+    case rpc::ErrorCode::UNAVAILABLE:
+      return UNAVAILABLE;
+    case rpc::ErrorCode::INTEGRITY:
+      return INTEGRITY;
+    case rpc::ErrorCode::CONFLICT:
+      return CONFLICT;
+    case rpc::ErrorCode::THROTTLED:
+      return THROTTLED;
   }
   return INTERNAL;
 }
@@ -84,11 +108,21 @@ kj::String jsonString(kj::ArrayPtr<const char> s) {
   for (char c : s) {
     unsigned char u = c;
     switch (c) {
-      case '"': out.addAll(kj::StringPtr("\\\"")); break;
-      case '\\': out.addAll(kj::StringPtr("\\\\")); break;
-      case '\n': out.addAll(kj::StringPtr("\\n")); break;
-      case '\r': out.addAll(kj::StringPtr("\\r")); break;
-      case '\t': out.addAll(kj::StringPtr("\\t")); break;
+      case '"':
+        out.addAll(kj::StringPtr("\\\""));
+        break;
+      case '\\':
+        out.addAll(kj::StringPtr("\\\\"));
+        break;
+      case '\n':
+        out.addAll(kj::StringPtr("\\n"));
+        break;
+      case '\r':
+        out.addAll(kj::StringPtr("\\r"));
+        break;
+      case '\t':
+        out.addAll(kj::StringPtr("\\t"));
+        break;
       default:
         if (u < 0x20) {
           char buf[8];
@@ -156,8 +190,7 @@ class Args {
         for (auto f : flagsWithValue) {
           if (a == f) {
             if (done()) throw UsageError{kj::str(a, " needs a value")};
-            values_.upsert(kj::heapString(a), kj::heapString(args_[pos_++]),
-                           [](auto&, auto&&) {});
+            values_.upsert(kj::heapString(a), kj::heapString(args_[pos_++]), [](auto&, auto&&) {});
             known = true;
           }
         }
@@ -209,8 +242,8 @@ class Ctl {
   void connect(kj::Maybe<kj::StringPtr> socket) {
     auto path = ipc::socketPath(socket);
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-      conn_ = ipc::connect(io_.provider->getNetwork(), path).wait(io_.waitScope);
-    })) {
+                  conn_ = ipc::connect(io_.provider->getNetwork(), path).wait(io_.waitScope);
+                })) {
       fprintf(stderr, "credvaultctl: cannot reach credvaultd at %s\n", path.cStr());
       throw CommandFailed{UNAVAILABLE};
     }
@@ -239,7 +272,7 @@ class Ctl {
   bool json_;
   kj::Own<ipc::Connection> conn_;
 
-  template <typename Promise>
+  template<typename Promise>
   auto wait(Promise&& p) {
     try {
       return p.wait(io_.waitScope);
@@ -253,7 +286,7 @@ class Ctl {
     }
   }
 
-  template <typename Results>
+  template<typename Results>
   void check(const Results& results) {
     if (!results.hasError()) return;
     auto err = results.getError();
@@ -295,11 +328,16 @@ class Ctl {
   static kj::StringPtr kindName(rpc::Kind k) { return k == rpc::Kind::SYSTEM ? "system" : "user"; }
   static kj::StringPtr methodName(rpc::AuthMethod m) {
     switch (m) {
-      case rpc::AuthMethod::NONE: return "none";
-      case rpc::AuthMethod::PEER_CREDENTIALS: return "peer-credentials";
-      case rpc::AuthMethod::PASSWORD: return "password";
-      case rpc::AuthMethod::TICKET: return "ticket";
-      case rpc::AuthMethod::API_TOKEN: return "api-token";
+      case rpc::AuthMethod::NONE:
+        return "none";
+      case rpc::AuthMethod::PEER_CREDENTIALS:
+        return "peer-credentials";
+      case rpc::AuthMethod::PASSWORD:
+        return "password";
+      case rpc::AuthMethod::TICKET:
+        return "ticket";
+      case rpc::AuthMethod::API_TOKEN:
+        return "api-token";
     }
     return "none";
   }
@@ -323,10 +361,12 @@ class Ctl {
       viaPeer = kj::mv(r);
     }
     if (json_) {
-      printf("{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"Method\":%s,"
-             "\"Uid\":%u}\n", p.getAssociateId(), jsonString(p.getName()).cStr(),
-             jsonString(kindName(p.getKind())).cStr(), p.getUserAdmin() ? "true" : "false",
-             jsonString(methodName(p.getMethod())).cStr(), p.getUid());
+      printf(
+          "{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"Method\":%s,"
+          "\"Uid\":%u}\n",
+          p.getAssociateId(), jsonString(p.getName()).cStr(),
+          jsonString(kindName(p.getKind())).cStr(), p.getUserAdmin() ? "true" : "false",
+          jsonString(methodName(p.getMethod())).cStr(), p.getUid());
     } else if (p.getMethod() == rpc::AuthMethod::NONE) {
       printf("uid %u: not mapped to an associate\n", p.getUid());
     } else {
@@ -344,33 +384,35 @@ class Ctl {
     check(r);
     auto s = r.getStatus();
     if (json_) {
-      printf("{\"Version\":%s,\"Credentials\":%llu,\"Associates\":%llu,\"DataKeyId\":%u,"
-             "\"MapSize\":%llu,\"UsedBytes\":%llu,\"UptimeSeconds\":%llu,\"Connections\":%u}\n",
-             jsonString(s.getVersion()).cStr(), (unsigned long long)s.getCredentials(),
-             (unsigned long long)s.getAssociates(), s.getDataKeyId(),
-             (unsigned long long)s.getMapSize(), (unsigned long long)s.getUsedBytes(),
-             (unsigned long long)s.getUptimeSeconds(), s.getConnections());
+      printf(
+          "{\"Version\":%s,\"Credentials\":%llu,\"Associates\":%llu,\"DataKeyId\":%u,"
+          "\"MapSize\":%llu,\"UsedBytes\":%llu,\"UptimeSeconds\":%llu,\"Connections\":%u}\n",
+          jsonString(s.getVersion()).cStr(), (unsigned long long)s.getCredentials(),
+          (unsigned long long)s.getAssociates(), s.getDataKeyId(),
+          (unsigned long long)s.getMapSize(), (unsigned long long)s.getUsedBytes(),
+          (unsigned long long)s.getUptimeSeconds(), s.getConnections());
     } else {
-      printf("credvaultd %s: %llu credentials, %llu associates, data key %u, %llu of %llu "
-             "bytes used, up %llus, %u connections\n",
-             s.getVersion().cStr(), (unsigned long long)s.getCredentials(),
-             (unsigned long long)s.getAssociates(), s.getDataKeyId(),
-             (unsigned long long)s.getUsedBytes(), (unsigned long long)s.getMapSize(),
-             (unsigned long long)s.getUptimeSeconds(), s.getConnections());
+      printf(
+          "credvaultd %s: %llu credentials, %llu associates, data key %u, %llu of %llu "
+          "bytes used, up %llus, %u connections\n",
+          s.getVersion().cStr(), (unsigned long long)s.getCredentials(),
+          (unsigned long long)s.getAssociates(), s.getDataKeyId(),
+          (unsigned long long)s.getUsedBytes(), (unsigned long long)s.getMapSize(),
+          (unsigned long long)s.getUptimeSeconds(), s.getConnections());
     }
     return OK;
   }
 
   void printCredential(rpc::Credential::Reader c, bool last) {
     if (json_) {
-      printf("{\"ValidFrom\":%s,\"ValidTo\":%s,\"Comment\":%s,\"SecretValue\":%s,"
-             "\"PublicValue\":%s,\"IsActive\":%s}%s",
-             jsonString(ipc::formatTicks(c.getValidFrom())).cStr(),
-             jsonString(ipc::formatTicks(c.getValidTo())).cStr(),
-             jsonString(c.getComment()).cStr(),
-             c.hasSecretValue() ? jsonString(c.getSecretValue()).cStr() : "null",
-             jsonString(c.getPublicValue()).cStr(), c.getIsActive() ? "true" : "false",
-             last ? "" : ",");
+      printf(
+          "{\"ValidFrom\":%s,\"ValidTo\":%s,\"Comment\":%s,\"SecretValue\":%s,"
+          "\"PublicValue\":%s,\"IsActive\":%s}%s",
+          jsonString(ipc::formatTicks(c.getValidFrom())).cStr(),
+          jsonString(ipc::formatTicks(c.getValidTo())).cStr(), jsonString(c.getComment()).cStr(),
+          c.hasSecretValue() ? jsonString(c.getSecretValue()).cStr() : "null",
+          jsonString(c.getPublicValue()).cStr(), c.getIsActive() ? "true" : "false",
+          last ? "" : ",");
     } else {
       printf("%s\t%s\t%s\t%s\t%s\t%s\n", c.getPublicValue().cStr(),
              c.hasSecretValue() ? c.getSecretValue().cStr() : "<withheld>",
@@ -503,12 +545,13 @@ class Ctl {
 
   void printAssociate(rpc::Associate::Reader a, bool last) {
     if (json_) {
-      printf("{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"UnixUid\":%s,"
-             "\"Active\":%s}%s",
-             a.getAssociateId(), jsonString(a.getName()).cStr(),
-             jsonString(kindName(a.getKind())).cStr(), a.getUserAdmin() ? "true" : "false",
-             a.getUnixUid() < 0 ? "null" : kj::str(a.getUnixUid()).cStr(),
-             a.getActive() ? "true" : "false", last ? "" : ",");
+      printf(
+          "{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"UnixUid\":%s,"
+          "\"Active\":%s}%s",
+          a.getAssociateId(), jsonString(a.getName()).cStr(),
+          jsonString(kindName(a.getKind())).cStr(), a.getUserAdmin() ? "true" : "false",
+          a.getUnixUid() < 0 ? "null" : kj::str(a.getUnixUid()).cStr(),
+          a.getActive() ? "true" : "false", last ? "" : ",");
     } else {
       printf("%d\t%s\t%s%s\tuid=%s\t%s\n", a.getAssociateId(), a.getName().cStr(),
              kindName(a.getKind()).cStr(), a.getUserAdmin() ? ",user-admin" : "",
@@ -520,15 +563,17 @@ class Ctl {
   int associate(Args& args) {
     auto sub = args.next("associate subcommand (add, list, show, set, remove, passwd)");
     if (sub == "add") {
-      args.parse(kj::arr("--uid"_kj), kj::arr("--system"_kj, "--user-admin"_kj,
-                                              "--password-stdin"_kj));
+      args.parse(kj::arr("--uid"_kj),
+                 kj::arr("--system"_kj, "--user-admin"_kj, "--password-stdin"_kj));
       args.expectPositional(1, "NAME");
       auto req = admin().addAssociateRequest();
       req.setName(args.positional()[0]);
       req.setKind(args.flag("--system") ? rpc::Kind::SYSTEM : rpc::Kind::USER);
       req.setUserAdmin(args.flag("--user-admin"));
       req.setUnixUid(-1);
-      KJ_IF_MAYBE(u, args.value("--uid")) { req.setUnixUid(parseInt(*u, "--uid", 0, UINT32_MAX - 1)); }
+      KJ_IF_MAYBE(u, args.value("--uid")) {
+        req.setUnixUid(parseInt(*u, "--uid", 0, UINT32_MAX - 1));
+      }
       if (args.flag("--password-stdin")) {
         auto pw = readSecret(STDIN_FILENO, 4096);
         req.setPassword(pw);
@@ -572,9 +617,12 @@ class Ctl {
       auto u = req.initUpdate();
       KJ_IF_MAYBE(n, args.value("--name")) { u.getName().setSet(*n); }
       KJ_IF_MAYBE(k, args.value("--kind")) {
-        if (*k == "user") u.getKind().setSet(rpc::Kind::USER);
-        else if (*k == "system") u.getKind().setSet(rpc::Kind::SYSTEM);
-        else throw UsageError{kj::str("--kind must be user or system")};
+        if (*k == "user")
+          u.getKind().setSet(rpc::Kind::USER);
+        else if (*k == "system")
+          u.getKind().setSet(rpc::Kind::SYSTEM);
+        else
+          throw UsageError{kj::str("--kind must be user or system")};
       }
       if (args.flag("--user-admin")) u.getUserAdmin().setSet(true);
       if (args.flag("--no-user-admin")) u.getUserAdmin().setSet(false);
@@ -597,8 +645,10 @@ class Ctl {
       req.setAssociateId(parseInt(args.positional()[0], "ID", 1, INT32_MAX));
       auto r = wait(req.send());
       check(r);
-      if (json_) printf("{\"RemovedCredentials\":%u}\n", r.getRemovedCredentials());
-      else printf("removed, with %u credentials\n", r.getRemovedCredentials());
+      if (json_)
+        printf("{\"RemovedCredentials\":%u}\n", r.getRemovedCredentials());
+      else
+        printf("removed, with %u credentials\n", r.getRemovedCredentials());
       return OK;
     }
     if (sub == "passwd") {
@@ -668,8 +718,8 @@ class Ctl {
              jsonString(t.getName()).cStr(), t.getAssociateId(), (long long)t.getCreated(),
              (long long)t.getExpires(), last ? "" : ",");
     } else {
-      printf("%s\tassociate %d\tcreated %lld\texpires %s\n", t.getName().cStr(),
-             t.getAssociateId(), (long long)t.getCreated(),
+      printf("%s\tassociate %d\tcreated %lld\texpires %s\n", t.getName().cStr(), t.getAssociateId(),
+             (long long)t.getCreated(),
              t.getExpires() == 0 ? "never" : kj::str(t.getExpires()).cStr());
     }
   }
@@ -694,8 +744,10 @@ class Ctl {
       }
       auto r = wait(req.send());
       check(r);
-      if (json_) printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
-      else printf("%s\n", r.getToken().cStr());
+      if (json_)
+        printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
+      else
+        printf("%s\n", r.getToken().cStr());
       return OK;
     }
     if (sub == "list") {
@@ -735,8 +787,10 @@ class Ctl {
       req.setName(args.positional()[0]);
       auto r = wait(req.send());
       check(r);
-      if (json_) printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
-      else printf("%s\n", r.getToken().cStr());
+      if (json_)
+        printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
+      else
+        printf("%s\n", r.getToken().cStr());
       return OK;
     }
     if (sub == "list") {
@@ -800,8 +854,10 @@ class Ctl {
     req.setKeyFile(path);
     auto r = wait(req.send());
     check(r);
-    if (json_) printf("{\"Fingerprint\":%s}\n", jsonString(r.getFingerprint()).cStr());
-    else printf("all keys re-wrapped; new master key fingerprint %s\n", r.getFingerprint().cStr());
+    if (json_)
+      printf("{\"Fingerprint\":%s}\n", jsonString(r.getFingerprint()).cStr());
+    else
+      printf("all keys re-wrapped; new master key fingerprint %s\n", r.getFingerprint().cStr());
     return OK;
   }
 
@@ -810,8 +866,10 @@ class Ctl {
     args.expectPositional(0, "");
     auto r = wait(admin().rotateDataKeyRequest().send());
     check(r);
-    if (json_) printf("{\"DataKeyId\":%u}\n", r.getKeyId());
-    else printf("new data key %u\n", r.getKeyId());
+    if (json_)
+      printf("{\"DataKeyId\":%u}\n", r.getKeyId());
+    else
+      printf("new data key %u\n", r.getKeyId());
     return OK;
   }
 };
@@ -842,7 +900,10 @@ int main(int argc, char** argv) {
   }
   for (; i < argc; i++) {
     kj::StringPtr a = argv[i];
-    if (a == "--json") { json = true; continue; }
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
     rest.add(a);
   }
   if (rest.empty()) {
@@ -858,7 +919,5 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     fprintf(stderr, "credvaultctl: %s\n(see credvaultctl --help)\n", e.message.cStr());
     return USAGE;
-  } catch (const CommandFailed& e) {
-    return e.code;
-  }
+  } catch (const CommandFailed& e) { return e.code; }
 }

@@ -121,20 +121,16 @@ kj::Maybe<Failure> checkText(kj::StringPtr text, kj::StringPtr field, size_t max
 
 kj::Maybe<Failure> validate(const OpRequest& request) {
   if (request.op != Op::CREATE_DEFAULT) {
-    KJ_IF_MAYBE (f, checkText(request.type, "Type", SO_MAX_TYPE_CHARS)) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, checkText(request.type, "Type", SO_MAX_TYPE_CHARS)) { return kj::mv(*f); }
   }
   if (opHasCredential(request.op)) {
     auto& c = request.credential;
-    KJ_IF_MAYBE (f, checkText(c.comment, "Comment", SO_MAX_COMMENT_CHARS)) {
+    KJ_IF_MAYBE(f, checkText(c.comment, "Comment", SO_MAX_COMMENT_CHARS)) { return kj::mv(*f); }
+    KJ_IF_MAYBE(f, checkText(c.publicValue, "PublicValue", SO_MAX_PUBLIC_VALUE_CHARS)) {
       return kj::mv(*f);
     }
-    KJ_IF_MAYBE (f, checkText(c.publicValue, "PublicValue", SO_MAX_PUBLIC_VALUE_CHARS)) {
-      return kj::mv(*f);
-    }
-    KJ_IF_MAYBE (s, c.secretValue) {
-      KJ_IF_MAYBE (f, checkText(s->reveal(), "SecretValue", SO_MAX_SECRET_VALUE_CHARS)) {
+    KJ_IF_MAYBE(s, c.secretValue) {
+      KJ_IF_MAYBE(f, checkText(s->reveal(), "SecretValue", SO_MAX_SECRET_VALUE_CHARS)) {
         return kj::mv(*f);
       }
     }
@@ -147,7 +143,7 @@ kj::Maybe<Failure> validate(const OpRequest& request) {
     }
   }
   if (opHasPublicValue(request.op)) {
-    KJ_IF_MAYBE (f, checkText(request.publicValue, "PublicValue", SO_MAX_PUBLIC_VALUE_CHARS)) {
+    KJ_IF_MAYBE(f, checkText(request.publicValue, "PublicValue", SO_MAX_PUBLIC_VALUE_CHARS)) {
       return kj::mv(*f);
     }
   }
@@ -170,7 +166,7 @@ kj::Maybe<Failure> validate(const Caller& caller) {
        !isValidUtf8(caller.userName))) {
     return notAuthenticated("The credentials presented are not valid");
   }
-  KJ_IF_MAYBE (t, caller.appToken) {
+  KJ_IF_MAYBE(t, caller.appToken) {
     if (t->size() > SO_MAX_APP_TOKEN_BYTES || !isValidUtf8(*t)) {
       return makeFailure(rpc::ErrorCode::INVALID_ARGUMENT, "ApplicationToken",
                          "The application token is not valid");
@@ -237,9 +233,7 @@ void fillCredential(rpc::Credential::Builder b, const Credential& c) {
   b.setValidFrom(c.validFrom);
   b.setValidTo(c.validTo);
   b.setComment(c.comment);
-  KJ_IF_MAYBE (s, c.secretValue) {
-    b.setSecretValue(s->reveal());
-  }
+  KJ_IF_MAYBE(s, c.secretValue) { b.setSecretValue(s->reveal()); }
   b.setPublicValue(c.publicValue);
   b.setIsActive(c.isActive);
 }
@@ -351,9 +345,7 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
     case Caller::TICKET: {
       auto req = vault.authenticateTicketRequest();
       req.setTicket(s.caller.secret.reveal());
-      KJ_IF_MAYBE (a, s.caller.appToken) {
-        req.setAppToken(*a);
-      }
+      KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
       auto sent = req.send();
       session = sent.getSession();
       authenticated = sent.then(check);
@@ -363,9 +355,7 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
       auto req = vault.authenticatePasswordRequest();
       req.setName(s.caller.userName);
       req.setPassword(s.caller.secret.reveal());
-      KJ_IF_MAYBE (a, s.caller.appToken) {
-        req.setAppToken(*a);
-      }
+      KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
       req.setIssueTicket(false);
       if (s.caller.clientAddress.size() > 0) req.setClientAddress(s.caller.clientAddress);
       auto sent = req.send();
@@ -376,9 +366,7 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
     case Caller::TOKEN: {
       auto req = vault.authenticateTokenRequest();
       req.setToken(s.caller.secret.reveal());
-      KJ_IF_MAYBE (a, s.caller.appToken) {
-        req.setAppToken(*a);
-      }
+      KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
       auto sent = req.send();
       session = sent.getSession();
       authenticated = sent.then(check);
@@ -388,7 +376,7 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
   auto operation = sendOperation(kj::mv(session), s.request);
   return authenticated.then(
       [operation = kj::mv(operation)](kj::Maybe<Failure> failure) mutable -> kj::Promise<OpResult> {
-        KJ_IF_MAYBE (f, failure) {
+        KJ_IF_MAYBE(f, failure) {
           // The pipelined call failed on a null session; its outcome is irrelevant.
           OpResult out;
           out.failure = kj::mv(*f);
@@ -413,9 +401,7 @@ Caller cloneCaller(const Caller& c) {
   out.kind = c.kind;
   out.userName = kj::heapString(c.userName);
   out.secret = c.secret.clone();
-  KJ_IF_MAYBE (a, c.appToken) {
-    out.appToken = kj::heapString(*a);
-  }
+  KJ_IF_MAYBE(a, c.appToken) { out.appToken = kj::heapString(*a); }
   out.clientAddress = kj::heapString(c.clientAddress);
   return out;
 }
@@ -423,12 +409,12 @@ Caller cloneCaller(const Caller& c) {
 }  // namespace
 
 kj::Promise<OpResult> perform(VaultLink& link, const Caller& caller, OpRequest request) {
-  KJ_IF_MAYBE (f, validate(caller)) {
+  KJ_IF_MAYBE(f, validate(caller)) {
     OpResult out;
     out.failure = kj::mv(*f);
     return kj::mv(out);
   }
-  KJ_IF_MAYBE (f, validate(request)) {
+  KJ_IF_MAYBE(f, validate(request)) {
     OpResult out;
     out.failure = kj::mv(*f);
     return kj::mv(out);
@@ -453,10 +439,8 @@ kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
   caller.kind = Caller::PASSWORD;
   caller.userName = kj::heapString(userName);
   caller.secret = password.clone();
-  KJ_IF_MAYBE (a, appToken) {
-    caller.appToken = kj::heapString(*a);
-  }
-  KJ_IF_MAYBE (f, validate(caller)) {
+  KJ_IF_MAYBE(a, appToken) { caller.appToken = kj::heapString(*a); }
+  KJ_IF_MAYBE(f, validate(caller)) {
     LoginResult out;
     out.failure = kj::mv(*f);
     return kj::mv(out);
@@ -468,9 +452,7 @@ kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
         auto req = vault.authenticatePasswordRequest();
         req.setName(c.userName);
         req.setPassword(c.secret.reveal());
-        KJ_IF_MAYBE (a, c.appToken) {
-          req.setAppToken(*a);
-        }
+        KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
         req.setIssueTicket(true);
         req.setClientAddress(c.clientAddress);
         return req.send().then([](auto&& r) {
@@ -499,14 +481,12 @@ kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
 
 kj::String clientAddressOf(kj::StringPtr peer) {
   if (peer.startsWith("[")) {
-    KJ_IF_MAYBE (close, peer.findFirst(']')) {
+    KJ_IF_MAYBE(close, peer.findFirst(']')) {
       return kj::heapString(peer.slice(1).begin(), *close - 1);
     }
     return kj::str();
   }
-  KJ_IF_MAYBE (colon, peer.findLast(':')) {
-    return kj::heapString(peer.begin(), *colon);
-  }
+  KJ_IF_MAYBE(colon, peer.findLast(':')) { return kj::heapString(peer.begin(), *colon); }
   return kj::heapString(peer);
 }
 

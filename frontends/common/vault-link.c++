@@ -15,18 +15,12 @@ VaultLink::VaultLink(kj::Network& network, kj::Timer& timer, kj::String socketPa
 VaultLink::~VaultLink() noexcept(false) {}
 
 kj::Promise<rpc::Vault::Client> VaultLink::vault() {
-  KJ_IF_MAYBE (c, connection_) {
-    return (*c)->vault();
-  }
+  KJ_IF_MAYBE(c, connection_) { return (*c)->vault(); }
   auto current = [this]() -> kj::Promise<rpc::Vault::Client> {
-    KJ_IF_MAYBE (c, connection_) {
-      return (*c)->vault();
-    }
+    KJ_IF_MAYBE(c, connection_) { return (*c)->vault(); }
     return KJ_EXCEPTION(DISCONNECTED, "credvaultd connection lost");
   };
-  KJ_IF_MAYBE (p, connecting_) {
-    return p->addBranch().then(kj::mv(current));
-  }
+  KJ_IF_MAYBE(p, connecting_) { return p->addBranch().then(kj::mv(current)); }
 
   uint64_t attempt = ++attempts_;
   auto connecting =
@@ -64,7 +58,7 @@ void VaultLink::forgetAttempt(uint64_t attempt) {
 
 void VaultLink::drop(uint64_t generation) {
   if (generation != generation_) return;
-  KJ_IF_MAYBE (c, connection_) {
+  KJ_IF_MAYBE(c, connection_) {
     // Destroyed on a later turn: this may run inside a callback of the connection itself.
     auto old = kj::mv(*c);
     connection_ = nullptr;

@@ -61,7 +61,7 @@ static bool isSpace(char c) {
 }
 
 kj::String HttpRequest::mediaType() const {
-  KJ_IF_MAYBE (ct, header("Content-Type")) {
+  KJ_IF_MAYBE(ct, header("Content-Type")) {
     const char* p = ct->begin();
     const char* end = ct->end();
     const char* stop = p;
@@ -75,7 +75,7 @@ kj::String HttpRequest::mediaType() const {
 }
 
 kj::Maybe<kj::String> HttpRequest::contentTypeParameter(kj::StringPtr name) const {
-  KJ_IF_MAYBE (ct, header("Content-Type")) {
+  KJ_IF_MAYBE(ct, header("Content-Type")) {
     const char* p = ct->begin();
     const char* end = ct->end();
     while (p < end && *p != ';') ++p;

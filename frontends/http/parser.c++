@@ -291,9 +291,7 @@ kj::OneOf<BodyFraming, HttpError> bodyFraming(const HttpRequest& request,
     framing.kind = length == 0 ? BodyFraming::NONE : BodyFraming::LENGTH;
     framing.length = length;
   }
-  KJ_IF_MAYBE (e, expectError) {
-    return Result(*e);
-  }
+  KJ_IF_MAYBE(e, expectError) { return Result(*e); }
   if (framing.kind == BodyFraming::NONE) framing.expectContinue = false;
   return framing;
 }

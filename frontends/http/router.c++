@@ -58,14 +58,12 @@ bool Router::allows(const Route& route, kj::StringPtr method) const {
 
 kj::Promise<HttpResponse> Router::handle(HttpRequest& request) {
   auto answer = [&](uint status) -> HttpResponse {
-    KJ_IF_MAYBE (f, fallback_) {
-      return (*f)(request, status);
-    }
+    KJ_IF_MAYBE(f, fallback_) { return (*f)(request, status); }
     return HttpResponse::text(status);
   };
 
   kj::StringPtr local;
-  KJ_IF_MAYBE (l, localPath(request.path)) {
+  KJ_IF_MAYBE(l, localPath(request.path)) {
     local = *l;
   } else {
     return answer(404);

@@ -31,9 +31,9 @@ kj::String peerName(kj::AsyncIoStream& stream) {
   struct sockaddr_storage addr;
   uint len = sizeof(addr);
   memset(&addr, 0, sizeof(addr));
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
-                 stream.getpeername(reinterpret_cast<struct sockaddr*>(&addr), &len);
-               })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                stream.getpeername(reinterpret_cast<struct sockaddr*>(&addr), &len);
+              })) {
     return kj::heapString("");
   }
   char host[INET6_ADDRSTRLEN] = "";
@@ -66,7 +66,7 @@ class HttpServer::Connection {
     // The buffer may have held a request body (a password, a secret) in transit.
     explicit_bzero(buf_.begin(), buf_.size());
     if (--server_.connections_ == 0) {
-      KJ_IF_MAYBE (f, server_.emptyFulfiller_) {
+      KJ_IF_MAYBE(f, server_.emptyFulfiller_) {
         (*f)->fulfill();
         server_.emptyFulfiller_ = nullptr;
       }
@@ -78,9 +78,7 @@ class HttpServer::Connection {
     return loop().catch_([this](kj::Exception&& e) {
       // A client that resets or vanishes is routine; anything else is worth a line.
       if (!isDisconnect(e)) {
-        KJ_IF_MAYBE (log, server_.log_) {
-          log->error("connection failed", e);
-        }
+        KJ_IF_MAYBE(log, server_.log_) { log->error("connection failed", e); }
       }
     });
   }
@@ -126,10 +124,10 @@ class HttpServer::Connection {
 
   kj::Promise<void> loop() {
     return readHead(nullptr).then([this](HeadOutcome&& outcome) -> kj::Promise<void> {
-      KJ_IF_MAYBE (request, outcome.tryGet<HttpRequest>()) {
+      KJ_IF_MAYBE(request, outcome.tryGet<HttpRequest>()) {
         return onRequest(kj::heap<HttpRequest>(kj::mv(*request)));
       }
-      KJ_IF_MAYBE (error, outcome.tryGet<HttpError>()) {
+      KJ_IF_MAYBE(error, outcome.tryGet<HttpError>()) {
         started_ = server_.monotonic_.now();
         return respondError(*error, nullptr);
       }
@@ -148,9 +146,7 @@ class HttpServer::Connection {
       if (end > 0) {
         auto parsed = parseRequestHead(buf_.slice(0, end), limits());
         consume(end);
-        KJ_IF_MAYBE (request, parsed.tryGet<HttpRequest>()) {
-          return HeadOutcome(kj::mv(*request));
-        }
+        KJ_IF_MAYBE(request, parsed.tryGet<HttpRequest>()) { return HeadOutcome(kj::mv(*request)); }
         return HeadOutcome(parsed.get<HttpError>());
       }
       if (used_ >= limits().maxHeaderBytes) {
@@ -166,7 +162,7 @@ class HttpServer::Connection {
       buf_ = kj::mv(bigger);
     }
     kj::Promise<kj::Maybe<size_t>> read = nullptr;
-    KJ_IF_MAYBE (d, deadline) {
+    KJ_IF_MAYBE(d, deadline) {
       read = readUntil(buf_.begin() + used_, 1, buf_.size() - used_, *d);
     } else {
       read = stream_->tryRead(buf_.begin() + used_, 1, buf_.size() - used_)
@@ -179,7 +175,7 @@ class HttpServer::Connection {
                      []() -> kj::Maybe<size_t> { return nullptr; }));
     }
     return read.then([this, deadline](kj::Maybe<size_t> n) -> kj::Promise<HeadOutcome> {
-      KJ_IF_MAYBE (k, n) {
+      KJ_IF_MAYBE(k, n) {
         if (*k == 0) return HeadOutcome(Closed{});  // EOF; a partial head is dropped
         used_ += *k;
         return readHead(deadline);
@@ -195,14 +191,10 @@ class HttpServer::Connection {
     auto framingOrError = bodyFraming(*request, limits());
     HttpRequest& req = *request;
     request_ = kj::mv(request);
-    KJ_IF_MAYBE (error, framingOrError.tryGet<HttpError>()) {
-      return respondError(*error, req);
-    }
+    KJ_IF_MAYBE(error, framingOrError.tryGet<HttpError>()) { return respondError(*error, req); }
     auto framing = framingOrError.get<BodyFraming>();
     return readBody(req, framing).then([this, &req, framing](kj::Maybe<HttpError> error) {
-      KJ_IF_MAYBE (e, error) {
-        return respondError(*e, req);
-      }
+      KJ_IF_MAYBE(e, error) { return respondError(*e, req); }
       return dispatch(req, framing.keepAlive);
     });
   }
@@ -258,7 +250,7 @@ class HttpServer::Connection {
     return readUntil(buf_.begin() + used_, 1, buf_.size() - used_, deadline)
         .then([this, &req, length,
                deadline](kj::Maybe<size_t> n) -> kj::Promise<kj::Maybe<HttpError>> {
-          KJ_IF_MAYBE (k, n) {
+          KJ_IF_MAYBE(k, n) {
             if (*k == 0) return kj::Maybe<HttpError>(HttpError{400, "request body truncated"});
             used_ += *k;
             return readLength(req, length, deadline);
@@ -272,9 +264,7 @@ class HttpServer::Connection {
     auto& out = *KJ_ASSERT_NONNULL(body_);
     auto result = decoder.feed(buf_.slice(0, used_), out);
     consume(result.consumed);
-    KJ_IF_MAYBE (e, result.error) {
-      return kj::Maybe<HttpError>(*e);
-    }
+    KJ_IF_MAYBE(e, result.error) { return kj::Maybe<HttpError>(*e); }
     if (result.done) {
       req.body = out.release();
       decoder_ = nullptr;
@@ -283,7 +273,7 @@ class HttpServer::Connection {
     }
     return readUntil(buf_.begin() + used_, 1, buf_.size() - used_, deadline)
         .then([this, &req, deadline](kj::Maybe<size_t> n) -> kj::Promise<kj::Maybe<HttpError>> {
-          KJ_IF_MAYBE (k, n) {
+          KJ_IF_MAYBE(k, n) {
             if (*k == 0) return kj::Maybe<HttpError>(HttpError{400, "request body truncated"});
             used_ += *k;
             return readChunks(req, deadline);
@@ -295,9 +285,7 @@ class HttpServer::Connection {
   kj::Promise<void> dispatch(HttpRequest& req, bool keepAlive) {
     return kj::evalNow([&]() { return server_.handler_.handle(req); })
         .catch_([this](kj::Exception&& e) {
-          KJ_IF_MAYBE (log, server_.log_) {
-            log->error("request handler failed", e);
-          }
+          KJ_IF_MAYBE(log, server_.log_) { log->error("request handler failed", e); }
           return HttpResponse::text(500);
         })
         .then([this, &req, keepAlive](HttpResponse&& response) {
@@ -316,7 +304,7 @@ class HttpServer::Connection {
     bool close = !keepAlive || server_.draining_;
     bool head = false;
     uint minor = 1;
-    KJ_IF_MAYBE (r, req) {
+    KJ_IF_MAYBE(r, req) {
       head = r->method == "HEAD";
       minor = r->minorVersion;
     }
@@ -352,9 +340,9 @@ class HttpServer::Connection {
   }
 
   void finishRequest(kj::Maybe<HttpRequest&> req, uint status) {
-    KJ_IF_MAYBE (log, server_.log_) {
+    KJ_IF_MAYBE(log, server_.log_) {
       AccessLogEntry entry;
-      KJ_IF_MAYBE (r, req) {
+      KJ_IF_MAYBE(r, req) {
         entry.method = r->method;
         entry.path = r->path;
         entry.requestBodyBytes = r->body.size();
@@ -380,7 +368,7 @@ class HttpServer::Connection {
   // Half-closes, then reads and discards for a moment, so that data the client is still
   // sending does not make the kernel reset the connection before our response is read.
   kj::Promise<void> closeGracefully() {
-    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { stream_->shutdownWrite(); })) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { stream_->shutdownWrite(); })) {
       return kj::READY_NOW;
     }
     discard_ = kj::heapArray<char>(4096);
@@ -414,9 +402,7 @@ HttpServer::HttpServer(kj::Timer& timer, const kj::Clock& calendar,
 HttpServer::~HttpServer() noexcept(false) {}
 
 void HttpServer::taskFailed(kj::Exception&& exception) {
-  KJ_IF_MAYBE (log, log_) {
-    log->error("connection task failed", exception);
-  }
+  KJ_IF_MAYBE(log, log_) { log->error("connection task failed", exception); }
 }
 
 kj::Promise<void> HttpServer::listen(kj::ConnectionReceiver& receiver) {
@@ -435,9 +421,7 @@ kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver) {
       },
       [this, &receiver](kj::Exception&& e) -> kj::Promise<void> {
         // EMFILE and friends: report, wait a little, keep serving the connections we have.
-        KJ_IF_MAYBE (log, log_) {
-          log->error("accept failed", e);
-        }
+        KJ_IF_MAYBE(log, log_) { log->error("accept failed", e); }
         return timer_.afterDelay(ACCEPT_RETRY_DELAY).then([this, &receiver]() {
           return acceptLoop(receiver);
         });

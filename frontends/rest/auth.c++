@@ -19,12 +19,10 @@ bool equalsIgnoreCase(kj::ArrayPtr<const char> a, kj::StringPtr b) {
 
 kj::String peerAddress(kj::StringPtr peer) {
   if (peer.startsWith("[")) {
-    KJ_IF_MAYBE (close, peer.findFirst(']')) {
-      return kj::heapString(peer.begin() + 1, *close - 1);
-    }
+    KJ_IF_MAYBE(close, peer.findFirst(']')) { return kj::heapString(peer.begin() + 1, *close - 1); }
     return kj::str(peer);
   }
-  KJ_IF_MAYBE (colon, peer.findLast(':')) {
+  KJ_IF_MAYBE(colon, peer.findLast(':')) {
     if (peer.findFirst(':') == *colon) return kj::heapString(peer.begin(), *colon);
   }
   return kj::str(peer);
@@ -36,12 +34,10 @@ kj::OneOf<Caller, RestError> callerFrom(const http::HttpRequest& request) {
                      kj::str(detail), nullptr};
   };
   Caller caller;
-  KJ_IF_MAYBE (token, request.header("SO-AppToken")) {
-    caller.appToken = kj::str(*token);
-  }
+  KJ_IF_MAYBE(token, request.header("SO-AppToken")) { caller.appToken = kj::str(*token); }
 
   kj::StringPtr value;
-  KJ_IF_MAYBE (v, request.header("Authorization")) {
+  KJ_IF_MAYBE(v, request.header("Authorization")) {
     value = *v;
   } else {
     return denied("Send an Authorization header: Basic, SoTicket or Bearer.");

@@ -143,11 +143,11 @@ kj::Own<Node> fromForm(const FormData& form, kj::Maybe<RestError>& error) {
     kj::StringPtr name = f.name;
     kj::StringPtr outer = name, inner;
     bool nested = false;
-    KJ_IF_MAYBE (dot, name.findFirst('.')) {
+    KJ_IF_MAYBE(dot, name.findFirst('.')) {
       outer = root->keep(kj::arrayPtr(name.begin(), *dot));
       inner = name.slice(*dot + 1);
       nested = true;
-    } else KJ_IF_MAYBE (open, name.findFirst('[')) {
+    } else KJ_IF_MAYBE(open, name.findFirst('[')) {
       if (!name.endsWith("]")) return fail("form: a field name has an unclosed '['");
       outer = root->keep(kj::arrayPtr(name.begin(), *open));
       inner = root->keep(kj::arrayPtr(name.begin() + *open + 1, name.size() - *open - 2));
@@ -157,9 +157,7 @@ kj::Own<Node> fromForm(const FormData& form, kj::Maybe<RestError>& error) {
     leaf->kind = Node::Kind::TEXT;
     leaf->text = f.value;
     if (!nested) {
-      if (root->member(outer) != nullptr) {
-        return fail("form: a field is given more than once");
-      }
+      if (root->member(outer) != nullptr) { return fail("form: a field is given more than once"); }
       root->names.add(outer);
       root->members.add(kj::mv(leaf));
       continue;
@@ -263,9 +261,7 @@ struct Binder {
       kj::StringPtr t = n.text;
       if (t == "true" || t == "1" || t == "True") return true;
       if (t == "false" || t == "0" || t == "False") return false;
-      if (error == nullptr) {
-        error = badRequest(kj::str(path, " must be true or false"), path);
-      }
+      if (error == nullptr) { error = badRequest(kj::str(path, " must be true or false"), path); }
       return nullptr;
     }
     wrongType(path, "true or false", n);
@@ -281,9 +277,7 @@ struct Binder {
     }
     kj::StringPtr t = n.text;
     if (t.size() <= 64) {
-      KJ_IF_MAYBE (ticks, ipc::parseTicks(t)) {
-        return *ticks;
-      }
+      KJ_IF_MAYBE(ticks, ipc::parseTicks(t)) { return *ticks; }
     }
     if (error == nullptr) {
       error = badRequest(kj::str(path,
@@ -313,7 +307,7 @@ kj::OneOf<BodyKind, RestError> bodyKind(const http::HttpRequest& request) {
                              "application/x-www-form-urlencoded, in UTF-8."),
                      nullptr};
   };
-  KJ_IF_MAYBE (charset, request.contentTypeParameter("charset")) {
+  KJ_IF_MAYBE(charset, request.contentTypeParameter("charset")) {
     if (!equalsIgnoreCase(*charset, "utf-8") && !equalsIgnoreCase(*charset, "utf8") &&
         !equalsIgnoreCase(*charset, "us-ascii")) {
       return unsupported();
@@ -337,9 +331,7 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
   BodyKind kind;
   {
     auto k = bodyKind(request);
-    KJ_IF_MAYBE (err, k.tryGet<RestError>()) {
-      return kj::mv(*err);
-    }
+    KJ_IF_MAYBE(err, k.tryGet<RestError>()) { return kj::mv(*err); }
     kind = k.get<BodyKind>();
   }
 
@@ -354,7 +346,7 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
       break;
     case BodyKind::JSON: {
       auto parsed = parseJson(body);
-      KJ_IF_MAYBE (err, parsed.tryGet<JsonError>()) {
+      KJ_IF_MAYBE(err, parsed.tryGet<JsonError>()) {
         return badRequest(kj::str("JSON: ", err->message));
       }
       auto& doc = json.emplace(kj::mv(parsed.get<JsonDocument>()));
@@ -367,15 +359,13 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
     }
     case BodyKind::XML: {
       auto parsed = xml::parse(body);
-      KJ_IF_MAYBE (err, parsed.tryGet<xml::ParseError>()) {
+      KJ_IF_MAYBE(err, parsed.tryGet<xml::ParseError>()) {
         return badRequest(kj::str("XML: ", err->message));
       }
       auto& doc = xmlDoc.emplace(kj::mv(parsed.get<xml::Document>()));
       kj::Maybe<RestError> error;
       root = fromXml(doc.root(), error);
-      KJ_IF_MAYBE (err, error) {
-        return kj::mv(*err);
-      }
+      KJ_IF_MAYBE(err, error) { return kj::mv(*err); }
       if (root->kind == Node::Kind::TEXT && root->text.size() == 0) root = nullptr;  // <x/>
       if (root.get() != nullptr && root->kind != Node::Kind::OBJECT &&
           root->kind != Node::Kind::NUL) {
@@ -386,15 +376,13 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
     }
     case BodyKind::FORM: {
       auto parsed = parseForm(body);
-      KJ_IF_MAYBE (err, parsed.tryGet<FormError>()) {
+      KJ_IF_MAYBE(err, parsed.tryGet<FormError>()) {
         return badRequest(kj::str("form: ", err->message));
       }
       form = kj::mv(parsed.get<FormData>());
       kj::Maybe<RestError> error;
       root = fromForm(form, error);
-      KJ_IF_MAYBE (err, error) {
-        return kj::mv(*err);
-      }
+      KJ_IF_MAYBE(err, error) { return kj::mv(*err); }
       break;
     }
   }
@@ -404,10 +392,8 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
   // Simple parameters from the body, else from the query string (as text).
   kj::Vector<kj::Own<Node>> queryNodes;
   auto simple = [&](kj::StringPtr name) -> kj::Maybe<const Node&> {
-    KJ_IF_MAYBE (n, lookup(bodyRoot, name)) {
-      return *n;
-    }
-    KJ_IF_MAYBE (v, query.get(name)) {
+    KJ_IF_MAYBE(n, lookup(bodyRoot, name)) { return *n; }
+    KJ_IF_MAYBE(v, query.get(name)) {
       auto n = kj::heap<Node>();
       n->kind = Node::Kind::TEXT;
       n->text = *v;
@@ -419,16 +405,14 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
   };
 
   if (frontends::opHasAssociate(op)) {
-    KJ_IF_MAYBE (n, simple("AssociateId")) {
+    KJ_IF_MAYBE(n, simple("AssociateId")) {
       if (n->kind != Node::Kind::NUL) {
-        KJ_IF_MAYBE (id, b.int32(*n, "AssociateId")) {
-          out.associateId = *id;
-        }
+        KJ_IF_MAYBE(id, b.int32(*n, "AssociateId")) { out.associateId = *id; }
       }
     }
   }
-  KJ_IF_MAYBE (n, simple("Type")) {
-    KJ_IF_MAYBE (t, b.string(*n, "Type")) {
+  KJ_IF_MAYBE(n, simple("Type")) {
+    KJ_IF_MAYBE(t, b.string(*n, "Type")) {
       out.type = kj::str(*t);
     } else if (b.error == nullptr) {
       b.error = badRequest("Type is required (it may be \"\")", "Type"_kj);
@@ -437,8 +421,8 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
     b.error = badRequest("Type is required (it may be \"\")", "Type"_kj);
   }
   if (frontends::opHasPublicValue(op) && b.error == nullptr) {
-    KJ_IF_MAYBE (n, simple("PublicValue")) {
-      KJ_IF_MAYBE (t, b.string(*n, "PublicValue")) {
+    KJ_IF_MAYBE(n, simple("PublicValue")) {
+      KJ_IF_MAYBE(t, b.string(*n, "PublicValue")) {
         out.publicValue = kj::str(*t);
       } else if (b.error == nullptr) {
         b.error = badRequest("PublicValue is required (it may be \"\")", "PublicValue"_kj);
@@ -448,7 +432,7 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
     }
   }
   if (frontends::opHasCredential(op) && b.error == nullptr) {
-    KJ_IF_MAYBE (c, lookup(bodyRoot, "Credentials")) {
+    KJ_IF_MAYBE(c, lookup(bodyRoot, "Credentials")) {
       if (c->kind != Node::Kind::OBJECT) {
         if (c->kind == Node::Kind::NUL) {
           b.error = badRequest("Credentials is required", "Credentials"_kj);
@@ -457,32 +441,26 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
         }
       } else {
         Credential& cred = out.credential;
-        KJ_IF_MAYBE (n, c->member("ValidFrom")) {
+        KJ_IF_MAYBE(n, c->member("ValidFrom")) {
           cred.validFrom = b.date(*n, "Credentials.ValidFrom");
         }
-        KJ_IF_MAYBE (n, c->member("ValidTo")) {
-          cred.validTo = b.date(*n, "Credentials.ValidTo");
+        KJ_IF_MAYBE(n, c->member("ValidTo")) { cred.validTo = b.date(*n, "Credentials.ValidTo"); }
+        KJ_IF_MAYBE(n, c->member("Comment")) {
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.Comment")) { cred.comment = kj::str(*t); }
         }
-        KJ_IF_MAYBE (n, c->member("Comment")) {
-          KJ_IF_MAYBE (t, b.string(*n, "Credentials.Comment")) {
-            cred.comment = kj::str(*t);
-          }
-        }
-        KJ_IF_MAYBE (n, c->member("SecretValue")) {
-          KJ_IF_MAYBE (t, b.string(*n, "Credentials.SecretValue")) {
+        KJ_IF_MAYBE(n, c->member("SecretValue")) {
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.SecretValue")) {
             cred.secretValue = SensitiveText(*t);
           }
         }
-        KJ_IF_MAYBE (n, c->member("PublicValue")) {
-          KJ_IF_MAYBE (t, b.string(*n, "Credentials.PublicValue")) {
+        KJ_IF_MAYBE(n, c->member("PublicValue")) {
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.PublicValue")) {
             cred.publicValue = kj::str(*t);
           }
         }
-        KJ_IF_MAYBE (n, c->member("IsActive")) {
+        KJ_IF_MAYBE(n, c->member("IsActive")) {
           if (n->kind != Node::Kind::NUL) {
-            KJ_IF_MAYBE (v, b.boolean(*n, "Credentials.IsActive")) {
-              cred.isActive = *v;
-            }
+            KJ_IF_MAYBE(v, b.boolean(*n, "Credentials.IsActive")) { cred.isActive = *v; }
           }
         }
       }
@@ -490,9 +468,7 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
       b.error = badRequest("Credentials is required", "Credentials"_kj);
     }
   }
-  KJ_IF_MAYBE (err, b.error) {
-    return kj::mv(*err);
-  }
+  KJ_IF_MAYBE(err, b.error) { return kj::mv(*err); }
   return kj::mv(out);
 }
 

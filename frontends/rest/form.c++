@@ -89,12 +89,12 @@ struct FormParser {
         auto rawName = kj::arrayPtr(p, eq == nullptr ? stop : eq);
         auto rawValue = eq == nullptr ? kj::ArrayPtr<const char>() : kj::arrayPtr(eq + 1, stop);
         kj::String name, value;
-        KJ_IF_MAYBE (n, decode(rawName)) {
+        KJ_IF_MAYBE(n, decode(rawName)) {
           name = kj::mv(*n);
         } else {
           return fail("invalid %-escape in the name");
         }
-        KJ_IF_MAYBE (v, decode(rawValue)) {
+        KJ_IF_MAYBE(v, decode(rawValue)) {
           value = kj::mv(*v);
         } else {
           return fail("invalid %-escape in the value");

@@ -81,7 +81,7 @@ void writeJsonCarrier(JsonWriter& w, const Credential& c, const Selection& s) {
   text(COMMENT, c.comment);
   // A withheld secret (another associate's, read by a userAdmin) is blank, as SuperOffice
   // leaves it.
-  KJ_IF_MAYBE (secret, c.secretValue) {
+  KJ_IF_MAYBE(secret, c.secretValue) {
     text(SECRET_VALUE, secret->reveal());
   } else {
     text(SECRET_VALUE, "");
@@ -118,7 +118,7 @@ void writeXmlCarrier(xml::XmlWriter& w, kj::StringPtr element, bool root, const 
   field(VALID_FROM, formatDate(c.validFrom));
   field(VALID_TO, formatDate(c.validTo));
   field(COMMENT, c.comment);
-  KJ_IF_MAYBE (secret, c.secretValue) {
+  KJ_IF_MAYBE(secret, c.secretValue) {
     field(SECRET_VALUE, secret->reveal());
   } else {
     field(SECRET_VALUE, "");
@@ -151,7 +151,7 @@ http::HttpResponse unrepresentable(const Negotiated& n) {
 
 Negotiated negotiate(const http::HttpRequest& request) {
   Negotiated best;
-  KJ_IF_MAYBE (accept, request.header("Accept")) {
+  KJ_IF_MAYBE(accept, request.header("Accept")) {
     double bestQ = 0;
     bool found = false;
     const char* p = accept->begin();
@@ -162,7 +162,7 @@ Negotiated negotiate(const http::HttpRequest& request) {
       auto item = trimmed(p, stop);
       kj::String typeCopy;
       kj::StringPtr params;
-      KJ_IF_MAYBE (semi, item.findFirst(';')) {
+      KJ_IF_MAYBE(semi, item.findFirst(';')) {
         typeCopy = trimmed(item.begin(), item.begin() + *semi);
         params = item.slice(*semi + 1);
       } else {
@@ -182,7 +182,7 @@ Negotiated negotiate(const http::HttpRequest& request) {
       } else if (equalsIgnoreCase(typeCopy, "text/xml") || equalsIgnoreCase(typeCopy, "text/*")) {
         candidate = Negotiated{Format::XML, "text/xml; charset=utf-8"};
       }
-      KJ_IF_MAYBE (c, candidate) {
+      KJ_IF_MAYBE(c, candidate) {
         if (q > 0 && (!found || q > bestQ)) {
           best = *c;
           bestQ = q;
@@ -235,7 +235,7 @@ kj::String formatDate(int64_t ticks) {
 
 Selection parseSelect(kj::Maybe<kj::StringPtr> select) {
   Selection s;
-  KJ_IF_MAYBE (text, select) {
+  KJ_IF_MAYBE(text, select) {
     s.all = false;
     const char* p = text->begin();
     const char* end = text->end();

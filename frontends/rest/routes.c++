@@ -136,10 +136,10 @@ class RestApi final : public kj::Refcounted {
 
   kj::Promise<http::HttpResponse> operation(http::HttpRequest& request, kj::StringPtr rest) {
     auto n = negotiate(request);
-    kj::String name = rest.endsWith("/") ? kj::heapString(rest.begin(), rest.size() - 1)
-                                         : kj::heapString(rest);
+    kj::String name =
+        rest.endsWith("/") ? kj::heapString(rest.begin(), rest.size() - 1) : kj::heapString(rest);
     Op op;
-    KJ_IF_MAYBE (o, frontends::opFromName(name, true)) {
+    KJ_IF_MAYBE(o, frontends::opFromName(name, true)) {
       op = *o;
     } else {
       return errorResponse(n, notFound());
@@ -219,9 +219,9 @@ class RestApi final : public kj::Refcounted {
                     kj::str("The limit is ", frontends::REST_MAX_BODY_BYTES, " bytes."), nullptr});
     }
     FormData query;
-    KJ_IF_MAYBE (q, request.query) {
+    KJ_IF_MAYBE(q, request.query) {
       auto parsed = parseForm(q->asArray());
-      KJ_IF_MAYBE (err, parsed.tryGet<FormError>()) {
+      KJ_IF_MAYBE(err, parsed.tryGet<FormError>()) {
         return errorResponse(n, badRequest(kj::str("query string: ", err->message)));
       }
       query = kj::mv(parsed.get<FormData>());
@@ -229,20 +229,14 @@ class RestApi final : public kj::Refcounted {
     auto selection = parseSelect(query.get("$select"));
 
     auto caller = callerFrom(request);
-    KJ_IF_MAYBE (err, caller.tryGet<RestError>()) {
-      return errorResponse(n, *err);
-    }
+    KJ_IF_MAYBE(err, caller.tryGet<RestError>()) { return errorResponse(n, *err); }
     auto bound = bindRequest(op, request, query);
-    KJ_IF_MAYBE (err, bound.tryGet<RestError>()) {
-      return errorResponse(n, *err);
-    }
+    KJ_IF_MAYBE(err, bound.tryGet<RestError>()) { return errorResponse(n, *err); }
 
     return frontends::perform(link_, caller.get<frontends::Caller>(),
                               kj::mv(bound.get<frontends::OpRequest>()))
         .then([op, n, selection](OpResult result) -> http::HttpResponse {
-          KJ_IF_MAYBE (f, result.failure) {
-            return errorResponse(n, fromFailure(op, *f));
-          }
+          KJ_IF_MAYBE(f, result.failure) { return errorResponse(n, fromFailure(op, *f)); }
           http::HttpResponse r;
           if (frontends::opReturnsList(op)) {
             r = renderCredentials(n, result.credentials, true, selection);

@@ -58,7 +58,7 @@ kj::OneOf<Envelope, Fault> readEnvelope(const xml::Document& document, kj::Strin
         if (h.count(serviceNs, "Ticket") > 1) {
           return fault(v, Fault::SENDER, "Credentials/Ticket appears more than once");
         }
-        KJ_IF_MAYBE (t, h.child(serviceNs, "Ticket")) {
+        KJ_IF_MAYBE(t, h.child(serviceNs, "Ticket")) {
           if (!t->isNil()) env.ticket = t->text;
         }
       }
@@ -70,7 +70,7 @@ kj::OneOf<Envelope, Fault> readEnvelope(const xml::Document& document, kj::Strin
       return fault(v, Fault::SENDER,
                    kj::str("The ", h.local, " header is in another service version's namespace"));
     }
-    KJ_IF_MAYBE (mu, h.attribute(envNs, "mustUnderstand")) {
+    KJ_IF_MAYBE(mu, h.attribute(envNs, "mustUnderstand")) {
       if (isTrue(*mu)) {
         return fault(v, Fault::MUST_UNDERSTAND, "A header marked mustUnderstand is not understood");
       }
@@ -84,9 +84,7 @@ kj::OneOf<Envelope, Fault> readEnvelope(const xml::Document& document, kj::Strin
         return fault(v, Fault::SENDER, "Header must appear once, before Body");
       }
       for (auto* h : child->children) {
-        KJ_IF_MAYBE (f, takeHeader(*h)) {
-          return kj::mv(*f);
-        }
+        KJ_IF_MAYBE(f, takeHeader(*h)) { return kj::mv(*f); }
       }
     } else if (child->is(envNs, "Body")) {
       if (body != nullptr) return fault(v, Fault::SENDER, "Body appears more than once");
@@ -94,9 +92,7 @@ kj::OneOf<Envelope, Fault> readEnvelope(const xml::Document& document, kj::Strin
     } else if (child->ns == SOAP11_NS || child->ns == SOAP12_NS) {
       return fault(v, Fault::SENDER, "Unexpected SOAP element in Envelope");
     } else {
-      KJ_IF_MAYBE (f, takeHeader(*child)) {
-        return kj::mv(*f);
-      }
+      KJ_IF_MAYBE(f, takeHeader(*child)) { return kj::mv(*f); }
     }
   }
   if (body == nullptr) return fault(v, Fault::SENDER, "The Envelope has no Body");

@@ -17,10 +17,10 @@ kj::OneOf<LoginRequest, Failure> readLogin(const xml::Element& op, kj::StringPtr
                          kj::str(name, " appears more than once"));
     }
   }
-  KJ_IF_MAYBE (u, op.child(ns, "UserName")) {
+  KJ_IF_MAYBE(u, op.child(ns, "UserName")) {
     if (!u->isNil()) req.userName = kj::heapString(u->text);
   }
-  KJ_IF_MAYBE (p, op.child(ns, "Password")) {
+  KJ_IF_MAYBE(p, op.child(ns, "Password")) {
     if (!p->isNil()) req.password = frontends::SensitiveText(p->text);
   }
   return kj::mv(req);

@@ -66,9 +66,7 @@ HttpResponse soapResponse(SoapVersion v, kj::Array<kj::byte> body, kj::String no
 }
 
 kj::String noteFor(const ServiceAddress& a, kj::StringPtr op, kj::Maybe<const Failure&> failure) {
-  KJ_IF_MAYBE (f, failure) {
-    return kj::str(a.service, ".", op, " ", ipc::errorCodeName(f->code));
-  }
+  KJ_IF_MAYBE(f, failure) { return kj::str(a.service, ".", op, " ", ipc::errorCodeName(f->code)); }
   return kj::str(a.service, ".", op, " ok");
 }
 
@@ -80,7 +78,7 @@ HttpResponse userResponse(SoapVersion v, const ServiceAddress& address, frontend
     writeResultHeaders(w, result.failure);
     w.beginBody();
     writeUserResponse(w, op, result);
-    KJ_IF_MAYBE (body, w.finish()) {
+    KJ_IF_MAYBE(body, w.finish()) {
       return soapResponse(v, kj::mv(*body),
                           noteFor(address, frontends::opName(op), result.failure));
     }
@@ -101,7 +99,7 @@ HttpResponse loginResponse(SoapVersion v, const ServiceAddress& address,
   // A wrong name or password is not an exception in SuperOffice: AuthenticationSucceeded
   // says false. Other failures (throttled, daemon down) also carry ExceptionInfo.
   kj::Maybe<const Failure&> exception;
-  KJ_IF_MAYBE (f, result.failure) {
+  KJ_IF_MAYBE(f, result.failure) {
     if (f->code != rpc::ErrorCode::NOT_AUTHENTICATED) exception = *f;
   }
   ResponseWriter w(v, address);
@@ -109,9 +107,7 @@ HttpResponse loginResponse(SoapVersion v, const ServiceAddress& address,
   w.beginBody();
   writeLoginResponse(w, result);
   auto note = noteFor(address, "AuthenticateUsernamePassword", result.failure);
-  KJ_IF_MAYBE (body, w.finish()) {
-    return soapResponse(v, kj::mv(*body), kj::mv(note));
-  }
+  KJ_IF_MAYBE(body, w.finish()) { return soapResponse(v, kj::mv(*body), kj::mv(note)); }
   return faultResponse(v, Fault::RECEIVER, "The response cannot be represented in XML", 500, note);
 }
 
@@ -142,7 +138,7 @@ kj::Promise<HttpResponse> SoapService::handle(HttpRequest& request, kj::StringPt
   uint version = 0;
   auto address = parseServicePath(rest, version);
   ServiceAddress* a;
-  KJ_IF_MAYBE (found, address) {
+  KJ_IF_MAYBE(found, address) {
     a = found;
   } else {
     if (version != 0 && !isServedVersion(version)) {
@@ -156,7 +152,7 @@ kj::Promise<HttpResponse> SoapService::handle(HttpRequest& request, kj::StringPt
                          "unknown-service");
   }
   if (request.method == "GET" || request.method == "HEAD") {
-    KJ_IF_MAYBE (q, request.query) {
+    KJ_IF_MAYBE(q, request.query) {
       if (http::startsWithIgnoreCase(*q, "wsdl") || http::startsWithIgnoreCase(*q, "singlewsdl")) {
         return wsdl(request, *a, urlPrefix);
       }
@@ -175,7 +171,7 @@ HttpResponse SoapService::wsdl(const HttpRequest& request, const ServiceAddress&
   // The endpoint URL inside the WSDL follows the Host the client used (restricted to the
   // characters a host and port may have).
   kj::StringPtr host = "localhost";
-  KJ_IF_MAYBE (h, request.header("Host")) {
+  KJ_IF_MAYBE(h, request.header("Host")) {
     bool ok = h->size() > 0 && h->size() < 256;
     for (char c : *h) {
       if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -214,14 +210,14 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
   }
 
   auto parsed = xml::parse(request.body.chars(), xmlLimits_);
-  KJ_IF_MAYBE (error, parsed.tryGet<xml::ParseError>()) {
+  KJ_IF_MAYBE(error, parsed.tryGet<xml::ParseError>()) {
     return faultResponse(guess, Fault::SENDER,
                          kj::str("The request is not a readable XML document: ", error->message),
                          guess == SoapVersion::V11 ? 500 : 400, "unreadable-xml");
   }
   auto& document = parsed.get<xml::Document>();
   auto envelopeOrFault = readEnvelope(document, address.ns, guess);
-  KJ_IF_MAYBE (fault, envelopeOrFault.tryGet<Fault>()) {
+  KJ_IF_MAYBE(fault, envelopeOrFault.tryGet<Fault>()) {
     return faultResponse(*fault, faultHttpStatus(*fault), "bad-envelope");
   }
   auto& env = envelopeOrFault.get<Envelope>();
@@ -237,7 +233,7 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
   bool isUser = address.service == "User";
   frontends::Op which = frontends::Op::GET;
   if (isUser) {
-    KJ_IF_MAYBE (o, frontends::opFromName(op.local)) {
+    KJ_IF_MAYBE(o, frontends::opFromName(op.local)) {
       which = *o;
     } else {
       return faultResponse(v, Fault::SENDER,
@@ -259,11 +255,9 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
     action = request.header("SOAPAction");
   } else {
     actionParameter = request.contentTypeParameter("action");
-    KJ_IF_MAYBE (a, actionParameter) {
-      action = a->asPtr();
-    }
+    KJ_IF_MAYBE(a, actionParameter) { action = a->asPtr(); }
   }
-  KJ_IF_MAYBE (a, action) {
+  KJ_IF_MAYBE(a, action) {
     kj::String storage;
     kj::StringPtr actual = unquote(*a, storage);
     auto expected = kj::str(address.ns, "/", address.service, "/", op.local);
@@ -278,18 +272,14 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
   if (isUser) {
     frontends::Caller caller;
     caller.kind = frontends::Caller::TICKET;
-    KJ_IF_MAYBE (t, env.ticket) {
-      caller.secret = frontends::SensitiveText(*t);
-    }
-    KJ_IF_MAYBE (t, appToken) {
-      caller.appToken = kj::heapString(*t);
-    }
+    KJ_IF_MAYBE(t, env.ticket) { caller.secret = frontends::SensitiveText(*t); }
+    KJ_IF_MAYBE(t, appToken) { caller.appToken = kj::heapString(*t); }
     caller.clientAddress = frontends::clientAddressOf(request.peer);
     auto requestOrFailure = readUserOperation(op, which, address.ns);
-    KJ_IF_MAYBE (f, requestOrFailure.tryGet<Failure>()) {
+    KJ_IF_MAYBE(f, requestOrFailure.tryGet<Failure>()) {
       // A missing ticket outranks a malformed argument.
       frontends::OpResult result;
-      KJ_IF_MAYBE (authFailure, frontends::validate(caller)) {
+      KJ_IF_MAYBE(authFailure, frontends::validate(caller)) {
         result.failure = kj::mv(*authFailure);
       } else {
         result.failure = kj::mv(*f);
@@ -303,7 +293,7 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
   }
 
   auto loginOrFailure = readLogin(op, address.ns);
-  KJ_IF_MAYBE (f, loginOrFailure.tryGet<Failure>()) {
+  KJ_IF_MAYBE(f, loginOrFailure.tryGet<Failure>()) {
     frontends::LoginResult result;
     result.failure = kj::mv(*f);
     return loginResponse(v, address, result);

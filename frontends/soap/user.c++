@@ -35,9 +35,7 @@ kj::OneOf<const xml::Element*, Failure> single(const xml::Element& parent, kj::S
                                                kj::StringPtr name) {
   size_t n = parent.count(ns, name);
   if (n > 1) return invalid(name, "appears more than once");
-  KJ_IF_MAYBE (e, parent.child(ns, name)) {
-    return &*e;
-  }
+  KJ_IF_MAYBE(e, parent.child(ns, name)) { return &*e; }
   return static_cast<const xml::Element*>(nullptr);
 }
 
@@ -81,50 +79,36 @@ kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
                                   frontends::Credential& out) {
   auto get = [&](kj::StringPtr name, const xml::Element*& found) -> kj::Maybe<Failure> {
     auto r = single(e, ns, name);
-    KJ_IF_MAYBE (f, r.tryGet<Failure>()) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, r.tryGet<Failure>()) { return kj::mv(*f); }
     found = r.get<const xml::Element*>();
     if (found != nullptr && found->isNil()) found = nullptr;
     return nullptr;
   };
   const xml::Element* x;
-  KJ_IF_MAYBE (f, get("ValidFrom", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("ValidFrom", x)) { return kj::mv(*f); }
   if (x != nullptr) {
-    KJ_IF_MAYBE (v, parseDateTime(x->text)) {
+    KJ_IF_MAYBE(v, parseDateTime(x->text)) {
       out.validFrom = *v;
     } else
       return invalid("ValidFrom", "is not a valid xsd:dateTime");
   }
-  KJ_IF_MAYBE (f, get("ValidTo", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("ValidTo", x)) { return kj::mv(*f); }
   if (x != nullptr) {
-    KJ_IF_MAYBE (v, parseDateTime(x->text)) {
+    KJ_IF_MAYBE(v, parseDateTime(x->text)) {
       out.validTo = *v;
     } else
       return invalid("ValidTo", "is not a valid xsd:dateTime");
   }
-  KJ_IF_MAYBE (f, get("Comment", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("Comment", x)) { return kj::mv(*f); }
   if (x != nullptr) out.comment = kj::heapString(x->text);
-  KJ_IF_MAYBE (f, get("SecretValue", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("SecretValue", x)) { return kj::mv(*f); }
   // Absent or nil: keep the stored secret. "" sets an empty secret.
   if (x != nullptr) out.secretValue = frontends::SensitiveText(x->text);
-  KJ_IF_MAYBE (f, get("PublicValue", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("PublicValue", x)) { return kj::mv(*f); }
   if (x != nullptr) out.publicValue = kj::heapString(x->text);
-  KJ_IF_MAYBE (f, get("IsActive", x)) {
-    return kj::mv(*f);
-  }
+  KJ_IF_MAYBE(f, get("IsActive", x)) { return kj::mv(*f); }
   if (x != nullptr) {
-    KJ_IF_MAYBE (v, parseBool(x->text)) {
+    KJ_IF_MAYBE(v, parseBool(x->text)) {
       out.isActive = *v;
     } else
       return invalid("IsActive", "is not a valid xsd:boolean");
@@ -141,46 +125,34 @@ kj::OneOf<OpRequest, Failure> readUserOperation(const xml::Element& op, Op which
   const xml::Element* x;
   auto get = [&](kj::StringPtr name) -> kj::Maybe<Failure> {
     auto r = single(op, ns, name);
-    KJ_IF_MAYBE (f, r.tryGet<Failure>()) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, r.tryGet<Failure>()) { return kj::mv(*f); }
     x = r.get<const xml::Element*>();
     if (x != nullptr && x->isNil()) x = nullptr;
     return nullptr;
   };
 
   if (frontends::opHasAssociate(which)) {
-    KJ_IF_MAYBE (f, get("AssociateId")) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, get("AssociateId")) { return kj::mv(*f); }
     // Absent AssociateId is xs:int's default, 0: the authenticated associate.
     if (x != nullptr) {
-      KJ_IF_MAYBE (v, parseInt(x->text)) {
+      KJ_IF_MAYBE(v, parseInt(x->text)) {
         req.associateId = *v;
       } else
         return invalid("AssociateId", "is not a valid xsd:int");
     }
   }
   if (which != Op::CREATE_DEFAULT) {
-    KJ_IF_MAYBE (f, get("Type")) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, get("Type")) { return kj::mv(*f); }
     if (x == nullptr) return invalid("Type", "is required");
     req.type = kj::heapString(x->text);
   }
   if (frontends::opHasCredential(which)) {
-    KJ_IF_MAYBE (f, get("Credentials")) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, get("Credentials")) { return kj::mv(*f); }
     if (x == nullptr) return invalid("Credentials", "is required");
-    KJ_IF_MAYBE (f, readCredential(*x, ns, req.credential)) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, readCredential(*x, ns, req.credential)) { return kj::mv(*f); }
   }
   if (frontends::opHasPublicValue(which)) {
-    KJ_IF_MAYBE (f, get("PublicValue")) {
-      return kj::mv(*f);
-    }
+    KJ_IF_MAYBE(f, get("PublicValue")) { return kj::mv(*f); }
     if (x == nullptr) return invalid("PublicValue", "is required");
     req.publicValue = kj::heapString(x->text);
   }
@@ -198,7 +170,7 @@ void writeCredentialFields(ResponseWriter& w, const frontends::Credential& c, ui
   w.newline(depth);
   x.element(w.q("Comment"), "xsd:string", c.comment);
   w.newline(depth);
-  KJ_IF_MAYBE (s, c.secretValue) {
+  KJ_IF_MAYBE(s, c.secretValue) {
     x.element(w.q("SecretValue"), "xsd:string", s->reveal());
   } else {
     x.element(w.q("SecretValue"), "xsd:string", "");  // withheld
@@ -271,7 +243,7 @@ kj::StringPtr exceptionType(rpc::ErrorCode code) {
 void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
   auto& x = w.xml();
   w.beginHeader();
-  KJ_IF_MAYBE (f, failure) {
+  KJ_IF_MAYBE(f, failure) {
     w.newline(2);
     x.start(w.q("ExceptionInfo")).attr("xsi:type", kj::str(w.prefix(), ":SoExceptionInfo"));
     w.newline(3);

@@ -35,7 +35,7 @@ size_t Element::count(kj::StringPtr nsUri, kj::StringPtr name) const {
 }
 
 bool Element::isNil() const {
-  KJ_IF_MAYBE (v, attribute(XSI_NS, "nil")) {
+  KJ_IF_MAYBE(v, attribute(XSI_NS, "nil")) {
     kj::StringPtr s = *v;
     while (s.size() > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n')) s = s.slice(1);
     return s.startsWith("true") || s.startsWith("1");
@@ -222,9 +222,7 @@ class Parser {
     }
     bool badUtf8 = false;
     ptrdiff_t bad = findInvalid(kj::ArrayPtr<const char>(p_, end_), badUtf8);
-    if (bad >= 0) {
-      failAt(badUtf8 ? "invalid UTF-8" : "character not allowed in XML", p_ + bad);
-    }
+    if (bad >= 0) { failAt(badUtf8 ? "invalid UTF-8" : "character not allowed in XML", p_ + bad); }
 
     if (lookingAt("<?xml") && end_ - p_ > 5 && isSpace(p_[5])) xmlDeclaration();
 
@@ -598,9 +596,7 @@ class Parser {
           p_ += 9;
           const char* close = static_cast<const char*>(memmem(p_, end_ - p_, "]]>", 3));
           if (close == nullptr) fail("unterminated CDATA section");
-          while (p_ < close) {
-            textChar();
-          }
+          while (p_ < close) { textChar(); }
           p_ = close + 3;
           checkTextSize();
         } else if (lookingAt("<!DOCTYPE") || lookingAt("<!doctype")) {

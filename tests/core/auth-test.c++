@@ -17,7 +17,9 @@ namespace {
 using testing::FakeClock;
 using testing::TempDir;
 
-crypto::Secret pw(kj::StringPtr s) { return crypto::Secret::copyOf(s); }
+crypto::Secret pw(kj::StringPtr s) {
+  return crypto::Secret::copyOf(s);
+}
 
 class AuthTest : public ::testing::Test {
  protected:
@@ -120,8 +122,8 @@ TEST_F(AuthTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
 
 TEST_F(AuthTest, OneClientSprayingNamesIsThrottledPerClient) {
   for (int i = 0; i < 16; i++) {
-    EXPECT_VAULT_ERROR(login(kj::str("user", i), "bad", "attacker"),
-                       ErrorCode::NOT_AUTHENTICATED, "");
+    EXPECT_VAULT_ERROR(login(kj::str("user", i), "bad", "attacker"), ErrorCode::NOT_AUTHENTICATED,
+                       "");
   }
   EXPECT_VAULT_ERROR(login("alice", "correct horse", "attacker"), ErrorCode::THROTTLED, "");
   EXPECT_EQ(login("alice", "correct horse", "someone-else").id, alice.id);
@@ -255,8 +257,8 @@ TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
   EXPECT_EQ(c.message, "User management is not allowed for partner apps");
 
   EXPECT_TRUE(vault->runNow(auth->removeApplication(root, "crm-sync")));
-  EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr(app.token)),
-                     ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr(app.token)), ErrorCode::NOT_AUTHENTICATED,
+                     "");
 }
 
 TEST_F(AuthTest, OnlySystemUsersRegisterApplications) {
@@ -273,8 +275,8 @@ TEST_F(AuthTest, NoTicketTokenOrPasswordInTheFile) {
   env = nullptr;
   auto bytes = file();
   ASSERT_GT(bytes.size(), 0u);
-  for (auto needle : {ticket.cStr(), ticket.cStr() + 3, token.cStr(), app.cStr(),
-                      "correct horse", "crm-sync"}) {
+  for (auto needle :
+       {ticket.cStr(), ticket.cStr() + 3, token.cStr(), app.cStr(), "correct horse", "crm-sync"}) {
     EXPECT_EQ(bytes.find(needle), std::string::npos) << needle;
   }
 }

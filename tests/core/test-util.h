@@ -57,7 +57,7 @@ struct Caught {
   std::string message;
 };
 
-template <typename Func>
+template<typename Func>
 Caught catchVaultError(Func&& body) {
   Caught c;
   try {
@@ -71,21 +71,21 @@ Caught catchVaultError(Func&& body) {
   return c;
 }
 
-inline std::string codeName(ErrorCode code) { return errorCodeName(code).cStr(); }
+inline std::string codeName(ErrorCode code) {
+  return errorCodeName(code).cStr();
+}
 
 // Asserts that `expr` throws a VaultError with `code` (and, when non-empty, `field`).
-#define EXPECT_VAULT_ERROR(expr, code_, field_)                                           \
-  do {                                                                                    \
-    auto caught_ = ::credvault::core::testing::catchVaultError([&]() { (void)(expr); }); \
-    EXPECT_TRUE(caught_.thrown) << #expr << " did not throw a VaultError";                \
-    if (caught_.thrown) {                                                                 \
-      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                      \
-                ::credvault::core::testing::codeName(code_))                             \
-          << #expr << ": " << caught_.message;                                            \
-      if (std::string(field_).size() > 0) {                                              \
-        EXPECT_EQ(caught_.field, std::string(field_));                                    \
-      }                                                                                   \
-    }                                                                                     \
+#define EXPECT_VAULT_ERROR(expr, code_, field_)                                              \
+  do {                                                                                       \
+    auto caught_ = ::credvault::core::testing::catchVaultError([&]() { (void)(expr); });     \
+    EXPECT_TRUE(caught_.thrown) << #expr << " did not throw a VaultError";                   \
+    if (caught_.thrown) {                                                                    \
+      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                          \
+                ::credvault::core::testing::codeName(code_))                                 \
+          << #expr << ": " << caught_.message;                                               \
+      if (std::string(field_).size() > 0) { EXPECT_EQ(caught_.field, std::string(field_)); } \
+    }                                                                                        \
   } while (false)
 
 }  // namespace credvault::core::testing

@@ -20,7 +20,9 @@ std::string repeat(const std::string& unit, size_t n) {
   return out;
 }
 
-kj::ArrayPtr<const char> chars(const std::string& s) { return {s.data(), s.size()}; }
+kj::ArrayPtr<const char> chars(const std::string& s) {
+  return {s.data(), s.size()};
+}
 
 Credential cred(const std::string& pub = "user@example.com") {
   Credential c;
@@ -43,24 +45,22 @@ TEST(Utf8Length, CountsCodePoints) {
 
 TEST(Utf8Length, RejectsInvalid) {
   const char* bad[] = {
-      "\x80",              // lone continuation
-      "\xc3",              // truncated 2-byte
-      "\xe2\x82",          // truncated 3-byte
-      "\xf0\x9f\x94",      // truncated 4-byte
-      "\xc3\x28",          // bad continuation
-      "\xc0\xaf",          // overlong '/'
-      "\xe0\x80\xaf",      // overlong 3-byte
-      "\xf0\x80\x80\xaf",  // overlong 4-byte
-      "\xed\xa0\x80",      // surrogate U+D800
-      "\xed\xbf\xbf",      // surrogate U+DFFF
-      "\xf4\x90\x80\x80",  // U+110000
+      "\x80",                  // lone continuation
+      "\xc3",                  // truncated 2-byte
+      "\xe2\x82",              // truncated 3-byte
+      "\xf0\x9f\x94",          // truncated 4-byte
+      "\xc3\x28",              // bad continuation
+      "\xc0\xaf",              // overlong '/'
+      "\xe0\x80\xaf",          // overlong 3-byte
+      "\xf0\x80\x80\xaf",      // overlong 4-byte
+      "\xed\xa0\x80",          // surrogate U+D800
+      "\xed\xbf\xbf",          // surrogate U+DFFF
+      "\xf4\x90\x80\x80",      // U+110000
       "\xf8\x88\x80\x80\x80",  // 5-byte form
       "\xff",
       "abc\xfe",
   };
-  for (auto s : bad) {
-    EXPECT_EQ(utf8Length(chars(s)), nullptr) << "accepted invalid UTF-8";
-  }
+  for (auto s : bad) { EXPECT_EQ(utf8Length(chars(s)), nullptr) << "accepted invalid UTF-8"; }
 }
 
 TEST(CheckText, BoundAndOnePast) {
@@ -87,9 +87,8 @@ TEST(CheckText, ControlCharacters) {
 }
 
 TEST(CheckText, MessagesNeverEchoTheValue) {
-  auto caught = catchVaultError([&]() {
-    checkText("comment", chars(repeat("sEcReTcOmMeNt", 30)), MAX_COMMENT_CHARS);
-  });
+  auto caught = catchVaultError(
+      [&]() { checkText("comment", chars(repeat("sEcReTcOmMeNt", 30)), MAX_COMMENT_CHARS); });
   ASSERT_TRUE(caught.thrown);
   EXPECT_EQ(caught.message.find("sEcReT"), std::string::npos);
   caught = catchVaultError([&]() { checkText("comment", chars("sEcReT\x01"), 10); });
@@ -210,9 +209,9 @@ TEST(CheckAssociateName, Limits) {
 TEST(CheckPassword, Limits) {
   checkPassword(crypto::Secret::copyOf(kj::StringPtr("x")));
   checkPassword(crypto::Secret::copyOf(kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES).c_str())));
-  EXPECT_VAULT_ERROR(
-      checkPassword(crypto::Secret::copyOf(kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES + 1).c_str()))),
-      ErrorCode::LIMIT_EXCEEDED, "password");
+  EXPECT_VAULT_ERROR(checkPassword(crypto::Secret::copyOf(
+                         kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES + 1).c_str()))),
+                     ErrorCode::LIMIT_EXCEEDED, "password");
   EXPECT_VAULT_ERROR(checkPassword(crypto::Secret()), ErrorCode::INVALID_ARGUMENT, "password");
   EXPECT_VAULT_ERROR(checkPassword(crypto::Secret::copyOf(kj::StringPtr("\xff"))),
                      ErrorCode::INVALID_ARGUMENT, "password");
@@ -243,13 +242,19 @@ TEST(Codec, RoundTrip) {
   EXPECT_EQ(d.text(), "\xf0\x9f\x94\x91");
   EXPECT_TRUE(d.done());
 
-  auto plain = encodePlain([](Encoder& e) { e.u32(1); e.text("x"_kj); });
+  auto plain = encodePlain([](Encoder& e) {
+    e.u32(1);
+    e.text("x"_kj);
+  });
   EXPECT_EQ(plain.size(), 4u + 4 + 1);
   EXPECT_EQ(plain[3], 1);
 }
 
 TEST(Codec, TruncatedInputIsAnIntegrityError) {
-  auto plain = encodePlain([](Encoder& e) { e.u32(3); e.text("abcdef"_kj); });
+  auto plain = encodePlain([](Encoder& e) {
+    e.u32(3);
+    e.text("abcdef"_kj);
+  });
   for (size_t cut = 0; cut < plain.size(); cut++) {
     auto truncated = plain.slice(0, cut);
     EXPECT_VAULT_ERROR(([&]() {
@@ -261,9 +266,16 @@ TEST(Codec, TruncatedInputIsAnIntegrityError) {
   }
   // A length prefix that claims more than there is (e.g. 0xffffffff) does not overflow.
   kj::byte huge[] = {0xff, 0xff, 0xff, 0xff, 'a'};
-  EXPECT_VAULT_ERROR(([&]() { Decoder d(huge); d.bytes(); }()), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(([&]() {
+                       Decoder d(huge);
+                       d.bytes();
+                     }()),
+                     ErrorCode::INTEGRITY, "");
   kj::byte empty[1] = {0};
-  EXPECT_VAULT_ERROR(([&]() { Decoder d(kj::arrayPtr(empty, size_t(0))); d.u8(); }()),
+  EXPECT_VAULT_ERROR(([&]() {
+                       Decoder d(kj::arrayPtr(empty, size_t(0)));
+                       d.u8();
+                     }()),
                      ErrorCode::INTEGRITY, "");
 }
 

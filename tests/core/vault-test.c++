@@ -31,9 +31,13 @@ std::string repeat(const std::string& unit, size_t n) {
   return out;
 }
 
-kj::String ks(const std::string& s) { return kj::heapString(s.data(), s.size()); }
+kj::String ks(const std::string& s) {
+  return kj::heapString(s.data(), s.size());
+}
 
-std::string text(kj::ArrayPtr<const char> s) { return std::string(s.begin(), s.size()); }
+std::string text(kj::ArrayPtr<const char> s) {
+  return std::string(s.begin(), s.size());
+}
 
 Credential cred(const std::string& pub, kj::Maybe<std::string> secret,
                 const std::string& comment = "") {
@@ -46,8 +50,12 @@ Credential cred(const std::string& pub, kj::Maybe<std::string> secret,
   return c;
 }
 
-kj::Maybe<std::string> none() { return nullptr; }
-kj::Maybe<std::string> some(const std::string& s) { return s; }
+kj::Maybe<std::string> none() {
+  return nullptr;
+}
+kj::Maybe<std::string> some(const std::string& s) {
+  return s;
+}
 
 // "<withheld>" when the vault returned no SecretValue.
 std::string secretOf(const Credential& c) {
@@ -151,8 +159,7 @@ class VaultTest : public ::testing::Test {
 
   // The raw (key, value) rows of the credentials table whose key starts with the
   // associate's id.
-  std::vector<std::pair<std::vector<kj::byte>, std::vector<kj::byte>>> rawCredentials(
-      int32_t id) {
+  std::vector<std::pair<std::vector<kj::byte>, std::vector<kj::byte>>> rawCredentials(int32_t id) {
     auto table = rawTable("credentials");
     kj::byte prefix[4];
     store::putBe32(prefix, id);
@@ -170,7 +177,8 @@ class VaultTest : public ::testing::Test {
               const std::vector<kj::byte>& value) {
     auto table = rawTable(tableName);
     env->write([&](store::WriteTxn& txn) {
-      txn.put(table, kj::arrayPtr(key.data(), key.size()), kj::arrayPtr(value.data(), value.size()));
+      txn.put(table, kj::arrayPtr(key.data(), key.size()),
+              kj::arrayPtr(value.data(), value.size()));
     });
   }
 };
@@ -380,8 +388,7 @@ TEST_F(VaultTest, PartnerAppIsDeniedEverything) {
     EXPECT_VAULT_ERROR(vault->listAssociates(partner), ErrorCode::PERMISSION_DENIED, "");
     NewAssociate na;
     na.name = kj::str("x");
-    EXPECT_VAULT_ERROR(vault->addAssociate(partner, kj::mv(na)), ErrorCode::PERMISSION_DENIED,
-                       "");
+    EXPECT_VAULT_ERROR(vault->addAssociate(partner, kj::mv(na)), ErrorCode::PERMISSION_DENIED, "");
   }
   EXPECT_EQ(dump(alice.associateId, "imap"), "alice|s||0|0|1\n");
 }
@@ -578,10 +585,10 @@ TEST_F(VaultTest, BadInputIsRefusedAndChangesNothing) {
   cases.push_back({"control char in type", "im\x01p", cred("a@x", some("s")),
                    ErrorCode::INVALID_ARGUMENT, "type"});
   cases.push_back({"validTo before validFrom", "imap",
-                   withDates(UNIX_EPOCH_TICKS + 1, UNIX_EPOCH_TICKS),
-                   ErrorCode::INVALID_ARGUMENT, "validTo"});
-  cases.push_back({"validFrom negative", "imap", withDates(-1, 0), ErrorCode::INVALID_ARGUMENT,
-                   "validFrom"});
+                   withDates(UNIX_EPOCH_TICKS + 1, UNIX_EPOCH_TICKS), ErrorCode::INVALID_ARGUMENT,
+                   "validTo"});
+  cases.push_back(
+      {"validFrom negative", "imap", withDates(-1, 0), ErrorCode::INVALID_ARGUMENT, "validFrom"});
   cases.push_back({"validFrom past 9999", "imap", withDates(MAX_TICKS + 1, 0),
                    ErrorCode::INVALID_ARGUMENT, "validFrom"});
   cases.push_back({"validTo past 9999", "imap", withDates(0, MAX_TICKS + 1),
@@ -656,8 +663,8 @@ TEST_F(VaultTest, TamperedRecordIsAnIntegrityError) {
   ASSERT_EQ(rows.size(), 1u);
   auto [key, value] = rows[0];
   // Flip one bit at several places: header, nonce, ciphertext, tag.
-  for (size_t pos : {size_t(0), size_t(1), size_t(4), size_t(10), value.size() / 2,
-                     value.size() - 1}) {
+  for (size_t pos :
+       {size_t(0), size_t(1), size_t(4), size_t(10), value.size() / 2, value.size() - 1}) {
     SCOPED_TRACE(pos);
     auto tampered = value;
     tampered[pos] ^= 0x01;
@@ -932,8 +939,9 @@ TEST_F(VaultTest, AssociateFieldsAndPasswords) {
   // Password limits.
   EXPECT_VAULT_ERROR(add("p1", Kind::USER, false, nullptr, some("")), ErrorCode::INVALID_ARGUMENT,
                      "password");
-  EXPECT_VAULT_ERROR(add("p2", Kind::USER, false, nullptr, some(repeat("x", MAX_PASSWORD_BYTES + 1))),
-                     ErrorCode::LIMIT_EXCEEDED, "password");
+  EXPECT_VAULT_ERROR(
+      add("p2", Kind::USER, false, nullptr, some(repeat("x", MAX_PASSWORD_BYTES + 1))),
+      ErrorCode::LIMIT_EXCEEDED, "password");
   // Deactivated: no password login, and the epoch moves on.
   clock.advance(5 * kj::SECONDS);
   AssociateUpdate up;
@@ -997,7 +1005,10 @@ TEST_F(VaultTest, DatabaseFileHoldsNoPlaintext) {
   }
   // Not as UTF-16 either (a careless encoder).
   std::string wide;
-  for (char c : secret) { wide += c; wide += '\0'; }
+  for (char c : secret) {
+    wide += c;
+    wide += '\0';
+  }
   EXPECT_EQ(data.find(wide), std::string::npos);
   open();
 }

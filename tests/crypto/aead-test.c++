@@ -26,7 +26,7 @@ bool contains(kj::ArrayPtr<const kj::byte> haystack, kj::ArrayPtr<const kj::byte
 TEST(Seal, RoundTripsThroughOpen) {
   auto key = Secret::random(KEY_BYTES);
   auto sealed = seal(key, bytesOf("imap password"), bytesOf("v1|key 1|assoc 7|imap|bob"));
-  KJ_IF_MAYBE (plain, open(key, sealed, bytesOf("v1|key 1|assoc 7|imap|bob"))) {
+  KJ_IF_MAYBE(plain, open(key, sealed, bytesOf("v1|key 1|assoc 7|imap|bob"))) {
     EXPECT_TRUE(plain->equals(bytesOf("imap password")));
   } else {
     FAIL() << "a freshly sealed value did not open";
@@ -56,7 +56,7 @@ TEST(Seal, EmptyPlaintextRoundTrips) {
   auto key = Secret::random(KEY_BYTES);
   auto sealed = seal(key, nullptr, bytesOf("ad"));
   EXPECT_EQ(sealed.size(), SEAL_OVERHEAD);
-  KJ_IF_MAYBE (plain, open(key, sealed, bytesOf("ad"))) {
+  KJ_IF_MAYBE(plain, open(key, sealed, bytesOf("ad"))) {
     EXPECT_TRUE(plain->empty());
   } else {
     FAIL() << "empty plaintext did not open";
@@ -69,7 +69,7 @@ TEST(Seal, LargePlaintextRoundTrips) {
   auto big = kj::heapArray<kj::byte>(1 << 20);
   for (size_t i = 0; i < big.size(); i++) big[i] = kj::byte(i * 31 + 7);
   auto sealed = seal(key, big, bytesOf("ad"));
-  KJ_IF_MAYBE (plain, open(key, sealed, bytesOf("ad"))) {
+  KJ_IF_MAYBE(plain, open(key, sealed, bytesOf("ad"))) {
     EXPECT_TRUE(plain->equals(big));
   } else {
     FAIL() << "large plaintext did not open";

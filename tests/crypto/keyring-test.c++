@@ -17,9 +17,7 @@ Secret copy(const Secret& s) {
 }
 
 const Secret& found(const Keyring& ring, uint32_t id) {
-  KJ_IF_MAYBE (k, ring.find(id)) {
-    return *k;
-  }
+  KJ_IF_MAYBE(k, ring.find(id)) { return *k; }
   ADD_FAILURE() << "key " << id << " is not in the keyring";
   static const Secret none;
   return none;
@@ -55,7 +53,7 @@ TEST(Keyring, DataKeysSealAndOpenRecordsAcrossRestarts) {
 
   Keyring after(copy(master));
   ASSERT_TRUE(after.load(1, wrapped));
-  KJ_IF_MAYBE (plain, open(found(after, 1), sealed, nullptr)) {
+  KJ_IF_MAYBE(plain, open(found(after, 1), sealed, nullptr)) {
     EXPECT_TRUE(plain->equals(kj::StringPtr("pw").asBytes()));
   } else {
     FAIL() << "record did not open after reloading its key";

@@ -75,7 +75,7 @@ kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
 // The description of the exception `func` throws, or "" (and a test failure) if none.
 template<typename Func>
 std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
     return e->getDescription().cStr();
   }
   ADD_FAILURE() << "expected an exception";
@@ -325,7 +325,7 @@ TEST(CreateKeyFile, ReturnsTheKeyItWrote) {
   Fixture f;
   auto key = createKeyFile(f.keyFile);
   auto content = readFile(f.keyFile);
-  KJ_IF_MAYBE (parsed, parseMasterKey(kj::StringPtr(content.c_str()).asBytes())) {
+  KJ_IF_MAYBE(parsed, parseMasterKey(kj::StringPtr(content.c_str()).asBytes())) {
     EXPECT_TRUE(parsed->equals(key));
   } else {
     FAIL() << "the written key file does not parse";
@@ -335,7 +335,7 @@ TEST(CreateKeyFile, ReturnsTheKeyItWrote) {
 TEST(ParseMasterKey, AcceptsRaw32Bytes) {
   auto key = Secret::random(KEY_BYTES);
   key.revealMut()[KEY_BYTES - 1] = '\n';  // raw bytes may end in anything
-  KJ_IF_MAYBE (parsed, parseMasterKey(key.reveal())) {
+  KJ_IF_MAYBE(parsed, parseMasterKey(key.reveal())) {
     EXPECT_TRUE(parsed->equals(key));
   } else {
     FAIL() << "raw key refused";
@@ -347,7 +347,7 @@ TEST(ParseMasterKey, AcceptsBase64WithOrWithoutATrailingNewline) {
   auto b64 = base64(key.reveal());
   kj::String texts[] = {kj::str(b64), kj::str(b64, "\n"), kj::str(b64, "\r\n")};
   for (auto& text : texts) {
-    KJ_IF_MAYBE (parsed, parseMasterKey(text.asBytes())) {
+    KJ_IF_MAYBE(parsed, parseMasterKey(text.asBytes())) {
       EXPECT_TRUE(parsed->equals(key)) << text.cStr();
     } else {
       ADD_FAILURE() << "base64 key refused: " << text.cStr();

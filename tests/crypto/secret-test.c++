@@ -107,7 +107,7 @@ TEST(Secret, IsRedactedInKjExceptionMessages) {
   // KJ sends exception text to RPC peers and logs; a secret passed by mistake must not leak.
   auto s = Secret::copyOf("hunter2"_kj);
   auto failure = kj::runCatchingExceptions([&]() { KJ_FAIL_REQUIRE("bad input", s); });
-  KJ_IF_MAYBE (e, failure) {
+  KJ_IF_MAYBE(e, failure) {
     std::string text = e->getDescription().cStr();
     EXPECT_NE(text.find("<redacted>"), std::string::npos) << text;
     EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;

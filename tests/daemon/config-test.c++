@@ -12,7 +12,7 @@ namespace credvault::daemon {
 namespace {
 
 // The description of the exception `body` throws ("" when it throws none).
-template <typename Func>
+template<typename Func>
 std::string failureOf(Func&& body) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions(body)) { return e->getDescription().cStr(); }
   return "";

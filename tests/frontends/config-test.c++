@@ -10,9 +10,7 @@ namespace {
 
 kj::String errorOf(kj::StringPtr text) {
   auto r = parseSettings(text);
-  KJ_IF_MAYBE (e, r.tryGet<kj::String>()) {
-    return kj::mv(*e);
-  }
+  KJ_IF_MAYBE(e, r.tryGet<kj::String>()) { return kj::mv(*e); }
   return kj::str();
 }
 

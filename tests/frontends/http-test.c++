@@ -27,9 +27,7 @@ kj::OneOf<HttpRequest, HttpError> parse(kj::StringPtr text, HttpLimits limits = 
 }
 
 uint errorStatus(const kj::OneOf<HttpRequest, HttpError>& r) {
-  KJ_IF_MAYBE (e, r.tryGet<HttpError>()) {
-    return e->status;
-  }
+  KJ_IF_MAYBE(e, r.tryGet<HttpError>()) { return e->status; }
   return 0;
 }
 
@@ -112,9 +110,7 @@ kj::OneOf<BodyFraming, HttpError> framing(kj::StringPtr headers, HttpLimits limi
 }
 
 uint framingStatus(const kj::OneOf<BodyFraming, HttpError>& f) {
-  KJ_IF_MAYBE (e, f.tryGet<HttpError>()) {
-    return e->status;
-  }
+  KJ_IF_MAYBE(e, f.tryGet<HttpError>()) { return e->status; }
   return 0;
 }
 
@@ -166,7 +162,7 @@ kj::String decodeChunked(kj::StringPtr input, size_t maxBody, uint* status, bool
   while (pos < input.size()) {
     size_t n = byteByByte ? 1 : input.size() - pos;
     auto r = decoder.feed(input.asArray().slice(pos, pos + n), out);
-    KJ_IF_MAYBE (e, r.error) {
+    KJ_IF_MAYBE(e, r.error) {
       *status = e->status;
       return kj::str();
     }

@@ -37,9 +37,7 @@ TEST(Form, DecodesPlusPercentAndEmptyValues) {
 
 std::string formError(kj::StringPtr text, uint32_t max = frontends::FORM_MAX_FIELDS) {
   auto r = parseForm(text.asArray(), max);
-  KJ_IF_MAYBE (e, r.tryGet<FormError>()) {
-    return e->message.cStr();
-  }
+  KJ_IF_MAYBE(e, r.tryGet<FormError>()) { return e->message.cStr(); }
   return "";
 }
 
@@ -95,7 +93,7 @@ kj::OneOf<OpRequest, RestError> bind(Op op, kj::StringPtr type, kj::StringPtr bo
 
 OpRequest bound(Op op, kj::StringPtr type, kj::StringPtr body, kj::StringPtr query = "") {
   auto r = bind(op, type, body, query);
-  KJ_IF_MAYBE (e, r.tryGet<RestError>()) {
+  KJ_IF_MAYBE(e, r.tryGet<RestError>()) {
     ADD_FAILURE() << "unexpected " << e->status << ": " << e->detail.cStr();
     return OpRequest();
   }
@@ -104,17 +102,13 @@ OpRequest bound(Op op, kj::StringPtr type, kj::StringPtr body, kj::StringPtr que
 
 RestError failed(Op op, kj::StringPtr type, kj::StringPtr body, kj::StringPtr query = "") {
   auto r = bind(op, type, body, query);
-  KJ_IF_MAYBE (e, r.tryGet<RestError>()) {
-    return kj::mv(*e);
-  }
+  KJ_IF_MAYBE(e, r.tryGet<RestError>()) { return kj::mv(*e); }
   ADD_FAILURE() << "expected an error for " << body.cStr();
   return RestError{0, kj::str(), kj::str(), nullptr};
 }
 
 kj::StringPtr fieldOf(const RestError& e) {
-  KJ_IF_MAYBE (f, e.field) {
-    return *f;
-  }
+  KJ_IF_MAYBE(f, e.field) { return *f; }
   return "";
 }
 

@@ -14,7 +14,7 @@ using Type = JsonValue::Type;
 
 JsonDocument ok(kj::StringPtr text, JsonLimits limits = {}) {
   auto r = parseJson(text.asArray(), limits);
-  KJ_IF_MAYBE (e, r.tryGet<JsonError>()) {
+  KJ_IF_MAYBE(e, r.tryGet<JsonError>()) {
     ADD_FAILURE() << "unexpected error for " << text.cStr() << ": " << e->message.cStr();
     auto fallback = parseJson("null"_kj.asArray());
     return kj::mv(fallback.get<JsonDocument>());
@@ -25,9 +25,7 @@ JsonDocument ok(kj::StringPtr text, JsonLimits limits = {}) {
 // The error message, or "" when the text parsed.
 std::string errBytes(kj::ArrayPtr<const char> text, JsonLimits limits = {}) {
   auto r = parseJson(text, limits);
-  KJ_IF_MAYBE (e, r.tryGet<JsonError>()) {
-    return e->message.cStr();
-  }
+  KJ_IF_MAYBE(e, r.tryGet<JsonError>()) { return e->message.cStr(); }
   return "";
 }
 std::string err(kj::StringPtr text, JsonLimits limits = {}) {

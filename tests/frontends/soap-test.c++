@@ -47,9 +47,7 @@ kj::String replaceAll(kj::StringPtr text, kj::StringPtr from, kj::StringPtr to) 
 
 xml::Document parseDoc(kj::StringPtr text) {
   auto r = xml::parse(text.asArray());
-  KJ_IF_MAYBE (e, r.tryGet<xml::ParseError>()) {
-    KJ_FAIL_ASSERT("parse failed", e->message);
-  }
+  KJ_IF_MAYBE(e, r.tryGet<xml::ParseError>()) { KJ_FAIL_ASSERT("parse failed", e->message); }
   return kj::mv(r.get<xml::Document>());
 }
 
@@ -57,12 +55,8 @@ xml::Document parseDoc(kj::StringPtr text) {
 kj::String shape(const xml::Element& e) {
   kj::Vector<kj::String> parts;
   parts.add(kj::str("{", e.ns, "}", e.local));
-  KJ_IF_MAYBE (t, e.attribute(xml::XSI_NS, "type")) {
-    parts.add(kj::str("[type=", *t, "]"));
-  }
-  KJ_IF_MAYBE (t, e.attribute(xml::XSI_NS, "nil")) {
-    parts.add(kj::str("[nil=", *t, "]"));
-  }
+  KJ_IF_MAYBE(t, e.attribute(xml::XSI_NS, "type")) { parts.add(kj::str("[type=", *t, "]")); }
+  KJ_IF_MAYBE(t, e.attribute(xml::XSI_NS, "nil")) { parts.add(kj::str("[nil=", *t, "]")); }
   if (e.children.size() == 0) {
     kj::StringPtr text = e.text;
     while (text.size() > 0 && (text[0] == ' ' || text[0] == '\n')) text = text.slice(1);
@@ -118,7 +112,7 @@ TEST(SoapEnvelope, ReadsSoap11WithHeaderElementAndOtherPrefixes) {
 kj::String faultOf(kj::StringPtr text, Fault::Code* code = nullptr) {
   auto doc = parseDoc(text);
   auto r = readEnvelope(doc, NS86, SoapVersion::V11);
-  KJ_IF_MAYBE (f, r.tryGet<Fault>()) {
+  KJ_IF_MAYBE(f, r.tryGet<Fault>()) {
     if (code != nullptr) *code = f->code;
     return kj::mv(f->reason);
   }
@@ -192,9 +186,7 @@ kj::OneOf<frontends::OpRequest, frontends::Failure> readOp(kj::StringPtr inner, 
 }
 
 kj::String failureField(const kj::OneOf<frontends::OpRequest, frontends::Failure>& r) {
-  KJ_IF_MAYBE (f, r.tryGet<frontends::Failure>()) {
-    return kj::str(f->field, ": ", f->message);
-  }
+  KJ_IF_MAYBE(f, r.tryGet<frontends::Failure>()) { return kj::str(f->field, ": ", f->message); }
   return kj::str();
 }
 

@@ -17,9 +17,7 @@ kj::OneOf<Document, ParseError> parseText(kj::StringPtr text, XmlLimits limits =
 // The error message, or "" on success.
 kj::String errorOf(kj::StringPtr text, XmlLimits limits = {}) {
   auto r = parseText(text, limits);
-  KJ_IF_MAYBE (e, r.tryGet<ParseError>()) {
-    return kj::mv(e->message);
-  }
+  KJ_IF_MAYBE(e, r.tryGet<ParseError>()) { return kj::mv(e->message); }
   return kj::str();
 }
 

@@ -108,8 +108,12 @@ std::vector<char*> cArgs(std::vector<std::string>& v) {
 
 }  // namespace
 
-std::string credvaultdPath() { return envOrDie("CREDVAULTD"); }
-std::string credvaultctlPath() { return envOrDie("CREDVAULTCTL"); }
+std::string credvaultdPath() {
+  return envOrDie("CREDVAULTD");
+}
+std::string credvaultctlPath() {
+  return envOrDie("CREDVAULTCTL");
+}
 
 TempDir::TempDir() {
   char pattern[] = "/tmp/credvault-it-XXXXXX";
@@ -149,8 +153,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 // ---- Daemon --------------------------------------------------------------------------------
 
 Daemon::Daemon(std::string dir, uid_t runAsUid) : dir_(std::move(dir)), uid_(runAsUid) {
-  writeFile(dir_ + "/empty.conf", "# no settings: everything comes from the command line\n",
-            0644);
+  writeFile(dir_ + "/empty.conf", "# no settings: everything comes from the command line\n", 0644);
 }
 
 Daemon::~Daemon() {
@@ -185,20 +188,26 @@ void Daemon::spawn() {
 
   std::vector<std::string> args = {
       credvaultdPath(),
-      "--config", dir_ + "/empty.conf",
-      "--state-dir", stateDir(),
-      "--socket", socket(),
+      "--config",
+      dir_ + "/empty.conf",
+      "--state-dir",
+      stateDir(),
+      "--socket",
+      socket(),
       "--create-key",
-      "--set", "password_ops_limit=1",
-      "--set", "password_mem_limit=8192",
-      "--set", "log_level=debug",
+      "--set",
+      "password_ops_limit=1",
+      "--set",
+      "password_mem_limit=8192",
+      "--set",
+      "log_level=debug",
   };
   for (auto& s : settings_) {
     args.push_back("--set");
     args.push_back(s);
   }
   std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                   "NOTIFY_SOCKET=" + notifyPath};
+                                  "NOTIFY_SOCKET=" + notifyPath};
   auto argv = cArgs(args);
   auto envp = cArgs(env);
   auto path = credvaultdPath();
@@ -252,8 +261,7 @@ void Daemon::start() {
   spawn();
   int status = 0;
   bool ready = awaitReady(std::chrono::seconds(20), &status);
-  ASSERT_TRUE(ready) << "credvaultd exited during start (status " << status << "):\n"
-                     << lastLog();
+  ASSERT_TRUE(ready) << "credvaultd exited during start (status " << status << "):\n" << lastLog();
 }
 
 int Daemon::startExpectingFailure() {
@@ -339,9 +347,7 @@ std::string withClientAs(uid_t uid, const std::string& socket,
         result = body(*conn, io.waitScope);
       } catch (const kj::Exception& e) {
         result = std::string("EXCEPTION: ") + e.getDescription().cStr();
-      } catch (const std::exception& e) {
-        result = std::string("EXCEPTION: ") + e.what();
-      }
+      } catch (const std::exception& e) { result = std::string("EXCEPTION: ") + e.what(); }
     });
     t.join();
     ssize_t n = write(out, result.data(), result.size());

@@ -105,7 +105,7 @@ std::string withClientAs(uid_t uid, const std::string& socket,
                          std::function<std::string(ipc::Connection&, kj::WaitScope&)> body);
 
 // Converts an error of a result to "code field" ("ok" when there is none).
-template <typename Results>
+template<typename Results>
 std::string errorOf(const Results& r) {
   if (!r.hasError()) return "ok";
   auto e = r.getError();

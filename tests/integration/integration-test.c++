@@ -98,7 +98,7 @@ struct World {
   TempDir dir;
   Daemon daemon{dir.path()};
   int32_t alice = 0, admin = 0, svc = 0, dave = 0;
-  std::vector<std::string> sensitive;  // must never appear in a log or the database file
+  std::vector<std::string> sensitive;   // must never appear in a log or the database file
   std::vector<std::string> extraFiles;  // backups, to scan as well
 };
 
@@ -253,7 +253,9 @@ std::string sessionError(ipc::Connection& c, kj::WaitScope& ws) {
   return errorOf(c.vault().sessionRequest().send().wait(ws));
 }
 
-std::string id(int32_t n) { return std::to_string(n); }
+std::string id(int32_t n) {
+  return std::to_string(n);
+}
 
 // ---- the process ----------------------------------------------------------------------------
 
@@ -354,8 +356,9 @@ TEST_F(Integration, UserRow) {
                     comment = "alice row comment 81723";
   remember(secret), remember(pub), remember(comment);
   // Own credentials: full.
-  auto r = as(ALICE_UID, {"save", "row-user", "--public", pub, "--secret-stdin", "--comment",
-                          comment}, secret + "\n");
+  auto r =
+      as(ALICE_UID, {"save", "row-user", "--public", pub, "--secret-stdin", "--comment", comment},
+         secret + "\n");
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   r = as(ALICE_UID, {"--json", "get", "row-user"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
@@ -369,17 +372,20 @@ TEST_F(Integration, UserRow) {
 
   // Someone else's: denied (exit 3), for reading, saving and removing.
   asRoot({"save", "row-user", "--public", "admin-owned@example.test", "--associate",
-          id(world->admin), "--secret-stdin"}, "admin-owned-secret-1\n");
+          id(world->admin), "--secret-stdin"},
+         "admin-owned-secret-1\n");
   remember("admin-owned-secret-1");
   r = as(ALICE_UID, {"get", "row-user", "--associate", id(world->admin)});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
   EXPECT_TRUE(contains(r.err, "permission-denied")) << r.err;
   EXPECT_FALSE(contains(r.out + r.err, "admin-owned-secret-1"));
-  r = as(ALICE_UID, {"save", "row-user", "--public", "x-by-alice", "--associate",
-                     id(world->admin), "--secret-stdin"}, "nope\n");
+  r = as(ALICE_UID,
+         {"save", "row-user", "--public", "x-by-alice", "--associate", id(world->admin),
+          "--secret-stdin"},
+         "nope\n");
   EXPECT_EQ(r.exitCode, 3) << describe(r);
-  r = as(ALICE_UID, {"remove", "row-user", "admin-owned@example.test", "--associate",
-                     id(world->admin)});
+  r = as(ALICE_UID,
+         {"remove", "row-user", "admin-owned@example.test", "--associate", id(world->admin)});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
   r = as(ALICE_UID, {"associate", "list"});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
@@ -394,15 +400,15 @@ TEST_F(Integration, UserRow) {
   EXPECT_FALSE(contains(r.out, "x-by-alice"));
 
   // The same through the client library, as uid 60001.
-  auto got = withClientAs(ALICE_UID, daemon().socket(), [&](ipc::Connection& conn,
-                                                             kj::WaitScope& ws) {
-    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
-    return list(s, 0, "row-user", ws) + " / " + list(s, world->admin, "row-user", ws) + " / " +
-           save(s, world->admin, {"row-user", "lib-by-alice", std::string("zzzzzzzz")}, ws) +
-           " / " + removeCred(s, world->admin, "row-user", "admin-owned@example.test", ws);
-  });
-  EXPECT_EQ(got, pub + "=" + secret +
-                     " / permission-denied / permission-denied / permission-denied");
+  auto got =
+      withClientAs(ALICE_UID, daemon().socket(), [&](ipc::Connection& conn, kj::WaitScope& ws) {
+        auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+        return list(s, 0, "row-user", ws) + " / " + list(s, world->admin, "row-user", ws) + " / " +
+               save(s, world->admin, {"row-user", "lib-by-alice", std::string("zzzzzzzz")}, ws) +
+               " / " + removeCred(s, world->admin, "row-user", "admin-owned@example.test", ws);
+      });
+  EXPECT_EQ(got,
+            pub + "=" + secret + " / permission-denied / permission-denied / permission-denied");
 
   // Own remove, then it is gone.
   r = as(ALICE_UID, {"remove", "row-user", pub});
@@ -415,8 +421,10 @@ TEST_F(Integration, UserAdminRow) {
   const std::string secret = "alice-owned-by-alice-5521", pub = "alice-admin-row@example.test";
   const std::string adminSet = "set-by-admin-secret-5521";
   remember(secret), remember(pub), remember(adminSet);
-  auto r = as(ALICE_UID, {"save", "row-admin", "--public", pub, "--secret-stdin", "--comment",
-                          "owner comment 5521"}, secret);
+  auto r = as(
+      ALICE_UID,
+      {"save", "row-admin", "--public", pub, "--secret-stdin", "--comment", "owner comment 5521"},
+      secret);
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   remember("owner comment 5521");
 
@@ -434,8 +442,10 @@ TEST_F(Integration, UserAdminRow) {
   EXPECT_TRUE(contains(r.out, "<withheld>")) << r.out;
 
   // May set a secret for another, never read it back.
-  r = as(ADMIN_UID, {"save", "row-admin", "--public", "set-by-admin@example.test", "--associate",
-                     id(world->alice), "--secret-stdin"}, adminSet);
+  r = as(ADMIN_UID,
+         {"save", "row-admin", "--public", "set-by-admin@example.test", "--associate",
+          id(world->alice), "--secret-stdin"},
+         adminSet);
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   r = as(ADMIN_UID, {"get", "row-admin", "--associate", id(world->alice)});
   EXPECT_FALSE(contains(r.out, adminSet));
@@ -451,8 +461,8 @@ TEST_F(Integration, UserAdminRow) {
   EXPECT_TRUE(contains(r.out, secret)) << r.out;
   EXPECT_TRUE(contains(r.out, "changed by admin 5521")) << r.out;
   // Remove for another.
-  r = as(ADMIN_UID, {"remove", "row-admin", "set-by-admin@example.test", "--associate",
-                     id(world->alice)});
+  r = as(ADMIN_UID,
+         {"remove", "row-admin", "set-by-admin@example.test", "--associate", id(world->alice)});
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   // Associates: may list, not change.
   r = as(ADMIN_UID, {"associate", "list"});
@@ -470,34 +480,38 @@ TEST_F(Integration, UserAdminRow) {
   EXPECT_EQ(r.exitCode, 3) << describe(r);
 
   // Through the client library: the SecretValue is absent on the wire, not just blanked.
-  auto got = withClientAs(ADMIN_UID, daemon().socket(), [&](ipc::Connection& conn,
-                                                            kj::WaitScope& ws) {
-    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
-    auto req = s.getForAssociateRequest();
-    req.setAssociateId(world->alice);
-    req.setType("row-admin");
-    auto resp = req.send().wait(ws);
-    std::string out = errorOf(resp);
-    for (auto cr : resp.getCredentials()) {
-      out += std::string(" ") + cr.getPublicValue().cStr() + (cr.hasSecretValue() ? "+secret" : "-secret");
-    }
-    return out;
-  });
+  auto got =
+      withClientAs(ADMIN_UID, daemon().socket(), [&](ipc::Connection& conn, kj::WaitScope& ws) {
+        auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+        auto req = s.getForAssociateRequest();
+        req.setAssociateId(world->alice);
+        req.setType("row-admin");
+        auto resp = req.send().wait(ws);
+        std::string out = errorOf(resp);
+        for (auto cr : resp.getCredentials()) {
+          out += std::string(" ") + cr.getPublicValue().cStr() +
+                 (cr.hasSecretValue() ? "+secret" : "-secret");
+        }
+        return out;
+      });
   EXPECT_EQ(got, "ok " + pub + "-secret");
 }
 
 TEST_F(Integration, SystemRow) {
   const std::string secret = "system-row-secret-0042";
   remember(secret);
-  ASSERT_EQ(as(ALICE_UID, {"save", "row-sys", "--public", "alice-sys@example.test",
-                           "--secret-stdin"}, secret).exitCode, 0);
+  ASSERT_EQ(as(ALICE_UID,
+               {"save", "row-sys", "--public", "alice-sys@example.test", "--secret-stdin"}, secret)
+                .exitCode,
+            0);
   // Root through the client library: everything.
   {
     auto conn = connect();
     auto s = session(*conn);
     EXPECT_EQ(list(s, world->alice, "row-sys", ws()), "alice-sys@example.test=" + secret);
-    EXPECT_EQ(save(s, world->alice, {"row-sys", "by-root@example.test",
-                                     std::string("root-set-secret-0042")}, ws()), "ok");
+    EXPECT_EQ(save(s, world->alice,
+                   {"row-sys", "by-root@example.test", std::string("root-set-secret-0042")}, ws()),
+              "ok");
     remember("root-set-secret-0042");
     EXPECT_EQ(list(s, world->alice, "row-sys", ws()),
               "alice-sys@example.test=" + secret + "|by-root@example.test=root-set-secret-0042");
@@ -518,17 +532,17 @@ TEST_F(Integration, SystemRow) {
   r = as(SYSTEM_UID, {"associate", "list"});
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   // An associate of kind system, through the client library as its uid.
-  auto got = withClientAs(SVC_UID, daemon().socket(), [&](ipc::Connection& conn,
-                                                          kj::WaitScope& ws) {
-    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
-    auto a = save(s, world->alice, {"row-sys", "by-svc@example.test",
-                                    std::string("svc-set-secret-0042")}, ws);
-    auto b = list(s, world->alice, "row-sys", ws);
-    auto c = removeCred(s, world->alice, "row-sys", "by-svc@example.test", ws);
-    auto d = save(s, 0, {"row-sys", "svc-own@example.test", std::string("svc-own-secret-0042")},
-                  ws);
-    return a + " / " + b + " / " + c + " / " + d + " / " + list(s, 0, "row-sys", ws);
-  });
+  auto got =
+      withClientAs(SVC_UID, daemon().socket(), [&](ipc::Connection& conn, kj::WaitScope& ws) {
+        auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+        auto a = save(s, world->alice,
+                      {"row-sys", "by-svc@example.test", std::string("svc-set-secret-0042")}, ws);
+        auto b = list(s, world->alice, "row-sys", ws);
+        auto c = removeCred(s, world->alice, "row-sys", "by-svc@example.test", ws);
+        auto d =
+            save(s, 0, {"row-sys", "svc-own@example.test", std::string("svc-own-secret-0042")}, ws);
+        return a + " / " + b + " / " + c + " / " + d + " / " + list(s, 0, "row-sys", ws);
+      });
   remember("svc-set-secret-0042"), remember("svc-own-secret-0042");
   EXPECT_EQ(got, "ok / alice-sys@example.test=" + secret +
                      "|by-svc@example.test=svc-set-secret-0042 / removed / ok / "
@@ -536,8 +550,11 @@ TEST_F(Integration, SystemRow) {
 }
 
 TEST_F(Integration, UnauthenticatedRow) {
-  ASSERT_EQ(as(ALICE_UID, {"save", "row-unauth", "--public", "alice-unauth@example.test",
-                           "--secret-stdin"}, "unauth-row-secret-77").exitCode, 0);
+  ASSERT_EQ(as(ALICE_UID,
+               {"save", "row-unauth", "--public", "alice-unauth@example.test", "--secret-stdin"},
+               "unauth-row-secret-77")
+                .exitCode,
+            0);
   remember("unauth-row-secret-77");
   for (auto args : std::vector<std::vector<std::string>>{
            {"get", "row-unauth"},
@@ -559,40 +576,42 @@ TEST_F(Integration, UnauthenticatedRow) {
 
   // Through the client library: no session by peer credentials; a password opens one.
   const std::string davePassword = "dave-Pa55word-never-logged";
-  auto got = withClientAs(NOBODY_UID, daemon().socket(), [&](ipc::Connection& conn,
-                                                             kj::WaitScope& ws) {
-    std::string out = sessionError(conn, ws);
-    auto bad = conn.vault().authenticatePasswordRequest();
-    bad.setName("dave");
-    bad.setPassword("wrong-password-123");
-    out += " / " + errorOf(bad.send().wait(ws));
-    auto unknown = conn.vault().authenticatePasswordRequest();
-    unknown.setName("nobody-by-that-name");
-    unknown.setPassword(davePassword.c_str());
-    out += " / " + errorOf(unknown.send().wait(ws));
-    auto good = conn.vault().authenticatePasswordRequest();
-    good.setName("DAVE");
-    good.setPassword(davePassword.c_str());
-    auto resp = good.send().wait(ws);
-    out += " / " + errorOf(resp);
-    if (resp.hasError()) return out;
-    auto s = resp.getSession();
-    out += std::string(" as ") + resp.getPrincipal().getName().cStr();
-    out += " / " + save(s, 0, {"row-unauth", "dave@example.test",
-                               std::string("dave-own-secret-3141")}, ws);
-    out += " / " + list(s, 0, "row-unauth", ws);
-    out += " / " + list(s, world->alice, "row-unauth", ws);
-    // A partner application token is not known: no session.
-    auto token = conn.vault().authenticateTokenRequest();
-    token.setToken("not-a-real-token-value");
-    token.setAppToken("partner-app-token");
-    out += " / " + errorOf(token.send().wait(ws));
-    return out;
-  });
+  auto got =
+      withClientAs(NOBODY_UID, daemon().socket(), [&](ipc::Connection& conn, kj::WaitScope& ws) {
+        std::string out = sessionError(conn, ws);
+        auto bad = conn.vault().authenticatePasswordRequest();
+        bad.setName("dave");
+        bad.setPassword("wrong-password-123");
+        out += " / " + errorOf(bad.send().wait(ws));
+        auto unknown = conn.vault().authenticatePasswordRequest();
+        unknown.setName("nobody-by-that-name");
+        unknown.setPassword(davePassword.c_str());
+        out += " / " + errorOf(unknown.send().wait(ws));
+        auto good = conn.vault().authenticatePasswordRequest();
+        good.setName("DAVE");
+        good.setPassword(davePassword.c_str());
+        auto resp = good.send().wait(ws);
+        out += " / " + errorOf(resp);
+        if (resp.hasError()) return out;
+        auto s = resp.getSession();
+        out += std::string(" as ") + resp.getPrincipal().getName().cStr();
+        out += " / " +
+               save(s, 0, {"row-unauth", "dave@example.test", std::string("dave-own-secret-3141")},
+                    ws);
+        out += " / " + list(s, 0, "row-unauth", ws);
+        out += " / " + list(s, world->alice, "row-unauth", ws);
+        // A partner application token is not known: no session.
+        auto token = conn.vault().authenticateTokenRequest();
+        token.setToken("not-a-real-token-value");
+        token.setAppToken("partner-app-token");
+        out += " / " + errorOf(token.send().wait(ws));
+        return out;
+      });
   remember("dave-own-secret-3141");
-  EXPECT_EQ(got, "not-authenticated / not-authenticated / not-authenticated / ok as dave / ok / "
-                 "dave@example.test=dave-own-secret-3141 / permission-denied / "
-                 "not-authenticated token");
+  EXPECT_EQ(got,
+            "not-authenticated / not-authenticated / not-authenticated / ok as dave / ok / "
+            "dave@example.test=dave-own-secret-3141 / permission-denied / "
+            "not-authenticated token");
   // Alice's entry is untouched.
   auto r2 = as(ALICE_UID, {"get", "row-unauth"});
   EXPECT_TRUE(contains(r2.out, "unauth-row-secret-77"));
@@ -608,15 +627,21 @@ TEST_F(Integration, PartnerAppRowInOnlineMode) {
   auto sock = online.socket();
   const std::string password = "partner-user-Pa55word";
   remember(password);
-  auto r = ctl(0, sock, {"--json", "associate", "add", "pa-user", "--uid",
-                         std::to_string(ALICE_UID), "--password-stdin"}, password);
+  auto r = ctl(0, sock,
+               {"--json", "associate", "add", "pa-user", "--uid", std::to_string(ALICE_UID),
+                "--password-stdin"},
+               password);
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   int32_t user = static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
   r = ctl(0, sock, {"--json", "associate", "add", "pa-other"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   int32_t other = static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
-  ASSERT_EQ(ctl(0, sock, {"save", "partner", "--public", "pa@example.test", "--associate",
-                          id(user), "--secret-stdin"}, "partner-row-secret-1").exitCode, 0);
+  ASSERT_EQ(ctl(0, sock,
+                {"save", "partner", "--public", "pa@example.test", "--associate", id(user),
+                 "--secret-stdin"},
+                "partner-row-secret-1")
+                .exitCode,
+            0);
   remember("partner-row-secret-1");
   r = ctl(0, sock, {"app", "add", "partner-one"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
@@ -651,8 +676,8 @@ TEST_F(Integration, PartnerAppRowInOnlineMode) {
   EXPECT_EQ(list(s, other, "partner", ws()), "permission-denied");
   EXPECT_EQ(save(s, 0, {"partner", "pa@example.test", std::string("partner-overwrite-1")}, ws()),
             "permission-denied");
-  EXPECT_EQ(save(s, other, {"partner", "x@example.test", std::string("partner-overwrite-2")},
-                 ws()), "permission-denied");
+  EXPECT_EQ(save(s, other, {"partner", "x@example.test", std::string("partner-overwrite-2")}, ws()),
+            "permission-denied");
   EXPECT_EQ(removeCred(s, 0, "partner", "pa@example.test", ws()), "permission-denied");
   EXPECT_EQ(removeCred(s, other, "partner", "x@example.test", ws()), "permission-denied");
   EXPECT_EQ(errorOf(s.createDefaultRequest().send().wait(ws())), "permission-denied");
@@ -738,9 +763,11 @@ TEST_F(Integration, RemappedOrDeactivatedUidLosesAccessAtOnce) {
 // ---- credvaultctl: output shapes and exit codes ----------------------------------------------
 
 TEST_F(Integration, JsonShapes) {
-  auto r = as(ALICE_UID, {"save", "shape", "--public", "shape@example.test", "--secret-stdin",
-                          "--comment", "shape comment 2026", "--valid-from", "2026-01-31",
-                          "--valid-to", "2026-12-31T23:59:59Z", "--inactive"}, "shape-secret-2026");
+  auto r = as(ALICE_UID,
+              {"save", "shape", "--public", "shape@example.test", "--secret-stdin", "--comment",
+               "shape comment 2026", "--valid-from", "2026-01-31", "--valid-to",
+               "2026-12-31T23:59:59Z", "--inactive"},
+              "shape-secret-2026");
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   remember("shape-secret-2026"), remember("shape comment 2026");
   ASSERT_EQ(as(ALICE_UID, {"save", "shape", "--public", "open@example.test"}).exitCode, 0);
@@ -819,8 +846,10 @@ TEST_F(Integration, ExitCodes) {
   EXPECT_EQ(asRoot({"get", "imap", "--associate", "abc"}).exitCode, 1);
   r = as(ALICE_UID, {"save", "imap", "--public", "x@example.test", "--valid-from", "2026-13-45"});
   EXPECT_EQ(r.exitCode, 1) << describe(r);
-  EXPECT_EQ(as(ALICE_UID, {"save", "imap", "--public", "x", "--secret-stdin", "--secret-file",
-                           "/dev/null"}).exitCode, 1);
+  EXPECT_EQ(as(ALICE_UID,
+               {"save", "imap", "--public", "x", "--secret-stdin", "--secret-file", "/dev/null"})
+                .exitCode,
+            1);
   // 2 and 3: see the permission rows. 4: invalid argument.
   r = as(ALICE_UID, {"save", "codes", "--public", "x@example.test", "--comment", "bell\x07"});
   EXPECT_EQ(r.exitCode, 4) << describe(r);
@@ -839,18 +868,26 @@ TEST_F(Integration, ExitCodes) {
   r = as(ALICE_UID, {"save", "codes", "--public", std::string(239, 'p')});
   EXPECT_EQ(r.exitCode, 6) << describe(r);
   EXPECT_TRUE(contains(r.err, "publicValue")) << r.err;
-  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment",
-                           std::string(255, 'c')}).exitCode, 0);
-  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment",
-                           std::string(256, 'c')}).exitCode, 6);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment", std::string(255, 'c')})
+                .exitCode,
+            0);
+  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "c", "--comment", std::string(256, 'c')})
+                .exitCode,
+            6);
   EXPECT_EQ(as(ALICE_UID, {"save", std::string(64, 't'), "--public", "c"}).exitCode, 0);
   EXPECT_EQ(as(ALICE_UID, {"save", std::string(65, 't'), "--public", "c"}).exitCode, 6);
-  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
-               std::string(8192, 's')).exitCode, 0);
-  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
-               std::string(8193, 's')).exitCode, 6);
-  EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"},
-               std::string(2 << 20, 's')).exitCode, 6);  // refused before sending
+  EXPECT_EQ(
+      as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"}, std::string(8192, 's'))
+          .exitCode,
+      0);
+  EXPECT_EQ(
+      as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"}, std::string(8193, 's'))
+          .exitCode,
+      6);
+  EXPECT_EQ(
+      as(ALICE_UID, {"save", "codes", "--public", "s", "--secret-stdin"}, std::string(2 << 20, 's'))
+          .exitCode,
+      6);  // refused before sending
   // Multi-byte characters count as one: 238 × "é" is fine, 239 is not.
   std::string e238;
   for (int i = 0; i < 238; i++) e238 += "\xc3\xa9";
@@ -884,8 +921,9 @@ TEST_F(Integration, ExitCodes) {
 TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
   auto conn = connect();
   auto s = session(*conn);
-  ASSERT_EQ(save(s, world->alice, {"badinput", "keep@example.test",
-                                   std::string("badinput-keep-secret")}, ws()), "ok");
+  ASSERT_EQ(save(s, world->alice,
+                 {"badinput", "keep@example.test", std::string("badinput-keep-secret")}, ws()),
+            "ok");
   remember("badinput-keep-secret");
   const std::string baseline = "keep@example.test=badinput-keep-secret";
   auto stillFine = [&]() { return list(s, world->alice, "badinput", ws()); };
@@ -921,16 +959,14 @@ TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
   EXPECT_EQ(save(s, world->alice, {"badinput", "x", std::string("s"), "c\x1b[31m"}, ws()),
             "invalid-argument comment");
   // Unknown associate, and ids that cannot be one.
-  EXPECT_EQ(save(s, 999999, {"badinput", "x", std::string("s")}, ws()),
-            "not-found associateId");
+  EXPECT_EQ(save(s, 999999, {"badinput", "x", std::string("s")}, ws()), "not-found associateId");
   EXPECT_EQ(list(s, 999999, "badinput", ws()), "not-found associateId");
   EXPECT_EQ(removeCred(s, 999999, "badinput", "x", ws()), "not-found associateId");
-  EXPECT_EQ(save(s, -3, {"badinput", "x", std::string("s")}, ws()),
-            "invalid-argument associateId");
+  EXPECT_EQ(save(s, -3, {"badinput", "x", std::string("s")}, ws()), "invalid-argument associateId");
   // A request past the message limit (1 MiB) but under the transport's: a typed error.
-  EXPECT_EQ(save(s, world->alice, {"badinput", "x", std::string("s"),
-                                   std::string(2 << 20, 'c')}, ws()),
-            "limit-exceeded message");
+  EXPECT_EQ(
+      save(s, world->alice, {"badinput", "x", std::string("s"), std::string(2 << 20, 'c')}, ws()),
+      "limit-exceeded message");
   EXPECT_EQ(stillFine(), baseline);
   // A request nested past the nesting limit (an extra pointer holding a deep chain of
   // structs, which the server meets when it measures the request).
@@ -1012,20 +1048,22 @@ TEST_F(Integration, DisconnectMidSaveLosesNothingAcknowledged) {
                 "dc-secret-value-" + std::to_string(i)};
       fill(req.initCredential(), what);
       pending.add(req.send()
-                      .then([&, i](auto r) {
-                        EXPECT_EQ(errorOf(r), "ok");
-                        if (!r.hasError()) acked.insert(i);
-                        if ((acked.size() == K || ++completed == N) && !done) {
-                          done = true;
-                          paf.fulfiller->fulfill();
-                        }
-                      }, [&](kj::Exception&& e) {
-                        ADD_FAILURE() << e.getDescription().cStr();
-                        if (++completed == N && !done) {
-                          done = true;
-                          paf.fulfiller->fulfill();
-                        }
-                      })
+                      .then(
+                          [&, i](auto r) {
+                            EXPECT_EQ(errorOf(r), "ok");
+                            if (!r.hasError()) acked.insert(i);
+                            if ((acked.size() == K || ++completed == N) && !done) {
+                              done = true;
+                              paf.fulfiller->fulfill();
+                            }
+                          },
+                          [&](kj::Exception&& e) {
+                            ADD_FAILURE() << e.getDescription().cStr();
+                            if (++completed == N && !done) {
+                              done = true;
+                              paf.fulfiller->fulfill();
+                            }
+                          })
                       .eagerlyEvaluate(nullptr));
     }
     paf.promise.wait(ws());
@@ -1132,8 +1170,12 @@ TEST_F(Integration, RestartPersistence) {
   const std::string secret = "persist-secret-9090", pub = "persist@example.test",
                     comment = "persist comment 9090";
   remember(secret), remember(pub), remember(comment);
-  ASSERT_EQ(as(ALICE_UID, {"save", "persist", "--public", pub, "--secret-stdin", "--comment",
-                           comment, "--valid-to", "2030-06-01"}, secret).exitCode, 0);
+  ASSERT_EQ(as(ALICE_UID,
+               {"save", "persist", "--public", pub, "--secret-stdin", "--comment", comment,
+                "--valid-to", "2030-06-01"},
+               secret)
+                .exitCode,
+            0);
   auto before = asRoot({"--json", "get", "persist", "--associate", id(world->alice)});
   auto associates = asRoot({"--json", "associate", "list"});
   auto status = daemon().stop();
@@ -1153,7 +1195,9 @@ TEST_F(Integration, RestartPersistence) {
 
 TEST_F(Integration, WrongMasterKeyStopsTheDaemonWithAClearMessage) {
   ASSERT_EQ(as(ALICE_UID, {"save", "wrongkey", "--public", "wk@example.test", "--secret-stdin"},
-               "wrong-key-test-secret").exitCode, 0);
+               "wrong-key-test-secret")
+                .exitCode,
+            0);
   remember("wrong-key-test-secret");
   auto status = daemon().stop();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -1204,7 +1248,10 @@ TEST_F(Integration, WrongMasterKeyStopsTheDaemonWithAClearMessage) {
 TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
   auto victim = addAssociate({"tamper-victim"});
   ASSERT_EQ(asRoot({"save", "tamper", "--public", "tampered@example.test", "--associate",
-                    id(victim), "--secret-stdin"}, "tamper-secret-value-1").exitCode, 0);
+                    id(victim), "--secret-stdin"},
+                   "tamper-secret-value-1")
+                .exitCode,
+            0);
   remember("tamper-secret-value-1");
   ASSERT_EQ(as(ALICE_UID, {"save", "tamper", "--public", "untouched@example.test"}).exitCode, 0);
   auto status = daemon().stop();
@@ -1242,21 +1289,25 @@ TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_TRUE(contains(r.out, "untouched@example.test"));
   // The damaged entry can be removed.
-  EXPECT_EQ(asRoot({"remove", "tamper", "tampered@example.test", "--associate", id(victim)})
-                .exitCode, 0);
+  EXPECT_EQ(
+      asRoot({"remove", "tamper", "tampered@example.test", "--associate", id(victim)}).exitCode, 0);
   EXPECT_EQ(asRoot({"get", "tamper", "--associate", id(victim)}).exitCode, 0);
 }
 
 TEST_F(Integration, BackupAndKeyRotation) {
   ASSERT_EQ(as(ALICE_UID, {"save", "rotate", "--public", "before@example.test", "--secret-stdin"},
-               "before-rotation-secret").exitCode, 0);
+               "before-rotation-secret")
+                .exitCode,
+            0);
   remember("before-rotation-secret");
   auto r = asRoot({"--json", "rotate-key"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   auto keyId = member(Json(r.out).root(), "DataKeyId").getNumber();
   EXPECT_GE(keyId, 2);
   ASSERT_EQ(as(ALICE_UID, {"save", "rotate", "--public", "after@example.test", "--secret-stdin"},
-               "after-rotation-secret").exitCode, 0);
+               "after-rotation-secret")
+                .exitCode,
+            0);
   remember("after-rotation-secret");
   r = as(ALICE_UID, {"get", "rotate"});
   EXPECT_TRUE(contains(r.out, "before-rotation-secret"));

@@ -66,9 +66,7 @@ std::string text(Bytes bytes) {
 
 // The value under `key`, or "<absent>".
 std::string get(const ReadTxn& txn, Table table, Bytes key) {
-  KJ_IF_MAYBE (v, txn.get(table, key)) {
-    return text(*v);
-  }
+  KJ_IF_MAYBE(v, txn.get(table, key)) { return text(*v); }
   return "<absent>";
 }
 
@@ -91,7 +89,7 @@ kj::Array<kj::byte> numberKey(char prefix, uint32_t n) {
 
 template<typename Func>
 std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE (e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
     return e->getDescription().cStr();
   }
   ADD_FAILURE() << "expected an exception";
@@ -142,7 +140,7 @@ TEST(Environment, EmptyValuesAreStoredAndDistinctFromAbsent) {
   auto t = env.table("things");
   env.write([&](WriteTxn& txn) { txn.put(t, b("empty"), nullptr); });
   auto txn = env.read();
-  KJ_IF_MAYBE (v, txn.get(t, b("empty"))) {
+  KJ_IF_MAYBE(v, txn.get(t, b("empty"))) {
     EXPECT_EQ(v->size(), 0u);
   } else {
     FAIL() << "an empty value reads back as absent";
@@ -431,7 +429,7 @@ TEST(WriteTxn, NestedUndoesOnlyTheFailingChild) {
       child.del(t, b("outer"));
       KJ_FAIL_REQUIRE("child failed");
     });
-    KJ_IF_MAYBE (e, failed) {
+    KJ_IF_MAYBE(e, failed) {
       EXPECT_TRUE(has(e->getDescription().cStr(), "child failed"));
     } else {
       ADD_FAILURE() << "nested() did not report the child's exception";
@@ -516,7 +514,7 @@ TEST(MapGrowth, OneLargeTransactionIntoATinyMapSucceedsAndSurvivesReopening) {
   auto txn = env.read();
   EXPECT_EQ(txn.count(t), COUNT);
   for (uint32_t i = 0; i < COUNT; i++) {
-    KJ_IF_MAYBE (v, txn.get(t, numberKey('v', i))) {
+    KJ_IF_MAYBE(v, txn.get(t, numberKey('v', i))) {
       EXPECT_TRUE(samePattern(*v, VALUE, i)) << "value " << i << " differs";
     } else {
       ADD_FAILURE() << "value " << i << " is missing after reopening";
@@ -535,7 +533,7 @@ TEST(MapGrowth, ManySmallTransactionsIntoATinyMapSucceed) {
   }
   auto txn = env.read();
   EXPECT_EQ(txn.count(t), 400u);
-  KJ_IF_MAYBE (v, txn.get(t, numberKey('k', 399))) {
+  KJ_IF_MAYBE(v, txn.get(t, numberKey('k', 399))) {
     EXPECT_TRUE(samePattern(*v, 8 << 10, 399));
   } else {
     ADD_FAILURE() << "last value missing";
@@ -659,7 +657,7 @@ TEST(Backup, ProducesAFileThatOpensAsAnEnvironmentWithTheSameData) {
   EXPECT_EQ(txn.count(t), 199u);
   EXPECT_TRUE(txn.get(t, numberKey('k', 7)) == nullptr);
   EXPECT_EQ(get(txn, t, b("after-backup")), "<absent>");
-  KJ_IF_MAYBE (v, txn.get(t, numberKey('k', 123))) {
+  KJ_IF_MAYBE(v, txn.get(t, numberKey('k', 123))) {
     EXPECT_TRUE(samePattern(*v, 1000, 123));
   } else {
     ADD_FAILURE() << "value missing from the backup";
@@ -713,8 +711,8 @@ TEST(Backup, IsAConsistentSnapshotWhileAWriterContinues) {
   Environment restored(copy);
   auto rt = restored.table("t");
   auto txn = restored.read();
-  KJ_IF_MAYBE (a, txn.get(rt, b("a"))) {
-    KJ_IF_MAYBE (bv, txn.get(rt, b("b"))) {
+  KJ_IF_MAYBE(a, txn.get(rt, b("a"))) {
+    KJ_IF_MAYBE(bv, txn.get(rt, b("b"))) {
       uint32_t n = getBe32(a->begin());
       EXPECT_EQ(n, getBe32(bv->begin()));
       EXPECT_GE(n, 20u);
