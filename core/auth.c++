@@ -16,12 +16,6 @@ constexpr kj::StringPtr TOKEN_PREFIX = "cvt_"_kj;
 constexpr kj::StringPtr APP_PREFIX = "cva_"_kj;
 constexpr size_t TOKEN_RANDOM_BYTES = 32;
 
-kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
-  kj::FixedArray<kj::byte, 4> out;
-  store::putBe32(out.begin(), v);
-  return out;
-}
-
 [[noreturn]] void notAuthenticated(kj::StringPtr why) {
   fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
 }
@@ -230,6 +224,20 @@ WriteOp<bool> Authenticator::revokeTicket(kj::StringPtr ticket) const {
 
 // ---- API tokens --------------------------------------------------------------------------
 
+kj::Array<kj::byte> Authenticator::tokenNameKey(int32_t associateId, kj::StringPtr name) const {
+  auto key = kj::heapArray<kj::byte>(4 + crypto::MAC_BYTES);
+  store::putBe32(key.begin(), associateId);
+  auto hash = vault_.indexHash("api-token-name", name.asBytes());
+  memcpy(key.begin() + 4, hash.begin(), crypto::MAC_BYTES);
+  return key;
+}
+
+int32_t Authenticator::tokenOwner(const Principal& who, int32_t associateId) const {
+  if (associateId == 0) associateId = who.associateId;  // 0 = the caller
+  requireManage(who, associateId);
+  return associateId;
+}
+
 void Authenticator::requireManage(const Principal& who, int32_t associateId) const {
   if (who.partnerApp)
     fail(ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed for partner apps"));
@@ -254,9 +262,8 @@ ApiTokenInfo decodeTokenInfo(Decoder& d) {
 
 WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t associateId,
                                                    kj::StringPtr name, int64_t expiresUnix) const {
-  if (associateId == 0) associateId = who.associateId;
+  associateId = tokenOwner(who, associateId);
   if (associateId <= 0) invalid("associateId", "associateId must name an associate");
-  requireManage(who, associateId);
   if (name.size() == 0) invalid("name", "name is empty");
   checkText("name", name, MAX_TOKEN_NAME_CHARS);
   int64_t now = nowMs() / 1000;
@@ -265,10 +272,7 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
   }
   auto token = kj::str(TOKEN_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
   auto key = vault_.indexHash("api-token", token.asBytes());
-  auto nameKey = kj::heapArray<kj::byte>(4 + 32);
-  store::putBe32(nameKey.begin(), associateId);
-  auto nh = vault_.indexHash("api-token-name", name.asBytes());
-  memcpy(nameKey.begin() + 4, nh.begin(), 32);
+  auto nameKey = tokenNameKey(associateId, name);
   auto plain = encodeSecret([&](Encoder& e) {
     e.u32(associateId);
     e.text(name);
@@ -305,8 +309,7 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
 }
 
 kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who, int32_t associateId) const {
-  if (associateId == 0) associateId = who.associateId;
-  requireManage(who, associateId);
+  associateId = tokenOwner(who, associateId);
   kj::Vector<ApiTokenInfo> out;
   auto txn = vault_.environment().read();
   txn.scan(tokenNames_, be32(associateId), [&](auto key, auto value) {
@@ -320,12 +323,8 @@ kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who, int32_t 
 
 WriteOp<bool> Authenticator::revokeToken(const Principal& who, int32_t associateId,
                                          kj::StringPtr name) const {
-  if (associateId == 0) associateId = who.associateId;
-  requireManage(who, associateId);
-  auto nameKey = kj::heapArray<kj::byte>(4 + 32);
-  store::putBe32(nameKey.begin(), associateId);
-  auto nh = vault_.indexHash("api-token-name", name.asBytes());
-  memcpy(nameKey.begin() + 4, nh.begin(), 32);
+  associateId = tokenOwner(who, associateId);
+  auto nameKey = tokenNameKey(associateId, name);
   return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
     KJ_IF_MAYBE(stored, txn.get(tokenNames_, nameKey)) {
       auto plain = vault_.openValue("api-token-name", nameKey, *stored);
@@ -358,9 +357,7 @@ kj::Maybe<ApiTokenInfo> Authenticator::validateToken(kj::StringPtr token) const 
 
 WriteOp<IssuedApiToken> Authenticator::addApplication(const Principal& who,
                                                       kj::StringPtr name) const {
-  if (!who.isSystem() || who.partnerApp) {
-    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("registering applications needs a system user"));
-  }
+  requireSystem(who, "registering applications");
   if (name.size() == 0) invalid("name", "name is empty");
   checkText("name", name, MAX_TOKEN_NAME_CHARS);
   auto token = kj::str(APP_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
@@ -389,9 +386,7 @@ WriteOp<IssuedApiToken> Authenticator::addApplication(const Principal& who,
 }
 
 kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who) const {
-  if (!who.isSystem() || who.partnerApp) {
-    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("listing applications needs a system user"));
-  }
+  requireSystem(who, "listing applications");
   kj::Vector<ApplicationInfo> out;
   auto txn = vault_.environment().read();
   txn.scan(applicationNames_, nullptr, [&](auto key, auto value) {
@@ -405,9 +400,7 @@ kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who)
 }
 
 WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringPtr name) const {
-  if (!who.isSystem() || who.partnerApp) {
-    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("removing applications needs a system user"));
-  }
+  requireSystem(who, "removing applications");
   auto nameKey = vault_.indexHash("application-name", name.asBytes());
   return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
     KJ_IF_MAYBE(stored, txn.get(applicationNames_, nameKey)) {

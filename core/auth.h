@@ -124,6 +124,10 @@ class Authenticator {
   void checkThrottle(kj::StringPtr key, int64_t now);
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
   void requireManage(const Principal& who, int32_t associateId) const;
+  // The associate whose tokens are meant (0 = the caller), once `who` may manage them.
+  int32_t tokenOwner(const Principal& who, int32_t associateId) const;
+  // Key of the by-name token record: be32 associate ‖ keyed hash of the name.
+  kj::Array<kj::byte> tokenNameKey(int32_t associateId, kj::StringPtr name) const;
 };
 
 }  // namespace credvault::core

@@ -60,6 +60,16 @@ kj::Array<kj::byte> encodePlain(Func&& fill) {
   return out;
 }
 
+// A big-endian key of 4 bytes (store order = numeric order).
+inline kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
+  kj::FixedArray<kj::byte, 4> out;
+  out[0] = v >> 24;
+  out[1] = v >> 16;
+  out[2] = v >> 8;
+  out[3] = v;
+  return out;
+}
+
 class Decoder {
  public:
   explicit Decoder(kj::ArrayPtr<const kj::byte> in) : in_(in) {}

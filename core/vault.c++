@@ -14,12 +14,6 @@ constexpr uint8_t RECORD_FORMAT = 1;
 constexpr size_t INDEX_HASH_PART = 16;  // bytes of keyed hash per key component
 const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 
-kj::FixedArray<kj::byte, 4> be32(uint32_t v) {
-  kj::FixedArray<kj::byte, 4> out;
-  store::putBe32(out.begin(), v);
-  return out;
-}
-
 [[noreturn]] void notFoundAssociate(int32_t id) {
   fail(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", id, " does not exist"));
 }
@@ -236,8 +230,8 @@ kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
   return out.releaseAsArray();
 }
 
-static void requireSystem(const Principal& who, kj::StringPtr what) {
-  if (who.partnerApp || !who.isSystem()) { denied(kj::str(what, " needs a system user")); }
+void requireSystem(const Principal& who, kj::StringPtr what) {
+  if (who.partnerApp || !who.isSystem()) denied(kj::str(what, " needs a system user"));
 }
 
 WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {

@@ -154,5 +154,8 @@ enum class Access {
   FULL,    // everything, SecretValue included — self, system users
 };
 Access accessTo(const Principal& who, int32_t targetAssociate);
+// Throws PERMISSION_DENIED ("<what> needs a system user") unless `who` is a system user
+// (and not a partner app).
+void requireSystem(const Principal& who, kj::StringPtr what);
 
 }  // namespace credvault::core

@@ -48,6 +48,15 @@ void logOutcome(Level level, kj::StringPtr op, const core::Principal& who, kj::S
   }
 }
 
+// Logs an unexpected failure (its text is ours and holds no secrets) and answers the
+// client only `internal`.
+void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception& e) {
+  logf(Level::ERROR, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
+       LogField{"RESULT", kj::str("internal")});
+  out.setCode(rpc::ErrorCode::INTERNAL);
+  out.setMessage("internal error; see the daemon's log");
+}
+
 // Runs a method body. A VaultError becomes the typed error in the results; anything else
 // is logged and reported as `internal` without its text.
 template<typename Context, typename Func>
@@ -60,11 +69,7 @@ kj::Promise<void> guarded(Context& context, kj::StringPtr op, const core::Princi
                   result = kj::Promise<void>(body());
                 } catch (const core::VaultError& e) { refused = e; }
               })) {
-    logf(Level::ERROR, kj::str(op, " failed: ", exception->getDescription()),
-         LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
-    auto err = context.getResults().initError();
-    err.setCode(rpc::ErrorCode::INTERNAL);
-    err.setMessage("internal error; see the daemon's log");
+    setInternal(context.getResults().initError(), op, *exception);
     return kj::READY_NOW;
   }
   KJ_IF_MAYBE(e, refused) {
@@ -89,11 +94,7 @@ kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, 
           return;
         }
         KJ_IF_MAYBE(f, outcome.failure) {
-          logf(Level::ERROR, kj::str(op, " failed: ", f->getDescription()),
-               LogField{"OP", kj::str(op)}, LogField{"RESULT", kj::str("internal")});
-          auto err = context.getResults().initError();
-          err.setCode(rpc::ErrorCode::INTERNAL);
-          err.setMessage("internal error; see the daemon's log");
+          setInternal(context.getResults().initError(), op, *f);
           return;
         }
         logOutcome(Level::INFO, op, who, "ok");
@@ -263,10 +264,8 @@ class AdminImpl final : public rpc::Admin::Server {
       if (path.size() == 0 || path[0] != '/') {
         core::invalid("keyFile", "the key file path must be absolute");
       }
-      if (!who_.isSystem()) {
-        core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-                   kj::str("changing the master key needs a system user"));
-      }
+      // Checked before the key file is read, not only inside the vault.
+      core::requireSystem(who_, "changing the master key");
       crypto::MasterKeyOptions options;
       options.keyFile = path;
       auto loaded = crypto::loadMasterKey(options);
@@ -573,12 +572,7 @@ class VaultImpl final : public rpc::Vault::Server {
           return kj::READY_NOW;
         }
         KJ_IF_MAYBE(f, outcome.failure) {
-          logf(Level::ERROR, kj::str("authenticate-password failed: ", f->getDescription()),
-               LogField{"OP", kj::str("authenticate-password")},
-               LogField{"RESULT", kj::str("internal")});
-          auto err = context.getResults().initError();
-          err.setCode(rpc::ErrorCode::INTERNAL);
-          err.setMessage("internal error; see the daemon's log");
+          setInternal(context.getResults().initError(), "authenticate-password", *f);
           return kj::READY_NOW;
         }
         auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));

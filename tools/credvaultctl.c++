@@ -225,6 +225,14 @@ class Args {
   kj::Vector<kj::StringPtr> positional_;
 };
 
+// The daemon resolves paths itself, in its own working directory: send absolute ones.
+kj::String absolutePath(kj::StringPtr path) {
+  if (path.startsWith("/")) return kj::heapString(path);
+  char cwd[4096];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
+  return kj::str(cwd, "/", path);
+}
+
 int64_t parseInt(kj::StringPtr s, kj::StringPtr what, int64_t min, int64_t max) {
   char* end;
   errno = 0;
@@ -828,12 +836,7 @@ class Ctl {
   int backup(Args& args) {
     args.parse(nullptr, nullptr);
     args.expectPositional(1, "FILE");
-    kj::String path = kj::heapString(args.positional()[0]);
-    if (!path.startsWith("/")) {
-      char cwd[4096];
-      if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
-      path = kj::str(cwd, "/", path);
-    }
+    auto path = absolutePath(args.positional()[0]);
     auto req = admin().backupRequest();
     req.setPath(path);
     check(wait(req.send()));
@@ -844,12 +847,7 @@ class Ctl {
   int changeMasterKey(Args& args) {
     args.parse(nullptr, nullptr);
     args.expectPositional(1, "FILE");
-    kj::String path = kj::heapString(args.positional()[0]);
-    if (!path.startsWith("/")) {
-      char cwd[4096];
-      if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
-      path = kj::str(cwd, "/", path);
-    }
+    auto path = absolutePath(args.positional()[0]);
     auto req = admin().changeMasterKeyRequest();
     req.setKeyFile(path);
     auto r = wait(req.send());
