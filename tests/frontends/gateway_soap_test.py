@@ -13,7 +13,8 @@ import time
 import unittest
 
 from gatewaylib import (DATA, SOAP11, SOAP12, Gateway, Reply, World, body_shape,
-                        credential_xml, envelope, free_port, ns, op_xml, read, wait_for)
+                        credential_xml, envelope, free_port, ns, op_xml, port_open, read,
+                        wait_for)
 
 W = None
 PUBLISHED_TICKET = "7T:1234abcxyzExample=="
@@ -562,13 +563,7 @@ class SocketActivation(unittest.TestCase):
                 stdout=out, stderr=subprocess.STDOUT)
         W.gateway.logs.append(log)
         try:
-            def up():
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    return True
-                except OSError:
-                    return False
-            wait_for(up, what="activation socket")
+            wait_for(lambda: port_open(port), what="activation socket")
             gw = Gateway(W.dir, W.daemon.socket)
             gw.port = port
             status, _, body = gw.request("GET", "/Remote/Services86/User.svc?wsdl")

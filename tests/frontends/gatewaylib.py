@@ -48,6 +48,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_open(port):
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(predicate, timeout=10.0, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -122,13 +131,8 @@ class Gateway:
                  "--listen", "127.0.0.1:%d" % self.port] + self.args,
                 stdout=out, stderr=subprocess.STDOUT)
 
-        def listening():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return self.proc.poll() is not None
-        wait_for(listening, what="gateway port")
+        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None,
+                 what="gateway port")
         assert self.proc.poll() is None, read(log)
 
     def stop(self, timeout=20):

@@ -27,7 +27,7 @@ import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from gatewaylib import free_port, wait_for
+from gatewaylib import free_port, port_open, wait_for
 
 ARGS = None
 DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"
@@ -69,13 +69,7 @@ class Stack:
             argv += ["--prefix", prefix]
         self.spawn("gateway-%d" % port, argv)
 
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(up, timeout=20.0, what="the gateway on port %d" % port)
+        wait_for(lambda: port_open(port), timeout=20.0, what="the gateway on port %d" % port)
         return port
 
     def ctl(self, *args, stdin=None, env=None, check=True):
