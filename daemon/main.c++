@@ -8,6 +8,7 @@
 #include "rpc-server.h"
 #include "system.h"
 #include "core/vault.h"
+#include "ipc/client.h"
 #include "crypto/masterkey.h"
 #include "credvault-config.h"
 
@@ -109,6 +110,7 @@ class Main {
     kj::UnixEventPort::captureSignal(SIGINT);
     signal(SIGPIPE, SIG_IGN);
     auto io = kj::setupAsyncIo();
+    io.waitScope.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
 
     if (mkdir(config_.stateDir.cStr(), 0700) != 0 && errno != EEXIST) {
       KJ_FAIL_SYSCALL("mkdir(state directory)", errno, config_.stateDir);

@@ -119,6 +119,7 @@ class GatewayMain {
     kj::UnixEventPort::captureSignal(SIGINT);
     auto io = kj::setupAsyncIo();
     auto& ws = io.waitScope;
+    ws.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
 
     auto loaded = loadSettings();
     KJ_IF_MAYBE(error, loaded.tryGet<kj::String>()) { return kj::mv(*error); }
