@@ -22,7 +22,7 @@ constexpr uint64_t CLIENT_TRAVERSAL_LIMIT_WORDS = 64 * 1024 * 1024 / 8;
 // read keep the loop busy, and connections waiting on epoll starve (measured: 46 of 64 HTTP
 // connections waited 140 ms while the other 18 were served). Asking epoll every this many
 // events gives every connection its turn within milliseconds (docs/performance.md).
-constexpr unsigned BUSY_POLL_INTERVAL = 64;
+constexpr unsigned BUSY_POLL_INTERVAL = 256;
 
 class Connection {
  public:

@@ -8,6 +8,7 @@ set -euo pipefail
 build=${1:?usage: rest-bench.sh BUILD_DIR [SECONDS]}
 secs=${2:-15}
 shift 2 || shift $#
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 77; }
 dir=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
 cleanup() {
@@ -18,7 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$build/daemon/credvaultd" --state-dir "$dir/state" --socket "$dir/s" --create-key \
+"$build/daemon/credvaultd" --config /dev/null --state-dir "$dir/state" --socket "$dir/s" --create-key \
   --set password_ops_limit=1 --set password_mem_limit=8192 >"$dir/daemon.log" 2>&1 &
 dm=$!
 for _ in $(seq 100); do [[ -S "$dir/s" ]] && break; sleep 0.05; done
@@ -26,7 +27,7 @@ ctl() { "$build/tools/credvaultctl" --socket "$dir/s" "$@"; }
 echo bench-pw | ctl associate add bench --password-stdin >/dev/null
 echo s3cret | ctl save imap --public bench@imap.example.org --secret-stdin --associate 1 >/dev/null
 ticket=$(echo bench-pw | ctl login bench --password-stdin)
-"$build/frontends/credvault-gateway" --vault-socket "$dir/s" --listen "127.0.0.1:$port" "$@" \
+"$build/frontends/credvault-gateway" --config /dev/null --vault-socket "$dir/s" --listen "127.0.0.1:$port" "$@" \
   >"$dir/gateway.log" 2>&1 &
 gw=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/api/v1" && break; sleep 0.05; done
@@ -42,7 +43,7 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 idle() { awk '/^cpu / {print $5+$6; exit}' /proc/stat; }
 
 run() {
-  local name=$1 auth=$2
+  local name=$1 auth=$2 min_rps=$3
   # Warm up (fills the password cache for Basic), then measure.
   wrk -t1 -c64 -d2s -s "$dir/get.lua" -H "Authorization: $auth" "$url" >/dev/null
   local g0 d0 i0 g1 d1 i1 out n
@@ -56,9 +57,11 @@ run() {
        "daemon $(( (d1 - d0) * 1000000 / tick / n )) us;" \
        "machine idle $(( (i1 - i0) * 100 / tick / secs / $(nproc) ))%," \
        "1-min load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "$out" | awk -v min_rps="$min_rps" -v max_p99_ms=20 \
+      -f "$(dirname "$(realpath "$0")")/../../frontends/bench/target.awk"
 }
 
 curl -s -f -X POST -H "Authorization: SoTicket $ticket" -H 'Content-Type: application/json' \
   -d '{"AssociateId":0,"Type":"imap"}' "$url" >/dev/null
-run "SoTicket" "SoTicket $ticket"
-run "Basic (cached)" "Basic $(printf 'bench:bench-pw' | base64)"
+run "SoTicket" "SoTicket $ticket" 15000
+run "Basic (cached)" "Basic $(printf 'bench:bench-pw' | base64)" 10000
