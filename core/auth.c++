@@ -187,7 +187,7 @@ WriteOp<IssuedTicket> Authenticator::issueTicket(const Associate& a) const {
   };
 }
 
-kj::Maybe<TicketInfo> Authenticator::validateTicket(kj::StringPtr ticket) const {
+kj::Maybe<TicketInfo> Authenticator::findTicket(kj::StringPtr ticket) const {
   // Malformed and unknown are the same answer.
   if (!ticket.startsWith(TICKET_PREFIX) || ticket.size() > MAX_TICKET_BYTES) return nullptr;
   auto key = vault_.indexHash("ticket", ticket.asBytes());
@@ -207,8 +207,14 @@ kj::Maybe<TicketInfo> Authenticator::validateTicket(kj::StringPtr ticket) const 
   }
   KJ_IF_MAYBE(t, info) {
     if (t->expiresUnix <= nowMs() / 1000) return nullptr;
+  }
+  return info;
+}
+
+kj::Maybe<Associate> Authenticator::validateTicket(kj::StringPtr ticket) const {
+  KJ_IF_MAYBE(t, findTicket(ticket)) {
     KJ_IF_MAYBE(a, vault_.findAssociate(t->associateId)) {
-      if (a->active && a->credentialEpoch == t->epoch) return *t;
+      if (a->active && a->credentialEpoch == t->epoch) return kj::mv(*a);
     }
   }
   return nullptr;

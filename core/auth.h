@@ -74,8 +74,12 @@ class Authenticator {
   WriteOp<bool> storeRehash(int32_t associateId, kj::String hash, uint32_t epoch) const;
 
   WriteOp<IssuedTicket> issueTicket(const Associate& associate) const;
-  // null: malformed, unknown, expired, or its associate's epoch moved on.
-  kj::Maybe<TicketInfo> validateTicket(kj::StringPtr ticket) const;
+  // The ticket's associate (active, at the ticket's epoch); null: malformed, unknown,
+  // revoked, expired, or its associate is gone, inactive or its epoch moved on.
+  kj::Maybe<Associate> validateTicket(kj::StringPtr ticket) const;
+  // The stored record only (null: malformed, unknown, revoked, expired), for a caller that
+  // checks the associate and its epoch itself.
+  kj::Maybe<TicketInfo> findTicket(kj::StringPtr ticket) const;
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
 
   WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId, kj::StringPtr name,

@@ -161,7 +161,7 @@ TEST_F(AuthTest, TicketsLookRightValidateAndExpire) {
   EXPECT_TRUE(t.ticket.startsWith("7T:"));
   EXPECT_GE(t.ticket.size(), 3u + 44u);  // base64 of 32 bytes
   auto info = KJ_ASSERT_NONNULL(auth->validateTicket(t.ticket));
-  EXPECT_EQ(info.associateId, alice.id);
+  EXPECT_EQ(info.id, alice.id);
   clock.advance(3599 * kj::SECONDS);
   EXPECT_TRUE(auth->validateTicket(t.ticket) != nullptr);
   clock.advance(2 * kj::SECONDS);
