@@ -1,8 +1,13 @@
 #include "group-commit.h"
 
 #include <kj/debug.h>
+#include <kj/time.h>
 
 namespace credvault::daemon {
+
+namespace {
+constexpr kj::Duration MAX_COMMIT_WAIT = 4 * kj::MILLISECONDS;
+}  // namespace
 
 GroupCommitter::GroupCommitter(store::Environment& env) : env_(env) {
   thread_ = kj::heap<kj::Thread>([this]() { writerLoop(); });
@@ -20,25 +25,45 @@ void GroupCommitter::enqueue(kj::Own<Item> item) {
 }
 
 void GroupCommitter::writerLoop() {
+  const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
+  // After a commit, the clients it answered are about to send their next write. Taken
+  // without them, the next batch commits while they queue behind it, and many clients
+  // settle into cohorts that take turns, each waiting for the others' commits
+  // (docs/performance.md §6). So the next batch waits for them: until it holds as many
+  // writes as were committed plus those that queued meanwhile, or until a quarter of the
+  // commit's own time (at most 1 ms) after it ended. A lone client is back before that and
+  // never waits; an idle daemon's first write finds the deadline long past.
+  size_t want = 0;
+  kj::TimePoint deadline = kj::origin<kj::TimePoint>();
   for (;;) {
     kj::Vector<kj::Own<Item>> batch;
-    {
-      auto lock = queue_.when([](const Queue& q) { return !q.items.empty() || q.stopping; },
-                              [&](Queue& q) {
-                                batch = kj::mv(q.items);
-                                q.items = kj::Vector<kj::Own<Item>>();
-                                return q.stopping;
-                              });
-      if (batch.empty() && lock) return;
+    bool stopping = false;
+    auto take = [&](Queue& q) {
+      for (auto& item : q.items) batch.add(kj::mv(item));
+      q.items.clear();
+      stopping = q.stopping;
+    };
+    queue_.when([](const Queue& q) { return !q.items.empty() || q.stopping; }, take);
+    if (batch.empty() && stopping) return;
+    auto now = clock.now();
+    if (!stopping && batch.size() < want && now < deadline) {
+      queue_.when(
+          [&](const Queue& q) { return batch.size() + q.items.size() >= want || q.stopping; }, take,
+          deadline - now);
     }
+    auto started = clock.now();
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                   env_.write([&](store::WriteTxn& txn) {
                     for (auto& item : batch) item->run(txn);
                   });
                 })) {
       for (auto& item : batch) item->failAll(*e);
+      want = 0;
       continue;
     }
+    auto ended = clock.now();
+    want = batch.size() + queue_.lockShared()->items.size();
+    deadline = ended + kj::min((ended - started) / 4, MAX_COMMIT_WAIT);
     {
       auto s = stats_.lockExclusive();
       ++s->commits;
