@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite (then the sanitizer build).
+# Installs what is missing, builds, and runs the whole test suite, then the sanitizer build,
+# then each libFuzzer target for a short while (docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/deps.sh
@@ -14,4 +15,7 @@ if [ "${CREDVAULT_SKIP_SANITIZE:-0}" != "1" ]; then
   ninja -C "$ASAN"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C "$ASAN" --print-errorlogs --num-processes 2 --no-suite slow
+fi
+if [ "${CREDVAULT_SKIP_FUZZ:-0}" != "1" ]; then
+  ./scripts/fuzz.sh "${CREDVAULT_FUZZ_SECONDS:-10}"
 fi

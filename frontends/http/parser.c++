@@ -279,7 +279,10 @@ kj::OneOf<BodyFraming, HttpError> bodyFraming(const HttpRequest& request,
   }
 
   if (sawTransferEncoding) {
-    if (sawLength) return Result(HttpError{400, "both Content-Length and Transfer-Encoding"});
+    // An unreadable Content-Length counts too: a lenient proxy in front may have read it.
+    if (sawLength || badLength) {
+      return Result(HttpError{400, "both Content-Length and Transfer-Encoding"});
+    }
     if (request.minorVersion == 0) return Result(HttpError{400, "Transfer-Encoding in HTTP/1.0"});
     if (codings != 1 || !chunkedLast) {
       return Result(HttpError{501, "only the chunked transfer coding is supported"});

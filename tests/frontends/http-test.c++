@@ -134,6 +134,12 @@ TEST(HttpFraming, RejectsSmugglingShapes) {
   EXPECT_EQ(framingStatus(framing("Transfer-Encoding: gzip, chunked\r\n")), 501u);
   EXPECT_EQ(framingStatus(framing("Transfer-Encoding: chunked, gzip\r\n")), 501u);
   EXPECT_EQ(framingStatus(framing("Transfer-Encoding: chunked\r\n", {}, "HTTP/1.0")), 400u);
+  // Found by tests/fuzz/http-head: an unreadable Content-Length beside chunked was ignored.
+  EXPECT_EQ(framingStatus(framing("Content-Length: \xed 5\r\nTransfer-Encoding: chunked\r\n")),
+            400u);
+  EXPECT_EQ(framingStatus(framing("Transfer-Encoding: chunked\r\nContent-Length: abc\r\n")), 400u);
+  EXPECT_EQ(framingStatus(framing("Content-Length: +5\r\nTransfer-Encoding: chunked\r\n")), 400u);
+  EXPECT_EQ(framingStatus(framing("Transfer-Encoding: chunked\r\nContent-Length:\r\n")), 400u);
 }
 
 TEST(HttpFraming, BodyLimitAtLimitAndOnePast) {

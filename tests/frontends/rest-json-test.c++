@@ -198,6 +198,13 @@ TEST(JsonReader, ErrorsNameLineAndColumnButNeverContent) {
   EXPECT_FALSE(has(e, "hunter"));
 }
 
+TEST(JsonReader, ColumnsAfterLongLinesAndRewinds) {
+  EXPECT_TRUE(has(err("[1, \"\xc3\xa9\xc3\xa9\", 2,\n 3, x]"), "line 2, column 5"));
+  // Duplicate names are reported at the name, behind where the reader had got to.
+  EXPECT_TRUE(has(err(R"({"ab":[1,2,3], "AB":1})"), "line 1, column 16"));
+  EXPECT_TRUE(has(err("[\"" + std::string(1000, 'x') + "\", 1, y]"), "line 1, column 1009"));
+}
+
 TEST(JsonWriter, WritesCompactJsonWithEscapes) {
   JsonWriter w;
   w.beginObject();
