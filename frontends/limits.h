@@ -31,6 +31,7 @@ constexpr uint32_t XML_MAX_DEPTH = 32;                // nested elements
 constexpr uint32_t XML_MAX_ELEMENTS = 4096;           // elements per document
 constexpr size_t XML_MAX_TEXT_BYTES = 64 * 1024;      // text of one element (decoded)
 constexpr uint32_t XML_MAX_ATTRIBUTES = 64;           // attributes (incl. xmlns) per element
+constexpr uint32_t XML_MAX_NAMESPACES = 128;          // namespace declarations in scope at once
 constexpr size_t XML_MAX_NAME_BYTES = 256;            // element / attribute / prefix name
 constexpr size_t XML_MAX_ATTRIBUTE_BYTES = 8 * 1024;  // one attribute value (decoded)
 

@@ -499,6 +499,10 @@ class Parser {
           failAt("duplicate attribute", attrStart);
         }
       }
+      bool declares = (a.prefix.size() == 0 && a.local == "xmlns") || a.prefix == "xmlns";
+      if (declares && bindings_.size() >= limits_.maxNamespaces) {
+        failAt("too many namespace declarations in scope", attrStart);
+      }
       if (a.prefix.size() == 0 && a.local == "xmlns") {
         bindings_.add(Binding{"", a.value});
       } else if (a.prefix == "xmlns") {

@@ -33,6 +33,9 @@ struct XmlLimits {
   uint32_t maxElements = frontends::XML_MAX_ELEMENTS;
   size_t maxTextBytes = frontends::XML_MAX_TEXT_BYTES;
   uint32_t maxAttributes = frontends::XML_MAX_ATTRIBUTES;
+  // Each name is resolved by walking the declarations in scope, so their number bounds the
+  // cost of a name (docs/fuzzing.md: 2,048 in scope made a 1 MiB body 8 times dearer).
+  uint32_t maxNamespaces = frontends::XML_MAX_NAMESPACES;
   size_t maxNameBytes = frontends::XML_MAX_NAME_BYTES;
   size_t maxAttributeBytes = frontends::XML_MAX_ATTRIBUTE_BYTES;
 };

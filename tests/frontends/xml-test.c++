@@ -193,6 +193,29 @@ TEST(XmlLimits, AttributesAtLimitAndOnePast) {
   EXPECT_TRUE(contains(errorOf("<abcd/>", limits), "name too long"));
 }
 
+TEST(XmlLimits, NamespaceDeclarationsInScopeAtLimitAndOnePast) {
+  XmlLimits limits;
+  limits.maxNamespaces = 3;
+  EXPECT_EQ(errorOf("<a xmlns='u' xmlns:b='v'><c xmlns:d='w'/><e xmlns:f='x'/></a>", limits), "");
+  EXPECT_TRUE(contains(errorOf("<a xmlns='u' xmlns:b='v'><c xmlns:d='w' xmlns:e='x'/></a>", limits),
+                       "too many namespace declarations"));
+  // The default admits a realistic envelope and refuses a body built to make lookups dear.
+  kj::Vector<kj::String> parts;
+  parts.add(kj::str("<a"));
+  for (int i = 0; i < 60; i++) parts.add(kj::str(" xmlns:p", i, "='urn:", i, "'"));
+  parts.add(kj::str(">"));
+  for (int depth = 0; depth < 3; depth++) {
+    parts.add(kj::str("<b"));
+    for (int i = 0; i < 60; i++) parts.add(kj::str(" xmlns:q", depth, "x", i, "='urn:q'"));
+    parts.add(kj::str(">"));
+  }
+  parts.add(kj::str("</b></b></b></a>"));
+  EXPECT_TRUE(contains(errorOf(kj::strArray(parts, "")), "too many namespace declarations"));
+  EXPECT_EQ(errorOf("<s:Envelope xmlns:s='urn:s' xmlns:xsi='urn:i' xmlns:xsd='urn:d'>"
+                    "<s:Body><U:Op xmlns:U='urn:u'/></s:Body></s:Envelope>"),
+            "");
+}
+
 TEST(XmlReader, ErrorsNeverQuoteContent) {
   auto message = errorOf("<a><Password>hunter2</Password>&secret;</a>");
   EXPECT_FALSE(contains(message, "hunter2"));
