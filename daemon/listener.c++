@@ -1,6 +1,7 @@
 #include "listener.h"
 #include "log.h"
 #include "core/limits.h"
+#include "ipc/buffered-stream.h"
 
 #include <kj/debug.h>
 
@@ -10,9 +11,12 @@ struct Listener::Connection {
   Connection(Listener& listener, kj::Own<kj::AsyncIoStream> streamParam, Peer peer)
       : listener(listener),
         peer(peer),
-        stream(kj::mv(streamParam)),
+        // Wrapped only here: accept() has taken the peer credentials from the socket itself.
+        stream(kj::heap<ipc::BufferedStream>(kj::mv(streamParam))),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
+    kj::downcast<ipc::BufferedStream>(*stream).holdFlushWhile(
+        [this]() { return network.getCurrentQueueCount() > 0; });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};

@@ -2,9 +2,11 @@
 //
 // Each accepted stream gets its own TwoPartyVatNetwork and RpcSystem whose bootstrap is a
 // Vault capability bound to that stream's peer credentials (SO_PEERCRED via KJ's
-// LocalPeerIdentity). Connections are capped per uid and in total; past the cap a
-// connection is closed at once. The transport refuses messages past TRANSPORT_LIMIT_BYTES
-// by closing the connection; smaller oversized requests get a typed error per call.
+// LocalPeerIdentity). The network runs over an ipc::BufferedStream (fewer system calls per
+// message), put in place after the credentials are taken. Connections are capped per uid and
+// in total; past the cap a connection is closed at once. The transport refuses messages past
+// TRANSPORT_LIMIT_BYTES by closing the connection; smaller oversized requests get a typed
+// error per call.
 
 #pragma once
 

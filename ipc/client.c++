@@ -1,4 +1,5 @@
 #include "client.h"
+#include "buffered-stream.h"
 #include "credvault-config.h"
 
 #include <kj/debug.h>
@@ -21,7 +22,7 @@ capnp::ReaderOptions clientReaderOptions() {
 }  // namespace
 
 Connection::Connection(kj::Own<kj::AsyncIoStream> stream)
-    : stream_(kj::mv(stream)),
+    : stream_(kj::heap<BufferedStream>(kj::mv(stream))),
       network_(*stream_, capnp::rpc::twoparty::Side::CLIENT, clientReaderOptions()),
       rpc_(capnp::makeRpcClient(network_)),
       vault_(nullptr) {
@@ -31,6 +32,10 @@ Connection::Connection(kj::Own<kj::AsyncIoStream> stream)
   auto hostId = message.getRoot<capnp::rpc::twoparty::VatId>();
   hostId.setSide(capnp::rpc::twoparty::Side::SERVER);
   vault_ = rpc_.bootstrap(hostId).castAs<rpc::Vault>();
+  // The stream is destroyed after the network (members in reverse order), and no event runs
+  // in between, so the network outlives every call of this.
+  kj::downcast<BufferedStream>(*stream_).holdFlushWhile(
+      [this]() { return network_.getCurrentQueueCount() > 0; });
 }
 
 kj::Promise<kj::Own<Connection>> connect(kj::Network& network, kj::StringPtr path) {

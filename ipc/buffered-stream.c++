@@ -1,0 +1,222 @@
+#include "buffered-stream.h"
+
+#include <kj/debug.h>
+#include <string.h>
+
+namespace credvault::ipc {
+
+BufferedStream::BufferedStream(kj::Own<kj::AsyncIoStream> inner, size_t readBufferBytes)
+    : inner_(kj::mv(inner)), readBuffer_(kj::heapArray<kj::byte>(readBufferBytes)), tasks_(*this) {
+  KJ_REQUIRE(readBufferBytes > 0);
+}
+
+BufferedStream::~BufferedStream() noexcept(false) {
+  explicit_bzero(readBuffer_.begin(), readBuffer_.size());
+}
+
+void BufferedStream::Batch::wipe() {
+  if (copied.size() > 0) explicit_bzero(copied.begin(), copied.size());
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
+  KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
+  return readFromBuffer(static_cast<kj::byte*>(buffer), minBytes, maxBytes, 0);
+}
+
+kj::Promise<size_t> BufferedStream::readFromBuffer(kj::byte* dst, size_t minBytes, size_t maxBytes,
+                                                   size_t done) {
+  size_t n = kj::min(readEnd_ - readStart_, maxBytes - done);
+  if (n > 0) {
+    memcpy(dst + done, readBuffer_.begin() + readStart_, n);
+    readStart_ += n;
+    done += n;
+  }
+  if (done >= minBytes) return done;
+
+  // The buffer is empty.
+  // Everything buffered was handed out: wipe it (it may be a secret in transit).
+  explicit_bzero(readBuffer_.begin(), readEnd_);
+  readStart_ = readEnd_ = 0;
+  if (maxBytes - done >= readBuffer_.size()) {
+    // A large message body: straight into the caller's memory, as the buffer would only add a
+    // copy.
+    return readCanceler_.wrap(inner_->tryRead(dst + done, minBytes - done, maxBytes - done))
+        .then([done](size_t m) { return done + m; });
+  }
+  // minBytes 1: whatever the kernel has, so the next messages cost no system call.
+  return readCanceler_.wrap(inner_->tryRead(readBuffer_.begin(), 1, readBuffer_.size()))
+      .then([this, dst, minBytes, maxBytes, done](size_t m) -> kj::Promise<size_t> {
+        if (m == 0) return done;  // EOF: fewer than minBytes says so
+        readEnd_ = m;
+        return readFromBuffer(dst, minBytes, maxBytes, done);
+      });
+}
+
+void BufferedStream::abortRead() {
+  inner_->abortRead();
+}
+
+void BufferedStream::registerAncillaryMessageHandler(
+    kj::Function<void(kj::ArrayPtr<kj::AncillaryMessage>)> fn) {
+  // Control messages belong to a place in the byte stream, which reading ahead loses.
+  KJ_UNIMPLEMENTED("BufferedStream does not pass ancillary messages (file descriptors)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+kj::Promise<void> BufferedStream::write(const void* buffer, size_t size) {
+  auto piece = kj::arrayPtr(static_cast<const kj::byte*>(buffer), size);
+  return write(kj::arrayPtr(&piece, 1));
+}
+
+kj::Promise<void> BufferedStream::write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) {
+  KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
+  KJ_REQUIRE(!shutdownRequested_, "write after shutdownWrite()");
+  size_t size = 0;
+  for (auto& piece : pieces) size += piece.size();
+  if (size == 0) return kj::READY_NOW;
+
+  // Only the descriptors of borrowed pieces are kept, so `pieces` itself may go at once.
+  bool borrow = size >= COPY_WRITE_LIMIT;
+  for (auto& piece : pieces) {
+    if (piece.size() == 0) continue;
+    if (borrow) {
+      queued_.borrowed.add(Batch::Borrowed{queued_.copied.size(), piece});
+    } else {
+      queued_.copied.addAll(piece);
+    }
+  }
+  queued_.size += size;
+  scheduleFlush();
+
+  // A copied write may resolve now: its bytes no longer depend on the caller. It waits for its
+  // batch when the caller's memory is used, and for backpressure when the kernel is not taking
+  // bytes as fast as they come (a batch is still being written) or the queue is long.
+  if (borrow || writing_.get() != nullptr || queued_.size > MAX_BATCH_BYTES) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    queued_.waiters.add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+  return kj::READY_NOW;
+}
+
+void BufferedStream::scheduleFlush() {
+  // While a batch is being written, its completion starts the next one.
+  if (flushScheduled_ || writing_.get() != nullptr) return;
+  flushScheduled_ = true;
+  // evalLater runs after the events queued now, so what they send joins the batch; flushEvent()
+  // may wait a few passes more (holdFlushWhile).
+  deferrals_ = 0;
+  tasks_.add(kj::evalLater([this]() { flushEvent(); }));
+}
+
+void BufferedStream::flushEvent() {
+  KJ_IF_MAYBE(more, moreComing_) {
+    // A write that waits for this batch holds the writer up: then nothing more is coming.
+    if (deferrals_ < MAX_FLUSH_DEFERRALS && queued_.waiters.empty() && (*more)()) {
+      ++deferrals_;
+      tasks_.add(kj::evalLater([this]() { flushEvent(); }));
+      return;
+    }
+  }
+  flushScheduled_ = false;
+  flush();
+}
+
+void BufferedStream::holdFlushWhile(kj::Function<bool()> moreComing) {
+  moreComing_ = kj::mv(moreComing);
+}
+
+void BufferedStream::flush() {
+  if (writing_.get() != nullptr || error_ != nullptr) return;
+  if (queued_.size == 0) {
+    if (shutdownRequested_ && !shutdownDone_) {
+      shutdownDone_ = true;
+      inner_->shutdownWrite();
+    }
+    return;
+  }
+  writing_ = kj::heap<Batch>(kj::mv(queued_));
+  queued_ = Batch();
+  auto pieces = writing_->pieces();
+  auto promise = kj::evalNow([&]() { return inner_->write(pieces); });
+  tasks_.add(promise.attach(kj::mv(pieces))
+                 .then(
+                     [this]() {
+                       auto done = kj::mv(writing_);
+                       for (auto& waiter : done->waiters) waiter->fulfill();
+                       // What was queued meanwhile has waited long enough: write it now.
+                       flush();
+                     },
+                     [this](kj::Exception&& e) { fail(kj::mv(e)); }));
+}
+
+kj::Array<kj::ArrayPtr<const kj::byte>> BufferedStream::Batch::pieces() const {
+  kj::Vector<kj::ArrayPtr<const kj::byte>> out(borrowed.size() * 2 + 1);
+  size_t pos = 0;
+  for (auto& b : borrowed) {
+    if (b.at > pos) out.add(copied.asPtr().slice(pos, b.at));
+    out.add(b.bytes);
+    pos = b.at;
+  }
+  if (copied.size() > pos) out.add(copied.asPtr().slice(pos, copied.size()));
+  return out.releaseAsArray();
+}
+
+void BufferedStream::fail(kj::Exception&& exception) {
+  if (error_ == nullptr) error_ = kj::cp(exception);
+  KJ_IF_MAYBE(e, error_) {
+    if (writing_.get() != nullptr) {
+      for (auto& waiter : writing_->waiters) waiter->reject(kj::cp(*e));
+    }
+    for (auto& waiter : queued_.waiters) waiter->reject(kj::cp(*e));
+    // The failed write is over; flush() writes nothing more after an error.
+    writing_ = nullptr;
+    queued_ = Batch();
+    // capnp already saw its write succeed; it must learn of the failure from its read.
+    readCanceler_.cancel(*e);
+  }
+}
+
+void BufferedStream::taskFailed(kj::Exception&& exception) {
+  fail(kj::mv(exception));
+}
+
+void BufferedStream::shutdownWrite() {
+  shutdownRequested_ = true;
+  if (shutdownDone_ || error_ != nullptr) return;
+  if (writing_.get() == nullptr && queued_.size == 0) {
+    shutdownDone_ = true;
+    inner_->shutdownWrite();
+  }
+  // Otherwise flush() shuts down after the last batch.
+}
+
+kj::Promise<void> BufferedStream::whenWriteDisconnected() {
+  return inner_->whenWriteDisconnected();
+}
+
+// ---------------------------------------------------------------------------------------
+// Socket queries go to the socket.
+
+void BufferedStream::getsockopt(int level, int option, void* value, kj::uint* length) {
+  inner_->getsockopt(level, option, value, length);
+}
+
+void BufferedStream::setsockopt(int level, int option, const void* value, kj::uint length) {
+  inner_->setsockopt(level, option, value, length);
+}
+
+void BufferedStream::getsockname(struct sockaddr* addr, kj::uint* length) {
+  inner_->getsockname(addr, length);
+}
+
+void BufferedStream::getpeername(struct sockaddr* addr, kj::uint* length) {
+  inner_->getpeername(addr, length);
+}
+
+}  // namespace credvault::ipc

@@ -1,0 +1,141 @@
+// credvault — fewer system calls on the daemon link.
+//
+// Cap'n Proto 0.9.2's TwoPartyVatNetwork reads every message with two reads (the segment
+// table, then the body) and writes every message with its own writev; a gateway request is
+// five messages to the daemon and two back. BufferedStream sits between the network and the
+// socket (docs/performance.md §12 has the figures):
+//
+//  - Reads are served from a buffer refilled with one read of as much as the kernel has, so a
+//    message that arrived together with the previous one costs no system call.
+//  - Writes below COPY_WRITE_LIMIT are copied into a batch and resolve at once; the batch goes
+//    out with one writev on a later turn (evalLater), so the messages sent meanwhile share it.
+//    They must resolve at once: capnp starts a message's write only when the previous write has
+//    resolved, so writes that waited for the kernel could never share a batch. capnp uses the
+//    promise only for that order and to learn of failures, which reach it through the read side
+//    instead (below). Larger writes join the batch without a copy and resolve when it is written.
+//
+// capnp hands its queued messages over one per pass over the event queue (each write continues
+// breadth-first), so a batch flushed after one pass would hold one message. holdFlushWhile()
+// lets the flush wait while the network still has messages queued, a few passes at most.
+//
+// Backpressure: while a batch is with the kernel (its buffer was full), further writes join the
+// next batch but resolve only when that is written, so the queue cannot grow without bound.
+//
+// Failures: a failed write rejects every write still waiting, every later write, the pending
+// read and every later read. capnp turns a failed write into a failed read itself, but no longer
+// sees the failure, as its write had resolved. Bytes still queued when the stream is destroyed
+// are dropped; shutdownWrite() sends them first.
+//
+// Not supported: passing file descriptors (this is an AsyncIoStream, not a capability stream)
+// and ancillary messages, whose place in the byte stream reading ahead would lose.
+// Thread-compatible: use it from the thread whose event loop created it.
+
+#pragma once
+
+#include <kj/async-io.h>
+#include <kj/vector.h>
+
+namespace credvault::ipc {
+
+class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::ErrorHandler {
+ public:
+  // Under load a refill brings a few KiB (the gateway's messages are 100-300 bytes); a larger
+  // read goes straight into the caller's memory. 8 KiB per connection: 32 MiB at the daemon's
+  // MAX_CONNECTIONS.
+  static constexpr size_t DEFAULT_READ_BUFFER_BYTES = 8 * 1024;
+  // Writes smaller than this are copied; larger ones are written from the caller's memory.
+  static constexpr size_t COPY_WRITE_LIMIT = 64 * 1024;
+  // Past this many queued bytes, writes wait for their batch even if none is being written.
+  static constexpr size_t MAX_BATCH_BYTES = 256 * 1024;
+  // The most passes over the event queue a flush waits for holdFlushWhile(): bounds the delay
+  // a message can see under load (4 already gave most of the gain, docs/performance.md §12).
+  static constexpr kj::uint MAX_FLUSH_DEFERRALS = 8;
+
+  // Takes `inner` over. Take the peer's identity (SO_PEERCRED) from the AuthenticatedStream
+  // first: getsockopt() and getpeername() are forwarded, but this is not an AuthenticatedStream.
+  explicit BufferedStream(kj::Own<kj::AsyncIoStream> inner,
+                          size_t readBufferBytes = DEFAULT_READ_BUFFER_BYTES);
+  ~BufferedStream() noexcept(false);
+  KJ_DISALLOW_COPY(BufferedStream);
+
+  // While `moreComing()` is true (for capnp: TwoPartyVatNetwork::getCurrentQueueCount() > 0)
+  // a flush waits one more pass over the event queue, at most MAX_FLUSH_DEFERRALS. It is not
+  // asked while a write waits for the batch, as the writer is then held up. `moreComing` must
+  // stay callable while the stream lives.
+  void holdFlushWhile(kj::Function<bool()> moreComing);
+
+  kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override;
+  kj::Promise<void> write(const void* buffer, size_t size) override;
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override;
+  kj::Promise<void> whenWriteDisconnected() override;
+  void shutdownWrite() override;
+  void abortRead() override;
+  void registerAncillaryMessageHandler(
+      kj::Function<void(kj::ArrayPtr<kj::AncillaryMessage>)> fn) override;
+
+  void getsockopt(int level, int option, void* value, kj::uint* length) override;
+  void setsockopt(int level, int option, const void* value, kj::uint length) override;
+  void getsockname(struct sockaddr* addr, kj::uint* length) override;
+  void getpeername(struct sockaddr* addr, kj::uint* length) override;
+  // getFd() is deliberately not forwarded: using the descriptor directly would bypass the
+  // buffered bytes.
+
+ private:
+  // Bytes for one writev, in order: copied bytes, with borrowed pieces spliced in.
+  struct Batch {
+    struct Borrowed {
+      size_t at;  // goes before copied[at]
+      kj::ArrayPtr<const kj::byte> bytes;
+    };
+    kj::Vector<kj::byte> copied;
+    kj::Vector<Borrowed> borrowed;
+    // Writes that resolve (or fail) with this batch.
+    kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+    size_t size = 0;
+
+    // The link carries passwords and secret values: copied bytes are wiped when the batch
+    // is dropped or replaced (as the gateway wipes its HTTP buffers).
+    Batch() = default;
+    Batch(Batch&&) = default;
+    Batch& operator=(Batch&& other) {
+      wipe();
+      copied = kj::mv(other.copied);
+      borrowed = kj::mv(other.borrowed);
+      waiters = kj::mv(other.waiters);
+      size = other.size;
+      return *this;
+    }
+    ~Batch() noexcept(false) { wipe(); }
+    void wipe();
+
+    kj::Array<kj::ArrayPtr<const kj::byte>> pieces() const;
+  };
+
+  kj::Own<kj::AsyncIoStream> inner_;
+  kj::Array<kj::byte> readBuffer_;
+  size_t readStart_ = 0;
+  size_t readEnd_ = 0;
+  // Cancels the pending inner read when a write fails.
+  kj::Canceler readCanceler_;
+
+  Batch queued_;
+  // The batch the inner stream is writing, null when none.
+  kj::Own<Batch> writing_;
+  bool flushScheduled_ = false;
+  kj::uint deferrals_ = 0;
+  kj::Maybe<kj::Function<bool()>> moreComing_;
+  bool shutdownRequested_ = false;
+  bool shutdownDone_ = false;
+  kj::Maybe<kj::Exception> error_;
+  // Last member: destroyed first, cancelling the flush and the inner write that use the rest.
+  kj::TaskSet tasks_;
+
+  kj::Promise<size_t> readFromBuffer(kj::byte* dst, size_t minBytes, size_t maxBytes, size_t done);
+  void scheduleFlush();
+  void flushEvent();
+  void flush();
+  void fail(kj::Exception&& exception);
+  void taskFailed(kj::Exception&& exception) override;
+};
+
+}  // namespace credvault::ipc
