@@ -85,6 +85,7 @@ class Main {
     hardenProcess();
     crypto::createKeyFile(path);
     context_.exitInfo(kj::str("wrote a new master key to ", path));
+    KJ_UNREACHABLE;  // exitInfo() does not return
   }
 
   void loadDefaultConfig() {
