@@ -473,6 +473,7 @@ class SessionImpl final : public rpc::Session::Server {
       return p;
     }
     gone("the associate no longer exists");
+    KJ_UNREACHABLE;  // gone() throws
   }
 
   template<typename Context>
