@@ -31,8 +31,8 @@ void GroupCommitter::writerLoop() {
   // settle into cohorts that take turns, each waiting for the others' commits
   // (docs/performance.md §6). So the next batch waits for them: until it holds as many
   // writes as were committed plus those that queued meanwhile, or until a quarter of the
-  // commit's own time (at most 1 ms) after it ended. A lone client is back before that and
-  // never waits; an idle daemon's first write finds the deadline long past.
+  // commit's own time (at most MAX_COMMIT_WAIT) after it ended. A lone client is back before that
+  // and never waits; an idle daemon's first write finds the deadline long past.
   size_t want = 0;
   kj::TimePoint deadline = kj::origin<kj::TimePoint>();
   for (;;) {

@@ -15,8 +15,7 @@ struct Listener::Connection {
         stream(kj::heap<ipc::BufferedStream>(kj::mv(streamParam))),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
-    kj::downcast<ipc::BufferedStream>(*stream).holdFlushWhile(
-        [this]() { return network.getCurrentQueueCount() > 0; });
+    stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};
@@ -38,7 +37,7 @@ struct Listener::Connection {
 
   Listener& listener;
   Peer peer;
-  kj::Own<kj::AsyncIoStream> stream;
+  kj::Own<ipc::BufferedStream> stream;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };

@@ -1,5 +1,4 @@
 #include "client.h"
-#include "buffered-stream.h"
 #include "credvault-config.h"
 
 #include <kj/debug.h>
@@ -34,8 +33,7 @@ Connection::Connection(kj::Own<kj::AsyncIoStream> stream)
   vault_ = rpc_.bootstrap(hostId).castAs<rpc::Vault>();
   // The stream is destroyed after the network (members in reverse order), and no event runs
   // in between, so the network outlives every call of this.
-  kj::downcast<BufferedStream>(*stream_).holdFlushWhile(
-      [this]() { return network_.getCurrentQueueCount() > 0; });
+  stream_->holdFlushWhile([this]() { return network_.getCurrentQueueCount() > 0; });
 }
 
 kj::Promise<kj::Own<Connection>> connect(kj::Network& network, kj::StringPtr path) {

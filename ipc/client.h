@@ -7,6 +7,8 @@
 #pragma once
 
 #include "ipc/credvault.capnp.h"
+#include "buffered-stream.h"
+
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 
@@ -34,7 +36,7 @@ class Connection {
   kj::Promise<void> onDisconnect() { return network_.onDisconnect(); }
 
  private:
-  kj::Own<kj::AsyncIoStream> stream_;
+  kj::Own<BufferedStream> stream_;
   capnp::TwoPartyVatNetwork network_;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc_;
   rpc::Vault::Client vault_;
