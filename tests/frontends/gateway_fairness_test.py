@@ -31,10 +31,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        W.scan_logs()
-    finally:
-        W.close()
+    W.finish()
 
 
 def connect():

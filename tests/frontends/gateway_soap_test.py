@@ -26,10 +26,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        W.scan_logs()
-    finally:
-        W.close()
+    W.finish()
 
 
 def login(world, name, password=None, version=86):

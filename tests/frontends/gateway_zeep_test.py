@@ -25,10 +25,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    try:
-        W.scan_logs()
-    finally:
-        W.close()
+    W.finish()
 
 
 def base(version):
