@@ -111,16 +111,21 @@ interface Vault {
   # associate whose unixUid matches). notAuthenticated if the uid maps to no one.
 
   authenticatePassword @2 (name :Text, password :Text, appToken :Text, issueTicket :Bool,
-                           clientAddress :Text)
+                           clientAddress :Text, requestId :Text)
       -> (error :Error, session :Session, principal :Principal, ticket :Text,
           ticketExpires :Int64);
   # Failed attempts are throttled per name and per (peer uid, clientAddress): a front end
   # such as the gateway passes its client's address so one client cannot slow down others.
   # With issueTicket a ticket ("7T:…") is issued; ticketExpires is in .NET ticks.
-  authenticateTicket @3 (ticket :Text, appToken :Text)
+  #
+  # clientAddress and requestId (here and on the other authenticate calls) are what a front
+  # end knows of its own client: both go into every audit record of the session, so an
+  # administrator can join the daemon's audit trail with the gateway's access log. Printable
+  # ASCII, at most 64 bytes each; empty when the caller is the client itself.
+  authenticateTicket @3 (ticket :Text, appToken :Text, clientAddress :Text, requestId :Text)
       -> (error :Error, session :Session, principal :Principal);
   # A malformed, unknown, expired or revoked ticket all give the same notAuthenticated.
-  authenticateToken @4 (token :Text, appToken :Text)
+  authenticateToken @4 (token :Text, appToken :Text, clientAddress :Text, requestId :Text)
       -> (error :Error, session :Session, principal :Principal);
   # API tokens (Authorization: Bearer).
 
@@ -182,7 +187,8 @@ interface Admin {
   findAssociate @5 (name :Text) -> (error :Error, associate :Associate);
 
   backup @6 (path :Text) -> (error :Error);
-  # A consistent snapshot written by the daemon to `path` (absolute, must not exist).
+  # Withdrawn: the daemon no longer writes files where a caller asks (it runs as root).
+  # Always answers permissionDenied; use backupTo.
   rotateDataKey @7 () -> (error :Error, keyId :UInt32);
 
   addApplication @8 (name :Text) -> (error :Error, token :Text, application :Application);
@@ -190,9 +196,24 @@ interface Admin {
   listApplications @9 () -> (error :Error, applications :List(Application));
   removeApplication @10 (name :Text) -> (error :Error, removed :Bool);
 
+  backupTo @12 (sink :ByteSink) -> (error :Error, bytes :UInt64);
+  # Streams a consistent snapshot of the whole database (ciphertext and keyed hashes only,
+  # as on disk) into `sink`, then calls sink.done(). The caller writes it where it likes,
+  # as itself (credvaultctl backup FILE). System users only.
+
+  auditHash @13 (value :Text) -> (error :Error, hmac :Text);
+  # The keyed hash under which audit records name a public value (lower-case hex), so an
+  # administrator can search the audit trail for one entry. System users only.
+
   changeMasterKey @11 (keyFile :Text) -> (error :Error, fingerprint :Text);
   # Re-wraps every data key under the key in `keyFile` (absolute path, a private file the
   # daemon can read: 32 raw bytes or base64) and uses it from now on. Records are not
   # touched. The operator then installs that key where the daemon loads it from at start
   # (key file or sealed credential) — see docs/operations.md.
+}
+
+interface ByteSink {
+  # Where a stream of bytes (a backup) goes; implemented by the client.
+  write @0 (data :Data) -> stream;
+  done @1 ();
 }
