@@ -12,12 +12,12 @@ namespace credvault::daemon {
 
 namespace {
 std::atomic<int> currentLevel{static_cast<int>(Level::INFO)};
+}  // namespace
 
-bool toJournal() {
+bool logsToJournal() {
   static const bool journal = getenv("JOURNAL_STREAM") != nullptr;
   return journal;
 }
-}  // namespace
 
 void setLogLevel(Level level) {
   currentLevel = static_cast<int>(level);
@@ -28,7 +28,7 @@ bool logEnabled(Level level) {
 
 void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields) {
   if (!logEnabled(level)) return;
-  if (toJournal()) {
+  if (logsToJournal()) {
     kj::Vector<kj::String> strings;
     strings.add(kj::str("MESSAGE=", message));
     strings.add(kj::str("PRIORITY=", static_cast<int>(level)));

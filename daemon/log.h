@@ -21,6 +21,9 @@ struct LogField {
 };
 
 void setLogLevel(Level level);
+// Whether this process runs under journald ($JOURNAL_STREAM): entries then go to the journal
+// natively. Decided once, at the first call.
+bool logsToJournal();
 bool logEnabled(Level level);
 void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields = nullptr);
 
