@@ -32,6 +32,13 @@ kj::String Config::keyFilePath() const {
   return kj::str(stateDir, "/master.key");
 }
 
+AuditOptions Config::auditOptions() const {
+  AuditOptions options;
+  KJ_IF_MAYBE(path, auditLog) { options.path = kj::heapString(*path); }
+  options.onFailure = auditFailure;
+  return options;
+}
+
 Config defaultConfig() {
   Config c;
   c.stateDir = kj::heapString(CREDVAULT_DEFAULT_STATE_DIR);
@@ -97,6 +104,22 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
     c.password.memLimit = parseNumber(key, value);
     KJ_REQUIRE(c.password.memLimit >= 8192 && c.password.memLimit <= (size_t(4) << 30),
                "password_mem_limit must be between 8192 bytes and 4 GiB", value);
+  } else if (key == "audit_log") {
+    if (value.size() == 0) {
+      c.auditLog = nullptr;  // so that `--set audit_log=` turns off a file set in the config
+    } else {
+      // The daemon's working directory is not the operator's: a relative path would land
+      // somewhere nobody looks.
+      KJ_REQUIRE(value[0] == '/', "audit_log must be an absolute path (or empty for none)", value);
+      c.auditLog = kj::heapString(value);
+    }
+  } else if (key == "audit_failure") {
+    if (value == "refuse")
+      c.auditFailure = AuditFailureMode::REFUSE;
+    else if (value == "log")
+      c.auditFailure = AuditFailureMode::LOG;
+    else
+      KJ_FAIL_REQUIRE("audit_failure must be refuse or log", value);
   } else {
     KJ_FAIL_REQUIRE("unknown configuration key", key);
   }

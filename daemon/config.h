@@ -4,6 +4,7 @@
 #pragma once
 
 #include "crypto/password.h"
+#include "audit.h"
 #include "log.h"
 #include <kj/string.h>
 #include <kj/vector.h>
@@ -21,8 +22,11 @@ struct Config {
   bool onlineMode = false;  // SuperOffice Online: partner app tokens are checked
   uint64_t ticketLifetimeSeconds = 8 * 3600;
   crypto::PasswordParams password = crypto::defaultPasswordParams();
+  kj::Maybe<kj::String> auditLog;  // absolute path of the JSON Lines audit file; null: none
+  AuditFailureMode auditFailure = AuditFailureMode::REFUSE;
 
   kj::String keyFilePath() const;
+  AuditOptions auditOptions() const;  // for AuditLog: the file, journald, the failure mode
 };
 
 Config defaultConfig();

@@ -5,6 +5,7 @@
 #include "credvault-config.h"
 
 #include <gtest/gtest.h>
+#include <kj/debug.h>
 #include <kj/exception.h>
 #include <string>
 
@@ -27,6 +28,8 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.systemUids.size(), 0u);
   EXPECT_FALSE(c.createKey);
   EXPECT_FALSE(c.onlineMode);
+  EXPECT_EQ(c.auditLog, nullptr);
+  EXPECT_EQ(c.auditFailure, AuditFailureMode::REFUSE);  // fail closed unless told otherwise
 }
 
 TEST(Config, FileFormat) {
@@ -86,6 +89,47 @@ TEST(Config, Bounds) {
             "");
   EXPECT_NE(failureOf([&]() { applySetting(c, "log_level", "loud"); }), "");
   EXPECT_NE(failureOf([&]() { applySetting(c, "mode", "cloud"); }), "");
+}
+
+TEST(Config, AuditSettings) {
+  auto c = defaultConfig();
+  applyConfigFile(c, "/etc/test.conf",
+                  "audit_log = /var/log/credvault/audit.log\n"
+                  "audit_failure = log\n");
+  EXPECT_EQ(KJ_ASSERT_NONNULL(c.auditLog), "/var/log/credvault/audit.log");
+  EXPECT_EQ(c.auditFailure, AuditFailureMode::LOG);
+  auto options = c.auditOptions();
+  EXPECT_EQ(KJ_ASSERT_NONNULL(options.path), "/var/log/credvault/audit.log");
+  EXPECT_EQ(options.onFailure, AuditFailureMode::LOG);
+  EXPECT_TRUE(options.journal);
+
+  // As `--set` applies them, after the file: back to fail closed, and no file at all.
+  applySetting(c, "audit_failure", "refuse");
+  EXPECT_EQ(c.auditFailure, AuditFailureMode::REFUSE);
+  applySetting(c, "audit_log", "");
+  EXPECT_EQ(c.auditLog, nullptr);
+  EXPECT_EQ(c.auditOptions().path, nullptr);
+  EXPECT_EQ(c.auditOptions().onFailure, AuditFailureMode::REFUSE);
+}
+
+TEST(Config, AuditSettingsRejectBadValues) {
+  auto c = defaultConfig();
+  auto e = failureOf([&]() { applySetting(c, "audit_log", "audit.log"); });
+  EXPECT_NE(e.find("audit_log must be an absolute path"), std::string::npos) << e;
+  EXPECT_NE(e.find("audit.log"), std::string::npos) << e;
+  e = failureOf([&]() { applySetting(c, "audit_log", "./var/log/audit.log"); });
+  EXPECT_NE(e.find("absolute"), std::string::npos) << e;
+  EXPECT_EQ(c.auditLog, nullptr);  // a rejected value changes nothing
+
+  for (auto bad : {"deny", "Refuse", "", "log,refuse", "ignore"}) {
+    e = failureOf([&]() { applySetting(c, "audit_failure", bad); });
+    EXPECT_NE(e.find("audit_failure must be refuse or log"), std::string::npos) << bad << e;
+  }
+  EXPECT_EQ(c.auditFailure, AuditFailureMode::REFUSE);
+
+  e = failureOf([&]() { applyConfigFile(c, "/etc/x.conf", "\naudit_failure = maybe\n"); });
+  EXPECT_NE(e.find("audit_failure must be refuse or log"), std::string::npos) << e;
+  EXPECT_NE(e.find("maybe"), std::string::npos) << e;
 }
 
 TEST(Config, ErrorsNameTheProblem) {
