@@ -187,10 +187,18 @@ WriteOp<IssuedTicket> Authenticator::issueTicket(const Associate& a) const {
   };
 }
 
-kj::Maybe<TicketInfo> Authenticator::findTicket(kj::StringPtr ticket) const {
+kj::Maybe<kj::Array<kj::byte>> Authenticator::ticketKey(kj::StringPtr ticket) const {
   // Malformed and unknown are the same answer.
   if (!ticket.startsWith(TICKET_PREFIX) || ticket.size() > MAX_TICKET_BYTES) return nullptr;
-  auto key = vault_.indexHash("ticket", ticket.asBytes());
+  return vault_.indexHash("ticket", ticket.asBytes());
+}
+
+kj::Maybe<TicketInfo> Authenticator::findTicket(kj::StringPtr ticket) const {
+  KJ_IF_MAYBE(key, ticketKey(ticket)) { return findTicketByKey(*key); }
+  return nullptr;
+}
+
+kj::Maybe<TicketInfo> Authenticator::findTicketByKey(kj::ArrayPtr<const kj::byte> key) const {
   kj::Maybe<TicketInfo> info;
   {
     auto txn = vault_.environment().read();
@@ -224,8 +232,14 @@ WriteOp<bool> Authenticator::revokeTicket(kj::StringPtr ticket) const {
   if (!ticket.startsWith(TICKET_PREFIX) || ticket.size() > MAX_TICKET_BYTES) {
     return [](store::WriteTxn&) { return false; };
   }
-  auto key = vault_.indexHash("ticket", ticket.asBytes());
-  return [this, key = kj::mv(key)](store::WriteTxn& txn) { return txn.del(tickets_, key); };
+  return revokeTicketByKey(vault_.indexHash("ticket", ticket.asBytes()));
+}
+
+WriteOp<bool> Authenticator::revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const {
+  return [this, key = kj::heapArray(key)](store::WriteTxn& txn) {
+    txn.moveGenerationOnCommit();
+    return txn.del(tickets_, key);
+  };
 }
 
 // ---- API tokens --------------------------------------------------------------------------
@@ -339,15 +353,24 @@ WriteOp<bool> Authenticator::revokeToken(const Principal& who, int32_t associate
       auto tokenKey = kj::heapArray(d.bytes());
       txn.del(tokens_, tokenKey);
       txn.del(tokenNames_, nameKey);
+      txn.moveGenerationOnCommit();
       return true;
     }
     return false;
   };
 }
 
-kj::Maybe<ApiTokenInfo> Authenticator::validateToken(kj::StringPtr token) const {
+kj::Maybe<kj::Array<kj::byte>> Authenticator::tokenKey(kj::StringPtr token) const {
   if (!token.startsWith(TOKEN_PREFIX) || token.size() > MAX_TOKEN_BYTES) return nullptr;
-  auto key = vault_.indexHash("api-token", token.asBytes());
+  return vault_.indexHash("api-token", token.asBytes());
+}
+
+kj::Maybe<ApiTokenInfo> Authenticator::validateToken(kj::StringPtr token) const {
+  KJ_IF_MAYBE(key, tokenKey(token)) { return findTokenByKey(*key); }
+  return nullptr;
+}
+
+kj::Maybe<ApiTokenInfo> Authenticator::findTokenByKey(kj::ArrayPtr<const kj::byte> key) const {
   auto txn = vault_.environment().read();
   KJ_IF_MAYBE(stored, txn.get(tokens_, key)) {
     auto plain = vault_.openValue("api-token", key, *stored);
@@ -416,6 +439,7 @@ WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringP
       auto tokenKey = kj::heapArray(d.bytes());
       txn.del(applications_, tokenKey);
       txn.del(applicationNames_, nameKey);
+      txn.moveGenerationOnCommit();  // sessions opened with its token end
       return true;
     }
     return false;
@@ -423,16 +447,59 @@ WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringP
 }
 
 bool Authenticator::checkApplication(kj::Maybe<kj::StringPtr> appToken) const {
-  if (!options_.onlineMode) return false;  // on-site: application tokens are not checked
+  return checkApplicationKey(appToken) != nullptr;
+}
+
+kj::Maybe<kj::Array<kj::byte>> Authenticator::checkApplicationKey(
+    kj::Maybe<kj::StringPtr> appToken) const {
+  if (!options_.onlineMode) return nullptr;  // on-site: application tokens are not checked
   KJ_IF_MAYBE(t, appToken) {
     if (t->startsWith(APP_PREFIX) && t->size() <= MAX_APP_TOKEN_BYTES) {
       auto key = vault_.indexHash("application", t->asBytes());
-      auto txn = vault_.environment().read();
-      if (txn.get(applications_, key) != nullptr) return true;
+      if (applicationKnown(key)) return kj::mv(key);
     }
     notAuthenticated("unknown application token");
   }
   notAuthenticated("an application token is required");
+}
+
+bool Authenticator::applicationKnown(kj::ArrayPtr<const kj::byte> key) const {
+  auto txn = vault_.environment().read();
+  return txn.get(applications_, key) != nullptr;
+}
+
+WriteOp<uint32_t> Authenticator::removeAssociate(const Principal& who, int32_t id) const {
+  auto removeRecords = vault_.removeAssociate(who, id);
+  return [this, id, removeRecords = kj::mv(removeRecords)](store::WriteTxn& txn) mutable {
+    uint32_t removed = removeRecords(txn);
+    // Its API tokens go too: by name under the associate's prefix, each naming its token key.
+    kj::Vector<kj::Array<kj::byte>> doomed;
+    txn.scan(tokenNames_, be32(id), [&](auto key, auto value) {
+      auto plain = vault_.openValue("api-token-name", key, value);
+      Decoder d(plain.reveal());
+      decodeTokenInfo(d);
+      txn.del(tokens_, d.bytes());
+      doomed.add(kj::heapArray(key));
+      return true;
+    });
+    for (auto& k : doomed) txn.del(tokenNames_, k);
+    // And its tickets (keyed by the ticket's hash only, so each is opened to see its owner;
+    // expired ones of anyone are swept on the way).
+    doomed.clear();
+    int64_t now = nowMs() / 1000;
+    txn.scan(tickets_, nullptr, [&](auto key, auto value) {
+      auto plain = vault_.openValue("ticket", key, value);
+      Decoder d(plain.reveal());
+      int32_t owner = d.u32();
+      d.u32();
+      d.u64();
+      int64_t expires = d.u64();
+      if (owner == id || expires <= now) doomed.add(kj::heapArray(key));
+      return true;
+    });
+    for (auto& k : doomed) txn.del(tickets_, k);
+    return removed;
+  };
 }
 
 }  // namespace credvault::core

@@ -80,13 +80,24 @@ class Authenticator {
   // The stored record only (null: malformed, unknown, revoked, expired), for a caller that
   // checks the associate and its epoch itself.
   kj::Maybe<TicketInfo> findTicket(kj::StringPtr ticket) const;
+  // The index key a ticket is stored under (null when malformed). A session keeps this
+  // keyed hash, never the ticket, to look its ticket up again on every call.
+  kj::Maybe<kj::Array<kj::byte>> ticketKey(kj::StringPtr ticket) const;
+  kj::Maybe<TicketInfo> findTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
+  WriteOp<bool> revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
 
   WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId, kj::StringPtr name,
                                       int64_t expiresUnix) const;
   kj::Array<ApiTokenInfo> listTokens(const Principal& who, int32_t associateId) const;
   WriteOp<bool> revokeToken(const Principal& who, int32_t associateId, kj::StringPtr name) const;
   kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;
+  kj::Maybe<kj::Array<kj::byte>> tokenKey(kj::StringPtr token) const;
+  kj::Maybe<ApiTokenInfo> findTokenByKey(kj::ArrayPtr<const kj::byte> key) const;
+
+  // Removes the associate with its credentials (Vault::removeAssociate) and, in the same
+  // transaction, its API tokens and tickets. Returns the number of credentials removed.
+  WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
 
   WriteOp<IssuedApiToken> addApplication(const Principal& who, kj::StringPtr name) const;
   kj::Array<ApplicationInfo> listApplications(const Principal& who) const;
@@ -94,6 +105,10 @@ class Authenticator {
   // Applies the application-token rule of the mode: onsite ignores tokens; online needs a
   // known one and marks the caller a partner app. Throws NOT_AUTHENTICATED otherwise.
   bool checkApplication(kj::Maybe<kj::StringPtr> appToken) const;
+  // The same, returning the partner application's index key (null: not a partner app), so
+  // a session can check on every call that the application is still registered.
+  kj::Maybe<kj::Array<kj::byte>> checkApplicationKey(kj::Maybe<kj::StringPtr> appToken) const;
+  bool applicationKnown(kj::ArrayPtr<const kj::byte> key) const;
 
   // Forget cached password verifications (password change, removal).
   void flushCache();

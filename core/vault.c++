@@ -5,6 +5,7 @@
 #include "crypto/aead.h"
 
 #include <kj/debug.h>
+#include <kj/encoding.h>
 
 namespace credvault::core {
 
@@ -23,14 +24,6 @@ const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 }
 
 }  // namespace
-
-Access accessTo(const Principal& who, int32_t target) {
-  if (who.partnerApp) return Access::NONE;
-  if (who.associateId != 0 && who.associateId == target) return Access::FULL;
-  if (who.isSystem()) return Access::FULL;
-  if (who.userAdmin) return Access::MANAGE;
-  return Access::NONE;
-}
 
 Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
              VaultOptions options)
@@ -93,6 +86,10 @@ kj::Array<kj::byte> Vault::indexHash(kj::StringPtr label,
   auto out = crypto::keyedHash(ring->indexKey(), message);
   crypto::wipe(message);
   return out;
+}
+
+kj::String Vault::auditHash(kj::StringPtr publicValue) const {
+  return kj::encodeHex(indexHash("audit-public-value", publicValue.asBytes()));
 }
 
 namespace {
@@ -193,6 +190,8 @@ void Vault::writeAssociate(store::WriteTxn& txn, const Associate& a) const {
   });
   auto key = be32(a.id);
   txn.put(associates_, key, sealValue("associate", key, plain));
+  // Sessions cache who their associate is; any change makes them look again.
+  txn.moveGenerationOnCommit();
 }
 
 kj::Maybe<Associate> Vault::findAssociate(int32_t id) const {
@@ -228,10 +227,6 @@ kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
     return true;
   });
   return out.releaseAsArray();
-}
-
-void requireSystem(const Principal& who, kj::StringPtr what) {
-  if (who.partnerApp || !who.isSystem()) denied(kj::str(what, " needs a system user"));
 }
 
 WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
@@ -336,6 +331,7 @@ WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const
     txn.del(names_, indexHash("name", foldName(a.name).asBytes()));
     KJ_IF_MAYBE(uid, a.unixUid) { txn.del(uids_, indexHash("uid", be32(*uid))); }
     txn.del(associates_, be32(id));
+    txn.moveGenerationOnCommit();
     return doomed.size();
   };
 }
@@ -376,11 +372,11 @@ kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
     found = findAssociateByName(name);
   }
   KJ_IF_MAYBE(a, found) {
-    if (a->active && a->passwordHash.size() > 0 &&
-        crypto::verifyPassword(a->passwordHash, password)) {
-      return kj::mv(*a);
-    }
-    if (a->passwordHash.size() == 0) crypto::verifyPassword(dummy, password);
+    // Verified whether or not the associate is active: an inactive account answers after
+    // the same one hash as an active one, so timing does not tell them apart.
+    bool ok = a->passwordHash.size() > 0 ? crypto::verifyPassword(a->passwordHash, password)
+                                         : (crypto::verifyPassword(dummy, password), false);
+    if (ok && a->active) return kj::mv(*a);
     return nullptr;
   }
   crypto::verifyPassword(dummy, password);

@@ -15,6 +15,7 @@
 
 #include "model.h"
 #include "error.h"
+#include "policy.h"
 #include "crypto/keyring.h"
 #include "crypto/password.h"
 #include "store/env.h"
@@ -119,6 +120,9 @@ class Vault {
   const crypto::PasswordParams& passwordParams() const { return options_.passwordParams; }
   // A keyed hash under the index key (for lookups of tickets and tokens by value).
   kj::Array<kj::byte> indexHash(kj::StringPtr label, kj::ArrayPtr<const kj::byte> value) const;
+  // The name of a public value in the audit trail: lower-case hex of a keyed hash under the
+  // index key (stable for the life of the vault, meaningless without its keys).
+  kj::String auditHash(kj::StringPtr publicValue) const;
   kj::Array<kj::byte> sealValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
                                 const crypto::Secret& plaintext) const;
   crypto::Secret openValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
@@ -146,16 +150,5 @@ class Vault {
   uint32_t counter(const store::ReadTxn& txn, int32_t associateId) const;
   void setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value) const;
 };
-
-// Who may do what (DESIGN.md §3).
-enum class Access {
-  NONE,    // nothing
-  MANAGE,  // list (SecretValue blanked), save, remove — userAdmin on others
-  FULL,    // everything, SecretValue included — self, system users
-};
-Access accessTo(const Principal& who, int32_t targetAssociate);
-// Throws PERMISSION_DENIED ("<what> needs a system user") unless `who` is a system user
-// (and not a partner app).
-void requireSystem(const Principal& who, kj::StringPtr what);
 
 }  // namespace credvault::core

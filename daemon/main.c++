@@ -97,6 +97,15 @@ class Main {
     }
   }
 
+  // SIGHUP reopens the audit log (after logrotate moved it).
+  static kj::Promise<void> reopenOnHangup(kj::UnixEventPort& port, AuditLog& audit) {
+    return port.onSignal(SIGHUP).then([&port, &audit](siginfo_t) {
+      audit.reopen();
+      logf(Level::INFO, "reopened the audit log");
+      return reopenOnHangup(port, audit);
+    });
+  }
+
   kj::MainBuilder::Validity run() {
     hardenProcess();
     loadDefaultConfig();
@@ -109,6 +118,7 @@ class Main {
     // Signals must be captured before any thread starts.
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
+    kj::UnixEventPort::captureSignal(SIGHUP);
     signal(SIGPIPE, SIG_IGN);
     auto io = kj::setupAsyncIo();
     io.waitScope.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
@@ -141,10 +151,18 @@ class Main {
     GroupCommitter committer(env);
     // One password hash per core at a time: bounds both CPU and Argon2id's memory.
     BlockingPool passwords(2);
-    ServiceConfig serviceConfig;
-    serviceConfig.systemUids = kj::heapArray(config_.systemUids.asPtr());
-    Service service(vault, auth, committer, passwords, kj::systemPreciseCalendarClock(),
-                    kj::mv(serviceConfig));
+    core::IdentityOptions identityOptions;
+    identityOptions.systemUids = kj::heapArray(config_.systemUids.asPtr());
+    core::Identity identity(vault, auth, kj::systemPreciseCalendarClock(), kj::mv(identityOptions));
+    kj::Own<AuditLog> auditLog;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                       [&]() { auditLog = kj::heap<AuditLog>(config_.auditOptions()); })) {
+      // One line that says what to do (its text is ours: a path and an errno).
+      context_.exitError(e->getDescription());
+    }
+    AuditLog& audit = *auditLog;
+    Service service(vault, auth, identity, committer, passwords, audit,
+                    kj::systemPreciseCalendarClock());
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {
@@ -161,6 +179,7 @@ class Main {
       logf(Level::ERROR, kj::str("accept failed: ", e.getDescription()));
     });
     auto watchdog = watchdogLoop(io.provider->getTimer()).eagerlyEvaluate(nullptr);
+    auto reopening = reopenOnHangup(io.unixEventPort, audit).eagerlyEvaluate(nullptr);
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},

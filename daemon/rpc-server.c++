@@ -3,8 +3,10 @@
 #include "log.h"
 #include "core/limits.h"
 #include "crypto/masterkey.h"
+#include "ipc/client.h"
 #include "credvault-config.h"
 
+#include <capnp/dynamic.h>
 #include <kj/debug.h>
 
 namespace credvault::daemon {
@@ -16,6 +18,9 @@ void setError(rpc::Error::Builder out, const core::VaultError& e) {
 }
 
 namespace {
+
+using DispatchCallResult = capnp::Capability::Server::DispatchCallResult;
+using AnyContext = capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>;
 
 kj::StringPtr methodName(core::AuthMethod m) {
   switch (m) {
@@ -33,18 +38,136 @@ kj::StringPtr methodName(core::AuthMethod m) {
   return "none";
 }
 
-void logOutcome(Level level, kj::StringPtr op, const core::Principal& who, kj::StringPtr result,
-                kj::StringPtr field = nullptr) {
-  if (!logEnabled(level)) return;
-  if (field == nullptr || field.size() == 0) {
-    logf(level, kj::str(op, " ", result), LogField{"OP", kj::str(op)},
-         LogField{"UID", kj::str(who.uid)}, LogField{"ASSOCIATE", kj::str(who.associateId)},
-         LogField{"AUTH", kj::str(methodName(who.method))}, LogField{"RESULT", kj::str(result)});
-  } else {
-    logf(level, kj::str(op, " ", result), LogField{"OP", kj::str(op)},
-         LogField{"UID", kj::str(who.uid)}, LogField{"ASSOCIATE", kj::str(who.associateId)},
-         LogField{"AUTH", kj::str(methodName(who.method))}, LogField{"RESULT", kj::str(result)},
-         LogField{"FIELD", kj::str(field)});
+kj::StringPtr methodName(rpc::AuthMethod m) {
+  switch (m) {
+    case rpc::AuthMethod::NONE:
+      return "none";
+    case rpc::AuthMethod::PEER_CREDENTIALS:
+      return "peer";
+    case rpc::AuthMethod::PASSWORD:
+      return "password";
+    case rpc::AuthMethod::TICKET:
+      return "ticket";
+    case rpc::AuthMethod::API_TOKEN:
+      return "token";
+  }
+  return "none";
+}
+
+// What a connection's sessions know of the caller besides the principal: the peer, and what
+// a front end said of its own client (for the audit trail only; never for a decision).
+struct Caller {
+  Peer peer;
+  kj::String clientAddress;
+  kj::String requestId;
+
+  Caller clone() const { return {peer, kj::heapString(clientAddress), kj::heapString(requestId)}; }
+};
+
+// ---- The rule of each method -------------------------------------------------------------
+
+enum class Target : uint8_t {
+  NONE,           // the operation names no associate
+  SELF,           // the caller's own associate
+  PARAM,          // params.associateId (a positive id)
+  PARAM_OR_SELF,  // params.associateId, 0 meaning the caller
+};
+
+struct Rule {
+  kj::StringPtr operation;  // the audit record's name of the call
+  core::Operation policy;   // what core::authorize is asked
+  Target target;
+};
+
+// Indexed by method ordinal. checkRules() (at start) proves each table covers its interface.
+const Rule VAULT_RULES[] = {
+    {"whoami", core::Operation::WHOAMI, Target::NONE},                       // @0
+    {"session", core::Operation::AUTHENTICATE, Target::NONE},                // @1
+    {"authenticate-password", core::Operation::AUTHENTICATE, Target::NONE},  // @2
+    {"authenticate-ticket", core::Operation::AUTHENTICATE, Target::NONE},    // @3
+    {"authenticate-token", core::Operation::AUTHENTICATE, Target::NONE},     // @4
+    {"status", core::Operation::AUTHENTICATE, Target::NONE},                 // @5
+    {"ticket-revoke", core::Operation::REVOKE_TICKET, Target::NONE},         // @6
+};
+
+const Rule SESSION_RULES[] = {
+    {"whoami", core::Operation::WHOAMI, Target::NONE},                        // @0
+    {"create-default", core::Operation::CREATE_DEFAULT, Target::NONE},        // @1
+    {"get", core::Operation::GET, Target::SELF},                              // @2
+    {"get", core::Operation::GET, Target::PARAM},                             // @3
+    {"save", core::Operation::SAVE, Target::SELF},                            // @4
+    {"save", core::Operation::SAVE, Target::PARAM},                           // @5
+    {"remove", core::Operation::REMOVE, Target::SELF},                        // @6
+    {"remove", core::Operation::REMOVE, Target::PARAM},                       // @7
+    {"admin", core::Operation::ADMIN, Target::NONE},                          // @8
+    {"logout", core::Operation::LOGOUT, Target::NONE},                        // @9
+    {"token-create", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},  // @10
+    {"token-list", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},    // @11
+    {"token-revoke", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},  // @12
+};
+
+const Rule ADMIN_RULES[] = {
+    {"associate-add", core::Operation::CHANGE_ASSOCIATES, Target::NONE},      // @0
+    {"associate-list", core::Operation::LIST_ASSOCIATES, Target::NONE},       // @1
+    {"associate-set", core::Operation::CHANGE_ASSOCIATES, Target::PARAM},     // @2
+    {"associate-remove", core::Operation::CHANGE_ASSOCIATES, Target::PARAM},  // @3
+    {"associate-passwd", core::Operation::SET_PASSWORD, Target::PARAM},       // @4
+    {"associate-find", core::Operation::LIST_ASSOCIATES, Target::NONE},       // @5
+    {"backup", core::Operation::MAINTAIN, Target::NONE},                      // @6
+    {"rotate-key", core::Operation::MAINTAIN, Target::NONE},                  // @7
+    {"application-add", core::Operation::MAINTAIN, Target::NONE},             // @8
+    {"application-list", core::Operation::MAINTAIN, Target::NONE},            // @9
+    {"application-remove", core::Operation::MAINTAIN, Target::NONE},          // @10
+    {"change-master-key", core::Operation::MAINTAIN, Target::NONE},           // @11
+    {"backup", core::Operation::MAINTAIN, Target::NONE},                      // @12
+    {"audit-hash", core::Operation::MAINTAIN, Target::NONE},                  // @13
+};
+
+// ---- The choke point -------------------------------------------------------------------
+
+// The audit record of one call, filled as the call goes; owns the strings it points to.
+struct Pending {
+  AuditRecord record;
+  kj::String type;
+  kj::String publicValueHmac;
+  kj::String clientAddress;
+  kj::String requestId;
+};
+
+// Text a front end passes about its client: printable ASCII, bounded.
+kj::String frontEndText(capnp::DynamicStruct::Reader params, kj::StringPtr field) {
+  KJ_IF_MAYBE(f, params.getSchema().findFieldByName(field)) {
+    if (!params.has(*f)) return nullptr;
+    auto text = params.get(*f).as<capnp::Text>();
+    if (text.size() > 64) core::invalid(field, field, " is longer than 64 bytes");
+    for (char c : text) {
+      if (c < 0x21 || c > 0x7e) core::invalid(field, field, " must be printable ASCII");
+    }
+    return kj::heapString(text);
+  }
+  return nullptr;
+}
+
+// Whether `s` has a field `name` and it is set (capnp throws for a name it does not have).
+template<typename Struct>
+bool hasField(Struct s, kj::StringPtr name) {
+  KJ_IF_MAYBE(f, s.getSchema().findFieldByName(name)) { return s.has(*f); }
+  return false;
+}
+
+// Oversized requests are refused per call, so the connection stays usable. (The transport
+// closes a connection only past TRANSPORT_LIMIT, see listener.h.)
+void checkSize(capnp::AnyPointer::Reader params) {
+  // Measuring walks the whole request, so it meets a nesting or traversal limit first.
+  uint64_t words = 0;
+  if (kj::runCatchingExceptions([&]() { words = params.targetSize().wordCount; }) != nullptr) {
+    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
+               kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
+                       " levels or too large to read"));
+  }
+  if (words * 8 > core::MAX_MESSAGE_BYTES) {
+    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
+               kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
   }
 }
 
@@ -57,423 +180,456 @@ void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception&
   out.setMessage("internal error; see the daemon's log");
 }
 
-// Runs a method body. A VaultError becomes the typed error in the results; anything else
-// is logged and reported as `internal` without its text.
-template<typename Context, typename Func>
-kj::Promise<void> guarded(Context& context, kj::StringPtr op, const core::Principal* who,
-                          Func&& body) {
-  kj::Maybe<kj::Promise<void>> result;
+// A capability's view of the choke point: who it serves and how it dispatches.
+struct GateSide {
+  Service& service;
+  const Caller& caller;
+  kj::Maybe<core::Standing&> standing;  // null on the bootstrap (identity comes with the call)
+  const core::Principal*& current;      // set for the synchronous part of the method body
+};
+
+template<typename Interface, typename Dispatch>
+DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t interfaceId,
+                        uint16_t methodId, AnyContext context, Dispatch&& dispatch) {
+  if (interfaceId != capnp::typeId<Interface>() || methodId >= rules.size()) {
+    return dispatch();  // not ours: capnp answers "unimplemented"
+  }
+  const Rule& rule = rules[methodId];
+  auto method = capnp::Schema::from<Interface>().getMethods()[methodId];
+  auto resultType = method.getResultType();
+  auto pending = kj::heap<Pending>();
+  auto& service = side.service;
+  {
+    auto& r = pending->record;
+    r.operation = rule.operation;
+    r.peerUid = side.caller.peer.uid;
+    r.peerPid = side.caller.peer.pid;
+    r.authMethod = "none";
+    r.clientAddress = side.caller.clientAddress;
+    r.requestId = side.caller.requestId;
+  }
+
+  // Writes the record once the results hold the outcome. In fail-closed mode a record that
+  // cannot be written withholds the answer.
+  auto finish = [&service, context, resultType](Pending& p) mutable {
+    auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
+    p.record.result = "ok";
+    if (hasField(results, "error")) {
+      p.record.result =
+          ipc::errorCodeName(results.get("error").template as<rpc::Error>().getCode());
+    } else if (p.record.associateId == 0 && hasField(results, "principal")) {
+      auto who = results.get("principal").template as<rpc::Principal>();
+      p.record.associateId = who.getAssociateId();
+      p.record.authMethod = methodName(who.getMethod());
+    }
+    p.record.time = service.clock().now();
+    if (!service.audit().write(p.record) &&
+        service.audit().failureMode() == AuditFailureMode::REFUSE) {
+      for (auto field : resultType.getFields()) results.clear(field);
+      auto error = results.init("error").template as<rpc::Error>();
+      error.setCode(rpc::ErrorCode::UNAVAILABLE);
+      error.setMessage("the audit trail cannot be written; see the daemon's log");
+    }
+  };
+
   kj::Maybe<core::VaultError> refused;
+  kj::Maybe<DispatchCallResult> dispatched;
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
                 try {
-                  result = kj::Promise<void>(body());
+                  auto params = context.getParams();
+                  checkSize(params);
+                  auto fields = params.template getAs<capnp::DynamicStruct>(method.getParamType());
+                  auto& r = pending->record;
+                  pending->clientAddress = frontEndText(fields, "clientAddress");
+                  pending->requestId = frontEndText(fields, "requestId");
+                  if (pending->clientAddress.size() > 0) r.clientAddress = pending->clientAddress;
+                  if (pending->requestId.size() > 0) r.requestId = pending->requestId;
+                  if (hasField(fields, "type")) {
+                    pending->type = kj::heapString(fields.get("type").template as<capnp::Text>());
+                    r.type = pending->type;
+                  }
+                  kj::Maybe<capnp::Text::Reader> publicValue;
+                  if (hasField(fields, "publicValue")) {
+                    publicValue = fields.get("publicValue").template as<capnp::Text>();
+                  } else if (hasField(fields, "credential")) {
+                    auto c = fields.get("credential").template as<rpc::Credential>();
+                    if (c.hasPublicValue()) publicValue = c.getPublicValue();
+                  }
+                  KJ_IF_MAYBE(v, publicValue) {
+                    pending->publicValueHmac = service.vault().auditHash(*v);
+                    r.publicValueHmac = pending->publicValueHmac;
+                  }
+                  int32_t named = 0;
+                  if (rule.target == Target::PARAM || rule.target == Target::PARAM_OR_SELF) {
+                    named = fields.get("associateId").template as<int32_t>();
+                  }
+
+                  if (!service.audit().accepting()) {
+                    core::fail(core::ErrorCode::UNAVAILABLE, "",
+                               kj::str("the audit trail cannot be written; the daemon refuses "
+                                       "calls until it can (see its log)"));
+                  }
+
+                  KJ_IF_MAYBE(standing, side.standing) {
+                    const core::Principal& who = service.identity().current(*standing);
+                    r.authMethod = methodName(who.method);
+                    r.associateId = who.associateId;
+                    int32_t target = 0;
+                    bool decide = true;
+                    switch (rule.target) {
+                      case Target::NONE:
+                        break;
+                      case Target::SELF:
+                        target = who.associateId;
+                        break;
+                      case Target::PARAM:
+                        target = named;
+                        // core names the argument at fault before deciding.
+                        decide = named > 0;
+                        break;
+                      case Target::PARAM_OR_SELF:
+                        target = named == 0 ? who.associateId : named;
+                        break;
+                    }
+                    r.targetAssociateId = target;
+                    if (decide) core::authorize(who, rule.policy, target);
+                    side.current = &who;
+                  }
+                  KJ_DEFER(side.current = nullptr);
+                  dispatched = dispatch();
                 } catch (const core::VaultError& e) { refused = e; }
               })) {
-    setInternal(context.getResults().initError(), op, *exception);
-    return kj::READY_NOW;
+    setInternal(context.getResults()
+                    .template getAs<capnp::DynamicStruct>(resultType)
+                    .init("error")
+                    .template as<rpc::Error>(),
+                rule.operation, *exception);
+    finish(*pending);
+    return {kj::READY_NOW, false};
   }
   KJ_IF_MAYBE(e, refused) {
-    if (who != nullptr) {
-      logOutcome(Level::INFO, op, *who, core::errorCodeName(e->code()), e->field());
-    }
-    setError(context.getResults().initError(), *e);
-    return kj::READY_NOW;
+    setError(context.getResults()
+                 .template getAs<capnp::DynamicStruct>(resultType)
+                 .init("error")
+                 .template as<rpc::Error>(),
+             *e);
+    finish(*pending);
+    return {kj::READY_NOW, false};
   }
-  return KJ_ASSERT_NONNULL(kj::mv(result));
+  auto result = KJ_ASSERT_NONNULL(kj::mv(dispatched));
+  auto operation = rule.operation;
+  result.promise = result.promise
+                       .then([finish, &pending = *pending]() mutable { finish(pending); },
+                             [finish, &pending = *pending, context, resultType,
+                              operation](kj::Exception&& e) mutable {
+                               setInternal(context.getResults()
+                                               .template getAs<capnp::DynamicStruct>(resultType)
+                                               .init("error")
+                                               .template as<rpc::Error>(),
+                                           operation, e);
+                               finish(pending);
+                             })
+                       .attach(kj::mv(pending));
+  return result;
 }
 
-// Completes a queued write: the typed outcome goes into the results.
+// Proves at start that each rule table has one entry per method, in order.
+template<typename Interface>
+void checkRules(kj::ArrayPtr<const Rule> rules) {
+  auto methods = capnp::Schema::from<Interface>().getMethods();
+  KJ_ASSERT(methods.size() == rules.size(), "a method has no rule in rpc-server.c++",
+            capnp::Schema::from<Interface>().getProto().getDisplayName());
+}
+
+// Completes a queued write: the typed outcome goes into the results. An unexpected failure
+// is rethrown for the choke point to log and answer `internal`.
 template<typename T, typename Context, typename Fill>
-kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, kj::StringPtr op,
-                              core::Principal who, Fill&& fill) {
-  return promise.then(
-      [context, op, who = kj::mv(who), fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
-        KJ_IF_MAYBE(e, outcome.error) {
-          logOutcome(Level::INFO, op, who, core::errorCodeName(e->code()), e->field());
-          setError(context.getResults().initError(), *e);
-          return;
-        }
-        KJ_IF_MAYBE(f, outcome.failure) {
-          setInternal(context.getResults().initError(), op, *f);
-          return;
-        }
-        logOutcome(Level::INFO, op, who, "ok");
-        fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-      });
+kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, Fill&& fill) {
+  return promise.then([context, fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
+    KJ_IF_MAYBE(e, outcome.error) {
+      setError(context.getResults().initError(), *e);
+      return;
+    }
+    KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+    fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+  });
 }
 
-// Oversized requests are refused per call, so the connection stays usable. (The transport
-// closes a connection only past TRANSPORT_LIMIT, see listener.h.)
-template<typename Params>
-void checkSize(Params params) {
-  // Measuring walks the whole request, so it meets a nesting or traversal limit first.
-  uint64_t words = 0;
-  if (kj::runCatchingExceptions([&]() { words = params.totalSize().wordCount; }) != nullptr) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
-                       " levels or too large to read"));
-  }
-  if (words * 8 > core::MAX_MESSAGE_BYTES) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
-  }
-}
+// ---- Admin -------------------------------------------------------------------------------
 
 class AdminImpl final : public rpc::Admin::Server {
  public:
-  AdminImpl(Service& service, core::Principal who) : service_(service), who_(kj::mv(who)) {}
+  AdminImpl(Service& service, core::Standing standing, Caller caller)
+      : service_(service), standing_(kj::mv(standing)), caller_(kj::mv(caller)) {}
+
+  DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
+                                  AnyContext context) override {
+    return pass<rpc::Admin>(
+        {service_, caller_, standing_, who_}, ADMIN_RULES, interfaceId, methodId, context,
+        [&]() { return rpc::Admin::Server::dispatchCall(interfaceId, methodId, context); });
+  }
 
   kj::Promise<void> addAssociate(AddAssociateContext context) override {
-    return guarded(context, "associate-add", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      core::NewAssociate na;
-      na.name = kj::heapString(p.getName());
-      na.kind = fromWire(p.getKind());
-      na.userAdmin = p.getUserAdmin();
-      int64_t uid = p.getUnixUid();
-      if (uid >= 0) {
-        if (uid > UINT32_MAX - 1) core::invalid("unixUid", "unixUid is out of range");
-        na.unixUid = static_cast<uint32_t>(uid);
-      } else if (uid != -1) {
-        core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
-      }
-      if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
-      auto op = service_.vault().addAssociate(who_, kj::mv(na));
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-add",
-                         core::clonePrincipal(who_), [](auto results, core::Associate a) {
-                           toWire(a, results.initAssociate());
-                         });
-    });
+    auto p = context.getParams();
+    core::NewAssociate na;
+    na.name = kj::heapString(p.getName());
+    na.kind = fromWire(p.getKind());
+    na.userAdmin = p.getUserAdmin();
+    int64_t uid = p.getUnixUid();
+    if (uid >= 0) {
+      if (uid > UINT32_MAX - 1) core::invalid("unixUid", "unixUid is out of range");
+      na.unixUid = static_cast<uint32_t>(uid);
+    } else if (uid != -1) {
+      core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+    }
+    if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
+    auto op = service_.vault().addAssociate(who(), kj::mv(na));
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> listAssociates(ListAssociatesContext context) override {
-    return guarded(context, "associate-list", &who_, [&]() {
-      auto list = service_.vault().listAssociates(who_);
-      auto out = context.getResults().initAssociates(list.size());
-      for (auto i : kj::indices(list)) toWire(list[i], out[i]);
-      return kj::READY_NOW;
-    });
+    auto list = service_.vault().listAssociates(who());
+    auto out = context.getResults().initAssociates(list.size());
+    for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> findAssociate(FindAssociateContext context) override {
-    return guarded(context, "associate-find", &who_, [&]() -> kj::Promise<void> {
-      if (!(who_.isSystem() || who_.userAdmin)) {
-        core::fail(core::ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed"));
-      }
-      KJ_IF_MAYBE(a, service_.vault().findAssociateByName(context.getParams().getName())) {
-        toWire(*a, context.getResults().initAssociate());
-        return kj::READY_NOW;
-      }
-      core::fail(core::ErrorCode::NOT_FOUND, "name", kj::str("no associate has this name"));
-    });
+    KJ_IF_MAYBE(a, service_.vault().findAssociateByName(context.getParams().getName())) {
+      toWire(*a, context.getResults().initAssociate());
+      return kj::READY_NOW;
+    }
+    core::fail(core::ErrorCode::NOT_FOUND, "name", kj::str("no associate has this name"));
   }
 
   kj::Promise<void> setAssociate(SetAssociateContext context) override {
-    return guarded(context, "associate-set", &who_, [&]() {
-      auto p = context.getParams();
-      auto u = p.getUpdate();
-      core::AssociateUpdate update;
-      if (u.getName().isSet()) update.name = kj::heapString(u.getName().getSet());
-      if (u.getKind().isSet()) update.kind = fromWire(u.getKind().getSet());
-      if (u.getUserAdmin().isSet()) update.userAdmin = u.getUserAdmin().getSet();
-      if (u.getActive().isSet()) update.active = u.getActive().getSet();
-      if (u.getUnixUid().isSet()) {
-        int64_t uid = u.getUnixUid().getSet();
-        if (uid == -1) {
-          update.unixUid = kj::Maybe<uint32_t>(nullptr);
-        } else if (uid >= 0 && uid < UINT32_MAX) {
-          update.unixUid = kj::Maybe<uint32_t>(static_cast<uint32_t>(uid));
-        } else {
-          core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
-        }
+    auto p = context.getParams();
+    auto u = p.getUpdate();
+    core::AssociateUpdate update;
+    if (u.getName().isSet()) update.name = kj::heapString(u.getName().getSet());
+    if (u.getKind().isSet()) update.kind = fromWire(u.getKind().getSet());
+    if (u.getUserAdmin().isSet()) update.userAdmin = u.getUserAdmin().getSet();
+    if (u.getActive().isSet()) update.active = u.getActive().getSet();
+    if (u.getUnixUid().isSet()) {
+      int64_t uid = u.getUnixUid().getSet();
+      if (uid == -1) {
+        update.unixUid = kj::Maybe<uint32_t>(nullptr);
+      } else if (uid >= 0 && uid < UINT32_MAX) {
+        update.unixUid = kj::Maybe<uint32_t>(static_cast<uint32_t>(uid));
+      } else {
+        core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
       }
-      auto op = service_.vault().setAssociate(who_, p.getAssociateId(), kj::mv(update));
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-set",
-                         core::clonePrincipal(who_), [](auto results, core::Associate a) {
-                           toWire(a, results.initAssociate());
-                         });
-    });
+    }
+    auto op = service_.vault().setAssociate(who(), p.getAssociateId(), kj::mv(update));
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> removeAssociate(RemoveAssociateContext context) override {
-    return guarded(context, "associate-remove", &who_, [&]() {
-      auto op = service_.vault().removeAssociate(who_, context.getParams().getAssociateId());
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-remove",
-                         core::clonePrincipal(who_),
-                         [](auto results, uint32_t n) { results.setRemovedCredentials(n); });
-    });
+    auto op = service_.auth().removeAssociate(who(), context.getParams().getAssociateId());
+    auto& auth = service_.auth();
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [&auth](auto results, uint32_t n) {
+                         auth.flushCache();
+                         results.setRemovedCredentials(n);
+                       });
   }
 
   kj::Promise<void> setPassword(SetPasswordContext context) override {
-    return guarded(context, "associate-passwd", &who_, [&]() {
-      auto p = context.getParams();
-      auto pw = crypto::Secret::copyOf(p.getPassword().asBytes());
-      auto op = service_.vault().setPassword(who_, p.getAssociateId(), kj::mv(pw));
-      auto& auth = service_.auth();
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "associate-passwd",
-                         core::clonePrincipal(who_), [&auth](auto, bool) { auth.flushCache(); });
-    });
+    auto p = context.getParams();
+    auto pw = crypto::Secret::copyOf(p.getPassword().asBytes());
+    auto op = service_.vault().setPassword(who(), p.getAssociateId(), kj::mv(pw));
+    auto& auth = service_.auth();
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [&auth](auto, bool) { auth.flushCache(); });
   }
 
-  kj::Promise<void> backup(BackupContext context) override {
-    return guarded(context, "backup", &who_, [&]() {
-      service_.vault().backup(who_, context.getParams().getPath());
-      logOutcome(Level::NOTICE, "backup", who_, "ok");
-      return kj::READY_NOW;
-    });
+  kj::Promise<void> backup(BackupContext) override {
+    core::fail(core::ErrorCode::PERMISSION_DENIED, "path",
+               kj::str("the daemon no longer writes backups to a path; use backupTo "
+                       "(credvaultctl backup FILE)"));
+  }
+
+  kj::Promise<void> backupTo(BackupToContext) override {
+    core::fail(core::ErrorCode::UNAVAILABLE, "", kj::str("backupTo is not available yet"));
+  }
+
+  kj::Promise<void> auditHash(AuditHashContext context) override {
+    context.getResults().setHmac(service_.vault().auditHash(context.getParams().getValue()));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> addApplication(AddApplicationContext context) override {
-    return guarded(context, "application-add", &who_, [&]() {
-      auto op = service_.auth().addApplication(who_, context.getParams().getName());
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "application-add",
-                         core::clonePrincipal(who_), [](auto results, core::IssuedApiToken t) {
-                           results.setToken(t.token);
-                           auto app = results.initApplication();
-                           app.setName(t.info.name);
-                           app.setCreated(t.info.createdUnix);
-                         });
-    });
+    auto op = service_.auth().addApplication(who(), context.getParams().getName());
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, core::IssuedApiToken t) {
+                         results.setToken(t.token);
+                         auto app = results.initApplication();
+                         app.setName(t.info.name);
+                         app.setCreated(t.info.createdUnix);
+                       });
   }
 
   kj::Promise<void> listApplications(ListApplicationsContext context) override {
-    return guarded(context, "application-list", &who_, [&]() {
-      auto list = service_.auth().listApplications(who_);
-      auto out = context.getResults().initApplications(list.size());
-      for (auto i : kj::indices(list)) {
-        out[i].setName(list[i].name);
-        out[i].setCreated(list[i].createdUnix);
-      }
-      return kj::READY_NOW;
-    });
+    auto list = service_.auth().listApplications(who());
+    auto out = context.getResults().initApplications(list.size());
+    for (auto i : kj::indices(list)) {
+      out[i].setName(list[i].name);
+      out[i].setCreated(list[i].createdUnix);
+    }
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> removeApplication(RemoveApplicationContext context) override {
-    return guarded(context, "application-remove", &who_, [&]() {
-      auto op = service_.auth().removeApplication(who_, context.getParams().getName());
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "application-remove",
-                         core::clonePrincipal(who_),
-                         [](auto results, bool removed) { results.setRemoved(removed); });
-    });
+    auto op = service_.auth().removeApplication(who(), context.getParams().getName());
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, bool removed) { results.setRemoved(removed); });
   }
 
   kj::Promise<void> changeMasterKey(ChangeMasterKeyContext context) override {
-    return guarded(context, "change-master-key", &who_, [&]() {
-      auto path = context.getParams().getKeyFile();
-      if (path.size() == 0 || path[0] != '/') {
-        core::invalid("keyFile", "the key file path must be absolute");
-      }
-      // Checked before the key file is read, not only inside the vault.
-      core::requireSystem(who_, "changing the master key");
-      crypto::MasterKeyOptions options;
-      options.keyFile = path;
-      auto loaded = crypto::loadMasterKey(options);
-      auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
-      service_.vault().changeMasterKey(who_, kj::mv(loaded.key));
-      context.getResults().setFingerprint(fingerprint);
-      logOutcome(Level::NOTICE, "change-master-key", who_, "ok");
-      return kj::READY_NOW;
-    });
+    auto path = context.getParams().getKeyFile();
+    if (path.size() == 0 || path[0] != '/') {
+      core::invalid("keyFile", "the key file path must be absolute");
+    }
+    crypto::MasterKeyOptions options;
+    options.keyFile = path;
+    auto loaded = crypto::loadMasterKey(options);
+    auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
+    service_.vault().changeMasterKey(who(), kj::mv(loaded.key));
+    context.getResults().setFingerprint(fingerprint);
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> rotateDataKey(RotateDataKeyContext context) override {
-    return guarded(context, "rotate-key", &who_, [&]() {
-      context.getResults().setKeyId(service_.vault().rotateDataKey(who_));
-      logOutcome(Level::NOTICE, "rotate-key", who_, "ok");
-      return kj::READY_NOW;
-    });
+    context.getResults().setKeyId(service_.vault().rotateDataKey(who()));
+    return kj::READY_NOW;
   }
 
  private:
   Service& service_;
-  core::Principal who_;
+  core::Standing standing_;
+  Caller caller_;
+  const core::Principal* who_ = nullptr;
+
+  // The principal the choke point checked for this call (valid while the body runs).
+  const core::Principal& who() {
+    KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
+    return *who_;
+  }
 };
+
+// ---- Session -----------------------------------------------------------------------------
 
 class SessionImpl final : public rpc::Session::Server {
  public:
-  SessionImpl(Service& service, core::Principal who, Peer peer, uint32_t epoch,
-              kj::Maybe<kj::String> ticket = nullptr)
-      : service_(service), who_(kj::mv(who)), peer_(peer), epoch_(epoch), ticket_(kj::mv(ticket)) {}
+  SessionImpl(Service& service, core::Standing standing, Caller caller)
+      : service_(service), standing_(kj::mv(standing)), caller_(kj::mv(caller)) {}
+
+  DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
+                                  AnyContext context) override {
+    return pass<rpc::Session>(
+        {service_, caller_, standing_, who_}, SESSION_RULES, interfaceId, methodId, context,
+        [&]() { return rpc::Session::Server::dispatchCall(interfaceId, methodId, context); });
+  }
 
   kj::Promise<void> whoami(WhoamiContext context) override {
-    return guarded(context, "whoami", nullptr, [&]() {
-      toWire(current(), context.getResults().initPrincipal());
-      return kj::READY_NOW;
-    });
+    toWire(who(), context.getResults().initPrincipal());
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> createDefault(CreateDefaultContext context) override {
-    return guarded(context, "create-default", nullptr, [&]() {
-      toWire(service_.vault().createDefault(current()), context.getResults().initCredential());
-      return kj::READY_NOW;
-    });
+    toWire(service_.vault().createDefault(who()), context.getResults().initCredential());
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> get(GetContext context) override {
-    return guarded(context, "get", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      fillList(context, service_.vault().get(current(), nullptr, p.getType()));
-      return kj::READY_NOW;
-    });
+    fillList(context, service_.vault().get(who(), nullptr, context.getParams().getType()));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> getForAssociate(GetForAssociateContext context) override {
-    return guarded(context, "get", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      fillList(context, service_.vault().get(current(), p.getAssociateId(), p.getType()));
-      return kj::READY_NOW;
-    });
+    auto p = context.getParams();
+    fillList(context, service_.vault().get(who(), p.getAssociateId(), p.getType()));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> save(SaveContext context) override {
-    return guarded(context, "save", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      return doSave(context, nullptr, p.getType(), p.getCredential());
-    });
+    auto p = context.getParams();
+    return doSave(context, nullptr, p.getType(), p.getCredential());
   }
 
   kj::Promise<void> saveForAssociate(SaveForAssociateContext context) override {
-    return guarded(context, "save", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      return doSave(context, p.getAssociateId(), p.getType(), p.getCredential());
-    });
+    auto p = context.getParams();
+    return doSave(context, p.getAssociateId(), p.getType(), p.getCredential());
   }
 
   kj::Promise<void> remove(RemoveContext context) override {
-    return guarded(context, "remove", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      return doRemove(context, nullptr, p.getType(), p.getPublicValue());
-    });
+    auto p = context.getParams();
+    return doRemove(context, nullptr, p.getType(), p.getPublicValue());
   }
 
   kj::Promise<void> removeForAssociate(RemoveForAssociateContext context) override {
-    return guarded(context, "remove", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      return doRemove(context, p.getAssociateId(), p.getType(), p.getPublicValue());
-    });
+    auto p = context.getParams();
+    return doRemove(context, p.getAssociateId(), p.getType(), p.getPublicValue());
   }
 
   kj::Promise<void> admin(AdminContext context) override {
-    return guarded(context, "admin", &who_, [&]() {
-      auto who = current();
-      if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
-        core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-                   kj::str("administration needs a system user or a user administrator"));
-      }
-      context.getResults().setAdmin(kj::heap<AdminImpl>(service_, kj::mv(who)));
-      return kj::READY_NOW;
-    });
+    // The admin capability re-checks its own principal on every call, from the same grant.
+    context.getResults().setAdmin(kj::heap<AdminImpl>(
+        service_, core::Standing(core::cloneGrant(standing_.grant)), caller_.clone()));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> logout(LogoutContext context) override {
-    return guarded(context, "logout", &who_, [&]() -> kj::Promise<void> {
-      KJ_IF_MAYBE(t, ticket_) {
-        auto op = service_.auth().revokeTicket(*t);
-        ticket_ = nullptr;
-        return finishWrite(service_.committer().submit(kj::mv(op)), context, "logout",
-                           core::clonePrincipal(who_), [](auto, bool) {});
-      }
-      return kj::READY_NOW;
-    });
+    if (standing_.grant.ticketKey.size() > 0) {
+      auto op = service_.auth().revokeTicketByKey(standing_.grant.ticketKey);
+      return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
+    }
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> createToken(CreateTokenContext context) override {
-    return guarded(context, "token-create", &who_, [&]() {
-      auto p = context.getParams();
-      checkSize(p);
-      auto op =
-          service_.auth().createToken(current(), p.getAssociateId(), p.getName(), p.getExpires());
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "token-create",
-                         core::clonePrincipal(who_), [](auto results, core::IssuedApiToken t) {
-                           results.setToken(t.token);
-                           fillToken(results.initInfo(), t.info);
-                         });
-    });
+    auto p = context.getParams();
+    auto op = service_.auth().createToken(who(), p.getAssociateId(), p.getName(), p.getExpires());
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, core::IssuedApiToken t) {
+                         results.setToken(t.token);
+                         fillToken(results.initInfo(), t.info);
+                       });
   }
 
   kj::Promise<void> listTokens(ListTokensContext context) override {
-    return guarded(context, "token-list", &who_, [&]() {
-      auto list = service_.auth().listTokens(current(), context.getParams().getAssociateId());
-      auto out = context.getResults().initTokens(list.size());
-      for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
-      return kj::READY_NOW;
-    });
+    auto list = service_.auth().listTokens(who(), context.getParams().getAssociateId());
+    auto out = context.getResults().initTokens(list.size());
+    for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> revokeToken(RevokeTokenContext context) override {
-    return guarded(context, "token-revoke", &who_, [&]() {
-      auto p = context.getParams();
-      auto op = service_.auth().revokeToken(current(), p.getAssociateId(), p.getName());
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "token-revoke",
-                         core::clonePrincipal(who_),
-                         [](auto results, bool revoked) { results.setRevoked(revoked); });
-    });
+    auto p = context.getParams();
+    auto op = service_.auth().revokeToken(who(), p.getAssociateId(), p.getName());
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
  private:
   Service& service_;
-  core::Principal who_;
-  Peer peer_;
-  uint32_t epoch_;
-  kj::Maybe<kj::String> ticket_;
-  bool fresh_ = true;
+  core::Standing standing_;
+  Caller caller_;
+  const core::Principal* who_ = nullptr;
+
+  // The principal the choke point checked for this call (valid while the body runs).
+  const core::Principal& who() {
+    KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
+    return *who_;
+  }
 
   static void fillToken(rpc::ApiToken::Builder out, const core::ApiTokenInfo& info) {
     out.setName(info.name);
     out.setAssociateId(info.associateId);
     out.setCreated(info.createdUnix);
     out.setExpires(info.expiresUnix);
-  }
-
-  // The session's principal as the store has it now: an associate removed, deactivated,
-  // remapped to another uid, or whose tickets were revoked, ends the session.
-  core::Principal current() {
-    auto p = core::clonePrincipal(who_);
-    // The first call is answered on the state checked when the session was opened (the
-    // gateway opens a session per HTTP request and pipelines one call on it: checking
-    // twice would double its store reads). Every later call re-checks.
-    if (fresh_) {
-      fresh_ = false;
-      return p;
-    }
-    if (who_.associateId == 0) return p;
-    auto gone = [](kj::StringPtr why) {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
-    };
-    KJ_IF_MAYBE(a, service_.vault().findAssociate(who_.associateId)) {
-      if (!a->active) gone("the associate is inactive");
-      bool systemUid = service_.isSystemUid(peer_.uid);
-      if (who_.method == core::AuthMethod::PEER_CREDENTIALS && !systemUid) {
-        KJ_IF_MAYBE(uid, a->unixUid) {
-          if (*uid != peer_.uid) gone("the uid is no longer mapped to this associate");
-        } else {
-          gone("the uid is no longer mapped to this associate");
-        }
-      }
-      if (who_.method != core::AuthMethod::PEER_CREDENTIALS && a->credentialEpoch != epoch_) {
-        gone("the session's credentials were revoked");
-      }
-      KJ_IF_MAYBE(t, ticket_) {
-        // The associate and its epoch were checked just above: the record is enough.
-        if (service_.auth().findTicket(*t) == nullptr) gone("the ticket was revoked or expired");
-      }
-      p.kind = (a->kind == core::Kind::SYSTEM ||
-                (systemUid && who_.method == core::AuthMethod::PEER_CREDENTIALS))
-                   ? core::Kind::SYSTEM
-                   : core::Kind::USER;
-      p.userAdmin = a->userAdmin;
-      p.name = kj::heapString(a->name);
-      return p;
-    }
-    gone("the associate no longer exists");
-    KJ_UNREACHABLE;  // gone() throws
   }
 
   template<typename Context>
@@ -485,208 +641,172 @@ class SessionImpl final : public rpc::Session::Server {
   template<typename Context>
   kj::Promise<void> doSave(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
                            rpc::Credential::Reader credential) {
-    auto who = current();
-    auto op = service_.vault().save(who, target, type, fromWire(credential));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context, "save", kj::mv(who),
-                       [](auto, bool) {});
+    auto op = service_.vault().save(who(), target, type, fromWire(credential));
+    return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
   template<typename Context>
   kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
                              capnp::Text::Reader publicValue) {
-    auto who = current();
-    auto op = service_.vault().remove(who, target, type, publicValue);
-    return finishWrite(service_.committer().submit(kj::mv(op)), context, "remove", kj::mv(who),
+    auto op = service_.vault().remove(who(), target, type, publicValue);
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, bool removed) { results.setRemoved(removed); });
   }
 };
 
+// ---- Vault (the bootstrap) ---------------------------------------------------------------
+
 class VaultImpl final : public rpc::Vault::Server {
  public:
-  VaultImpl(Service& service, Peer peer) : service_(service), peer_(peer) {}
+  VaultImpl(Service& service, Peer peer) : service_(service), caller_{peer, nullptr, nullptr} {}
+
+  DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
+                                  AnyContext context) override {
+    return pass<rpc::Vault>(
+        {service_, caller_, nullptr, unused_}, VAULT_RULES, interfaceId, methodId, context,
+        [&]() { return rpc::Vault::Server::dispatchCall(interfaceId, methodId, context); });
+  }
 
   kj::Promise<void> whoami(WhoamiContext context) override {
-    return guarded(context, "whoami", nullptr, [&]() {
-      auto out = context.getResults().initPrincipal();
-      KJ_IF_MAYBE(p, peerPrincipal()) {
-        toWire(*p, out);
-      } else {
-        core::Principal nobody;
-        nobody.uid = peer_.uid;
-        nobody.pid = peer_.pid;
-        toWire(nobody, out);
-      }
-      return kj::READY_NOW;
-    });
+    toWire(service_.identity().peerPrincipal(caller_.peer), context.getResults().initPrincipal());
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> session(SessionContext context) override {
-    return guarded(context, "session", nullptr, [&]() {
-      KJ_IF_MAYBE(p, peerPrincipal()) {
-        context.getResults().setSession(kj::heap<SessionImpl>(service_, kj::mv(*p), peer_, 0));
-        return kj::READY_NOW;
-      }
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", peer_.uid,
-                         " is not mapped to an associate; authenticate "
-                         "with a ticket or password"));
-    });
+    auto standing = service_.identity().byPeer(caller_.peer);
+    context.getResults().setSession(
+        kj::heap<SessionImpl>(service_, kj::mv(standing), caller_.clone()));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
-    return guarded(context, "authenticate-password", nullptr, [&]() -> kj::Promise<void> {
-      auto p = context.getParams();
-      checkSize(p);
-      bool partner = service_.auth().checkApplication(appToken(p));
-      bool issueTicket = p.getIssueTicket();
-      struct Checked {
-        core::Associate associate;
-        kj::Maybe<kj::String> rehash;
+    auto p = context.getParams();
+    auto appKey = service_.auth().checkApplicationKey(appToken(p));
+    bool issueTicket = p.getIssueTicket();
+    struct Checked {
+      core::Associate associate;
+      kj::Maybe<kj::String> rehash;
+    };
+    auto& auth = service_.auth();
+    auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
+    auto client = kj::str(caller_.peer.uid, "/", p.getClientAddress());
+    auto caller = sessionCaller(p);
+    kj::Promise<Outcome<Checked>> checked = nullptr;
+    KJ_IF_MAYBE(a, auth.checkCachedPassword(p.getName(), password, client)) {
+      // A verification-cache hit (HTTP Basic at request rate) needs no Argon2id.
+      Outcome<Checked> hit;
+      hit.value = Checked{kj::mv(*a), nullptr};
+      checked = kj::mv(hit);
+    } else {
+      // Argon2id runs on the blocking pool, never on the event loop.
+      auto job = [&auth, name = kj::heapString(p.getName()), password = kj::mv(password),
+                  client = kj::mv(client)]() mutable {
+        Checked c;
+        c.associate = auth.checkPassword(name, password, client, c.rehash);
+        return c;
       };
-      auto& auth = service_.auth();
-      auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
-      auto client = kj::str(peer_.uid, "/", p.getClientAddress());
-      kj::Promise<Outcome<Checked>> checked = nullptr;
-      KJ_IF_MAYBE(a, auth.checkCachedPassword(p.getName(), password, client)) {
-        // A verification-cache hit (HTTP Basic at request rate) needs no Argon2id.
-        Outcome<Checked> hit;
-        hit.value = Checked{kj::mv(*a), nullptr};
-        checked = kj::mv(hit);
-      } else {
-        // Argon2id runs on the blocking pool, never on the event loop.
-        auto job = [&auth, name = kj::heapString(p.getName()), password = kj::mv(password),
-                    client = kj::mv(client)]() mutable {
-          Checked c;
-          c.associate = auth.checkPassword(name, password, client, c.rehash);
-          return c;
-        };
-        checked = service_.passwords().run<Checked>(kj::mv(job));
+      checked = service_.passwords().run<Checked>(kj::mv(job));
+    }
+    return checked.then([this, context, appKey = kj::mv(appKey), issueTicket,
+                         caller = kj::mv(caller)](
+                            Outcome<Checked> outcome) mutable -> kj::Promise<void> {
+      KJ_IF_MAYBE(e, outcome.error) {
+        // For fail2ban and the like; the audit record has the rest.
+        logf(Level::NOTICE, "authentication failed",
+             LogField{"OP", kj::str("authenticate-password")},
+             LogField{"UID", kj::str(caller_.peer.uid)},
+             LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
+        setError(context.getResults().initError(), *e);
+        return kj::READY_NOW;
       }
-      return checked.then([this, context, partner,
-                           issueTicket](Outcome<Checked> outcome) mutable -> kj::Promise<void> {
-        KJ_IF_MAYBE(e, outcome.error) {
-          logf(Level::NOTICE, "authentication failed",
-               LogField{"OP", kj::str("authenticate-password")},
-               LogField{"UID", kj::str(peer_.uid)},
-               LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
-          setError(context.getResults().initError(), *e);
-          return kj::READY_NOW;
-        }
-        KJ_IF_MAYBE(f, outcome.failure) {
-          setInternal(context.getResults().initError(), "authenticate-password", *f);
-          return kj::READY_NOW;
-        }
-        auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
-        auto& a = checked.associate;
-        KJ_IF_MAYBE(h, checked.rehash) {
-          // Best effort: a failure leaves the old hash, which still verifies.
-          service_.committer()
-              .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
-              .detach([](kj::Exception&&) {});
-        }
-        auto who = principalFor(a, core::AuthMethod::PASSWORD);
-        who.partnerApp = partner;
-        logOutcome(Level::INFO, "authenticate-password", who, "ok");
-        toWire(who, context.getResults().initPrincipal());
-        if (!issueTicket) {
-          context.getResults().setSession(
-              kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a.credentialEpoch));
-          return kj::READY_NOW;
-        }
-        auto op = service_.auth().issueTicket(a);
-        uint32_t epoch = a.credentialEpoch;
-        return finishWrite(
-            service_.committer().submit(kj::mv(op)), context, "ticket-issue",
-            core::clonePrincipal(who),
-            [this, who = kj::mv(who), epoch](auto results, core::IssuedTicket t) mutable {
-              results.setTicket(t.ticket);
-              results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
-                                       core::UNIX_EPOCH_TICKS);
-              results.setSession(
-                  kj::heap<SessionImpl>(service_, kj::mv(who), peer_, epoch, kj::mv(t.ticket)));
-            });
-      });
+      KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+      auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
+      auto& a = checked.associate;
+      KJ_IF_MAYBE(h, checked.rehash) {
+        // Best effort: a failure leaves the old hash, which still verifies.
+        service_.committer()
+            .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
+            .detach([](kj::Exception&&) {});
+      }
+      kj::Maybe<core::Standing> opened;
+      try {
+        opened = service_.identity().byPassword(caller_.peer, a, kj::mv(appKey));
+      } catch (const core::VaultError& e) {
+        setError(context.getResults().initError(), e);
+        return kj::READY_NOW;
+      }
+      auto standing = KJ_ASSERT_NONNULL(kj::mv(opened));
+      toWire(standing.principal, context.getResults().initPrincipal());
+      if (!issueTicket) {
+        context.getResults().setSession(
+            kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
+        return kj::READY_NOW;
+      }
+      auto op = service_.auth().issueTicket(a);
+      return finishWrite(
+          service_.committer().submit(kj::mv(op)), context,
+          [this, standing = kj::mv(standing), caller = kj::mv(caller)](
+              auto results, core::IssuedTicket t) mutable {
+            // The session follows the ticket: revoking it ends the session.
+            standing.grant.ticketKey = KJ_ASSERT_NONNULL(service_.auth().ticketKey(t.ticket));
+            standing.generation = 0;
+            results.setTicket(t.ticket);
+            results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
+                                     core::UNIX_EPOCH_TICKS);
+            results.setSession(kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
+          });
     });
   }
 
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
-    return guarded(context, "authenticate-ticket", nullptr, [&]() -> kj::Promise<void> {
-      auto p = context.getParams();
-      checkSize(p);
-      bool partner = service_.auth().checkApplication(appToken(p));
-      KJ_IF_MAYBE(a, service_.auth().validateTicket(p.getTicket())) {
-        auto who = principalFor(*a, core::AuthMethod::TICKET);
-        who.partnerApp = partner;
-        toWire(who, context.getResults().initPrincipal());
-        context.getResults().setSession(kj::heap<SessionImpl>(
-            service_, kj::mv(who), peer_, a->credentialEpoch, kj::heapString(p.getTicket())));
-        return kj::READY_NOW;
-      }
-      logf(Level::DEBUG, "ticket refused", LogField{"OP", kj::str("authenticate-ticket")},
-           LogField{"UID", kj::str(peer_.uid)});
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "ticket",
-                 kj::str("unknown, expired or revoked ticket"));
-    });
+    auto p = context.getParams();
+    auto appKey = service_.auth().checkApplicationKey(appToken(p));
+    auto standing = service_.identity().byTicket(caller_.peer, p.getTicket(), kj::mv(appKey));
+    toWire(standing.principal, context.getResults().initPrincipal());
+    context.getResults().setSession(
+        kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
-    return guarded(context, "authenticate-token", nullptr, [&]() -> kj::Promise<void> {
-      auto p = context.getParams();
-      checkSize(p);
-      bool partner = service_.auth().checkApplication(appToken(p));
-      KJ_IF_MAYBE(t, service_.auth().validateToken(p.getToken())) {
-        KJ_IF_MAYBE(a, service_.vault().findAssociate(t->associateId)) {
-          if (a->active) {
-            auto who = principalFor(*a, core::AuthMethod::API_TOKEN);
-            who.partnerApp = partner;
-            toWire(who, context.getResults().initPrincipal());
-            context.getResults().setSession(
-                kj::heap<SessionImpl>(service_, kj::mv(who), peer_, a->credentialEpoch));
-            return kj::READY_NOW;
-          }
-        }
-      }
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "token",
-                 kj::str("unknown, expired or revoked token"));
-    });
+    auto p = context.getParams();
+    auto appKey = service_.auth().checkApplicationKey(appToken(p));
+    auto standing = service_.identity().byToken(caller_.peer, p.getToken(), kj::mv(appKey));
+    toWire(standing.principal, context.getResults().initPrincipal());
+    context.getResults().setSession(
+        kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));
+    return kj::READY_NOW;
   }
 
   kj::Promise<void> revokeTicket(RevokeTicketContext context) override {
-    return guarded(context, "ticket-revoke", nullptr, [&]() {
-      auto op = service_.auth().revokeTicket(context.getParams().getTicket());
-      core::Principal anyone;
-      anyone.uid = peer_.uid;
-      anyone.pid = peer_.pid;
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, "ticket-revoke",
-                         kj::mv(anyone),
-                         [](auto results, bool revoked) { results.setRevoked(revoked); });
-    });
+    auto op = service_.auth().revokeTicket(context.getParams().getTicket());
+    return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                       [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    return guarded(context, "status", nullptr, [&]() {
-      if (peerPrincipal() == nullptr) {
-        core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                   kj::str("uid ", peer_.uid, " is not mapped to an associate"));
-      }
-      auto counts = service_.vault().counts();
-      auto env = service_.vault().environment().stats();
-      auto s = context.getResults().initStatus();
-      s.setVersion(CREDVAULT_VERSION);
-      s.setCredentials(counts.credentials);
-      s.setAssociates(counts.associates);
-      s.setDataKeyId(counts.dataKeyId);
-      s.setMapSize(env.mapSize);
-      s.setUsedBytes(env.usedBytes);
-      s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
-      s.setConnections(service_.connections);
-      return kj::READY_NOW;
-    });
+    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
+    }
+    auto counts = service_.vault().counts();
+    auto env = service_.vault().environment().stats();
+    auto s = context.getResults().initStatus();
+    s.setVersion(CREDVAULT_VERSION);
+    s.setCredentials(counts.credentials);
+    s.setAssociates(counts.associates);
+    s.setDataKeyId(counts.dataKeyId);
+    s.setMapSize(env.mapSize);
+    s.setUsedBytes(env.usedBytes);
+    s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
+    s.setConnections(service_.connections);
+    return kj::READY_NOW;
   }
 
  private:
   Service& service_;
-  Peer peer_;
+  Caller caller_;
+  const core::Principal* unused_ = nullptr;
 
   template<typename Params>
   static kj::Maybe<kj::StringPtr> appToken(Params p) {
@@ -694,59 +814,29 @@ class VaultImpl final : public rpc::Vault::Server {
     return nullptr;
   }
 
-  core::Principal principalFor(const core::Associate& a, core::AuthMethod method) {
-    core::Principal p;
-    p.associateId = a.id;
-    p.name = kj::heapString(a.name);
-    p.kind = a.kind;
-    p.userAdmin = a.userAdmin;
-    p.method = method;
-    p.uid = peer_.uid;
-    p.pid = peer_.pid;
-    return p;
-  }
-
-  // uid 0 and configured uids are system users (with their associate, if one maps to the
-  // uid); any other uid is the active associate with that unixUid, or no one.
-  kj::Maybe<core::Principal> peerPrincipal() {
-    auto mapped = service_.vault().findAssociateByUid(peer_.uid);
-    if (service_.isSystemUid(peer_.uid)) {
-      core::Principal p;
-      KJ_IF_MAYBE(a, mapped) {
-        if (a->active) p = principalFor(*a, core::AuthMethod::PEER_CREDENTIALS);
-      }
-      if (p.name.size() == 0) p.name = kj::str("uid ", peer_.uid);
-      p.kind = core::Kind::SYSTEM;
-      p.method = core::AuthMethod::PEER_CREDENTIALS;
-      p.uid = peer_.uid;
-      p.pid = peer_.pid;
-      return kj::mv(p);
-    }
-    KJ_IF_MAYBE(a, mapped) {
-      if (a->active) return principalFor(*a, core::AuthMethod::PEER_CREDENTIALS);
-    }
-    return nullptr;
+  // The caller as the new session records it: the peer, and the front end's client.
+  template<typename Params>
+  Caller sessionCaller(Params p) {
+    return {caller_.peer, kj::heapString(p.getClientAddress()), kj::heapString(p.getRequestId())};
   }
 };
 
 }  // namespace
 
-Service::Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
-                 BlockingPool& passwords, const kj::Clock& clock, ServiceConfig config)
+Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& identity,
+                 GroupCommitter& committer, BlockingPool& passwords, AuditLog& audit,
+                 const kj::Clock& clock)
     : started(clock.now()),
       vault_(vault),
       auth_(auth),
+      identity_(identity),
       committer_(committer),
       passwords_(passwords),
-      clock_(clock),
-      config_(kj::mv(config)) {}
-
-bool Service::isSystemUid(uint32_t uid) const {
-  if (uid == 0) return true;
-  for (auto u : config_.systemUids) {
-    if (u == uid) return true;
-  }
-  return false;
+      audit_(audit),
+      clock_(clock) {
+  checkRules<rpc::Vault>(VAULT_RULES);
+  checkRules<rpc::Session>(SESSION_RULES);
+  checkRules<rpc::Admin>(ADMIN_RULES);
 }
 
 rpc::Vault::Client Service::newBootstrap(Peer peer) {

@@ -1,15 +1,27 @@
-// credvaultd — the Cap'n Proto service over core::Vault.
+// credvaultd — the Cap'n Proto service over core.
 //
 // One Vault capability is created per accepted connection and knows that connection's peer
-// (uid, pid from SO_PEERCRED). Sessions carry a principal that is re-checked against the
-// store on every call, so deactivating or demoting an associate takes effect at once.
-// Every VaultError becomes a typed rpc::Error; any other exception is logged (its text is
-// ours and holds no secrets) and reported as `internal`.
+// (uid, pid from SO_PEERCRED). Every call on it, and on the Session and Admin capabilities
+// it hands out, passes one choke point (`Gate` in rpc-server.c++) before its method body
+// runs and after it ends:
+//   1. the request's size is checked;
+//   2. the audit trail must be able to take a record (fail closed, see audit.h);
+//   3. a session's or admin capability's principal is re-validated against the store as it
+//      is now (core::Identity::current): a revoked right dies on the very next call;
+//   4. core decides whether that principal may do this operation to this target
+//      (core::authorize), before any method body runs;
+//   5. a VaultError becomes a typed rpc::Error; any other exception is logged (its text is
+//      ours and holds no secrets) and reported as `internal`;
+//   6. exactly one audit record is written with the call's outcome.
+// A method body cannot skip any of these: they run in dispatchCall, which capnp calls for
+// every method.
 
 #pragma once
 
+#include "audit.h"
 #include "core/vault.h"
 #include "core/auth.h"
+#include "core/identity.h"
 #include "group-commit.h"
 #include "blocking-pool.h"
 #include "ipc/credvault.capnp.h"
@@ -18,39 +30,35 @@
 
 namespace credvault::daemon {
 
-struct Peer {
-  uint32_t uid;
-  uint32_t pid;
-};
-
-struct ServiceConfig {
-  kj::Array<uint32_t> systemUids;  // besides uid 0
-};
+using Peer = core::Peer;
 
 // Shared by every connection; lives as long as the daemon.
 class Service {
  public:
-  Service(core::Vault& vault, core::Authenticator& auth, GroupCommitter& committer,
-          BlockingPool& passwords, const kj::Clock& clock, ServiceConfig config);
+  Service(core::Vault& vault, core::Authenticator& auth, core::Identity& identity,
+          GroupCommitter& committer, BlockingPool& passwords, AuditLog& audit,
+          const kj::Clock& clock);
 
   rpc::Vault::Client newBootstrap(Peer peer);
 
   core::Vault& vault() { return vault_; }
   core::Authenticator& auth() { return auth_; }
+  core::Identity& identity() { return identity_; }
   GroupCommitter& committer() { return committer_; }
   BlockingPool& passwords() { return passwords_; }
+  AuditLog& audit() { return audit_; }
   const kj::Clock& clock() { return clock_; }
-  bool isSystemUid(uint32_t uid) const;
   uint32_t connections = 0;
   kj::Date started;
 
  private:
   core::Vault& vault_;
   core::Authenticator& auth_;
+  core::Identity& identity_;
   GroupCommitter& committer_;
   BlockingPool& passwords_;
+  AuditLog& audit_;
   const kj::Clock& clock_;
-  ServiceConfig config_;
 };
 
 // Fills an rpc::Error from a VaultError.

@@ -129,6 +129,7 @@ kj::Maybe<kj::Exception> WriteTxn::nested(kj::FunctionParam<void(WriteTxn&)> bod
       body(inner);
     } catch (const MapFull&) { mapFull = true; }
   });
+  if (*inner.moveGeneration_) *moveGeneration_ = true;
   // The whole transaction must be rerun with a bigger map.
   if (mapFull) throw MapFull();
   // On failure inner's destructor aborts the child only.

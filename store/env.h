@@ -67,10 +67,16 @@ class WriteTxn : public ReadTxn {
   // changes are undone and the exception is returned; the outer transaction goes on.
   kj::Maybe<kj::Exception> nested(kj::FunctionParam<void(WriteTxn&)> body);
 
+  // Asks the environment to move its generation (Environment::generation) once this
+  // transaction has committed. A nested body that marks and then fails still moves it: a
+  // spurious move only costs readers a re-read.
+  void moveGenerationOnCommit() { *moveGeneration_ = true; }
+
  private:
   friend class Environment;
   WriteTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock);
   void commit();
+  kj::Own<bool> moveGeneration_ = kj::heap<bool>(false);  // shared with nested transactions
 };
 
 struct Stats {
@@ -108,12 +114,22 @@ class Environment {
   Stats stats();
   kj::StringPtr directory() const { return dir_; }
 
+  // A counter moved after every commit whose transaction asked for it. A reader that caches
+  // state derived from the database reads the generation *before* it opens the read
+  // transaction that fills the cache, and trusts the cache only while the generation is
+  // unchanged: a commit that completed after the read began has moved it by then. Counts
+  // commits of this process only (one daemon per state directory).
+  uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
+
  private:
   MDB_env* env_ = nullptr;
   kj::String dir_;
   Options options_;
   uint64_t mapSize_;
   std::shared_mutex resize_;  // shared: any open txn; exclusive: changing the map size
+  // Atomic through the builtins: <atomic> cannot be included where core/limits.h shadows
+  // <limits.h>.
+  uint64_t generation_ = 1;
 
   WriteTxn beginWrite();
   void grow();
@@ -127,10 +143,12 @@ auto Environment::write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>())
       if constexpr (std::is_void_v<decltype(body(txn))>) {
         body(txn);
         txn.commit();
+        if (*txn.moveGeneration_) __atomic_fetch_add(&generation_, 1, __ATOMIC_RELEASE);
         return;
       } else {
         auto result = body(txn);
         txn.commit();
+        if (*txn.moveGeneration_) __atomic_fetch_add(&generation_, 1, __ATOMIC_RELEASE);
         return result;
       }
     } catch (const MapFull&) { grow(); }

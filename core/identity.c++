@@ -1,0 +1,225 @@
+#include "identity.h"
+
+#include <kj/debug.h>
+
+namespace credvault::core {
+
+namespace {
+
+[[noreturn]] void gone(kj::StringPtr why) {
+  fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+}
+
+kj::Array<kj::byte> copyOf(kj::ArrayPtr<const kj::byte> bytes) {
+  return kj::heapArray(bytes);
+}
+
+}  // namespace
+
+Grant cloneGrant(const Grant& g) {
+  Grant out;
+  out.method = g.method;
+  out.peer = g.peer;
+  out.associateId = g.associateId;
+  out.epoch = g.epoch;
+  out.systemUid = g.systemUid;
+  out.ticketKey = copyOf(g.ticketKey);
+  out.tokenKey = copyOf(g.tokenKey);
+  out.appKey = copyOf(g.appKey);
+  return out;
+}
+
+Identity::Identity(Vault& vault, Authenticator& auth, const kj::Clock& clock,
+                   IdentityOptions options)
+    : vault_(vault), auth_(auth), clock_(clock), options_(kj::mv(options)) {}
+
+bool Identity::isSystemUid(uint32_t uid) const {
+  if (uid == 0) return true;
+  for (auto u : options_.systemUids) {
+    if (u == uid) return true;
+  }
+  return false;
+}
+
+int64_t Identity::nowUnix() const {
+  return (clock_.now() - kj::UNIX_EPOCH) / kj::SECONDS;
+}
+
+Principal Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
+  expiresUnix = 0;
+  if (g.method == AuthMethod::NONE) gone("not authenticated");
+  if (g.appKey.size() > 0 && !auth_.applicationKnown(g.appKey)) {
+    gone("the application token was removed");
+  }
+  uint32_t epoch = g.epoch;
+  // A ticket session, and a password session that was issued a ticket, live as long as it.
+  if (g.ticketKey.size() > 0) {
+    KJ_IF_MAYBE(t, auth_.findTicketByKey(g.ticketKey)) {
+      if (t->associateId != g.associateId) gone("the ticket was revoked or expired");
+      epoch = t->epoch;
+      expiresUnix = t->expiresUnix;
+    } else {
+      gone("the ticket was revoked or expired");
+    }
+  }
+  switch (g.method) {
+    case AuthMethod::NONE:
+    case AuthMethod::PEER_CREDENTIALS:
+    case AuthMethod::PASSWORD:
+    case AuthMethod::TICKET:
+      break;
+    case AuthMethod::API_TOKEN:
+      KJ_IF_MAYBE(t, auth_.findTokenByKey(g.tokenKey)) {
+        if (t->associateId != g.associateId) gone("the token was revoked or expired");
+        expiresUnix = t->expiresUnix;
+      } else {
+        gone("the token was revoked or expired");
+      }
+      break;
+  }
+
+  Principal p;
+  p.method = g.method;
+  p.uid = g.peer.uid;
+  p.pid = g.peer.pid;
+  p.partnerApp = g.appKey.size() > 0;
+  if (g.associateId == 0) {
+    // Only a system uid acts without an associate.
+    if (g.method != AuthMethod::PEER_CREDENTIALS || !g.systemUid) gone("not authenticated");
+    p.name = kj::str("uid ", g.peer.uid);
+    p.kind = Kind::SYSTEM;
+    return p;
+  }
+  KJ_IF_MAYBE(a, vault_.findAssociate(g.associateId)) {
+    if (!a->active) gone("the associate is inactive");
+    if (g.method == AuthMethod::PEER_CREDENTIALS) {
+      // The associate's own (sealed) record must name the uid: a moved index entry cannot
+      // make one uid act as another associate.
+      bool mapped = false;
+      KJ_IF_MAYBE(uid, a->unixUid) { mapped = *uid == g.peer.uid; }
+      if (!mapped) gone("the uid is no longer mapped to this associate");
+    } else if (g.method == AuthMethod::PASSWORD || g.method == AuthMethod::TICKET) {
+      // A new password or a deactivation moved the epoch: every session and ticket opened
+      // under the old one ends.
+      if (a->credentialEpoch != epoch) gone("the session's credentials were revoked");
+    }
+    p.associateId = a->id;
+    p.name = kj::mv(a->name);
+    p.kind = a->kind;
+    p.userAdmin = a->userAdmin;
+    if (g.method == AuthMethod::PEER_CREDENTIALS && g.systemUid) p.kind = Kind::SYSTEM;
+    return p;
+  }
+  gone("the associate no longer exists");
+}
+
+const Principal& Identity::current(Standing& s) const {
+  // Read before the store is: a change committed after this load moves it again.
+  uint64_t generation = vault_.environment().generation();
+  if (s.generation == generation && (s.expiresUnix == 0 || nowUnix() < s.expiresUnix)) {
+    return s.principal;
+  }
+  s.generation = 0;
+  s.principal = resolve(s.grant, s.expiresUnix);
+  s.generation = generation;
+  return s.principal;
+}
+
+Standing Identity::check(Grant grant) const {
+  Standing s(kj::mv(grant));
+  current(s);
+  return s;
+}
+
+Standing Identity::byPeer(Peer peer) const {
+  Grant g;
+  g.method = AuthMethod::PEER_CREDENTIALS;
+  g.peer = peer;
+  g.systemUid = isSystemUid(peer.uid);
+  KJ_IF_MAYBE(a, vault_.findAssociateByUid(peer.uid)) {
+    bool matches = false;
+    KJ_IF_MAYBE(uid, a->unixUid) { matches = *uid == peer.uid; }
+    if (!matches && !g.systemUid) {
+      fail(ErrorCode::INTEGRITY, "",
+           kj::str("the uid index names an associate whose record has another uid; the "
+                   "database was changed outside credvault"));
+    }
+    if (matches && a->active) g.associateId = a->id;
+  }
+  if (g.associateId == 0 && !g.systemUid) {
+    fail(ErrorCode::NOT_AUTHENTICATED, "",
+         kj::str("uid ", peer.uid,
+                 " is not mapped to an associate; authenticate with a ticket or password"));
+  }
+  return check(kj::mv(g));
+}
+
+Principal Identity::peerPrincipal(Peer peer) const {
+  Principal p;
+  try {
+    auto standing = byPeer(peer);
+    p = kj::mv(standing.principal);
+  } catch (const VaultError&) {
+    p = Principal();  // no one: method NONE
+  }
+  p.uid = peer.uid;
+  p.pid = peer.pid;
+  return p;
+}
+
+Standing Identity::byPassword(Peer peer, const Associate& verified,
+                              kj::Maybe<kj::Array<kj::byte>> appKey) const {
+  Grant g;
+  g.method = AuthMethod::PASSWORD;
+  g.peer = peer;
+  g.systemUid = isSystemUid(peer.uid);
+  g.associateId = verified.id;
+  g.epoch = verified.credentialEpoch;
+  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  return check(kj::mv(g));
+}
+
+Standing Identity::byTicket(Peer peer, kj::StringPtr ticket,
+                            kj::Maybe<kj::Array<kj::byte>> appKey) const {
+  Grant g;
+  g.method = AuthMethod::TICKET;
+  g.peer = peer;
+  g.systemUid = isSystemUid(peer.uid);
+  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  KJ_IF_MAYBE(key, auth_.ticketKey(ticket)) {
+    KJ_IF_MAYBE(t, auth_.findTicketByKey(*key)) {
+      g.associateId = t->associateId;
+      g.epoch = t->epoch;
+      g.ticketKey = kj::mv(*key);
+      try {
+        return check(kj::mv(g));
+      } catch (const VaultError& e) {
+        if (e.code() != ErrorCode::NOT_AUTHENTICATED) throw;
+      }
+    }
+  }
+  fail(ErrorCode::NOT_AUTHENTICATED, "ticket", kj::str("unknown, expired or revoked ticket"));
+}
+
+Standing Identity::byToken(Peer peer, kj::StringPtr token,
+                           kj::Maybe<kj::Array<kj::byte>> appKey) const {
+  Grant g;
+  g.method = AuthMethod::API_TOKEN;
+  g.peer = peer;
+  g.systemUid = isSystemUid(peer.uid);
+  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  KJ_IF_MAYBE(key, auth_.tokenKey(token)) {
+    KJ_IF_MAYBE(t, auth_.findTokenByKey(*key)) {
+      g.associateId = t->associateId;
+      g.tokenKey = kj::mv(*key);
+      try {
+        return check(kj::mv(g));
+      } catch (const VaultError& e) {
+        if (e.code() != ErrorCode::NOT_AUTHENTICATED) throw;
+      }
+    }
+  }
+  fail(ErrorCode::NOT_AUTHENTICATED, "token", kj::str("unknown, expired or revoked token"));
+}
+
+}  // namespace credvault::core

@@ -1,0 +1,103 @@
+// credvault — who is calling: principal resolution for every authentication method, and
+// the re-check that runs before every call a session or admin capability makes.
+//
+// A session does not remember a permission; it remembers how it was opened (a Grant: the
+// method, the peer, the associate, the associate's credential epoch, the keyed hash of its
+// ticket, API token or partner application token) and asks `current` on every call for the
+// principal that grant stands for now. `current` fails with NOT_AUTHENTICATED the moment any
+// of these no longer holds: the associate exists and is active; a peer uid is still mapped
+// to it (its record's unixUid, not only the index, names the uid); a password or ticket
+// session's epoch is unchanged (password change, deactivation); the ticket or token is
+// neither revoked nor expired; a partner application is still registered. Kind and
+// userAdmin are read afresh, so a demotion takes effect on the next call.
+//
+// Cost: the answer is cached per grant (Standing) together with the store's generation
+// (store::Environment::generation), which every write touching associates, tickets, tokens
+// or applications moves after it commits. While the generation is unchanged a call costs one
+// atomic load and a clock comparison (expiry); when it moved, one read transaction.
+//
+// No sockets, no capnp, no logging. Holds no ticket, token or password: only keyed hashes.
+
+#pragma once
+
+#include "auth.h"
+#include "policy.h"
+
+namespace credvault::core {
+
+// The peer of a connection, from SO_PEERCRED.
+struct Peer {
+  uint32_t uid = 0;
+  uint32_t pid = 0;
+};
+
+// How a session was opened. Copyable facts only; never a bearer secret.
+struct Grant {
+  AuthMethod method = AuthMethod::NONE;
+  Peer peer;
+  int32_t associateId = 0;        // 0: a system uid without an associate
+  uint32_t epoch = 0;             // the associate's credentialEpoch when authenticated
+  bool systemUid = false;         // the peer uid is root or configured as a system uid
+  kj::Array<kj::byte> ticketKey;  // TICKET: the ticket's index key
+  kj::Array<kj::byte> tokenKey;   // API_TOKEN: the token's index key
+  kj::Array<kj::byte> appKey;     // partner application (online mode); empty otherwise
+};
+
+Grant cloneGrant(const Grant& g);
+
+// A grant plus the principal it stood for at the last check.
+struct Standing {
+  explicit Standing(Grant grant) : grant(kj::mv(grant)) {}
+  Grant grant;
+  Principal principal;      // valid while `generation` matches and before `expiresUnix`
+  uint64_t generation = 0;  // 0: never checked
+  int64_t expiresUnix = 0;  // the ticket's or token's expiry; 0: none
+};
+
+struct IdentityOptions {
+  kj::Array<uint32_t> systemUids;  // besides uid 0
+};
+
+class Identity {
+ public:
+  Identity(Vault& vault, Authenticator& auth, const kj::Clock& clock, IdentityOptions options);
+  KJ_DISALLOW_COPY(Identity);
+
+  bool isSystemUid(uint32_t uid) const;
+
+  // ---- Opening a session: each returns the standing already checked (principal filled),
+  // or throws NOT_AUTHENTICATED when the caller is no one. -------------------------------
+  // By peer credentials: a system uid (with its associate, if one is mapped and active), or
+  // the active associate whose unixUid is the peer's uid. An index entry that points to an
+  // associate whose record names another uid is refused (INTEGRITY) for an ordinary uid and
+  // ignored for a system uid (which then acts without an associate).
+  Standing byPeer(Peer peer) const;
+  // The peer's principal without throwing (whoami, status): method NONE when no one.
+  Principal peerPrincipal(Peer peer) const;
+  // After the password was verified (Authenticator::checkPassword).
+  Standing byPassword(Peer peer, const Associate& verified,
+                      kj::Maybe<kj::Array<kj::byte>> appKey) const;
+  // A malformed, unknown, expired or revoked ticket (or token), or one whose associate is
+  // gone, inactive or has a new password, all give the same NOT_AUTHENTICATED.
+  Standing byTicket(Peer peer, kj::StringPtr ticket, kj::Maybe<kj::Array<kj::byte>> appKey) const;
+  Standing byToken(Peer peer, kj::StringPtr token, kj::Maybe<kj::Array<kj::byte>> appKey) const;
+
+  // ---- Every call. -----------------------------------------------------------------------
+  // The principal `standing` stands for now; throws NOT_AUTHENTICATED (or INTEGRITY) when
+  // its grant no longer holds. The reference is valid until the next call on `standing`.
+  const Principal& current(Standing& standing) const;
+
+  // The same without the cache (tests compare the two).
+  Principal resolve(const Grant& grant, int64_t& expiresUnix) const;
+
+ private:
+  Vault& vault_;
+  Authenticator& auth_;
+  const kj::Clock& clock_;
+  IdentityOptions options_;
+
+  int64_t nowUnix() const;
+  Standing check(Grant grant) const;
+};
+
+}  // namespace credvault::core

@@ -1,0 +1,134 @@
+#include "policy.h"
+#include "error.h"
+
+namespace credvault::core {
+
+namespace {
+
+[[noreturn]] void denied(kj::StringPtr why) {
+  fail(ErrorCode::PERMISSION_DENIED, "", kj::str(why));
+}
+
+bool authenticated(const Principal& who) {
+  return who.method != AuthMethod::NONE;
+}
+
+}  // namespace
+
+kj::StringPtr operationName(Operation op) {
+  switch (op) {
+    case Operation::WHOAMI:
+      return "whoami";
+    case Operation::AUTHENTICATE:
+      return "authenticate";
+    case Operation::REVOKE_TICKET:
+      return "revoke-ticket";
+    case Operation::OPEN_SESSION:
+      return "open-session";
+    case Operation::STATUS:
+      return "status";
+    case Operation::CREATE_DEFAULT:
+      return "create-default";
+    case Operation::GET:
+      return "get";
+    case Operation::SAVE:
+      return "save";
+    case Operation::REMOVE:
+      return "remove";
+    case Operation::ADMIN:
+      return "admin";
+    case Operation::LOGOUT:
+      return "logout";
+    case Operation::MANAGE_TOKENS:
+      return "manage-tokens";
+    case Operation::LIST_ASSOCIATES:
+      return "list-associates";
+    case Operation::CHANGE_ASSOCIATES:
+      return "change-associates";
+    case Operation::SET_PASSWORD:
+      return "set-password";
+    case Operation::MAINTAIN:
+      return "maintain";
+  }
+  return "unknown";
+}
+
+Access accessTo(const Principal& who, int32_t target) {
+  if (who.partnerApp || !authenticated(who)) return Access::NONE;
+  if (who.associateId != 0 && who.associateId == target) return Access::FULL;
+  if (who.isSystem()) return Access::FULL;
+  if (who.userAdmin) return Access::MANAGE;
+  return Access::NONE;
+}
+
+void requireSystem(const Principal& who, kj::StringPtr what) {
+  if (who.partnerApp || !who.isSystem() || !authenticated(who)) {
+    denied(kj::str(what, " needs a system user"));
+  }
+}
+
+Access authorize(const Principal& who, Operation op, int32_t target) {
+  switch (op) {
+    case Operation::WHOAMI:
+    case Operation::AUTHENTICATE:
+    case Operation::REVOKE_TICKET:
+      return Access::FULL;
+    default:
+      break;
+  }
+  if (!authenticated(who)) { fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated")); }
+  switch (op) {
+    case Operation::WHOAMI:
+    case Operation::AUTHENTICATE:
+    case Operation::REVOKE_TICKET:
+    case Operation::OPEN_SESSION:
+    case Operation::STATUS:
+    case Operation::LOGOUT:
+      return Access::FULL;
+    case Operation::CREATE_DEFAULT:
+      if (who.partnerApp) denied("User management is not allowed for partner apps");
+      return Access::FULL;
+    case Operation::GET:
+    case Operation::SAVE:
+    case Operation::REMOVE: {
+      if (who.partnerApp) denied("User management is not allowed for partner apps");
+      auto access = accessTo(who, target);
+      if (access == Access::NONE) {
+        denied(op == Operation::GET ? "not allowed to read another associate's credentials"
+                                    : "not allowed to change another associate's credentials");
+      }
+      return access;
+    }
+    case Operation::ADMIN:
+      if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
+        denied("administration needs a system user or a user administrator");
+      }
+      return Access::FULL;
+    case Operation::LIST_ASSOCIATES:
+      if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
+        denied("listing associates needs a system user or a user administrator");
+      }
+      return Access::FULL;
+    case Operation::MANAGE_TOKENS:
+      if (who.partnerApp) denied("not allowed for partner apps");
+      if (!((who.associateId != 0 && who.associateId == target) || who.isSystem())) {
+        denied("only the associate or a system user manages its API tokens");
+      }
+      return Access::FULL;
+    case Operation::SET_PASSWORD:
+      if (!who.partnerApp && who.associateId != 0 && who.associateId == target) {
+        return Access::FULL;
+      }
+      requireSystem(who, "setting a password");
+      return Access::FULL;
+    case Operation::CHANGE_ASSOCIATES:
+      requireSystem(who, "changing associates");
+      return Access::FULL;
+    case Operation::MAINTAIN:
+      requireSystem(who, "this operation");
+      return Access::FULL;
+  }
+  denied("unknown operation");
+}
+
+}  // namespace credvault::core

@@ -1,0 +1,530 @@
+// The daemon's RPC layer in-process: the real Service over a real LMDB directory, each
+// client on its own socket pair with a peer identity the test chooses (no root, no other
+// uids needed). What a hostile local user would try against held capabilities: every
+// revocation event must end a held Session and Admin on its very next call, whether the
+// capability was used before or not.
+
+#include "daemon/rpc-server.h"
+#include "core/identity.h"
+#include "crypto/aead.h"
+#include "crypto/password.h"
+#include "ipc/client.h"
+#include "tests/core/test-util.h"
+
+#include <capnp/rpc-twoparty.h>
+#include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <kj/filesystem.h>
+
+#include <fstream>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <memory>
+#include <vector>
+#include <sstream>
+
+namespace credvault::daemon {
+namespace {
+
+using core::testing::TempDir;
+
+constexpr uint32_t ALICE_UID = 1001;
+constexpr uint32_t BOB_UID = 1002;
+constexpr uint32_t STRANGER_UID = 5000;
+
+const char ALICE_SECRET[] = "alice-Secret-7c1f";
+const char BOB_SECRET[] = "bob-Secret-93aa";
+const char ALICE_PW[] = "alice-Pw-1";
+const char SYS_PW[] = "sys-Pw-4";
+const char NEW_PW[] = "alice-Pw-2";
+
+std::string readFile(kj::StringPtr path) {
+  std::ifstream in(path.cStr(), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One daemon: store, vault, auth, identity, committer, pool and audit log in a temp dir.
+struct Daemon {
+  TempDir dir;
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  store::Environment env{dir.path()};
+  core::Vault vault;
+  core::Authenticator auth;
+  core::Identity identity;
+  GroupCommitter committer{env};
+  BlockingPool passwords{1};
+  AuditLog audit;
+  Service service;
+
+  static core::VaultOptions vaultOptions() {
+    core::VaultOptions o;
+    o.passwordParams = crypto::minimalPasswordParams();
+    return o;
+  }
+  static core::IdentityOptions identityOptions() {
+    core::IdentityOptions o;
+    o.systemUids = kj::heapArray<uint32_t>({900});
+    return o;
+  }
+  AuditOptions auditOptions() {
+    AuditOptions o;
+    o.path = dir / "audit.jsonl";
+    o.journal = false;
+    return o;
+  }
+
+  Daemon()
+      : vault(env, crypto::Secret::random(crypto::KEY_BYTES), kj::systemPreciseCalendarClock(),
+              vaultOptions()),
+        auth(vault, kj::systemPreciseCalendarClock(), core::AuthOptions()),
+        identity(vault, auth, kj::systemPreciseCalendarClock(), identityOptions()),
+        audit(auditOptions()),
+        service(vault, auth, identity, committer, passwords, audit,
+                kj::systemPreciseCalendarClock()) {}
+};
+
+// A client connected over a socket pair, as the given peer.
+struct Client {
+  kj::Own<kj::AsyncIoStream> serverEnd;
+  kj::Own<kj::AsyncIoStream> clientEnd;
+  capnp::TwoPartyVatNetwork serverNetwork;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> server;
+  capnp::TwoPartyClient client;
+  rpc::Vault::Client vault;
+
+  Client(Daemon& d, kj::TwoWayPipe pipe, Peer peer)
+      : serverEnd(kj::mv(pipe.ends[0])),
+        clientEnd(kj::mv(pipe.ends[1])),
+        serverNetwork(*serverEnd, capnp::rpc::twoparty::Side::SERVER),
+        server(capnp::makeRpcServer(serverNetwork, d.service.newBootstrap(peer))),
+        client(*clientEnd),
+        vault(client.bootstrap().castAs<rpc::Vault>()) {}
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  // Pointers: the fixture's destructor must stay noexcept (KJ's are not).
+  std::unique_ptr<Daemon> dp = std::make_unique<Daemon>();
+  Daemon& d = *dp;
+  kj::WaitScope& ws = d.io.waitScope;
+  std::vector<std::unique_ptr<Client>> clients;
+  int32_t alice = 0, bob = 0, sys = 0, admin = 0;
+
+  rpc::Vault::Client connect(uint32_t uid, uint32_t pid = 4242) {
+    clients.push_back(std::make_unique<Client>(d, d.io.provider->newTwoWayPipe(), Peer{uid, pid}));
+    return clients.back()->vault;
+  }
+
+  rpc::Session::Client peerSession(uint32_t uid) {
+    auto r = connect(uid).sessionRequest().send().wait(ws);
+    EXPECT_FALSE(r.hasError()) << (r.hasError() ? r.getError().getMessage().cStr() : "");
+    return r.getSession();
+  }
+
+  rpc::Admin::Client rootAdmin() {
+    auto r = peerSession(0).adminRequest().send().wait(ws);
+    EXPECT_FALSE(r.hasError());
+    return r.getAdmin();
+  }
+
+  int32_t addAssociate(kj::StringPtr name, rpc::Kind kind, int64_t uid, kj::StringPtr pw,
+                       bool userAdmin = false) {
+    auto req = rootAdmin().addAssociateRequest();
+    req.setName(name);
+    req.setKind(kind);
+    req.setUnixUid(uid);
+    req.setUserAdmin(userAdmin);
+    if (pw.size() > 0) req.setPassword(pw);
+    auto r = req.send().wait(ws);
+    EXPECT_FALSE(r.hasError()) << (r.hasError() ? r.getError().getMessage().cStr() : "");
+    return r.getAssociate().getAssociateId();
+  }
+
+  void setAssociate(int32_t id, kj::Function<void(rpc::AssociateUpdate::Builder)> change) {
+    auto req = rootAdmin().setAssociateRequest();
+    req.setAssociateId(id);
+    change(req.initUpdate());
+    auto r = req.send().wait(ws);
+    ASSERT_FALSE(r.hasError()) << r.getError().getMessage().cStr();
+  }
+
+  void save(rpc::Session::Client s, kj::StringPtr type, kj::StringPtr pub, kj::StringPtr secret) {
+    auto req = s.saveRequest();
+    req.setType(type);
+    auto c = req.initCredential();
+    c.setPublicValue(pub);
+    c.setSecretValue(secret);
+    c.setIsActive(true);
+    auto r = req.send().wait(ws);
+    ASSERT_FALSE(r.hasError()) << r.getError().getMessage().cStr();
+  }
+
+  // The outcome of a Get of `target`'s "imap" credentials: "ok:<secret>", "ok:<withheld>",
+  // or the error code's name.
+  std::string getAs(rpc::Session::Client s, int32_t target) {
+    auto req = s.getForAssociateRequest();
+    req.setAssociateId(target);
+    req.setType("imap");
+    auto r = req.send().wait(ws);
+    if (r.hasError()) return ipc::errorCodeName(r.getError().getCode()).cStr();
+    if (r.getCredentials().size() == 0) return "ok:empty";
+    auto c = r.getCredentials()[0];
+    return std::string("ok:") + (c.hasSecretValue() ? c.getSecretValue().cStr() : "<withheld>");
+  }
+
+  std::string listAs(rpc::Admin::Client a) {
+    auto r = a.listAssociatesRequest().send().wait(ws);
+    if (r.hasError()) return ipc::errorCodeName(r.getError().getCode()).cStr();
+    return "ok";
+  }
+
+  struct Login {
+    rpc::Session::Client session;
+    kj::String ticket;
+  };
+  Login password(uint32_t uid, kj::StringPtr name, kj::StringPtr pw, bool ticket = false) {
+    auto req = connect(uid).authenticatePasswordRequest();
+    req.setName(name);
+    req.setPassword(pw);
+    req.setIssueTicket(ticket);
+    auto r = req.send().wait(ws);
+    EXPECT_FALSE(r.hasError()) << (r.hasError() ? r.getError().getMessage().cStr() : "");
+    return {r.getSession(), kj::heapString(r.getTicket())};
+  }
+  rpc::Session::Client byTicket(uint32_t uid, kj::StringPtr ticket) {
+    auto req = connect(uid).authenticateTicketRequest();
+    req.setTicket(ticket);
+    req.setClientAddress("203.0.113.7");
+    req.setRequestId("req-0001");
+    auto r = req.send().wait(ws);
+    EXPECT_FALSE(r.hasError()) << (r.hasError() ? r.getError().getMessage().cStr() : "");
+    return r.getSession();
+  }
+  kj::String token(rpc::Session::Client s, kj::StringPtr name) {
+    auto req = s.createTokenRequest();
+    req.setName(name);
+    auto r = req.send().wait(ws);
+    EXPECT_FALSE(r.hasError()) << (r.hasError() ? r.getError().getMessage().cStr() : "");
+    return kj::heapString(r.getToken());
+  }
+  std::string tokenLogin(uint32_t uid, kj::StringPtr t) {
+    auto req = connect(uid).authenticateTokenRequest();
+    req.setToken(t);
+    auto r = req.send().wait(ws);
+    if (r.hasError()) return ipc::errorCodeName(r.getError().getCode()).cStr();
+    return "ok";
+  }
+
+  void TearDown() override {
+    clients.clear();
+    dp = nullptr;
+  }
+
+  void SetUp() override {
+    alice = addAssociate("alice", rpc::Kind::USER, ALICE_UID, ALICE_PW);
+    bob = addAssociate("bob", rpc::Kind::USER, BOB_UID, "");
+    sys = addAssociate("sysa", rpc::Kind::SYSTEM, -1, SYS_PW);
+    admin = addAssociate("ua", rpc::Kind::USER, -1, "ua-Pw-3", true);
+    save(peerSession(ALICE_UID), "imap", "alice@example.com", ALICE_SECRET);
+    save(peerSession(BOB_UID), "imap", "bob@example.com", BOB_SECRET);
+  }
+};
+
+// Each revocation event, against sessions opened before it: one never used ("first call")
+// and one used once ("later call").
+struct Held {
+  rpc::Session::Client fresh;
+  rpc::Session::Client used;
+};
+
+TEST_F(ServiceTest, HeldAdminDiesWhenItsAssociateIsDemoted) {
+  // An unmapped uid logs in as a system associate and keeps the Admin capability.
+  auto login = password(STRANGER_UID, "sysa", SYS_PW);
+  auto a = login.session.adminRequest().send().wait(ws).getAdmin();
+  auto fresh = password(STRANGER_UID, "sysa", SYS_PW).session;
+  auto freshAdmin = fresh.adminRequest().send().wait(ws).getAdmin();
+  EXPECT_EQ(listAs(a), "ok");
+  EXPECT_EQ(getAs(login.session, alice), std::string("ok:") + ALICE_SECRET);
+
+  setAssociate(sys, [](auto u) { u.getKind().setSet(rpc::Kind::USER); });
+
+  EXPECT_EQ(listAs(a), "permission-denied");
+  EXPECT_EQ(listAs(freshAdmin), "permission-denied");
+  // Nor can it plant a system associate mapped to its own uid.
+  auto add = a.addAssociateRequest();
+  add.setName("mallory");
+  add.setKind(rpc::Kind::SYSTEM);
+  add.setUnixUid(STRANGER_UID);
+  auto r = add.send().wait(ws);
+  ASSERT_TRUE(r.hasError());
+  EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(getAs(login.session, alice), "permission-denied");
+  EXPECT_EQ(getAs(fresh, alice), "permission-denied");
+  // The uid got nothing: it is still no one by its peer credentials.
+  auto whoami = connect(STRANGER_UID).whoamiRequest().send().wait(ws);
+  EXPECT_EQ(whoami.getPrincipal().getMethod(), rpc::AuthMethod::NONE);
+}
+
+TEST_F(ServiceTest, HeldAdminDiesWhenItsAssociateIsDeactivatedOrRemoved) {
+  auto s = password(STRANGER_UID, "sysa", SYS_PW).session;
+  auto a = s.adminRequest().send().wait(ws).getAdmin();
+  EXPECT_EQ(listAs(a), "ok");
+  setAssociate(sys, [](auto u) { u.getActive().setSet(false); });
+  EXPECT_EQ(listAs(a), "not-authenticated");
+  setAssociate(sys, [](auto u) { u.getActive().setSet(true); });
+  // Reactivation does not revive it: the deactivation moved the credential epoch.
+  EXPECT_EQ(listAs(a), "not-authenticated");
+
+  auto s2 = password(STRANGER_UID, "sysa", SYS_PW).session;
+  auto a2 = s2.adminRequest().send().wait(ws).getAdmin();
+  auto rm = rootAdmin().removeAssociateRequest();
+  rm.setAssociateId(sys);
+  ASSERT_FALSE(rm.send().wait(ws).hasError());
+  EXPECT_EQ(listAs(a2), "not-authenticated");
+  EXPECT_EQ(getAs(s2, alice), "not-authenticated");
+}
+
+TEST_F(ServiceTest, UserAdminLosesListingWhenDemoted) {
+  auto s = password(STRANGER_UID, "ua", "ua-Pw-3").session;
+  auto a = s.adminRequest().send().wait(ws).getAdmin();
+  EXPECT_EQ(getAs(s, alice), "ok:<withheld>");
+  EXPECT_EQ(listAs(a), "ok");
+  setAssociate(admin, [](auto u) { u.getUserAdmin().setSet(false); });
+  EXPECT_EQ(listAs(a), "permission-denied");
+  EXPECT_EQ(getAs(s, alice), "permission-denied");
+}
+
+TEST_F(ServiceTest, TicketSessionsDieOnPasswordChangeDeactivationAndRevocation) {
+  auto ticket = password(STRANGER_UID, "alice", ALICE_PW, true).ticket;
+  Held h{byTicket(STRANGER_UID, ticket), byTicket(STRANGER_UID, ticket)};
+  EXPECT_EQ(getAs(h.used, alice), std::string("ok:") + ALICE_SECRET);
+
+  auto pw = rootAdmin().setPasswordRequest();
+  pw.setAssociateId(alice);
+  pw.setPassword(NEW_PW);
+  ASSERT_FALSE(pw.send().wait(ws).hasError());
+  EXPECT_EQ(getAs(h.fresh, alice), "not-authenticated");
+  EXPECT_EQ(getAs(h.used, alice), "not-authenticated");
+
+  // Revocation.
+  auto t2 = password(STRANGER_UID, "alice", NEW_PW, true).ticket;
+  Held h2{byTicket(STRANGER_UID, t2), byTicket(STRANGER_UID, t2)};
+  EXPECT_EQ(getAs(h2.used, alice), std::string("ok:") + ALICE_SECRET);
+  auto rv = connect(STRANGER_UID).revokeTicketRequest();
+  rv.setTicket(t2);
+  EXPECT_TRUE(rv.send().wait(ws).getRevoked());
+  EXPECT_EQ(getAs(h2.fresh, alice), "not-authenticated");
+  EXPECT_EQ(getAs(h2.used, alice), "not-authenticated");
+
+  // Deactivation, including the password session that issued the ticket.
+  auto login = password(STRANGER_UID, "alice", NEW_PW, true);
+  Held h3{byTicket(STRANGER_UID, login.ticket), login.session};
+  EXPECT_EQ(getAs(h3.used, alice), std::string("ok:") + ALICE_SECRET);
+  setAssociate(alice, [](auto u) { u.getActive().setSet(false); });
+  EXPECT_EQ(getAs(h3.fresh, alice), "not-authenticated");
+  EXPECT_EQ(getAs(h3.used, alice), "not-authenticated");
+}
+
+TEST_F(ServiceTest, PeerSessionsDieWhenTheUidIsUnmappedOrRemapped) {
+  Held h{peerSession(ALICE_UID), peerSession(ALICE_UID)};
+  EXPECT_EQ(getAs(h.used, alice), std::string("ok:") + ALICE_SECRET);
+  setAssociate(alice, [](auto u) { u.getUnixUid().setSet(-1); });
+  EXPECT_EQ(getAs(h.fresh, alice), "not-authenticated");
+  EXPECT_EQ(getAs(h.used, alice), "not-authenticated");
+
+  // Remapped: the uid's old sessions do not follow the mapping to another associate, and
+  // the associate's new uid gets a new session, not the old ones.
+  setAssociate(alice, [](auto u) { u.getUnixUid().setSet(ALICE_UID); });
+  Held h2{peerSession(ALICE_UID), peerSession(ALICE_UID)};
+  EXPECT_EQ(getAs(h2.used, alice), std::string("ok:") + ALICE_SECRET);
+  setAssociate(alice, [](auto u) { u.getUnixUid().setSet(7777); });
+  EXPECT_EQ(getAs(h2.fresh, alice), "not-authenticated");
+  EXPECT_EQ(getAs(h2.used, alice), "not-authenticated");
+  EXPECT_EQ(getAs(peerSession(7777), alice), std::string("ok:") + ALICE_SECRET);
+}
+
+TEST_F(ServiceTest, TokenSessionsDieOnRevocationAndTokensDieWithTheirAssociate) {
+  auto own = peerSession(ALICE_UID);
+  auto t = token(own, "ci");
+  auto t2 = token(own, "ci-2");
+  auto req = connect(STRANGER_UID).authenticateTokenRequest();
+  req.setToken(t);
+  auto s = req.send().wait(ws).getSession();
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+  auto rv = own.revokeTokenRequest();
+  rv.setName("ci");
+  EXPECT_TRUE(rv.send().wait(ws).getRevoked());
+  EXPECT_EQ(getAs(s, alice), "not-authenticated");
+  EXPECT_EQ(tokenLogin(STRANGER_UID, t), "not-authenticated");
+
+  // Removing the associate deletes its tokens and tickets, not only disables them.
+  auto ticket = password(STRANGER_UID, "alice", ALICE_PW, true).ticket;
+  EXPECT_EQ(tokenLogin(STRANGER_UID, t2), "ok");
+  auto rm = rootAdmin().removeAssociateRequest();
+  rm.setAssociateId(alice);
+  ASSERT_FALSE(rm.send().wait(ws).hasError());
+  EXPECT_EQ(tokenLogin(STRANGER_UID, t2), "not-authenticated");
+  auto revoke = connect(STRANGER_UID).revokeTicketRequest();
+  revoke.setTicket(ticket);
+  EXPECT_FALSE(revoke.send().wait(ws).getRevoked()) << "the ticket record was left behind";
+  auto txn = d.env.read();
+  EXPECT_EQ(txn.count(d.env.table("api-tokens")), 0u);
+  EXPECT_EQ(txn.count(d.env.table("api-token-names")), 0u);
+}
+
+TEST_F(ServiceTest, ASwappedUidIndexRefusesBothUids) {
+  {
+    // Root's view of the file: swap the two values of the uid -> associate index.
+    auto table = d.env.table("associate-uids");
+    d.env.write([&](store::WriteTxn& txn) {
+      kj::Vector<kj::Array<kj::byte>> keys, values;
+      txn.scan(table, nullptr, [&](auto k, auto v) {
+        keys.add(kj::heapArray(k));
+        values.add(kj::heapArray(v));
+        return true;
+      });
+      ASSERT_EQ(keys.size(), 2u);
+      txn.put(table, keys[0], values[1]);
+      txn.put(table, keys[1], values[0]);
+    });
+  }
+  for (uint32_t uid : {ALICE_UID, BOB_UID}) {
+    auto r = connect(uid).sessionRequest().send().wait(ws);
+    ASSERT_TRUE(r.hasError());
+    EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::INTEGRITY);
+    auto who = connect(uid).whoamiRequest().send().wait(ws);
+    EXPECT_EQ(who.getPrincipal().getAssociateId(), 0);
+    auto st = connect(uid).statusRequest().send().wait(ws);
+    EXPECT_TRUE(st.hasError());
+  }
+}
+
+TEST_F(ServiceTest, PartnerAppsAndUnauthenticatedCallersGetNothing) {
+  auto r = connect(STRANGER_UID).sessionRequest().send().wait(ws);
+  ASSERT_TRUE(r.hasError());
+  EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+  // Calls on the session promise of a refused login fail too.
+  EXPECT_ANY_THROW(getAs(r.getSession(), alice));
+  auto bad = connect(STRANGER_UID).authenticatePasswordRequest();
+  bad.setName("alice");
+  bad.setPassword("wrong");
+  auto br = bad.send().wait(ws);
+  ASSERT_TRUE(br.hasError());
+  EXPECT_EQ(br.getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+}
+
+TEST_F(ServiceTest, AUserCannotReadOrChangeAnothersCredentials) {
+  auto s = peerSession(ALICE_UID);
+  EXPECT_EQ(getAs(s, bob), "permission-denied");
+  auto req = s.saveForAssociateRequest();
+  req.setAssociateId(bob);
+  req.setType("imap");
+  req.initCredential().setPublicValue("x");
+  EXPECT_EQ(req.send().wait(ws).getError().getCode(), rpc::ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.adminRequest().send().wait(ws).getError().getCode(),
+            rpc::ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(getAs(peerSession(900), bob), std::string("ok:") + BOB_SECRET);
+}
+
+TEST_F(ServiceTest, EveryCallIsAuditedWithoutSecrets) {
+  auto s = byTicket(STRANGER_UID, password(STRANGER_UID, "alice", ALICE_PW, true).ticket);
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+  EXPECT_EQ(getAs(s, bob), "permission-denied");
+  auto rm = s.removeRequest();
+  rm.setType("imap");
+  rm.setPublicValue("alice@example.com");
+  EXPECT_TRUE(rm.send().wait(ws).getRemoved());
+  auto hashReq = rootAdmin().auditHashRequest();
+  hashReq.setValue("alice@example.com");
+  auto hmac = kj::heapString(hashReq.send().wait(ws).getHmac());
+  EXPECT_EQ(hmac.size(), 64u);
+
+  auto log = readFile(d.dir / "audit.jsonl");
+  std::vector<std::string> lines;
+  std::stringstream ss(log);
+  for (std::string line; std::getline(ss, line);) lines.push_back(line);
+  auto find = [&](std::string needle) {
+    for (auto& l : lines) {
+      if (l.find(needle) != std::string::npos) return l;
+    }
+    return std::string();
+  };
+  // A read is recorded: who, whose, what type, and the request id the front end gave.
+  auto read = find("\"operation\":\"get\",\"result\":\"ok\"");
+  ASSERT_FALSE(read.empty()) << log;
+  EXPECT_NE(read.find("\"peer_uid\":5000"), std::string::npos) << read;
+  EXPECT_NE(read.find("\"auth_method\":\"ticket\""), std::string::npos) << read;
+  EXPECT_NE(read.find(kj::str("\"associate_id\":", alice).cStr()), std::string::npos) << read;
+  EXPECT_NE(read.find(kj::str("\"target_associate_id\":", alice).cStr()), std::string::npos);
+  EXPECT_NE(read.find("\"type\":\"imap\""), std::string::npos) << read;
+  EXPECT_NE(read.find("\"client_address\":\"203.0.113.7\""), std::string::npos) << read;
+  EXPECT_NE(read.find("\"request_id\":\"req-0001\""), std::string::npos) << read;
+  auto refused = find("\"operation\":\"get\",\"result\":\"permission-denied\"");
+  EXPECT_NE(refused.find(kj::str("\"target_associate_id\":", bob).cStr()), std::string::npos)
+      << refused;
+  auto removed = find("\"operation\":\"remove\"");
+  EXPECT_NE(removed.find(hmac.cStr()), std::string::npos) << removed;
+  EXPECT_FALSE(find("\"operation\":\"authenticate-password\",\"result\":\"ok\"").empty());
+  EXPECT_FALSE(find("\"operation\":\"audit-hash\"").empty());
+
+  // Nothing secret in the trail or the database file.
+  auto db = readFile(d.dir / "data.mdb");
+  for (const char* secret : {ALICE_SECRET, BOB_SECRET, ALICE_PW, SYS_PW, "alice@example.com"}) {
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret;
+    EXPECT_EQ(db.find(secret), std::string::npos) << secret;
+  }
+  // Every call in this test wrote exactly one record; the setup made 4 + 2 peer sessions,
+  // 4 admins, 4 adds, 2 saves — at least this many lines.
+  EXPECT_GE(lines.size(), 20u);
+}
+
+TEST_F(ServiceTest, AnAuditLogThatCannotBeWrittenWithholdsTheAnswer) {
+  // Fail closed: a Get whose record cannot be written is answered `unavailable` and
+  // carries no secret. The file stops taking writes behind the daemon's back (a file size
+  // limit makes write(2) fail with EFBIG, as a full disk would with ENOSPC).
+  auto s = peerSession(ALICE_UID);
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto oldHandler = signal(SIGXFSZ, SIG_IGN);
+  struct stat st;
+  ASSERT_EQ(stat((d.dir / "audit.jsonl").cStr(), &st), 0);
+  struct rlimit limit = {static_cast<rlim_t>(st.st_size), old.rlim_max};
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  auto refused = getAs(s, alice);
+  auto opened = connect(BOB_UID).sessionRequest().send().wait(ws);
+  auto next = opened.hasError() ? ipc::errorCodeName(opened.getError().getCode()) : "ok"_kj;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, oldHandler);
+  EXPECT_EQ(refused, "unavailable");
+  EXPECT_EQ(next, "unavailable"_kj);
+  // Once the file takes writes again, so does the daemon, and the kept records are written.
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+  auto log = readFile(d.dir / "audit.jsonl");
+  EXPECT_NE(log.find("\"result\":\"unavailable\""), std::string::npos);
+}
+
+TEST_F(ServiceTest, AnAuditLogThatNeverWorksRefusesFromTheFirstCall) {
+  AuditOptions o;
+  o.path = kj::str("/dev/full");
+  o.journal = false;
+  AuditLog full(kj::mv(o));
+  Service service(d.vault, d.auth, d.identity, d.committer, d.passwords, full,
+                  kj::systemPreciseCalendarClock());
+  auto pipe = d.io.provider->newTwoWayPipe();
+  capnp::TwoPartyVatNetwork net(*pipe.ends[0], capnp::rpc::twoparty::Side::SERVER);
+  auto server = capnp::makeRpcServer(net, service.newBootstrap(Peer{ALICE_UID, 1}));
+  capnp::TwoPartyClient client(*pipe.ends[1]);
+  auto vault = client.bootstrap().castAs<rpc::Vault>();
+  for (int i = 0; i < 2; ++i) {
+    auto r = vault.sessionRequest().send().wait(ws);
+    ASSERT_TRUE(r.hasError());
+    EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::UNAVAILABLE);
+  }
+}
+
+}  // namespace
+}  // namespace credvault::daemon
