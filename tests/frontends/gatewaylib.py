@@ -112,10 +112,11 @@ class Daemon:
 
 
 class Gateway:
-    def __init__(self, directory, vault_socket, args=()):
+    def __init__(self, directory, vault_socket, args=(), user=None):
         self.dir = directory
         self.vault_socket = vault_socket
         self.args = list(args)
+        self.user = user  # a uid to run as (the test must be root), or None
         self.port = None
         self.proc = None
         self.logs = []
@@ -129,7 +130,9 @@ class Gateway:
                 [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
                  "--vault-socket", self.vault_socket,
                  "--listen", "127.0.0.1:%d" % self.port] + self.args,
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out, stderr=subprocess.STDOUT,
+                **({} if self.user is None else {"user": self.user, "group": self.user,
+                                                 "extra_groups": []}))
 
         wait_for(lambda: port_open(self.port) or self.proc.poll() is not None,
                  what="gateway port")
@@ -143,6 +146,14 @@ class Gateway:
             return rc
         self.proc = None
         return None
+
+    def refusal(self, args, timeout=20):
+        """Starts the gateway with `args` expecting it to refuse: (exit status, stderr)."""
+        r = subprocess.run([binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
+                            "--vault-socket", self.vault_socket or "/nonexistent",
+                            "--listen", "127.0.0.1:%d" % free_port()] + list(args),
+                           capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
