@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <kj/filesystem.h>
 
 namespace credvault::frontends {
 namespace {
@@ -135,6 +136,32 @@ TEST(GatewayConfig, CommandLinePublicUrlWins) {
   EXPECT_TRUE(cli.set("public_url", "https://b.example") == nullptr);
   file.overrideWith(kj::mv(cli));
   EXPECT_EQ(KJ_ASSERT_NONNULL(file.publicUrl), "https://b.example");
+}
+
+TEST(GatewayConfig, ThePackagedFileParsesAlsoWithEveryDefaultUncommented) {
+  auto fs = kj::newDiskFilesystem();
+  auto text = fs->getRoot()
+                  .openFile(kj::Path::parse(kj::StringPtr(PACKAGED_GATEWAY_CONF).slice(1)))
+                  ->readAllText();
+  EXPECT_TRUE(parseSettings(text).is<GatewaySettings>());
+  // "#key = value" lines are the documented defaults; "#key =" (empty) means unset.
+  kj::Vector<kj::String> lines;
+  size_t uncommented = 0;
+  const char* p = text.begin();
+  while (p < text.end()) {
+    const char* eol = p;
+    while (eol < text.end() && *eol != '\n') ++eol;
+    kj::String l = kj::heapString(p, eol - p);
+    p = eol < text.end() ? eol + 1 : eol;
+    if (l.size() > 1 && l[0] == '#' && l[1] >= 'a' && l[1] <= 'z' && l.findFirst('=') != nullptr) {
+      l = kj::heapString(l.slice(1));
+      ++uncommented;
+    }
+    lines.add(kj::mv(l));
+  }
+  EXPECT_EQ(uncommented, 9u);  // every key
+  auto r = parseSettings(kj::strArray(lines, "\n"));
+  KJ_IF_MAYBE(e, r.tryGet<kj::String>()) { ADD_FAILURE() << e->cStr(); }
 }
 
 }  // namespace
