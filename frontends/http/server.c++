@@ -25,10 +25,6 @@ bool isDisconnect(const kj::Exception& e) {
   return e.getType() == kj::Exception::Type::DISCONNECTED;
 }
 
-}  // namespace
-
-namespace {
-
 // "ip:port" of either end of a stream (getsockname or getpeername); "unix", or "" when not
 // a socket.
 kj::String socketName(kj::AsyncIoStream& stream, bool local) {
