@@ -515,6 +515,9 @@ class Http(unittest.TestCase):
     def test_access_log_lines(self):
         ticket, _ = login(W, "alice")
         call(W, ticket, "GetUntrustedCredentials", type_="x")
+        # The line is written once the answer is sent, so it may trail the answer a little.
+        wait_for(lambda: "User.GetUntrustedCredentials ok" in read(W.gateway.logs[0]),
+                 what="the access log line")
         text = read(W.gateway.logs[0])
         self.assertRegex(text, r"<6>POST /Remote/Services86/User.svc 200 [0-9.]+ms "
                                r"peer=127\.0\.0\.1:\d+ id=[0-9a-f]{16} in=")
@@ -548,6 +551,9 @@ class RequestIds(unittest.TestCase):
             self.assertRegex(rid, REQUEST_ID, (status, headers))
             ids.append(rid)
         self.assertEqual(len(set(ids)), len(ids), ids)
+        # The line is written once the answer is sent, so it may trail the answer a little.
+        wait_for(lambda: all(" id=%s " % rid in read(W.gateway.logs[0]) for rid in ids),
+                 what="access log lines")
         log = read(W.gateway.logs[0])
         for rid in ids:
             self.assertEqual(len(re.findall(r" id=%s " % rid, log)), 1, rid)
