@@ -22,6 +22,24 @@ bool isPrefixChar(char c) {
          c == '-' || c == '_' || c == '.';
 }
 
+bool isUrlPathChar(char c) {
+  return isPrefixChar(c) || c == '~';
+}
+
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool isHostNameChar(char c) {
+  c = lower(c);
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+bool isIpv6LiteralChar(char c) {
+  c = lower(c);
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.';
+}
+
 kj::String trimmed(const char* begin, const char* end) {
   while (begin < end && (*begin == ' ' || *begin == '\t' || *begin == '\r')) ++begin;
   while (end > begin && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) --end;
@@ -29,6 +47,75 @@ kj::String trimmed(const char* begin, const char* end) {
 }
 
 }  // namespace
+
+kj::Maybe<kj::String> checkPublicUrl(kj::StringPtr url, kj::String& normalized) {
+  constexpr size_t MAX_PUBLIC_URL_BYTES = 200;
+  if (url.size() > MAX_PUBLIC_URL_BYTES) {
+    return kj::str("public_url is longer than ", MAX_PUBLIC_URL_BYTES, " bytes");
+  }
+  for (char c : url) {
+    if (c == '?' || c == '#') return kj::str("public_url must not have a query or fragment");
+    if (c == '@') return kj::str("public_url must not contain a user name or password");
+  }
+  kj::Vector<char> out(url.size() + 1);
+  size_t i;
+  if (http::startsWithIgnoreCase(url, "http://")) {
+    i = 7;
+  } else if (http::startsWithIgnoreCase(url, "https://")) {
+    i = 8;
+  } else {
+    return kj::str("public_url must start with http:// or https://");
+  }
+  for (size_t k = 0; k < i; k++) out.add(lower(url[k]));
+
+  // Host: a name or IPv4 address, or an IPv6 literal in brackets.
+  size_t hostStart = i;
+  if (i < url.size() && url[i] == '[') {
+    out.add('[');
+    ++i;
+    while (i < url.size() && isIpv6LiteralChar(url[i])) out.add(lower(url[i++]));
+    if (i >= url.size() || url[i] != ']' || i == hostStart + 1) {
+      return kj::str("public_url has a malformed [IPv6] host");
+    }
+    out.add(']');
+    ++i;
+  } else {
+    while (i < url.size() && isHostNameChar(url[i])) out.add(lower(url[i++]));
+    if (i == hostStart) return kj::str("public_url needs a host name after the scheme");
+    if (url[hostStart] == '.' || url[hostStart] == '-') {
+      return kj::str("public_url has a malformed host name");
+    }
+  }
+
+  if (i < url.size() && url[i] == ':') {
+    ++i;
+    size_t start = i;
+    uint32_t port = 0;
+    while (i < url.size() && url[i] >= '0' && url[i] <= '9' && i - start < 5) {
+      port = port * 10 + static_cast<uint32_t>(url[i++] - '0');
+    }
+    if (i == start || port == 0 || port > 65535 || (i < url.size() && url[i] != '/')) {
+      return kj::str("public_url has a port that is not a number from 1 to 65535");
+    }
+    out.add(':');
+    out.addAll(url.slice(start).begin(), url.begin() + i);
+  }
+
+  if (i < url.size() && url[i] != '/') {
+    return kj::str("public_url has a character a host name may not contain");
+  }
+  size_t pathEnd = url.size();
+  while (pathEnd > i && url[pathEnd - 1] == '/') --pathEnd;
+  for (size_t k = i; k < pathEnd; k++) {
+    if (!isUrlPathChar(url[k])) {
+      return kj::str("public_url's path may contain letters, digits, '/', '-', '_', '.', '~'");
+    }
+    out.add(url[k]);
+  }
+  out.add('\0');
+  normalized = kj::String(out.releaseAsArray());
+  return nullptr;
+}
 
 kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr value) {
   if (key == "vault_socket") {
@@ -43,6 +130,13 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
         return kj::str("prefix may contain letters, digits, '/', '-', '_', '.'");
     }
     prefix = kj::heapString(value);
+  } else if (key == "public_url") {
+    // Empty: not set, as the packaged file's commented-out default shows it.
+    kj::String normalized = kj::str();
+    if (value.size() > 0) {
+      KJ_IF_MAYBE(error, checkPublicUrl(value, normalized)) { return kj::mv(*error); }
+    }
+    publicUrl = kj::mv(normalized);
   } else if (key == "max_body") {
     KJ_IF_MAYBE(v, number(value, 1024, uint64_t(1) << 30)) {
       maxBody = *v;
@@ -80,6 +174,7 @@ void GatewaySettings::overrideWith(GatewaySettings&& o) {
   KJ_IF_MAYBE(v, o.vaultSocket) { vaultSocket = kj::mv(*v); }
   if (o.listen.size() > 0) listen = kj::mv(o.listen);
   KJ_IF_MAYBE(v, o.prefix) { prefix = kj::mv(*v); }
+  KJ_IF_MAYBE(v, o.publicUrl) { publicUrl = kj::mv(*v); }
   KJ_IF_MAYBE(v, o.maxBody) { maxBody = *v; }
   KJ_IF_MAYBE(v, o.maxConnections) { maxConnections = *v; }
   KJ_IF_MAYBE(v, o.idleTimeoutSeconds) { idleTimeoutSeconds = *v; }

@@ -1,7 +1,7 @@
 // credvault-gateway — settings from /etc/credvault/gateway.conf and the command line.
 //
 // File format: one "key = value" per line, '#' starts a comment, blank lines ignored.
-// Keys: vault_socket, listen (repeatable), prefix, max_body, max_connections,
+// Keys: vault_socket, listen (repeatable), prefix, public_url, max_body, max_connections,
 // idle_timeout, header_timeout (seconds), access_log (yes/no). Command-line options win:
 // a setting given on the command line replaces the file's (all of the file's `listen`
 // lines are replaced by the command line's --listen options, if any).
@@ -22,6 +22,9 @@ struct GatewaySettings {
   kj::Maybe<kj::String> vaultSocket;
   kj::Vector<kj::String> listen;
   kj::Maybe<kj::String> prefix;
+  // The URL clients reach the gateway's "/" by, as checkPublicUrl() normalises it; "" = not
+  // set (the WSDL then names the address the request arrived on).
+  kj::Maybe<kj::String> publicUrl;
   kj::Maybe<uint64_t> maxBody;
   kj::Maybe<uint64_t> maxConnections;
   kj::Maybe<uint64_t> idleTimeoutSeconds;
@@ -35,6 +38,13 @@ struct GatewaySettings {
   // Applies the limits to `limits`.
   void applyTo(http::HttpLimits& limits) const;
 };
+
+// public_url: "http" or "https", "://", a host name, IPv4 address or [IPv6] literal, an
+// optional port (1..65535) and path (letters, digits, / - _ . ~); no user name, query or
+// fragment; at most 200 bytes. Returns one line saying what is wrong (never the value: it
+// might hold a password, as in "https://user:pw@host"), or null after setting `normalized`
+// to the URL with scheme and host lower-cased and trailing slashes removed.
+kj::Maybe<kj::String> checkPublicUrl(kj::StringPtr url, kj::String& normalized);
 
 // Parses the configuration file text; errors name the line ("line 3: unknown key 'x'").
 kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text);

@@ -3,13 +3,13 @@
 namespace credvault::frontends {
 
 Gateway::Gateway(kj::Network& network, kj::Timer& timer, const kj::Clock& calendar,
-                 const kj::MonotonicClock& monotonic, GatewayConfig config,
+                 const kj::MonotonicClock& monotonic, http::Entropy& entropy, GatewayConfig config,
                  kj::Maybe<http::AccessLog&> log)
     : config_(kj::mv(config)),
       link_(network, timer, kj::heapString(config_.vaultSocket)),
       router_(config_.urlPrefix),
-      soap_(link_),
-      server_(timer, calendar, monotonic, router_, config_.limits, log) {
+      soap_(link_, config_.publicUrl),
+      server_(timer, calendar, monotonic, entropy, router_, config_.limits, log) {
   soap_.addRoutes(router_);
 }
 

@@ -1,6 +1,6 @@
 // credvault-gateway — the server object: HTTP server, router, daemon link and frontends.
 //
-// Takes its OS dependencies (network, timer, calendar clock, log) in the constructor, so
+// Takes its OS dependencies (network, timer, clocks, entropy, log) in the constructor, so
 // tests can run it without a process around it; main.c++ only parses options and wires.
 // A frontend adds itself by registering routes on router() (SOAP: /Remote/; REST:
 // /api/v1/Agents/...), all under the configured URL prefix.
@@ -17,13 +17,14 @@ namespace credvault::frontends {
 struct GatewayConfig {
   kj::String vaultSocket;
   kj::String urlPrefix = kj::str();  // "" or "/Cust12345"
+  kj::String publicUrl = kj::str();  // "" or "https://vault.example.com" (config.h)
   http::HttpLimits limits;
 };
 
 class Gateway {
  public:
   Gateway(kj::Network& network, kj::Timer& timer, const kj::Clock& calendar,
-          const kj::MonotonicClock& monotonic, GatewayConfig config,
+          const kj::MonotonicClock& monotonic, http::Entropy& entropy, GatewayConfig config,
           kj::Maybe<http::AccessLog&> log);
   KJ_DISALLOW_COPY(Gateway);
 

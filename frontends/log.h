@@ -2,7 +2,8 @@
 //
 // Lines start with a syslog priority prefix ("<6>") that journald turns into the entry's
 // priority when stderr is connected to it. A line holds method, path (never the query),
-// status, duration, peer and the handler's note (operation and outcome) — never a ticket,
+// status, duration, peer, request id (the X-Request-Id the client got, also in the daemon's
+// audit records) and the handler's note (operation and outcome) — never a ticket,
 // password, token or credential value: nothing from a request body or header is logged.
 
 #pragma once

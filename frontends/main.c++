@@ -4,6 +4,7 @@
 #include "frontends/config.h"
 #include "frontends/gateway.h"
 #include "frontends/log.h"
+#include "frontends/process.h"
 #include "frontends/rest/routes.h"
 
 #include <kj/async-unix.h>
@@ -42,6 +43,9 @@ class GatewayMain {
                           "(repeatable; default 127.0.0.1:8080).")
         .addOptionWithArg({"prefix"}, KJ_BIND_METHOD(*this, setPrefix), "</Name>",
                           "Serve every URL below this path, e.g. /Cust12345.")
+        .addOptionWithArg({"public-url"}, KJ_BIND_METHOD(*this, setPublicUrl), "<url>",
+                          "The URL clients reach the gateway by, e.g. https://vault.example.com "
+                          "(named in the WSDL; default: the address a request arrived on).")
         .addOptionWithArg({"max-body"}, KJ_BIND_METHOD(*this, setMaxBody), "<bytes>",
                           "Largest request body accepted (default 1048576); larger: 413.")
         .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, setMaxConnections), "<n>",
@@ -52,6 +56,8 @@ class GatewayMain {
                           "Time allowed to send a request head (default 10).")
         .addOption({"no-access-log"}, KJ_BIND_METHOD(*this, disableAccessLog),
                    "Log only errors and 5xx responses, not every request.")
+        .addOptionWithArg({"set"}, KJ_BIND_METHOD(*this, setOption), "<key=value>",
+                          "Override one setting of the configuration file (any key).")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -60,10 +66,20 @@ class GatewayMain {
   kj::ProcessContext& context_;
   kj::Maybe<kj::String> configFile_;
   GatewaySettings cli_;
+  // The first bad option, reported by run(): KJ's own report of an invalid option repeats
+  // its value, and a public_url may hold a password ("https://user:pw@host").
+  kj::Maybe<kj::String> optionError_;
 
   kj::MainBuilder::Validity setting(kj::StringPtr key, kj::StringPtr value) {
-    KJ_IF_MAYBE(error, cli_.set(key, value)) { return kj::mv(*error); }
+    KJ_IF_MAYBE(error, cli_.set(key, value)) {
+      if (optionError_ == nullptr) optionError_ = kj::str("command line: ", *error);
+    }
     return true;
+  }
+
+  // One line on stderr, exit status 1 (KJ's Validity would add a line about --help).
+  KJ_NORETURN(void fail(kj::StringPtr message)) {
+    context_.exitError(kj::str("credvault-gateway: ", message));
   }
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
     configFile_ = kj::heapString(path);
@@ -72,6 +88,15 @@ class GatewayMain {
   kj::MainBuilder::Validity setVaultSocket(kj::StringPtr v) { return setting("vault_socket", v); }
   kj::MainBuilder::Validity addListen(kj::StringPtr v) { return setting("listen", v); }
   kj::MainBuilder::Validity setPrefix(kj::StringPtr v) { return setting("prefix", v); }
+  kj::MainBuilder::Validity setPublicUrl(kj::StringPtr v) { return setting("public_url", v); }
+  kj::MainBuilder::Validity setOption(kj::StringPtr keyValue) {
+    KJ_IF_MAYBE(eq, keyValue.findFirst('=')) {
+      auto key = kj::heapString(keyValue.begin(), *eq);
+      return setting(key, keyValue.slice(*eq + 1));
+    }
+    if (optionError_ == nullptr) optionError_ = kj::str("command line: --set expects key=value");
+    return true;
+  }
   kj::MainBuilder::Validity setMaxBody(kj::StringPtr v) { return setting("max_body", v); }
   kj::MainBuilder::Validity setMaxConnections(kj::StringPtr v) {
     return setting("max_connections", v);
@@ -113,6 +138,9 @@ class GatewayMain {
   }
 
   kj::MainBuilder::Validity run() {
+    // Before the first request can put a password into our memory.
+    KJ_IF_MAYBE(error, hardenProcess()) { fail(*error); }
+    KJ_IF_MAYBE(error, optionError_) { fail(*error); }
     // A peer closing mid-write must not kill the process.
     signal(SIGPIPE, SIG_IGN);
     kj::UnixEventPort::captureSignal(SIGTERM);
@@ -122,11 +150,11 @@ class GatewayMain {
     ws.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
 
     auto loaded = loadSettings();
-    KJ_IF_MAYBE(error, loaded.tryGet<kj::String>()) { return kj::mv(*error); }
+    KJ_IF_MAYBE(error, loaded.tryGet<kj::String>()) { fail(*error); }
     auto& settings = loaded.get<GatewaySettings>();
 
     int activated = sd_listen_fds(1);
-    if (activated < 0) return kj::str("sd_listen_fds: ", strerror(-activated));
+    if (activated < 0) fail(kj::str("sd_listen_fds: ", strerror(-activated)));
     kj::Vector<kj::String> listen;
     if (activated == 0) {
       listen = kj::mv(settings.listen);
@@ -138,11 +166,14 @@ class GatewayMain {
     config.vaultSocket =
         ipc::socketPath(settings.vaultSocket.map([](kj::String& s) -> kj::StringPtr { return s; }));
     KJ_IF_MAYBE(p, settings.prefix) { config.urlPrefix = kj::mv(*p); }
+    KJ_IF_MAYBE(u, settings.publicUrl) { config.publicUrl = kj::mv(*u); }
     settings.applyTo(config.limits);
     kj::String socket = kj::heapString(config.vaultSocket);
     kj::String prefix = kj::heapString(config.urlPrefix);
+    kj::String publicUrl = kj::heapString(config.publicUrl);
+    http::SystemEntropy entropy;
     Gateway gateway(io.provider->getNetwork(), io.provider->getTimer(),
-                    kj::systemCoarseCalendarClock(), kj::systemPreciseMonotonicClock(),
+                    kj::systemCoarseCalendarClock(), kj::systemPreciseMonotonicClock(), entropy,
                     kj::mv(config), log);
     rest::addRoutes(gateway.router(), gateway.vault());
 
@@ -159,7 +190,7 @@ class GatewayMain {
                     auto addr = io.provider->getNetwork().parseAddress(address).wait(ws);
                     receivers.add(addr->listen());
                   })) {
-        return kj::str("cannot listen on ", address, ": ", e->getDescription());
+        fail(kj::str("cannot listen on ", address, ": ", e->getDescription()));
       }
       names.add(kj::heapString(address));
     }
@@ -174,9 +205,10 @@ class GatewayMain {
             .exclusiveJoin(io.unixEventPort.onSignal(SIGINT))
             .then([](siginfo_t info) -> kj::String { return kj::str("signal ", info.si_signo); });
 
-    StderrLog::info(kj::str("credvault-gateway ", CREDVAULT_VERSION, " listening on ",
-                            kj::strArray(names, ", "), "; vault socket ", socket,
-                            prefix.size() > 0 ? kj::str("; prefix ", prefix) : kj::str()));
+    StderrLog::info(kj::str(
+        "credvault-gateway ", CREDVAULT_VERSION, " listening on ", kj::strArray(names, ", "),
+        "; vault socket ", socket, prefix.size() > 0 ? kj::str("; prefix ", prefix) : kj::str(),
+        publicUrl.size() > 0 ? kj::str("; public URL ", publicUrl) : kj::str()));
     sd_notify(0, "READY=1\nSTATUS=serving");
 
     kj::String why;

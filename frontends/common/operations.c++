@@ -346,6 +346,8 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
       auto req = vault.authenticateTicketRequest();
       req.setTicket(s.caller.secret.reveal());
       KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
+      req.setClientAddress(s.caller.clientAddress);
+      req.setRequestId(s.caller.requestId);
       auto sent = req.send();
       session = sent.getSession();
       authenticated = sent.then(check);
@@ -357,7 +359,8 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
       req.setPassword(s.caller.secret.reveal());
       KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
       req.setIssueTicket(false);
-      if (s.caller.clientAddress.size() > 0) req.setClientAddress(s.caller.clientAddress);
+      req.setClientAddress(s.caller.clientAddress);
+      req.setRequestId(s.caller.requestId);
       auto sent = req.send();
       session = sent.getSession();
       authenticated = sent.then(check);
@@ -367,6 +370,8 @@ kj::Promise<OpResult> performOnce(rpc::Vault::Client vault, PerformState& s) {
       auto req = vault.authenticateTokenRequest();
       req.setToken(s.caller.secret.reveal());
       KJ_IF_MAYBE(a, s.caller.appToken) { req.setAppToken(*a); }
+      req.setClientAddress(s.caller.clientAddress);
+      req.setRequestId(s.caller.requestId);
       auto sent = req.send();
       session = sent.getSession();
       authenticated = sent.then(check);
@@ -403,6 +408,7 @@ Caller cloneCaller(const Caller& c) {
   out.secret = c.secret.clone();
   KJ_IF_MAYBE(a, c.appToken) { out.appToken = kj::heapString(*a); }
   out.clientAddress = kj::heapString(c.clientAddress);
+  out.requestId = kj::heapString(c.requestId);
   return out;
 }
 
@@ -433,9 +439,10 @@ kj::Promise<OpResult> perform(VaultLink& link, const Caller& caller, OpRequest r
 
 kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
                                const SensitiveText& password, kj::Maybe<kj::StringPtr> appToken,
-                               kj::StringPtr clientAddress) {
+                               kj::StringPtr clientAddress, kj::StringPtr requestId) {
   Caller caller;
   caller.clientAddress = kj::heapString(clientAddress);
+  caller.requestId = kj::heapString(requestId);
   caller.kind = Caller::PASSWORD;
   caller.userName = kj::heapString(userName);
   caller.secret = password.clone();
@@ -455,6 +462,7 @@ kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
         KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
         req.setIssueTicket(true);
         req.setClientAddress(c.clientAddress);
+        req.setRequestId(c.requestId);
         return req.send().then([](auto&& r) {
           LoginResult out;
           if (r.hasError()) {

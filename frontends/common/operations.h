@@ -62,10 +62,13 @@ struct OpRequest {
 // What the HTTP client presented.
 struct Caller {
   enum Kind { TICKET, PASSWORD, TOKEN } kind = TICKET;
-  kj::String userName = kj::str();       // PASSWORD
-  SensitiveText secret;                  // the ticket, password or token
-  kj::Maybe<kj::String> appToken;        // SOAP ApplicationToken / REST SO-AppToken
-  kj::String clientAddress = kj::str();  // PASSWORD: the client's IP (per-client throttling)
+  kj::String userName = kj::str();  // PASSWORD
+  SensitiveText secret;             // the ticket, password or token
+  kj::Maybe<kj::String> appToken;   // SOAP ApplicationToken / REST SO-AppToken
+  // Where the request came from, passed on every authenticate call: the daemon throttles
+  // password attempts per client address and writes both into the session's audit records.
+  kj::String clientAddress = kj::str();  // the client's IP (clientAddressOf), "" if unknown
+  kj::String requestId = kj::str();      // the HTTP request's id (http/request-id.h)
 };
 
 struct Failure {
@@ -103,7 +106,7 @@ struct LoginResult {
 };
 kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
                                const SensitiveText& password, kj::Maybe<kj::StringPtr> appToken,
-                               kj::StringPtr clientAddress);
+                               kj::StringPtr clientAddress, kj::StringPtr requestId);
 
 // "203.0.113.5" from a peer name "203.0.113.5:4711" ("[::1]:80" -> "::1").
 kj::String clientAddressOf(kj::StringPtr peer);

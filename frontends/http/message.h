@@ -7,6 +7,8 @@
 
 #pragma once
 
+#include "frontends/http/request-id.h"
+
 #include <kj/array.h>
 #include <kj/string.h>
 #include <kj/vector.h>
@@ -65,7 +67,9 @@ struct HttpRequest {
   uint minorVersion = 1;           // HTTP/1.<minor>
   kj::Vector<HttpHeader> headers;
   WipedBytes body;
-  kj::StringPtr peer;  // "ip:port" of the client, for logs; may be empty
+  kj::StringPtr peer;   // "ip:port" of the client, for logs; may be empty
+  kj::StringPtr local;  // "ip:port" the request arrived on; "" when not an IP socket
+  RequestId id;         // assigned by the server before the handler sees the request
 
   // The first header with this name (case-insensitive), if any.
   kj::Maybe<kj::StringPtr> header(kj::StringPtr name) const;

@@ -25,14 +25,19 @@ bool isDisconnect(const kj::Exception& e) {
   return e.getType() == kj::Exception::Type::DISCONNECTED;
 }
 
-}  // namespace
-
-kj::String peerName(kj::AsyncIoStream& stream) {
+// "ip:port" of either end of a stream (getsockname or getpeername); "unix", or "" when not
+// a socket.
+kj::String socketName(kj::AsyncIoStream& stream, bool local) {
   struct sockaddr_storage addr;
   uint len = sizeof(addr);
   memset(&addr, 0, sizeof(addr));
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                stream.getpeername(reinterpret_cast<struct sockaddr*>(&addr), &len);
+                auto* sa = reinterpret_cast<struct sockaddr*>(&addr);
+                if (local) {
+                  stream.getsockname(sa, &len);
+                } else {
+                  stream.getpeername(sa, &len);
+                }
               })) {
     return kj::heapString("");
   }
@@ -51,14 +56,28 @@ kj::String peerName(kj::AsyncIoStream& stream) {
   return kj::heapString("");
 }
 
+}  // namespace
+
+kj::String peerName(kj::AsyncIoStream& stream) {
+  return socketName(stream, false);
+}
+
+kj::String localName(kj::AsyncIoStream& stream) {
+  auto name = socketName(stream, true);
+  if (name == "unix") return kj::heapString("");
+  return name;
+}
+
 // =======================================================================================
 
 class HttpServer::Connection {
  public:
-  Connection(HttpServer& server, kj::Own<kj::AsyncIoStream> stream, kj::String peer)
+  Connection(HttpServer& server, kj::Own<kj::AsyncIoStream> stream, kj::String peer,
+             kj::String local)
       : server_(server),
         stream_(kj::mv(stream)),
         peer_(kj::mv(peer)),
+        local_(kj::mv(local)),
         buf_(kj::heapArray<char>(kj::min(INITIAL_BUFFER_BYTES, server.limits_.maxHeaderBytes))) {
     ++server_.connections_;
   }
@@ -87,11 +106,13 @@ class HttpServer::Connection {
   HttpServer& server_;
   kj::Own<kj::AsyncIoStream> stream_;
   kj::String peer_;
+  kj::String local_;
   kj::Array<char> buf_;
   size_t used_ = 0;
   size_t scanned_ = 0;
 
   // The request in progress and what is being written for it.
+  RequestId id_;  // also for answers to requests that could not be read
   kj::Maybe<kj::Own<HttpRequest>> request_;
   kj::Maybe<ChunkedDecoder> decoder_;
   kj::Maybe<kj::Own<ByteBuffer>> body_;  // a body being read (wiped when dropped)
@@ -124,6 +145,7 @@ class HttpServer::Connection {
 
   kj::Promise<void> loop() {
     return readHead(nullptr).then([this](HeadOutcome&& outcome) -> kj::Promise<void> {
+      if (!outcome.is<Closed>()) id_ = server_.ids_.next();
       KJ_IF_MAYBE(request, outcome.tryGet<HttpRequest>()) {
         return onRequest(kj::heap<HttpRequest>(kj::mv(*request)));
       }
@@ -188,6 +210,8 @@ class HttpServer::Connection {
   kj::Promise<void> onRequest(kj::Own<HttpRequest> request) {
     started_ = server_.monotonic_.now();
     request->peer = peer_;
+    request->local = local_;
+    request->id = id_;
     auto framingOrError = bodyFraming(*request, limits());
     HttpRequest& req = *request;
     request_ = kj::mv(request);
@@ -313,6 +337,7 @@ class HttpServer::Connection {
     responseHead_ = kj::str(
         "HTTP/1.1 ", response.status, " ", statusReason(response.status), "\r\n",
         "Date: ", server_.dateHeader(), "\r\n", "Server: credvault-gateway\r\n",
+        "X-Request-Id: ", id_.str(), "\r\n",
         response.contentType.size() > 0 ? kj::str("Content-Type: ", response.contentType, "\r\n")
                                         : kj::str(),
         extraText, extraText.size() > 0 ? "\r\n" : "",
@@ -352,6 +377,7 @@ class HttpServer::Connection {
         entry.requestBodyBytes = 0;
       }
       entry.peer = peer_;
+      entry.requestId = id_.str();
       entry.status = status;
       entry.duration = server_.monotonic_.now() - started_;
       entry.responseBodyBytes = responseBody_.size();
@@ -387,11 +413,12 @@ class HttpServer::Connection {
 // =======================================================================================
 
 HttpServer::HttpServer(kj::Timer& timer, const kj::Clock& calendar,
-                       const kj::MonotonicClock& monotonic, HttpHandler& handler, HttpLimits limits,
-                       kj::Maybe<AccessLog&> log)
+                       const kj::MonotonicClock& monotonic, Entropy& entropy, HttpHandler& handler,
+                       HttpLimits limits, kj::Maybe<AccessLog&> log)
     : timer_(timer),
       calendar_(calendar),
       monotonic_(monotonic),
+      ids_(entropy),
       handler_(handler),
       limits_(limits),
       log_(log),
@@ -416,7 +443,8 @@ kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver) {
       [this, &receiver](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
         if (draining_) return kj::READY_NOW;
         auto peer = peerName(*stream);
-        serve(kj::mv(stream), peer);
+        auto local = localName(*stream);
+        serve(kj::mv(stream), peer, local);
         return acceptLoop(receiver);
       },
       [this, &receiver](kj::Exception&& e) -> kj::Promise<void> {
@@ -428,19 +456,21 @@ kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver) {
       });
 }
 
-void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer) {
+void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj::StringPtr local) {
   if (connections_ >= limits_.maxConnections) {
     // Over the cap: a short 503 and close, without reading the request.
-    static constexpr char BUSY[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    auto busy = kj::str("HTTP/1.1 503 Service Unavailable\r\nX-Request-Id: ", ids_.next().str(),
+                        "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     auto& s = *stream;
-    tasks_.add(s.write(BUSY, sizeof(BUSY) - 1)
+    auto write = s.write(busy.begin(), busy.size());
+    tasks_.add(kj::mv(write)
                    .exclusiveJoin(timer_.afterDelay(limits_.writeTimeout))
-                   .attach(kj::mv(stream))
+                   .attach(kj::mv(stream), kj::mv(busy))
                    .catch_([](kj::Exception&&) {}));
     return;
   }
-  auto connection = kj::heap<Connection>(*this, kj::mv(stream), kj::heapString(peer));
+  auto connection =
+      kj::heap<Connection>(*this, kj::mv(stream), kj::heapString(peer), kj::heapString(local));
   auto& c = *connection;
   tasks_.add(c.run().attach(kj::mv(connection)));
 }

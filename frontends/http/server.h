@@ -6,9 +6,13 @@
 // time, and a connection cap (503). One event loop serves every connection; a slow client
 // holds only its own buffer, never the loop. Requests on one connection are answered in order.
 //
+// Every answer carries `X-Request-Id` (see request-id.h), also the ones the server gives
+// itself (400, 408, 413, 431, 503); the handler finds the id in HttpRequest::id.
+//
 // Lifetime: the server must outlive every promise it returns. Destroying it cancels all
 // connections at once; drain() first for a graceful stop. Never logs itself: each finished
-// request is reported to the AccessLog given, with method, path (no query), status and time.
+// request is reported to the AccessLog given, with method, path (no query), status, time
+// and request id.
 
 #pragma once
 
@@ -33,6 +37,7 @@ struct AccessLogEntry {
   kj::StringPtr method;
   kj::StringPtr path;  // never the query string: it may carry values a log must not hold
   kj::StringPtr peer;
+  kj::StringPtr requestId;
   uint status;
   kj::Duration duration;
   size_t requestBodyBytes;
@@ -51,17 +56,21 @@ class AccessLog {
 class HttpServer final : private kj::TaskSet::ErrorHandler {
  public:
   // `calendar` supplies the Date header, `timer` every timeout, `monotonic` the logged
-  // durations (kj::Timer::now() only advances between event-loop turns).
+  // durations (kj::Timer::now() only advances between event-loop turns), `entropy` the
+  // request ids.
   HttpServer(kj::Timer& timer, const kj::Clock& calendar, const kj::MonotonicClock& monotonic,
-             HttpHandler& handler, HttpLimits limits = {}, kj::Maybe<AccessLog&> log = nullptr);
+             Entropy& entropy, HttpHandler& handler, HttpLimits limits = {},
+             kj::Maybe<AccessLog&> log = nullptr);
   ~HttpServer() noexcept(false);
   KJ_DISALLOW_COPY(HttpServer);
 
   // Accepts connections until drain(). Several listeners may share one server.
   kj::Promise<void> listen(kj::ConnectionReceiver& receiver);
 
-  // Serves one accepted stream (also used by tests with an in-memory pipe).
-  void serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer = nullptr);
+  // Serves one accepted stream (also used by tests with an in-memory pipe). `local`: the
+  // address it was accepted on (HttpRequest::local).
+  void serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer = nullptr,
+             kj::StringPtr local = nullptr);
 
   // Stops accepting, closes idle keep-alive connections, lets requests in progress finish
   // (their responses say `Connection: close`). Resolves when no connection is left or
@@ -83,6 +92,7 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   kj::Timer& timer_;
   const kj::Clock& calendar_;
   const kj::MonotonicClock& monotonic_;
+  RequestIds ids_;
   HttpHandler& handler_;
   HttpLimits limits_;
   kj::Maybe<AccessLog&> log_;
@@ -97,7 +107,9 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   kj::TaskSet tasks_;  // last: destroyed first, cancelling every connection
 };
 
-// "ip:port" of a stream's peer, "" when not a socket.
+// "ip:port" of a stream's peer, "unix" for a Unix socket, "" when not a socket.
 kj::String peerName(kj::AsyncIoStream& stream);
+// "ip:port" of a stream's own end ("[::1]:8080"), "" when it is not an IP socket.
+kj::String localName(kj::AsyncIoStream& stream);
 
 }  // namespace credvault::http

@@ -17,17 +17,6 @@ bool equalsIgnoreCase(kj::ArrayPtr<const char> a, kj::StringPtr b) {
 
 }  // namespace
 
-kj::String peerAddress(kj::StringPtr peer) {
-  if (peer.startsWith("[")) {
-    KJ_IF_MAYBE(close, peer.findFirst(']')) { return kj::heapString(peer.begin() + 1, *close - 1); }
-    return kj::str(peer);
-  }
-  KJ_IF_MAYBE(colon, peer.findLast(':')) {
-    if (peer.findFirst(':') == *colon) return kj::heapString(peer.begin(), *colon);
-  }
-  return kj::str(peer);
-}
-
 kj::OneOf<Caller, RestError> callerFrom(const http::HttpRequest& request) {
   auto denied = [](kj::StringPtr detail) {
     return RestError{401, kj::str("Authorization has been denied for this request."),
@@ -76,7 +65,8 @@ kj::OneOf<Caller, RestError> callerFrom(const http::HttpRequest& request) {
   } else {
     return denied("Unsupported authorization scheme; use Basic, SoTicket or Bearer.");
   }
-  caller.clientAddress = peerAddress(request.peer);
+  caller.clientAddress = frontends::clientAddressOf(request.peer);
+  caller.requestId = kj::heapString(request.id.str());
   return kj::mv(caller);
 }
 

@@ -15,11 +15,8 @@
 namespace credvault::rest {
 
 // The Authorization and SO-AppToken headers as a Caller; 401 when there are none or they
-// cannot be read (the daemon judges whether they are valid). `clientAddress` is recorded for
-// per-client throttling of password attempts.
+// cannot be read (the daemon judges whether they are valid). The caller carries the client's
+// address and the request id for the daemon's throttling and audit records.
 kj::OneOf<frontends::Caller, RestError> callerFrom(const http::HttpRequest& request);
-
-// "192.0.2.1" from "192.0.2.1:4711", "::1" from "[::1]:4711"; the input when neither.
-kj::String peerAddress(kj::StringPtr peer);
 
 }  // namespace credvault::rest

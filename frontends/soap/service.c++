@@ -121,8 +121,9 @@ kj::StringPtr unquote(kj::StringPtr s, kj::String& storage) {
 
 }  // namespace
 
-SoapService::SoapService(frontends::VaultLink& link, xml::XmlLimits xmlLimits)
-    : link_(link), xmlLimits_(xmlLimits) {}
+SoapService::SoapService(frontends::VaultLink& link, kj::StringPtr publicUrl,
+                         xml::XmlLimits xmlLimits)
+    : link_(link), publicUrl_(kj::heapString(publicUrl)), xmlLimits_(xmlLimits) {}
 
 void SoapService::addRoutes(http::Router& router) {
   static const kj::StringPtr METHODS[] = {"GET", "POST"};
@@ -168,21 +169,16 @@ kj::Promise<HttpResponse> SoapService::handle(HttpRequest& request, kj::StringPt
 
 HttpResponse SoapService::wsdl(const HttpRequest& request, const ServiceAddress& address,
                                kj::StringPtr urlPrefix) {
-  // The endpoint URL inside the WSDL follows the Host the client used (restricted to the
-  // characters a host and port may have).
-  kj::StringPtr host = "localhost";
-  KJ_IF_MAYBE(h, request.header("Host")) {
-    bool ok = h->size() > 0 && h->size() < 256;
-    for (char c : *h) {
-      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '.' || c == '-' || c == ':' || c == '[' || c == ']')) {
-        ok = false;
-      }
-    }
-    if (ok) host = *h;
+  // public_url when configured; else our own address as the kernel reports it ("localhost"
+  // when the request came over something else, a Unix socket or a test's pipe).
+  kj::String base;
+  if (publicUrl_.size() > 0) {
+    base = kj::heapString(publicUrl_);
+  } else {
+    base = kj::str("http://", request.local.size() > 0 ? request.local : "localhost"_kj);
   }
-  auto location = kj::str("http://", host, urlPrefix, "/Remote/Services", address.version, "/",
-                          address.service, ".svc");
+  auto location =
+      kj::str(base, urlPrefix, "/Remote/Services", address.version, "/", address.service, ".svc");
   auto key = kj::str(address.version, address.service);
   auto& entry = wsdlCache_.findOrCreate(key, [&]() {
     return kj::HashMap<kj::String, CachedWsdl>::Entry{kj::mv(key),
@@ -275,6 +271,7 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
     KJ_IF_MAYBE(t, env.ticket) { caller.secret = frontends::SensitiveText(*t); }
     KJ_IF_MAYBE(t, appToken) { caller.appToken = kj::heapString(*t); }
     caller.clientAddress = frontends::clientAddressOf(request.peer);
+    caller.requestId = kj::heapString(request.id.str());
     auto requestOrFailure = readUserOperation(op, which, address.ns);
     KJ_IF_MAYBE(f, requestOrFailure.tryGet<Failure>()) {
       // A missing ticket outranks a malformed argument.
@@ -300,7 +297,7 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
   }
   auto& login = loginOrFailure.get<LoginRequest>();
   return frontends::login(link_, login.userName, login.password, appToken,
-                          frontends::clientAddressOf(request.peer))
+                          frontends::clientAddressOf(request.peer), request.id.str())
       .then([v, address = kj::mv(address)](frontends::LoginResult&& result) {
         return loginResponse(v, address, result);
       });

@@ -7,6 +7,11 @@
 // answers; an envelope that cannot be read, an unknown operation or version, is a SOAP
 // Fault. Each operation is one round trip to credvaultd (see common/operations.h).
 //
+// The WSDL's soap:address is the configured public URL, else the address the request arrived
+// on — never the request's Host header, which the client chooses: a WSDL that names a host
+// an attacker picked (and a cache or proxy that keeps it) would send the next client's
+// tickets there.
+//
 // Holds no state between requests except a cache of rendered WSDL. Never logs: the
 // outcome goes to the access log through HttpResponse::note (operation and error name).
 
@@ -28,7 +33,10 @@ kj::Maybe<ServiceAddress> parseServicePath(kj::StringPtr rest, uint& versionSeen
 
 class SoapService {
  public:
-  SoapService(frontends::VaultLink& link, xml::XmlLimits xmlLimits = {});
+  // `publicUrl`: "" or a URL checked by frontends::checkPublicUrl ("https://vault.example.com"),
+  // which stands for the gateway's "/": the URL prefix and service path are appended.
+  SoapService(frontends::VaultLink& link, kj::StringPtr publicUrl = "",
+              xml::XmlLimits xmlLimits = {});
   KJ_DISALLOW_COPY(SoapService);
 
   // Routes "/Remote/..." (GET and POST) to this service.
@@ -43,6 +51,7 @@ class SoapService {
   kj::Promise<http::HttpResponse> call(http::HttpRequest& request, ServiceAddress address);
 
   frontends::VaultLink& link_;
+  kj::String publicUrl_;
   xml::XmlLimits xmlLimits_;
   struct CachedWsdl {
     kj::String location;

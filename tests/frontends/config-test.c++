@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <kj/filesystem.h>
 
 namespace credvault::frontends {
 namespace {
@@ -66,6 +67,101 @@ TEST(GatewayConfig, CommandLineWins) {
   EXPECT_EQ(file.listen[0], "c:3");
   EXPECT_EQ(KJ_ASSERT_NONNULL(file.prefix), "/x");
   EXPECT_EQ(KJ_ASSERT_NONNULL(file.maxBody), 8192u);
+}
+
+kj::String publicUrlError(kj::StringPtr url) {
+  GatewaySettings s;
+  KJ_IF_MAYBE(e, s.set("public_url", url)) { return kj::mv(*e); }
+  return kj::str();
+}
+
+kj::String publicUrlOf(kj::StringPtr url) {
+  GatewaySettings s;
+  KJ_IF_MAYBE(e, s.set("public_url", url)) { return kj::str("error: ", *e); }
+  return kj::heapString(KJ_ASSERT_NONNULL(s.publicUrl));
+}
+
+TEST(GatewayConfig, PublicUrlIsNormalised) {
+  EXPECT_EQ(publicUrlOf("https://vault.example.com"), "https://vault.example.com");
+  EXPECT_EQ(publicUrlOf("HTTPS://Vault.Example.COM/"), "https://vault.example.com");
+  EXPECT_EQ(publicUrlOf("http://vault.example.com:8443/Base/cv~1//"),
+            "http://vault.example.com:8443/Base/cv~1");
+  EXPECT_EQ(publicUrlOf("http://192.0.2.1:80"), "http://192.0.2.1:80");
+  EXPECT_EQ(publicUrlOf("https://[2001:DB8::1]:65535/x"), "https://[2001:db8::1]:65535/x");
+  EXPECT_EQ(publicUrlOf(""), "");  // not set
+  auto r = parseSettings("public_url = https://vault.example.com/cv  # behind nginx\n");
+  ASSERT_TRUE(r.is<GatewaySettings>());
+  EXPECT_EQ(KJ_ASSERT_NONNULL(r.get<GatewaySettings>().publicUrl), "https://vault.example.com/cv");
+}
+
+TEST(GatewayConfig, PublicUrlRefusesWhatIsNotABaseUrlWithoutEchoingIt) {
+  EXPECT_EQ(publicUrlError("vault.example.com"), "public_url must start with http:// or https://");
+  EXPECT_EQ(publicUrlError("ftp://vault.example.com"),
+            "public_url must start with http:// or https://");
+  EXPECT_EQ(publicUrlError("https://"), "public_url needs a host name after the scheme");
+  EXPECT_EQ(publicUrlError("https:///path"), "public_url needs a host name after the scheme");
+  EXPECT_EQ(publicUrlError("https://.example.com"), "public_url has a malformed host name");
+  EXPECT_EQ(publicUrlError("https://[]"), "public_url has a malformed [IPv6] host");
+  EXPECT_EQ(publicUrlError("https://[::1"), "public_url has a malformed [IPv6] host");
+  EXPECT_EQ(publicUrlError("https://vault_x.example.com"),
+            "public_url has a character a host name may not contain");
+  for (auto port : {"0"_kj, "65536"_kj, "123456"_kj, "x"_kj, ""_kj, "80x"_kj}) {
+    EXPECT_EQ(publicUrlError(kj::str("https://h:", port, "/")),
+              "public_url has a port that is not a number from 1 to 65535")
+        << port.cStr();
+  }
+  EXPECT_EQ(publicUrlError("https://h/a?b=c"), "public_url must not have a query or fragment");
+  EXPECT_EQ(publicUrlError("https://h/#top"), "public_url must not have a query or fragment");
+  // A user name and password: refused, and the message does not repeat them.
+  EXPECT_EQ(publicUrlError("https://user:s3cret@h/"),
+            "public_url must not contain a user name or password");
+  EXPECT_EQ(publicUrlError("https://h/a b"),
+            "public_url's path may contain letters, digits, '/', '-', '_', '.', '~'");
+  EXPECT_EQ(publicUrlError("https://h/%2e"),
+            "public_url's path may contain letters, digits, '/', '-', '_', '.', '~'");
+  EXPECT_EQ(publicUrlError("https://h/\"x\""),
+            "public_url's path may contain letters, digits, '/', '-', '_', '.', '~'");
+  auto longest = kj::str("https://h/", kj::repeat('a', 190));
+  EXPECT_EQ(longest.size(), 200u);
+  EXPECT_EQ(publicUrlError(longest), "");
+  EXPECT_EQ(publicUrlError(kj::str(longest, "a")), "public_url is longer than 200 bytes");
+  EXPECT_EQ(errorOf("public_url = vault.example.com\n"),
+            "line 1: public_url must start with http:// or https://");
+}
+
+TEST(GatewayConfig, CommandLinePublicUrlWins) {
+  auto parsed = parseSettings("public_url = https://a.example\n");
+  auto file = kj::mv(parsed.get<GatewaySettings>());
+  GatewaySettings cli;
+  EXPECT_TRUE(cli.set("public_url", "https://b.example") == nullptr);
+  file.overrideWith(kj::mv(cli));
+  EXPECT_EQ(KJ_ASSERT_NONNULL(file.publicUrl), "https://b.example");
+}
+
+TEST(GatewayConfig, ThePackagedFileParsesAlsoWithEveryDefaultUncommented) {
+  auto fs = kj::newDiskFilesystem();
+  auto text = fs->getRoot()
+                  .openFile(kj::Path::parse(kj::StringPtr(PACKAGED_GATEWAY_CONF).slice(1)))
+                  ->readAllText();
+  EXPECT_TRUE(parseSettings(text).is<GatewaySettings>());
+  // "#key = value" lines are the documented defaults; "#key =" (empty) means unset.
+  kj::Vector<kj::String> lines;
+  size_t uncommented = 0;
+  const char* p = text.begin();
+  while (p < text.end()) {
+    const char* eol = p;
+    while (eol < text.end() && *eol != '\n') ++eol;
+    kj::String l = kj::heapString(p, eol - p);
+    p = eol < text.end() ? eol + 1 : eol;
+    if (l.size() > 1 && l[0] == '#' && l[1] >= 'a' && l[1] <= 'z' && l.findFirst('=') != nullptr) {
+      l = kj::heapString(l.slice(1));
+      ++uncommented;
+    }
+    lines.add(kj::mv(l));
+  }
+  EXPECT_EQ(uncommented, 9u);  // every key
+  auto r = parseSettings(kj::strArray(lines, "\n"));
+  KJ_IF_MAYBE(e, r.tryGet<kj::String>()) { ADD_FAILURE() << e->cStr(); }
 }
 
 }  // namespace

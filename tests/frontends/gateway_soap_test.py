@@ -5,6 +5,7 @@ permission table, envelopes as real clients send them, the HTTP limits, a hostil
 daemon restarts and graceful shutdown. No log may contain a password, ticket or secret."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -514,10 +515,186 @@ class Http(unittest.TestCase):
     def test_access_log_lines(self):
         ticket, _ = login(W, "alice")
         call(W, ticket, "GetUntrustedCredentials", type_="x")
+        # The line is written once the answer is sent, so it may trail the answer a little.
+        wait_for(lambda: "User.GetUntrustedCredentials ok" in read(W.gateway.logs[0]),
+                 what="the access log line")
         text = read(W.gateway.logs[0])
-        self.assertRegex(text, r"<6>POST /Remote/Services86/User.svc 200 [0-9.]+ms peer=127\.0\.0\.1:")
+        self.assertRegex(text, r"<6>POST /Remote/Services86/User.svc 200 [0-9.]+ms "
+                               r"peer=127\.0\.0\.1:\d+ id=[0-9a-f]{16} in=")
         self.assertIn("User.GetUntrustedCredentials ok", text)
         self.assertNotIn("7T:", text)
+
+
+REQUEST_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+class RequestIds(unittest.TestCase):
+    """Every answer names its request; the same id is in the access log line (and, sent on
+    the authenticate call, in the daemon's audit records)."""
+
+    def test_every_answer_has_its_own_id_and_the_log_names_it(self):
+        ticket, _ = login(W, "alice")
+        ids = []
+        answers = [
+            W.gateway.request("GET", "/Remote/Services86/User.svc?wsdl"),
+            W.gateway.request("GET", "/Remote/Services86/Nothing.svc"),      # 404 fault
+            W.gateway.request("DELETE", "/Remote/Services86/User.svc"),      # 405
+            W.gateway.request("GET", "/nowhere"),                            # 404
+            W.gateway.soap("/Remote/Services86/User.svc",
+                           envelope(86, op_xml("GetUntrustedCredentials", type_="x"),
+                                    ticket=ticket)),
+            W.gateway.soap("/Remote/Services86/User.svc",                     # no ticket
+                           envelope(86, op_xml("GetUntrustedCredentials", type_="x"))),
+        ]
+        for status, headers, _ in answers:
+            rid = headers.get("X-Request-Id", "")
+            self.assertRegex(rid, REQUEST_ID, (status, headers))
+            ids.append(rid)
+        self.assertEqual(len(set(ids)), len(ids), ids)
+        # The line is written once the answer is sent, so it may trail the answer a little.
+        wait_for(lambda: all(" id=%s " % rid in read(W.gateway.logs[0]) for rid in ids),
+                 what="access log lines")
+        log = read(W.gateway.logs[0])
+        for rid in ids:
+            self.assertEqual(len(re.findall(r" id=%s " % rid, log)), 1, rid)
+
+    def test_the_clients_own_id_is_not_taken(self):
+        status, headers, _ = W.gateway.request(
+            "GET", "/Remote/Services86/User.svc?wsdl", headers={"X-Request-Id": "client-picked-1"})
+        self.assertEqual(status, 200)
+        self.assertRegex(headers["X-Request-Id"], REQUEST_ID)
+        self.assertNotIn("client-picked-1", read(W.gateway.logs[0]))
+
+    def test_answers_the_server_gives_itself_have_an_id(self):
+        s = socket.create_connection(("127.0.0.1", W.gateway.port), timeout=5)
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            s.close()
+        self.assertTrue(got.startswith(b"HTTP/1.1 400"), got)
+        self.assertRegex(got.decode(), r"\r\nX-Request-Id: [0-9a-f]{16}\r\n")
+
+
+class WsdlAddress(unittest.TestCase):
+    """soap:address is public_url, or the gateway's own address — never the Host header."""
+
+    PATH = "/Remote/Services86/User.svc?wsdl"
+
+    def location(self, body):
+        m = re.search(rb'<soap:address location="([^"]*)"', body)
+        self.assertIsNotNone(m, body[-400:])
+        return m.group(1).decode()
+
+    def test_a_hostile_host_header_is_not_in_the_wsdl(self):
+        for host in ("evil.example.com", "evil.example.com:6666", "[2001:db8::66]:80"):
+            status, _, body = W.gateway.request("GET", self.PATH, headers={"Host": host})
+            self.assertEqual(status, 200)
+            self.assertFalse(b"evil.example" in body, self.location(body))
+            self.assertFalse(b"2001:db8::66" in body, self.location(body))
+            self.assertEqual(self.location(body), "http://127.0.0.1:%d/Remote/Services86/User.svc"
+                             % W.gateway.port)
+
+    def test_public_url_from_the_command_line_and_the_file(self):
+        conf = os.path.join(W.dir, "public-url.conf")
+        with open(conf, "w") as f:
+            f.write("public_url = https://Vault.Example.com/cv/   # behind a proxy\n"
+                    "prefix = /Cust12345\n")
+        for args, expected in (
+                (["--public-url", "https://vault.example.com"],
+                 "https://vault.example.com/Remote/Services86/SoPrincipal.svc"),
+                (["--set", "public_url=http://192.0.2.10:8443"],
+                 "http://192.0.2.10:8443/Remote/Services86/SoPrincipal.svc"),
+                (["--config", conf],
+                 "https://vault.example.com/cv/Cust12345/Remote/Services86/SoPrincipal.svc")):
+            gw = Gateway(W.dir, W.daemon.socket, args)
+            gw.start()
+            try:
+                path = "/Remote/Services86/SoPrincipal.svc?wsdl"
+                if "--config" in args:
+                    path = "/Cust12345" + path
+                status, _, body = gw.request("GET", path, headers={"Host": "evil.example.com"})
+                self.assertEqual(status, 200, args)
+                self.assertEqual(self.location(body), expected)
+            finally:
+                gw.stop()
+                W.gateway.logs.extend(gw.logs)
+
+    def test_a_bad_public_url_stops_the_start_with_one_line(self):
+        gw = Gateway(W.dir, W.daemon.socket)
+        conf = os.path.join(W.dir, "bad-public-url.conf")
+        cases = [
+            (["--public-url", "vault.example.com"], "must start with http:// or https://"),
+            (["--public-url", "ftp://vault.example.com"], "must start with http:// or https://"),
+            (["--set", "public_url=https://vault.example.com/?a=b"], "query or fragment"),
+            (["--public-url", "https://vault.example.com/#x"], "query or fragment"),
+            (["--public-url", "https://"], "needs a host name"),
+            (["--public-url", "https://vault.example.com:99999"], "port"),
+            (["--public-url", "https://admin:pw-in-url@vault.example.com"], "user name or password"),
+            (["--public-url", "https://vault.example.com/a b"], "path may contain"),
+            (["--config", conf], "line 2: public_url must not contain a user name or password"),
+        ]
+        with open(conf, "w") as f:
+            f.write("# a gateway.conf\npublic_url = https://admin:pw-in-url@vault.example.com\n")
+        for args, reason in cases:
+            rc, out = gw.refusal(args)
+            self.assertEqual(rc, 1, (args, out))
+            lines = out.splitlines()
+            self.assertEqual(len(lines), 1, (args, out))
+            self.assertIn("public_url", lines[0])
+            self.assertIn(reason, lines[0])
+            self.assertTrue(lines[0].startswith("credvault-gateway: "), lines[0])
+            self.assertNotIn("pw-in-url", out)  # the value is never repeated
+
+
+class Hardening(unittest.TestCase):
+    """The gateway turns off core dumps and makes itself non-dumpable (no ptrace, no
+    /proc/PID/mem for its own uid)."""
+
+    def test_core_dumps_are_off(self):
+        limits = read("/proc/%d/limits" % W.gateway.proc.pid)
+        self.assertRegex(limits, r"Max core file size\s+0\s+0\s+bytes")
+
+    def test_not_dumpable(self):
+        # Not readable from outside directly; observable because the kernel gives the files
+        # under /proc/PID of a non-dumpable process (status, environ, mem, ...) to root
+        # instead of the process's uid (the directory itself keeps the process's uid). So
+        # the gateway must run as someone other than root: as nobody when we are root.
+        nobody = 65534
+        files = ("status", "environ", "mem")
+        if os.getuid() != 0:
+            pid = W.gateway.proc.pid
+            self.assertEqual(os.stat("/proc/%d" % pid).st_uid, os.getuid())
+            for name in files:
+                self.assertEqual(os.stat("/proc/%d/%s" % (pid, name)).st_uid, 0, name)
+            return
+        # Control: an ordinary process of that uid owns those files (else this kernel or
+        # container does not show the difference, and the check below would prove nothing).
+        control = subprocess.Popen(["sleep", "30"], user=nobody, group=nobody, extra_groups=[])
+        try:
+            for name in files:
+                self.assertEqual(os.stat("/proc/%d/%s" % (control.pid, name)).st_uid, nobody)
+        finally:
+            control.kill()
+            control.wait()
+        gw = Gateway(W.dir, W.daemon.socket, user=nobody)
+        gw.start()
+        try:
+            pid = gw.proc.pid
+            self.assertRegex(read("/proc/%d/status" % pid), r"\nUid:\s+%d\s" % nobody)
+            self.assertEqual(os.stat("/proc/%d" % pid).st_uid, nobody)
+            for name in files:
+                self.assertEqual(os.stat("/proc/%d/%s" % (pid, name)).st_uid, 0, name)
+            status, _, _ = gw.request("GET", "/Remote/Services86/User.svc?wsdl")
+            self.assertEqual(status, 200)  # and it serves as nobody
+        finally:
+            gw.stop()
+            W.gateway.logs.extend(gw.logs)
 
 
 class Lifecycle(unittest.TestCase):

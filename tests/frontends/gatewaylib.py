@@ -8,6 +8,7 @@ password, ticket or credential value) appears in one.
 """
 
 import http.client
+import itertools
 import os
 import re
 import shutil
@@ -111,25 +112,34 @@ class Daemon:
         return int(m.group(1)) if m else None
 
 
+# Log file numbers, unique in the process: several Gateway objects share a World's directory,
+# and a second "gateway.0.log" opened with "w" truncated the first gateway's log under it
+# (its later lines landed after a run of NULs, its earlier ones were lost to scan_logs).
+_gateway_logs = itertools.count()
+
+
 class Gateway:
-    def __init__(self, directory, vault_socket, args=()):
+    def __init__(self, directory, vault_socket, args=(), user=None):
         self.dir = directory
         self.vault_socket = vault_socket
         self.args = list(args)
+        self.user = user  # a uid to run as (the test must be root), or None
         self.port = None
         self.proc = None
         self.logs = []
 
     def start(self):
         self.port = free_port()
-        log = os.path.join(self.dir, "gateway.%d.log" % len(self.logs))
+        log = os.path.join(self.dir, "gateway.%d.log" % next(_gateway_logs))
         self.logs.append(log)
         with open(log, "w") as out:
             self.proc = subprocess.Popen(
                 [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
                  "--vault-socket", self.vault_socket,
                  "--listen", "127.0.0.1:%d" % self.port] + self.args,
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out, stderr=subprocess.STDOUT,
+                **({} if self.user is None else {"user": self.user, "group": self.user,
+                                                 "extra_groups": []}))
 
         wait_for(lambda: port_open(self.port) or self.proc.poll() is not None,
                  what="gateway port")
@@ -143,6 +153,14 @@ class Gateway:
             return rc
         self.proc = None
         return None
+
+    def refusal(self, args, timeout=20):
+        """Starts the gateway with `args` expecting it to refuse: (exit status, stderr)."""
+        r = subprocess.run([binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
+                            "--vault-socket", self.vault_socket or "/nonexistent",
+                            "--listen", "127.0.0.1:%d" % free_port()] + list(args),
+                           capture_output=True, text=True, timeout=timeout)
+        return r.returncode, r.stdout + r.stderr
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -215,6 +233,9 @@ class World:
     def scan_logs(self):
         for path in self.logs():
             text = read(path)
+            # NULs: two processes wrote one file, and what one wrote is lost to this scan.
+            if "\0" in text:
+                raise AssertionError("%s was overwritten while in use" % path)
             for secret in self.secrets:
                 if secret and secret in text:
                     raise AssertionError("%s contains a secret (%r...)" % (path, secret[:4]))

@@ -9,6 +9,9 @@
 #include <kj/async-io.h>
 #include <kj/debug.h>
 #include <kj/timer.h>
+#include <string.h>
+
+#include <algorithm>
 
 namespace credvault::http {
 namespace {
@@ -221,10 +224,22 @@ class FixedClock final : public kj::Clock {
   kj::Date now() const override { return kj::UNIX_EPOCH + 784111777 * kj::SECONDS; }
 };
 
+// Predictable "random" bytes: 0, 1, 2, ... across calls.
+class CountingEntropy final : public Entropy {
+ public:
+  void fill(kj::ArrayPtr<kj::byte> buffer) override {
+    ++fills;
+    for (auto& b : buffer) b = static_cast<kj::byte>(next++);
+  }
+  uint fills = 0;
+  uint next = 0;
+};
+
 class EchoHandler final : public HttpHandler {
  public:
   kj::Promise<HttpResponse> handle(HttpRequest& request) override {
     ++calls;
+    seenIds.add(kj::heapString(request.id.str()));
     if (request.path == "/slow") {
       auto paf = kj::newPromiseAndFulfiller<HttpResponse>();
       slow = kj::mv(paf.fulfiller);
@@ -236,6 +251,7 @@ class EchoHandler final : public HttpHandler {
     return HttpResponse::make(200, "text/plain", text);
   }
   int calls = 0;
+  kj::Vector<kj::String> seenIds;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<HttpResponse>>> slow;
 };
 
@@ -243,11 +259,22 @@ class RecordingLog final : public AccessLog {
  public:
   void request(const AccessLogEntry& e) override {
     lines.add(kj::str(e.method, " ", e.path, " ", e.status));
+    ids.add(kj::heapString(e.requestId));
   }
   void error(kj::StringPtr what, const kj::Exception& e) override { errors.add(kj::str(what)); }
   kj::Vector<kj::String> lines;
+  kj::Vector<kj::String> ids;
   kj::Vector<kj::String> errors;
 };
+
+// The X-Request-Id of a response head, "" when absent.
+kj::String requestIdOf(kj::StringPtr head) {
+  const char* p = strstr(head.cStr(), "\r\nX-Request-Id: ");
+  if (p == nullptr) return kj::str();
+  p += strlen("\r\nX-Request-Id: ");
+  const char* end = strstr(p, "\r\n");
+  return kj::heapString(p, end - p);
+}
 
 struct ParsedResponse {
   uint status = 0;
@@ -263,8 +290,8 @@ class ServerTest : public testing::Test {
 
   void start(HttpLimits l = {}) {
     limits = l;
-    server =
-        kj::heap<HttpServer>(timer, clock, kj::systemPreciseMonotonicClock(), handler, limits, log);
+    server = kj::heap<HttpServer>(timer, clock, kj::systemPreciseMonotonicClock(), entropy, handler,
+                                  limits, log);
   }
 
   kj::Own<kj::AsyncIoStream> connect() {
@@ -330,6 +357,7 @@ class ServerTest : public testing::Test {
   kj::WaitScope ws;
   kj::TimerImpl timer;
   FixedClock clock;
+  CountingEntropy entropy;
   EchoHandler handler;
   RecordingLog log;
   HttpLimits limits;
@@ -536,6 +564,79 @@ TEST_F(ServerTest, ConnectionsPastTheCapGet503) {
   EXPECT_EQ(r.status, 503u);
   send(*a, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(receive(*a).status, 200u);
+}
+
+TEST_F(ServerTest, EveryAnswerCarriesItsOwnRequestIdAlsoInTheLogAndForTheHandler) {
+  HttpLimits l;
+  l.maxConnections = 2;
+  start(l);
+  auto c = connect();
+  send(*c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto a = receive(*c);
+  auto b = receive(*c);
+  auto bad = connect();
+  send(*bad, "GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n");
+  auto r400 = receive(*bad);
+  EXPECT_EQ(r400.status, 400u);
+  auto busy = connect();  // the third connection: over the cap
+  auto r503 = receive(*busy);
+  EXPECT_EQ(r503.status, 503u);
+
+  // CountingEntropy's bytes 0..7, 8..15, ...: each id takes the next eight.
+  EXPECT_EQ(requestIdOf(a.head), "0001020304050607");
+  EXPECT_EQ(requestIdOf(b.head), "08090a0b0c0d0e0f");
+  EXPECT_EQ(requestIdOf(r400.head), "1011121314151617");
+  EXPECT_EQ(requestIdOf(r503.head), "18191a1b1c1d1e1f");
+  ASSERT_EQ(handler.seenIds.size(), 2u);
+  EXPECT_EQ(handler.seenIds[0], requestIdOf(a.head));
+  EXPECT_EQ(handler.seenIds[1], requestIdOf(b.head));
+  ASSERT_EQ(log.ids.size(), 3u);  // a 503 over the cap is not logged: no request was read
+  EXPECT_EQ(log.ids[0], requestIdOf(a.head));
+  EXPECT_EQ(log.ids[2], requestIdOf(r400.head));
+}
+
+TEST_F(ServerTest, AClientsOwnRequestIdIsNotUsed) {
+  start();
+  auto c = connect();
+  send(*c, "GET / HTTP/1.1\r\nHost: x\r\nX-Request-Id: chosen-by-client\r\n\r\n");
+  auto r = receive(*c);
+  EXPECT_EQ(requestIdOf(r.head), "0001020304050607");
+  EXPECT_FALSE(contains(r.head, "chosen-by-client"));
+  EXPECT_EQ(handler.seenIds[0], "0001020304050607");
+}
+
+TEST(RequestIds, AreSixteenHexDigitsDrawing256AtATime) {
+  CountingEntropy entropy;
+  RequestIds ids(entropy);
+  EXPECT_EQ(entropy.fills, 0u);
+  auto first = ids.next();
+  EXPECT_EQ(first.str(), "0001020304050607");
+  EXPECT_EQ(first.str().size(), REQUEST_ID_CHARS);
+  EXPECT_EQ(entropy.fills, 1u);
+  for (int i = 1; i < 256; i++) ids.next();
+  EXPECT_EQ(entropy.fills, 1u);
+  auto refilled = ids.next();
+  EXPECT_EQ(entropy.fills, 2u);
+  // CountingEntropy wraps at 256 bytes: the second pool starts at 00 again.
+  EXPECT_EQ(refilled.str(), "0001020304050607");
+  EXPECT_EQ(RequestId().str(), "");
+}
+
+TEST(RequestIds, SystemEntropyGivesDistinctIds) {
+  SystemEntropy entropy;
+  RequestIds ids(entropy);
+  kj::Vector<kj::String> seen;
+  for (int i = 0; i < 1000; i++) {
+    auto id = ids.next();
+    for (char ch : id.str()) {
+      ASSERT_TRUE((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) << id.text;
+    }
+    seen.add(kj::heapString(id.str()));
+  }
+  std::sort(seen.begin(), seen.end(), [](const kj::String& a, const kj::String& b) {
+    return strcmp(a.cStr(), b.cStr()) < 0;
+  });
+  for (size_t i = 1; i < seen.size(); i++) EXPECT_NE(seen[i - 1], seen[i]);
 }
 
 // ---- router -----------------------------------------------------------------------------

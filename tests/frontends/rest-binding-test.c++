@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/encoding.h>
+#include <string.h>
 #include <string>
 
 namespace credvault::rest {
@@ -74,6 +75,7 @@ struct Req {
     if (type.size() > 0) request.headers.add(http::HttpHeader{"Content-Type", contentType});
     request.body = http::WipedBytes(kj::heapArray(body.asBytes()));
     request.peer = "192.0.2.7:5000";
+    memcpy(request.id.text, "0123456789abcdef", http::REQUEST_ID_CHARS);
   }
   Req& header(kj::StringPtr name, kj::StringPtr value) {
     owned.add(kj::str(name));
@@ -379,6 +381,7 @@ TEST(Authorization, ReadsBasic) {
   EXPECT_EQ(caller.userName, "alice");
   EXPECT_EQ(caller.secret.reveal(), "pa:ss w\xc3\xb6rd");
   EXPECT_EQ(caller.clientAddress, "192.0.2.7");
+  EXPECT_EQ(caller.requestId, "0123456789abcdef");
   EXPECT_EQ(callerWith(kj::str("bAsIc   ", b64)).get<Caller>().userName, "alice");
 }
 
@@ -392,6 +395,9 @@ TEST(Authorization, ReadsSoTicketInAnyCaseAndBearer) {
   EXPECT_EQ(t.get<Caller>().kind, Caller::TOKEN);
   EXPECT_EQ(t.get<Caller>().secret.reveal(), "tok123");
   EXPECT_EQ(KJ_ASSERT_NONNULL(t.get<Caller>().appToken), "app-token");
+  // Every kind carries the client's address and the request id, not only passwords.
+  EXPECT_EQ(t.get<Caller>().clientAddress, "192.0.2.7");
+  EXPECT_EQ(t.get<Caller>().requestId, "0123456789abcdef");
 }
 
 TEST(Authorization, AnswersUnreadableCredentialsWith401) {
@@ -406,11 +412,11 @@ TEST(Authorization, AnswersUnreadableCredentialsWith401) {
   EXPECT_EQ(callerWith(kj::str("Basic ", nul)).get<RestError>().status, 401u);
 }
 
-TEST(Authorization, PeerAddressDropsThePort) {
-  EXPECT_EQ(peerAddress("192.0.2.1:4711"), "192.0.2.1");
-  EXPECT_EQ(peerAddress("[::1]:4711"), "::1");
-  EXPECT_EQ(peerAddress("unix"), "unix");
-  EXPECT_EQ(peerAddress(""), "");
+TEST(Authorization, ClientAddressDropsThePort) {
+  EXPECT_EQ(frontends::clientAddressOf("192.0.2.1:4711"), "192.0.2.1");
+  EXPECT_EQ(frontends::clientAddressOf("[::1]:4711"), "::1");
+  EXPECT_EQ(frontends::clientAddressOf("unix"), "unix");
+  EXPECT_EQ(frontends::clientAddressOf(""), "");
 }
 
 }  // namespace

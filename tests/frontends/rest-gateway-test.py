@@ -722,6 +722,25 @@ class RestTest(unittest.TestCase):
         r = self.request("GET", "/Cust12345/api/v1/openapi.json", port=p)
         self.assertEqual(r.status, 200)
 
+    def test_every_answer_has_its_own_request_id(self):
+        answers = [
+            self.as_user("alice", "GetUntrustedCredentials", {"Type": "x"}),            # 200
+            self.call("GetUntrustedCredentials", {"Type": "x"}, auth=basic("alice")),   # Basic
+            self.call("GetUntrustedCredentials", {"Type": "x"},
+                      auth="Bearer " + self.tokens["bob"]),                             # Bearer
+            self.call("GetUntrustedCredentials", {"Type": "x"}),                        # 401
+            self.call("SaveUntrustedCredentials", auth="SoTicket " + self.tickets["alice"],
+                      raw=b"{"),                                                        # 400
+            self.request("GET", "/api/v1/openapi.json"),
+            self.request("GET", "/nowhere"),                                            # 404
+            self.call("GetUntrustedCredentials", {"Type": "x"},
+                      headers={"X-Request-Id": "client-picked-2"}),                     # ignored
+        ]
+        ids = [r.header("x-request-id") for r in answers]
+        for r, rid in zip(answers, ids):
+            self.assertRegex(rid or "", r"^[0-9a-f]{16}$", r)
+        self.assertEqual(len(set(ids)), len(ids), ids)
+
     def test_responses_are_not_cached(self):
         r = self.as_user("alice", "GetUntrustedCredentials", {"Type": "x"})
         self.assertEqual(r.header("cache-control"), "no-store")

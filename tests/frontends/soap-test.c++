@@ -292,7 +292,13 @@ TEST(SoapDates, FormatsAsSuperOfficeDoes) {
 struct FakeState {
   kj::Vector<kj::String> calls;
   kj::Vector<kj::String> saved;
+  kj::Vector<kj::String> origins;  // "<kind> <clientAddress> <requestId>" per authenticate call
 };
+
+template<typename Params>
+void recordOrigin(FakeState& s, kj::StringPtr kind, Params p) {
+  s.origins.add(kj::str(kind, " ", p.getClientAddress(), " ", p.getRequestId()));
+}
 
 void fillCredential(rpc::Credential::Builder b, bool withSecret) {
   b.setValidFrom(KJ_ASSERT_NONNULL(ipc::parseTicks("2021-03-25T21:36:23Z")));
@@ -367,6 +373,7 @@ class FakeVault final : public rpc::Vault::Server {
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
     auto p = context.getParams();
     s_.calls.add(kj::str("ticket app=", p.hasAppToken() ? p.getAppToken() : "-"));
+    recordOrigin(s_, "ticket", p);
     if (p.getTicket() == "7T:hang") return kj::NEVER_DONE;
     if (p.getTicket() != "7T:good") {
       auto e = context.getResults().initError();
@@ -380,6 +387,7 @@ class FakeVault final : public rpc::Vault::Server {
   kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
     auto p = context.getParams();
     s_.calls.add(kj::str("password ", p.getName(), " issue=", p.getIssueTicket()));
+    recordOrigin(s_, "password", p);
     if (p.getName() != "alice" || p.getPassword() != "pw") {
       auto e = context.getResults().initError();
       e.setCode(rpc::ErrorCode::NOT_AUTHENTICATED);
@@ -392,6 +400,13 @@ class FakeVault final : public rpc::Vault::Server {
     principal.setAssociateId(7);
     principal.setName("alice");
     r.setTicket("7T:issued");
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
+    auto p = context.getParams();
+    s_.calls.add(kj::str("token"));
+    recordOrigin(s_, "token", p);
+    context.getResults().setSession(kj::heap<FakeSession>(s_));
     return kj::READY_NOW;
   }
 
@@ -410,6 +425,13 @@ class SoapServiceTest : public testing::Test {
         service(link) {
     server.getPort().wait(ws);
   }
+
+  // What the HTTP server fills in before a handler sees the request.
+  static void arrived(http::HttpRequest& req) {
+    req.peer = "192.0.2.7:5000";
+    req.local = "198.51.100.1:8080";
+    memcpy(req.id.text, "00112233aabbccdd", http::REQUEST_ID_CHARS);
+  }
   ~SoapServiceTest() noexcept override { unlink(socketPath.cStr()); }
 
   struct Reply {
@@ -427,6 +449,7 @@ class SoapServiceTest : public testing::Test {
     size_t end = http::findHeadEnd(head.asArray(), scanned);
     auto parsed = http::parseRequestHead(head.asArray().slice(0, end), {});
     auto& req = parsed.get<http::HttpRequest>();
+    arrived(req);
     req.body = http::WipedBytes(kj::heapArray<kj::byte>(body.asBytes()));
     auto rest = req.path.slice(strlen("/Remote/"));
     auto response = service.handle(req, rest, "").wait(ws);
@@ -434,14 +457,19 @@ class SoapServiceTest : public testing::Test {
                  kj::heapString(response.body.chars())};
   }
 
-  Reply get(kj::StringPtr target) {
+  Reply get(kj::StringPtr target, kj::Maybe<SoapService&> other = nullptr,
+            kj::StringPtr local = "198.51.100.1:8080") {
     auto head = kj::str("GET ", target, " HTTP/1.1\r\nHost: gw.example:8080\r\n\r\n");
     size_t scanned = 0;
     size_t end = http::findHeadEnd(head.asArray(), scanned);
     auto parsed = http::parseRequestHead(head.asArray().slice(0, end), {});
     auto& req = parsed.get<http::HttpRequest>();
+    arrived(req);
+    req.local = local;
     auto rest = req.path.slice(strlen("/Remote/"));
-    auto response = service.handle(req, rest, "/Cust1").wait(ws);
+    SoapService* s = &service;
+    KJ_IF_MAYBE(o, other) { s = o; }
+    auto response = s->handle(req, rest, "/Cust1").wait(ws);
     return Reply{response.status, kj::mv(response.contentType),
                  kj::heapString(response.body.chars())};
   }
@@ -632,9 +660,11 @@ TEST_F(SoapServiceTest, ServesAWsdlPerServiceAndVersion) {
   EXPECT_TRUE(contains(user.body,
                        "targetNamespace=\"http://www.superoffice.net/ws/crm/NetServer/"
                        "Services84\""));
+  // Our own address, never the Host header the client sent (gw.example:8080).
   EXPECT_TRUE(contains(user.body,
-                       "location=\"http://gw.example:8080/Cust1/Remote/Services84/"
+                       "location=\"http://198.51.100.1:8080/Cust1/Remote/Services84/"
                        "User.svc\""));
+  EXPECT_FALSE(contains(user.body, "gw.example"));
   EXPECT_TRUE(contains(user.body,
                        "soapAction=\"http://www.superoffice.net/ws/crm/NetServer/"
                        "Services84/User/SaveUntrustedCredentialsForAssociate\""));
@@ -643,6 +673,50 @@ TEST_F(SoapServiceTest, ServesAWsdlPerServiceAndVersion) {
   EXPECT_TRUE(contains(principal.body, "AuthenticateUsernamePassword"));
   parseDoc(principal.body);
   EXPECT_EQ(get("/Remote/Services87/User.svc").status, 200u);
+}
+
+TEST_F(SoapServiceTest, WsdlNamesThePublicUrlWhenConfigured) {
+  SoapService behindProxy(link, "https://vault.example.com/base");
+  auto user = get("/Remote/Services86/User.svc?wsdl", behindProxy);
+  EXPECT_TRUE(contains(user.body,
+                       "<soap:address location=\"https://vault.example.com/base/Cust1/Remote/"
+                       "Services86/User.svc\" />"))
+      << user.body.cStr();
+  EXPECT_FALSE(contains(user.body, "198.51.100.1"));
+  EXPECT_FALSE(contains(user.body, "gw.example"));
+  // The cached document follows the address: another listener, another location.
+  auto first = get("/Remote/Services86/User.svc?wsdl");
+  auto second = get("/Remote/Services86/User.svc?wsdl", nullptr, "[2001:db8::1]:80");
+  EXPECT_TRUE(
+      contains(first.body, "\"http://198.51.100.1:8080/Cust1/Remote/Services86/User.svc\""));
+  EXPECT_TRUE(
+      contains(second.body, "\"http://[2001:db8::1]:80/Cust1/Remote/Services86/User.svc\""));
+  // Not over an IP socket (a Unix socket): a fixed name, still not the Host header.
+  auto unix = get("/Remote/Services86/User.svc?wsdl", nullptr, "");
+  EXPECT_TRUE(contains(unix.body, "\"http://localhost/Cust1/Remote/Services86/User.svc\""));
+}
+
+TEST_F(SoapServiceTest, EveryAuthenticateCallCarriesClientAddressAndRequestId) {
+  auto user = postSeed("s86-get-for-associate", "/Remote/Services86/User.svc");
+  EXPECT_EQ(user.status, 200u);
+  auto login = post("/Remote/Services86/SoPrincipal.svc", "application/soap+xml",
+                    "<e:Envelope xmlns:e=\"http://www.w3.org/2003/05/soap-envelope\"><e:Body>"
+                    "<AuthenticateUsernamePassword xmlns=\"http://www.superoffice.net/ws/crm/"
+                    "NetServer/Services86\"><UserName>alice</UserName><Password>pw</Password>"
+                    "</AuthenticateUsernamePassword></e:Body></e:Envelope>");
+  EXPECT_EQ(login.status, 200u);
+  // Bearer tokens come from REST only; the shared operation layer sends them the same way.
+  frontends::Caller caller;
+  caller.kind = frontends::Caller::TOKEN;
+  caller.secret = frontends::SensitiveText("tok"_kj);
+  caller.clientAddress = kj::str("2001:db8::7");
+  caller.requestId = kj::str("ffeeddccbbaa9988");
+  frontends::OpRequest request;
+  request.type = kj::str("imap");
+  frontends::perform(link, caller, kj::mv(request)).wait(ws);
+  EXPECT_EQ(kj::strArray(state.origins, ","),
+            "ticket 192.0.2.7 00112233aabbccdd,password 192.0.2.7 00112233aabbccdd,"
+            "token 2001:db8::7 ffeeddccbbaa9988");
 }
 
 }  // namespace
