@@ -1,5 +1,6 @@
 #include "rpc-server.h"
 #include "rpc-convert.h"
+#include "backup.h"
 #include "log.h"
 #include "core/limits.h"
 #include "crypto/masterkey.h"
@@ -217,10 +218,27 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> backup(BackupContext context) override {
+    return guarded(context, "backup", &who_, [&]() -> kj::Promise<void> {
+      // Withdrawn: the daemon never creates a file where a client names (a file-creation
+      // primitive and an existence oracle when it runs as root). The path is not looked at.
+      core::fail(core::ErrorCode::PERMISSION_DENIED, "",
+                 kj::str("Admin.backup is withdrawn: the daemon no longer writes backup files; "
+                         "use Admin.backupTo (credvaultctl backup FILE writes FILE as you)"));
+    });
+  }
+
+  kj::Promise<void> backupTo(BackupToContext context) override {
     return guarded(context, "backup", &who_, [&]() {
-      service_.vault().backup(who_, context.getParams().getPath());
-      logOutcome(Level::NOTICE, "backup", who_, "ok");
-      return kj::READY_NOW;
+      core::requireSystem(who_, "taking a backup");
+      auto& vault = service_.vault();
+      BackupSource source;
+      source.spoolDirectory = vault.environment().directory();
+      source.sizeBound = vault.environment().stats().usedBytes;
+      source.write = [&vault, who = core::clonePrincipal(who_)](int fd) { vault.backup(who, fd); };
+      return finishWrite(
+          streamBackup(service_.passwords(), kj::mv(source), context.getParams().getSink()),
+          context, "backup", core::clonePrincipal(who_),
+          [](auto results, uint64_t bytes) { results.setBytes(bytes); });
     });
   }
 
