@@ -218,7 +218,7 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> backup(BackupContext context) override {
-    return guarded(context, "backup", &who_, [&]() -> kj::Promise<void> {
+    return guarded(context, "backup-path", &who_, [&]() -> kj::Promise<void> {
       // Withdrawn: the daemon never creates a file where a client names (a file-creation
       // primitive and an existence oracle when it runs as root). The path is not looked at.
       core::fail(core::ErrorCode::PERMISSION_DENIED, "",
