@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <signal.h>
 
 namespace credvault::ctl {
 
@@ -294,6 +295,19 @@ class FileSink final : public rpc::ByteSink::Server {
   bool closed_ = false;
   kj::Maybe<int> error_;
 };
+
+// The backup file while it is partial, for the signal handler below (the one global: a
+// handler has nowhere else to look).
+const char* volatile partialBackup = nullptr;
+
+// Ctrl-C, a hangup or a kill while a backup is written must not leave a truncated file that
+// looks like a backup. unlink() is async-signal-safe; then die of the same signal.
+void removePartialBackup(int sig) {
+  const char* path = partialBackup;
+  if (path != nullptr) unlink(path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
 
 // Makes a new file's name durable, like its content.
 void syncDirectoryOf(kj::StringPtr path) {
@@ -928,8 +942,13 @@ class Ctl {
       }
     }
     bool kept = false;
+    if (!toStdout) {
+      partialBackup = target.cStr();
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, removePartialBackup);
+    }
     KJ_DEFER({
       if (!toStdout) {
+        partialBackup = nullptr;
         if (fd >= 0) close(fd);
         if (!kept) unlink(target.cStr());
       }
@@ -963,6 +982,7 @@ class Ctl {
     if (close(closing) != 0)
       throw LocalError{kj::str("cannot write ", target, ": ", strerror(errno))};
     syncDirectoryOf(target);
+    partialBackup = nullptr;
     kept = true;
     if (json_) {
       printf("{\"File\":%s,\"Bytes\":%llu}\n", jsonString(target).cStr(),
