@@ -1355,9 +1355,9 @@ std::set<std::string> entriesOf(const std::string& dir) {
   return out;
 }
 
-// The daemon's descriptors that point at a deleted file (an O_TMPFILE spool shows as
-// "/dir/#123 (deleted)").
-std::vector<std::string> deletedFilesOpenIn(pid_t pid) {
+// The daemon's descriptors that point at a deleted file in `dir` (an O_TMPFILE spool shows
+// as "/dir/#123 (deleted)").
+std::vector<std::string> deletedFilesOpenIn(pid_t pid, const std::string& dir) {
   std::vector<std::string> out;
   auto fdDir = "/proc/" + std::to_string(pid) + "/fd";
   for (auto& fd : entriesOf(fdDir)) {
@@ -1365,7 +1365,9 @@ std::vector<std::string> deletedFilesOpenIn(pid_t pid) {
     ssize_t n = readlink((fdDir + "/" + fd).c_str(), target, sizeof(target) - 1);
     if (n <= 0) continue;
     std::string t(target, n);
-    if (contains(t, "(deleted)")) out.push_back(t);
+    if (t.compare(0, dir.size() + 1, dir + "/") == 0 && contains(t, "(deleted)")) {
+      out.push_back(t);
+    }
   }
   return out;
 }
@@ -1547,13 +1549,14 @@ TEST_F(Integration, ClientThatGoesAwayMidStreamLeavesNothingBehind) {
                 io->provider->getTimer().afterDelay(20 * kj::SECONDS).then([]() { return false; }))
             .wait(ws());
     ASSERT_TRUE(streaming) << "the daemon never started streaming";
-    EXPECT_EQ(deletedFilesOpenIn(daemon().pid()).size(), 1u) << "no spool while streaming?";
+    EXPECT_EQ(deletedFilesOpenIn(daemon().pid(), daemon().stateDir()).size(), 1u)
+        << "no spool while streaming?";
     // Leaving the scope drops the call and closes the connection mid-stream.
   }
   // The daemon notices, drops the spool, and serves on.
   std::vector<std::string> open;
   for (int i = 0; i < 100; i++) {
-    open = deletedFilesOpenIn(daemon().pid());
+    open = deletedFilesOpenIn(daemon().pid(), daemon().stateDir());
     if (open.empty()) break;
     usleep(50 * 1000);
   }
