@@ -611,12 +611,9 @@ void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
   ring->replaceMasterKey(kj::mv(newMasterKey));
 }
 
-void Vault::backup(const Principal& who, kj::StringPtr path) {
+void Vault::backup(const Principal& who, int fd) {
   requireSystem(who, "taking a backup");
-  if (path.size() == 0 || path[0] != '/' || path.size() > MAX_PATH_BYTES) {
-    invalid("path", "the backup path must be absolute");
-  }
-  env_.backup(path);
+  env_.backup(fd);
 }
 
 VaultCounts Vault::counts() const {

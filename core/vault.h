@@ -104,7 +104,11 @@ class Vault {
   // Adds a data key; new records are sealed with it. Old records stay readable.
   // Runs synchronously (it must be durable before any record uses the new key).
   uint32_t rotateDataKey(const Principal& who);
-  void backup(const Principal& who, kj::StringPtr path);
+  // Writes a consistent, compacted snapshot of the whole database (ciphertext and keyed
+  // hashes, as on disk) to `fd`, which the caller opened and owns. The vault never opens a
+  // path for a backup: where a copy goes is the caller's business (the daemon streams it to
+  // the client, who writes it as itself).
+  void backup(const Principal& who, int fd);
   // Re-wraps every stored key under `newMasterKey` in one durable transaction, then uses it.
   // On failure nothing changes (the old master key still opens everything).
   void changeMasterKey(const Principal& who, crypto::Secret newMasterKey);

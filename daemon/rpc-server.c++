@@ -1,5 +1,6 @@
 #include "rpc-server.h"
 #include "rpc-convert.h"
+#include "backup.h"
 #include "log.h"
 #include "core/limits.h"
 #include "crypto/masterkey.h"
@@ -180,6 +181,24 @@ void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception&
   out.setMessage("internal error; see the daemon's log");
 }
 
+// The daemon's own log of a call (the audit trail is the record): refusals at INFO, the
+// rest at DEBUG. Ids, names and codes only.
+void logCall(const AuditRecord& r, kj::StringPtr field) {
+  bool ok = r.result == "ok";
+  Level level = ok ? Level::DEBUG : Level::INFO;
+  if (!logEnabled(level)) return;
+  if (field.size() == 0) {
+    logf(level, kj::str(r.operation, " ", r.result), LogField{"OP", kj::str(r.operation)},
+         LogField{"UID", kj::str(r.peerUid)}, LogField{"ASSOCIATE", kj::str(r.associateId)},
+         LogField{"AUTH", kj::str(r.authMethod)}, LogField{"RESULT", kj::str(r.result)});
+  } else {
+    logf(level, kj::str(r.operation, " ", r.result), LogField{"OP", kj::str(r.operation)},
+         LogField{"UID", kj::str(r.peerUid)}, LogField{"ASSOCIATE", kj::str(r.associateId)},
+         LogField{"AUTH", kj::str(r.authMethod)}, LogField{"RESULT", kj::str(r.result)},
+         LogField{"FIELD", kj::str(field)});
+  }
+}
+
 // A capability's view of the choke point: who it serves and how it dispatches.
 struct GateSide {
   Service& service;
@@ -214,15 +233,18 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   auto finish = [&service, context, resultType](Pending& p) mutable {
     auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
     p.record.result = "ok";
+    kj::StringPtr field;
     if (hasField(results, "error")) {
-      p.record.result =
-          ipc::errorCodeName(results.get("error").template as<rpc::Error>().getCode());
+      auto error = results.get("error").template as<rpc::Error>();
+      p.record.result = ipc::errorCodeName(error.getCode());
+      field = error.getField();
     } else if (p.record.associateId == 0 && hasField(results, "principal")) {
       auto who = results.get("principal").template as<rpc::Principal>();
       p.record.associateId = who.getAssociateId();
       p.record.authMethod = methodName(who.getMethod());
     }
     p.record.time = service.clock().now();
+    logCall(p.record, field);
     if (!service.audit().write(p.record) &&
         service.audit().failureMode() == AuditFailureMode::REFUSE) {
       for (auto field : resultType.getFields()) results.clear(field);
@@ -446,13 +468,24 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> backup(BackupContext) override {
-    core::fail(core::ErrorCode::PERMISSION_DENIED, "path",
-               kj::str("the daemon no longer writes backups to a path; use backupTo "
-                       "(credvaultctl backup FILE)"));
+    // Withdrawn: the daemon never creates a file where a client names (a file-creation
+    // primitive and an existence oracle when it runs as root). The path is not looked at.
+    core::fail(core::ErrorCode::PERMISSION_DENIED, "",
+               kj::str("Admin.backup is withdrawn: the daemon no longer writes backup files; "
+                       "use Admin.backupTo (credvaultctl backup FILE writes FILE as you)"));
   }
 
-  kj::Promise<void> backupTo(BackupToContext) override {
-    core::fail(core::ErrorCode::UNAVAILABLE, "", kj::str("backupTo is not available yet"));
+  kj::Promise<void> backupTo(BackupToContext context) override {
+    auto& vault = service_.vault();
+    BackupSource source;
+    source.spoolDirectory = vault.environment().directory();
+    source.sizeBound = vault.environment().stats().usedBytes;
+    source.write = [&vault, who = core::clonePrincipal(who())](int fd) { vault.backup(who, fd); };
+    // Its own one-thread pool: a backup never holds up a password verification, and two
+    // backups take turns.
+    return finishWrite(
+        streamBackup(service_.maintenance(), kj::mv(source), context.getParams().getSink()),
+        context, [](auto results, uint64_t bytes) { results.setBytes(bytes); });
   }
 
   kj::Promise<void> auditHash(AuditHashContext context) override {
@@ -833,7 +866,8 @@ Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& 
       committer_(committer),
       passwords_(passwords),
       audit_(audit),
-      clock_(clock) {
+      clock_(clock),
+      maintenance_(kj::heap<BlockingPool>(1)) {
   checkRules<rpc::Vault>(VAULT_RULES);
   checkRules<rpc::Session>(SESSION_RULES);
   checkRules<rpc::Admin>(ADMIN_RULES);

@@ -46,6 +46,7 @@ class Service {
   core::Identity& identity() { return identity_; }
   GroupCommitter& committer() { return committer_; }
   BlockingPool& passwords() { return passwords_; }
+  BlockingPool& maintenance() { return *maintenance_; }  // backups: one at a time
   AuditLog& audit() { return audit_; }
   const kj::Clock& clock() { return clock_; }
   uint32_t connections = 0;
@@ -59,6 +60,7 @@ class Service {
   BlockingPool& passwords_;
   AuditLog& audit_;
   const kj::Clock& clock_;
+  kj::Own<BlockingPool> maintenance_;
 };
 
 // Fills an rpc::Error from a VaultError.

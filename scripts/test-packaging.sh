@@ -495,8 +495,8 @@ nspawn_test() {
     { ct_stop; fail "carol: save"; }
   ct_user carol credvaultctl --json get imap >"$work/ct-before.json" || { ct_stop; fail "carol: get"; }
   check "carol reads her secret through the sandboxed daemon" grep -q carol-secret "$work/ct-before.json"
-  check "backup into /var/lib/credvault/backup (the sandbox's writable path)" \
-    in_ct credvaultctl backup /var/lib/credvault/backup/test.mdb
+  check "backup streamed from the sandboxed daemon, written by root outside its sandbox" \
+    in_ct credvaultctl backup /root/credvault-test.mdb
   check "rotate-key" in_ct credvaultctl rotate-key
   local exposure
   exposure=$(in_ct systemd-analyze security credvaultd.service --no-pager 2>/dev/null |

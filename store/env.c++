@@ -214,12 +214,15 @@ void Environment::backup(kj::StringPtr path) {
     ::close(fd);
     if (!ok) ::unlink(path.cStr());
   });
-  {
-    std::shared_lock<std::shared_mutex> lock(resize_);
-    check(mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT), "mdb_env_copyfd2");
-  }
+  backup(fd);
   KJ_SYSCALL(fsync(fd), path);
   ok = true;
+}
+
+void Environment::backup(int fd) {
+  // The copy's read transaction needs the map size to stay put, as any transaction does.
+  std::shared_lock<std::shared_mutex> lock(resize_);
+  check(mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT), "mdb_env_copyfd2");
 }
 
 uint32_t Environment::checkSchema(uint32_t version) {

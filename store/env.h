@@ -103,8 +103,14 @@ class Environment {
   template<typename Func>
   auto write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>()));
 
-  // A consistent snapshot of the whole environment, compacted, written to `path` (which
-  // must not exist) while readers and writers continue.
+  // A consistent snapshot of the whole environment, compacted (mdb_env_copyfd2 with
+  // MDB_CP_COMPACT), written to `fd` from its current position while readers and writers
+  // continue. `fd` stays open and is not synced; it may be a file or a pipe. Holds a read
+  // transaction and blocks map growth until the copy is written, so give it a descriptor
+  // that keeps up (a local file), not one a client drains at its own pace.
+  void backup(int fd);
+  // The same into a new file `path` (which must not exist; mode 0600), synced. For tests and
+  // offline tools: the daemon never writes where a client names.
   void backup(kj::StringPtr path);
 
   // Schema version in table "meta": stores `version` on a new environment; refuses one

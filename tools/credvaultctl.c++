@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <signal.h>
 
 namespace credvault::ctl {
 
@@ -39,6 +40,11 @@ struct UsageError {
 };
 struct CommandFailed {
   int code;
+};
+// A local failure (a file that exists, cannot be created or written): exit USAGE, printed
+// without the --help hint.
+struct LocalError {
+  kj::String message;
 };
 
 const char USAGE_TEXT[] =
@@ -64,7 +70,10 @@ const char USAGE_TEXT[] =
     "  token list [--associate ID]\n"
     "  token revoke NAME [--associate ID]\n"
     "  app add NAME | app list | app remove NAME     partner applications\n"
-    "  backup FILE\n"
+    "  backup FILE                          stream a snapshot of the vault into a new FILE\n"
+    "                                       (mode 0600, written as you; - for stdout)\n"
+    "  audit-hash VALUE                     the keyed hash that audit records show for a\n"
+    "                                       public value (- reads VALUE from stdin)\n"
     "  rotate-key                           add a data key; new records use it\n"
     "  change-master-key FILE               re-wrap all keys under the key in FILE\n"
     "\n"
@@ -243,6 +252,77 @@ int64_t parseInt(kj::StringPtr s, kj::StringPtr what, int64_t min, int64_t max) 
   return v;
 }
 
+// Where `backup` puts what the daemon streams: an open descriptor, written as it arrives.
+// A failed write is remembered (errno) and refused to the daemon, which then stops.
+class FileSink final : public rpc::ByteSink::Server {
+ public:
+  explicit FileSink(int fd) : fd_(fd) {}
+
+  uint64_t written() const { return written_; }
+  bool finished() const { return done_; }
+  kj::Maybe<int> error() const { return error_; }
+  // From now on every call is refused (the descriptor is about to be closed).
+  void close() { closed_ = true; }
+
+ protected:
+  kj::Promise<void> write(WriteContext context) override {
+    KJ_REQUIRE(!closed_ && !done_ && error_ == nullptr, "the backup sink is closed");
+    auto data = context.getParams().getData();
+    while (data.size() > 0) {
+      ssize_t n = ::write(fd_, data.begin(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error_ = errno;
+        // The text goes to the daemon: no path, no detail.
+        KJ_FAIL_REQUIRE("the client could not write the backup");
+      }
+      data = data.slice(n, data.size());
+      written_ += n;
+    }
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> done(DoneContext) override {
+    KJ_REQUIRE(!closed_ && error_ == nullptr, "the backup sink is closed");
+    done_ = true;
+    return kj::READY_NOW;
+  }
+
+ private:
+  int fd_;
+  uint64_t written_ = 0;
+  bool done_ = false;
+  bool closed_ = false;
+  kj::Maybe<int> error_;
+};
+
+// The backup file while it is partial, for the signal handler below (the one global: a
+// handler has nowhere else to look).
+const char* volatile partialBackup = nullptr;
+
+// Ctrl-C, a hangup or a kill while a backup is written must not leave a truncated file that
+// looks like a backup. unlink() is async-signal-safe; then die of the same signal.
+void removePartialBackup(int sig) {
+  const char* path = partialBackup;
+  if (path != nullptr) unlink(path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// Makes a new file's name durable, like its content.
+void syncDirectoryOf(kj::StringPtr path) {
+  kj::String dir;
+  KJ_IF_MAYBE(slash, path.findLast('/')) {
+    dir = *slash == 0 ? kj::str("/") : kj::heapString(path.slice(0, *slash));
+  } else {
+    dir = kj::str(".");
+  }
+  int fd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: the file itself is synced
+  fsync(fd);
+  close(fd);
+}
+
 class Ctl {
  public:
   Ctl(kj::AsyncIoContext& io, bool json) : io_(io), json_(json) {}
@@ -266,6 +346,7 @@ class Ctl {
     if (cmd == "remove") return remove(args);
     if (cmd == "associate") return associate(args);
     if (cmd == "backup") return backup(args);
+    if (cmd == "audit-hash") return auditHash(args);
     if (cmd == "login") return login(args);
     if (cmd == "ticket") return ticket(args);
     if (cmd == "token") return token(args);
@@ -287,6 +368,12 @@ class Ctl {
     } catch (const kj::Exception& e) {
       if (e.getType() == kj::Exception::Type::DISCONNECTED) {
         fprintf(stderr, "credvaultctl: lost the connection to credvaultd\n");
+        throw CommandFailed{UNAVAILABLE};
+      }
+      if (e.getType() == kj::Exception::Type::UNIMPLEMENTED) {
+        fprintf(stderr,
+                "credvaultctl: this credvaultd does not know the request (is it older than "
+                "credvaultctl?)\n");
         throw CommandFailed{UNAVAILABLE};
       }
       fprintf(stderr, "credvaultctl: %s\n", e.getDescription().cStr());
@@ -833,14 +920,95 @@ class Ctl {
     throw UsageError{kj::str("unknown app subcommand ", sub)};
   }
 
+  // The backup: the daemon streams the snapshot, we write it as ourselves. A file we
+  // created is removed again unless the whole snapshot reached the disk.
   int backup(Args& args) {
     args.parse(nullptr, nullptr);
     args.expectPositional(1, "FILE");
-    auto path = absolutePath(args.positional()[0]);
-    auto req = admin().backupRequest();
-    req.setPath(path);
-    check(wait(req.send()));
-    if (!json_) printf("backup written to %s\n", path.cStr());
+    kj::StringPtr target = args.positional()[0];
+    bool toStdout = target == "-";
+    kj::StringPtr shown = toStdout ? kj::StringPtr("standard output") : target;
+    int fd = STDOUT_FILENO;
+    if (toStdout) {
+      if (isatty(STDOUT_FILENO)) {
+        throw LocalError{kj::str(
+            "refusing to write a backup to a terminal; redirect standard output or name a FILE")};
+      }
+    } else {
+      fd = open(target.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        if (errno == EEXIST) throw LocalError{kj::str(target, " exists; choose a new name")};
+        throw LocalError{kj::str("cannot create ", target, ": ", strerror(errno))};
+      }
+    }
+    bool kept = false;
+    if (!toStdout) {
+      partialBackup = target.cStr();
+      for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, removePartialBackup);
+    }
+    KJ_DEFER({
+      if (!toStdout) {
+        partialBackup = nullptr;
+        if (fd >= 0) close(fd);
+        if (!kept) unlink(target.cStr());
+      }
+    });
+
+    auto owned = kj::heap<FileSink>(fd);
+    FileSink& sink = *owned;
+    rpc::ByteSink::Client client = kj::mv(owned);
+    // The daemon holds a reference to the sink: whatever it does later, no write lands.
+    KJ_DEFER(sink.close());
+    auto req = admin().backupToRequest();
+    req.setSink(client);
+    auto r = wait(req.send());
+    sink.close();
+    KJ_IF_MAYBE(err, sink.error()) {
+      throw LocalError{kj::str("cannot write ", shown, ": ", strerror(*err))};
+    }
+    check(r);
+    if (!sink.finished() || sink.written() != r.getBytes()) {
+      fprintf(stderr, "credvaultctl: the backup stream ended early (%llu of %llu bytes)\n",
+              (unsigned long long)sink.written(), (unsigned long long)r.getBytes());
+      throw CommandFailed{UNAVAILABLE};
+    }
+    // A pipe or socket cannot be synced; a file must be.
+    if (fsync(fd) != 0 && (toStdout ? (errno != EINVAL && errno != EROFS) : true)) {
+      throw LocalError{kj::str("cannot write ", shown, ": ", strerror(errno))};
+    }
+    if (toStdout) return OK;
+    int closing = fd;
+    fd = -1;
+    if (close(closing) != 0)
+      throw LocalError{kj::str("cannot write ", target, ": ", strerror(errno))};
+    syncDirectoryOf(target);
+    partialBackup = nullptr;
+    kept = true;
+    if (json_) {
+      printf("{\"File\":%s,\"Bytes\":%llu}\n", jsonString(target).cStr(),
+             (unsigned long long)sink.written());
+    } else {
+      printf("backup of %llu bytes written to %s\n", (unsigned long long)sink.written(),
+             target.cStr());
+    }
+    return OK;
+  }
+
+  int auditHash(Args& args) {
+    args.parse(nullptr, nullptr);
+    args.expectPositional(1, "VALUE");
+    // A public value is not a secret, but `-` keeps it out of the process list and history.
+    auto value = args.positional()[0] == "-" ? readSecret(STDIN_FILENO, 4096)
+                                             : kj::heapString(args.positional()[0]);
+    auto req = admin().auditHashRequest();
+    req.setValue(value);
+    wipeString(value);
+    auto r = wait(req.send());
+    check(r);
+    if (json_)
+      printf("{\"Hmac\":%s}\n", jsonString(r.getHmac()).cStr());
+    else
+      printf("%s\n", r.getHmac().cStr());
     return OK;
   }
 
@@ -916,6 +1084,9 @@ int main(int argc, char** argv) {
     return ctl.run(args);
   } catch (const UsageError& e) {
     fprintf(stderr, "credvaultctl: %s\n(see credvaultctl --help)\n", e.message.cStr());
+    return USAGE;
+  } catch (const LocalError& e) {
+    fprintf(stderr, "credvaultctl: %s\n", e.message.cStr());
     return USAGE;
   } catch (const CommandFailed& e) { return e.code; }
 }

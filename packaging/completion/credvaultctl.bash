@@ -7,7 +7,7 @@ _credvaultctl()
 
     local global_opts="--socket --json --help"
     local commands="whoami status get save remove associate login ticket token app backup
-                    rotate-key change-master-key"
+                    audit-hash rotate-key change-master-key"
 
     # Find the command and subcommand, skipping global options and their arguments.
     local i cmd="" sub=""
@@ -67,6 +67,9 @@ _credvaultctl()
         login) opts="--password-stdin" ;;
         backup)
             [[ $cur != -* ]] && _filedir
+            return
+            ;;
+        audit-hash)
             return
             ;;
         associate)

@@ -172,6 +172,14 @@ void Daemon::spawn() {
   logs_.push_back(log);
   int logFd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   KJ_REQUIRE(logFd >= 0, "open log", strerror(errno));
+  // The audit trail, made here so the daemon can append to it whatever uid it runs as; it
+  // is scanned for secrets with the logs.
+  auto audit = dir_ + "/audit.jsonl";
+  int auditFd = open(audit.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  KJ_REQUIRE(auditFd >= 0, "open audit log", strerror(errno));
+  KJ_SYSCALL(fchown(auditFd, uid_, -1));
+  close(auditFd);
+  if (starts_ == 1) logs_.push_back(audit);
 
   // sd_notify target: READY=1 tells us the socket is listening.
   if (notifyFd_ >= 0) close(notifyFd_);
@@ -201,6 +209,8 @@ void Daemon::spawn() {
       "password_mem_limit=8192",
       "--set",
       "log_level=debug",
+      "--set",
+      "audit_log=" + dir_ + "/audit.jsonl",
   };
   for (auto& s : settings_) {
     args.push_back("--set");

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <algorithm>
 #include <map>
@@ -114,6 +115,17 @@ CtlResult asRoot(const std::vector<std::string>& args, const std::string& input 
 }
 CtlResult as(uid_t uid, const std::vector<std::string>& args, const std::string& input = "") {
   return ctl(uid, world->daemon.socket(), args, input);
+}
+
+// A directory owned by `uid` (mode 0700), for files a non-root caller creates itself.
+std::string homeOf(uid_t uid) {
+  auto path = world->dir / ("home-" + std::to_string(uid));
+  if (mkdir(path.c_str(), 0700) == 0) {
+    KJ_SYSCALL(chown(path.c_str(), uid, uid));
+  } else {
+    KJ_REQUIRE(errno == EEXIST, "mkdir", path, strerror(errno));
+  }
+  return path;
 }
 
 std::string describe(const CtlResult& r) {
@@ -476,8 +488,11 @@ TEST_F(Integration, UserAdminRow) {
   EXPECT_EQ(r.exitCode, 3) << describe(r);
   r = as(ADMIN_UID, {"rotate-key"});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
-  r = as(ADMIN_UID, {"backup", world->dir / "admin-backup.mdb"});
+  // The file is the caller's to create (and to remove again when refused).
+  auto adminBackup = homeOf(ADMIN_UID) + "/admin-backup.mdb";
+  r = as(ADMIN_UID, {"backup", adminBackup});
   EXPECT_EQ(r.exitCode, 3) << describe(r);
+  EXPECT_NE(access(adminBackup.c_str(), F_OK), 0) << "a refused backup left its file";
 
   // Through the client library: the SecretValue is absent on the wire, not just blanked.
   auto got =
@@ -1323,7 +1338,240 @@ TEST_F(Integration, BackupAndKeyRotation) {
   EXPECT_GT(st.st_size, 0);
   world->extraFiles.push_back(backup);
   EXPECT_NE(asRoot({"backup", backup}).exitCode, 0);  // never replaces a file
-  EXPECT_EQ(as(ALICE_UID, {"backup", world->dir / "alice-backup.mdb"}).exitCode, 3);
+  EXPECT_EQ(as(ALICE_UID, {"backup", homeOf(ALICE_UID) + "/alice-backup.mdb"}).exitCode, 3);
+}
+
+// ---- backup: the daemon streams, the caller writes -------------------------------------------
+
+std::set<std::string> entriesOf(const std::string& dir) {
+  std::set<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  KJ_REQUIRE(d != nullptr, "opendir", dir);
+  KJ_DEFER(closedir(d));
+  while (auto* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") out.insert(name);
+  }
+  return out;
+}
+
+// The daemon's descriptors that point at a deleted file in `dir` (an O_TMPFILE spool shows
+// as "/dir/#123 (deleted)").
+std::vector<std::string> deletedFilesOpenIn(pid_t pid, const std::string& dir) {
+  std::vector<std::string> out;
+  auto fdDir = "/proc/" + std::to_string(pid) + "/fd";
+  for (auto& fd : entriesOf(fdDir)) {
+    char target[4096];
+    ssize_t n = readlink((fdDir + "/" + fd).c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    std::string t(target, n);
+    if (t.compare(0, dir.size() + 1, dir + "/") == 0 && contains(t, "(deleted)")) {
+      out.push_back(t);
+    }
+  }
+  return out;
+}
+
+// Restores `backup` the documented way into a fresh state directory (with the live key) and
+// returns what `uid` gets for `type` from a daemon serving it.
+std::string restoreAndGet(const std::string& backup, uid_t uid, const std::string& type) {
+  TempDir dir;
+  auto state = dir / "state";
+  KJ_SYSCALL(mkdir(state.c_str(), 0700));
+  writeFile(state + "/data.mdb", readFile(backup));
+  writeFile(state + "/master.key", readFile(world->daemon.keyFile()));
+  Daemon restored(dir.path());
+  restored.start();
+  auto r = ctl(uid, restored.socket(), {"get", type});
+  restored.stop();
+  return describe(r);
+}
+
+// A sink that takes the first chunk and then never answers: a client that stalls and goes.
+class StallingSink final : public rpc::ByteSink::Server {
+ public:
+  explicit StallingSink(kj::Own<kj::PromiseFulfiller<void>> firstWrite)
+      : firstWrite_(kj::mv(firstWrite)) {}
+
+ protected:
+  kj::Promise<void> write(WriteContext) override {
+    firstWrite_->fulfill();
+    return kj::NEVER_DONE;
+  }
+  kj::Promise<void> done(DoneContext) override { return kj::NEVER_DONE; }
+
+ private:
+  kj::Own<kj::PromiseFulfiller<void>> firstWrite_;
+};
+
+// Counts what arrives.
+class CountingSink final : public rpc::ByteSink::Server {
+ public:
+  explicit CountingSink(uint64_t& bytes) : bytes_(bytes) {}
+
+ protected:
+  kj::Promise<void> write(WriteContext context) override {
+    bytes_ += context.getParams().getData().size();
+    return kj::READY_NOW;
+  }
+  kj::Promise<void> done(DoneContext) override { return kj::READY_NOW; }
+
+ private:
+  uint64_t& bytes_;
+};
+
+TEST_F(Integration, BackupIsWrittenByTheCallerAndRestores) {
+  const std::string secret = "streamed-backup-secret-7731";
+  remember(secret);
+  ASSERT_EQ(as(ALICE_UID, {"save", "streamed", "--public", "stream@example.test", "--secret-stdin"},
+               secret)
+                .exitCode,
+            0);
+  // As root.
+  auto file = world->dir / "streamed-root.mdb";
+  auto r = asRoot({"--json", "backup", file});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  world->extraFiles.push_back(file);
+  struct stat st;
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(uint64_t(member(Json(r.out).root(), "Bytes").getNumber()), uint64_t(st.st_size));
+  auto restored = restoreAndGet(file, ALICE_UID, "streamed");
+  EXPECT_TRUE(contains(restored, "exit 0")) << restored;
+  EXPECT_TRUE(contains(restored, secret)) << restored;
+
+  // As a configured system uid: the file is that uid's, in a place only it can write.
+  auto own = homeOf(SYSTEM_UID) + "/streamed.mdb";
+  r = as(SYSTEM_UID, {"backup", own});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  world->extraFiles.push_back(own);
+  ASSERT_EQ(stat(own.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, SYSTEM_UID);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+
+  // To standard output (a pipe here), for `| ssh ...`.
+  r = asRoot({"backup", "-"});
+  ASSERT_EQ(r.exitCode, 0) << "exit " << r.exitCode << " " << r.err;
+  auto piped = world->dir / "streamed-stdout.mdb";
+  writeFile(piped, r.out);
+  world->extraFiles.push_back(piped);
+  restored = restoreAndGet(piped, ALICE_UID, "streamed");
+  EXPECT_TRUE(contains(restored, secret)) << restored;
+}
+
+TEST_F(Integration, BackupNeverReplacesAFile) {
+  auto file = world->dir / "existing-backup.mdb";
+  writeFile(file, "precious contents", 0640);
+  auto r = asRoot({"backup", file});
+  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_TRUE(contains(r.err, file + " exists; choose a new name")) << r.err;
+  EXPECT_EQ(readFile(file), "precious contents");
+  struct stat st;
+  ASSERT_EQ(stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  // Nor through a symbolic link, dangling or not.
+  auto link = world->dir / "link-backup.mdb";
+  ASSERT_EQ(symlink((world->dir / "nowhere.mdb").c_str(), link.c_str()), 0);
+  r = asRoot({"backup", link});
+  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_NE(access((world->dir / "nowhere.mdb").c_str(), F_OK), 0);
+}
+
+TEST_F(Integration, WithdrawnBackupToAPathIsRefusedAndCreatesNothing) {
+  auto conn = connect();
+  auto admin = session(*conn).adminRequest().send().wait(ws()).getAdmin();
+  auto target = world->dir / "daemon-written.mdb";
+  auto req = admin.backupRequest();
+  req.setPath(target.c_str());
+  auto resp = req.send().wait(ws());
+  EXPECT_EQ(errorOf(resp), "permission-denied");
+  EXPECT_TRUE(contains(resp.getError().getMessage().cStr(), "backupTo"))
+      << resp.getError().getMessage().cStr();
+  EXPECT_NE(access(target.c_str(), F_OK), 0) << "the daemon created the file";
+  // The same for a path that exists: no oracle either.
+  req = admin.backupRequest();
+  req.setPath(daemon().dataFile().c_str());
+  EXPECT_EQ(errorOf(req.send().wait(ws())), "permission-denied");
+}
+
+TEST_F(Integration, BackupToIsForSystemUsersOnly) {
+  // A user administrator gets an Admin capability, but not a backup.
+  auto got =
+      withClientAs(ADMIN_UID, daemon().socket(), [](ipc::Connection& conn, kj::WaitScope& ws) {
+        auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+        auto admin = s.adminRequest().send().wait(ws).getAdmin();
+        uint64_t bytes = 0;
+        auto req = admin.backupToRequest();
+        req.setSink(kj::heap<CountingSink>(bytes));
+        auto resp = req.send().wait(ws);
+        return errorOf(resp) + " " + std::to_string(bytes);
+      });
+  EXPECT_EQ(got, "permission-denied 0");
+  // A system associate's uid may.
+  got = withClientAs(SVC_UID, daemon().socket(), [](ipc::Connection& conn, kj::WaitScope& ws) {
+    auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
+    auto admin = s.adminRequest().send().wait(ws).getAdmin();
+    uint64_t bytes = 0;
+    auto req = admin.backupToRequest();
+    req.setSink(kj::heap<CountingSink>(bytes));
+    auto resp = req.send().wait(ws);
+    return errorOf(resp) + (bytes > 0 && bytes == resp.getBytes() ? " all bytes" : " short");
+  });
+  EXPECT_EQ(got, "ok all bytes");
+}
+
+TEST_F(Integration, ClientThatGoesAwayMidStreamLeavesNothingBehind) {
+  // Enough sealed data for several chunks.
+  auto bulk = addAssociate({"backup-bulk"});
+  {
+    auto conn = connect();
+    auto s = session(*conn);
+    for (int i = 0; i < 40; i++) {
+      Save what;
+      what.type = "bulk";
+      what.pub = "bulk-" + std::to_string(i) + "@example.test";
+      what.secret = std::string(8000, char('a' + i % 26));
+      ASSERT_EQ(save(s, bulk, what, ws()), "ok");
+    }
+  }
+  auto stateBefore = entriesOf(daemon().stateDir());
+  {
+    auto conn = connect();
+    auto admin = session(*conn).adminRequest().send().wait(ws()).getAdmin();
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    auto req = admin.backupToRequest();
+    req.setSink(kj::heap<StallingSink>(kj::mv(paf.fulfiller)));
+    auto call = req.send();
+    bool streaming =
+        paf.promise.then([]() { return true; })
+            .exclusiveJoin(
+                io->provider->getTimer().afterDelay(20 * kj::SECONDS).then([]() { return false; }))
+            .wait(ws());
+    ASSERT_TRUE(streaming) << "the daemon never started streaming";
+    EXPECT_EQ(deletedFilesOpenIn(daemon().pid(), daemon().stateDir()).size(), 1u)
+        << "no spool while streaming?";
+    // Leaving the scope drops the call and closes the connection mid-stream.
+  }
+  // The daemon notices, drops the spool, and serves on.
+  std::vector<std::string> open;
+  for (int i = 0; i < 100; i++) {
+    open = deletedFilesOpenIn(daemon().pid(), daemon().stateDir());
+    if (open.empty()) break;
+    usleep(50 * 1000);
+  }
+  EXPECT_TRUE(open.empty()) << "still open: " << open[0];
+  EXPECT_EQ(entriesOf(daemon().stateDir()), stateBefore);
+  auto r = asRoot({"status"});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  auto file = world->dir / "after-abandoned.mdb";
+  r = asRoot({"backup", file});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  world->extraFiles.push_back(file);
+  // Logged as a broken stream (or, if the call was dropped first, as cancelled).
+  auto log = daemon().lastLog();
+  EXPECT_TRUE(contains(log, "RESULT=unavailable FIELD=sink") ||
+              contains(log, "backup cancelled before it finished"));
 }
 
 // Runs last: nothing the tests sent may appear in a log or in the database files.
@@ -1335,6 +1583,9 @@ TEST_F(Integration, ZzNoSecretsInLogsOrDatabaseFiles) {
   for (auto& f : files) allLogs += readFile(f);
   ASSERT_TRUE(contains(allLogs, "credvaultd ready")) << "the logs were not captured";
   ASSERT_TRUE(contains(allLogs, "save ok")) << "operations were not logged";
+  // The real daemon's audit trail (audit_log, set by the harness) has the reads too.
+  ASSERT_TRUE(contains(allLogs, "\"operation\":\"get\",\"result\":\"ok\""))
+      << "reads were not audited";
   ASSERT_GT(readFile(daemon().dataFile()).size(), 0u);
   files.push_back(daemon().dataFile());
   for (auto& f : world->extraFiles) files.push_back(f);

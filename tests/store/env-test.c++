@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/exception.h>
+#include <kj/vector.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -659,6 +660,47 @@ TEST(Backup, ProducesAFileThatOpensAsAnEnvironmentWithTheSameData) {
   EXPECT_EQ(get(txn, t, b("after-backup")), "<absent>");
   KJ_IF_MAYBE(v, txn.get(t, numberKey('k', 123))) {
     EXPECT_TRUE(samePattern(*v, 1000, 123));
+  } else {
+    ADD_FAILURE() << "value missing from the backup";
+  }
+}
+
+TEST(Backup, ToADescriptorWritesTheSameSnapshotSequentially) {
+  TempDir dir;
+  auto live = dir.subdir("live");
+  auto copy = dir.subdir("copy");
+  Environment env(live);
+  auto t = env.table("things");
+  env.write([&](WriteTxn& txn) {
+    for (uint32_t i = 0; i < 300; i++) txn.put(t, numberKey('k', i), pattern(700, i));
+  });
+  // A pipe cannot seek: the copy must be one sequential stream (what the daemon spools).
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  auto reader = std::async(std::launch::async, [&]() {
+    kj::Vector<kj::byte> all;
+    kj::byte buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) all.addAll(buf, buf + n);
+    ::close(fds[0]);
+    return all.releaseAsArray();
+  });
+  env.backup(fds[1]);
+  ::close(fds[1]);
+  auto bytes = reader.get();
+  ASSERT_GT(bytes.size(), 0u);
+
+  int out =
+      ::open(kj::str(copy, "/data.mdb").cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  ASSERT_GE(out, 0);
+  ASSERT_EQ(::write(out, bytes.begin(), bytes.size()), ssize_t(bytes.size()));
+  ::close(out);
+  Environment restored(copy);
+  auto rt = restored.table("things");
+  auto txn = restored.read();
+  EXPECT_EQ(txn.count(rt), 300u);
+  KJ_IF_MAYBE(v, txn.get(rt, numberKey('k', 299))) {
+    EXPECT_TRUE(samePattern(*v, 700, 299));
   } else {
     ADD_FAILURE() << "value missing from the backup";
   }
