@@ -1574,6 +1574,32 @@ TEST_F(Integration, ClientThatGoesAwayMidStreamLeavesNothingBehind) {
               contains(log, "backup cancelled before it finished"));
 }
 
+TEST_F(Integration, AuditHashFindsAnEntrysRecordsAndIsForSystemUsersOnly) {
+  const std::string pub = "audited-entry@example.test", secret = "audited-secret-55120";
+  remember(pub), remember(secret);
+  auto r = as(ALICE_UID, {"save", "audited", "--public", pub, "--secret-stdin"}, secret + "\n");
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  r = as(ALICE_UID, {"get", "audited"});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  r = asRoot({"audit-hash", pub});
+  ASSERT_EQ(r.exitCode, 0) << describe(r);
+  std::string hmac = r.out.substr(0, r.out.find('\n'));
+  ASSERT_EQ(hmac.size(), 64u) << r.out;
+  // The save names the entry by that hash (a get names a type, not an entry).
+  auto trail = readFile(world->dir / "audit.jsonl");
+  EXPECT_TRUE(contains(trail, "\"operation\":\"save\",\"result\":\"ok\",\"peer_uid\":" +
+                                  std::to_string(ALICE_UID)))
+      << trail.substr(0, 2000);
+  EXPECT_TRUE(contains(trail, "\"public_value_hmac\":\"" + hmac + "\""));
+  EXPECT_FALSE(contains(trail, pub));
+  // Only system users may compute it (it would otherwise confirm guesses of others' values).
+  r = as(ALICE_UID, {"audit-hash", pub});
+  EXPECT_EQ(r.exitCode, 3) << describe(r);
+  r = as(SYSTEM_UID, {"audit-hash", "-"}, pub + "\n");
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), hmac);
+}
+
 // Runs last: nothing the tests sent may appear in a log or in the database files.
 TEST_F(Integration, ZzNoSecretsInLogsOrDatabaseFiles) {
   auto status = daemon().stop();
