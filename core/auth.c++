@@ -45,11 +45,27 @@ void Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
   auto mem = memory_.lockExclusive();
   KJ_IF_MAYBE(t, mem->throttles.find(key)) {
     if (t->blockedUntilMs > now) {
-      fail(ErrorCode::THROTTLED, "",
-           kj::str("too many failed attempts; retry in ", (t->blockedUntilMs - now + 999) / 1000,
-                   " s"));
+      uint32_t seconds = (t->blockedUntilMs - now + 999) / 1000;
+      throw VaultError(ErrorCode::THROTTLED, "",
+                       kj::str("too many failed attempts; retry in ", seconds, " s"), seconds);
     }
   }
+}
+
+bool Authenticator::underAttack(kj::StringPtr nameKey, int64_t now) {
+  auto mem = memory_.lockExclusive();
+  KJ_IF_MAYBE(t, mem->throttles.find(nameKey)) {
+    return now - t->lastMs <= 3'600'000 && t->failures > options_.accountBrakeFailures;
+  }
+  return false;
+}
+
+bool Authenticator::hasFailed(kj::StringPtr clientKey, int64_t now) {
+  auto mem = memory_.lockExclusive();
+  KJ_IF_MAYBE(t, mem->throttles.find(clientKey)) {
+    return now - t->lastMs <= 3'600'000 && t->failures > 0;
+  }
+  return false;
 }
 
 void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now) {
@@ -88,8 +104,19 @@ kj::String Authenticator::precheck(kj::StringPtr name, const crypto::Secret& pas
   if (password.size() > MAX_PASSWORD_BYTES) {
     notAuthenticated("unknown user name or wrong password");
   }
-  checkThrottle(kj::str("n:", foldName(name)), now);
+  auto folded = foldName(name);
+  // Slows the guesser, never locks out the owner: an account's failures from one client
+  // block that account only from that client ("nc:"); a client's failures across names
+  // block that client ("c:"). The account-wide count ("n:") only brakes clients that have
+  // failed before: a correct password from a clean client always gets its hash.
+  checkThrottle(kj::str("nc:", folded, "\n", client), now);
   checkThrottle(kj::str("c:", client), now);
+  if (underAttack(kj::str("n:", folded), now) && hasFailed(kj::str("c:", client), now)) {
+    uint32_t seconds = options_.throttleMaxDelaySeconds;
+    throw VaultError(ErrorCode::THROTTLED, "",
+                     kj::str("too many failed attempts for this account; retry in ", seconds, " s"),
+                     seconds);
+  }
   // The cache key binds name and password under a key that exists only in this process.
   auto message = encodeSecret([&](Encoder& e) {
     e.text(foldName(name));
@@ -134,13 +161,15 @@ Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret&
   int64_t now = nowMs();
   auto cacheId = precheck(name, password, client, now);
   KJ_IF_MAYBE(a, lookupCache(cacheId, now)) { return kj::mv(*a); }
-  auto nameKey = kj::str("n:", foldName(name));
+  auto folded = foldName(name);
+  auto pairKey = kj::str("nc:", folded, "\n", client);
+  auto nameKey = kj::str("n:", folded);
   auto clientKey = kj::str("c:", client);
 
   KJ_IF_MAYBE(a, vault_.verifyPassword(name, password)) {
     {
       auto mem = memory_.lockExclusive();
-      mem->throttles.erase(nameKey);
+      mem->throttles.erase(pairKey);
       if (mem->cache.size() >= options_.cacheCapacity) mem->cache.clear();
       mem->cache.upsert(
           kj::mv(cacheId),
@@ -152,8 +181,9 @@ Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret&
     }
     return kj::mv(*a);
   }
-  recordFailure(nameKey, options_.throttleFreeAttempts, now);
+  recordFailure(pairKey, options_.throttleFreeAttempts, now);
   recordFailure(clientKey, options_.throttleFreeAttempts * 5, now);
+  recordFailure(nameKey, UINT32_MAX, now);  // counted only; see underAttack()
   notAuthenticated("unknown user name or wrong password");
 }
 

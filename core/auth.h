@@ -22,7 +22,10 @@ struct AuthOptions {
   bool onlineMode = false;            // SuperOffice Online: app tokens required, partner apps
   int64_t cacheLifetimeSeconds = 60;  // Basic-auth verification cache
   size_t cacheCapacity = 10000;
-  uint32_t throttleFreeAttempts = 3;  // per name; per client it is 5× this
+  uint32_t throttleFreeAttempts = 3;  // per (name, client); per client it is 5× this
+  // Failures of one account (from any clients) past which clients that have failed before
+  // are refused for it; clean clients are not (docs/authentication.md).
+  uint32_t accountBrakeFailures = 20;
   int64_t throttleMaxDelaySeconds = 60;
 };
 
@@ -142,6 +145,8 @@ class Authenticator {
   kj::Maybe<Associate> lookupCache(kj::StringPtr cacheId, int64_t now);
   void checkThrottle(kj::StringPtr key, int64_t now);
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
+  bool underAttack(kj::StringPtr nameKey, int64_t now);
+  bool hasFailed(kj::StringPtr clientKey, int64_t now);
   void requireManage(const Principal& who, int32_t associateId) const;
   // The associate whose tokens are meant (0 = the caller), once `who` may manage them.
   int32_t tokenOwner(const Principal& who, int32_t associateId) const;

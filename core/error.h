@@ -29,20 +29,29 @@ class VaultError : public std::exception {
  public:
   VaultError(ErrorCode code, kj::StringPtr field, kj::String message)
       : code_(code), field_(kj::heapString(field)), message_(kj::mv(message)) {}
+  VaultError(ErrorCode code, kj::StringPtr field, kj::String message, uint32_t retryAfterSeconds)
+      : code_(code),
+        field_(kj::heapString(field)),
+        message_(kj::mv(message)),
+        retryAfterSeconds_(retryAfterSeconds) {}
   VaultError(const VaultError& other)
       : code_(other.code_),
         field_(kj::heapString(other.field_)),
-        message_(kj::heapString(other.message_)) {}
+        message_(kj::heapString(other.message_)),
+        retryAfterSeconds_(other.retryAfterSeconds_) {}
 
   ErrorCode code() const { return code_; }
   kj::StringPtr field() const { return field_; }
   kj::StringPtr message() const { return message_; }
   const char* what() const noexcept override { return message_.cStr(); }
+  // THROTTLED: seconds until an attempt can succeed (HTTP Retry-After); 0 when not said.
+  uint32_t retryAfterSeconds() const { return retryAfterSeconds_; }
 
  private:
   ErrorCode code_;
   kj::String field_;
   kj::String message_;
+  uint32_t retryAfterSeconds_ = 0;
 };
 
 [[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);

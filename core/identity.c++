@@ -41,6 +41,14 @@ bool Identity::isSystemUid(uint32_t uid) const {
   return false;
 }
 
+bool Identity::isGatewayUid(uint32_t uid) const {
+  if (uid == 0) return true;
+  for (auto u : options_.gatewayUids) {
+    if (u == uid) return true;
+  }
+  return false;
+}
+
 int64_t Identity::nowUnix() const {
   return (clock_.now() - kj::UNIX_EPOCH) / kj::SECONDS;
 }

@@ -55,7 +55,8 @@ struct Standing {
 };
 
 struct IdentityOptions {
-  kj::Array<uint32_t> systemUids;  // besides uid 0
+  kj::Array<uint32_t> systemUids;   // besides uid 0
+  kj::Array<uint32_t> gatewayUids;  // besides uid 0: front ends whose clientAddress counts
 };
 
 class Identity {
@@ -64,6 +65,10 @@ class Identity {
   KJ_DISALLOW_COPY(Identity);
 
   bool isSystemUid(uint32_t uid) const;
+  // A front end (uid 0 or a configured gateway uid) speaks for many clients: the client
+  // address it passes keys the throttle and the password queue and goes into the audit
+  // trail. From anyone else it is ignored, so a local user cannot pose as many clients.
+  bool isGatewayUid(uint32_t uid) const;
 
   // ---- Opening a session: each returns the standing already checked (principal filled),
   // or throws NOT_AUTHENTICATED when the caller is no one. -------------------------------

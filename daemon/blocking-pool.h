@@ -5,6 +5,12 @@
 // `threads` workers (so at most that many hashes, and that much memory, at once); the
 // promise resolves on the submitting thread's event loop. A VaultError thrown by a job is
 // carried back typed, like GroupCommitter's outcomes.
+//
+// Fair share: every job names its lane — the peer uid, and for a front end that speaks for
+// many clients (a gateway uid) also the client. Workers take jobs round-robin across uids,
+// then round-robin across that uid's clients, so one uid's flood delays another uid's job
+// by at most one job per busy uid, not by the length of the flood. A lane or uid already at
+// its cap of queued jobs gets `throttled` at once instead of a place in the queue.
 
 #pragma once
 
@@ -14,8 +20,17 @@
 #include <kj/mutex.h>
 #include <kj/thread.h>
 #include <kj/vector.h>
+#include <deque>
+#include <vector>
 
 namespace credvault::daemon {
+
+struct Lane {
+  uint32_t uid = 0;
+  kj::StringPtr client;            // empty: the uid itself
+  size_t maxPerUid = SIZE_MAX;     // jobs queued (not yet running) for this uid
+  size_t maxPerClient = SIZE_MAX;  // jobs queued for this (uid, client)
+};
 
 class BlockingPool {
  public:
@@ -24,34 +39,60 @@ class BlockingPool {
   KJ_DISALLOW_COPY(BlockingPool);
 
   template<typename T>
-  kj::Promise<Outcome<T>> run(kj::Function<T()> job);
+  kj::Promise<Outcome<T>> run(kj::Function<T()> job, const Lane& lane = Lane());
+
+  // Jobs queued and not yet running (for tests and status).
+  size_t queued() const;
 
  private:
+  struct ClientQueue {
+    kj::String client;
+    std::deque<kj::Function<void()>> jobs;
+  };
+  struct UidQueue {
+    uint32_t uid;
+    std::vector<ClientQueue> clients;
+    size_t next = 0;  // round-robin position among clients
+    size_t queued = 0;
+  };
   struct Queue {
-    kj::Vector<kj::Function<void()>> jobs;
+    std::vector<UidQueue> uids;
+    size_t next = 0;  // round-robin position among uids
+    size_t queued = 0;
     bool stopping = false;
   };
   kj::MutexGuarded<Queue> queue_;
   kj::Vector<kj::Own<kj::Thread>> threads_;
 
-  void enqueue(kj::Function<void()> job);
+  // False when the lane is at a cap (the job is not queued).
+  bool enqueue(kj::Function<void()> job, const Lane& lane);
+  static kj::Maybe<kj::Function<void()>> take(Queue& q);
   void workerLoop();
 };
 
 template<typename T>
-kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<T()> job) {
+kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<T()> job, const Lane& lane) {
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
-  enqueue([job = kj::mv(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
-    Outcome<T> outcome;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  try {
-                    outcome.value = job();
-                  } catch (const core::VaultError& e) { outcome.error = e; }
-                })) {
-      outcome.failure = kj::mv(*e);
-    }
-    fulfiller->fulfill(kj::mv(outcome));
-  });
+  bool queued = enqueue(
+      [job = kj::mv(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
+        Outcome<T> outcome;
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                      try {
+                        outcome.value = job();
+                      } catch (const core::VaultError& e) { outcome.error = e; }
+                    })) {
+          outcome.failure = kj::mv(*e);
+        }
+        fulfiller->fulfill(kj::mv(outcome));
+      },
+      lane);
+  if (!queued) {
+    Outcome<T> refused;
+    refused.error =
+        core::VaultError(core::ErrorCode::THROTTLED, "",
+                         kj::str("too many requests of this kind are waiting; retry in 1 s"), 1);
+    return kj::mv(refused);
+  }
   return kj::mv(paf.promise);
 }
 

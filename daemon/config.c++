@@ -72,6 +72,28 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
         start = i + 1;
       }
     }
+  } else if (key == "gateway_uids") {
+    // uids or user names, resolved at start (the gateway's user is made by sysusers.d, so
+    // its uid differs from host to host).
+    c.gatewayUids.clear();
+    kj::String copy = kj::heapString(value);
+    size_t start = 0;
+    for (size_t i = 0; i <= copy.size(); i++) {
+      if (i == copy.size() || copy[i] == ',' || copy[i] == ' ') {
+        auto item = trim(copy.slice(start, i));
+        if (item.size() > 0) c.gatewayUids.add(kj::mv(item));
+        start = i + 1;
+      }
+    }
+    c.gatewayUidsSet = true;
+  } else if (key == "password_queue_per_uid") {
+    c.passwordQueuePerUid = parseNumber(key, value);
+    KJ_REQUIRE(c.passwordQueuePerUid >= 1 && c.passwordQueuePerUid <= 100000,
+               "password_queue_per_uid must be between 1 and 100000", value);
+  } else if (key == "password_queue_per_client") {
+    c.passwordQueuePerClient = parseNumber(key, value);
+    KJ_REQUIRE(c.passwordQueuePerClient >= 1 && c.passwordQueuePerClient <= 100000,
+               "password_queue_per_client must be between 1 and 100000", value);
   } else if (key == "log_level") {
     if (value == "error")
       c.logLevel = Level::ERROR;

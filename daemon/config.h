@@ -17,6 +17,14 @@ struct Config {
   kj::Maybe<kj::String> keyFile;    // default: STATE_DIR/master.key
   uint32_t socketMode = 0666;       // every call is authorised by peer credentials
   kj::Vector<uint32_t> systemUids;  // besides uid 0
+  // Front ends whose clientAddress is believed (throttle key, password queue lane, audit):
+  // uids or user names. Unset: the user credvault-gateway, if it exists. uid 0 always.
+  kj::Vector<kj::String> gatewayUids;
+  bool gatewayUidsSet = false;
+  // Password verifications waiting for a worker: per uid, and per client of a gateway uid
+  // (a gateway uid's own cap is this × 64).
+  uint32_t passwordQueuePerUid = 8;
+  uint32_t passwordQueuePerClient = 4;
   Level logLevel = Level::INFO;
   bool createKey = false;   // create the key file when missing (embedded default)
   bool onlineMode = false;  // SuperOffice Online: partner app tokens are checked

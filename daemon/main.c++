@@ -16,6 +16,7 @@
 #include <kj/debug.h>
 #include <kj/main.h>
 #include <kj/filesystem.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -97,6 +98,40 @@ class Main {
     }
   }
 
+  // gateway_uids as uids: numbers as they are, names through the user database. The default
+  // (unset) is the packaged gateway's user, when the host has it.
+  kj::Array<uint32_t> resolveGatewayUids() {
+    kj::Vector<uint32_t> out;
+    if (!config_.gatewayUidsSet) {
+      KJ_IF_MAYBE(uid, uidOfUser("credvault-gateway")) { out.add(*uid); }
+      return out.releaseAsArray();
+    }
+    for (auto& item : config_.gatewayUids) {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long n = strtoul(item.cStr(), &end, 10);
+      if (errno == 0 && end != item.cStr() && *end == '\0' && n < UINT32_MAX) {
+        out.add(static_cast<uint32_t>(n));
+      } else KJ_IF_MAYBE(uid, uidOfUser(item)) {
+        out.add(*uid);
+      } else {
+        context_.exitError(kj::str("gateway_uids: there is no user named ", item,
+                                   "; name an existing user or uid"));
+      }
+    }
+    return out.releaseAsArray();
+  }
+
+  static kj::Maybe<uint32_t> uidOfUser(kj::StringPtr name) {
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    char buf[4096];
+    if (getpwnam_r(name.cStr(), &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) {
+      return static_cast<uint32_t>(found->pw_uid);
+    }
+    return nullptr;
+  }
+
   // SIGHUP reopens the audit log (after logrotate moved it).
   static kj::Promise<void> reopenOnHangup(kj::UnixEventPort& port, AuditLog& audit) {
     return port.onSignal(SIGHUP).then([&port, &audit](siginfo_t) {
@@ -153,6 +188,7 @@ class Main {
     BlockingPool passwords(2);
     core::IdentityOptions identityOptions;
     identityOptions.systemUids = kj::heapArray(config_.systemUids.asPtr());
+    identityOptions.gatewayUids = resolveGatewayUids();
     core::Identity identity(vault, auth, kj::systemPreciseCalendarClock(), kj::mv(identityOptions));
     kj::Own<AuditLog> auditLog;
     KJ_IF_MAYBE(e, kj::runCatchingExceptions(
@@ -163,6 +199,8 @@ class Main {
     AuditLog& audit = *auditLog;
     Service service(vault, auth, identity, committer, passwords, audit,
                     kj::systemPreciseCalendarClock());
+    service.options.passwordQueuePerUid = config_.passwordQueuePerUid;
+    service.options.passwordQueuePerClient = config_.passwordQueuePerClient;
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {

@@ -16,6 +16,7 @@ void setError(rpc::Error::Builder out, const core::VaultError& e) {
   out.setCode(toWire(e.code()));
   out.setField(e.field());
   out.setMessage(e.message());
+  out.setRetryAfterSeconds(e.retryAfterSeconds());
 }
 
 namespace {
@@ -264,6 +265,11 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   auto& r = pending->record;
                   pending->clientAddress = frontEndText(fields, "clientAddress");
                   pending->requestId = frontEndText(fields, "requestId");
+                  if (!service.identity().isGatewayUid(side.caller.peer.uid)) {
+                    // Only a front end's word about its client is recorded.
+                    pending->clientAddress = nullptr;
+                    pending->requestId = nullptr;
+                  }
                   if (pending->clientAddress.size() > 0) r.clientAddress = pending->clientAddress;
                   if (pending->requestId.size() > 0) r.requestId = pending->requestId;
                   if (hasField(fields, "type")) {
@@ -722,7 +728,17 @@ class VaultImpl final : public rpc::Vault::Server {
     };
     auto& auth = service_.auth();
     auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
-    auto client = kj::str(caller_.peer.uid, "/", p.getClientAddress());
+    // The throttle's client: a front end's client address, or else the peer uid itself (a
+    // local user does not get to pose as many clients).
+    bool gateway = service_.identity().isGatewayUid(caller_.peer.uid);
+    kj::StringPtr address = gateway ? kj::StringPtr(p.getClientAddress()) : kj::StringPtr();
+    auto client = kj::str(caller_.peer.uid, "/", address);
+    Lane lane;
+    lane.uid = caller_.peer.uid;
+    lane.client = address;
+    lane.maxPerClient =
+        gateway ? service_.options.passwordQueuePerClient : service_.options.passwordQueuePerUid;
+    lane.maxPerUid = service_.options.passwordQueuePerUid * (gateway ? GATEWAY_QUEUE_FACTOR : 1);
     auto caller = sessionCaller(p);
     kj::Promise<Outcome<Checked>> checked = nullptr;
     KJ_IF_MAYBE(a, auth.checkCachedPassword(p.getName(), password, client)) {
@@ -738,7 +754,7 @@ class VaultImpl final : public rpc::Vault::Server {
         c.associate = auth.checkPassword(name, password, client, c.rehash);
         return c;
       };
-      checked = service_.passwords().run<Checked>(kj::mv(job));
+      checked = service_.passwords().run<Checked>(kj::mv(job), lane);
     }
     return checked.then([this, context, appKey = kj::mv(appKey), issueTicket,
                          caller = kj::mv(caller)](
@@ -850,6 +866,8 @@ class VaultImpl final : public rpc::Vault::Server {
   // The caller as the new session records it: the peer, and the front end's client.
   template<typename Params>
   Caller sessionCaller(Params p) {
+    if (!service_.identity().isGatewayUid(caller_.peer.uid))
+      return {caller_.peer, nullptr, nullptr};
     return {caller_.peer, kj::heapString(p.getClientAddress()), kj::heapString(p.getRequestId())};
   }
 };

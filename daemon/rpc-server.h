@@ -32,6 +32,14 @@ namespace credvault::daemon {
 
 using Peer = core::Peer;
 
+struct ServiceOptions {
+  // Password verifications waiting for a worker (docs/limits.md): per uid, and per client of
+  // a gateway uid (whose own cap is GATEWAY_QUEUE_FACTOR times the per-uid one).
+  uint32_t passwordQueuePerUid = 8;
+  uint32_t passwordQueuePerClient = 4;
+};
+constexpr uint32_t GATEWAY_QUEUE_FACTOR = 64;
+
 // Shared by every connection; lives as long as the daemon.
 class Service {
  public:
@@ -51,6 +59,7 @@ class Service {
   const kj::Clock& clock() { return clock_; }
   uint32_t connections = 0;
   kj::Date started;
+  ServiceOptions options;
 
  private:
   core::Vault& vault_;

@@ -35,6 +35,7 @@ struct Error {
   code @0 :ErrorCode;
   field @1 :Text;      # the argument at fault, when there is one
   message @2 :Text;
+  retryAfterSeconds @3 :UInt32;  # throttled: when trying again can succeed; 0 = not said
 }
 
 struct Credential {

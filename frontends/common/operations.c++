@@ -215,7 +215,7 @@ Failure failureFrom(rpc::Error::Reader error) {
   if (message.size() == 0) message = defaultMessage(error.getCode());
   return Failure{error.getCode(),
                  superOfficeFieldName(error.hasField() ? error.getField() : kj::StringPtr("")),
-                 kj::heapString(message)};
+                 kj::heapString(message), error.getRetryAfterSeconds()};
 }
 
 Credential credentialFrom(rpc::Credential::Reader c) {

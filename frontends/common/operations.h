@@ -73,8 +73,9 @@ struct Caller {
 
 struct Failure {
   rpc::ErrorCode code;
-  kj::String field;    // SuperOffice's element name ("SecretValue"), or ""
-  kj::String message;  // for humans; never contains a value the client sent
+  kj::String field;                // SuperOffice's element name ("SecretValue"), or ""
+  kj::String message;              // for humans; never contains a value the client sent
+  uint32_t retryAfterSeconds = 0;  // throttled: HTTP Retry-After
 };
 
 struct OpResult {

@@ -32,7 +32,8 @@ struct RestError {
   uint status;
   kj::String message;
   kj::String detail;
-  kj::Maybe<kj::String> field;  // e.g. "Credentials.SecretValue", for tests and docs
+  kj::Maybe<kj::String> field;     // e.g. "Credentials.SecretValue", for tests and docs
+  uint32_t retryAfterSeconds = 0;  // 429: sent as Retry-After
 };
 
 RestError badRequest(kj::StringPtr detail, kj::Maybe<kj::StringPtr> field = nullptr);

@@ -89,6 +89,7 @@ http::HttpResponse errorResponse(const Negotiated& n, const RestError& e) {
     r.header("WWW-Authenticate", "SoTicket realm=\"credvault\"");
     r.header("WWW-Authenticate", "Bearer realm=\"credvault\"");
   }
+  if (e.status == 429) r.header("Retry-After", kj::str(kj::max(e.retryAfterSeconds, 1u)));
   noStore(r);
   return r;
 }
@@ -109,7 +110,8 @@ RestError fromFailure(Op op, const frontends::Failure& f) {
       return {401, kj::str("Authorization has been denied for this request."), kj::mv(detail),
               nullptr};
     case ErrorCode::THROTTLED:
-      return {429, kj::str("Too many failed attempts; try again later."), kj::mv(detail), nullptr};
+      return {429, kj::str("Too many failed attempts; try again later."), kj::mv(detail), nullptr,
+              kj::max(f.retryAfterSeconds, 1u)};
     case ErrorCode::PERMISSION_DENIED:
       return {403, kj::str("The caller is not allowed to do this."), kj::mv(detail), nullptr};
     case ErrorCode::INVALID_ARGUMENT:

@@ -120,6 +120,35 @@ TEST_F(AuthTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
   EXPECT_EQ(login("alice", "correct horse").id, alice.id);
 }
 
+TEST_F(AuthTest, AnAttackersFailuresNeverLockTheOwnerOut) {
+  // Someone guesses alice's password from their own address, far past every free attempt.
+  for (int i = 0; i < 12; i++) {
+    clock.advance(61 * kj::SECONDS);  // waiting out every delay: the worst case for us
+    auto c = testing::catchVaultError([&]() { login("alice", "guess", "evil"); });
+    EXPECT_TRUE(c.thrown);
+  }
+  EXPECT_VAULT_ERROR(login("alice", "guess", "evil"), ErrorCode::THROTTLED, "");
+  // Alice, from her own address, gets in at once.
+  EXPECT_EQ(login("alice", "correct horse", "home").id, alice.id);
+}
+
+TEST_F(AuthTest, TheAccountBrakeStopsOnlyClientsThatFailedBefore) {
+  // A distributed guesser: 30 addresses, one guess each (none reaches a per-client limit).
+  for (int i = 0; i < 30; i++) {
+    EXPECT_VAULT_ERROR(login("alice", "guess", kj::str("bot-", i)), ErrorCode::NOT_AUTHENTICATED,
+                       "");
+  }
+  // The account is under attack now: an address that has failed gets no more hashes for it,
+  // even with the right password (the guesser cannot tell a hit) ...
+  EXPECT_VAULT_ERROR(login("alice", "correct horse", "bot-3"), ErrorCode::THROTTLED, "");
+  EXPECT_VAULT_ERROR(login("alice", "guess-2", "bot-4"), ErrorCode::THROTTLED, "");
+  // ... while a clean address — alice at home — is let through.
+  EXPECT_EQ(login("alice", "correct horse", "home").id, alice.id);
+  // And it ends: an hour later the brake is off.
+  clock.advance(3601 * kj::SECONDS);
+  EXPECT_EQ(login("alice", "correct horse", "bot-3").id, alice.id);
+}
+
 TEST_F(AuthTest, OneClientSprayingNamesIsThrottledPerClient) {
   for (int i = 0; i < 16; i++) {
     EXPECT_VAULT_ERROR(login(kj::str("user", i), "bad", "attacker"), ErrorCode::NOT_AUTHENTICATED,

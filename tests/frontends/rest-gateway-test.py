@@ -195,8 +195,9 @@ class RestTest(unittest.TestCase):
 
     # ---- HTTP ----------------------------------------------------------------------------
 
-    def request(self, method, path, body=None, headers=None, port=None):
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
+    def request(self, method, path, body=None, headers=None, port=None, source=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
             headers = dict(headers or {})
@@ -219,7 +220,7 @@ class RestTest(unittest.TestCase):
             conn.close()
 
     def call(self, op, params=None, auth=None, ctype="application/json", case=str, accept=None,
-             query="", raw=None, headers=None, port=None, prefix=""):
+             query="", raw=None, headers=None, port=None, prefix="", source=None):
         h = dict(headers or {})
         if auth:
             h["Authorization"] = auth
@@ -231,7 +232,7 @@ class RestTest(unittest.TestCase):
         if body is not None and ctype:
             h["Content-Type"] = ctype + ("; charset=utf-8" if "xml" not in ctype else "")
         return self.request("POST", prefix + AGENT + op + query, body if body is not None else b"",
-                            h, port)
+                            h, port, source)
 
     def as_user(self, name, op, params=None, **kw):
         return self.call(op, params, auth="SoTicket " + self.tickets[name], **kw)
@@ -519,6 +520,24 @@ class RestTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
         for auth in (basic("alice", "nope"), basic("nobody", "x"), "Basic !!!!", "Basic YWxpY2U="):
             self.assertError(self.call("GetUntrustedCredentials", {"Type": "x"}, auth=auth), 401)
+
+    def test_throttling_slows_the_guesser_and_spares_the_owner(self):
+        # Someone at 127.0.0.9 guesses bob's password until throttled: 429 with Retry-After.
+        statuses = []
+        for _ in range(6):
+            r = self.call("GetUntrustedCredentials", {"Type": "x"}, auth=basic("bob", "guess"),
+                          source="127.0.0.9")
+            statuses.append(r.status)
+        self.assertEqual(statuses[:3], [401, 401, 401], statuses)
+        self.assertEqual(statuses[-1], 429, statuses)
+        self.assertGreaterEqual(int(r.header("retry-after")), 1)
+        # bob, from his own address, is let in at once; the guesser is not, even with the
+        # right password.
+        r = self.call("GetUntrustedCredentials", {"Type": "x"}, auth=basic("bob"))
+        self.assertEqual(r.status, 200, r)
+        r = self.call("GetUntrustedCredentials", {"Type": "x"}, auth=basic("bob"),
+                      source="127.0.0.9")
+        self.assertEqual(r.status, 429, r)
 
     def test_soticket_in_any_case(self):
         t = self.tickets["alice"]
