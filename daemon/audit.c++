@@ -27,12 +27,13 @@ kj::String describeErrno(int error) {
 }
 
 // The prefix of `s` that fits AUDIT_MAX_FIELD_BYTES, not cutting a UTF-8 sequence in two.
-kj::StringPtr clipped(kj::StringPtr s, bool& cut) {
+// (A view, not a StringPtr: the prefix has no NUL after it.)
+kj::ArrayPtr<const char> clipped(kj::StringPtr s, bool& cut) {
   cut = s.size() > AUDIT_MAX_FIELD_BYTES;
-  if (!cut) return s;
+  if (!cut) return s.asArray();
   size_t end = AUDIT_MAX_FIELD_BYTES;
   while (end > 0 && (static_cast<uint8_t>(s[end]) & 0xc0) == 0x80) --end;
-  return kj::StringPtr(s.begin(), end);
+  return s.asArray().slice(0, end);
 }
 
 // The length of the valid UTF-8 sequence that starts at `s[i]`, storing its code point; 0
