@@ -451,7 +451,10 @@ class Bench {
 
     auto io = kj::setupAsyncIo();
     if (o.wants("echo")) echoBench(io);
-    if (o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss")) { daemonBench(io); }
+    if (o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss") ||
+        o.wants("biglist")) {
+      daemonBench(io);
+    }
     printf("\ndone; load average %s", readText("/proc/loadavg").cStr());
   }
 
@@ -778,7 +781,65 @@ class Bench {
     if (o.wants("get")) getBench(io, *daemon);
     if (o.wants("save")) saveBench(io, *daemon);
     if (o.wants("auth")) authBench(io, *daemon);
+    if (o.wants("biglist")) bigListBench(io, *daemon, benchId);
     if (o.wants("rss")) rssBench(io, daemon, admin, adminCap, startMemory);
+  }
+
+  // Fair share: a simple Get's rate and p99 while another connection loops Gets of a type
+  // with 10,000 entries (the per-associate limit), each ~14 ms of decryption.
+  void bigListBench(kj::AsyncIoContext& io, Daemon& d, int32_t benchId) {
+    auto& ws = io.waitScope;
+    constexpr unsigned BIG = 9990;  // the associate already has one "imap" entry
+    {
+      auto loader = connectClient(io, d);
+      kj::Vector<kj::Promise<void>> saves;
+      for (unsigned i = 0; i < BIG; i++) {
+        auto req = loader.session.saveForAssociateRequest();
+        req.setAssociateId(benchId);
+        req.setType("big");
+        fillCredential(req.initCredential(), kj::str("big-", i, "@example.com"));
+        saves.add(req.send().then([](auto r) { expectOk(r, "save"); }));
+        if (saves.size() == 64) kj::joinPromises(saves.releaseAsArray()).wait(ws);
+      }
+      kj::joinPromises(saves.releaseAsArray()).wait(ws);
+    }
+    header(kj::str("fair share: a simple Get while another connection loops Gets of ", BIG,
+                   " entries"));
+    auto measure = [&](kj::StringPtr what, unsigned inFlight, bool loaded) {
+      auto hog = connectClient(io, d);
+      auto victim = connectClient(io, d);
+      bool stop = false;
+      uint64_t bigGets = 0;
+      kj::Function<kj::Promise<void>()> loop = [&]() -> kj::Promise<void> {
+        if (stop) return kj::READY_NOW;
+        auto req = hog.session.getRequest();
+        req.setType("big");
+        return req.send().then([&](auto r) {
+          expectOk(r, "get big");
+          KJ_ASSERT(r.getCredentials().size() == BIG);
+          ++bigGets;
+          return loop();
+        });
+      };
+      kj::Promise<void> hogging = loaded ? loop() : kj::Promise<void>(kj::READY_NOW);
+      kj::Vector<Issue> slots;
+      for (unsigned s = 0; s < inFlight; s++) {
+        slots.add([session = victim.session]() mutable {
+          auto req = session.getRequest();
+          req.setType("imap");
+          return req.send().then([](auto r) { expectOk(r, "get"); });
+        });
+      }
+      auto r = runLoad(ws, slots, o.warmup, o.duration, d.pid);
+      stop = true;
+      hogging.wait(ws);
+      row(what, kj::str("1c×", inFlight), r,
+          loaded ? kj::str(bigGets, " long Gets meanwhile") : kj::str("unloaded"));
+    };
+    for (unsigned inFlight : {1u, 8u}) {
+      measure("simple Get", inFlight, false);
+      measure("simple Get, long Gets looping", inFlight, true);
+    }
   }
 
   void getBench(kj::AsyncIoContext& io, Daemon& d) {
@@ -1167,7 +1228,7 @@ class Main {
         .addOptionWithArg({"daemon-log-level"}, KJ_BIND_METHOD(*this, setLogLevel), "<level>",
                           "Pass log_level=<level> to credvaultd (default: its own, info).")
         .addOptionWithArg({"only"}, KJ_BIND_METHOD(*this, setOnly), "<list>",
-                          "Comma-separated sections: inproc,echo,get,save,auth,rss.")
+                          "Comma-separated sections: inproc,echo,get,save,auth,rss,biglist.")
         .addOptionWithArg({"echo-server"}, KJ_BIND_METHOD(*this, echoServer), "<socket>",
                           "(internal) serve the echo interface on <socket>.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
@@ -1251,7 +1312,8 @@ class Main {
     return true;
   }
   kj::MainBuilder::Validity run() {
-    bool needsDaemon = o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss");
+    bool needsDaemon = o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss") ||
+                       o.wants("biglist");
     if (needsDaemon && o.credvaultd.size() == 0) {
       return "give the credvaultd binary with --credvaultd or $CREDVAULTD";
     }

@@ -479,14 +479,24 @@ Credential Vault::createDefault(const Principal& who) const {
 
 kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target,
                                  kj::StringPtr type) const {
+  return KJ_ASSERT_NONNULL(tryGet(who, target, type, SIZE_MAX));
+}
+
+kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, kj::Maybe<int32_t> target,
+                                               kj::StringPtr type, size_t limit) const {
   int32_t id = resolveTarget(who, target);
   checkType(type);
   auto access = accessTo(who, id);
   if (access == Access::NONE) { denied("not allowed to read another associate's credentials"); }
   auto txn = env_.read();
   kj::Vector<Credential> out;
+  bool tooMany = false;
   auto prefix = typePrefix(id, type);
   txn.scan(credentials_, prefix, [&](auto key, auto value) {
+    if (out.size() >= limit) {
+      tooMany = true;
+      return false;
+    }
     auto opened = openAt(*this, key, value, access == Access::FULL);
     if (opened.type != type) {
       fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
@@ -494,6 +504,7 @@ kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target
     out.add(kj::mv(opened.credential));
     return true;
   });
+  if (tooMany) return nullptr;
   // Credentials exist only while their associate does (removeAssociate deletes them in the
   // same transaction), so only an empty answer needs the associate looked up.
   if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);

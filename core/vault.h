@@ -71,6 +71,11 @@ class Vault {
   Credential createDefault(const Principal& who) const;
   kj::Array<Credential> get(const Principal& who, kj::Maybe<int32_t> target,
                             kj::StringPtr type) const;
+  // The same, giving up (null) as soon as the list would hold more than `limit` entries: an
+  // event loop answers short lists itself and moves long ones (up to 10,000 decryptions) to
+  // a worker, so one user's long list cannot stall everyone else's calls.
+  kj::Maybe<kj::Array<Credential>> tryGet(const Principal& who, kj::Maybe<int32_t> target,
+                                          kj::StringPtr type, size_t limit) const;
   // Returns true when the entry was created, false when replaced.
   WriteOp<bool> save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                      Credential credential) const;

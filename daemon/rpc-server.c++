@@ -583,14 +583,12 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> get(GetContext context) override {
-    fillList(context, service_.vault().get(who(), nullptr, context.getParams().getType()));
-    return kj::READY_NOW;
+    return doGet(context, nullptr, context.getParams().getType());
   }
 
   kj::Promise<void> getForAssociate(GetForAssociateContext context) override {
     auto p = context.getParams();
-    fillList(context, service_.vault().get(who(), p.getAssociateId(), p.getType()));
-    return kj::READY_NOW;
+    return doGet(context, p.getAssociateId(), p.getType());
   }
 
   kj::Promise<void> save(SaveContext context) override {
@@ -675,6 +673,34 @@ class SessionImpl final : public rpc::Session::Server {
   static void fillList(Context& context, kj::Array<core::Credential> list) {
     auto out = context.getResults().initCredentials(list.size());
     for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+  }
+
+  // A short list is answered here; a long one is opened on a reads worker (fair across uids)
+  // and only encoded here, so it never holds the event loop for long.
+  template<typename Context>
+  kj::Promise<void> doGet(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type) {
+    auto& vault = service_.vault();
+    KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
+      fillList(context, kj::mv(*list));
+      return kj::READY_NOW;
+    }
+    Lane lane;
+    lane.uid = caller_.peer.uid;
+    lane.maxPerUid = LONG_GETS_PER_UID;
+    lane.maxPerClient = LONG_GETS_PER_UID;
+    auto job = [&vault, who = core::clonePrincipal(who()), target, type = kj::heapString(type)]() {
+      return vault.get(who, target, type);
+    };
+    return service_.reads()
+        .run<kj::Array<core::Credential>>(kj::mv(job), lane)
+        .then([context](Outcome<kj::Array<core::Credential>> outcome) mutable {
+          KJ_IF_MAYBE(e, outcome.error) {
+            setError(context.getResults().initError(), *e);
+            return;
+          }
+          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+          fillList(context, KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+        });
   }
 
   template<typename Context>
@@ -885,7 +911,8 @@ Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& 
       passwords_(passwords),
       audit_(audit),
       clock_(clock),
-      maintenance_(kj::heap<BlockingPool>(1)) {
+      maintenance_(kj::heap<BlockingPool>(1)),
+      reads_(kj::heap<BlockingPool>(1)) {
   checkRules<rpc::Vault>(VAULT_RULES);
   checkRules<rpc::Session>(SESSION_RULES);
   checkRules<rpc::Admin>(ADMIN_RULES);

@@ -40,6 +40,12 @@ struct ServiceOptions {
 };
 constexpr uint32_t GATEWAY_QUEUE_FACTOR = 64;
 
+// A Get whose list is longer than this is opened on the reads worker, not the event loop
+// (~1.4 µs of decryption per entry: 256 entries ≈ 0.4 ms). Long Gets waiting per uid past
+// LONG_GETS_PER_UID are answered `throttled`.
+constexpr size_t INLINE_GET_LIMIT = 256;
+constexpr size_t LONG_GETS_PER_UID = 16;
+
 // Shared by every connection; lives as long as the daemon.
 class Service {
  public:
@@ -55,6 +61,7 @@ class Service {
   GroupCommitter& committer() { return committer_; }
   BlockingPool& passwords() { return passwords_; }
   BlockingPool& maintenance() { return *maintenance_; }  // backups: one at a time
+  BlockingPool& reads() { return *reads_; }              // long lists (INLINE_GET_LIMIT)
   AuditLog& audit() { return audit_; }
   const kj::Clock& clock() { return clock_; }
   uint32_t connections = 0;
@@ -70,6 +77,7 @@ class Service {
   AuditLog& audit_;
   const kj::Clock& clock_;
   kj::Own<BlockingPool> maintenance_;
+  kj::Own<BlockingPool> reads_;
 };
 
 // Fills an rpc::Error from a VaultError.

@@ -541,6 +541,34 @@ TEST_F(ServiceTest, APasswordFloodFromOneUidDoesNotDelayAnotherUidsLogin) {
   (void)verifiedBeforeAlice;
 }
 
+TEST_F(ServiceTest, ALongListIsAnsweredWholeFromTheReadsWorker) {
+  // Past INLINE_GET_LIMIT the list is opened off the event loop; the answer is the same.
+  auto self = d.identity.byPeer({ALICE_UID, 1});
+  d.env.write([&](store::WriteTxn& txn) {
+    for (size_t i = 0; i < INLINE_GET_LIMIT + 44; ++i) {
+      core::Credential c;
+      c.publicValue = kj::str("bulk-", i, "@example.com");
+      c.secretValue = crypto::Secret::copyOf(kj::str("bulk-secret-", i));
+      d.vault.save(self.principal, nullptr, "bulk", kj::mv(c))(txn);
+    }
+  });
+  auto s = peerSession(ALICE_UID);
+  auto req = s.getRequest();
+  req.setType("bulk");
+  auto r = req.send().wait(ws);
+  ASSERT_FALSE(r.hasError()) << r.getError().getMessage().cStr();
+  ASSERT_EQ(r.getCredentials().size(), INLINE_GET_LIMIT + 44);
+  size_t withSecret = 0;
+  for (auto c : r.getCredentials()) {
+    if (c.hasSecretValue() && kj::StringPtr(c.getSecretValue()).startsWith("bulk-secret-")) {
+      ++withSecret;
+    }
+  }
+  EXPECT_EQ(withSecret, INLINE_GET_LIMIT + 44);
+  // Another associate's long list is still refused before any work.
+  EXPECT_EQ(getAs(peerSession(BOB_UID), alice), "permission-denied");
+}
+
 TEST_F(ServiceTest, AnAuditLogThatCannotBeWrittenWithholdsTheAnswer) {
   // Fail closed: a Get whose record cannot be written is answered `unavailable` and
   // carries no secret. The file stops taking writes behind the daemon's back (a file size
