@@ -229,9 +229,14 @@ kj::Maybe<TicketInfo> Authenticator::findTicket(kj::StringPtr ticket) const {
 }
 
 kj::Maybe<TicketInfo> Authenticator::findTicketByKey(kj::ArrayPtr<const kj::byte> key) const {
+  auto txn = vault_.environment().read();
+  return findTicketIn(txn, key);
+}
+
+kj::Maybe<TicketInfo> Authenticator::findTicketIn(const store::ReadTxn& txn,
+                                                  kj::ArrayPtr<const kj::byte> key) const {
   kj::Maybe<TicketInfo> info;
   {
-    auto txn = vault_.environment().read();
     KJ_IF_MAYBE(stored, txn.get(tickets_, key)) {
       auto plain = vault_.openValue("ticket", key, *stored);
       Decoder d(plain.reveal());
@@ -267,8 +272,9 @@ WriteOp<bool> Authenticator::revokeTicket(kj::StringPtr ticket) const {
 
 WriteOp<bool> Authenticator::revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const {
   return [this, key = kj::heapArray(key)](store::WriteTxn& txn) {
+    if (!txn.del(tickets_, key)) return false;
     txn.moveGenerationOnCommit();
-    return txn.del(tickets_, key);
+    return true;
   };
 }
 
@@ -402,6 +408,11 @@ kj::Maybe<ApiTokenInfo> Authenticator::validateToken(kj::StringPtr token) const 
 
 kj::Maybe<ApiTokenInfo> Authenticator::findTokenByKey(kj::ArrayPtr<const kj::byte> key) const {
   auto txn = vault_.environment().read();
+  return findTokenIn(txn, key);
+}
+
+kj::Maybe<ApiTokenInfo> Authenticator::findTokenIn(const store::ReadTxn& txn,
+                                                   kj::ArrayPtr<const kj::byte> key) const {
   KJ_IF_MAYBE(stored, txn.get(tokens_, key)) {
     auto plain = vault_.openValue("api-token", key, *stored);
     Decoder d(plain.reveal());
@@ -495,27 +506,52 @@ kj::Maybe<kj::Array<kj::byte>> Authenticator::checkApplicationKey(
 
 bool Authenticator::applicationKnown(kj::ArrayPtr<const kj::byte> key) const {
   auto txn = vault_.environment().read();
+  return applicationKnownIn(txn, key);
+}
+
+bool Authenticator::applicationKnownIn(const store::ReadTxn& txn,
+                                       kj::ArrayPtr<const kj::byte> key) const {
   return txn.get(applications_, key) != nullptr;
+}
+
+void Authenticator::deleteTokens(store::WriteTxn& txn, int32_t id) const {
+  // By name under the associate's prefix, each naming its token key.
+  kj::Vector<kj::Array<kj::byte>> doomed;
+  txn.scan(tokenNames_, be32(id), [&](auto key, auto value) {
+    auto plain = vault_.openValue("api-token-name", key, value);
+    Decoder d(plain.reveal());
+    decodeTokenInfo(d);
+    txn.del(tokens_, d.bytes());
+    doomed.add(kj::heapArray(key));
+    return true;
+  });
+  for (auto& k : doomed) txn.del(tokenNames_, k);
+}
+
+WriteOp<Associate> Authenticator::setAssociate(const Principal& who, int32_t id,
+                                               AssociateUpdate update) const {
+  bool deactivates = false;
+  KJ_IF_MAYBE(active, update.active) { deactivates = !*active; }
+  auto change = vault_.setAssociate(who, id, kj::mv(update));
+  return [this, id, deactivates, change = kj::mv(change)](store::WriteTxn& txn) mutable {
+    bool wasActive = false;
+    KJ_IF_MAYBE(a, vault_.findAssociateIn(txn, id)) { wasActive = a->active; }
+    auto a = change(txn);
+    // Deactivation is the answer to a compromised account: its tokens must not come back
+    // with a later reactivation (its tickets die by the epoch).
+    if (deactivates && wasActive) deleteTokens(txn, id);
+    return a;
+  };
 }
 
 WriteOp<uint32_t> Authenticator::removeAssociate(const Principal& who, int32_t id) const {
   auto removeRecords = vault_.removeAssociate(who, id);
   return [this, id, removeRecords = kj::mv(removeRecords)](store::WriteTxn& txn) mutable {
     uint32_t removed = removeRecords(txn);
-    // Its API tokens go too: by name under the associate's prefix, each naming its token key.
-    kj::Vector<kj::Array<kj::byte>> doomed;
-    txn.scan(tokenNames_, be32(id), [&](auto key, auto value) {
-      auto plain = vault_.openValue("api-token-name", key, value);
-      Decoder d(plain.reveal());
-      decodeTokenInfo(d);
-      txn.del(tokens_, d.bytes());
-      doomed.add(kj::heapArray(key));
-      return true;
-    });
-    for (auto& k : doomed) txn.del(tokenNames_, k);
+    deleteTokens(txn, id);
     // And its tickets (keyed by the ticket's hash only, so each is opened to see its owner;
     // expired ones of anyone are swept on the way).
-    doomed.clear();
+    kj::Vector<kj::Array<kj::byte>> doomed;
     int64_t now = nowMs() / 1000;
     txn.scan(tickets_, nullptr, [&](auto key, auto value) {
       auto plain = vault_.openValue("ticket", key, value);

@@ -87,6 +87,9 @@ class Authenticator {
   // keyed hash, never the ticket, to look its ticket up again on every call.
   kj::Maybe<kj::Array<kj::byte>> ticketKey(kj::StringPtr ticket) const;
   kj::Maybe<TicketInfo> findTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
+  // The same inside a transaction (a write transaction sees its own batch's changes).
+  kj::Maybe<TicketInfo> findTicketIn(const store::ReadTxn& txn,
+                                     kj::ArrayPtr<const kj::byte> key) const;
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
   WriteOp<bool> revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
 
@@ -97,10 +100,15 @@ class Authenticator {
   kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;
   kj::Maybe<kj::Array<kj::byte>> tokenKey(kj::StringPtr token) const;
   kj::Maybe<ApiTokenInfo> findTokenByKey(kj::ArrayPtr<const kj::byte> key) const;
+  kj::Maybe<ApiTokenInfo> findTokenIn(const store::ReadTxn& txn,
+                                      kj::ArrayPtr<const kj::byte> key) const;
 
   // Removes the associate with its credentials (Vault::removeAssociate) and, in the same
   // transaction, its API tokens and tickets. Returns the number of credentials removed.
   WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
+  // Vault::setAssociate, and a deactivation deletes the associate's API tokens in the same
+  // transaction (reactivating must not revive credentials an intruder may have minted).
+  WriteOp<Associate> setAssociate(const Principal& who, int32_t id, AssociateUpdate update) const;
 
   WriteOp<IssuedApiToken> addApplication(const Principal& who, kj::StringPtr name) const;
   kj::Array<ApplicationInfo> listApplications(const Principal& who) const;
@@ -112,6 +120,7 @@ class Authenticator {
   // a session can check on every call that the application is still registered.
   kj::Maybe<kj::Array<kj::byte>> checkApplicationKey(kj::Maybe<kj::StringPtr> appToken) const;
   bool applicationKnown(kj::ArrayPtr<const kj::byte> key) const;
+  bool applicationKnownIn(const store::ReadTxn& txn, kj::ArrayPtr<const kj::byte> key) const;
 
   // Forget cached password verifications (password change, removal).
   void flushCache();
@@ -148,6 +157,7 @@ class Authenticator {
   bool underAttack(kj::StringPtr nameKey, int64_t now);
   bool hasFailed(kj::StringPtr clientKey, int64_t now);
   void requireManage(const Principal& who, int32_t associateId) const;
+  void deleteTokens(store::WriteTxn& txn, int32_t associateId) const;
   // The associate whose tokens are meant (0 = the caller), once `who` may manage them.
   int32_t tokenOwner(const Principal& who, int32_t associateId) const;
   // Key of the by-name token record: be32 associate ‖ keyed hash of the name.

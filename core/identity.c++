@@ -54,15 +54,22 @@ int64_t Identity::nowUnix() const {
 }
 
 Principal Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
+  // One read transaction for every record the grant depends on: a consistent view.
+  auto txn = vault_.environment().read();
+  return resolveIn(txn, g, expiresUnix);
+}
+
+Principal Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
+                              int64_t& expiresUnix) const {
   expiresUnix = 0;
   if (g.method == AuthMethod::NONE) gone("not authenticated");
-  if (g.appKey.size() > 0 && !auth_.applicationKnown(g.appKey)) {
+  if (g.appKey.size() > 0 && !auth_.applicationKnownIn(txn, g.appKey)) {
     gone("the application token was removed");
   }
   uint32_t epoch = g.epoch;
   // A ticket session, and a password session that was issued a ticket, live as long as it.
   if (g.ticketKey.size() > 0) {
-    KJ_IF_MAYBE(t, auth_.findTicketByKey(g.ticketKey)) {
+    KJ_IF_MAYBE(t, auth_.findTicketIn(txn, g.ticketKey)) {
       if (t->associateId != g.associateId) gone("the ticket was revoked or expired");
       epoch = t->epoch;
       expiresUnix = t->expiresUnix;
@@ -77,7 +84,7 @@ Principal Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
     case AuthMethod::TICKET:
       break;
     case AuthMethod::API_TOKEN:
-      KJ_IF_MAYBE(t, auth_.findTokenByKey(g.tokenKey)) {
+      KJ_IF_MAYBE(t, auth_.findTokenIn(txn, g.tokenKey)) {
         if (t->associateId != g.associateId) gone("the token was revoked or expired");
         expiresUnix = t->expiresUnix;
       } else {
@@ -98,7 +105,7 @@ Principal Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
     p.kind = Kind::SYSTEM;
     return p;
   }
-  KJ_IF_MAYBE(a, vault_.findAssociate(g.associateId)) {
+  KJ_IF_MAYBE(a, vault_.findAssociateIn(txn, g.associateId)) {
     if (!a->active) gone("the associate is inactive");
     if (g.method == AuthMethod::PEER_CREDENTIALS) {
       // The associate's own (sealed) record must name the uid: a moved index entry cannot

@@ -94,6 +94,23 @@ class Identity {
 
   // The same without the cache (tests compare the two).
   Principal resolve(const Grant& grant, int64_t& expiresUnix) const;
+  // The same within `txn`: a write transaction sees the changes committed before it in its
+  // own batch.
+  Principal resolveIn(const store::ReadTxn& txn, const Grant& grant, int64_t& expiresUnix) const;
+
+  // Wraps a write so that it happens only if, inside the transaction that commits it, the
+  // grant still holds and still permits `op` on `target`. A write is authorized when it is
+  // queued (the choke point) and again when it runs: a demotion or deactivation committed in
+  // between — even earlier in the same group commit — refuses it.
+  template<typename T>
+  WriteOp<T> recheck(const Grant& grant, Operation op, int32_t target, WriteOp<T> inner) const {
+    return [this, grant = cloneGrant(grant), op, target,
+            inner = kj::mv(inner)](store::WriteTxn& txn) mutable -> T {
+      int64_t expires;
+      authorize(resolveIn(txn, grant, expires), op, target);
+      return inner(txn);
+    };
+  }
 
  private:
   Vault& vault_;

@@ -41,6 +41,8 @@ kj::StringPtr operationName(Operation op) {
       return "logout";
     case Operation::MANAGE_TOKENS:
       return "manage-tokens";
+    case Operation::CREATE_TOKEN:
+      return "create-token";
     case Operation::LIST_ASSOCIATES:
       return "list-associates";
     case Operation::CHANGE_ASSOCIATES:
@@ -109,6 +111,15 @@ Access authorize(const Principal& who, Operation op, int32_t target) {
         denied("listing associates needs a system user or a user administrator");
       }
       return Access::FULL;
+    case Operation::CREATE_TOKEN:
+      // A ticket dies with the password; a token minted from it would outlive it (tokens
+      // survive password changes). So bearer sessions cannot mint tokens.
+      if (who.method == AuthMethod::TICKET || who.method == AuthMethod::API_TOKEN) {
+        denied(
+            "API tokens are created from a password or peer-credential session, not from a "
+            "ticket or another token");
+      }
+      [[fallthrough]];
     case Operation::MANAGE_TOKENS:
       if (who.partnerApp) denied("not allowed for partner apps");
       if (!((who.associateId != 0 && who.associateId == target) || who.isSystem())) {

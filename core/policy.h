@@ -26,7 +26,8 @@ enum class Operation : uint8_t {
   REMOVE,
   ADMIN,  // obtain the Admin capability
   LOGOUT,
-  MANAGE_TOKENS,  // create, list, revoke API tokens of `target`
+  MANAGE_TOKENS,  // list, revoke API tokens of `target`
+  CREATE_TOKEN,   // the same, from a session that is not itself a ticket or token session
   // Admin.
   LIST_ASSOCIATES,    // list and find
   CHANGE_ASSOCIATES,  // add, change, remove

@@ -103,7 +103,7 @@ const Rule SESSION_RULES[] = {
     {"remove", core::Operation::REMOVE, Target::PARAM},                       // @7
     {"admin", core::Operation::ADMIN, Target::NONE},                          // @8
     {"logout", core::Operation::LOGOUT, Target::NONE},                        // @9
-    {"token-create", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},  // @10
+    {"token-create", core::Operation::CREATE_TOKEN, Target::PARAM_OR_SELF},   // @10
     {"token-list", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},    // @11
     {"token-revoke", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},  // @12
 };
@@ -212,7 +212,16 @@ template<typename Interface, typename Dispatch>
 DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t interfaceId,
                         uint16_t methodId, AnyContext context, Dispatch&& dispatch) {
   if (interfaceId != capnp::typeId<Interface>() || methodId >= rules.size()) {
-    return dispatch();  // not ours: capnp answers "unimplemented"
+    // Not ours (capnp answers "unimplemented"), and still one record.
+    AuditRecord r;
+    r.operation = "unknown-method";
+    r.result = "unimplemented";
+    r.peerUid = side.caller.peer.uid;
+    r.peerPid = side.caller.peer.pid;
+    r.authMethod = "none";
+    r.time = side.service.clock().now();
+    side.service.audit().write(r);
+    return dispatch();
   }
   const Rule& rule = rules[methodId];
   auto method = capnp::Schema::from<Interface>().getMethods()[methodId];
@@ -411,7 +420,8 @@ class AdminImpl final : public rpc::Admin::Server {
       core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
     }
     if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
-    auto op = service_.vault().addAssociate(who(), kj::mv(na));
+    auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, 0,
+                        service_.vault().addAssociate(who(), kj::mv(na)));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
@@ -449,13 +459,16 @@ class AdminImpl final : public rpc::Admin::Server {
         core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
       }
     }
-    auto op = service_.vault().setAssociate(who(), p.getAssociateId(), kj::mv(update));
+    auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, p.getAssociateId(),
+                        service_.auth().setAssociate(who(), p.getAssociateId(), kj::mv(update)));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> removeAssociate(RemoveAssociateContext context) override {
-    auto op = service_.auth().removeAssociate(who(), context.getParams().getAssociateId());
+    int32_t id = context.getParams().getAssociateId();
+    auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, id,
+                        service_.auth().removeAssociate(who(), id));
     auto& auth = service_.auth();
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [&auth](auto results, uint32_t n) {
@@ -467,7 +480,8 @@ class AdminImpl final : public rpc::Admin::Server {
   kj::Promise<void> setPassword(SetPasswordContext context) override {
     auto p = context.getParams();
     auto pw = crypto::Secret::copyOf(p.getPassword().asBytes());
-    auto op = service_.vault().setPassword(who(), p.getAssociateId(), kj::mv(pw));
+    auto op = rechecked(core::Operation::SET_PASSWORD, p.getAssociateId(),
+                        service_.vault().setPassword(who(), p.getAssociateId(), kj::mv(pw)));
     auto& auth = service_.auth();
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [&auth](auto, bool) { auth.flushCache(); });
@@ -500,7 +514,8 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> addApplication(AddApplicationContext context) override {
-    auto op = service_.auth().addApplication(who(), context.getParams().getName());
+    auto op = rechecked(core::Operation::MAINTAIN, 0,
+                        service_.auth().addApplication(who(), context.getParams().getName()));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, core::IssuedApiToken t) {
                          results.setToken(t.token);
@@ -521,7 +536,8 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
   kj::Promise<void> removeApplication(RemoveApplicationContext context) override {
-    auto op = service_.auth().removeApplication(who(), context.getParams().getName());
+    auto op = rechecked(core::Operation::MAINTAIN, 0,
+                        service_.auth().removeApplication(who(), context.getParams().getName()));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, bool removed) { results.setRemoved(removed); });
   }
@@ -555,6 +571,15 @@ class AdminImpl final : public rpc::Admin::Server {
   const core::Principal& who() {
     KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
     return *who_;
+  }
+
+  // A write authorized now and again inside the transaction that commits it; an Admin
+  // write also needs the right to administer, then as now.
+  template<typename T>
+  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+    auto& identity = service_.identity();
+    return identity.recheck(standing_.grant, core::Operation::ADMIN, 0,
+                            identity.recheck(standing_.grant, op, target, kj::mv(inner)));
   }
 };
 
@@ -628,7 +653,9 @@ class SessionImpl final : public rpc::Session::Server {
 
   kj::Promise<void> createToken(CreateTokenContext context) override {
     auto p = context.getParams();
-    auto op = service_.auth().createToken(who(), p.getAssociateId(), p.getName(), p.getExpires());
+    auto op = rechecked(
+        core::Operation::CREATE_TOKEN, ownerOf(p.getAssociateId()),
+        service_.auth().createToken(who(), p.getAssociateId(), p.getName(), p.getExpires()));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, core::IssuedApiToken t) {
                          results.setToken(t.token);
@@ -645,7 +672,8 @@ class SessionImpl final : public rpc::Session::Server {
 
   kj::Promise<void> revokeToken(RevokeTokenContext context) override {
     auto p = context.getParams();
-    auto op = service_.auth().revokeToken(who(), p.getAssociateId(), p.getName());
+    auto op = rechecked(core::Operation::MANAGE_TOKENS, ownerOf(p.getAssociateId()),
+                        service_.auth().revokeToken(who(), p.getAssociateId(), p.getName()));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
@@ -660,6 +688,19 @@ class SessionImpl final : public rpc::Session::Server {
   const core::Principal& who() {
     KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
     return *who_;
+  }
+
+  // A write authorized now and again inside the transaction that commits it.
+  template<typename T>
+  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+    return service_.identity().recheck(standing_.grant, op, target, kj::mv(inner));
+  }
+  int32_t targetOf(kj::Maybe<int32_t> target) {
+    KJ_IF_MAYBE(t, target) { return *t; }
+    return who().associateId;
+  }
+  int32_t ownerOf(int32_t associateId) {
+    return associateId == 0 ? who().associateId : associateId;
   }
 
   static void fillToken(rpc::ApiToken::Builder out, const core::ApiTokenInfo& info) {
@@ -706,14 +747,16 @@ class SessionImpl final : public rpc::Session::Server {
   template<typename Context>
   kj::Promise<void> doSave(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
                            rpc::Credential::Reader credential) {
-    auto op = service_.vault().save(who(), target, type, fromWire(credential));
+    auto op = rechecked(core::Operation::SAVE, targetOf(target),
+                        service_.vault().save(who(), target, type, fromWire(credential)));
     return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
   template<typename Context>
   kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
                              capnp::Text::Reader publicValue) {
-    auto op = service_.vault().remove(who(), target, type, publicValue);
+    auto op = rechecked(core::Operation::REMOVE, targetOf(target),
+                        service_.vault().remove(who(), target, type, publicValue));
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, bool removed) { results.setRemoved(removed); });
   }
@@ -854,7 +897,17 @@ class VaultImpl final : public rpc::Vault::Server {
   }
 
   kj::Promise<void> revokeTicket(RevokeTicketContext context) override {
-    auto op = service_.auth().revokeTicket(context.getParams().getTicket());
+    // Only a live ticket costs a write: anyone may call this, and a durable commit (and
+    // every session's re-read) per made-up ticket would be a cheap denial of service.
+    auto& auth = service_.auth();
+    auto ticket = context.getParams().getTicket();
+    bool live = false;
+    KJ_IF_MAYBE(key, auth.ticketKey(ticket)) { live = auth.findTicketByKey(*key) != nullptr; }
+    if (!live) {
+      context.getResults().setRevoked(false);
+      return kj::READY_NOW;
+    }
+    auto op = auth.revokeTicket(ticket);
     return finishWrite(service_.committer().submit(kj::mv(op)), context,
                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
