@@ -123,6 +123,7 @@ struct Options {
   uint32_t rssCredentials = 100000;
   kj::String tmpdir;
   kj::Maybe<kj::String> daemonLogLevel;
+  kj::Vector<kj::String> daemonSettings;  // --daemon-set KEY=VALUE, passed as --set
   kj::Vector<kj::String> only;
 
   bool wants(kj::StringPtr section) const {
@@ -721,6 +722,10 @@ class Bench {
       argv.add(kj::str("--set"));
       argv.add(kj::str("log_level=", *level));
     }
+    for (auto& setting : o.daemonSettings) {
+      argv.add(kj::str("--set"));
+      argv.add(kj::heapString(setting));
+    }
     d->pid = spawn(argv, d->log);
     waitForSocket(d->pid, d->socket, d->log);
     return d;
@@ -1225,6 +1230,8 @@ class Main {
         .addOptionWithArg({"tmpdir"}, KJ_BIND_METHOD(*this, setTmpdir), "<dir>",
                           "Where the state directories go (default $TMPDIR or /tmp); its "
                           "file system decides what a durable commit costs.")
+        .addOptionWithArg({"daemon-set"}, KJ_BIND_METHOD(*this, addDaemonSetting), "<key=value>",
+                          "Pass --set <key=value> to credvaultd (e.g. audit_log=/tmp/a.jsonl).")
         .addOptionWithArg({"daemon-log-level"}, KJ_BIND_METHOD(*this, setLogLevel), "<level>",
                           "Pass log_level=<level> to credvaultd (default: its own, info).")
         .addOptionWithArg({"only"}, KJ_BIND_METHOD(*this, setOnly), "<list>",
@@ -1239,6 +1246,11 @@ class Main {
   kj::ProcessContext& context;
   Options o;
 
+  kj::MainBuilder::Validity addDaemonSetting(kj::StringPtr v) {
+    if (v.findFirst('=') == nullptr) return "expected key=value";
+    o.daemonSettings.add(kj::heapString(v));
+    return true;
+  }
   kj::MainBuilder::Validity setDaemon(kj::StringPtr v) {
     o.credvaultd = kj::heapString(v);
     return true;

@@ -21,6 +21,7 @@
 
 #include <kj/string.h>
 #include <kj/time.h>
+#include <kj/async.h>
 #include <kj/vector.h>
 
 namespace credvault::daemon {
@@ -77,6 +78,13 @@ class AuditLog {
   // file can be written again. The journal copy does not depend on the file.
   bool write(const AuditRecord& record);
 
+  // The same, batched: the record joins those of every other call that ends in this turn of
+  // the event loop, and the batch is written with one write(2) when the loop has nothing else
+  // queued (a write per call cost 20-35 % of a Get's daemon CPU). Resolves once the batch is
+  // written (true) or could not be (false; the records are kept as with write()). Needs the event
+  // loop; the daemon answers a call only after its record's promise resolves.
+  kj::Promise<bool> writeSoon(const AuditRecord& record);
+
   // Whether a call may proceed: true unless fail-closed and the last write failed. Then it
   // reopens the file and writes the kept records: true only when that succeeded, so a
   // fixed disk lets calls through again and a full one does not (opening a full disk's file
@@ -102,6 +110,19 @@ class AuditLog {
   kj::Vector<kj::String> pending_;  // lines not yet in the file, oldest first
   uint64_t lost_ = 0;               // records dropped since failing began (pending_ full)
   kj::Maybe<kj::TimePoint> lastComplaint_;
+  // The batch of writeSoon(): lines and whom to tell, written by flushBatch() at the end of
+  // the event-loop turn.
+  kj::Vector<char> batch_;
+  size_t batchRecords_ = 0;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<bool>>> batchWaiters_;
+  bool flushScheduled_ = false;
+  struct FlushErrors final : public kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override;
+  };
+  FlushErrors flushErrors_;
+  kj::Own<kj::TaskSet> flushes_;  // made on first use: needs the event loop
+
+  void flushBatch();
 
   int appendLine(kj::StringPtr line);
   int reopenFile();

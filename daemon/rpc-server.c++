@@ -240,7 +240,9 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
 
   // Writes the record once the results hold the outcome. In fail-closed mode a record that
   // cannot be written withholds the answer.
-  auto finish = [&service, context, resultType](Pending& p) mutable {
+  // Resolves once the record is in the trail (batched per event-loop turn: AuditLog::writeSoon),
+  // so no answer leaves before its record is written.
+  auto finish = [&service, context, resultType](Pending& p) mutable -> kj::Promise<void> {
     auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
     p.record.result = "ok";
     kj::StringPtr field;
@@ -255,13 +257,15 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
     }
     p.record.time = service.clock().now();
     logCall(p.record, field);
-    if (!service.audit().write(p.record) &&
-        service.audit().failureMode() == AuditFailureMode::REFUSE) {
-      for (auto field : resultType.getFields()) results.clear(field);
-      auto error = results.init("error").template as<rpc::Error>();
-      error.setCode(rpc::ErrorCode::UNAVAILABLE);
-      error.setMessage("the audit trail cannot be written; see the daemon's log");
-    }
+    return service.audit().writeSoon(p.record).then(
+        [&service, context, resultType](bool written) mutable {
+          if (written || service.audit().failureMode() != AuditFailureMode::REFUSE) return;
+          auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
+          for (auto field : resultType.getFields()) results.clear(field);
+          auto error = results.init("error").template as<rpc::Error>();
+          error.setCode(rpc::ErrorCode::UNAVAILABLE);
+          error.setMessage("the audit trail cannot be written; see the daemon's log");
+        });
   };
 
   kj::Maybe<core::VaultError> refused;
@@ -341,8 +345,8 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     .init("error")
                     .template as<rpc::Error>(),
                 rule.operation, *exception);
-    finish(*pending);
-    return {kj::READY_NOW, false};
+    auto written = finish(*pending);
+    return {written.attach(kj::mv(pending)), false};
   }
   KJ_IF_MAYBE(e, refused) {
     setError(context.getResults()
@@ -350,13 +354,13 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                  .init("error")
                  .template as<rpc::Error>(),
              *e);
-    finish(*pending);
-    return {kj::READY_NOW, false};
+    auto written = finish(*pending);
+    return {written.attach(kj::mv(pending)), false};
   }
   auto result = KJ_ASSERT_NONNULL(kj::mv(dispatched));
   auto operation = rule.operation;
   result.promise = result.promise
-                       .then([finish, &pending = *pending]() mutable { finish(pending); },
+                       .then([finish, &pending = *pending]() mutable { return finish(pending); },
                              [finish, &pending = *pending, context, resultType,
                               operation](kj::Exception&& e) mutable {
                                setInternal(context.getResults()
@@ -364,7 +368,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                                                .init("error")
                                                .template as<rpc::Error>(),
                                            operation, e);
-                               finish(pending);
+                               return finish(pending);
                              })
                        .attach(kj::mv(pending));
   return result;
