@@ -14,7 +14,7 @@ cd "$root"
 CLANG_FORMAT=${CLANG_FORMAT:-clang-format}
 command -v "$CLANG_FORMAT" >/dev/null || { echo "check-format: $CLANG_FORMAT not found" >&2; exit 2; }
 
-FOLDERS=(crypto store core ipc daemon frontends tools tests bench)
+FOLDERS=(base crypto store core ipc daemon frontends tools tests bench)
 existing=()
 for f in "${FOLDERS[@]}"; do [[ -d "$f" ]] && existing+=("$f"); done
 [[ ${#existing[@]} -gt 0 ]] || { echo "check-format: no sources under $root" >&2; exit 2; }

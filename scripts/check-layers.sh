@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Refuses includes that go against the layering in docs (STYLE.md, "Layout and direction"):
 #
-#   crypto    -> (nothing of ours)        ipc       -> (nothing; generated credvault.capnp.h)
-#   store     -> (nothing of ours)        daemon    -> ipc, core, crypto, store
-#   core      -> crypto, store            frontends -> ipc
-#                                         tools     -> ipc
+#   base      -> (nothing of ours)        ipc       -> base (generated credvault.capnp.h)
+#   crypto    -> base                     daemon    -> ipc, core, crypto, store, base
+#   store     -> base                     frontends -> ipc, base
+#   core      -> crypto, store, base      tools     -> ipc, base
+#
+# base/ is the bottom layer (what every executable links, e.g. wipe-on-free), so every folder
+# may use it and it may use nothing.
 #
 # A folder may always include its own headers, and every folder may include the generated
 # build configuration "credvault-config.h". Includes are attributed to a folder the way the
@@ -17,15 +20,16 @@
 #        check-layers.sh --self-test                    checks the checker on a scratch tree
 set -euo pipefail
 
-LAYERS=(crypto store core ipc daemon frontends tools)
+LAYERS=(base crypto store core ipc daemon frontends tools)
 declare -A ALLOWED=(
-  [crypto]=""
-  [store]=""
-  [core]="crypto store"
-  [ipc]=""
-  [daemon]="ipc core crypto store"
-  [frontends]="ipc"
-  [tools]="ipc"
+  [base]=""
+  [crypto]="base"
+  [store]="base"
+  [core]="crypto store base"
+  [ipc]="base"
+  [daemon]="ipc core crypto store base"
+  [frontends]="ipc base"
+  [tools]="ipc base"
 )
 
 is_layer() {
@@ -113,8 +117,8 @@ self_test() {
   SELF_TEST_DIR=$(mktemp -d /tmp/check-layers-XXXXXX)
   trap 'rm -rf "$SELF_TEST_DIR"' EXIT
   local tmp=$SELF_TEST_DIR
-  mkdir -p "$tmp"/{crypto,store,core,ipc,daemon,frontends,tools,tests}
-  touch "$tmp/crypto/secret.h" "$tmp/store/env.h" "$tmp/core/vault.h" "$tmp/ipc/client.h" \
+  mkdir -p "$tmp"/{base,crypto,store,core,ipc,daemon,frontends,tools,tests}
+  touch "$tmp/base/wipe.h" "$tmp/crypto/secret.h" "$tmp/store/env.h" "$tmp/core/vault.h" "$tmp/ipc/client.h" \
         "$tmp/tests/helper.h" "$tmp/ipc/credvault.capnp"
   # Allowed.
   printf '#include "secret.h"\n#include <sodium.h>\n#include <kj/debug.h>\n' > "$tmp/crypto/aead.c++"
@@ -123,6 +127,9 @@ self_test() {
   printf '#include "ipc/credvault.capnp.h"\n#include "core/vault.h"\n#include "crypto/secret.h"\n#include "store/env.h"\n' > "$tmp/daemon/server.c++"
   printf '#include "credvault.capnp.h"\n#include "ipc/client.h"\n#include "credvault-config.h"\n// #include "store/env.h"\n' > "$tmp/frontends/ok.c++"
   cp "$tmp/frontends/ok.c++" "$tmp/tools/ctl.c++"
+  printf '#include "base/wipe.h"\n' > "$tmp/frontends/base.c++"
+  printf '#include "../base/wipe.h"\n' > "$tmp/crypto/base.c++"
+  printf '#include "wipe.h"\n#include <kj/common.h>\n' > "$tmp/base/wipe.c++"
   if ! out=$(check_tree "$tmp" 2>&1); then
     echo "self-test: a tree without violations was refused:"; echo "$out"; return 1
   fi
@@ -135,19 +142,20 @@ self_test() {
   printf '#include "core/vault.h"\n' > "$tmp/crypto/bad.c++"                                 # :1
   printf '#include "credvault.capnp.h"\n' > "$tmp/core/bad.c++"                             # :1
   printf '#include "tests/helper.h"\n' > "$tmp/daemon/bad.c++"                               # :1
+  printf '#include "crypto/secret.h"\n' > "$tmp/base/bad.c++"                               # :1
   set +e
   out=$(check_tree "$tmp" 2>/dev/null)
   rc=$?
   set -e
   local expect
   for expect in frontends/bad.c++:2: tools/bad.c++:1: store/bad.h:2: frontends/bare.c++:1: \
-                crypto/bad.c++:1: core/bad.c++:1: daemon/bad.c++:1:; do
+                crypto/bad.c++:1: core/bad.c++:1: daemon/bad.c++:1: base/bad.c++:1:; do
     if ! grep -q "^$expect" <<<"$out"; then
       echo "self-test: violation $expect was not reported"; failed=1
     fi
   done
-  if [[ $(grep -c . <<<"$out") -ne 7 ]]; then
-    echo "self-test: expected 7 violations, got:"; echo "$out"; failed=1
+  if [[ $(grep -c . <<<"$out") -ne 8 ]]; then
+    echo "self-test: expected 8 violations, got:"; echo "$out"; failed=1
   fi
   if [[ $rc -eq 0 ]]; then echo "self-test: violations did not fail the check"; failed=1; fi
   [[ $failed -eq 0 ]] && echo "check-layers self-test passed"
