@@ -1,7 +1,5 @@
 #include "listener.h"
 #include "log.h"
-#include "core/limits.h"
-#include "ipc/buffered-stream.h"
 
 #include <kj/debug.h>
 
@@ -16,6 +14,8 @@ struct Listener::Connection {
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
+    stream->enforce(listener.timer_, listener.options_,
+                    [this]() { return network.getCurrentQueueSize(); });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};
@@ -42,8 +42,13 @@ struct Listener::Connection {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
 
-Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver)
-    : service_(service), receiver_(kj::mv(receiver)), tasks_(*this) {}
+Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver, kj::Timer& timer,
+                   TransportOptions options)
+    : service_(service),
+      receiver_(kj::mv(receiver)),
+      timer_(timer),
+      options_(options),
+      tasks_(*this) {}
 
 Listener::~Listener() noexcept(false) {}
 
@@ -81,7 +86,14 @@ void Listener::accept(kj::AuthenticatedStream authenticated) {
   logf(Level::DEBUG, "connection", LogField{"UID", kj::str(peer.uid)},
        LogField{"PID", kj::str(peer.pid)});
   auto& ref = *conn;
-  tasks_.add(ref.network.onDisconnect().attach(kj::mv(conn)));
+  tasks_.add(ref.network.onDisconnect().then([&ref]() {
+    // A budget that ran out is worth an operator's attention; an ordinary goodbye is not.
+    KJ_IF_MAYBE(which, ref.stream->limitReached()) {
+      logf(Level::INFO, "closed a connection: transport limit reached",
+           LogField{"UID", kj::str(ref.peer.uid)}, LogField{"PID", kj::str(ref.peer.pid)},
+           LogField{"RESULT", kj::str(*which)});
+    }
+  }).attach(kj::mv(conn)));
 }
 
 void Listener::taskFailed(kj::Exception&& exception) {
