@@ -14,7 +14,9 @@ struct Listener::Connection {
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
-    stream->enforce(listener.timer_, listener.options_,
+    auto limits = listener.options_;
+    limits.maxMessageBytes = TRANSPORT_LIMIT_BYTES;
+    stream->enforce(listener.timer_, limits,
                     [this]() { return network.getCurrentQueueSize(); });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
@@ -30,7 +32,9 @@ struct Listener::Connection {
 
   static capnp::ReaderOptions readerOptions() {
     capnp::ReaderOptions options;
-    options.traversalLimitInWords = TRANSPORT_LIMIT_BYTES / 8;
+    // Also what capnp lets us send; incoming messages are held to TRANSPORT_LIMIT_BYTES by the
+    // stream, before capnp allocates them (core/limits.h).
+    options.traversalLimitInWords = core::MAX_ANSWER_BYTES / 8;
     options.nestingLimit = core::MAX_MESSAGE_NESTING;
     return options;
   }
@@ -86,14 +90,21 @@ void Listener::accept(kj::AuthenticatedStream authenticated) {
   logf(Level::DEBUG, "connection", LogField{"UID", kj::str(peer.uid)},
        LogField{"PID", kj::str(peer.pid)});
   auto& ref = *conn;
-  tasks_.add(ref.network.onDisconnect().then([&ref]() {
-    // A budget that ran out is worth an operator's attention; an ordinary goodbye is not.
+  // A budget that ran out is worth an operator's attention; an ordinary goodbye is not.
+  auto logLimit = [&ref]() {
     KJ_IF_MAYBE(which, ref.stream->limitReached()) {
       logf(Level::INFO, "closed a connection: transport limit reached",
            LogField{"UID", kj::str(ref.peer.uid)}, LogField{"PID", kj::str(ref.peer.pid)},
            LogField{"RESULT", kj::str(*which)});
     }
-  }).attach(kj::mv(conn)));
+  };
+  tasks_.add(ref.network.onDisconnect()
+                 .then([logLimit]() { logLimit(); },
+                       [logLimit](kj::Exception&& e) {
+                         logLimit();
+                         kj::throwRecoverableException(kj::mv(e));
+                       })
+                 .attach(kj::mv(conn)));
 }
 
 void Listener::taskFailed(kj::Exception&& exception) {

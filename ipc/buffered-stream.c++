@@ -24,6 +24,20 @@ void BufferedStream::Batch::wipe() {
 kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
   KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
   auto dst = static_cast<kj::byte*>(buffer);
+  if (timer_ != nullptr && readStart_ < readEnd_) {
+    // The next message is already here, so reading it takes no turn: let what the previous
+    // messages started (a call's answer, built and queued a few turns later) run first, so
+    // that the backlog counts it. Otherwise 60 pipelined requests are all read before the first
+    // answer is queued.
+    return kj::evalLast([]() {}).then([this, dst, minBytes, maxBytes]() {
+      return gatedRead(dst, minBytes, maxBytes);
+    });
+  }
+  return gatedRead(dst, minBytes, maxBytes);
+}
+
+kj::Promise<size_t> BufferedStream::gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
+  KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
   if (timer_ != nullptr && backlogged()) {
     return readCanceler_.wrap(whenBacklogDrains())
         .then([this, dst, minBytes, maxBytes]() {
@@ -67,13 +81,19 @@ kj::Promise<size_t> BufferedStream::readFromBuffer(kj::byte* dst, size_t minByte
 kj::Promise<size_t> BufferedStream::innerRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
   auto read = inner_->tryRead(dst, minBytes, maxBytes);
   if (timer_ == nullptr) return readCanceler_.wrap(kj::mv(read));
-  return readCanceler_.wrap(read.then([this, dst](size_t m) {
+  return readCanceler_.wrap(read.then([this, dst](size_t m) -> kj::Promise<size_t> {
                                   bool wasIn = frames_.inMessage();
                                   bool completed = frames_.feed(kj::arrayPtr(dst, m));
                                   auto now = timer_->now();
                                   lastActivity_ = now;
                                   if ((completed || !wasIn) && frames_.inMessage()) {
                                     messageStart_ = now;
+                                  }
+                                  // Refused on its segment table, before the reader allocates.
+                                  if (frames_.largestDeclared() > limits_.maxMessageBytes) {
+                                    return limitException("message-too-large",
+                                                          "the peer sent a message past the "
+                                                          "transport limit");
                                   }
                                   return m;
                                 })
@@ -155,6 +175,7 @@ bool BufferedStream::FrameTracker::feed(kj::ArrayPtr<const kj::byte> bytes) {
       if (entryHave_ == 4) {
         entryHave_ = 0;
         bodyWords_ += le32(entry_);
+        largest_ = kj::max(largest_, bodyWords_ * 8);
         if (--tableLeft_ == 0) {
           skip_ = pad_ + bodyWords_ * 8;
           if (skip_ == 0) completed = true;
@@ -166,6 +187,7 @@ bool BufferedStream::FrameTracker::feed(kj::ArrayPtr<const kj::byte> bytes) {
         have_ = 0;
         uint64_t segments = le32(word_) + 1;
         bodyWords_ = le32(word_ + 4);
+        largest_ = kj::max(largest_, bodyWords_ * 8);
         tableLeft_ = segments - 1;
         // The table (count and sizes, 4 bytes each) is padded to a whole word.
         pad_ = segments % 2 == 0 ? 4 : 0;

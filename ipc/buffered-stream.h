@@ -29,6 +29,7 @@
 // Transport limits (enforce(), opt-in; the daemon's per-connection budget, docs/limits.md): the
 // stream follows capnp's framing (segment table, then segments) in the bytes it receives, so it
 // knows whether a message is in progress without trusting the peer's declared size.
+//  - A message that declares more than `maxMessageBytes` fails the stream at once.
 //  - A message must arrive whole within `messageTimeout` of its first byte: capnp allocates the
 //    declared size as soon as it has read the segment table, so a half-sent message costs its
 //    full size while it waits.
@@ -72,6 +73,9 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
     kj::Maybe<kj::Duration> idleTimeout = 600 * kj::SECONDS;  // null: never
     kj::Duration writeTimeout = 30 * kj::SECONDS;
     size_t maxBacklogBytes = 4 << 20;
+    // Segment bytes of one incoming message (capnp's own limit, traversalLimitInWords, also
+    // caps what the caller may send, so it cannot be the place for a small one).
+    uint64_t maxMessageBytes = uint64_t(1) << 20;
   };
 
   // Takes `inner` over. Take the peer's identity (SO_PEERCRED) from the AuthenticatedStream
@@ -93,7 +97,7 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   void enforce(kj::Timer& timer, Limits limits, kj::Function<size_t()> queuedUpstream);
 
   // After the stream failed because of a limit: which one ("message-timeout", "idle-timeout",
-  // "write-timeout"); null otherwise. For the caller's log.
+  // "write-timeout", "message-too-large"); null otherwise. For the caller's log.
   kj::Maybe<kj::StringPtr> limitReached() const { return limitReached_; }
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override;
@@ -149,6 +153,8 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
     // True when `bytes` completed at least one message.
     bool feed(kj::ArrayPtr<const kj::byte> bytes);
     bool inMessage() const { return have_ > 0 || tableLeft_ > 0 || skip_ > 0; }
+    // The most segment bytes any message has declared so far (as much of its table as came).
+    uint64_t largestDeclared() const { return largest_; }
 
    private:
     kj::byte word_[8];
@@ -159,6 +165,7 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
     uint64_t pad_ = 0;
     uint64_t bodyWords_ = 0;
     uint64_t skip_ = 0;  // padding and body bytes still to come
+    uint64_t largest_ = 0;
   };
 
   kj::Own<kj::AsyncIoStream> inner_;
@@ -192,6 +199,7 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   kj::TaskSet tasks_;
 
   kj::Promise<size_t> readFromBuffer(kj::byte* dst, size_t minBytes, size_t maxBytes, size_t done);
+  kj::Promise<size_t> gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes);
   kj::Promise<size_t> innerRead(kj::byte* dst, size_t minBytes, size_t maxBytes);
   kj::Promise<size_t> readDeadline();
   bool backlogged();

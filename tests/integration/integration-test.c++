@@ -1024,7 +1024,7 @@ TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
   // Nothing was stored by any of it.
   EXPECT_EQ(statusCount(), before);
 
-  // A message past the transport limit (16 MiB) ends that connection only.
+  // A message past the transport limit (1 MiB + 64 KiB) ends that connection only.
   {
     auto big = connect();
     auto bs = session(*big);
