@@ -16,8 +16,7 @@ struct Listener::Connection {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
     auto limits = listener.options_;
     limits.maxMessageBytes = TRANSPORT_LIMIT_BYTES;
-    stream->enforce(listener.timer_, limits,
-                    [this]() { return network.getCurrentQueueSize(); });
+    stream->enforce(listener.timer_, limits, [this]() { return network.getCurrentQueueSize(); });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};

@@ -29,9 +29,8 @@ kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_
     // messages started (a call's answer, built and queued a few turns later) run first, so
     // that the backlog counts it. Otherwise 60 pipelined requests are all read before the first
     // answer is queued.
-    return kj::evalLast([]() {}).then([this, dst, minBytes, maxBytes]() {
-      return gatedRead(dst, minBytes, maxBytes);
-    });
+    return kj::evalLast([]() {}).then(
+        [this, dst, minBytes, maxBytes]() { return gatedRead(dst, minBytes, maxBytes); });
   }
   return gatedRead(dst, minBytes, maxBytes);
 }
@@ -39,12 +38,11 @@ kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_
 kj::Promise<size_t> BufferedStream::gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
   KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
   if (timer_ != nullptr && backlogged()) {
-    return readCanceler_.wrap(whenBacklogDrains())
-        .then([this, dst, minBytes, maxBytes]() {
-          // The wait was ours, not the peer's: its clocks start again.
-          messageStart_ = lastActivity_ = timer_->now();
-          return readFromBuffer(dst, minBytes, maxBytes, 0);
-        });
+    return readCanceler_.wrap(whenBacklogDrains()).then([this, dst, minBytes, maxBytes]() {
+      // The wait was ours, not the peer's: its clocks start again.
+      messageStart_ = lastActivity_ = timer_->now();
+      return readFromBuffer(dst, minBytes, maxBytes, 0);
+    });
   }
   return readFromBuffer(dst, minBytes, maxBytes, 0);
 }
@@ -66,8 +64,9 @@ kj::Promise<size_t> BufferedStream::readFromBuffer(kj::byte* dst, size_t minByte
   if (maxBytes - done >= readBuffer_.size()) {
     // A large message body: straight into the caller's memory, as the buffer would only add a
     // copy.
-    return innerRead(dst + done, minBytes - done, maxBytes - done)
-        .then([done](size_t m) { return done + m; });
+    return innerRead(dst + done, minBytes - done, maxBytes - done).then([done](size_t m) {
+      return done + m;
+    });
   }
   // minBytes 1: whatever the kernel has, so the next messages cost no system call.
   return innerRead(readBuffer_.begin(), 1, readBuffer_.size())
@@ -116,8 +115,7 @@ kj::Promise<size_t> BufferedStream::readDeadline() {
     auto now = timer_->now();
     if (frames_.inMessage()) {
       if (messageStart_ + limits_.messageTimeout > now) return readDeadline();
-      return limitException("message-timeout",
-                            "the peer did not finish sending a message in time");
+      return limitException("message-timeout", "the peer did not finish sending a message in time");
     }
     KJ_IF_MAYBE(idle, limits_.idleTimeout) {
       if (writing_.get() != nullptr || lastActivity_ + *idle > now) return readDeadline();

@@ -1588,8 +1588,8 @@ TEST_F(Integration, AuditHashFindsAnEntrysRecordsAndIsForSystemUsersOnly) {
   ASSERT_EQ(hmac.size(), 64u) << r.out;
   // The save names the entry by that hash (a get names a type, not an entry).
   auto trail = readFile(world->dir / "audit.jsonl");
-  EXPECT_TRUE(contains(trail, "\"operation\":\"save\",\"result\":\"ok\",\"peer_uid\":" +
-                                  std::to_string(ALICE_UID)))
+  EXPECT_TRUE(contains(
+      trail, "\"operation\":\"save\",\"result\":\"ok\",\"peer_uid\":" + std::to_string(ALICE_UID)))
       << trail.substr(0, 2000);
   EXPECT_TRUE(contains(trail, "\"public_value_hmac\":\"" + hmac + "\""));
   EXPECT_FALSE(contains(trail, pub));

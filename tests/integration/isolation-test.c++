@@ -73,7 +73,8 @@ bool closedWithin(int fd, int ms) {
   char buffer[4096];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    until - std::chrono::steady_clock::now()).count();
+                    until - std::chrono::steady_clock::now())
+                    .count();
     if (left <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
@@ -169,8 +170,8 @@ class Isolation : public ::testing::Test {
     daemon->addSetting("write_timeout=" + std::to_string(WRITE_TIMEOUT_MS) + "ms");
     daemon->addSetting("log_level=info");
     daemon->start();
-    auto r = ctl(0, daemon->socket(), {"associate", "add", "alice", "--uid",
-                                       std::to_string(ALICE_UID)});
+    auto r =
+        ctl(0, daemon->socket(), {"associate", "add", "alice", "--uid", std::to_string(ALICE_UID)});
     KJ_REQUIRE(r.exitCode == 0, r.err);
     // Alice's id, from the listing (credvaultctl prints it).
     auto who = withClientAs(ALICE_UID, daemon->socket(), [](ipc::Connection& c, kj::WaitScope& ws) {
@@ -259,25 +260,28 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
   ASSERT_EQ(pipe(ready), 0);
   ASSERT_EQ(pipe(result), 0);
   auto socketPath = daemon->socket();
-  pid_t child = forkAs(STRANGER_UID, [&]() -> std::string {
-    // Each connection declares the largest message the daemon reads and withholds 8 bytes.
-    std::vector<int> fds;
-    size_t words = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
-    auto frame = kj::heapArray<kj::byte>(8 + words * 8);
-    memset(frame.begin(), 0, frame.size());
-    uint32_t header[2] = {0, uint32_t(words)};
-    memcpy(frame.begin(), header, 8);
-    for (int i = 0; i < CONNECTIONS; i++) {
-      int fd = connectRaw(socketPath);
-      writeAll(fd, frame.begin(), frame.size() - 8);
-      fds.push_back(fd);
-    }
-    char go = 'x';
-    (void)write(ready[1], &go, 1);
-    int closed = 0;
-    for (int fd : fds) closed += closedWithin(fd, MESSAGE_TIMEOUT_MS + 3000) ? 1 : 0;
-    return std::to_string(closed);
-  }, result[1]);
+  pid_t child = forkAs(
+      STRANGER_UID,
+      [&]() -> std::string {
+        // Each connection declares the largest message the daemon reads and withholds 8 bytes.
+        std::vector<int> fds;
+        size_t words = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
+        auto frame = kj::heapArray<kj::byte>(8 + words * 8);
+        memset(frame.begin(), 0, frame.size());
+        uint32_t header[2] = {0, uint32_t(words)};
+        memcpy(frame.begin(), header, 8);
+        for (int i = 0; i < CONNECTIONS; i++) {
+          int fd = connectRaw(socketPath);
+          writeAll(fd, frame.begin(), frame.size() - 8);
+          fds.push_back(fd);
+        }
+        char go = 'x';
+        (void)write(ready[1], &go, 1);
+        int closed = 0;
+        for (int fd : fds) closed += closedWithin(fd, MESSAGE_TIMEOUT_MS + 3000) ? 1 : 0;
+        return std::to_string(closed);
+      },
+      result[1]);
   close(ready[1]);
   char go;
   ASSERT_EQ(read(ready[0], &go, 1), 1);
@@ -288,10 +292,11 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
   EXPECT_EQ(closed, std::to_string(CONNECTIONS));
   size_t growth = peak > before ? peak - before : 0;
   EXPECT_LE(growth, RSS_BUDGET);
-  printf("[isolation] half-sent x%d: RSS %.1f -> %.1f MiB (+%.1f); other client p50 %.0f us, "
-         "p99 %.0f us\n",
-         CONNECTIONS, before / double(MIB), peak / double(MIB), growth / double(MIB),
-         latency.percentile(0.5), latency.percentile(0.99));
+  printf(
+      "[isolation] half-sent x%d: RSS %.1f -> %.1f MiB (+%.1f); other client p50 %.0f us, "
+      "p99 %.0f us\n",
+      CONNECTIONS, before / double(MIB), peak / double(MIB), growth / double(MIB),
+      latency.percentile(0.5), latency.percentile(0.99));
   EXPECT_TRUE(contains(daemonLog(), "message-timeout"));
 }
 
@@ -333,23 +338,26 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
   ASSERT_EQ(pipe(ready), 0);
   ASSERT_EQ(pipe(result), 0);
   auto socketPath = daemon->socket();
-  pid_t child = forkAs(ALICE_UID, [&]() -> std::string {
-    auto io = kj::setupAsyncIo();
-    auto conn = ipc::connect(io.provider->getNetwork(), socketPath.c_str()).wait(io.waitScope);
-    auto s = conn->vault().sessionRequest().send().wait(io.waitScope).getSession();
-    kj::Vector<kj::Promise<void>> gets;
-    for (int i = 0; i < GETS; i++) {
-      auto req = s.getRequest();
-      req.setType("bulk");
-      gets.add(req.send().ignoreResult().catch_([](kj::Exception&&) {}));
-    }
-    // Long enough for the requests to go out; then read nothing more.
-    io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
-    char go = 'x';
-    (void)write(ready[1], &go, 1);
-    sleep(WRITE_TIMEOUT_MS / 1000 + 2);
-    return "done";
-  }, result[1]);
+  pid_t child = forkAs(
+      ALICE_UID,
+      [&]() -> std::string {
+        auto io = kj::setupAsyncIo();
+        auto conn = ipc::connect(io.provider->getNetwork(), socketPath.c_str()).wait(io.waitScope);
+        auto s = conn->vault().sessionRequest().send().wait(io.waitScope).getSession();
+        kj::Vector<kj::Promise<void>> gets;
+        for (int i = 0; i < GETS; i++) {
+          auto req = s.getRequest();
+          req.setType("bulk");
+          gets.add(req.send().ignoreResult().catch_([](kj::Exception&&) {}));
+        }
+        // Long enough for the requests to go out; then read nothing more.
+        io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
+        char go = 'x';
+        (void)write(ready[1], &go, 1);
+        sleep(WRITE_TIMEOUT_MS / 1000 + 2);
+        return "done";
+      },
+      result[1]);
   close(ready[1]);
   char go;
   ASSERT_EQ(read(ready[0], &go, 1), 1);
@@ -360,10 +368,11 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
   size_t growth = peak > before ? peak - before : 0;
   EXPECT_LE(growth, RSS_BUDGET);
   EXPECT_LT(latency.percentile(0.99), 100000);  // 100 ms: served, not starved
-  printf("[isolation] %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB (+%.1f); other client "
-         "p50 %.0f us, p99 %.0f us, %zu calls\n",
-         GETS, CREDENTIALS, before / double(MIB), peak / double(MIB), growth / double(MIB),
-         latency.percentile(0.5), latency.percentile(0.99), latency.micros.size());
+  printf(
+      "[isolation] %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB (+%.1f); other client "
+      "p50 %.0f us, p99 %.0f us, %zu calls\n",
+      GETS, CREDENTIALS, before / double(MIB), peak / double(MIB), growth / double(MIB),
+      latency.percentile(0.5), latency.percentile(0.99), latency.micros.size());
   EXPECT_TRUE(contains(daemonLog(), "write-timeout"));
 }
 
@@ -375,8 +384,8 @@ TEST_F(Isolation, IdleConnectionIsClosedAndAClientCanReconnect) {
   EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
   // Past it, the daemon has closed the connection.
   io->provider->getTimer().afterDelay((IDLE_TIMEOUT_MS + 500) * kj::MILLISECONDS).wait(ws());
-  auto failed = kj::runCatchingExceptions(
-      [&]() { conn->vault().whoamiRequest().send().wait(ws()); });
+  auto failed =
+      kj::runCatchingExceptions([&]() { conn->vault().whoamiRequest().send().wait(ws()); });
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(KJ_ASSERT_NONNULL(failed).getType(), kj::Exception::Type::DISCONNECTED);
   EXPECT_TRUE(contains(daemonLog(), "idle-timeout"));

@@ -42,7 +42,9 @@ struct Link {
     stream.enforce(io.provider->getTimer(), limits, [this]() { return upstream; });
   }
   kj::Timer& timer() { return io.provider->getTimer(); }
-  void send(kj::ArrayPtr<const kj::byte> bytes) { peer.write(bytes.begin(), bytes.size()).wait(io.waitScope); }
+  void send(kj::ArrayPtr<const kj::byte> bytes) {
+    peer.write(bytes.begin(), bytes.size()).wait(io.waitScope);
+  }
 
   // Reads `n` bytes; "ok", or the exception's type and the limit reached, or "pending" when
   // nothing happened within `within`.
@@ -54,12 +56,13 @@ struct Link {
                               std::string out = e.getType() == kj::Exception::Type::DISCONNECTED
                                                     ? "disconnected"
                                                     : "failed";
-                              KJ_IF_MAYBE(which, stream.limitReached()) { out += std::string(" ") + which->cStr(); }
+                              KJ_IF_MAYBE(which, stream.limitReached()) {
+                                out += std::string(" ") + which->cStr();
+                              }
                               return out;
                             })
-                      .exclusiveJoin(timer().afterDelay(within).then([]() -> std::string {
-                        return "pending";
-                      }));
+                      .exclusiveJoin(timer().afterDelay(within).then(
+                          []() -> std::string { return "pending"; }));
     return result.wait(io.waitScope);
   }
 };
@@ -92,8 +95,8 @@ TEST(BufferedStreamLimits, SlowDripDoesNotExtendTheMessageTimeout) {
   auto buffer = kj::heapArray<kj::byte>(message.size());
   auto reading = link.stream.read(buffer.begin(), message.size());
   std::string outcome = "pending";
-  auto done = reading.then([&]() { outcome = "ok"; },
-                           [&](kj::Exception&&) { outcome = "failed"; }).eagerlyEvaluate(nullptr);
+  auto done = reading.then([&]() { outcome = "ok"; }, [&](kj::Exception&&) { outcome = "failed"; })
+                  .eagerlyEvaluate(nullptr);
   for (size_t i = 16; i < 40 && outcome == "pending"; i++) {
     link.timer().afterDelay(60 * kj::MILLISECONDS).wait(link.io.waitScope);
     link.send(message.slice(i, i + 1));
@@ -142,7 +145,8 @@ TEST(BufferedStreamLimits, ReadsWaitWhileTheBacklogIsOverTheCapAndResume) {
   link.upstream = 64 * 1024 + 1;
   auto buffer = kj::heapArray<kj::byte>(m.size());
   bool done = false;
-  auto reading = link.stream.read(buffer.begin(), m.size()).then([&]() { done = true; })
+  auto reading = link.stream.read(buffer.begin(), m.size())
+                     .then([&]() { done = true; })
                      .eagerlyEvaluate(nullptr);
   // Longer than the message timeout: waiting for our own backlog is not the peer's fault.
   link.timer().afterDelay(400 * kj::MILLISECONDS).wait(link.io.waitScope);
