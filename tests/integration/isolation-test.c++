@@ -251,6 +251,7 @@ TEST_F(Isolation, MessageOfExactlyTheTransportLimitIsReadAndOneWordMoreClosesThe
   // The daemon goes on serving.
   auto conn = connect();
   EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
+  EXPECT_TRUE(contains(daemonLog(), "RESULT=message-too-large"));
 }
 
 TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
