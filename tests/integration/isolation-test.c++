@@ -199,6 +199,8 @@ class Isolation : public ::testing::Test {
     return ipc::connect(io->provider->getNetwork(), daemon->socket().c_str()).wait(ws());
   }
 
+  void unreadAnswers(int connections, int gets);
+
   // Whoami round trips from root (another uid than the attacker's) for `ms`; also samples the
   // daemon's RSS, keeping the highest.
   Latency serveWhile(int ms, size_t& peakRss) {
@@ -301,26 +303,44 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
   EXPECT_TRUE(contains(daemonLog(), "message-timeout"));
 }
 
-TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
-  constexpr int CREDENTIALS = 1000, GETS = 60;
-  // Alice's 1,000 credentials with 8 KiB secrets: each Get answers about 8.5 MiB.
-  {
-    auto conn = connect();
-    auto s = conn->vault().sessionRequest().send().wait(ws()).getSession();
-    std::string secret(core::MAX_SECRET_BYTES, 's');
-    kj::Vector<kj::Promise<void>> saves;
-    for (int i = 0; i < CREDENTIALS; i++) {
-      auto req = s.saveForAssociateRequest();
-      req.setAssociateId(alice);
-      req.setType("bulk");
-      auto c = req.initCredential();
-      c.setPublicValue(("user" + std::to_string(i) + "@example.test").c_str());
-      c.setSecretValue(secret.c_str());
-      c.setIsActive(true);
-      saves.add(req.send().then([](auto r) { KJ_REQUIRE(!r.hasError()); }));
-    }
-    kj::joinPromises(saves.releaseAsArray()).wait(ws());
+constexpr int CREDENTIALS = 1000;
+
+// Alice's 1,000 credentials with 8 KiB secrets (once): each Get answers about 7.9 MiB.
+void storeBulk(kj::Own<ipc::Connection> conn, int32_t alice, kj::WaitScope& ws) {
+  static bool stored = false;
+  if (stored) return;
+  stored = true;
+  auto s = conn->vault().sessionRequest().send().wait(ws).getSession();
+  std::string secret(core::MAX_SECRET_BYTES, 's');
+  kj::Vector<kj::Promise<void>> saves;
+  for (int i = 0; i < CREDENTIALS; i++) {
+    auto req = s.saveForAssociateRequest();
+    req.setAssociateId(alice);
+    req.setType("bulk");
+    auto c = req.initCredential();
+    c.setPublicValue(("user" + std::to_string(i) + "@example.test").c_str());
+    c.setSecretValue(secret.c_str());
+    c.setIsActive(true);
+    saves.add(req.send().then([](auto r) { KJ_REQUIRE(!r.hasError()); }));
   }
+  kj::joinPromises(saves.releaseAsArray()).wait(ws);
+}
+
+size_t count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Alice opens `connections` connections, pipelines `gets` Gets of her 1,000 credentials on
+// each and reads nothing; meanwhile root is served. Checks the RSS budget and the other
+// client's latency, and prints the figures.
+void Isolation::unreadAnswers(int connections, int gets) {
+  storeBulk(connect(), alice, ws());
+  size_t closedBefore = count(daemonLog(), "RESULT=write-timeout");
   // Before the legitimate Get below: its own answer counts against the budget too.
   size_t before = rssOf(daemon->pid());
   {
@@ -343,13 +363,21 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
       ALICE_UID,
       [&]() -> std::string {
         auto io = kj::setupAsyncIo();
-        auto conn = ipc::connect(io.provider->getNetwork(), socketPath.c_str()).wait(io.waitScope);
-        auto s = conn->vault().sessionRequest().send().wait(io.waitScope).getSession();
-        kj::Vector<kj::Promise<void>> gets;
-        for (int i = 0; i < GETS; i++) {
-          auto req = s.getRequest();
-          req.setType("bulk");
-          gets.add(req.send().ignoreResult().catch_([](kj::Exception&&) {}));
+        // Every connection and session first, then every Get at once.
+        kj::Vector<kj::Own<ipc::Connection>> conns;
+        kj::Vector<rpc::Session::Client> sessions;
+        for (int c = 0; c < connections; c++) {
+          conns.add(ipc::connect(io.provider->getNetwork(), socketPath.c_str()).wait(io.waitScope));
+          sessions.add(
+              conns.back()->vault().sessionRequest().send().wait(io.waitScope).getSession());
+        }
+        kj::Vector<kj::Promise<void>> pending;
+        for (auto& s : sessions) {
+          for (int i = 0; i < gets; i++) {
+            auto req = s.getRequest();
+            req.setType("bulk");
+            pending.add(req.send().ignoreResult().catch_([](kj::Exception&&) {}));
+          }
         }
         // Long enough for the requests to go out; then read nothing more.
         io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
@@ -369,12 +397,27 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
   size_t growth = peak > before ? peak - before : 0;
   EXPECT_LE(growth, RSS_BUDGET);
   EXPECT_LT(latency.percentile(0.99), 100000);  // 100 ms: served, not starved
+  size_t closed = count(daemonLog(), "RESULT=write-timeout") - closedBefore;
   printf(
-      "[isolation] %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB (+%.1f); other client "
-      "p50 %.0f us, p99 %.0f us, %zu calls\n",
-      GETS, CREDENTIALS, before / double(MIB), peak / double(MIB), growth / double(MIB),
-      latency.percentile(0.5), latency.percentile(0.99), latency.micros.size());
-  EXPECT_TRUE(contains(daemonLog(), "write-timeout"));
+      "[isolation] %d connection(s) x %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB "
+      "(+%.1f); other client p50 %.0f us, p99 %.0f us, %zu calls; %zu closed by the write "
+      "timeout\n",
+      connections, gets, CREDENTIALS, before / double(MIB), peak / double(MIB),
+      growth / double(MIB), latency.percentile(0.5), latency.percentile(0.99),
+      latency.micros.size(), closed);
+  EXPECT_GE(closed, 1u);
+}
+
+TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
+  unreadAnswers(1, 60);
+}
+
+// Known gap, disabled until a per-uid budget lands: the cap is per connection, so one uid's
+// 64 connections each hold an answer (+520 MiB measured with 64 x 2 Gets). A per-uid backlog
+// checked when a request is read is not enough: the 64 first requests arrive in one round and
+// are all handed to capnp before the first answer is built (docs/limits.md).
+TEST_F(Isolation, DISABLED_UnreadAnswersOnManyConnectionsShareTheUidsBudget) {
+  unreadAnswers(64, 2);
 }
 
 TEST_F(Isolation, IdleConnectionIsClosedAndAClientCanReconnect) {
