@@ -35,6 +35,16 @@ constexpr size_t MAX_APP_TOKEN_BYTES = 256;
 
 // IPC (enforced by the daemon).
 constexpr uint64_t MAX_MESSAGE_BYTES = 1 << 20;  // capnp traversal limit, in bytes
+// Past this the transport closes the connection instead of answering limit-exceeded: a request
+// of MAX_MESSAGE_BYTES + 1 must still reach the per-call check, so this adds room for the Call
+// envelope (header, capability table, segment table). The largest legitimate request, a save
+// of an 8 KiB secret with every text field full, is about 10 KiB.
+constexpr uint64_t MAX_TRANSPORT_MESSAGE_BYTES = MAX_MESSAGE_BYTES + (64 << 10);
+// The largest answer the daemon sends. capnp 0.9.2's TwoPartyVatNetwork refuses to send a
+// message past its own receive limit (traversalLimitInWords), so that limit is set to this and
+// the small incoming limit above is enforced by the transport (BufferedStream). A Get of
+// MAX_CREDENTIALS_PER_ASSOCIATE full-size credentials is about 105 MiB.
+constexpr uint64_t MAX_ANSWER_BYTES = uint64_t(128) << 20;
 constexpr int MAX_MESSAGE_NESTING = 16;
 constexpr size_t MAX_CONNECTIONS_PER_UID = 256;
 constexpr size_t MAX_CONNECTIONS = 4096;

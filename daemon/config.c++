@@ -18,6 +18,27 @@ uint64_t parseNumber(kj::StringPtr key, kj::StringPtr value, int base = 10) {
   return n;
 }
 
+// "10" or "10s" (seconds), "500ms", "10m": the timeouts' unit is the second, milliseconds are
+// for tests.
+kj::Duration parseDuration(kj::StringPtr key, kj::StringPtr value) {
+  kj::StringPtr digits = value;
+  kj::Duration unit = kj::SECONDS;
+  kj::String copy;
+  auto strip = [&](kj::StringPtr suffix, kj::Duration u) {
+    if (digits.size() > suffix.size() && digits.endsWith(suffix)) {
+      copy = kj::heapString(digits.slice(0, digits.size() - suffix.size()));
+      digits = copy;
+      unit = u;
+      return true;
+    }
+    return false;
+  };
+  strip("ms", kj::MILLISECONDS) || strip("s", kj::SECONDS) || strip("m", kj::MINUTES);
+  auto n = parseNumber(key, digits);
+  KJ_REQUIRE(n <= 7 * 86400 * 1000ull, "configuration duration out of range", key, value);
+  return int64_t(n) * unit;
+}
+
 kj::String trim(kj::ArrayPtr<const char> s) {
   size_t b = 0, e = s.size();
   while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
@@ -142,6 +163,30 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
       c.auditFailure = AuditFailureMode::LOG;
     else
       KJ_FAIL_REQUIRE("audit_failure must be refuse or log", value);
+  } else if (key == "message_timeout") {
+    auto d = parseDuration(key, value);
+    KJ_REQUIRE(d >= 100 * kj::MILLISECONDS && d <= 10 * kj::MINUTES,
+               "message_timeout must be between 100ms and 10m", value);
+    c.transport.messageTimeout = d;
+  } else if (key == "idle_timeout") {
+    auto d = parseDuration(key, value);
+    if (d == 0 * kj::SECONDS) {
+      c.transport.idleTimeout = nullptr;  // never
+    } else {
+      KJ_REQUIRE(d >= 100 * kj::MILLISECONDS, "idle_timeout must be 0 (never) or at least 100ms",
+                 value);
+      c.transport.idleTimeout = d;
+    }
+  } else if (key == "write_timeout") {
+    auto d = parseDuration(key, value);
+    KJ_REQUIRE(d >= 100 * kj::MILLISECONDS && d <= 10 * kj::MINUTES,
+               "write_timeout must be between 100ms and 10m", value);
+    c.transport.writeTimeout = d;
+  } else if (key == "max_write_backlog") {
+    auto n = parseNumber(key, value);
+    KJ_REQUIRE(n >= (64 << 10) && n <= (uint64_t(1) << 30),
+               "max_write_backlog must be between 65536 bytes and 1 GiB", value);
+    c.transport.maxBacklogBytes = n;
   } else {
     KJ_FAIL_REQUIRE("unknown configuration key", key);
   }

@@ -6,6 +6,7 @@
 #include "crypto/password.h"
 #include "audit.h"
 #include "log.h"
+#include "ipc/buffered-stream.h"
 #include <kj/string.h>
 #include <kj/vector.h>
 
@@ -32,6 +33,9 @@ struct Config {
   crypto::PasswordParams password = crypto::defaultPasswordParams();
   kj::Maybe<kj::String> auditLog;  // absolute path of the JSON Lines audit file; null: none
   AuditFailureMode auditFailure = AuditFailureMode::REFUSE;
+  // Per-connection transport budget: message_timeout, idle_timeout, write_timeout,
+  // max_write_backlog (docs/limits.md).
+  ipc::BufferedStream::Limits transport;
 
   kj::String keyFilePath() const;
   AuditOptions auditOptions() const;  // for AuditLog: the file, journald, the failure mode

@@ -1,7 +1,5 @@
 #include "listener.h"
 #include "log.h"
-#include "core/limits.h"
-#include "ipc/buffered-stream.h"
 
 #include <kj/debug.h>
 
@@ -14,8 +12,15 @@ struct Listener::Connection {
         // Wrapped only here: accept() has taken the peer credentials from the socket itself.
         stream(kj::heap<ipc::BufferedStream>(kj::mv(streamParam))),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
-        rpc(capnp::makeRpcServer(network, listener.service_.newBootstrap(peer))) {
+        load(kj::refcounted<ConnectionLoad>()),
+        rpc(capnp::makeRpcServer(network,
+                                 listener.service_.newBootstrap(peer, kj::addRef(*load)))) {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
+    auto limits = listener.options_;
+    limits.maxMessageBytes = TRANSPORT_LIMIT_BYTES;
+    stream->enforce(listener.timer_, limits, [this]() {
+      return network.getCurrentQueueSize() + load->longCalls * LONG_CALL_WEIGHT_BYTES;
+    });
     ++listener.service_.connections;
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};
@@ -30,7 +35,9 @@ struct Listener::Connection {
 
   static capnp::ReaderOptions readerOptions() {
     capnp::ReaderOptions options;
-    options.traversalLimitInWords = TRANSPORT_LIMIT_BYTES / 8;
+    // Also what capnp lets us send; incoming messages are held to TRANSPORT_LIMIT_BYTES by the
+    // stream, before capnp allocates them (core/limits.h).
+    options.traversalLimitInWords = core::MAX_ANSWER_BYTES / 8;
     options.nestingLimit = core::MAX_MESSAGE_NESTING;
     return options;
   }
@@ -39,11 +46,17 @@ struct Listener::Connection {
   Peer peer;
   kj::Own<ipc::BufferedStream> stream;
   capnp::TwoPartyVatNetwork network;
+  kj::Own<ConnectionLoad> load;  // before rpc: the capabilities rpc holds share it
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
 };
 
-Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver)
-    : service_(service), receiver_(kj::mv(receiver)), tasks_(*this) {}
+Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver, kj::Timer& timer,
+                   TransportOptions options)
+    : service_(service),
+      receiver_(kj::mv(receiver)),
+      timer_(timer),
+      options_(options),
+      tasks_(*this) {}
 
 Listener::~Listener() noexcept(false) {}
 
@@ -81,7 +94,21 @@ void Listener::accept(kj::AuthenticatedStream authenticated) {
   logf(Level::DEBUG, "connection", LogField{"UID", kj::str(peer.uid)},
        LogField{"PID", kj::str(peer.pid)});
   auto& ref = *conn;
-  tasks_.add(ref.network.onDisconnect().attach(kj::mv(conn)));
+  // A budget that ran out is worth an operator's attention; an ordinary goodbye is not.
+  auto logLimit = [&ref]() {
+    KJ_IF_MAYBE(which, ref.stream->limitReached()) {
+      logf(Level::INFO, "closed a connection: transport limit reached",
+           LogField{"UID", kj::str(ref.peer.uid)}, LogField{"PID", kj::str(ref.peer.pid)},
+           LogField{"RESULT", kj::str(*which)});
+    }
+  };
+  tasks_.add(ref.network.onDisconnect()
+                 .then([logLimit]() { logLimit(); },
+                       [logLimit](kj::Exception&& e) {
+                         logLimit();
+                         kj::throwRecoverableException(kj::mv(e));
+                       })
+                 .attach(kj::mv(conn)));
 }
 
 void Listener::taskFailed(kj::Exception&& exception) {

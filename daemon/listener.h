@@ -6,22 +6,32 @@
 // message), put in place after the credentials are taken. Connections are capped per uid and
 // in total; past the cap a connection is closed at once. The transport refuses messages past
 // TRANSPORT_LIMIT_BYTES by closing the connection; smaller oversized requests get a typed
-// error per call.
+// error per call. Each connection has a transport budget (TransportOptions, from the
+// configuration; docs/limits.md): a message must arrive whole within a short time, a silent
+// connection is closed after the idle timeout, and answers waiting to be written are capped —
+// past the cap the connection's requests are not read until its peer reads its answers, and a
+// peer that reads nothing for the write timeout is disconnected.
 
 #pragma once
 
 #include "rpc-server.h"
+#include "core/limits.h"
+#include "ipc/buffered-stream.h"
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/map.h>
 
 namespace credvault::daemon {
 
-constexpr uint64_t TRANSPORT_LIMIT_BYTES = 16 << 20;
+constexpr uint64_t TRANSPORT_LIMIT_BYTES = core::MAX_TRANSPORT_MESSAGE_BYTES;
+
+using TransportOptions = ipc::BufferedStream::Limits;
 
 class Listener final : private kj::TaskSet::ErrorHandler {
  public:
-  Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver);
+  // `timer` times every connection's limits; it must outlive the listener.
+  Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver, kj::Timer& timer,
+           TransportOptions options = TransportOptions());
   ~Listener() noexcept(false);
   KJ_DISALLOW_COPY(Listener);
 
@@ -32,6 +42,8 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   struct Connection;
   Service& service_;
   kj::Own<kj::ConnectionReceiver> receiver_;
+  kj::Timer& timer_;
+  TransportOptions options_;
   kj::HashMap<uint32_t, uint32_t> perUid_;
   kj::TaskSet tasks_;
 

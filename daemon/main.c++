@@ -212,7 +212,8 @@ class Main {
       logf(Level::INFO, kj::str("listening on ", config_.socket));
     }
     auto counts = vault.counts();
-    auto listener = kj::heap<Listener>(service, kj::mv(receiver));
+    auto listener =
+        kj::heap<Listener>(service, kj::mv(receiver), io.provider->getTimer(), config_.transport);
     auto accepting = listener->run().eagerlyEvaluate([](kj::Exception&& e) {
       logf(Level::ERROR, kj::str("accept failed: ", e.getDescription()));
     });

@@ -62,8 +62,11 @@ struct Caller {
   Peer peer;
   kj::String clientAddress;
   kj::String requestId;
+  kj::Own<ConnectionLoad> load;  // the connection's, shared by its capabilities
 
-  Caller clone() const { return {peer, kj::heapString(clientAddress), kj::heapString(requestId)}; }
+  Caller clone() {
+    return {peer, kj::heapString(clientAddress), kj::heapString(requestId), kj::addRef(*load)};
+  }
 };
 
 // ---- The rule of each method -------------------------------------------------------------
@@ -736,6 +739,8 @@ class SessionImpl final : public rpc::Session::Server {
     auto job = [&vault, who = core::clonePrincipal(who()), target, type = kj::heapString(type)]() {
       return vault.get(who, target, type);
     };
+    ++caller_.load->longCalls;
+    auto done = kj::defer([load = kj::addRef(*caller_.load)]() mutable { --load->longCalls; });
     return service_.reads()
         .run<kj::Array<core::Credential>>(kj::mv(job), lane)
         .then([context](Outcome<kj::Array<core::Credential>> outcome) mutable {
@@ -745,7 +750,8 @@ class SessionImpl final : public rpc::Session::Server {
           }
           KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
           fillList(context, KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-        });
+        })
+        .attach(kj::mv(done));
   }
 
   template<typename Context>
@@ -770,7 +776,8 @@ class SessionImpl final : public rpc::Session::Server {
 
 class VaultImpl final : public rpc::Vault::Server {
  public:
-  VaultImpl(Service& service, Peer peer) : service_(service), caller_{peer, nullptr, nullptr} {}
+  VaultImpl(Service& service, Peer peer, kj::Own<ConnectionLoad> load)
+      : service_(service), caller_{peer, nullptr, nullptr, kj::mv(load)} {}
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
@@ -949,9 +956,11 @@ class VaultImpl final : public rpc::Vault::Server {
   // The caller as the new session records it: the peer, and the front end's client.
   template<typename Params>
   Caller sessionCaller(Params p) {
-    if (!service_.identity().isGatewayUid(caller_.peer.uid))
-      return {caller_.peer, nullptr, nullptr};
-    return {caller_.peer, kj::heapString(p.getClientAddress()), kj::heapString(p.getRequestId())};
+    if (!service_.identity().isGatewayUid(caller_.peer.uid)) {
+      return {caller_.peer, nullptr, nullptr, kj::addRef(*caller_.load)};
+    }
+    return {caller_.peer, kj::heapString(p.getClientAddress()), kj::heapString(p.getRequestId()),
+            kj::addRef(*caller_.load)};
   }
 };
 
@@ -975,8 +984,8 @@ Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& 
   checkRules<rpc::Admin>(ADMIN_RULES);
 }
 
-rpc::Vault::Client Service::newBootstrap(Peer peer) {
-  return kj::heap<VaultImpl>(*this, peer);
+rpc::Vault::Client Service::newBootstrap(Peer peer, kj::Own<ConnectionLoad> load) {
+  return kj::heap<VaultImpl>(*this, peer, kj::mv(load));
 }
 
 }  // namespace credvault::daemon

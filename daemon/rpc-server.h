@@ -25,6 +25,7 @@
 #include "group-commit.h"
 #include "blocking-pool.h"
 #include "ipc/credvault.capnp.h"
+#include <kj/refcount.h>
 #include <kj/time.h>
 #include <kj/vector.h>
 
@@ -42,9 +43,20 @@ constexpr uint32_t GATEWAY_QUEUE_FACTOR = 64;
 
 // A Get whose list is longer than this is opened on the reads worker, not the event loop
 // (~1.4 µs of decryption per entry: 256 entries ≈ 0.4 ms). Long Gets waiting per uid past
-// LONG_GETS_PER_UID are answered `throttled`.
+// LONG_GETS_PER_UID are answered `throttled` (retry in 1 s): each holds up to ~16 MiB (the
+// opened list, then its answer) until the client reads it, and a client that pipelines
+// long Gets without reading must not make the daemon hold dozens (docs/limits.md).
 constexpr size_t INLINE_GET_LIMIT = 256;
-constexpr size_t LONG_GETS_PER_UID = 16;
+constexpr size_t LONG_GETS_PER_UID = 4;
+
+// What a connection has promised but not yet queued for writing: long Gets on the reads
+// worker. The listener counts each as LONG_CALL_WEIGHT_BYTES of write backlog, so a client that
+// pipelines long Gets without reading them has its requests left unread (back-pressure) rather
+// than all of them opened at once.
+struct ConnectionLoad : public kj::Refcounted {
+  size_t longCalls = 0;
+};
+constexpr size_t LONG_CALL_WEIGHT_BYTES = 8 << 20;
 
 // Shared by every connection; lives as long as the daemon.
 class Service {
@@ -53,7 +65,8 @@ class Service {
           GroupCommitter& committer, BlockingPool& passwords, AuditLog& audit,
           const kj::Clock& clock);
 
-  rpc::Vault::Client newBootstrap(Peer peer);
+  rpc::Vault::Client newBootstrap(Peer peer,
+                                  kj::Own<ConnectionLoad> load = kj::refcounted<ConnectionLoad>());
 
   core::Vault& vault() { return vault_; }
   core::Authenticator& auth() { return auth_; }

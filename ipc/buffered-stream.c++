@@ -23,7 +23,28 @@ void BufferedStream::Batch::wipe() {
 
 kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
   KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
-  return readFromBuffer(static_cast<kj::byte*>(buffer), minBytes, maxBytes, 0);
+  auto dst = static_cast<kj::byte*>(buffer);
+  if (timer_ != nullptr && readStart_ < readEnd_) {
+    // The next message is already here, so reading it takes no turn: let what the previous
+    // messages started (a call's answer, built and queued a few turns later) run first, so
+    // that the backlog counts it. Otherwise 60 pipelined requests are all read before the first
+    // answer is queued.
+    return kj::evalLast([]() {}).then(
+        [this, dst, minBytes, maxBytes]() { return gatedRead(dst, minBytes, maxBytes); });
+  }
+  return gatedRead(dst, minBytes, maxBytes);
+}
+
+kj::Promise<size_t> BufferedStream::gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
+  KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
+  if (timer_ != nullptr && backlogged()) {
+    return readCanceler_.wrap(whenBacklogDrains()).then([this, dst, minBytes, maxBytes]() {
+      // The wait was ours, not the peer's: its clocks start again.
+      messageStart_ = lastActivity_ = timer_->now();
+      return readFromBuffer(dst, minBytes, maxBytes, 0);
+    });
+  }
+  return readFromBuffer(dst, minBytes, maxBytes, 0);
 }
 
 kj::Promise<size_t> BufferedStream::readFromBuffer(kj::byte* dst, size_t minBytes, size_t maxBytes,
@@ -43,16 +64,139 @@ kj::Promise<size_t> BufferedStream::readFromBuffer(kj::byte* dst, size_t minByte
   if (maxBytes - done >= readBuffer_.size()) {
     // A large message body: straight into the caller's memory, as the buffer would only add a
     // copy.
-    return readCanceler_.wrap(inner_->tryRead(dst + done, minBytes - done, maxBytes - done))
-        .then([done](size_t m) { return done + m; });
+    return innerRead(dst + done, minBytes - done, maxBytes - done).then([done](size_t m) {
+      return done + m;
+    });
   }
   // minBytes 1: whatever the kernel has, so the next messages cost no system call.
-  return readCanceler_.wrap(inner_->tryRead(readBuffer_.begin(), 1, readBuffer_.size()))
+  return innerRead(readBuffer_.begin(), 1, readBuffer_.size())
       .then([this, dst, minBytes, maxBytes, done](size_t m) -> kj::Promise<size_t> {
         if (m == 0) return done;  // EOF: fewer than minBytes says so
         readEnd_ = m;
         return readFromBuffer(dst, minBytes, maxBytes, done);
       });
+}
+
+kj::Promise<size_t> BufferedStream::innerRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
+  auto read = inner_->tryRead(dst, minBytes, maxBytes);
+  if (timer_ == nullptr) return readCanceler_.wrap(kj::mv(read));
+  return readCanceler_.wrap(read.then([this, dst](size_t m) -> kj::Promise<size_t> {
+                                  bool wasIn = frames_.inMessage();
+                                  bool completed = frames_.feed(kj::arrayPtr(dst, m));
+                                  auto now = timer_->now();
+                                  lastActivity_ = now;
+                                  if ((completed || !wasIn) && frames_.inMessage()) {
+                                    messageStart_ = now;
+                                  }
+                                  // Refused on its segment table, before the reader allocates.
+                                  if (frames_.largestDeclared() > limits_.maxMessageBytes) {
+                                    return limitException("message-too-large",
+                                                          "the peer sent a message past the "
+                                                          "transport limit");
+                                  }
+                                  return m;
+                                })
+                                .exclusiveJoin(readDeadline()));
+}
+
+// Resolves never, or fails the read when the peer took too long.
+kj::Promise<size_t> BufferedStream::readDeadline() {
+  kj::TimePoint at = kj::origin<kj::TimePoint>();
+  if (frames_.inMessage()) {
+    at = messageStart_ + limits_.messageTimeout;
+  } else KJ_IF_MAYBE(idle, limits_.idleTimeout) {
+    // Answers being written are traffic too.
+    at = writing_.get() != nullptr ? timer_->now() + *idle : lastActivity_ + *idle;
+  } else {
+    return kj::NEVER_DONE;
+  }
+  return timer_->atTime(at).then([this]() -> kj::Promise<size_t> {
+    // The deadline may have moved meanwhile (writes went out, a backlog wait ended).
+    auto now = timer_->now();
+    if (frames_.inMessage()) {
+      if (messageStart_ + limits_.messageTimeout > now) return readDeadline();
+      return limitException("message-timeout", "the peer did not finish sending a message in time");
+    }
+    KJ_IF_MAYBE(idle, limits_.idleTimeout) {
+      if (writing_.get() != nullptr || lastActivity_ + *idle > now) return readDeadline();
+      return limitException("idle-timeout", "the connection was idle for too long");
+    }
+    return kj::NEVER_DONE;
+  });
+}
+
+kj::Exception BufferedStream::limitException(kj::StringPtr which, kj::StringPtr description) {
+  if (limitReached_ == nullptr) limitReached_ = which;
+  return kj::Exception(kj::Exception::Type::DISCONNECTED, __FILE__, __LINE__,
+                       kj::heapString(description));
+}
+
+bool BufferedStream::backlogged() {
+  size_t bytes = queued_.size + (writing_.get() != nullptr ? writing_->size : 0);
+  KJ_IF_MAYBE(upstream, queuedUpstream_) { bytes += (*upstream)(); }
+  return bytes > limits_.maxBacklogBytes;
+}
+
+kj::Promise<void> BufferedStream::whenBacklogDrains() {
+  if (!backlogged()) return kj::READY_NOW;
+  // Woken when a batch has been written; the caller's queue shrinks a few turns after that
+  // (its write continuations), so a short timer catches what the wake-up was too early for.
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  drained_ = kj::mv(paf.fulfiller);
+  return paf.promise.exclusiveJoin(timer_->afterDelay(5 * kj::MILLISECONDS))
+      .then([]() { return kj::evalLater([]() {}); })
+      .then([this]() { return whenBacklogDrains(); });
+}
+
+void BufferedStream::enforce(kj::Timer& timer, Limits limits,
+                             kj::Function<size_t()> queuedUpstream) {
+  timer_ = &timer;
+  limits_ = limits;
+  queuedUpstream_ = kj::mv(queuedUpstream);
+  messageStart_ = lastActivity_ = timer.now();
+}
+
+bool BufferedStream::FrameTracker::feed(kj::ArrayPtr<const kj::byte> bytes) {
+  auto le32 = [](const kj::byte* p) -> uint64_t {
+    return uint64_t(p[0]) | uint64_t(p[1]) << 8 | uint64_t(p[2]) << 16 | uint64_t(p[3]) << 24;
+  };
+  bool completed = false;
+  size_t i = 0;
+  while (i < bytes.size()) {
+    if (skip_ > 0) {
+      size_t k = kj::min(skip_, bytes.size() - i);
+      skip_ -= k;
+      i += k;
+      if (skip_ == 0) completed = true;
+    } else if (tableLeft_ > 0) {
+      entry_[entryHave_++] = bytes[i++];
+      if (entryHave_ == 4) {
+        entryHave_ = 0;
+        bodyWords_ += le32(entry_);
+        largest_ = kj::max(largest_, bodyWords_ * 8);
+        if (--tableLeft_ == 0) {
+          skip_ = pad_ + bodyWords_ * 8;
+          if (skip_ == 0) completed = true;
+        }
+      }
+    } else {
+      word_[have_++] = bytes[i++];
+      if (have_ == 8) {
+        have_ = 0;
+        uint64_t segments = le32(word_) + 1;
+        bodyWords_ = le32(word_ + 4);
+        largest_ = kj::max(largest_, bodyWords_ * 8);
+        tableLeft_ = segments - 1;
+        // The table (count and sizes, 4 bytes each) is padded to a whole word.
+        pad_ = segments % 2 == 0 ? 4 : 0;
+        if (tableLeft_ == 0) {
+          skip_ = pad_ + bodyWords_ * 8;
+          if (skip_ == 0) completed = true;
+        }
+      }
+    }
+  }
+  return completed;
 }
 
 void BufferedStream::abortRead() {
@@ -144,11 +288,23 @@ void BufferedStream::flush() {
   queued_ = Batch();
   auto pieces = writing_->pieces();
   auto promise = kj::evalNow([&]() { return inner_->write(pieces); });
+  if (timer_ != nullptr) {
+    lastActivity_ = timer_->now();
+    promise = promise.exclusiveJoin(
+        timer_->afterDelay(limits_.writeTimeout).then([this]() -> kj::Promise<void> {
+          return limitException("write-timeout", "the peer did not read its answers in time");
+        }));
+  }
   tasks_.add(promise.attach(kj::mv(pieces))
                  .then(
                      [this]() {
                        auto done = kj::mv(writing_);
                        for (auto& waiter : done->waiters) waiter->fulfill();
+                       if (timer_ != nullptr) lastActivity_ = timer_->now();
+                       KJ_IF_MAYBE(d, drained_) {
+                         (*d)->fulfill();
+                         drained_ = nullptr;
+                       }
                        // What was queued meanwhile has waited long enough: write it now.
                        flush();
                      },

@@ -26,6 +26,22 @@
 // sees the failure, as its write had resolved. Bytes still queued when the stream is destroyed
 // are dropped; shutdownWrite() sends them first.
 //
+// Transport limits (enforce(), opt-in; the daemon's per-connection budget, docs/limits.md): the
+// stream follows capnp's framing (segment table, then segments) in the bytes it receives, so it
+// knows whether a message is in progress without trusting the peer's declared size.
+//  - A message that declares more than `maxMessageBytes` fails the stream at once.
+//  - A message must arrive whole within `messageTimeout` of its first byte: capnp allocates the
+//    declared size as soon as it has read the segment table, so a half-sent message costs its
+//    full size while it waits.
+//  - With no message in progress and nothing being written, the connection may stay silent for
+//    `idleTimeout` (null: for ever).
+//  - A batch the kernel does not take within `writeTimeout` (the peer reads nothing) fails the
+//    stream.
+//  - While more than `maxBacklogBytes` wait to be written (here and in the caller's own queue),
+//    reads wait: the peer's requests stay in the kernel until it reads its answers.
+// A limit that is reached fails the stream with a DISCONNECTED exception; limitReached() says
+// which. The time a read waited for the backlog does not count against the peer.
+//
 // Not supported: passing file descriptors (this is an AsyncIoStream, not a capability stream)
 // and ancillary messages, whose place in the byte stream reading ahead would lose.
 // Thread-compatible: use it from the thread whose event loop created it.
@@ -33,6 +49,7 @@
 #pragma once
 
 #include <kj/async-io.h>
+#include <kj/timer.h>
 #include <kj/vector.h>
 
 namespace credvault::ipc {
@@ -51,6 +68,16 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   // a message can see under load (4 already gave most of the gain, docs/performance.md §12).
   static constexpr kj::uint MAX_FLUSH_DEFERRALS = 8;
 
+  struct Limits {
+    kj::Duration messageTimeout = 10 * kj::SECONDS;
+    kj::Maybe<kj::Duration> idleTimeout = 600 * kj::SECONDS;  // null: never
+    kj::Duration writeTimeout = 30 * kj::SECONDS;
+    size_t maxBacklogBytes = 4 << 20;
+    // Segment bytes of one incoming message (capnp's own limit, traversalLimitInWords, also
+    // caps what the caller may send, so it cannot be the place for a small one).
+    uint64_t maxMessageBytes = uint64_t(1) << 20;
+  };
+
   // Takes `inner` over. Take the peer's identity (SO_PEERCRED) from the AuthenticatedStream
   // first: getsockopt() and getpeername() are forwarded, but this is not an AuthenticatedStream.
   explicit BufferedStream(kj::Own<kj::AsyncIoStream> inner,
@@ -63,6 +90,15 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   // asked while a write waits for the batch, as the writer is then held up. `moreComing` must
   // stay callable while the stream lives.
   void holdFlushWhile(kj::Function<bool()> moreComing);
+
+  // Applies `limits`, timed by `timer`. `queuedUpstream()` is what the caller holds for this
+  // stream and has not yet written (for capnp: TwoPartyVatNetwork::getCurrentQueueSize()). Both
+  // must outlive the stream. Call before the first read.
+  void enforce(kj::Timer& timer, Limits limits, kj::Function<size_t()> queuedUpstream);
+
+  // After the stream failed because of a limit: which one ("message-timeout", "idle-timeout",
+  // "write-timeout", "message-too-large"); null otherwise. For the caller's log.
+  kj::Maybe<kj::StringPtr> limitReached() const { return limitReached_; }
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override;
   kj::Promise<void> write(const void* buffer, size_t size) override;
@@ -111,6 +147,27 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
     kj::Array<kj::ArrayPtr<const kj::byte>> pieces() const;
   };
 
+  // Follows capnp's stream framing in the bytes received: whether a message is in progress.
+  class FrameTracker {
+   public:
+    // True when `bytes` completed at least one message.
+    bool feed(kj::ArrayPtr<const kj::byte> bytes);
+    bool inMessage() const { return have_ > 0 || tableLeft_ > 0 || skip_ > 0; }
+    // The most segment bytes any message has declared so far (as much of its table as came).
+    uint64_t largestDeclared() const { return largest_; }
+
+   private:
+    kj::byte word_[8];
+    kj::uint have_ = 0;       // bytes of the first word (segment count, first size)
+    uint64_t tableLeft_ = 0;  // segment sizes still to come
+    kj::byte entry_[4];
+    kj::uint entryHave_ = 0;
+    uint64_t pad_ = 0;
+    uint64_t bodyWords_ = 0;
+    uint64_t skip_ = 0;  // padding and body bytes still to come
+    uint64_t largest_ = 0;
+  };
+
   kj::Own<kj::AsyncIoStream> inner_;
   kj::Array<kj::byte> readBuffer_;
   size_t readStart_ = 0;
@@ -127,10 +184,27 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   bool shutdownRequested_ = false;
   bool shutdownDone_ = false;
   kj::Maybe<kj::Exception> error_;
+  // enforce(): null timer when no limits apply.
+  kj::Timer* timer_ = nullptr;
+  Limits limits_;
+  kj::Maybe<kj::Function<size_t()>> queuedUpstream_;
+  FrameTracker frames_;
+  kj::TimePoint messageStart_ = kj::origin<kj::TimePoint>();
+  kj::TimePoint lastActivity_ = kj::origin<kj::TimePoint>();
+  // A read waiting for the backlog to drain: woken when a batch has been written.
+  kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> drained_;
+  kj::Maybe<kj::StringPtr> limitReached_;
+
   // Last member: destroyed first, cancelling the flush and the inner write that use the rest.
   kj::TaskSet tasks_;
 
   kj::Promise<size_t> readFromBuffer(kj::byte* dst, size_t minBytes, size_t maxBytes, size_t done);
+  kj::Promise<size_t> gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes);
+  kj::Promise<size_t> innerRead(kj::byte* dst, size_t minBytes, size_t maxBytes);
+  kj::Promise<size_t> readDeadline();
+  bool backlogged();
+  kj::Promise<void> whenBacklogDrains();
+  kj::Exception limitException(kj::StringPtr which, kj::StringPtr description);
   void scheduleFlush();
   void flushEvent();
   void flush();

@@ -132,6 +132,41 @@ TEST(Config, AuditSettingsRejectBadValues) {
   EXPECT_NE(e.find("maybe"), std::string::npos) << e;
 }
 
+TEST(Config, TransportDefaults) {
+  auto c = defaultConfig();
+  EXPECT_EQ(c.transport.messageTimeout, 10 * kj::SECONDS);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(c.transport.idleTimeout), 600 * kj::SECONDS);
+  EXPECT_EQ(c.transport.writeTimeout, 30 * kj::SECONDS);
+  EXPECT_EQ(c.transport.maxBacklogBytes, size_t(4) << 20);
+}
+
+TEST(Config, TransportSettingsAtAndPastTheirBounds) {
+  auto c = defaultConfig();
+  applySetting(c, "message_timeout", "100ms");
+  EXPECT_EQ(c.transport.messageTimeout, 100 * kj::MILLISECONDS);
+  applySetting(c, "message_timeout", "10m");
+  EXPECT_EQ(c.transport.messageTimeout, 10 * kj::MINUTES);
+  EXPECT_NE(failureOf([&]() { applySetting(c, "message_timeout", "99ms"); }), "");
+  EXPECT_NE(failureOf([&]() { applySetting(c, "message_timeout", "601"); }), "");
+  applySetting(c, "idle_timeout", "0");
+  EXPECT_EQ(c.transport.idleTimeout, nullptr);
+  applySetting(c, "idle_timeout", "15s");
+  EXPECT_EQ(KJ_ASSERT_NONNULL(c.transport.idleTimeout), 15 * kj::SECONDS);
+  EXPECT_NE(failureOf([&]() { applySetting(c, "idle_timeout", "99ms"); }), "");
+  applySetting(c, "write_timeout", "100ms");
+  EXPECT_EQ(c.transport.writeTimeout, 100 * kj::MILLISECONDS);
+  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "0"); }), "");
+  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "11m"); }), "");
+  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "-1"); }), "");
+  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "5h"); }), "");
+  applySetting(c, "max_write_backlog", "65536");
+  EXPECT_EQ(c.transport.maxBacklogBytes, 65536u);
+  applySetting(c, "max_write_backlog", "1073741824");
+  EXPECT_EQ(c.transport.maxBacklogBytes, size_t(1) << 30);
+  EXPECT_NE(failureOf([&]() { applySetting(c, "max_write_backlog", "65535"); }), "");
+  EXPECT_NE(failureOf([&]() { applySetting(c, "max_write_backlog", "1073741825"); }), "");
+}
+
 TEST(Config, ErrorsNameTheProblem) {
   auto c = defaultConfig();
   auto e = failureOf([&]() { applySetting(c, "no_such_key", "1"); });

@@ -978,10 +978,11 @@ TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
   EXPECT_EQ(list(s, 999999, "badinput", ws()), "not-found associateId");
   EXPECT_EQ(removeCred(s, 999999, "badinput", "x", ws()), "not-found associateId");
   EXPECT_EQ(save(s, -3, {"badinput", "x", std::string("s")}, ws()), "invalid-argument associateId");
-  // A request past the message limit (1 MiB) but under the transport's: a typed error.
-  EXPECT_EQ(
-      save(s, world->alice, {"badinput", "x", std::string("s"), std::string(2 << 20, 'c')}, ws()),
-      "limit-exceeded message");
+  // A request one byte past the message limit (1 MiB) but under the transport's (1 MiB +
+  // 64 KiB): a typed error.
+  EXPECT_EQ(save(s, world->alice,
+                 {"badinput", "x", std::string("s"), std::string((1 << 20) + 1, 'c')}, ws()),
+            "limit-exceeded message");
   EXPECT_EQ(stillFine(), baseline);
   // A request nested past the nesting limit (an extra pointer holding a deep chain of
   // structs, which the server meets when it measures the request).
@@ -1024,7 +1025,7 @@ TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
   // Nothing was stored by any of it.
   EXPECT_EQ(statusCount(), before);
 
-  // A message past the transport limit (16 MiB) ends that connection only.
+  // A message past the transport limit (1 MiB + 64 KiB) ends that connection only.
   {
     auto big = connect();
     auto bs = session(*big);
@@ -1032,7 +1033,7 @@ TEST_F(Integration, BadInputGetsTypedErrorsAndTheConnectionStaysUsable) {
     req.setType("badinput");
     auto c = req.initCredential();
     c.setPublicValue("huge");
-    c.initComment(17 << 20);
+    c.initComment(2 << 20);
     auto result = kj::runCatchingExceptions([&]() { req.send().wait(ws()); });
     EXPECT_NE(result, nullptr);
   }

@@ -1,0 +1,441 @@
+// Integration tests for the daemon's per-connection transport budget (docs/limits.md,
+// "Transport"): the real credvaultd with short timeouts, attacked from real uids in forked
+// children, its memory read from /proc/PID/status. Half-sent messages from 64 connections and
+// 60 pipelined, unread large answers must each grow the daemon by at most 128 MiB while a
+// client of another uid is still served; idle and half-sent connections are closed; a message
+// of exactly the transport limit is read and one word more closes the connection.
+// Prints the figures (RSS growth, the other client's p50/p99) for docs/performance.md.
+
+#include "harness.h"
+#include "core/limits.h"
+#include "ipc/credvault.capnp.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <capnp/rpc.capnp.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace credvault::integration {
+namespace {
+
+constexpr uid_t ALICE_UID = 60101;
+constexpr uid_t STRANGER_UID = 60103;  // maps to no associate
+constexpr size_t MIB = 1 << 20;
+constexpr size_t RSS_BUDGET = 128 * MIB;
+constexpr int MESSAGE_TIMEOUT_MS = 1000;
+constexpr int IDLE_TIMEOUT_MS = 2000;
+constexpr int WRITE_TIMEOUT_MS = 2000;
+
+// The daemon's resident set, in bytes.
+std::string daemonLog();
+
+size_t rssOf(pid_t pid) {
+  auto status = readFile("/proc/" + std::to_string(pid) + "/status");
+  auto at = status.find("VmRSS:");
+  KJ_REQUIRE(at != std::string::npos, "no VmRSS");
+  return std::stoull(status.substr(at + 6)) * 1024;
+}
+
+int connectRaw(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  KJ_REQUIRE(fd >= 0, strerror(errno));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  KJ_REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, strerror(errno));
+  return fd;
+}
+
+void writeAll(int fd, const kj::byte* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    KJ_REQUIRE(w > 0, "write", strerror(errno));
+    p += w;
+    n -= w;
+  }
+}
+
+// Whether the daemon closed `fd` within `ms` (EOF or reset; answers are read and dropped).
+bool closedWithin(int fd, int ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  char buffer[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    until - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) return true;
+  }
+}
+
+// A stream frame: segment 0 is `root` (a whole capnp message), then a second segment of
+// `padWords` zero words that nothing points to. capnp counts both against its limit.
+kj::Array<kj::byte> frameWithPadding(capnp::MessageBuilder& root, size_t padWords) {
+  auto segments = root.getSegmentsForOutput();
+  KJ_REQUIRE(segments.size() == 1);
+  size_t rootWords = segments[0].size();
+  auto out = kj::heapArray<kj::byte>(8 + 8 + (rootWords + padWords) * 8);
+  memset(out.begin(), 0, out.size());
+  auto put = [&](size_t at, uint32_t v) { memcpy(out.begin() + at, &v, 4); };
+  put(0, 1);  // two segments
+  put(4, rootWords);
+  put(8, padWords);
+  memcpy(out.begin() + 16, segments[0].begin(), rootWords * 8);
+  return out;
+}
+
+// A Bootstrap message, whose answer is a Return: proof that the daemon read the frame.
+kj::Array<kj::byte> bootstrapFrame(size_t totalWords) {
+  capnp::MallocMessageBuilder message(16);
+  message.initRoot<capnp::rpc::Message>().initBootstrap().setQuestionId(0);
+  size_t rootWords = message.getSegmentsForOutput()[0].size();
+  return frameWithPadding(message, totalWords - rootWords);
+}
+
+// Runs `body` in a forked child as `uid`; returns its pid. The child writes its outcome to
+// `resultFd` and exits.
+pid_t forkAs(uid_t uid, std::function<std::string()> body, int resultFd) {
+  pid_t pid = fork();
+  KJ_REQUIRE(pid >= 0, strerror(errno));
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 ||
+        setresuid(uid, uid, uid) != 0) {
+      _exit(126);
+    }
+    std::string result;
+    std::thread t([&]() {
+      try {
+        result = body();
+      } catch (const kj::Exception& e) {
+        result = std::string("EXCEPTION: ") + e.getDescription().cStr();
+      }
+    });
+    t.join();
+    ssize_t n = write(resultFd, result.data(), result.size());
+    _exit(n == ssize_t(result.size()) ? 0 : 1);
+  }
+  return pid;
+}
+
+std::string collect(pid_t pid, int fds[2]) {
+  close(fds[1]);
+  std::string out;
+  char buffer[1024];
+  ssize_t n;
+  while ((n = read(fds[0], buffer, sizeof(buffer))) > 0) out.append(buffer, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return out;
+}
+
+struct Latency {
+  std::vector<double> micros;
+  double percentile(double p) {
+    if (micros.empty()) return -1;
+    std::sort(micros.begin(), micros.end());
+    return micros[std::min(micros.size() - 1, size_t(p * micros.size()))];
+  }
+};
+
+class Isolation : public ::testing::Test {
+ public:
+  static const std::vector<std::string>& logFiles() { return daemon->logFiles(); }
+
+ protected:
+  static TempDir* dir;
+  static Daemon* daemon;
+  static int32_t alice;
+
+  static void SetUpTestSuite() {
+    dir = new TempDir;
+    daemon = new Daemon(dir->path());
+    daemon->addSetting("message_timeout=" + std::to_string(MESSAGE_TIMEOUT_MS) + "ms");
+    daemon->addSetting("idle_timeout=" + std::to_string(IDLE_TIMEOUT_MS) + "ms");
+    daemon->addSetting("write_timeout=" + std::to_string(WRITE_TIMEOUT_MS) + "ms");
+    daemon->addSetting("log_level=info");
+    daemon->start();
+    auto r =
+        ctl(0, daemon->socket(), {"associate", "add", "alice", "--uid", std::to_string(ALICE_UID)});
+    KJ_REQUIRE(r.exitCode == 0, r.err);
+    // Alice's id, from the listing (credvaultctl prints it).
+    auto who = withClientAs(ALICE_UID, daemon->socket(), [](ipc::Connection& c, kj::WaitScope& ws) {
+      auto r = c.vault().whoamiRequest().send().wait(ws);
+      return std::to_string(r.getPrincipal().getAssociateId());
+    });
+    KJ_REQUIRE(!who.empty() && isdigit(who[0]), who);
+    alice = std::stoi(who);
+  }
+  static void TearDownTestSuite() {
+    if (daemon->running()) daemon->stop();
+    delete daemon;
+    delete dir;
+  }
+
+  void SetUp() override {
+    if (!daemon->running()) daemon->start();
+    io = std::make_unique<kj::AsyncIoContext>(kj::setupAsyncIo());
+  }
+  void TearDown() override { io = nullptr; }
+
+  std::unique_ptr<kj::AsyncIoContext> io;
+  kj::WaitScope& ws() { return io->waitScope; }
+  kj::Own<ipc::Connection> connect() {
+    return ipc::connect(io->provider->getNetwork(), daemon->socket().c_str()).wait(ws());
+  }
+
+  void unreadAnswers(int connections, int gets);
+
+  // Whoami round trips from root (another uid than the attacker's) for `ms`; also samples the
+  // daemon's RSS, keeping the highest.
+  Latency serveWhile(int ms, size_t& peakRss) {
+    Latency l;
+    auto conn = connect();
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto r = conn->vault().whoamiRequest().send().wait(ws());
+      EXPECT_FALSE(r.hasError());
+      auto t1 = std::chrono::steady_clock::now();
+      l.micros.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      peakRss = std::max(peakRss, rssOf(daemon->pid()));
+      usleep(2000);
+    }
+    return l;
+  }
+};
+
+// Every start's log (the harness lists the audit file after the first start's log).
+std::string daemonLog() {
+  std::string all;
+  for (auto& f : Isolation::logFiles()) all += readFile(f);
+  return all;
+}
+
+TempDir* Isolation::dir = nullptr;
+Daemon* Isolation::daemon = nullptr;
+int32_t Isolation::alice = 0;
+
+TEST_F(Isolation, MessageOfExactlyTheTransportLimitIsReadAndOneWordMoreClosesTheConnection) {
+  constexpr size_t LIMIT_WORDS = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
+  {
+    int fd = connectRaw(daemon->socket());
+    auto frame = bootstrapFrame(LIMIT_WORDS);
+    writeAll(fd, frame.begin(), frame.size());
+    char answer[8];
+    EXPECT_EQ(read(fd, answer, sizeof(answer)), 8);  // the Return began: the frame was read
+    close(fd);
+  }
+  {
+    int fd = connectRaw(daemon->socket());
+    auto frame = bootstrapFrame(LIMIT_WORDS + 1);
+    // The daemon refuses on the segment table; the rest may meet a closed socket.
+    signal(SIGPIPE, SIG_IGN);
+    (void)send(fd, frame.begin(), frame.size(), MSG_NOSIGNAL);
+    EXPECT_TRUE(closedWithin(fd, 2000));
+    close(fd);
+  }
+  // The daemon goes on serving.
+  auto conn = connect();
+  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
+  EXPECT_TRUE(contains(daemonLog(), "RESULT=message-too-large"));
+}
+
+TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
+  constexpr int CONNECTIONS = 64;
+  size_t before = rssOf(daemon->pid());
+  int ready[2], result[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(result), 0);
+  auto socketPath = daemon->socket();
+  pid_t child = forkAs(
+      STRANGER_UID,
+      [&]() -> std::string {
+        // Each connection declares the largest message the daemon reads and withholds 8 bytes.
+        std::vector<int> fds;
+        size_t words = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
+        auto frame = kj::heapArray<kj::byte>(8 + words * 8);
+        memset(frame.begin(), 0, frame.size());
+        uint32_t header[2] = {0, uint32_t(words)};
+        memcpy(frame.begin(), header, 8);
+        for (int i = 0; i < CONNECTIONS; i++) {
+          int fd = connectRaw(socketPath);
+          writeAll(fd, frame.begin(), frame.size() - 8);
+          fds.push_back(fd);
+        }
+        char go = 'x';
+        (void)write(ready[1], &go, 1);
+        int closed = 0;
+        for (int fd : fds) closed += closedWithin(fd, MESSAGE_TIMEOUT_MS + 3000) ? 1 : 0;
+        return std::to_string(closed);
+      },
+      result[1]);
+  close(ready[1]);
+  char go;
+  ASSERT_EQ(read(ready[0], &go, 1), 1);
+  close(ready[0]);
+  size_t peak = rssOf(daemon->pid());
+  auto latency = serveWhile(MESSAGE_TIMEOUT_MS / 2, peak);
+  auto closed = collect(child, result);
+  EXPECT_EQ(closed, std::to_string(CONNECTIONS));
+  size_t growth = peak > before ? peak - before : 0;
+  EXPECT_LE(growth, RSS_BUDGET);
+  printf(
+      "[isolation] half-sent x%d: RSS %.1f -> %.1f MiB (+%.1f); other client p50 %.0f us, "
+      "p99 %.0f us\n",
+      CONNECTIONS, before / double(MIB), peak / double(MIB), growth / double(MIB),
+      latency.percentile(0.5), latency.percentile(0.99));
+  EXPECT_TRUE(contains(daemonLog(), "message-timeout"));
+}
+
+constexpr int CREDENTIALS = 1000;
+
+// Alice's 1,000 credentials with 8 KiB secrets (once): each Get answers about 7.9 MiB.
+void storeBulk(kj::Own<ipc::Connection> conn, int32_t alice, kj::WaitScope& ws) {
+  static bool stored = false;
+  if (stored) return;
+  stored = true;
+  auto s = conn->vault().sessionRequest().send().wait(ws).getSession();
+  std::string secret(core::MAX_SECRET_BYTES, 's');
+  kj::Vector<kj::Promise<void>> saves;
+  for (int i = 0; i < CREDENTIALS; i++) {
+    auto req = s.saveForAssociateRequest();
+    req.setAssociateId(alice);
+    req.setType("bulk");
+    auto c = req.initCredential();
+    c.setPublicValue(("user" + std::to_string(i) + "@example.test").c_str());
+    c.setSecretValue(secret.c_str());
+    c.setIsActive(true);
+    saves.add(req.send().then([](auto r) { KJ_REQUIRE(!r.hasError()); }));
+  }
+  kj::joinPromises(saves.releaseAsArray()).wait(ws);
+}
+
+size_t count(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Alice opens `connections` connections, pipelines `gets` Gets of her 1,000 credentials on
+// each and reads nothing; meanwhile root is served. Checks the RSS budget and the other
+// client's latency, and prints the figures.
+void Isolation::unreadAnswers(int connections, int gets) {
+  storeBulk(connect(), alice, ws());
+  size_t closedBefore = count(daemonLog(), "RESULT=write-timeout");
+  // Before the legitimate Get below: its own answer counts against the budget too.
+  size_t before = rssOf(daemon->pid());
+  {
+    // An answer far past the request limit goes out (capnp's send limit is the answer limit).
+    auto conn = connect();
+    auto s = conn->vault().sessionRequest().send().wait(ws()).getSession();
+    auto req = s.getForAssociateRequest();
+    req.setAssociateId(alice);
+    req.setType("bulk");
+    auto r = req.send().wait(ws());
+    ASSERT_FALSE(r.hasError());
+    EXPECT_EQ(r.getCredentials().size(), size_t(CREDENTIALS));
+    EXPECT_GT(r.totalSize().wordCount * 8, 7 * MIB);
+  }
+  int ready[2], result[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(result), 0);
+  auto socketPath = daemon->socket();
+  pid_t child = forkAs(
+      ALICE_UID,
+      [&]() -> std::string {
+        auto io = kj::setupAsyncIo();
+        // Every connection and session first, then every Get at once.
+        kj::Vector<kj::Own<ipc::Connection>> conns;
+        kj::Vector<rpc::Session::Client> sessions;
+        for (int c = 0; c < connections; c++) {
+          conns.add(ipc::connect(io.provider->getNetwork(), socketPath.c_str()).wait(io.waitScope));
+          sessions.add(
+              conns.back()->vault().sessionRequest().send().wait(io.waitScope).getSession());
+        }
+        kj::Vector<kj::Promise<void>> pending;
+        for (auto& s : sessions) {
+          for (int i = 0; i < gets; i++) {
+            auto req = s.getRequest();
+            req.setType("bulk");
+            pending.add(req.send().ignoreResult().catch_([](kj::Exception&&) {}));
+          }
+        }
+        // Long enough for the requests to go out; then read nothing more.
+        io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
+        char go = 'x';
+        (void)write(ready[1], &go, 1);
+        sleep(WRITE_TIMEOUT_MS / 1000 + 2);
+        return "done";
+      },
+      result[1]);
+  close(ready[1]);
+  char go;
+  ASSERT_EQ(read(ready[0], &go, 1), 1);
+  close(ready[0]);
+  size_t peak = rssOf(daemon->pid());
+  auto latency = serveWhile(WRITE_TIMEOUT_MS + 500, peak);
+  EXPECT_EQ(collect(child, result), "done");
+  size_t growth = peak > before ? peak - before : 0;
+  EXPECT_LE(growth, RSS_BUDGET);
+  EXPECT_LT(latency.percentile(0.99), 100000);  // 100 ms: served, not starved
+  size_t closed = count(daemonLog(), "RESULT=write-timeout") - closedBefore;
+  printf(
+      "[isolation] %d connection(s) x %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB "
+      "(+%.1f); other client p50 %.0f us, p99 %.0f us, %zu calls; %zu closed by the write "
+      "timeout\n",
+      connections, gets, CREDENTIALS, before / double(MIB), peak / double(MIB),
+      growth / double(MIB), latency.percentile(0.5), latency.percentile(0.99),
+      latency.micros.size(), closed);
+  EXPECT_GE(closed, 1u);
+}
+
+TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
+  unreadAnswers(1, 60);
+}
+
+// Known gap, disabled until a per-uid budget lands: the cap is per connection, so one uid's
+// 64 connections each hold an answer (+520 MiB measured with 64 x 2 Gets). A per-uid backlog
+// checked when a request is read is not enough: the 64 first requests arrive in one round and
+// are all handed to capnp before the first answer is built (docs/limits.md).
+TEST_F(Isolation, DISABLED_UnreadAnswersOnManyConnectionsShareTheUidsBudget) {
+  unreadAnswers(64, 2);
+}
+
+TEST_F(Isolation, IdleConnectionIsClosedAndAClientCanReconnect) {
+  auto conn = connect();
+  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
+  // Just under the idle timeout, a call keeps the connection.
+  io->provider->getTimer().afterDelay((IDLE_TIMEOUT_MS - 500) * kj::MILLISECONDS).wait(ws());
+  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
+  // Past it, the daemon has closed the connection.
+  io->provider->getTimer().afterDelay((IDLE_TIMEOUT_MS + 500) * kj::MILLISECONDS).wait(ws());
+  auto failed =
+      kj::runCatchingExceptions([&]() { conn->vault().whoamiRequest().send().wait(ws()); });
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(failed).getType(), kj::Exception::Type::DISCONNECTED);
+  EXPECT_TRUE(contains(daemonLog(), "idle-timeout"));
+  auto again = connect();
+  EXPECT_FALSE(again->vault().whoamiRequest().send().wait(ws()).hasError());
+}
+
+}  // namespace
+}  // namespace credvault::integration
