@@ -22,12 +22,21 @@ struct Listener::Connection {
       return network.getCurrentQueueSize() + load->longCalls * LONG_CALL_WEIGHT_BYTES;
     });
     ++listener.service_.connections;
+    listener.byUid_[peer.uid].push_back(this);
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
       return kj::HashMap<uint32_t, uint32_t>::Entry{peer.uid, 0};
     });
   }
   ~Connection() noexcept(false) {
     --listener.service_.connections;
+    auto& mine = listener.byUid_[peer.uid];
+    for (size_t i = 0; i < mine.size(); ++i) {
+      if (mine[i] == this) {
+        mine.erase(mine.begin() + i);
+        break;
+      }
+    }
+    if (mine.empty()) listener.byUid_.erase(peer.uid);
     KJ_IF_MAYBE(n, listener.perUid_.find(peer.uid)) {
       if (--*n == 0) listener.perUid_.erase(peer.uid);
     }
@@ -56,9 +65,24 @@ Listener::Listener(Service& service, kj::Own<kj::ConnectionReceiver> receiver, k
       receiver_(kj::mv(receiver)),
       timer_(timer),
       options_(options),
-      tasks_(*this) {}
+      tasks_(*this) {
+  // What a uid's connections hold for it unsent, and promise: the daemon's per-uid answer
+  // budget (Service::answerBytesOf).
+  service_.answerBytesOf = [this](uint32_t uid) -> size_t {
+    size_t total = 0;
+    auto found = byUid_.find(uid);
+    if (found == byUid_.end()) return 0;
+    for (auto* c : found->second) {
+      total += c->stream->unsentBytes() + c->network.getCurrentQueueSize() +
+               c->load->longCalls * LONG_CALL_WEIGHT_BYTES;
+    }
+    return total;
+  };
+}
 
-Listener::~Listener() noexcept(false) {}
+Listener::~Listener() noexcept(false) {
+  service_.answerBytesOf = nullptr;
+}
 
 kj::Promise<void> Listener::run() {
   return receiver_->acceptAuthenticated().then([this](kj::AuthenticatedStream stream) {

@@ -20,6 +20,8 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/map.h>
+#include <unordered_map>
+#include <vector>
 
 namespace credvault::daemon {
 
@@ -45,6 +47,7 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   kj::Timer& timer_;
   TransportOptions options_;
   kj::HashMap<uint32_t, uint32_t> perUid_;
+  std::unordered_map<uint32_t, std::vector<Connection*>> byUid_;  // for answerBytesOf
   kj::TaskSet tasks_;
 
   void accept(kj::AuthenticatedStream stream);

@@ -16,6 +16,7 @@
 #include <kj/debug.h>
 #include <kj/main.h>
 #include <kj/filesystem.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -143,6 +144,10 @@ class Main {
 
   kj::MainBuilder::Validity run() {
     hardenProcess();
+    // Big blocks (answers of long lists, up to 128 MiB) from mmap and back to the system when
+    // freed: glibc's dynamic threshold would otherwise move to their size after the first one
+    // and keep every later one in the heap, which a client that reads nothing can then pin.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     loadDefaultConfig();
     for (auto& kv : overrides_) {
       auto eq = KJ_ASSERT_NONNULL(kv.findFirst('='));

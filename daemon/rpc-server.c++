@@ -732,6 +732,14 @@ class SessionImpl final : public rpc::Session::Server {
       fillList(context, kj::mv(*list));
       return kj::READY_NOW;
     }
+    KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
+      if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
+        throw core::VaultError(core::ErrorCode::THROTTLED, "",
+                               kj::str("too many long answers are waiting to be read; read "
+                                       "them, then retry"),
+                               1);
+      }
+    }
     Lane lane;
     lane.uid = caller_.peer.uid;
     lane.maxPerUid = LONG_GETS_PER_UID;

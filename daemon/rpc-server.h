@@ -57,6 +57,10 @@ struct ConnectionLoad : public kj::Refcounted {
   size_t longCalls = 0;
 };
 constexpr size_t LONG_CALL_WEIGHT_BYTES = 8 << 20;
+// Answers one uid's connections may hold unsent (and long Gets promised) before that uid's next
+// long Get is answered `throttled`: one uid with many connections, each reading nothing,
+// cannot make the daemon hold a long answer per connection.
+constexpr size_t MAX_ANSWER_BYTES_PER_UID = 64 << 20;
 
 // Shared by every connection; lives as long as the daemon.
 class Service {
@@ -80,6 +84,9 @@ class Service {
   uint32_t connections = 0;
   kj::Date started;
   ServiceOptions options;
+  // Set by the listener: bytes of answers a uid's connections hold unsent, plus long Gets in
+  // progress at LONG_CALL_WEIGHT_BYTES each. Null (tests over socket pairs): no budget.
+  kj::Maybe<kj::Function<size_t(uint32_t uid)>> answerBytesOf;
 
  private:
   core::Vault& vault_;

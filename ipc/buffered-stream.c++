@@ -131,8 +131,12 @@ kj::Exception BufferedStream::limitException(kj::StringPtr which, kj::StringPtr 
                        kj::heapString(description));
 }
 
+size_t BufferedStream::unsentBytes() const {
+  return queued_.size + (writing_.get() != nullptr ? writing_->size : 0);
+}
+
 bool BufferedStream::backlogged() {
-  size_t bytes = queued_.size + (writing_.get() != nullptr ? writing_->size : 0);
+  size_t bytes = unsentBytes();
   KJ_IF_MAYBE(upstream, queuedUpstream_) { bytes += (*upstream)(); }
   return bytes > limits_.maxBacklogBytes;
 }

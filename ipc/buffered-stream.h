@@ -96,6 +96,10 @@ class BufferedStream final : public kj::AsyncIoStream, private kj::TaskSet::Erro
   // must outlive the stream. Call before the first read.
   void enforce(kj::Timer& timer, Limits limits, kj::Function<size_t()> queuedUpstream);
 
+  // Bytes written to this stream that the peer has not yet taken (queued here or being
+  // written); the caller's own queue is not included.
+  size_t unsentBytes() const;
+
   // After the stream failed because of a limit: which one ("message-timeout", "idle-timeout",
   // "write-timeout", "message-too-large"); null otherwise. For the caller's log.
   kj::Maybe<kj::StringPtr> limitReached() const { return limitReached_; }
