@@ -103,6 +103,14 @@ def legit_probe(port, count=11, timeout=5):
     return served, latencies
 
 
+def pct(latencies, p):
+    """The p-th percentile of latencies (s), in ms; nan when none."""
+    if not latencies:
+        return float("nan")
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(p / 100.0 * len(ordered)))]
+
+
 def close_all(socks):
     for s in socks:
         try:
@@ -144,8 +152,9 @@ class PerAddress(unittest.TestCase):
             close_all(socks)
         self.assertGreaterEqual(served, 18, "served %d of 20" % served)
         self.assertLess(grown, 64 * MIB)
-        print("1100 idle: served %d/20, p50 %.1f ms, RSS +%.1f MiB" % (
-            served, 1000 * sorted(lat)[len(lat) // 2], grown / MIB), file=sys.stderr)
+        print("FIGURE 1100 idle connections from one address: other address served %d/20, "
+              "p50 %.1f ms, p99 %.1f ms, gateway RSS +%.1f MiB" % (
+                  served, pct(lat, 50), pct(lat, 99), grown / MIB), file=sys.stderr)
 
 
 class Bodies(unittest.TestCase):
@@ -169,7 +178,7 @@ class Bodies(unittest.TestCase):
                 except OSError:
                     pass
             grown = rss(W.gateway.proc.pid) - base
-            served, _ = legit_probe(W.gateway.port, 5)
+            served, lat = legit_probe(W.gateway.port, 20)
             for s in socks:
                 s.settimeout(5)
                 try:
@@ -181,9 +190,11 @@ class Bodies(unittest.TestCase):
         finally:
             close_all(socks)
         self.assertEqual(refused, 300)
-        self.assertEqual(served, 5)
+        self.assertEqual(served, 20)
         self.assertLess(grown, 64 * MIB)
-        print("300 x 1 MiB unauthenticated: RSS +%.1f MiB" % (grown / MIB), file=sys.stderr)
+        print("FIGURE 300 unauthenticated 1 MiB bodies: other address served %d/20, p50 %.1f ms, "
+              "p99 %.1f ms, gateway RSS +%.1f MiB" % (served, pct(lat, 50), pct(lat, 99),
+                                                      grown / MIB), file=sys.stderr)
 
     def test_a_bad_ticket_is_refused_before_a_large_body(self):
         s = connect(W.gateway.port)
@@ -290,12 +301,12 @@ class Answers(unittest.TestCase):
             pipe.sendall(rest_get("big") * 50)
             socks.append(pipe)
             time.sleep(2)
-            served, lat = legit_probe(W.gateway.port, 5)
+            served, lat = legit_probe(W.gateway.port, 20)
             held = rss(W.gateway.proc.pid) - base
         finally:
             stop.set()
             sampler.join()
-        self.assertEqual(served, 5)
+        self.assertEqual(served, 20)
         grown = peak[0] - base
         self.assertLess(grown, 128 * MIB, "peak RSS +%.1f MiB" % (grown / MIB))
         # The pipelined requests behind the unread answer were never read (the access log
@@ -304,32 +315,37 @@ class Answers(unittest.TestCase):
         self.assertLessEqual(len(lines), 1, lines)
         pipe.close()
         socks.remove(pipe)
-        # write_timeout (4 s here) closes the connections whose answers are not read. Read
-        # only what the kernel already holds, so that no answer is taken off the gateway.
-        t_close = time.monotonic()
-        open_ = list(socks)
-        while open_ and time.monotonic() < t_close + 25:
-            still = []
-            for s in open_:
-                try:
-                    # What the kernel holds (the gateway may have written all it had).
-                    while s.recv(1 << 20, socket.MSG_DONTWAIT):
-                        pass
-                    s.close()
-                    continue
-                except BlockingIOError:
-                    pass
-                except OSError:  # reset: closed with unsent data
-                    s.close()
-                    continue
-                still.append(s)
-            open_ = still
-            time.sleep(0.2)
         close_all(socks)
-        print("closed after %.1f s" % (time.monotonic() - t_close), file=sys.stderr)
-        self.assertEqual(len(open_), 0)
-        print("50 unread 8 MB answers: peak RSS +%.1f MiB, held +%.1f MiB, probe p50 %.1f ms"
-              % (grown / MIB, held / MIB, 1000 * sorted(lat)[len(lat) // 2]), file=sys.stderr)
+        print("FIGURE 50 unread 8 MB answers (+1 connection pipelining 50): other address "
+              "served %d/20, p50 %.1f ms, p99 %.1f ms, gateway RSS peak +%.1f MiB, held +%.1f MiB"
+              % (served, pct(lat, 50), pct(lat, 99), grown / MIB, held / MIB), file=sys.stderr)
+
+
+    def test_write_timeout_closes_a_connection_whose_answer_is_not_read(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+        s.bind((OTHER, 0))
+        s.connect(("127.0.0.1", W.gateway.port))
+        t0 = time.monotonic()
+        s.sendall(rest_get("big"))
+        port = s.getsockname()[1]
+        mark = "peer=%s:%d " % (OTHER, port)
+        # The access line is written when the answer is sent or given up on.
+        wait_for(lambda: mark in read(W.gateway.logs[0]), timeout=15, what="the write timeout")
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 3.5)  # write_timeout=4 in this module
+        s.settimeout(5)
+        received = 0
+        try:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        s.close()
+        self.assertLess(received, 8 * MIB)  # cut short
 
 
 class TrustedProxies(unittest.TestCase):
