@@ -179,9 +179,7 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
       return kj::str(key, " must be seconds from 1 to 3600");
   } else if (key == "trusted_proxies") {
     auto parsed = http::parseCidrList(value);
-    KJ_IF_MAYBE(error, parsed.tryGet<kj::String>()) {
-      return kj::str("trusted_proxies: ", *error);
-    }
+    KJ_IF_MAYBE(error, parsed.tryGet<kj::String>()) { return kj::str("trusted_proxies: ", *error); }
     // Several lines add up; an empty value clears the list.
     if (value.size() == 0) {
       trustedProxies = kj::Vector<http::Cidr>();

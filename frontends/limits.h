@@ -62,7 +62,7 @@ constexpr size_t SO_MAX_APP_TOKEN_BYTES = 1024;
 // ---- REST (frontends/rest) -------------------------------------------------------------
 // The REST frontend's own bounds, tighter than the HTTP ones: its bodies are a few hundred
 // bytes, so anything near these is hostile or a mistake.
-constexpr size_t REST_MAX_BODY_BYTES = 64 * 1024;    // decoded body -> 413
+constexpr size_t REST_MAX_BODY_BYTES = 64 * 1024;  // decoded body -> 413
 // A REST body larger than this is read only after the daemon accepted the request's
 // Authorization header (legitimate bodies are a few hundred bytes).
 constexpr size_t REST_AUTH_FIRST_BODY_BYTES = 16 * 1024;

@@ -446,38 +446,38 @@ kj::Promise<kj::Maybe<Failure>> authenticate(VaultLink& link, const Caller& call
     return nullptr;
   };
   return link
-      .call<kj::Maybe<Failure>>([&c, check](rpc::Vault::Client vault)
-                                    -> kj::Promise<kj::Maybe<Failure>> {
-        switch (c.kind) {
-          case Caller::TICKET: {
-            auto req = vault.authenticateTicketRequest();
-            req.setTicket(c.secret.reveal());
-            KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
-            req.setClientAddress(c.clientAddress);
-            req.setRequestId(c.requestId);
-            return req.send().then(check);
-          }
-          case Caller::PASSWORD: {
-            auto req = vault.authenticatePasswordRequest();
-            req.setName(c.userName);
-            req.setPassword(c.secret.reveal());
-            KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
-            req.setIssueTicket(false);
-            req.setClientAddress(c.clientAddress);
-            req.setRequestId(c.requestId);
-            return req.send().then(check);
-          }
-          case Caller::TOKEN: {
-            auto req = vault.authenticateTokenRequest();
-            req.setToken(c.secret.reveal());
-            KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
-            req.setClientAddress(c.clientAddress);
-            req.setRequestId(c.requestId);
-            return req.send().then(check);
-          }
-        }
-        KJ_UNREACHABLE;
-      })
+      .call<kj::Maybe<Failure>>(
+          [&c, check](rpc::Vault::Client vault) -> kj::Promise<kj::Maybe<Failure>> {
+            switch (c.kind) {
+              case Caller::TICKET: {
+                auto req = vault.authenticateTicketRequest();
+                req.setTicket(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+              case Caller::PASSWORD: {
+                auto req = vault.authenticatePasswordRequest();
+                req.setName(c.userName);
+                req.setPassword(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setIssueTicket(false);
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+              case Caller::TOKEN: {
+                auto req = vault.authenticateTokenRequest();
+                req.setToken(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+            }
+            KJ_UNREACHABLE;
+          })
       .catch_([](kj::Exception&& e) -> kj::Maybe<Failure> { return failureFromException(e); })
       .attach(kj::mv(state));
 }

@@ -132,9 +132,7 @@ kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
     while (i < text.size() && !isSpace(text[i]) && text[i] != ',') ++i;
     if (i == start) break;
     auto element = kj::heapString(text.begin() + start, i - start);
-    auto bad = [&]() {
-      return kj::str("'", element, "' is not an address or ADDR/PREFIX");
-    };
+    auto bad = [&]() { return kj::str("'", element, "' is not an address or ADDR/PREFIX"); };
     kj::String addressText;
     kj::Maybe<uint> prefix;
     KJ_IF_MAYBE(slash, element.findFirst('/')) {

@@ -14,15 +14,20 @@ Router::Router(kj::StringPtr prefix) {
 
 Router& Router::exact(kj::StringPtr path, kj::ArrayPtr<const kj::StringPtr> methods,
                       Handler handler, BodyPolicy body) {
-  auto names = KJ_MAP(m, methods) { return kj::heapString(m); };
+  auto names = KJ_MAP(m, methods) {
+    return kj::heapString(m);
+  };
   routes_.add(Route{kj::heapString(path), false, kj::mv(names), kj::mv(handler), kj::mv(body)});
   return *this;
 }
 
 Router& Router::under(kj::StringPtr pathPrefix, kj::ArrayPtr<const kj::StringPtr> methods,
                       Handler handler, BodyPolicy body) {
-  auto names = KJ_MAP(m, methods) { return kj::heapString(m); };
-  routes_.add(Route{kj::heapString(pathPrefix), true, kj::mv(names), kj::mv(handler), kj::mv(body)});
+  auto names = KJ_MAP(m, methods) {
+    return kj::heapString(m);
+  };
+  routes_.add(
+      Route{kj::heapString(pathPrefix), true, kj::mv(names), kj::mv(handler), kj::mv(body)});
   return *this;
 }
 

@@ -134,9 +134,9 @@ class HttpServer::Connection {
   kj::Maybe<kj::Own<ByteBuffer>> body_;  // a chunked body being read (wiped when dropped)
   WipedBytes lengthBody_;                // a Content-Length body, allocated once, being read
   size_t lengthFilled_ = 0;
-  kj::String client_;          // HttpRequest::client of the request in progress
-  size_t bodyReserved_ = 0;    // this connection's share of server_.bodyBytes_
-  size_t answerReserved_ = 0;  // ... and of server_.answerBytes_
+  kj::String client_;            // HttpRequest::client of the request in progress
+  size_t bodyReserved_ = 0;      // this connection's share of server_.bodyBytes_
+  size_t answerReserved_ = 0;    // ... and of server_.answerBytes_
   size_t requestBodyBytes_ = 0;  // for the access log (the body is dropped before answering)
   kj::TimePoint started_ = kj::origin<kj::TimePoint>();
   kj::String responseHead_;
@@ -278,8 +278,8 @@ class HttpServer::Connection {
           if (framing.kind == BodyFraming::LENGTH && !reserveBody(framing.length)) {
             return respondError(busyError("request body budget exhausted"), req);
           }
-          return readBody(req, framing, maxBody).then(
-              [this, &req, framing](kj::Maybe<HttpError> error) {
+          return readBody(req, framing, maxBody)
+              .then([this, &req, framing](kj::Maybe<HttpError> error) {
                 KJ_IF_MAYBE(e, error) { return respondError(*e, req); }
                 return dispatch(req, framing.keepAlive);
               });

@@ -56,7 +56,7 @@ class HttpHandler {
 
 struct AccessLogEntry {
   kj::StringPtr method;
-  kj::StringPtr path;  // never the query string: it may carry values a log must not hold
+  kj::StringPtr path;    // never the query string: it may carry values a log must not hold
   kj::StringPtr peer;    // "ip:port" of the TCP peer
   kj::StringPtr client;  // the client's address (a trusted proxy's forwarded one), or ""
   kj::StringPtr requestId;

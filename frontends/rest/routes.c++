@@ -309,23 +309,24 @@ void addRoutes(http::Router& router, frontends::VaultLink& link) {
   static const kj::StringPtr GET[] = {"GET"_kj};
   http::BodyPolicy operationBody;
   operationBody.maxBytes = frontends::REST_MAX_BODY_BYTES;
-  operationBody.check = http::BeforeBody(
-      [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest,
-                               kj::Maybe<uint64_t> length) mutable {
+  operationBody.check =
+      http::BeforeBody([api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest,
+                                                kj::Maybe<uint64_t> length) mutable {
         return api->beforeOperationBody(request, rest, length);
       });
-  router.under(kj::str(AGENT_PATH, "/"), nullptr,
-               [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest) mutable {
-                 return api->operation(request, rest);
-               },
-               kj::mv(operationBody));
+  router.under(
+      kj::str(AGENT_PATH, "/"), nullptr,
+      [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest) mutable {
+        return api->operation(request, rest);
+      },
+      kj::mv(operationBody));
   router.exact(AGENT_PATH, GET, bind(&RestApi::index));
   router.exact("/api/v1", GET, bind(&RestApi::index));
   router.exact(OPENAPI_PATH, GET, bind(&RestApi::openApi));
   http::BodyPolicy unknownBody;
-  unknownBody.check = http::BeforeBody(
-      [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr,
-                               kj::Maybe<uint64_t>) mutable {
+  unknownBody.check =
+      http::BeforeBody([api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr,
+                                                kj::Maybe<uint64_t>) mutable {
         return api->beforeUnknownBody(request);
       });
   router.under("/api/", nullptr, bind(&RestApi::unknown), kj::mv(unknownBody));

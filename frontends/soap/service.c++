@@ -131,26 +131,26 @@ void SoapService::addRoutes(http::Router& router) {
   // so it is bounded by what a legitimate request needs (frontends/limits.h).
   http::BodyPolicy body;
   body.maxBytes = maxBodyBytes_;
-  body.check = http::BeforeBody([this](HttpRequest& request, kj::StringPtr,
-                                       kj::Maybe<uint64_t> length) {
-    KJ_IF_MAYBE(l, length) {
-      if (*l > maxBodyBytes_) {
-        SoapVersion v = request.mediaType() == "application/soap+xml" ? SoapVersion::V12
-                                                                       : SoapVersion::V11;
-        return kj::Maybe<HttpResponse>(
-            faultResponse(v, Fault::SENDER,
-                          kj::str("The request is too large: the limit is ", maxBodyBytes_,
-                                  " bytes"),
-                          413, "body-too-large"));
-      }
-    }
-    return kj::Maybe<HttpResponse>(nullptr);
-  });
-  router.under("/Remote/", METHODS,
-               [this, &router](HttpRequest& request, kj::StringPtr rest) {
-                 return handle(request, rest, router.prefix());
-               },
-               kj::mv(body));
+  body.check =
+      http::BeforeBody([this](HttpRequest& request, kj::StringPtr, kj::Maybe<uint64_t> length) {
+        KJ_IF_MAYBE(l, length) {
+          if (*l > maxBodyBytes_) {
+            SoapVersion v =
+                request.mediaType() == "application/soap+xml" ? SoapVersion::V12 : SoapVersion::V11;
+            return kj::Maybe<HttpResponse>(faultResponse(
+                v, Fault::SENDER,
+                kj::str("The request is too large: the limit is ", maxBodyBytes_, " bytes"), 413,
+                "body-too-large"));
+          }
+        }
+        return kj::Maybe<HttpResponse>(nullptr);
+      });
+  router.under(
+      "/Remote/", METHODS,
+      [this, &router](HttpRequest& request, kj::StringPtr rest) {
+        return handle(request, rest, router.prefix());
+      },
+      kj::mv(body));
 }
 
 kj::Promise<HttpResponse> SoapService::handle(HttpRequest& request, kj::StringPtr rest,
@@ -317,8 +317,8 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
     return loginResponse(v, address, result);
   }
   auto& login = loginOrFailure.get<LoginRequest>();
-  return frontends::login(link_, login.userName, login.password, appToken,
-                          request.client, request.id.str())
+  return frontends::login(link_, login.userName, login.password, appToken, request.client,
+                          request.id.str())
       .then([v, address = kj::mv(address)](frontends::LoginResult&& result) {
         return loginResponse(v, address, result);
       });

@@ -72,8 +72,9 @@ TEST(ClientAddress, XForwardedForIsReadFromTheRightSkippingTrustedHops) {
 TEST(ClientAddress, ForwardedWinsAndItsNodesAreUnquoted) {
   auto t = trust("127.0.0.1");
   auto r = requestWith({{"X-Forwarded-For", "198.51.100.1"},
-                        {"Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43, "
-                                      "For=\"[2001:db8:cafe::17]:4711\""}});
+                        {"Forwarded",
+                         "for=192.0.2.60;proto=http;by=203.0.113.43, "
+                         "For=\"[2001:db8:cafe::17]:4711\""}});
   EXPECT_EQ(clientAddress(r, "127.0.0.1", t), "2001:db8:cafe::17");
   auto port = requestWith({{"Forwarded", "for=\"192.0.2.43:47011\""}});
   EXPECT_EQ(clientAddress(port, "127.0.0.1", t), "192.0.2.43");

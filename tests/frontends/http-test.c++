@@ -785,8 +785,9 @@ TEST_F(ServerTest, BodyBudgetAtLimitAndOnePast) {
 TEST_F(ServerTest, ARefusedBodyIsNeverReadAndARouteBoundIsAppliedBeforeIt) {
   start();
   auto c = connect();
-  send(*c, "POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
-           "Expect: 100-continue\r\n\r\n");
+  send(*c,
+       "POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+       "Expect: 100-continue\r\n\r\n");
   auto r = receive(*c);
   EXPECT_EQ(r.status, 401u);  // no 100 Continue first
   EXPECT_TRUE(contains(r.head, "Connection: close"));
@@ -810,8 +811,9 @@ TEST_F(ServerTest, ARefusedBodyIsNeverReadAndARouteBoundIsAppliedBeforeIt) {
 TEST_F(ServerTest, PipelinedRequestsWaitWhileAnAnswerIsUnread) {
   start();
   auto c = connect();
-  send(*c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n"
-           "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  send(*c,
+       "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+       "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
   loop.run();
   EXPECT_EQ(handler.calls, 1);  // the others are not read while the first answer is pending
   EXPECT_EQ(server->bufferedAnswerBytes(), EchoHandler::BIG_ANSWER);
