@@ -92,6 +92,7 @@ class HttpServer::Connection {
   ~Connection() noexcept(false) {
     // The buffer may have held a request body (a password, a secret) in transit.
     explicit_bzero(buf_.begin(), buf_.size());
+    dropLengthBody();
     releaseBudgets();
     if (counted_) {
       KJ_IF_MAYBE(n, server_.perAddress_.find(address_)) {
@@ -157,6 +158,17 @@ class HttpServer::Connection {
     server_.bodyBytes_ += more;
     bodyReserved_ = total;
     return true;
+  }
+
+  // Frees a Content-Length body that was not completed, wiping only the part received: the
+  // rest was never touched, and wiping it would bring those pages into memory.
+  void dropLengthBody() {
+    auto& bytes = lengthBody_.array();
+    if (bytes.size() > 0) {
+      explicit_bzero(bytes.begin(), lengthFilled_);
+      kj::Array<kj::byte> unwiped = kj::mv(bytes);  // lengthBody_ is empty now
+    }
+    lengthFilled_ = 0;
   }
 
   void releaseBudgets() {
@@ -482,6 +494,7 @@ class HttpServer::Connection {
       log->request(entry);
     }
     responseBody_ = WipedBytes();
+    dropLengthBody();
     releaseBudgets();
     responseHead_ = nullptr;
     request_ = nullptr;
