@@ -47,6 +47,12 @@ def rss(pid):
     raise AssertionError("no VmRSS")
 
 
+def sanitized(pid):
+    """Whether the process runs under AddressSanitizer, whose quarantine keeps freed memory
+    resident (hundreds of MiB): RSS budgets are then not asserted."""
+    return "libasan" in read("/proc/%d/maps" % pid)
+
+
 def connect(port, source=None, timeout=10):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
                                  source_address=(source, 0) if source else None)
@@ -151,7 +157,8 @@ class PerAddress(unittest.TestCase):
         finally:
             close_all(socks)
         self.assertGreaterEqual(served, 18, "served %d of 20" % served)
-        self.assertLess(grown, 64 * MIB)
+        if not sanitized(W.gateway.proc.pid):
+            self.assertLess(grown, 64 * MIB)
         print("FIGURE 1100 idle connections from one address: other address served %d/20, "
               "p50 %.1f ms, p99 %.1f ms, gateway RSS +%.1f MiB" % (
                   served, pct(lat, 50), pct(lat, 99), grown / MIB), file=sys.stderr)
@@ -191,7 +198,8 @@ class Bodies(unittest.TestCase):
             close_all(socks)
         self.assertEqual(refused, 300)
         self.assertEqual(served, 20)
-        self.assertLess(grown, 64 * MIB)
+        if not sanitized(W.gateway.proc.pid):
+            self.assertLess(grown, 64 * MIB)
         print("FIGURE 300 unauthenticated 1 MiB bodies: other address served %d/20, p50 %.1f ms, "
               "p99 %.1f ms, gateway RSS +%.1f MiB" % (served, pct(lat, 50), pct(lat, 99),
                                                       grown / MIB), file=sys.stderr)
@@ -308,7 +316,8 @@ class Answers(unittest.TestCase):
             sampler.join()
         self.assertEqual(served, 20)
         grown = peak[0] - base
-        self.assertLess(grown, 128 * MIB, "peak RSS +%.1f MiB" % (grown / MIB))
+        if not sanitized(W.gateway.proc.pid):
+            self.assertLess(grown, 128 * MIB, "peak RSS +%.1f MiB" % (grown / MIB))
         # The pipelined requests behind the unread answer were never read (the access log
         # line of an answer is written once it is sent: at most the first one's).
         lines = [l for l in read(W.gateway.logs[0]).splitlines() if "peer=127.0.0.30:" in l]
