@@ -157,6 +157,37 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
       headerTimeoutSeconds = *v;
     } else
       return kj::str("header_timeout must be seconds from 1 to 3600");
+  } else if (key == "max_connections_per_address") {
+    KJ_IF_MAYBE(v, number(value, 1, 1000000)) {
+      maxConnectionsPerAddress = *v;
+    } else
+      return kj::str("max_connections_per_address must be a number from 1 to 1000000");
+  } else if (key == "max_body_buffer" || key == "max_answer_buffer") {
+    KJ_IF_MAYBE(v, number(value, 65536, uint64_t(1) << 36)) {
+      (key == "max_body_buffer" ? maxBodyBuffer : maxAnswerBuffer) = *v;
+    } else
+      return kj::str(key, " must be a number of bytes from 65536 to 68719476736");
+  } else if (key == "max_soap_body") {
+    KJ_IF_MAYBE(v, number(value, 1024, uint64_t(1) << 30)) {
+      maxSoapBody = *v;
+    } else
+      return kj::str("max_soap_body must be a number of bytes from 1024 to 1073741824");
+  } else if (key == "body_timeout" || key == "write_timeout") {
+    KJ_IF_MAYBE(v, number(value, 1, 3600)) {
+      (key == "body_timeout" ? bodyTimeoutSeconds : writeTimeoutSeconds) = *v;
+    } else
+      return kj::str(key, " must be seconds from 1 to 3600");
+  } else if (key == "trusted_proxies") {
+    auto parsed = http::parseCidrList(value);
+    KJ_IF_MAYBE(error, parsed.tryGet<kj::String>()) { return kj::str("trusted_proxies: ", *error); }
+    // Several lines add up; an empty value clears the list.
+    if (value.size() == 0) {
+      trustedProxies = kj::Vector<http::Cidr>();
+    } else {
+      if (trustedProxies == nullptr) trustedProxies = kj::Vector<http::Cidr>();
+      auto& list = KJ_ASSERT_NONNULL(trustedProxies);
+      for (auto& c : parsed.get<kj::Vector<http::Cidr>>()) list.add(c);
+    }
   } else if (key == "access_log") {
     if (value == "yes" || value == "true")
       accessLog = true;
@@ -180,6 +211,21 @@ void GatewaySettings::overrideWith(GatewaySettings&& o) {
   KJ_IF_MAYBE(v, o.idleTimeoutSeconds) { idleTimeoutSeconds = *v; }
   KJ_IF_MAYBE(v, o.headerTimeoutSeconds) { headerTimeoutSeconds = *v; }
   KJ_IF_MAYBE(v, o.accessLog) { accessLog = *v; }
+  KJ_IF_MAYBE(v, o.maxConnectionsPerAddress) { maxConnectionsPerAddress = *v; }
+  KJ_IF_MAYBE(v, o.maxBodyBuffer) { maxBodyBuffer = *v; }
+  KJ_IF_MAYBE(v, o.maxAnswerBuffer) { maxAnswerBuffer = *v; }
+  KJ_IF_MAYBE(v, o.maxSoapBody) { maxSoapBody = *v; }
+  KJ_IF_MAYBE(v, o.bodyTimeoutSeconds) { bodyTimeoutSeconds = *v; }
+  KJ_IF_MAYBE(v, o.writeTimeoutSeconds) { writeTimeoutSeconds = *v; }
+  KJ_IF_MAYBE(v, o.trustedProxies) { trustedProxies = kj::mv(*v); }
+}
+
+http::TrustedProxies GatewaySettings::trusted() const {
+  kj::Vector<http::Cidr> list;
+  KJ_IF_MAYBE(v, trustedProxies) {
+    for (auto& c : *v) list.add(c);
+  }
+  return http::TrustedProxies(kj::mv(list));
 }
 
 void GatewaySettings::applyTo(http::HttpLimits& limits) const {
@@ -187,6 +233,11 @@ void GatewaySettings::applyTo(http::HttpLimits& limits) const {
   KJ_IF_MAYBE(v, maxConnections) { limits.maxConnections = *v; }
   KJ_IF_MAYBE(v, idleTimeoutSeconds) { limits.idleTimeout = *v * kj::SECONDS; }
   KJ_IF_MAYBE(v, headerTimeoutSeconds) { limits.headerTimeout = *v * kj::SECONDS; }
+  KJ_IF_MAYBE(v, maxConnectionsPerAddress) { limits.maxConnectionsPerAddress = *v; }
+  KJ_IF_MAYBE(v, maxBodyBuffer) { limits.maxBufferedBodyBytes = *v; }
+  KJ_IF_MAYBE(v, maxAnswerBuffer) { limits.maxBufferedAnswerBytes = *v; }
+  KJ_IF_MAYBE(v, bodyTimeoutSeconds) { limits.bodyTimeout = *v * kj::SECONDS; }
+  KJ_IF_MAYBE(v, writeTimeoutSeconds) { limits.writeTimeout = *v * kj::SECONDS; }
 }
 
 kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text) {

@@ -2,12 +2,15 @@
 //
 // File format: one "key = value" per line, '#' starts a comment, blank lines ignored.
 // Keys: vault_socket, listen (repeatable), prefix, public_url, max_body, max_connections,
-// idle_timeout, header_timeout (seconds), access_log (yes/no). Command-line options win:
+// max_connections_per_address, max_body_buffer, max_answer_buffer, max_soap_body (bytes),
+// idle_timeout, header_timeout, body_timeout, write_timeout (seconds), trusted_proxies
+// (ADDR[/PREFIX] list; repeatable, lines add up), access_log (yes/no). Command-line options win:
 // a setting given on the command line replaces the file's (all of the file's `listen`
 // lines are replaced by the command line's --listen options, if any).
 
 #pragma once
 
+#include "frontends/http/client-address.h"
 #include "frontends/http/parser.h"
 
 #include <kj/one-of.h>
@@ -30,6 +33,13 @@ struct GatewaySettings {
   kj::Maybe<uint64_t> idleTimeoutSeconds;
   kj::Maybe<uint64_t> headerTimeoutSeconds;
   kj::Maybe<bool> accessLog;
+  kj::Maybe<uint64_t> maxConnectionsPerAddress;
+  kj::Maybe<uint64_t> maxBodyBuffer;
+  kj::Maybe<uint64_t> maxAnswerBuffer;
+  kj::Maybe<uint64_t> maxSoapBody;
+  kj::Maybe<uint64_t> bodyTimeoutSeconds;
+  kj::Maybe<uint64_t> writeTimeoutSeconds;
+  kj::Maybe<kj::Vector<http::Cidr>> trustedProxies;  // null: not set
 
   // Applies one setting; returns an error message or null.
   kj::Maybe<kj::String> set(kj::StringPtr key, kj::StringPtr value);
@@ -37,6 +47,8 @@ struct GatewaySettings {
   void overrideWith(GatewaySettings&& override);
   // Applies the limits to `limits`.
   void applyTo(http::HttpLimits& limits) const;
+  // trusted_proxies as a list (empty when not set).
+  http::TrustedProxies trusted() const;
 };
 
 // public_url: "http" or "https", "://", a host name, IPv4 address or [IPv6] literal, an

@@ -10,7 +10,9 @@ Gateway::Gateway(kj::Network& network, kj::Timer& timer, const kj::Clock& calend
       router_(config_.urlPrefix),
       soap_(link_, config_.publicUrl),
       server_(timer, calendar, monotonic, entropy, router_, config_.limits, log) {
+  soap_.setMaxBodyBytes(config_.maxSoapBodyBytes);
   soap_.addRoutes(router_);
+  server_.setTrustedProxies(config_.trustedProxies.clone());
 }
 
 }  // namespace credvault::frontends

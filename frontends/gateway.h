@@ -19,6 +19,8 @@ struct GatewayConfig {
   kj::String urlPrefix = kj::str();  // "" or "/Cust12345"
   kj::String publicUrl = kj::str();  // "" or "https://vault.example.com" (config.h)
   http::HttpLimits limits;
+  size_t maxSoapBodyBytes = DEFAULT_MAX_SOAP_BODY_BYTES;
+  http::TrustedProxies trustedProxies;  // may forward the client's address (gateway.conf)
 };
 
 class Gateway {

@@ -22,9 +22,21 @@ constexpr kj::Duration DEFAULT_IDLE_TIMEOUT = 15 * kj::SECONDS;    // keep-alive
 constexpr kj::Duration DEFAULT_WRITE_TIMEOUT = 30 * kj::SECONDS;   // client not reading -> close
 constexpr kj::Duration DEFAULT_DRAIN_TIMEOUT = 10 * kj::SECONDS;   // graceful shutdown bound
 constexpr size_t DEFAULT_MAX_CONNECTIONS = 1024;                   // beyond: 503 and close
+constexpr size_t DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 64;         // one peer IP; beyond: 503
+constexpr size_t DEFAULT_MAX_BODY_BUFFER = 64 * 1024 * 1024;       // all bodies held -> 503
+constexpr size_t DEFAULT_MAX_ANSWER_BUFFER = 64 * 1024 * 1024;     // all unsent answers -> 503
+constexpr uint32_t BUSY_RETRY_AFTER_SECONDS = 5;                   // Retry-After on those 503s
 
 // ---- daemon link (frontends/common) -----------------------------------------------------
 constexpr kj::Duration DAEMON_CALL_TIMEOUT = 30 * kj::SECONDS;  // no answer -> unavailable
+
+// ---- SOAP (frontends/soap) -------------------------------------------------------------
+// SOAP carries its credentials inside the body, so a SOAP body cannot be authenticated
+// before it is read: it is capped at what a legitimate request needs. The largest one (a
+// Save with a 70-character secret, 238-character public value and 255-character comment,
+// every character written as a 10-byte character reference, plus envelope and headers)
+// is under 12 KiB.
+constexpr size_t DEFAULT_MAX_SOAP_BODY_BYTES = 64 * 1024;  // -> 413
 
 // ---- XML (frontends/xml) ---------------------------------------------------------------
 constexpr uint32_t XML_MAX_DEPTH = 32;                // nested elements
@@ -50,7 +62,10 @@ constexpr size_t SO_MAX_APP_TOKEN_BYTES = 1024;
 // ---- REST (frontends/rest) -------------------------------------------------------------
 // The REST frontend's own bounds, tighter than the HTTP ones: its bodies are a few hundred
 // bytes, so anything near these is hostile or a mistake.
-constexpr size_t REST_MAX_BODY_BYTES = 64 * 1024;    // decoded body -> 413
+constexpr size_t REST_MAX_BODY_BYTES = 64 * 1024;  // decoded body -> 413
+// A REST body larger than this is read only after the daemon accepted the request's
+// Authorization header (legitimate bodies are a few hundred bytes).
+constexpr size_t REST_AUTH_FIRST_BODY_BYTES = 16 * 1024;
 constexpr uint32_t JSON_MAX_DEPTH = 32;              // nested arrays/objects -> 400
 constexpr uint32_t JSON_MAX_VALUES = 4096;           // values per document -> 400
 constexpr uint32_t JSON_MAX_MEMBERS = 256;           // members of one object -> 400

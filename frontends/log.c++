@@ -29,7 +29,8 @@ void StderrLog::request(const http::AccessLogEntry& e) {
            static_cast<long long>(micros % 1000));
   kj::StringPtr priority = e.status >= 500 ? "<4>" : "<6>";
   writeLine(kj::str(priority, e.method, " ", e.path, " ", e.status, " ", duration,
-                    "ms peer=", e.peer.size() > 0 ? e.peer : kj::StringPtr("-"),
+                    "ms client=", e.client.size() > 0 ? e.client : kj::StringPtr("-"),
+                    " peer=", e.peer.size() > 0 ? e.peer : kj::StringPtr("-"),
                     " id=", e.requestId.size() > 0 ? e.requestId : kj::StringPtr("-"),
                     " in=", e.requestBodyBytes, " out=", e.responseBodyBytes,
                     e.note.size() > 0 ? " " : "", e.note, "\n"));

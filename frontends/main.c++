@@ -11,6 +11,7 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 #include <kj/main.h>
+#include <malloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -141,6 +142,10 @@ class GatewayMain {
     // Before the first request can put a password into our memory.
     KJ_IF_MAYBE(error, hardenProcess()) { fail(*error); }
     KJ_IF_MAYBE(error, optionError_) { fail(*error); }
+    // Large buffers (request bodies, answers of many credentials) get their own mappings and
+    // go back to the system when freed: glibc's default raises this threshold after the first
+    // big free, and the memory of a burst of large answers would then stay with the process.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     // A peer closing mid-write must not kill the process.
     signal(SIGPIPE, SIG_IGN);
     kj::UnixEventPort::captureSignal(SIGTERM);
@@ -168,6 +173,8 @@ class GatewayMain {
     KJ_IF_MAYBE(p, settings.prefix) { config.urlPrefix = kj::mv(*p); }
     KJ_IF_MAYBE(u, settings.publicUrl) { config.publicUrl = kj::mv(*u); }
     settings.applyTo(config.limits);
+    KJ_IF_MAYBE(v, settings.maxSoapBody) { config.maxSoapBodyBytes = *v; }
+    config.trustedProxies = settings.trusted();
     kj::String socket = kj::heapString(config.vaultSocket);
     kj::String prefix = kj::heapString(config.urlPrefix);
     kj::String publicUrl = kj::heapString(config.publicUrl);

@@ -437,6 +437,51 @@ kj::Promise<OpResult> perform(VaultLink& link, const Caller& caller, OpRequest r
       .attach(kj::mv(state));
 }
 
+kj::Promise<kj::Maybe<Failure>> authenticate(VaultLink& link, const Caller& caller) {
+  KJ_IF_MAYBE(f, validate(caller)) { return kj::Maybe<Failure>(kj::mv(*f)); }
+  auto state = kj::heap<Caller>(cloneCaller(caller));
+  auto& c = *state;
+  auto check = [](auto&& r) -> kj::Maybe<Failure> {
+    if (r.hasError()) return failureFrom(r.getError());
+    return nullptr;
+  };
+  return link
+      .call<kj::Maybe<Failure>>(
+          [&c, check](rpc::Vault::Client vault) -> kj::Promise<kj::Maybe<Failure>> {
+            switch (c.kind) {
+              case Caller::TICKET: {
+                auto req = vault.authenticateTicketRequest();
+                req.setTicket(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+              case Caller::PASSWORD: {
+                auto req = vault.authenticatePasswordRequest();
+                req.setName(c.userName);
+                req.setPassword(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setIssueTicket(false);
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+              case Caller::TOKEN: {
+                auto req = vault.authenticateTokenRequest();
+                req.setToken(c.secret.reveal());
+                KJ_IF_MAYBE(a, c.appToken) { req.setAppToken(*a); }
+                req.setClientAddress(c.clientAddress);
+                req.setRequestId(c.requestId);
+                return req.send().then(check);
+              }
+            }
+            KJ_UNREACHABLE;
+          })
+      .catch_([](kj::Exception&& e) -> kj::Maybe<Failure> { return failureFromException(e); })
+      .attach(kj::mv(state));
+}
+
 kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
                                const SensitiveText& password, kj::Maybe<kj::StringPtr> appToken,
                                kj::StringPtr clientAddress, kj::StringPtr requestId) {

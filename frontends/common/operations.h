@@ -67,7 +67,7 @@ struct Caller {
   kj::Maybe<kj::String> appToken;   // SOAP ApplicationToken / REST SO-AppToken
   // Where the request came from, passed on every authenticate call: the daemon throttles
   // password attempts per client address and writes both into the session's audit records.
-  kj::String clientAddress = kj::str();  // the client's IP (clientAddressOf), "" if unknown
+  kj::String clientAddress = kj::str();  // the client's IP (HttpRequest::client), "" if unknown
   kj::String requestId = kj::str();      // the HTTP request's id (http/request-id.h)
 };
 
@@ -95,6 +95,11 @@ kj::Maybe<Failure> validate(const Caller& caller);
 // (not authenticated, denied, invalid, not found, daemon unavailable); rejects only on bugs.
 kj::Promise<OpResult> perform(VaultLink& link, const Caller& caller, OpRequest request);
 
+// Only authenticates the caller (no operation): null when the daemon accepts the credentials,
+// else the Failure (notAuthenticated, throttled, unavailable). For checking credentials before
+// a large request body is read; the operation itself then authenticates again.
+kj::Promise<kj::Maybe<Failure>> authenticate(VaultLink& link, const Caller& caller);
+
 // SoPrincipal.AuthenticateUsernamePassword: a password login that issues a ticket.
 struct LoginResult {
   kj::Maybe<Failure> failure;  // notAuthenticated for a wrong name or password
@@ -109,7 +114,8 @@ kj::Promise<LoginResult> login(VaultLink& link, kj::StringPtr userName,
                                const SensitiveText& password, kj::Maybe<kj::StringPtr> appToken,
                                kj::StringPtr clientAddress, kj::StringPtr requestId);
 
-// "203.0.113.5" from a peer name "203.0.113.5:4711" ("[::1]:80" -> "::1").
+// "203.0.113.5" from a peer name "203.0.113.5:4711" ("[::1]:80" -> "::1"). The frontends
+// use HttpRequest::client instead, which honours trusted proxies.
 kj::String clientAddressOf(kj::StringPtr peer);
 
 // Number of Unicode code points in valid UTF-8 text.

@@ -69,7 +69,10 @@ struct HttpRequest {
   WipedBytes body;
   kj::StringPtr peer;   // "ip:port" of the client, for logs; may be empty
   kj::StringPtr local;  // "ip:port" the request arrived on; "" when not an IP socket
-  RequestId id;         // assigned by the server before the handler sees the request
+  // The client's IP address (no port): the peer's, or the one a trusted proxy forwarded
+  // (client-address.h). What the daemon is told (throttling, audit) and the access log shows.
+  kj::StringPtr client;
+  RequestId id;  // assigned by the server before the handler sees the request
 
   // The first header with this name (case-insensitive), if any.
   kj::Maybe<kj::StringPtr> header(kj::StringPtr name) const;

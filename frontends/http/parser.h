@@ -24,6 +24,12 @@ struct HttpLimits {
   kj::Duration writeTimeout = frontends::DEFAULT_WRITE_TIMEOUT;
   kj::Duration drainTimeout = frontends::DEFAULT_DRAIN_TIMEOUT;
   size_t maxConnections = frontends::DEFAULT_MAX_CONNECTIONS;
+  // Connections from one peer address at once (trusted proxies and non-IP peers exempt).
+  size_t maxConnectionsPerAddress = frontends::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS;
+  // Request body bytes held across all connections (read or announced and being read).
+  size_t maxBufferedBodyBytes = frontends::DEFAULT_MAX_BODY_BUFFER;
+  // Answer bytes held across all connections until their clients have taken them.
+  size_t maxBufferedAnswerBytes = frontends::DEFAULT_MAX_ANSWER_BUFFER;
 };
 
 // An HTTP-level rejection: the status to answer and a short fixed reason (never client data).

@@ -13,24 +13,22 @@ Router::Router(kj::StringPtr prefix) {
 }
 
 Router& Router::exact(kj::StringPtr path, kj::ArrayPtr<const kj::StringPtr> methods,
-                      Handler handler) {
-  routes_.add(Route{kj::heapString(path), false,
-                    KJ_MAP(m, methods) { return kj::heapString(m);
-}
-, kj::mv(handler)
-}  // namespace credvault::http
-);
-return *this;
+                      Handler handler, BodyPolicy body) {
+  auto names = KJ_MAP(m, methods) {
+    return kj::heapString(m);
+  };
+  routes_.add(Route{kj::heapString(path), false, kj::mv(names), kj::mv(handler), kj::mv(body)});
+  return *this;
 }
 
 Router& Router::under(kj::StringPtr pathPrefix, kj::ArrayPtr<const kj::StringPtr> methods,
-                      Handler handler) {
-  routes_.add(Route{kj::heapString(pathPrefix), true,
-                    KJ_MAP(m, methods) { return kj::heapString(m);
-}
-, kj::mv(handler)
-});
-return *this;
+                      Handler handler, BodyPolicy body) {
+  auto names = KJ_MAP(m, methods) {
+    return kj::heapString(m);
+  };
+  routes_.add(
+      Route{kj::heapString(pathPrefix), true, kj::mv(names), kj::mv(handler), kj::mv(body)});
+  return *this;
 }
 
 Router& Router::fallback(Fallback fallback) {
@@ -56,19 +54,14 @@ bool Router::allows(const Route& route, kj::StringPtr method) const {
   return false;
 }
 
-kj::Promise<HttpResponse> Router::handle(HttpRequest& request) {
-  auto answer = [&](uint status) -> HttpResponse {
-    KJ_IF_MAYBE(f, fallback_) { return (*f)(request, status); }
-    return HttpResponse::text(status);
-  };
-
+Router::Found Router::find(const HttpRequest& request) {
+  Found out;
   kj::StringPtr local;
   KJ_IF_MAYBE(l, localPath(request.path)) {
     local = *l;
   } else {
-    return answer(404);
+    return out;
   }
-
   Route* best = nullptr;
   for (auto& route : routes_) {
     if (route.isPrefix) {
@@ -81,16 +74,48 @@ kj::Promise<HttpResponse> Router::handle(HttpRequest& request) {
       break;
     }
   }
-  if (best == nullptr) return answer(404);
+  out.route = best;
+  if (best == nullptr) return out;
   if (!allows(*best, request.method)) {
-    auto response = answer(405);
-    kj::Vector<kj::StringPtr> names;
-    for (auto& m : best->methods) names.add(m);
-    response.header("Allow", kj::strArray(names, ", "));
-    return kj::mv(response);
+    out.status = 405;
+    return out;
   }
-  kj::StringPtr rest = best->isPrefix ? local.slice(best->path.size()) : kj::StringPtr("");
-  return best->handler(request, rest);
+  out.status = 0;
+  out.rest = best->isPrefix ? local.slice(best->path.size()) : kj::StringPtr("");
+  return out;
+}
+
+HttpResponse Router::refusal(HttpRequest& request, const Found& found) {
+  auto response = [&]() -> HttpResponse {
+    KJ_IF_MAYBE(f, fallback_) { return (*f)(request, found.status); }
+    return HttpResponse::text(found.status);
+  }();
+  if (found.status == 405) {
+    kj::Vector<kj::StringPtr> names;
+    for (auto& m : found.route->methods) names.add(m);
+    response.header("Allow", kj::strArray(names, ", "));
+  }
+  return response;
+}
+
+kj::Promise<HttpResponse> Router::handle(HttpRequest& request) {
+  auto found = find(request);
+  if (found.status != 0) return refusal(request, found);
+  return found.route->handler(request, found.rest);
+}
+
+size_t Router::maxBodyBytes(const HttpRequest& request) {
+  auto found = find(request);
+  if (found.status == 0) return found.route->body.maxBytes;
+  return kj::maxValue;  // refused unread by beforeBody
+}
+
+kj::Promise<kj::Maybe<HttpResponse>> Router::beforeBody(HttpRequest& request,
+                                                        kj::Maybe<uint64_t> length) {
+  auto found = find(request);
+  if (found.status != 0) return kj::Maybe<HttpResponse>(refusal(request, found));
+  KJ_IF_MAYBE(check, found.route->body.check) { return (*check)(request, found.rest, length); }
+  return kj::Maybe<HttpResponse>(nullptr);
 }
 
 }  // namespace credvault::http

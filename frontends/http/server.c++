@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <kj/debug.h>
+#include "frontends/limits.h"
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -72,18 +73,32 @@ kj::String localName(kj::AsyncIoStream& stream) {
 
 class HttpServer::Connection {
  public:
+  // `address`: the peer's IP address, counted in server.perAddress_ when `counted`.
   Connection(HttpServer& server, kj::Own<kj::AsyncIoStream> stream, kj::String peer,
-             kj::String local)
+             kj::String local, kj::String address, bool counted)
       : server_(server),
         stream_(kj::mv(stream)),
         peer_(kj::mv(peer)),
         local_(kj::mv(local)),
+        address_(kj::mv(address)),
+        counted_(counted),
         buf_(kj::heapArray<char>(kj::min(INITIAL_BUFFER_BYTES, server.limits_.maxHeaderBytes))) {
     ++server_.connections_;
+    if (counted_) {
+      server_.perAddress_.upsert(kj::heapString(address_), 1,
+                                 [](size_t& existing, size_t) { ++existing; });
+    }
   }
   ~Connection() noexcept(false) {
     // The buffer may have held a request body (a password, a secret) in transit.
     explicit_bzero(buf_.begin(), buf_.size());
+    dropLengthBody();
+    releaseBudgets();
+    if (counted_) {
+      KJ_IF_MAYBE(n, server_.perAddress_.find(address_)) {
+        if (--*n == 0) server_.perAddress_.erase(address_);
+      }
+    }
     if (--server_.connections_ == 0) {
       KJ_IF_MAYBE(f, server_.emptyFulfiller_) {
         (*f)->fulfill();
@@ -107,6 +122,8 @@ class HttpServer::Connection {
   kj::Own<kj::AsyncIoStream> stream_;
   kj::String peer_;
   kj::String local_;
+  kj::String address_;
+  bool counted_;
   kj::Array<char> buf_;
   size_t used_ = 0;
   size_t scanned_ = 0;
@@ -115,7 +132,13 @@ class HttpServer::Connection {
   RequestId id_;  // also for answers to requests that could not be read
   kj::Maybe<kj::Own<HttpRequest>> request_;
   kj::Maybe<ChunkedDecoder> decoder_;
-  kj::Maybe<kj::Own<ByteBuffer>> body_;  // a body being read (wiped when dropped)
+  kj::Maybe<kj::Own<ByteBuffer>> body_;  // a chunked body being read (wiped when dropped)
+  WipedBytes lengthBody_;                // a Content-Length body, allocated once, being read
+  size_t lengthFilled_ = 0;
+  kj::String client_;            // HttpRequest::client of the request in progress
+  size_t bodyReserved_ = 0;      // this connection's share of server_.bodyBytes_
+  size_t answerReserved_ = 0;    // ... and of server_.answerBytes_
+  size_t requestBodyBytes_ = 0;  // for the access log (the body is dropped before answering)
   kj::TimePoint started_ = kj::origin<kj::TimePoint>();
   kj::String responseHead_;
   kj::String note_;
@@ -125,6 +148,37 @@ class HttpServer::Connection {
 
   kj::Timer& timer() { return server_.timer_; }
   const HttpLimits& limits() { return server_.limits_; }
+
+  // Grows this connection's body reservation to `total` bytes; false when the server's body
+  // budget cannot hold it.
+  bool reserveBody(size_t total) {
+    if (total <= bodyReserved_) return true;
+    size_t more = total - bodyReserved_;
+    if (server_.bodyBytes_ + more > limits().maxBufferedBodyBytes) return false;
+    server_.bodyBytes_ += more;
+    bodyReserved_ = total;
+    return true;
+  }
+
+  // Frees a Content-Length body that was not completed, wiping only the part received: the
+  // rest was never touched, and wiping it would bring those pages into memory.
+  void dropLengthBody() {
+    auto& bytes = lengthBody_.array();
+    if (bytes.size() > 0) {
+      explicit_bzero(bytes.begin(), lengthFilled_);
+      kj::Array<kj::byte> unwiped = kj::mv(bytes);  // lengthBody_ is empty now
+    }
+    lengthFilled_ = 0;
+  }
+
+  void releaseBudgets() {
+    server_.bodyBytes_ -= bodyReserved_;
+    bodyReserved_ = 0;
+    server_.answerBytes_ -= answerReserved_;
+    answerReserved_ = 0;
+  }
+
+  static HttpError busyError(kj::StringPtr reason) { return HttpError{503, reason}; }
 
   void consume(size_t n) {
     KJ_ASSERT(n <= used_);
@@ -212,15 +266,36 @@ class HttpServer::Connection {
     request->peer = peer_;
     request->local = local_;
     request->id = id_;
-    auto framingOrError = bodyFraming(*request, limits());
+    client_ = clientAddress(*request, address_, server_.trusted_);
+    request->client = client_;
     HttpRequest& req = *request;
     request_ = kj::mv(request);
+    auto framingOrError = bodyFraming(req, limits());
     KJ_IF_MAYBE(error, framingOrError.tryGet<HttpError>()) { return respondError(*error, req); }
     auto framing = framingOrError.get<BodyFraming>();
-    return readBody(req, framing).then([this, &req, framing](kj::Maybe<HttpError> error) {
-      KJ_IF_MAYBE(e, error) { return respondError(*e, req); }
-      return dispatch(req, framing.keepAlive);
-    });
+    if (framing.kind == BodyFraming::NONE) return dispatch(req, framing.keepAlive);
+    // Where the request goes decides whether its body is read at all, and its bound: ask
+    // before reading a byte of it (the handler may also answer a too-large length itself).
+    kj::Maybe<uint64_t> length;
+    if (framing.kind == BodyFraming::LENGTH) length = framing.length;
+    return kj::evalNow([&]() { return server_.handler_.beforeBody(req, length); })
+        .then([this, &req, framing](kj::Maybe<HttpResponse> refusal) -> kj::Promise<void> {
+          KJ_IF_MAYBE(r, refusal) { return respond(req, kj::mv(*r), false); }
+          size_t maxBody = kj::min(limits().maxBodyBytes, server_.handler_.maxBodyBytes(req));
+          if (framing.kind == BodyFraming::LENGTH && framing.length > maxBody) {
+            return respondError(HttpError{413, "request body too large"}, req);
+          }
+          // A declared length is reserved whole before the first byte is read (and before
+          // "100 Continue" invites it); a chunked body as it arrives.
+          if (framing.kind == BodyFraming::LENGTH && !reserveBody(framing.length)) {
+            return respondError(busyError("request body budget exhausted"), req);
+          }
+          return readBody(req, framing, maxBody)
+              .then([this, &req, framing](kj::Maybe<HttpError> error) {
+                KJ_IF_MAYBE(e, error) { return respondError(*e, req); }
+                return dispatch(req, framing.keepAlive);
+              });
+        });
   }
 
   kj::Promise<void> sendContinue(const HttpRequest& req, const BodyFraming& framing) {
@@ -229,7 +304,8 @@ class HttpServer::Connection {
     return stream_->write(CONTINUE, sizeof(CONTINUE) - 1);
   }
 
-  kj::Promise<kj::Maybe<HttpError>> readBody(HttpRequest& req, const BodyFraming& framing) {
+  kj::Promise<kj::Maybe<HttpError>> readBody(HttpRequest& req, const BodyFraming& framing,
+                                             size_t maxBody) {
     switch (framing.kind) {
       case BodyFraming::NONE:
         return kj::Maybe<HttpError>(nullptr);
@@ -240,16 +316,17 @@ class HttpServer::Connection {
           consume(length);
           return kj::Maybe<HttpError>(nullptr);
         }
-        // Grown as bytes arrive, never allocated up front: a client that declares 1 MiB and
-        // sends nothing costs its buffer only.
-        body_ = kj::heap<ByteBuffer>();
+        // Allocated once at its declared (reserved, bounded) size and read into directly: no
+        // copies, and pages the client never sends are never touched, so cost no memory.
+        lengthBody_ = WipedBytes(kj::heapArray<kj::byte>(length));
+        lengthFilled_ = 0;
         auto deadline = timer().now() + limits().bodyTimeout;
         return sendContinue(req, framing).then([this, &req, length, deadline]() {
           return readLength(req, length, deadline);
         });
       }
       case BodyFraming::CHUNKED: {
-        decoder_ = ChunkedDecoder(limits().maxBodyBytes, limits().maxHeaderBytes);
+        decoder_ = ChunkedDecoder(maxBody, limits().maxHeaderBytes);
         body_ = kj::heap<ByteBuffer>();
         auto deadline = timer().now() + limits().bodyTimeout;
         return sendContinue(req, framing).then([this, &req, deadline]() {
@@ -262,21 +339,24 @@ class HttpServer::Connection {
 
   kj::Promise<kj::Maybe<HttpError>> readLength(HttpRequest& req, size_t length,
                                                kj::TimePoint deadline) {
-    auto& out = *KJ_ASSERT_NONNULL(body_);
-    size_t take = kj::min(used_, length - out.size());
-    out.append(buf_.slice(0, take).asBytes());
-    consume(take);
-    if (out.size() == length) {
-      req.body = out.release();
-      body_ = nullptr;
+    auto& out = lengthBody_.array();
+    size_t take = kj::min(used_, length - lengthFilled_);
+    if (take > 0) {
+      memcpy(out.begin() + lengthFilled_, buf_.begin(), take);
+      lengthFilled_ += take;
+      consume(take);
+    }
+    if (lengthFilled_ == length) {
+      req.body = kj::mv(lengthBody_);
+      lengthBody_ = WipedBytes();
       return kj::Maybe<HttpError>(nullptr);
     }
-    return readUntil(buf_.begin() + used_, 1, buf_.size() - used_, deadline)
+    return readUntil(out.begin() + lengthFilled_, 1, length - lengthFilled_, deadline)
         .then([this, &req, length,
                deadline](kj::Maybe<size_t> n) -> kj::Promise<kj::Maybe<HttpError>> {
           KJ_IF_MAYBE(k, n) {
             if (*k == 0) return kj::Maybe<HttpError>(HttpError{400, "request body truncated"});
-            used_ += *k;
+            lengthFilled_ += *k;
             return readLength(req, length, deadline);
           }
           return kj::Maybe<HttpError>(HttpError{408, "request body timeout"});
@@ -289,6 +369,9 @@ class HttpServer::Connection {
     auto result = decoder.feed(buf_.slice(0, used_), out);
     consume(result.consumed);
     KJ_IF_MAYBE(e, result.error) { return kj::Maybe<HttpError>(*e); }
+    if (!reserveBody(out.size())) {
+      return kj::Maybe<HttpError>(busyError("request body budget exhausted"));
+    }
     if (result.done) {
       req.body = out.release();
       decoder_ = nullptr;
@@ -321,10 +404,35 @@ class HttpServer::Connection {
     // The framing of whatever follows is unknown: answer, then close.
     auto response = HttpResponse::text(
         error.status, kj::str(error.status, " ", statusReason(error.status), ": ", error.reason));
+    if (error.status == 503) {
+      response.header("Retry-After", kj::str(frontends::BUSY_RETRY_AFTER_SECONDS));
+    }
     return respond(req, kj::mv(response), false);
   }
 
   kj::Promise<void> respond(kj::Maybe<HttpRequest&> req, HttpResponse&& response, bool keepAlive) {
+    // The request's body is no longer needed: give its memory and budget back before the
+    // answer, which may wait long on a client that does not read.
+    KJ_IF_MAYBE(r, req) {
+      requestBodyBytes_ = r->body.size();
+      r->body = WipedBytes();
+    }
+    server_.bodyBytes_ -= bodyReserved_;
+    bodyReserved_ = 0;
+    size_t answerSize = response.body.size();
+    if (answerSize > 0) {
+      if (server_.answerBytes_ + answerSize > limits().maxBufferedAnswerBytes) {
+        // Too much is already waiting for clients that may never read it: drop this answer
+        // (its memory goes now) and let the client retry.
+        response = HttpResponse::text(503, "503 Service Unavailable: answer budget exhausted");
+        response.header("Retry-After", kj::str(frontends::BUSY_RETRY_AFTER_SECONDS));
+        response.note = kj::str("answer budget exhausted");
+        keepAlive = false;
+        answerSize = response.body.size();
+      }
+      server_.answerBytes_ += answerSize;
+      answerReserved_ = answerSize;
+    }
     bool close = !keepAlive || server_.draining_;
     bool head = false;
     uint minor = 1;
@@ -370,13 +478,14 @@ class HttpServer::Connection {
       KJ_IF_MAYBE(r, req) {
         entry.method = r->method;
         entry.path = r->path;
-        entry.requestBodyBytes = r->body.size();
+        entry.requestBodyBytes = requestBodyBytes_;
       } else {
         entry.method = "-";
         entry.path = "-";
         entry.requestBodyBytes = 0;
       }
       entry.peer = peer_;
+      entry.client = client_;
       entry.requestId = id_.str();
       entry.status = status;
       entry.duration = server_.monotonic_.now() - started_;
@@ -385,6 +494,8 @@ class HttpServer::Connection {
       log->request(entry);
     }
     responseBody_ = WipedBytes();
+    dropLengthBody();
+    releaseBudgets();
     responseHead_ = nullptr;
     request_ = nullptr;
     decoder_ = nullptr;
@@ -456,21 +567,34 @@ kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver) {
       });
 }
 
+void HttpServer::refuseBusy(kj::Own<kj::AsyncIoStream> stream) {
+  // A short 503 and close, without reading the request. Bounded in time (a short write
+  // timeout) and memory (a few dozen bytes), so a flood of them costs little.
+  auto busy = kj::str("HTTP/1.1 503 Service Unavailable\r\nX-Request-Id: ", ids_.next().str(),
+                      "\r\nRetry-After: ", frontends::BUSY_RETRY_AFTER_SECONDS,
+                      "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  auto& s = *stream;
+  auto write = s.write(busy.begin(), busy.size());
+  tasks_.add(kj::mv(write)
+                 .exclusiveJoin(timer_.afterDelay(kj::min(limits_.writeTimeout, LINGER_TIME)))
+                 .attach(kj::mv(stream), kj::mv(busy))
+                 .catch_([](kj::Exception&&) {}));
+}
+
 void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj::StringPtr local) {
-  if (connections_ >= limits_.maxConnections) {
-    // Over the cap: a short 503 and close, without reading the request.
-    auto busy = kj::str("HTTP/1.1 503 Service Unavailable\r\nX-Request-Id: ", ids_.next().str(),
-                        "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    auto& s = *stream;
-    auto write = s.write(busy.begin(), busy.size());
-    tasks_.add(kj::mv(write)
-                   .exclusiveJoin(timer_.afterDelay(limits_.writeTimeout))
-                   .attach(kj::mv(stream), kj::mv(busy))
-                   .catch_([](kj::Exception&&) {}));
-    return;
+  if (connections_ >= limits_.maxConnections) return refuseBusy(kj::mv(stream));
+  // Per peer address, like nginx's limit_conn: one address cannot take every connection.
+  // Trusted proxies carry many clients; a non-IP peer (tests, a Unix socket) has no address.
+  auto address = addressOfPeer(peer);
+  KJ_IF_MAYBE(a, IpAddress::parse(address)) { address = a->toString(); }  // ::ffff:a.b.c.d
+  bool counted = address.size() > 0 && !trusted_.contains(address);
+  if (counted) {
+    KJ_IF_MAYBE(n, perAddress_.find(address)) {
+      if (*n >= limits_.maxConnectionsPerAddress) return refuseBusy(kj::mv(stream));
+    }
   }
-  auto connection =
-      kj::heap<Connection>(*this, kj::mv(stream), kj::heapString(peer), kj::heapString(local));
+  auto connection = kj::heap<Connection>(*this, kj::mv(stream), kj::heapString(peer),
+                                         kj::heapString(local), kj::mv(address), counted);
   auto& c = *connection;
   tasks_.add(c.run().attach(kj::mv(connection)));
 }

@@ -4,7 +4,15 @@
 // answers `Expect: 100-continue`, and enforces the limits in frontends/limits.h — head size
 // (431), body size (413), header-read and body-read time (408), idle keep-alive time, write
 // time, and a connection cap (503). One event loop serves every connection; a slow client
-// holds only its own buffer, never the loop. Requests on one connection are answered in order.
+// holds only its own buffer, never the loop. Requests on one connection are answered in order,
+// and the next one is not read before the previous answer is written: a client that does not
+// read its answers holds one answer, until the write timeout closes the connection.
+//
+// Fair share (docs/limits.md): connections per peer address are capped (503 with
+// Retry-After, others are still served); request bodies and unsent answers held across all
+// connections each have a budget (503 with Retry-After when it is spent, instead of holding
+// more); the handler sees a request's head before its body is read and may bound or refuse
+// the body (HttpHandler::maxBodyBytes, beforeBody).
 //
 // Every answer carries `X-Request-Id` (see request-id.h), also the ones the server gives
 // itself (400, 408, 413, 431, 503); the handler finds the id in HttpRequest::id.
@@ -16,11 +24,13 @@
 
 #pragma once
 
+#include "frontends/http/client-address.h"
 #include "frontends/http/message.h"
 #include "frontends/http/parser.h"
 
 #include <kj/async-io.h>
 #include <kj/function.h>
+#include <kj/map.h>
 #include <kj/timer.h>
 
 namespace credvault::http {
@@ -31,12 +41,24 @@ class HttpHandler {
   // `request` stays valid until the returned promise resolves or is cancelled. An exception
   // becomes a 500 without detail (the exception goes to AccessLog::handlerFailed).
   virtual kj::Promise<HttpResponse> handle(HttpRequest& request) = 0;
+
+  // For a request that has a body, before any byte of it is read: the largest body this
+  // request may have (above it: 413 and close). The server's maxBodyBytes bounds it too.
+  virtual size_t maxBodyBytes(const HttpRequest& request) { return kj::maxValue; }
+  // Then, still before the body: a response to send instead of reading it (the connection
+  // then closes, so the body is never buffered), or null to go on. `length`: the declared
+  // Content-Length, null for a chunked body. `request` stays valid until the promise resolves.
+  virtual kj::Promise<kj::Maybe<HttpResponse>> beforeBody(HttpRequest& request,
+                                                          kj::Maybe<uint64_t> length) {
+    return kj::Maybe<HttpResponse>(nullptr);
+  }
 };
 
 struct AccessLogEntry {
   kj::StringPtr method;
-  kj::StringPtr path;  // never the query string: it may carry values a log must not hold
-  kj::StringPtr peer;
+  kj::StringPtr path;    // never the query string: it may carry values a log must not hold
+  kj::StringPtr peer;    // "ip:port" of the TCP peer
+  kj::StringPtr client;  // the client's address (a trusted proxy's forwarded one), or ""
   kj::StringPtr requestId;
   uint status;
   kj::Duration duration;
@@ -77,7 +99,13 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   // limits.drainTimeout has passed (the caller then destroys the server, closing the rest).
   kj::Promise<void> drain();
 
+  // Peers in this list may forward the client's address (client-address.h) and are exempt
+  // from the per-address connection cap.
+  void setTrustedProxies(TrustedProxies proxies) { trusted_ = kj::mv(proxies); }
+
   size_t connectionCount() const { return connections_; }
+  size_t bufferedBodyBytes() const { return bodyBytes_; }
+  size_t bufferedAnswerBytes() const { return answerBytes_; }
   bool isDraining() const { return draining_; }
   const HttpLimits& limits() const { return limits_; }
 
@@ -87,6 +115,7 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
 
   void taskFailed(kj::Exception&& exception) override;
   kj::Promise<void> acceptLoop(kj::ConnectionReceiver& receiver);
+  void refuseBusy(kj::Own<kj::AsyncIoStream> stream);
   kj::StringPtr dateHeader();
 
   kj::Timer& timer_;
@@ -97,6 +126,10 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   HttpLimits limits_;
   kj::Maybe<AccessLog&> log_;
   size_t connections_ = 0;
+  kj::HashMap<kj::String, size_t> perAddress_;  // open connections by peer address
+  size_t bodyBytes_ = 0;                        // reserved by bodies being read or held
+  size_t answerBytes_ = 0;                      // answers not yet written to their clients
+  TrustedProxies trusted_;
   bool draining_ = false;
   kj::PromiseFulfillerPair<void> drain_ = kj::newPromiseAndFulfiller<void>();
   kj::ForkedPromise<void> drainStarted_ = drain_.promise.fork();

@@ -65,7 +65,7 @@ kj::OneOf<Caller, RestError> callerFrom(const http::HttpRequest& request) {
   } else {
     return denied("Unsupported authorization scheme; use Basic, SoTicket or Bearer.");
   }
-  caller.clientAddress = frontends::clientAddressOf(request.peer);
+  caller.clientAddress = kj::heapString(request.client);
   caller.requestId = kj::heapString(request.id.str());
   return kj::mv(caller);
 }

@@ -179,6 +179,44 @@ class RestApi final : public kj::Refcounted {
     return http::HttpResponse::make(200, "application/json; charset=utf-8", doc.asArray());
   }
 
+  // Before an operation's body is read: credentials first. Without a readable Authorization
+  // header the answer is 401 and the body is never read; a body above
+  // REST_AUTH_FIRST_BODY_BYTES (or chunked, of unknown size) is read only once the daemon has
+  // accepted the credentials (the operation then authenticates again: legitimate bodies are
+  // far smaller, so only an unusual request pays the second round trip).
+  kj::Promise<kj::Maybe<http::HttpResponse>> beforeOperationBody(http::HttpRequest& request,
+                                                                 kj::StringPtr rest,
+                                                                 kj::Maybe<uint64_t> length) {
+    using Refusal = kj::Maybe<http::HttpResponse>;
+    if (request.method != "POST") return Refusal(nullptr);
+    auto n = negotiate(request);
+    kj::String name =
+        rest.endsWith("/") ? kj::heapString(rest.begin(), rest.size() - 1) : kj::heapString(rest);
+    Op op;
+    KJ_IF_MAYBE(o, frontends::opFromName(name, true)) {
+      op = *o;
+    } else {
+      return Refusal(errorResponse(n, notFound()));
+    }
+    auto caller = callerFrom(request);
+    KJ_IF_MAYBE(err, caller.tryGet<RestError>()) { return Refusal(errorResponse(n, *err)); }
+    KJ_IF_MAYBE(l, length) {
+      if (*l > frontends::REST_MAX_BODY_BYTES) return Refusal(tooLarge(n));
+    }
+    bool small = false;
+    KJ_IF_MAYBE(l, length) { small = *l <= frontends::REST_AUTH_FIRST_BODY_BYTES; }
+    if (small) return Refusal(nullptr);
+    return frontends::authenticate(link_, caller.get<frontends::Caller>())
+        .then([op, n](kj::Maybe<frontends::Failure> failure) -> Refusal {
+          KJ_IF_MAYBE(f, failure) { return errorResponse(n, fromFailure(op, *f)); }
+          return nullptr;
+        });
+  }
+
+  kj::Promise<kj::Maybe<http::HttpResponse>> beforeUnknownBody(http::HttpRequest& request) {
+    return kj::Maybe<http::HttpResponse>(errorResponse(negotiate(request), notFound()));
+  }
+
   kj::Promise<http::HttpResponse> unknown(http::HttpRequest& request) {
     return errorResponse(negotiate(request), notFound());
   }
@@ -186,6 +224,12 @@ class RestApi final : public kj::Refcounted {
  private:
   frontends::VaultLink& link_;
   kj::String prefix_;
+
+  static http::HttpResponse tooLarge(const Negotiated& n) {
+    return errorResponse(
+        n, RestError{413, kj::str("The request body is too large."),
+                     kj::str("The limit is ", frontends::REST_MAX_BODY_BYTES, " bytes."), nullptr});
+  }
 
   static RestError notFound() {
     return RestError{404, kj::str("No HTTP resource was found that matches the request URI."),
@@ -214,12 +258,7 @@ class RestApi final : public kj::Refcounted {
   }
 
   kj::Promise<http::HttpResponse> invoke(http::HttpRequest& request, Op op, Negotiated n) {
-    if (request.body.size() > frontends::REST_MAX_BODY_BYTES) {
-      return errorResponse(
-          n,
-          RestError{413, kj::str("The request body is too large."),
-                    kj::str("The limit is ", frontends::REST_MAX_BODY_BYTES, " bytes."), nullptr});
-    }
+    if (request.body.size() > frontends::REST_MAX_BODY_BYTES) return tooLarge(n);
     FormData query;
     KJ_IF_MAYBE(q, request.query) {
       auto parsed = parseForm(q->asArray());
@@ -270,14 +309,29 @@ void addRoutes(http::Router& router, frontends::VaultLink& link) {
     };
   };
   static const kj::StringPtr GET[] = {"GET"_kj};
-  router.under(kj::str(AGENT_PATH, "/"), nullptr,
-               [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest) mutable {
-                 return api->operation(request, rest);
-               });
+  http::BodyPolicy operationBody;
+  operationBody.maxBytes = frontends::REST_MAX_BODY_BYTES;
+  operationBody.check =
+      http::BeforeBody([api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest,
+                                                kj::Maybe<uint64_t> length) mutable {
+        return api->beforeOperationBody(request, rest, length);
+      });
+  router.under(
+      kj::str(AGENT_PATH, "/"), nullptr,
+      [api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr rest) mutable {
+        return api->operation(request, rest);
+      },
+      kj::mv(operationBody));
   router.exact(AGENT_PATH, GET, bind(&RestApi::index));
   router.exact("/api/v1", GET, bind(&RestApi::index));
   router.exact(OPENAPI_PATH, GET, bind(&RestApi::openApi));
-  router.under("/api/", nullptr, bind(&RestApi::unknown));
+  http::BodyPolicy unknownBody;
+  unknownBody.check =
+      http::BeforeBody([api = kj::addRef(*api)](http::HttpRequest& request, kj::StringPtr,
+                                                kj::Maybe<uint64_t>) mutable {
+        return api->beforeUnknownBody(request);
+      });
+  router.under("/api/", nullptr, bind(&RestApi::unknown), kj::mv(unknownBody));
 }
 
 }  // namespace credvault::rest

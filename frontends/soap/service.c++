@@ -127,9 +127,30 @@ SoapService::SoapService(frontends::VaultLink& link, kj::StringPtr publicUrl,
 
 void SoapService::addRoutes(http::Router& router) {
   static const kj::StringPtr METHODS[] = {"GET", "POST"};
-  router.under("/Remote/", METHODS, [this, &router](HttpRequest& request, kj::StringPtr rest) {
-    return handle(request, rest, router.prefix());
-  });
+  // SOAP's credentials are inside the body: it cannot be authenticated before it is read,
+  // so it is bounded by what a legitimate request needs (frontends/limits.h).
+  http::BodyPolicy body;
+  body.maxBytes = maxBodyBytes_;
+  body.check =
+      http::BeforeBody([this](HttpRequest& request, kj::StringPtr, kj::Maybe<uint64_t> length) {
+        KJ_IF_MAYBE(l, length) {
+          if (*l > maxBodyBytes_) {
+            SoapVersion v =
+                request.mediaType() == "application/soap+xml" ? SoapVersion::V12 : SoapVersion::V11;
+            return kj::Maybe<HttpResponse>(faultResponse(
+                v, Fault::SENDER,
+                kj::str("The request is too large: the limit is ", maxBodyBytes_, " bytes"), 413,
+                "body-too-large"));
+          }
+        }
+        return kj::Maybe<HttpResponse>(nullptr);
+      });
+  router.under(
+      "/Remote/", METHODS,
+      [this, &router](HttpRequest& request, kj::StringPtr rest) {
+        return handle(request, rest, router.prefix());
+      },
+      kj::mv(body));
 }
 
 kj::Promise<HttpResponse> SoapService::handle(HttpRequest& request, kj::StringPtr rest,
@@ -270,7 +291,7 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
     caller.kind = frontends::Caller::TICKET;
     KJ_IF_MAYBE(t, env.ticket) { caller.secret = frontends::SensitiveText(*t); }
     KJ_IF_MAYBE(t, appToken) { caller.appToken = kj::heapString(*t); }
-    caller.clientAddress = frontends::clientAddressOf(request.peer);
+    caller.clientAddress = kj::heapString(request.client);
     caller.requestId = kj::heapString(request.id.str());
     auto requestOrFailure = readUserOperation(op, which, address.ns);
     KJ_IF_MAYBE(f, requestOrFailure.tryGet<Failure>()) {
@@ -296,8 +317,8 @@ kj::Promise<HttpResponse> SoapService::call(HttpRequest& request, ServiceAddress
     return loginResponse(v, address, result);
   }
   auto& login = loginOrFailure.get<LoginRequest>();
-  return frontends::login(link_, login.userName, login.password, appToken,
-                          frontends::clientAddressOf(request.peer), request.id.str())
+  return frontends::login(link_, login.userName, login.password, appToken, request.client,
+                          request.id.str())
       .then([v, address = kj::mv(address)](frontends::LoginResult&& result) {
         return loginResponse(v, address, result);
       });

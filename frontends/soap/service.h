@@ -17,6 +17,8 @@
 
 #pragma once
 
+#include "frontends/limits.h"
+
 #include "frontends/common/operations.h"
 #include "frontends/http/router.h"
 #include "frontends/soap/envelope.h"
@@ -41,6 +43,8 @@ class SoapService {
 
   // Routes "/Remote/..." (GET and POST) to this service.
   void addRoutes(http::Router& router);
+  // The largest SOAP request body (413 above it, before it is read); set before addRoutes().
+  void setMaxBodyBytes(size_t bytes) { maxBodyBytes_ = bytes; }
 
   kj::Promise<http::HttpResponse> handle(http::HttpRequest& request, kj::StringPtr rest,
                                          kj::StringPtr urlPrefix);
@@ -53,6 +57,7 @@ class SoapService {
   frontends::VaultLink& link_;
   kj::String publicUrl_;
   xml::XmlLimits xmlLimits_;
+  size_t maxBodyBytes_ = frontends::DEFAULT_MAX_SOAP_BODY_BYTES;
   struct CachedWsdl {
     kj::String location;
     kj::String text;

@@ -159,9 +159,77 @@ TEST(GatewayConfig, ThePackagedFileParsesAlsoWithEveryDefaultUncommented) {
     }
     lines.add(kj::mv(l));
   }
-  EXPECT_EQ(uncommented, 9u);  // every key
+  EXPECT_EQ(uncommented, 16u);  // every key
   auto r = parseSettings(kj::strArray(lines, "\n"));
   KJ_IF_MAYBE(e, r.tryGet<kj::String>()) { ADD_FAILURE() << e->cStr(); }
+  // ... and the documented defaults are the built-in ones.
+  KJ_IF_MAYBE(s, r.tryGet<GatewaySettings>()) {
+    http::HttpLimits built, documented;
+    s->applyTo(documented);
+    EXPECT_EQ(documented.maxConnectionsPerAddress, built.maxConnectionsPerAddress);
+    EXPECT_EQ(documented.maxBufferedBodyBytes, built.maxBufferedBodyBytes);
+    EXPECT_EQ(documented.maxBufferedAnswerBytes, built.maxBufferedAnswerBytes);
+    EXPECT_EQ(documented.bodyTimeout, built.bodyTimeout);
+    EXPECT_EQ(documented.writeTimeout, built.writeTimeout);
+    EXPECT_EQ(KJ_ASSERT_NONNULL(s->maxSoapBody), DEFAULT_MAX_SOAP_BODY_BYTES);
+    EXPECT_TRUE(s->trusted().empty());
+  }
+}
+
+TEST(GatewayConfig, FairShareSettingsAtTheirLimitsAndOnePast) {
+  struct Case {
+    const char* key;
+    const char* atLowest;
+    const char* belowLowest;
+    const char* atHighest;
+    const char* aboveHighest;
+  };
+  const Case cases[] = {
+      {"max_connections_per_address", "1", "0", "1000000", "1000001"},
+      {"max_body_buffer", "65536", "65535", "68719476736", "68719476737"},
+      {"max_answer_buffer", "65536", "65535", "68719476736", "68719476737"},
+      {"max_soap_body", "1024", "1023", "1073741824", "1073741825"},
+      {"body_timeout", "1", "0", "3600", "3601"},
+      {"write_timeout", "1", "0", "3600", "3601"},
+  };
+  for (auto& c : cases) {
+    EXPECT_EQ(errorOf(kj::str(c.key, " = ", c.atLowest)), "") << c.key;
+    EXPECT_EQ(errorOf(kj::str(c.key, " = ", c.atHighest)), "") << c.key;
+    EXPECT_TRUE(errorOf(kj::str(c.key, " = ", c.belowLowest)).startsWith("line 1: ")) << c.key;
+    EXPECT_TRUE(errorOf(kj::str(c.key, " = ", c.aboveHighest)).startsWith("line 1: ")) << c.key;
+  }
+  auto r = parseSettings(
+      "max_connections_per_address = 8\nmax_body_buffer = 100000\nmax_answer_buffer = 200000\n"
+      "body_timeout = 7\nwrite_timeout = 9\n");
+  http::HttpLimits limits;
+  r.get<GatewaySettings>().applyTo(limits);
+  EXPECT_EQ(limits.maxConnectionsPerAddress, 8u);
+  EXPECT_EQ(limits.maxBufferedBodyBytes, 100000u);
+  EXPECT_EQ(limits.maxBufferedAnswerBytes, 200000u);
+  EXPECT_EQ(limits.bodyTimeout, 7 * kj::SECONDS);
+  EXPECT_EQ(limits.writeTimeout, 9 * kj::SECONDS);
+}
+
+TEST(GatewayConfig, TrustedProxiesAddUpAndRefuseWhatIsNotACidr) {
+  auto r = parseSettings("trusted_proxies = 10.0.0.0/8 ::1\ntrusted_proxies = 2001:db8::/32\n");
+  ASSERT_TRUE(r.is<GatewaySettings>());
+  auto trusted = r.get<GatewaySettings>().trusted();
+  EXPECT_TRUE(trusted.contains("10.1.2.3"));
+  EXPECT_TRUE(trusted.contains("::1"));
+  EXPECT_TRUE(trusted.contains("2001:db8:ffff::1"));
+  EXPECT_FALSE(trusted.contains("11.0.0.1"));
+  EXPECT_FALSE(trusted.contains("2001:db9::1"));
+  EXPECT_EQ(errorOf("trusted_proxies = 10.0.0.0/33"),
+            "line 1: trusted_proxies: '10.0.0.0/33' is not an address or ADDR/PREFIX");
+  EXPECT_NE(errorOf("trusted_proxies = ::1/129"), "");
+  EXPECT_NE(errorOf("trusted_proxies = example.com"), "");
+  EXPECT_NE(errorOf("trusted_proxies = 10.0.0.1/"), "");
+  // The command line's list replaces the file's; an empty value trusts no one.
+  auto file = parseSettings("trusted_proxies = 10.0.0.0/8\n");
+  auto cli = parseSettings("trusted_proxies =\n");
+  auto merged = kj::mv(file.get<GatewaySettings>());
+  merged.overrideWith(kj::mv(cli.get<GatewaySettings>()));
+  EXPECT_TRUE(merged.trusted().empty());
 }
 
 }  // namespace

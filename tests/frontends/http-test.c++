@@ -246,11 +246,25 @@ class EchoHandler final : public HttpHandler {
       return kj::mv(paf.promise);
     }
     if (request.path == "/throw") KJ_FAIL_REQUIRE("handler failure");
+    if (request.path == "/big") {
+      return HttpResponse::make(200, "text/plain", kj::str(kj::repeat('B', BIG_ANSWER)));
+    }
     auto text =
         kj::str(request.method, " ", request.path, " [", kj::heapString(request.body.chars()), "]");
     return HttpResponse::make(200, "text/plain", text);
   }
+  kj::Promise<kj::Maybe<HttpResponse>> beforeBody(HttpRequest& request,
+                                                  kj::Maybe<uint64_t> length) override {
+    ++beforeBodyCalls;
+    if (request.path == "/refuse") return kj::Maybe<HttpResponse>(HttpResponse::text(401));
+    return kj::Maybe<HttpResponse>(nullptr);
+  }
+  size_t maxBodyBytes(const HttpRequest& request) override {
+    return request.path == "/small" ? 4 : kj::maxValue;
+  }
+  static constexpr size_t BIG_ANSWER = 100;
   int calls = 0;
+  int beforeBodyCalls = 0;
   kj::Vector<kj::String> seenIds;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<HttpResponse>>> slow;
 };
@@ -294,9 +308,9 @@ class ServerTest : public testing::Test {
                                   limits, log);
   }
 
-  kj::Own<kj::AsyncIoStream> connect() {
+  kj::Own<kj::AsyncIoStream> connect(kj::StringPtr peer = "test") {
     auto pipe = kj::newTwoWayPipe();
-    server->serve(kj::mv(pipe.ends[1]), "test");
+    server->serve(kj::mv(pipe.ends[1]), peer);
     return kj::mv(pipe.ends[0]);
   }
 
@@ -695,6 +709,154 @@ TEST(Router, WithoutPrefixServesEverything) {
   EXPECT_EQ(KJ_ASSERT_NONNULL(prefixed.localPath("/P")), "/");
   EXPECT_EQ(KJ_ASSERT_NONNULL(prefixed.localPath("/p/x")), "/x");
   EXPECT_TRUE(prefixed.localPath("/Px") == nullptr);
+}
+
+}  // namespace
+}  // namespace credvault::http
+
+namespace credvault::http {
+namespace {
+
+TEST_F(ServerTest, ConnectionsPerAddressAtLimitAndOnePast) {
+  HttpLimits l;
+  l.maxConnectionsPerAddress = 2;
+  start(l);
+  auto a = connect("192.0.2.1:1000");
+  auto b = connect("192.0.2.1:1001");
+  auto refused = connect("192.0.2.1:1002");
+  auto r = receive(*refused);
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_TRUE(contains(r.head, "Retry-After: 5"));
+  pending = kj::str();
+  EXPECT_EQ(server->connectionCount(), 2u);
+  // Another address is served.
+  auto other = connect("[2001:db8::1]:1000");
+  send(*other, "GET /o HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive(*other).status, 200u);
+  // A closed connection gives its place back.
+  send(*a, "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(receive(*a).status, 200u);
+  EXPECT_TRUE(isClosed(*a));
+  a = nullptr;
+  loop.run();
+  pending = kj::str();
+  auto again = connect("192.0.2.1:1003");
+  send(*again, "GET /g HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive(*again).status, 200u);
+}
+
+TEST_F(ServerTest, TrustedProxiesAreExemptFromThePerAddressCapAndForwardTheClient) {
+  HttpLimits l;
+  l.maxConnectionsPerAddress = 1;
+  start(l);
+  auto list = parseCidrList("192.0.2.1");
+  server->setTrustedProxies(TrustedProxies(kj::mv(list.get<kj::Vector<Cidr>>())));
+  auto a = connect("192.0.2.1:1000");
+  auto b = connect("192.0.2.1:1001");
+  send(*b, "GET /b HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n");
+  EXPECT_EQ(receive(*b).status, 200u);
+}
+
+TEST_F(ServerTest, BodyBudgetAtLimitAndOnePast) {
+  HttpLimits l;
+  l.maxBufferedBodyBytes = 20;
+  start(l);
+  auto a = connect();
+  send(*a, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+  auto b = connect();
+  send(*b, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+  loop.run();
+  EXPECT_EQ(server->bufferedBodyBytes(), 20u);
+  auto c = connect();
+  send(*c, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx");
+  auto r = receive(*c);
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_TRUE(contains(r.head, "Retry-After: 5"));
+  pending = kj::str();
+  send(*a, "56789");
+  EXPECT_EQ(receive(*a).status, 200u);
+  EXPECT_EQ(server->bufferedBodyBytes(), 10u);
+  pending = kj::str();
+  auto d = connect();
+  send(*d, "POST /d HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+  EXPECT_EQ(receive(*d).status, 200u);
+}
+
+TEST_F(ServerTest, ARefusedBodyIsNeverReadAndARouteBoundIsAppliedBeforeIt) {
+  start();
+  auto c = connect();
+  send(*c,
+       "POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+       "Expect: 100-continue\r\n\r\n");
+  auto r = receive(*c);
+  EXPECT_EQ(r.status, 401u);  // no 100 Continue first
+  EXPECT_TRUE(contains(r.head, "Connection: close"));
+  EXPECT_EQ(handler.calls, 0);
+  EXPECT_EQ(server->bufferedBodyBytes(), 0u);
+  pending = kj::str();
+  auto s = connect();
+  send(*s, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd");
+  EXPECT_EQ(receive(*s).status, 200u);
+  send(*s, "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(receive(*s).status, 413u);
+  // Requests without a body are not asked about.
+  pending = kj::str();
+  int before = handler.beforeBodyCalls;
+  auto g = connect();
+  send(*g, "GET /refuse HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive(*g).status, 200u);
+  EXPECT_EQ(handler.beforeBodyCalls, before);
+}
+
+TEST_F(ServerTest, PipelinedRequestsWaitWhileAnAnswerIsUnread) {
+  start();
+  auto c = connect();
+  send(*c,
+       "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+       "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  loop.run();
+  EXPECT_EQ(handler.calls, 1);  // the others are not read while the first answer is pending
+  EXPECT_EQ(server->bufferedAnswerBytes(), EchoHandler::BIG_ANSWER);
+  EXPECT_EQ(receive(*c).status, 200u);
+  EXPECT_EQ(receive(*c).status, 200u);
+  EXPECT_EQ(receive(*c).status, 200u);
+  EXPECT_EQ(handler.calls, 3);
+}
+
+TEST_F(ServerTest, AnswerBudgetAtLimitAndOnePast) {
+  HttpLimits l;
+  l.maxBufferedAnswerBytes = 2 * EchoHandler::BIG_ANSWER;
+  start(l);
+  auto a = connect();
+  send(*a, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto b = connect();
+  send(*b, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  loop.run();
+  EXPECT_EQ(server->bufferedAnswerBytes(), 2 * EchoHandler::BIG_ANSWER);  // at the limit
+  auto c = connect();
+  send(*c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto r = receive(*c);
+  EXPECT_EQ(r.status, 503u);
+  EXPECT_TRUE(contains(r.head, "Retry-After: 5"));
+  pending = kj::str();
+  EXPECT_EQ(receive(*a).status, 200u);  // taken: its share comes back
+  pending = kj::str();
+  auto d = connect();
+  send(*d, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(receive(*d).status, 200u);
+}
+
+TEST_F(ServerTest, WriteTimeoutClosesAConnectionWhoseAnswerIsNotRead) {
+  start();
+  auto c = connect();
+  send(*c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  loop.run();
+  EXPECT_EQ(server->connectionCount(), 1u);
+  advance(limits.writeTimeout - 1 * kj::SECONDS);
+  EXPECT_EQ(server->connectionCount(), 1u);
+  advance(2 * kj::SECONDS);
+  EXPECT_EQ(server->connectionCount(), 0u);
+  EXPECT_EQ(server->bufferedAnswerBytes(), 0u);
 }
 
 }  // namespace

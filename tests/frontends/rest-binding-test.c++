@@ -75,6 +75,7 @@ struct Req {
     if (type.size() > 0) request.headers.add(http::HttpHeader{"Content-Type", contentType});
     request.body = http::WipedBytes(kj::heapArray(body.asBytes()));
     request.peer = "192.0.2.7:5000";
+    request.client = "192.0.2.7";
     memcpy(request.id.text, "0123456789abcdef", http::REQUEST_ID_CHARS);
   }
   Req& header(kj::StringPtr name, kj::StringPtr value) {

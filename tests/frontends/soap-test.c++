@@ -429,6 +429,7 @@ class SoapServiceTest : public testing::Test {
   // What the HTTP server fills in before a handler sees the request.
   static void arrived(http::HttpRequest& req) {
     req.peer = "192.0.2.7:5000";
+    req.client = "192.0.2.7";
     req.local = "198.51.100.1:8080";
     memcpy(req.id.text, "00112233aabbccdd", http::REQUEST_ID_CHARS);
   }

@@ -1,0 +1,225 @@
+#include "client-address.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+namespace credvault::http {
+
+namespace {
+
+bool isSpace(char c) {
+  return c == ' ' || c == '\t';
+}
+
+// A "for=" node or X-Forwarded-For element: "192.0.2.1", "192.0.2.1:80", "[2001:db8::1]",
+// "[2001:db8::1]:80" or a bare IPv6 address; null for anything else ("unknown", "_hidden").
+kj::Maybe<IpAddress> parseNode(kj::StringPtr node) {
+  if (node.size() == 0 || node.size() > 64) return nullptr;
+  if (node[0] == '[') {
+    KJ_IF_MAYBE(close, node.findFirst(']')) {
+      auto inner = kj::heapString(node.begin() + 1, *close - 1);
+      kj::StringPtr rest = node.slice(*close + 1);
+      if (rest.size() > 0 && rest[0] != ':') return nullptr;
+      return IpAddress::parse(inner);
+    }
+    return nullptr;
+  }
+  KJ_IF_MAYBE(colon, node.findFirst(':')) {
+    if (node.findLast(':').orDefault(0) == *colon) {
+      // One colon: IPv4 with a port.
+      return IpAddress::parse(kj::heapString(node.begin(), *colon));
+    }
+  }
+  return IpAddress::parse(node);
+}
+
+// Splits a header value at commas outside quoted strings, trimming each element.
+void splitList(kj::StringPtr value, kj::Vector<kj::String>& out) {
+  bool quoted = false;
+  size_t start = 0;
+  for (size_t i = 0; i <= value.size(); i++) {
+    char c = i < value.size() ? value[i] : ',';
+    if (quoted) {
+      if (c == '\\' && i + 1 < value.size()) {
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      size_t b = start, e = i;
+      while (b < e && isSpace(value[b])) ++b;
+      while (e > b && isSpace(value[e - 1])) --e;
+      out.add(kj::heapString(value.begin() + b, e - b));
+      start = i + 1;
+    }
+  }
+}
+
+// The node of a Forwarded element's "for" parameter, unquoted; "" when it has none.
+kj::String forwardedFor(kj::StringPtr element) {
+  size_t i = 0;
+  while (i < element.size()) {
+    while (i < element.size() && (isSpace(element[i]) || element[i] == ';')) ++i;
+    size_t nameStart = i;
+    while (i < element.size() && element[i] != '=' && element[i] != ';') ++i;
+    kj::String name = kj::heapString(element.begin() + nameStart, i - nameStart);
+    if (i >= element.size() || element[i] != '=') continue;
+    ++i;
+    kj::Vector<char> value;
+    if (i < element.size() && element[i] == '"') {
+      ++i;
+      while (i < element.size() && element[i] != '"') {
+        if (element[i] == '\\' && i + 1 < element.size()) ++i;
+        value.add(element[i++]);
+      }
+      ++i;
+    } else {
+      while (i < element.size() && element[i] != ';') value.add(element[i++]);
+    }
+    if (equalsIgnoreCase(name, "for")) {
+      value.add('\0');
+      return kj::String(value.releaseAsArray());
+    }
+  }
+  return kj::str();
+}
+
+}  // namespace
+
+kj::Maybe<IpAddress> IpAddress::parse(kj::StringPtr text) {
+  if (text.size() == 0 || text.size() >= INET6_ADDRSTRLEN) return nullptr;
+  IpAddress out;
+  if (inet_pton(AF_INET, text.cStr(), out.bytes) == 1) return out;
+  if (inet_pton(AF_INET6, text.cStr(), out.bytes) == 1) {
+    static const kj::byte MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(out.bytes, MAPPED, 12) == 0) {
+      memmove(out.bytes, out.bytes + 12, 4);
+      memset(out.bytes + 4, 0, 12);
+      return out;
+    }
+    out.v6 = true;
+    return out;
+  }
+  return nullptr;
+}
+
+kj::String IpAddress::toString() const {
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
+  return kj::heapString(text);
+}
+
+bool Cidr::contains(const IpAddress& address) const {
+  if (address.v6 != base.v6) return false;
+  uint full = prefix / 8;
+  if (memcmp(address.bytes, base.bytes, full) != 0) return false;
+  uint bits = prefix % 8;
+  if (bits == 0) return true;
+  kj::byte mask = static_cast<kj::byte>(0xff << (8 - bits));
+  return (address.bytes[full] & mask) == (base.bytes[full] & mask);
+}
+
+kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
+  kj::Vector<Cidr> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (isSpace(text[i]) || text[i] == ',')) ++i;
+    size_t start = i;
+    while (i < text.size() && !isSpace(text[i]) && text[i] != ',') ++i;
+    if (i == start) break;
+    auto element = kj::heapString(text.begin() + start, i - start);
+    auto bad = [&]() { return kj::str("'", element, "' is not an address or ADDR/PREFIX"); };
+    kj::String addressText;
+    kj::Maybe<uint> prefix;
+    KJ_IF_MAYBE(slash, element.findFirst('/')) {
+      addressText = kj::heapString(element.begin(), *slash);
+      kj::StringPtr digits = element.slice(*slash + 1);
+      if (digits.size() == 0 || digits.size() > 3) return bad();
+      uint p = 0;
+      for (char c : digits) {
+        if (c < '0' || c > '9') return bad();
+        p = p * 10 + static_cast<uint>(c - '0');
+      }
+      prefix = p;
+    } else {
+      addressText = kj::heapString(element);
+    }
+    Cidr cidr;
+    KJ_IF_MAYBE(a, IpAddress::parse(addressText)) {
+      cidr.base = *a;
+    } else {
+      return bad();
+    }
+    uint max = cidr.base.v6 ? 128 : 32;
+    cidr.prefix = prefix.orDefault(max);
+    if (cidr.prefix > max) return bad();
+    out.add(cidr);
+  }
+  return kj::mv(out);
+}
+
+bool TrustedProxies::contains(const IpAddress& address) const {
+  for (auto& c : list_) {
+    if (c.contains(address)) return true;
+  }
+  return false;
+}
+
+bool TrustedProxies::contains(kj::StringPtr address) const {
+  if (list_.size() == 0) return false;
+  KJ_IF_MAYBE(a, IpAddress::parse(address)) { return contains(*a); }
+  return false;
+}
+
+TrustedProxies TrustedProxies::clone() const {
+  kj::Vector<Cidr> copy;
+  for (auto& c : list_) copy.add(c);
+  return TrustedProxies(kj::mv(copy));
+}
+
+kj::String addressOfPeer(kj::StringPtr peer) {
+  if (peer.startsWith("[")) {
+    KJ_IF_MAYBE(close, peer.findFirst(']')) {
+      return kj::heapString(peer.slice(1).begin(), *close - 1);
+    }
+    return kj::str();
+  }
+  if (peer == "unix") return kj::str();
+  KJ_IF_MAYBE(colon, peer.findLast(':')) { return kj::heapString(peer.begin(), *colon); }
+  return kj::heapString(peer);
+}
+
+kj::String clientAddress(const HttpRequest& request, kj::StringPtr peerAddress,
+                         const TrustedProxies& trusted) {
+  if (!trusted.contains(peerAddress)) return kj::heapString(peerAddress);
+  kj::Vector<kj::String> hops;  // nearest client first ... nearest to us last
+  bool forwarded = false;
+  for (auto& h : request.headers) {
+    if (equalsIgnoreCase(h.name, "Forwarded")) forwarded = true;
+  }
+  for (auto& h : request.headers) {
+    if (forwarded && equalsIgnoreCase(h.name, "Forwarded")) {
+      kj::Vector<kj::String> elements;
+      splitList(h.value, elements);
+      for (auto& e : elements) hops.add(forwardedFor(e));
+    } else if (!forwarded && equalsIgnoreCase(h.name, "X-Forwarded-For")) {
+      splitList(h.value, hops);
+    }
+  }
+  kj::String result = kj::heapString(peerAddress);
+  for (size_t i = hops.size(); i > 0; i--) {
+    KJ_IF_MAYBE(a, parseNode(hops[i - 1])) {
+      result = a->toString();
+      if (!trusted.contains(*a)) break;
+    } else {
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace credvault::http
