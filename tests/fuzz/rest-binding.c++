@@ -44,6 +44,7 @@ void fuzzOne(const uint8_t* data, size_t size) {
   request.method = "POST";
   request.path = "/api/v1/Agents/User/X";
   request.peer = "192.0.2.7:5000";
+  request.client = "192.0.2.7";  // as the server sets it (no trusted proxy in front)
   if (contentType.size() > 0) request.headers.add(http::HttpHeader{"Content-Type", contentType});
   if (authorization.size() > 0) {
     request.headers.add(http::HttpHeader{"Authorization", authorization});
