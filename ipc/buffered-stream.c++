@@ -24,12 +24,14 @@ void BufferedStream::Batch::wipe() {
 kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
   KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
   auto dst = static_cast<kj::byte*>(buffer);
-  if (timer_ != nullptr && readStart_ < readEnd_) {
+  if (timer_ != nullptr && readStart_ < readEnd_ && !frames_.inMessage()) {
     // The next message is already here, so reading it takes no turn: let what the previous
     // messages started (a call's answer, built and queued a few turns later) run first, so
     // that the backlog counts it. Otherwise 60 pipelined requests are all read before the first
-    // answer is queued.
-    return kj::evalLast([]() {}).then(
+    // answer is queued. Only between messages (capnp reads a message in two reads), and only
+    // until the events queued now have run (evalLater: evalLast, which waits for the loop to
+    // run dry, cost 15 % of Get throughput at 64 in flight).
+    return kj::evalLater([]() {}).then(
         [this, dst, minBytes, maxBytes]() { return gatedRead(dst, minBytes, maxBytes); });
   }
   return gatedRead(dst, minBytes, maxBytes);
