@@ -401,10 +401,35 @@ kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, 
 
 // ---- Admin -------------------------------------------------------------------------------
 
-class AdminImpl final : public rpc::Admin::Server {
+// What Session and Admin capabilities share: the grant they act under (re-checked on every
+// call), the caller, and the principal the choke point checked for the current call.
+class GrantHolder {
+ protected:
+  GrantHolder(Service& service, core::Standing standing, Caller caller)
+      : service_(service), standing_(kj::mv(standing)), caller_(kj::mv(caller)) {}
+
+  Service& service_;
+  core::Standing standing_;
+  Caller caller_;
+  const core::Principal* who_ = nullptr;
+
+  // The principal the choke point checked for this call (valid while the body runs).
+  const core::Principal& who() {
+    KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
+    return *who_;
+  }
+
+  // A write authorized now and again inside the transaction that commits it.
+  template<typename T>
+  core::WriteOp<T> recheckedAs(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+    return service_.identity().recheck(standing_.grant, op, target, kj::mv(inner));
+  }
+};
+
+class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
  public:
   AdminImpl(Service& service, core::Standing standing, Caller caller)
-      : service_(service), standing_(kj::mv(standing)), caller_(kj::mv(caller)) {}
+      : GrantHolder(service, kj::mv(standing), kj::mv(caller)) {}
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
@@ -569,33 +594,20 @@ class AdminImpl final : public rpc::Admin::Server {
   }
 
  private:
-  Service& service_;
-  core::Standing standing_;
-  Caller caller_;
-  const core::Principal* who_ = nullptr;
-
-  // The principal the choke point checked for this call (valid while the body runs).
-  const core::Principal& who() {
-    KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
-    return *who_;
-  }
-
   // A write authorized now and again inside the transaction that commits it; an Admin
   // write also needs the right to administer, then as now.
   template<typename T>
   core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
-    auto& identity = service_.identity();
-    return identity.recheck(standing_.grant, core::Operation::ADMIN, 0,
-                            identity.recheck(standing_.grant, op, target, kj::mv(inner)));
+    return recheckedAs(core::Operation::ADMIN, 0, recheckedAs(op, target, kj::mv(inner)));
   }
 };
 
 // ---- Session -----------------------------------------------------------------------------
 
-class SessionImpl final : public rpc::Session::Server {
+class SessionImpl final : public rpc::Session::Server, private GrantHolder {
  public:
   SessionImpl(Service& service, core::Standing standing, Caller caller)
-      : service_(service), standing_(kj::mv(standing)), caller_(kj::mv(caller)) {}
+      : GrantHolder(service, kj::mv(standing), kj::mv(caller)) {}
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
@@ -686,21 +698,9 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
  private:
-  Service& service_;
-  core::Standing standing_;
-  Caller caller_;
-  const core::Principal* who_ = nullptr;
-
-  // The principal the choke point checked for this call (valid while the body runs).
-  const core::Principal& who() {
-    KJ_ASSERT(who_ != nullptr, "a method body ran outside the choke point");
-    return *who_;
-  }
-
-  // A write authorized now and again inside the transaction that commits it.
   template<typename T>
   core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
-    return service_.identity().recheck(standing_.grant, op, target, kj::mv(inner));
+    return recheckedAs(op, target, kj::mv(inner));
   }
   int32_t targetOf(kj::Maybe<int32_t> target) {
     KJ_IF_MAYBE(t, target) { return *t; }
