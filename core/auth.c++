@@ -290,17 +290,8 @@ kj::Array<kj::byte> Authenticator::tokenNameKey(int32_t associateId, kj::StringP
 
 int32_t Authenticator::tokenOwner(const Principal& who, int32_t associateId) const {
   if (associateId == 0) associateId = who.associateId;  // 0 = the caller
-  requireManage(who, associateId);
+  authorize(who, Operation::MANAGE_TOKENS, associateId);
   return associateId;
-}
-
-void Authenticator::requireManage(const Principal& who, int32_t associateId) const {
-  if (who.partnerApp)
-    fail(ErrorCode::PERMISSION_DENIED, "", kj::str("not allowed for partner apps"));
-  if (!(who.associateId == associateId || who.isSystem())) {
-    fail(ErrorCode::PERMISSION_DENIED, "",
-         kj::str("only the associate or a system user manages its API tokens"));
-  }
 }
 
 namespace {

@@ -156,7 +156,6 @@ class Authenticator {
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
   bool underAttack(kj::StringPtr nameKey, int64_t now);
   bool hasFailed(kj::StringPtr clientKey, int64_t now);
-  void requireManage(const Principal& who, int32_t associateId) const;
   void deleteTokens(store::WriteTxn& txn, int32_t associateId) const;
   // The associate whose tokens are meant (0 = the caller), once `who` may manage them.
   int32_t tokenOwner(const Principal& who, int32_t associateId) const;

@@ -140,6 +140,16 @@ const Principal& Identity::current(Standing& s) const {
   return s.principal;
 }
 
+Grant Identity::grantFor(AuthMethod method, Peer peer,
+                         kj::Maybe<kj::Array<kj::byte>> appKey) const {
+  Grant g;
+  g.method = method;
+  g.peer = peer;
+  g.systemUid = isSystemUid(peer.uid);
+  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  return g;
+}
+
 Standing Identity::check(Grant grant) const {
   Standing s(kj::mv(grant));
   current(s);
@@ -147,10 +157,7 @@ Standing Identity::check(Grant grant) const {
 }
 
 Standing Identity::byPeer(Peer peer) const {
-  Grant g;
-  g.method = AuthMethod::PEER_CREDENTIALS;
-  g.peer = peer;
-  g.systemUid = isSystemUid(peer.uid);
+  auto g = grantFor(AuthMethod::PEER_CREDENTIALS, peer, nullptr);
   KJ_IF_MAYBE(a, vault_.findAssociateByUid(peer.uid)) {
     bool matches = false;
     KJ_IF_MAYBE(uid, a->unixUid) { matches = *uid == peer.uid; }
@@ -184,23 +191,15 @@ Principal Identity::peerPrincipal(Peer peer) const {
 
 Standing Identity::byPassword(Peer peer, const Associate& verified,
                               kj::Maybe<kj::Array<kj::byte>> appKey) const {
-  Grant g;
-  g.method = AuthMethod::PASSWORD;
-  g.peer = peer;
-  g.systemUid = isSystemUid(peer.uid);
+  auto g = grantFor(AuthMethod::PASSWORD, peer, kj::mv(appKey));
   g.associateId = verified.id;
   g.epoch = verified.credentialEpoch;
-  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
   return check(kj::mv(g));
 }
 
 Standing Identity::byTicket(Peer peer, kj::StringPtr ticket,
                             kj::Maybe<kj::Array<kj::byte>> appKey) const {
-  Grant g;
-  g.method = AuthMethod::TICKET;
-  g.peer = peer;
-  g.systemUid = isSystemUid(peer.uid);
-  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  auto g = grantFor(AuthMethod::TICKET, peer, kj::mv(appKey));
   KJ_IF_MAYBE(key, auth_.ticketKey(ticket)) {
     KJ_IF_MAYBE(t, auth_.findTicketByKey(*key)) {
       g.associateId = t->associateId;
@@ -218,11 +217,7 @@ Standing Identity::byTicket(Peer peer, kj::StringPtr ticket,
 
 Standing Identity::byToken(Peer peer, kj::StringPtr token,
                            kj::Maybe<kj::Array<kj::byte>> appKey) const {
-  Grant g;
-  g.method = AuthMethod::API_TOKEN;
-  g.peer = peer;
-  g.systemUid = isSystemUid(peer.uid);
-  KJ_IF_MAYBE(k, appKey) { g.appKey = kj::mv(*k); }
+  auto g = grantFor(AuthMethod::API_TOKEN, peer, kj::mv(appKey));
   KJ_IF_MAYBE(key, auth_.tokenKey(token)) {
     KJ_IF_MAYBE(t, auth_.findTokenByKey(*key)) {
       g.associateId = t->associateId;

@@ -120,6 +120,8 @@ class Identity {
 
   int64_t nowUnix() const;
   Standing check(Grant grant) const;
+  // What every grant starts with: method, peer, whether the peer is a system uid, app key.
+  Grant grantFor(AuthMethod method, Peer peer, kj::Maybe<kj::Array<kj::byte>> appKey) const;
 };
 
 }  // namespace credvault::core
