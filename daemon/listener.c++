@@ -18,9 +18,12 @@ struct Listener::Connection {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
     auto limits = listener.options_;
     limits.maxMessageBytes = TRANSPORT_LIMIT_BYTES;
-    stream->enforce(listener.timer_, limits, [this]() {
-      return network.getCurrentQueueSize() + load->longCalls * LONG_CALL_WEIGHT_BYTES;
-    });
+    stream->enforce(
+        listener.timer_, limits,
+        [this]() {
+          return network.getCurrentQueueSize() + load->longCalls * LONG_CALL_WEIGHT_BYTES;
+        },
+        kj::Function<bool()>([this]() { return load->calls > 0; }));
     ++listener.service_.connections;
     listener.byUid_[peer.uid].push_back(this);
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {
