@@ -204,6 +204,7 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
   auto& x = w.xml();
   w.newline(2);
   x.start(w.q(kj::str(frontends::opName(op), "Response")));
+  bool content = false;
   if (result.failure == nullptr) {
     if (op == Op::CREATE_DEFAULT && result.credentials.size() > 0) {
       w.newline(3);
@@ -211,6 +212,7 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
       writeCredentialFields(w, result.credentials[0], 4);
       w.newline(3);
       x.end();
+      content = true;
     } else if (frontends::opReturnsList(op)) {
       w.newline(3);
       x.start(w.q("Response"));
@@ -223,9 +225,12 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
       }
       w.newline(3);
       x.end();
+      content = true;
     }
   }
-  w.newline(2);
+  // A void answer (or a failure's) is declared with empty content: even a newline inside
+  // would make it invalid against the WSDL (the published examples have one; WCF has none).
+  if (content) w.newline(2);
   x.end();
 }
 
