@@ -223,7 +223,7 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
         w.newline(4);
         x.end();
       }
-      w.newline(3);
+      if (result.credentials.size() > 0) w.newline(3);
       x.end();
       content = true;
     }
