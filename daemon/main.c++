@@ -29,7 +29,9 @@ class Main {
   explicit Main(kj::ProcessContext& context) : context_(context), config_(defaultConfig()) {}
 
   kj::MainFunc getMain() {
-    return kj::MainBuilder(context_, kj::str("credvaultd ", CREDVAULT_VERSION),
+    // MainBuilder keeps the version as a StringPtr: it must outlive the builder (a
+    // temporary kj::String here printed freed memory for --version).
+    return kj::MainBuilder(context_, "credvaultd " CREDVAULT_VERSION,
                            "The credvault daemon: keeps credentials sealed in an LMDB state "
                            "directory and serves them over a Unix socket.")
         .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
