@@ -30,6 +30,7 @@ class JsonWriter {
   JsonWriter& endArray();
   JsonWriter& key(kj::StringPtr name);  // inside an object, before each value
   JsonWriter& string(kj::ArrayPtr<const char> value);
+  JsonWriter& string(const char* value) { return string(kj::StringPtr(value)); }
   JsonWriter& boolean(bool value);
   JsonWriter& integer(int64_t value);
   JsonWriter& null();
@@ -57,5 +58,8 @@ class JsonWriter {
 
 // The JSON text of one string value, quotes included.
 kj::String jsonQuote(kj::ArrayPtr<const char> value);
+inline kj::String jsonQuote(const char* value) {
+  return jsonQuote(kj::StringPtr(value));
+}
 
 }  // namespace credvault::base

@@ -32,6 +32,9 @@ class Row {
   // `key` is the JSON member and TSV header, `header` the text header; both must be
   // literals (they are kept as pointers).
   Row& str(kj::StringPtr key, kj::StringPtr header, kj::ArrayPtr<const char> value);
+  Row& str(kj::StringPtr key, kj::StringPtr header, const char* value) {
+    return str(key, header, kj::StringPtr(value));
+  }
   // A string that JSON shows as null and text as `shown` when absent.
   Row& maybeStr(kj::StringPtr key, kj::StringPtr header, kj::Maybe<kj::ArrayPtr<const char>> value,
                 kj::StringPtr shown);
