@@ -29,8 +29,6 @@ void restoreTerminal(int sig) {
 }
 
 kj::String askOnce(kj::StringPtr prompt, size_t limit) {
-  fputs(prompt.cStr(), stderr);
-  fflush(stderr);
   struct termios t;
   if (tcgetattr(STDIN_FILENO, &t) != 0) {
     throw ReadFailed{kj::str("cannot read the terminal: ", strerror(errno))};
@@ -46,6 +44,9 @@ kj::String askOnce(kj::StringPtr prompt, size_t limit) {
   t.c_lflag |= ICANON;
   echoOff = 1;
   tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+  // The prompt only once echo is off: whoever answers it cannot be echoed.
+  fputs(prompt.cStr(), stderr);
+  fflush(stderr);
   KJ_DEFER({
     tcsetattr(STDIN_FILENO, TCSAFLUSH, &savedTerminal);
     echoOff = 0;
