@@ -655,6 +655,34 @@ TEST_F(Ctl, TokenTimesAreIso8601Utc) {
   EXPECT_TRUE(contains(r.out, "never")) << r.out;
 }
 
+// The commands and exit codes that --help shows are all described in docs/credvaultctl.md
+// and the man page (hand-written from the same text; this keeps them from drifting).
+TEST_F(Ctl, DocsAndManPageDescribeEveryCommandAndExitCode) {
+  const char* root = getenv("CREDVAULT_SOURCE_ROOT");
+  ASSERT_NE(root, nullptr);
+  auto md = readFile(std::string(root) + "/docs/credvaultctl.md");
+  auto man = readFile(std::string(root) + "/packaging/man/credvaultctl.1.in");
+  auto help = ctl(0, world->dir / "no-such.sock", {"--help"}).out;
+  auto at = help.find("Commands:\n");
+  ASSERT_NE(at, std::string::npos);
+  size_t commands = 0;
+  for (auto& l : lines(help.substr(at + 10))) {
+    if (l.rfind("  ", 0) != 0) break;
+    auto cmd = l.substr(2, l.find(' ', 2) - 2);
+    ++commands;
+    EXPECT_TRUE(contains(md, "`" + cmd)) << cmd << " is not in docs/credvaultctl.md";
+    std::string manCmd;
+    for (char c : cmd) manCmd += c == '-' ? std::string("\\-") : std::string(1, c);
+    EXPECT_TRUE(contains(man, ".B " + manCmd) || contains(man, ".BI \"" + manCmd))
+        << cmd << " is not in credvaultctl.1";
+  }
+  EXPECT_GE(commands, 19u);
+  for (auto& e : EXIT_CODES) {
+    EXPECT_TRUE(contains(md, "| " + std::to_string(e.code) + " | ")) << e.code;
+    EXPECT_TRUE(contains(man, ".B " + std::to_string(e.code) + "\n")) << e.code;
+  }
+}
+
 TEST_F(Ctl, ZzNoSecretInTheDaemonsLogs) {
   world->daemon.stop();
   for (auto& f : world->daemon.logFiles()) {
