@@ -1,6 +1,7 @@
 // credvaultd — main only wires: configuration, hardening, key, store, vault, listener.
 
 #include "config.h"
+#include "expiry.h"
 #include "group-commit.h"
 #include "blocking-pool.h"
 #include "listener.h"
@@ -226,6 +227,14 @@ class Main {
     });
     auto watchdog = watchdogLoop(io.provider->getTimer()).eagerlyEvaluate(nullptr);
     auto reopening = reopenOnHangup(io.unixEventPort, audit).eagerlyEvaluate(nullptr);
+    kj::Promise<void> expiry = kj::READY_NOW;
+    if (config_.expiryWarningDays > 0) {
+      expiry = expiryWarnings(io.provider->getTimer(), service.maintenance(), vault,
+                              kj::systemPreciseCalendarClock(), config_.expiryWarningDays)
+                   .eagerlyEvaluate([](kj::Exception&& e) {
+                     logf(Level::ERROR, kj::str("expiry warnings stopped: ", e.getDescription()));
+                   });
+    }
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
@@ -240,6 +249,7 @@ class Main {
     // to disk before the environment closes.
     accepting = nullptr;
     listener = nullptr;
+    expiry = nullptr;
     return true;
   }
 };
