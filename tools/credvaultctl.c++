@@ -143,20 +143,30 @@ kj::StringPtr methodName(rpc::AuthMethod m) {
   return "none";
 }
 
-// What every credential output shows, in SuperOffice's order; `State` marks expired and
-// not-yet-valid entries. The secret only where the command prints secrets.
-void credentialCells(Row& row, rpc::Credential::Reader c, int64_t now, bool withSecret) {
+// What every credential output shows. JSON: SuperOffice's carrier in its order, plus State.
+// Text and TSV: the columns `get` always printed, in their order (public value, secret,
+// state, valid from, valid to, comment), where State now also says expired / not-yet-valid.
+void credentialCells(Row& row, rpc::Credential::Reader c, int64_t now, bool withSecret,
+                     Format format) {
+  kj::Maybe<kj::ArrayPtr<const char>> secret;
+  if (c.hasSecretValue()) secret = c.getSecretValue().asArray();
+  auto state = validityState(c.getIsActive(), c.getValidFrom(), c.getValidTo(), now);
+  if (format == Format::JSON) {
+    row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
+    row.date("ValidTo", "VALID-TO", c.getValidTo());
+    row.str("Comment", "COMMENT", c.getComment());
+    if (withSecret) row.maybeStr("SecretValue", "SECRET", secret, "<withheld>");
+    row.str("PublicValue", "PUBLIC", c.getPublicValue());
+    row.boolean("IsActive", "ACTIVE", c.getIsActive());
+    row.str("State", "STATE", state);
+    return;
+  }
+  row.str("PublicValue", "PUBLIC", c.getPublicValue());
+  if (withSecret) row.maybeStr("SecretValue", "SECRET", secret, "<withheld>");
+  row.str("State", "STATE", state);
   row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
   row.date("ValidTo", "VALID-TO", c.getValidTo());
   row.str("Comment", "COMMENT", c.getComment());
-  if (withSecret) {
-    kj::Maybe<kj::ArrayPtr<const char>> secret;
-    if (c.hasSecretValue()) secret = c.getSecretValue().asArray();
-    row.maybeStr("SecretValue", "SECRET", secret, "<withheld>");
-  }
-  row.str("PublicValue", "PUBLIC", c.getPublicValue());
-  row.boolean("IsActive", "ACTIVE", c.getIsActive());
-  row.str("State", "STATE", validityState(c.getIsActive(), c.getValidFrom(), c.getValidTo(), now));
 }
 
 class Ctl {
@@ -517,7 +527,7 @@ class Ctl {
         }
         auto rows = KJ_MAP(c, picked) {
           Row row;
-          credentialCells(row, c, now, true);
+          credentialCells(row, c, now, true, format());
           return row;
         };
         print(rows);
@@ -543,7 +553,8 @@ class Ctl {
               validityState(c.getIsActive(), c.getValidFrom(), c.getValidTo(), now));
       row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
       row.date("ValidTo", "VALID-TO", c.getValidTo());
-      row.boolean("IsActive", "ACTIVE", c.getIsActive());
+      // State says it for people; JSON keeps SuperOffice's flag as well.
+      if (format() == Format::JSON) row.boolean("IsActive", "ACTIVE", c.getIsActive());
       row.str("Comment", "COMMENT", c.getComment());
       rows.add(kj::mv(row));
     }
