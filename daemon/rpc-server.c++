@@ -854,8 +854,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     lane.uid = caller_.peer.uid;
     lane.maxPerUid = LONG_GETS_PER_UID;
     lane.maxPerClient = LONG_GETS_PER_UID;
+    // Released by the choke point once the answer is handed to capnp (pass()).
     ++caller_.load->longCalls;
-    auto done = kj::defer([load = kj::addRef(*caller_.load)]() mutable { --load->longCalls; });
     return service_.reads()
         .run<kj::Array<core::ListedCredential>>(kj::mv(job), lane)
         .then([context](Outcome<kj::Array<core::ListedCredential>> outcome) mutable {
@@ -873,8 +873,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
             list[i].credential.secretValue = nullptr;
             toWire(list[i].credential, out[i].initCredential());
           }
-        })
-        .attach(kj::mv(done));
+        });
   }
 
   template<typename T>
