@@ -854,7 +854,10 @@ class Ctl {
               kj::str("no credential for ", name, " (type ", type, " with that public value)"));
         }
       }
-      // Nothing of ours is left open for COMMAND: the socket is close-on-exec.
+      // Nothing of ours is left open for COMMAND: the socket is close-on-exec. Nor does it
+      // inherit our authority: a ticket in the environment is a bearer credential for every
+      // secret of its associate, and COMMAND was given only the ones named.
+      unsetenv("CREDVAULT_TICKET");
       auto argv = kj::heapArray<char*>(args_.size() + 1);
       for (auto i : kj::indices(args_)) argv[i] = args_[i].begin();
       argv[args_.size()] = nullptr;

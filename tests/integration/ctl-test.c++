@@ -109,6 +109,12 @@ int32_t addAssociate(const std::vector<std::string>& args, const std::string& in
   return static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
 }
 
+int32_t addAssociateId(const std::string& name) {
+  auto r = as(0, {"--json", "associate", "show", name});
+  KJ_REQUIRE(r.exitCode == 0, "associate show failed", r.err);
+  return static_cast<int32_t>(member(Json(r.out).root(), "AssociateId").getNumber());
+}
+
 class Ctl : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
@@ -588,6 +594,23 @@ TEST_F(Ctl, ExecPutsSecretsInTheEnvironmentAndPassesTheExitStatusThrough) {
          {"exec", "--env", "DB_PASS=db:app:user", "--", "/bin/sh", "-c", "cat /proc/$$/cmdline"});
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_FALSE(contains(r.out, "s3cr")) << r.out;
+  // Acting by a ticket: the command gets the secrets named, not the ticket.
+  addAssociate({"exa", "--password-stdin"}, "exa-Passw0rd-5\n");
+  ASSERT_EQ(as(0,
+               {"save", "db", "--public", "exa", "--associate",
+                std::to_string(addAssociateId("exa")), "--secret-stdin"},
+               "exa-db-secret-5")
+                .exitCode,
+            OK);
+  auto login = as(NOBODY_UID, {"login", "exa", "--password-stdin"}, "exa-Passw0rd-5");
+  ASSERT_EQ(login.exitCode, OK) << describe(login);
+  auto ticket = login.out.substr(0, login.out.find('\n'));
+  r = runAs(NOBODY_UID,
+            {credvaultctlPath(), "--socket", sock(), "exec", "--env", "P=db:exa", "--", "/bin/sh",
+             "-c", "printf '%s|%s' \"$P\" \"${CREDVAULT_TICKET-unset}\""},
+            "", {"CREDVAULT_TICKET=" + ticket});
+  EXPECT_EQ(r.exitCode, 0) << describe(r);
+  EXPECT_EQ(r.out, "exa-db-secret-5|unset");
   r = as(CAROL_UID, {"exec", "--env", "X=db:no-such", "--", "/bin/true"});
   EXPECT_EQ(r.exitCode, NOT_FOUND) << describe(r);
   r = as(CAROL_UID, {"exec", "--env", "X=db:app:user", "--", "/no/such/program"});
