@@ -572,6 +572,108 @@ WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::S
   };
 }
 
+WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                            kj::StringPtr publicValue, CredentialUpdate update) const {
+  int32_t id = resolveTarget(who, target);
+  checkType(type);
+  checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to change another associate's credentials");
+  }
+  // Each given field alone; the combination (validTo after validFrom) once merged below.
+  {
+    Credential probe;
+    probe.publicValue = kj::heapString(publicValue);
+    KJ_IF_MAYBE(c, update.comment) { probe.comment = kj::heapString(*c); }
+    KJ_IF_MAYBE(f, update.validFrom) { probe.validFrom = *f; }
+    KJ_IF_MAYBE(t, update.validTo) { probe.validTo = *t; }
+    if (update.validFrom != nullptr && update.validTo != nullptr) {
+      checkCredential(probe);
+    } else {
+      probe.validFrom = update.validFrom.orDefault(0);
+      probe.validTo = 0;
+      checkCredential(probe);
+      probe.validFrom = 0;
+      probe.validTo = update.validTo.orDefault(0);
+      checkCredential(probe);
+    }
+    KJ_IF_MAYBE(sec, update.secretValue) {
+      Credential secretOnly;
+      secretOnly.secretValue = crypto::Secret::copyOf(sec->reveal());
+      checkCredential(secretOnly);
+    }
+  }
+  auto key = credentialKey(id, type, publicValue);
+  return [this, id, key = kj::mv(key), type = kj::heapString(type),
+          update = kj::mv(update)](store::WriteTxn& txn) -> bool {
+    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+    auto stored = txn.get(credentials_, key);
+    if (stored == nullptr) {
+      fail(ErrorCode::NOT_FOUND, "publicValue",
+           kj::str("no credential of this type has this public value"));
+    }
+    auto opened = openAt(*this, key, KJ_ASSERT_NONNULL(stored), true);
+    if (opened.type != type) {
+      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+    }
+    // The op may run again (map growth): read the captured update, never move out of it.
+    auto& c = opened.credential;
+    KJ_IF_MAYBE(f, update.validFrom) { c.validFrom = *f; }
+    KJ_IF_MAYBE(t, update.validTo) { c.validTo = *t; }
+    KJ_IF_MAYBE(m, update.comment) { c.comment = kj::heapString(*m); }
+    KJ_IF_MAYBE(a, update.isActive) { c.isActive = *a; }
+    KJ_IF_MAYBE(sec, update.secretValue) { c.secretValue = crypto::Secret::copyOf(sec->reveal()); }
+    if (c.validFrom != 0 && c.validTo != 0 && c.validTo < c.validFrom) {
+      invalid("validTo", "validTo would be before validFrom");
+    }
+    txn.put(credentials_, key, sealCredential(id, type, c));
+    return true;
+  };
+}
+
+kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t> target,
+                                        kj::StringPtr type) const {
+  int32_t id = resolveTarget(who, target);
+  if (type.size() > 0) checkType(type);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to read another associate's credentials");
+  }
+  auto txn = env_.read();
+  kj::Vector<ListedCredential> out;
+  auto prefix = type.size() > 0 ? typePrefix(id, type) : kj::heapArray<kj::byte>(be32(id));
+  txn.scan(credentials_, prefix, [&](auto key, auto value) {
+    auto opened = openAt(*this, key, value, false);
+    if (type.size() > 0 && opened.type != type) {
+      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+    }
+    out.add(ListedCredential{id, kj::mv(opened.type), kj::mv(opened.credential)});
+    return true;
+  });
+  if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  return out.releaseAsArray();
+}
+
+kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr type) const {
+  authorize(who, Operation::LIST_ALL, 0);
+  if (type.size() > 0) checkType(type);
+  auto txn = env_.read();
+  kj::Vector<ListedCredential> out;
+  txn.scan(credentials_, nullptr, [&](auto key, auto value) {
+    KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
+    auto opened = openAt(*this, key, value, false);
+    if (type.size() > 0 && opened.type != type) return true;
+    if (out.size() >= MAX_LISTED_CREDENTIALS) {
+      fail(ErrorCode::LIMIT_EXCEEDED, "",
+           kj::str("more than ", MAX_LISTED_CREDENTIALS,
+                   " credentials; name a type or an associate"));
+    }
+    out.add(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
+                             kj::mv(opened.credential)});
+    return true;
+  });
+  return out.releaseAsArray();
+}
+
 WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                             kj::StringPtr publicValue) const {
   int32_t id = resolveTarget(who, target);

@@ -49,6 +49,22 @@ struct AssociateUpdate {
   kj::Maybe<bool> active;
 };
 
+// A field mask for Vault::update: a null field keeps the stored value.
+struct CredentialUpdate {
+  kj::Maybe<Ticks> validFrom;
+  kj::Maybe<Ticks> validTo;
+  kj::Maybe<kj::String> comment;
+  kj::Maybe<crypto::Secret> secretValue;
+  kj::Maybe<bool> isActive;
+};
+
+// One entry of a listing: where it is filed, and its carrier without the secret.
+struct ListedCredential {
+  int32_t associateId = 0;
+  kj::String type;
+  Credential credential;  // secretValue always null
+};
+
 struct VaultCounts {
   uint64_t credentials;
   uint64_t associates;
@@ -79,6 +95,17 @@ class Vault {
   // Returns true when the entry was created, false when replaced.
   WriteOp<bool> save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                      Credential credential) const;
+  // Changes the fields `update` names of the entry (type, publicValue) and keeps the rest,
+  // inside the write transaction (no read-modify-write race). NOT_FOUND when there is none.
+  WriteOp<bool> update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                       kj::StringPtr publicValue, CredentialUpdate update) const;
+  // The entries of one associate (of every type when `type` is empty), never with secrets.
+  // Allowed to whoever may Get that associate's list.
+  kj::Array<ListedCredential> list(const Principal& who, kj::Maybe<int32_t> target,
+                                   kj::StringPtr type) const;
+  // The same over every associate: system users and user administrators. LIMIT_EXCEEDED past
+  // MAX_LISTED_CREDENTIALS entries.
+  kj::Array<ListedCredential> listAll(const Principal& who, kj::StringPtr type) const;
   // Returns whether an entry was removed.
   WriteOp<bool> remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                        kj::StringPtr publicValue) const;

@@ -139,6 +139,10 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
     c.ticketLifetimeSeconds = parseNumber(key, value);
     KJ_REQUIRE(c.ticketLifetimeSeconds >= 60 && c.ticketLifetimeSeconds <= 30 * 86400,
                "ticket_lifetime must be between 60 seconds and 30 days", value);
+  } else if (key == "expiry_warning_days") {
+    uint64_t days = parseNumber(key, value);
+    KJ_REQUIRE(days <= 3650, "expiry_warning_days must be between 0 (off) and 3650", value);
+    c.expiryWarningDays = days;
   } else if (key == "password_ops_limit") {
     c.password.opsLimit = parseNumber(key, value);
     KJ_REQUIRE(c.password.opsLimit >= 1 && c.password.opsLimit <= 64,

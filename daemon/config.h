@@ -30,6 +30,9 @@ struct Config {
   bool createKey = false;   // create the key file when missing (embedded default)
   bool onlineMode = false;  // SuperOffice Online: partner app tokens are checked
   uint64_t ticketLifetimeSeconds = 8 * 3600;
+  // A daily journald warning per active credential whose ValidTo falls within this many days
+  // (or has passed); 0: no warnings (expiry.h).
+  uint32_t expiryWarningDays = 14;
   crypto::PasswordParams password = crypto::defaultPasswordParams();
   kj::Maybe<kj::String> auditLog;  // absolute path of the JSON Lines audit file; null: none
   AuditFailureMode auditFailure = AuditFailureMode::REFUSE;

@@ -1,6 +1,7 @@
 // credvaultd — main only wires: configuration, hardening, key, store, vault, listener.
 
 #include "config.h"
+#include "expiry.h"
 #include "group-commit.h"
 #include "blocking-pool.h"
 #include "listener.h"
@@ -29,7 +30,9 @@ class Main {
   explicit Main(kj::ProcessContext& context) : context_(context), config_(defaultConfig()) {}
 
   kj::MainFunc getMain() {
-    return kj::MainBuilder(context_, kj::str("credvaultd ", CREDVAULT_VERSION),
+    // MainBuilder keeps the version as a StringPtr: it must outlive the builder (a
+    // temporary kj::String here printed freed memory for --version).
+    return kj::MainBuilder(context_, "credvaultd " CREDVAULT_VERSION,
                            "The credvault daemon: keeps credentials sealed in an LMDB state "
                            "directory and serves them over a Unix socket.")
         .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
@@ -224,6 +227,14 @@ class Main {
     });
     auto watchdog = watchdogLoop(io.provider->getTimer()).eagerlyEvaluate(nullptr);
     auto reopening = reopenOnHangup(io.unixEventPort, audit).eagerlyEvaluate(nullptr);
+    kj::Promise<void> expiry = kj::READY_NOW;
+    if (config_.expiryWarningDays > 0) {
+      expiry = expiryWarnings(io.provider->getTimer(), service.maintenance(), vault,
+                              kj::systemPreciseCalendarClock(), config_.expiryWarningDays)
+                   .eagerlyEvaluate([](kj::Exception&& e) {
+                     logf(Level::ERROR, kj::str("expiry warnings stopped: ", e.getDescription()));
+                   });
+    }
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
@@ -238,6 +249,7 @@ class Main {
     // to disk before the environment closes.
     accepting = nullptr;
     listener = nullptr;
+    expiry = nullptr;
     return true;
   }
 };

@@ -3,9 +3,10 @@
 set -euo pipefail
 # php-cli php-soap libxml2-utils python3-xmlschema: the third-party SOAP client and WSDL
 # tests (python3-xmlschema ships the XML Schema for schemas that xmllint checks against).
+# zsh: the credvaultctl completion test.
 PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev liblmdb-dev libsodium-dev
       libsystemd-dev libgtest-dev curl python3-zeep systemd wrk clang-format
-      php-cli php-soap libxml2-utils python3-xmlschema)
+      php-cli php-soap libxml2-utils python3-xmlschema zsh)
 # node-soap and Ajv need Node.js and npm; a Node.js from elsewhere (e.g. one that bundles
 # npm) is used as it is, since Debian's npm would conflict with it.
 command -v node >/dev/null || PKGS+=(nodejs)
