@@ -91,6 +91,25 @@ kj::Promise<void> Listener::run() {
   });
 }
 
+bool Listener::drained() {
+  if (service_.inFlight > 0) return false;
+  for (auto& entry : byUid_) {
+    for (auto* c : entry.second) {
+      if (c->network.getCurrentQueueCount() > 0 || c->stream->unsentBytes() > 0) return false;
+    }
+  }
+  return true;
+}
+
+kj::Promise<bool> Listener::drain(kj::TimePoint deadline) {
+  if (drained()) return true;
+  if (timer_.now() >= deadline) return false;
+  // Polled: the answers complete on their own promises; a few ms of latency at exit is fine.
+  return timer_.afterDelay(2 * kj::MILLISECONDS).then([this, deadline]() {
+    return drain(deadline);
+  });
+}
+
 void Listener::accept(kj::AuthenticatedStream authenticated) {
   Peer peer{UINT32_MAX, 0};
   bool known = false;

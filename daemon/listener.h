@@ -37,8 +37,15 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   ~Listener() noexcept(false);
   KJ_DISALLOW_COPY(Listener);
 
-  // Accepts until the listener is destroyed.
+  // Accepts until the listener is destroyed or stopAccepting() is called.
   kj::Promise<void> run();
+
+  // Graceful stop, step 1: closes the listening socket (cancel run()'s promise first). New
+  // clients queue at the socket for the next daemon (socket activation) or are refused.
+  void stopAccepting() { receiver_ = nullptr; }
+  // Step 2: resolves true once no call is in flight (Service::inFlight) and every connection
+  // has written all its answers, or false at `deadline`. Connections stay open meanwhile.
+  kj::Promise<bool> drain(kj::TimePoint deadline);
 
  private:
   struct Connection;
@@ -51,6 +58,7 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   kj::TaskSet tasks_;
 
   void accept(kj::AuthenticatedStream stream);
+  bool drained();
   void taskFailed(kj::Exception&& exception) override;
 };
 
