@@ -59,7 +59,9 @@ void GroupCommitter::writerLoop() {
                   });
                 })) {
       KJ_IF_MAYBE(h, health_) {
-        if (store::isStorageFailure(*e)) h->failed(e->getDescription());
+        if (store::isStorageFailure(*e)) {
+          h->failed(e->getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1));
+        }
       }
       for (auto& item : batch) item->failAll(*e);
       want = 0;

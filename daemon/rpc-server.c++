@@ -972,8 +972,7 @@ class VaultImpl final : public rpc::Vault::Server {
     KJ_IF_MAYBE(h, service_.storeHealth) {
       auto health = h->snapshot();
       if (health.failing) {
-        s.setStoreError(health.lastError.slice(
-            kj::min(health.lastError.size(), sizeof(store::STORAGE_FAILURE_PREFIX) - 1)));
+        s.setStoreError(health.lastError);
         s.setStoreFailingSince((health.failingSince - kj::UNIX_EPOCH) / kj::SECONDS);
       }
       s.setStoreFailures(health.failures);

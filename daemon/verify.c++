@@ -76,6 +76,8 @@ VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey) {
   KJ_SYSCALL(pid = fork());
   if (pid == 0) {
     close(fds[0]);
+    // LMDB reports a failed assertion on stderr before it aborts: the parent quotes it.
+    dup2(fds[1], STDERR_FILENO);
     // The child's death by a signal is the expected way a damaged page shows; no core file
     // (RLIMIT_CORE is 0 already) and the default action, whatever the parent set.
     signal(SIGSEGV, SIG_DFL);
@@ -102,13 +104,19 @@ VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey) {
   // The last table named and the last line.
   kj::String table = kj::str("(before the first table)");
   kj::String last;
+  kj::String other;  // the last line that is not ours (LMDB's assertion text)
   auto text = kj::str(output.asPtr());
   size_t start = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '\n') continue;
     auto line = kj::str(text.slice(start, i));
     start = i + 1;
-    if (line.startsWith("table ")) table = kj::str(line.slice(6));
+    if (line.startsWith("table ")) {
+      table = kj::str(line.slice(6));
+    } else if (!line.startsWith("ok ") && !line.startsWith("fail ") && !line.startsWith("error ")) {
+      other = kj::mv(line);
+      continue;
+    }
     last = kj::mv(line);
   }
   if (WIFSIGNALED(status)) {
@@ -119,7 +127,11 @@ VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey) {
     return result;
   }
   if (last.startsWith("fail ")) {
-    result.message = kj::str("database damaged: ", last.slice(5));
+    auto what = last.slice(5);
+    result.message = strstr(what.cStr(), "restore") != nullptr
+                         ? kj::str("database damaged: ", what)
+                         : kj::str("database damaged: ", what, " (table ", table,
+                                   "); restore data.mdb from a backup (docs/operations.md)");
     return result;
   }
   if (last.startsWith("error ")) {

@@ -33,6 +33,7 @@ enum Exit {
   CONFLICT = 9,
   INTERNAL = 10,
   THROTTLED = 11,
+  STORAGE_UNAVAILABLE = 12,  // the daemon runs but cannot store: disk full, I/O error
 };
 
 struct UsageError {
@@ -83,7 +84,8 @@ const char USAGE_TEXT[] =
     ".\n"
     "Exit codes: 0 ok, 1 usage, 2 not authenticated, 3 permission denied, 4 invalid\n"
     "argument, 5 not found, 6 limit exceeded, 7 daemon unavailable, 8 integrity error,\n"
-    "9 conflict, 10 internal error, 11 throttled.\n";
+    "9 conflict, 10 internal error, 11 throttled, 12 the vault's storage is failing\n"
+    "(disk full or I/O error; retry once the operator fixed it).\n";
 
 int exitFor(rpc::ErrorCode code) {
   switch (code) {
@@ -396,6 +398,10 @@ class Ctl {
     } else {
       fprintf(stderr, "credvaultctl: %s: %s\n", ipc::errorCodeName(err.getCode()).cStr(),
               err.getMessage().cStr());
+    }
+    // `unavailable` naming the store: the daemon is up but its disk is full or failing.
+    if (err.getCode() == rpc::ErrorCode::UNAVAILABLE && err.getField() == "storage") {
+      throw CommandFailed{STORAGE_UNAVAILABLE};
     }
     throw CommandFailed{exitFor(err.getCode())};
   }
