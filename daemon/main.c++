@@ -312,6 +312,9 @@ class Main {
                    " calls still unanswered after drain_timeout; their clients see a "
                    "disconnect"));
     }
+    // Answers out, then EOF: each client reads all of them before it sees the end.
+    auto& timer = io.provider->getTimer();
+    listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
     return true;
   }

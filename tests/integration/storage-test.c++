@@ -511,6 +511,7 @@ TEST_F(Storage, SigtermUnderLoadAnswersEveryStoredSave) {
   }
   constexpr int CONNS = 8, WINDOW = 16, TERM_AFTER = 400;
   std::set<std::string> ok, refused, lost, attempted;
+  std::string firstLoss;
   bool terminated = false;
   {
     kj::Vector<kj::Own<ipc::Connection>> conns;
@@ -541,7 +542,8 @@ TEST_F(Storage, SigtermUnderLoadAnswersEveryStoredSave) {
             }
             return sendOne(c);
           },
-          [&, pub](kj::Exception&&) -> kj::Promise<void> {
+          [&, pub](kj::Exception&& e) -> kj::Promise<void> {
+            if (lost.empty()) firstLoss = e.getDescription().cStr();
             lost.insert(pub);
             return kj::READY_NOW;
           });
@@ -563,8 +565,10 @@ TEST_F(Storage, SigtermUnderLoadAnswersEveryStoredSave) {
   for (auto& pub : ok) EXPECT_TRUE(stored.count(pub)) << "acknowledged save lost: " << pub;
   for (auto& [pub, secret] : stored) {
     EXPECT_TRUE(ok.count(pub)) << "stored but not acknowledged ("
-                               << (refused.count(pub) ? "answered unavailable" : "disconnected")
-                               << "): " << pub;
+                               << (refused.count(pub) ? "answered unavailable"
+                                                      : "disconnected: " + firstLoss)
+                               << "): " << pub << "\n"
+                               << daemonLog(*daemon).substr(0, 3000);
     EXPECT_EQ(secret, "drain-secret-" + pub);
   }
   RecordProperty("acknowledged", ok.size());
