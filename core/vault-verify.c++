@@ -47,7 +47,12 @@ VerifyReport Vault::verify(kj::FunctionParam<void(kj::StringPtr table)> progress
   txn.scan(associates_, nullptr, [&](auto key, auto) {
     if (key.size() != 4) damaged("associates", "a key is malformed");
     uint32_t id = store::getBe32(key.begin());
-    auto a = KJ_ASSERT_NONNULL(readAssociate(txn, id));
+    Associate a;
+    KJ_IF_MAYBE(found, readAssociate(txn, id)) {
+      a = kj::mv(*found);
+    } else {
+      damaged("associates", "a record cannot be found under its own key");
+    }
     Seen seen;
     seen.nameKey = indexHash("name", foldName(a.name).asBytes());
     KJ_IF_MAYBE(uid, a.unixUid) { seen.uidKey = indexHash("uid", be32(*uid)); }

@@ -37,31 +37,44 @@ kj::String oneLine(kj::StringPtr text) {
 
 [[noreturn]] void child(int fd, kj::StringPtr dir, const crypto::Secret& masterKey) {
   int status = 1;
+  kj::Own<store::Environment> env;
+  kj::Own<core::Vault> vault;
+  // Opening: a wrong master key or an unreadable file is not a verdict on the data; LMDB's
+  // and the store's findings ("damaged") are.
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 try {
                   store::Options options;
                   options.readOnly = true;
-                  store::Environment env(dir, options);
-                  core::Vault vault(env, crypto::Secret::copyOf(masterKey.reveal()),
-                                    kj::systemPreciseCalendarClock());
-                  auto r = vault.verify(
-                      [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
-                  writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
-                                        r.credentials));
-                  status = 0;
+                  env = kj::heap<store::Environment>(dir, options);
+                  vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
+                                                kj::systemPreciseCalendarClock());
                 } catch (const core::VaultError& e) {
                   writeLine(fd, kj::str(e.code() == core::ErrorCode::INTEGRITY ? "fail " : "error ",
                                         oneLine(e.message())));
+                  _exit(1);
                 }
               })) {
-    // LMDB's own findings and the store's checks say "damaged"; anything else (a wrong
-    // master key, a file the daemon may not read) is not a verdict on the data.
     auto d = e->getDescription();
     bool damage = false;
     for (auto word : {"damaged", "LMDB found", "MDB_INVALID"}) {
       if (strstr(d.cStr(), word) != nullptr) damage = true;
     }
     writeLine(fd, kj::str(damage ? "fail " : "error ", oneLine(d)));
+    _exit(1);
+  }
+  // Walking: whatever goes wrong now is about the data.
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                try {
+                  auto r = vault->verify(
+                      [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
+                  writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
+                                        r.credentials));
+                  status = 0;
+                } catch (const core::VaultError& e) {
+                  writeLine(fd, kj::str("fail ", oneLine(e.message())));
+                }
+              })) {
+    writeLine(fd, kj::str("fail ", oneLine(e->getDescription())));
   }
   _exit(status);
 }

@@ -310,7 +310,10 @@ TEST_F(DamagedVaults, ByteFlipsTruncationsAndZeroedPagesAreRefusedOrHarmless) {
   int refused = 0, trials = 0;
   const size_t pageSize = 4096;
   size_t pages = good.size() / pageSize;
-  for (int i = 0; i < 40; ++i, ++trials) {
+  // 40 in the suite; CREDVAULT_DAMAGE_FLIPS=300 for the issue's figure.
+  const char* flipsEnv = getenv("CREDVAULT_DAMAGE_FLIPS");
+  int flips = flipsEnv != nullptr ? atoi(flipsEnv) : 40;
+  for (int i = 0; i < flips; ++i, ++trials) {
     size_t at = rng() % good.size();
     uint8_t mask = 1 + rng() % 255;
     auto state = damagedCopy("flip" + std::to_string(i), [&](std::string& b) { b[at] ^= mask; });
