@@ -191,6 +191,19 @@ void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
     KJ_REQUIRE(n >= (64 << 10) && n <= (uint64_t(1) << 30),
                "max_write_backlog must be between 65536 bytes and 1 GiB", value);
     c.transport.maxBacklogBytes = n;
+  } else if (key == "verify_on_start") {
+    // Skipping verification is a decision an operator writes down; see docs/operations.md.
+    if (value == "true" || value == "yes")
+      c.verifyOnStart = true;
+    else if (value == "false" || value == "no")
+      c.verifyOnStart = false;
+    else
+      KJ_FAIL_REQUIRE("verify_on_start must be true or false", value);
+  } else if (key == "drain_timeout") {
+    auto d = parseDuration(key, value);
+    KJ_REQUIRE(d >= 0 * kj::SECONDS && d <= 10 * kj::MINUTES,
+               "drain_timeout must be between 0 and 10m", value);
+    c.drainTimeout = d;
   } else {
     KJ_FAIL_REQUIRE("unknown configuration key", key);
   }

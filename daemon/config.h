@@ -39,6 +39,12 @@ struct Config {
   // Per-connection transport budget: message_timeout, idle_timeout, write_timeout,
   // max_write_backlog (docs/limits.md).
   ipc::BufferedStream::Limits transport;
+  // Verify the whole vault (every page, record, index and count) before serving; off only by
+  // an explicit `verify_on_start = false` (docs/operations.md).
+  bool verifyOnStart = true;
+  // On SIGTERM: how long calls already received may take to be answered before the daemon
+  // closes their connections anyway.
+  kj::Duration drainTimeout = 10 * kj::SECONDS;
 
   kj::String keyFilePath() const;
   AuditOptions auditOptions() const;  // for AuditLog: the file, journald, the failure mode

@@ -7,6 +7,9 @@
 #include "listener.h"
 #include "log.h"
 #include "rpc-server.h"
+#include "state-dir.h"
+#include "store-health.h"
+#include "verify.h"
 #include "system.h"
 #include "core/vault.h"
 #include "ipc/client.h"
@@ -22,6 +25,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <stdio.h>
+#include <unistd.h>
 
 namespace credvault::daemon {
 
@@ -50,6 +55,9 @@ class Main {
                           "Write a new master key file (mode 0600) and exit.")
         .addOptionWithArg({"set"}, KJ_BIND_METHOD(*this, setOption), "<key=value>",
                           "Override one configuration setting.")
+        .addOption({"verify"}, KJ_BIND_METHOD(*this, setVerifyOnly),
+                   "Verify the vault (every page, record, index and count) and exit: 0 when "
+                   "it is sound, 65 when it is damaged.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -59,6 +67,14 @@ class Main {
   Config config_;
   kj::Vector<kj::String> overrides_;
   bool configLoaded_ = false;
+  bool verifyOnly_ = false;
+
+  // A refused start: one line on stderr (the journal under systemd) and a documented status.
+  [[noreturn]] void refuse(const StartRefused& r) {
+    fprintf(stderr, "credvaultd: %s\n", r.message.cStr());
+    fflush(stderr);
+    ::exit(r.exitCode);
+  }
 
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
     auto fs = kj::newDiskFilesystem();
@@ -72,6 +88,10 @@ class Main {
   kj::MainBuilder::Validity setKeyFile(kj::StringPtr v) { return set("key_file", v); }
   kj::MainBuilder::Validity setCreateKey() {
     config_.createKey = true;
+    return true;
+  }
+  kj::MainBuilder::Validity setVerifyOnly() {
+    verifyOnly_ = true;
     return true;
   }
   kj::MainBuilder::Validity setOption(kj::StringPtr kv) {
@@ -174,24 +194,65 @@ class Main {
     if (credDir != nullptr && *credDir != '\0') keyOptions.credentialsDirectory = credDir;
     auto keyPath = config_.keyFilePath();
     keyOptions.keyFile = keyPath;
+
+    if (verifyOnly_) {
+      // Read-only and without the lock: a running daemon's vault can be verified too.
+      if (!store::inspectDataFile(config_.stateDir).exists) {
+        refuse({EXIT_NO_VAULT, kj::str("no vault in ", config_.stateDir)});
+      }
+      try {
+        checkStateDirectory(config_.stateDir, false);
+      } catch (StartRefused& r) { refuse(r); }
+      auto key = crypto::loadMasterKey(keyOptions);
+      auto result = verifyInChild(config_.stateDir, key.key);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      context_.exitInfo(kj::str(config_.stateDir, ": ", result.message));
+    }
+
+    // One daemon per state directory, before anything touches the socket or the data.
+    kj::Own<StateLock> stateLock;
+    VaultPresence presence = VaultPresence::EXISTS;
+    try {
+      stateLock = lockStateDirectory(config_.stateDir);
+      presence = checkStateDirectory(config_.stateDir, config_.createKey);
+    } catch (StartRefused& r) { refuse(r); }
     // Only a new vault gets a new key: on an existing database a missing key is an error
     // (creating one would only lead to "wrong master key" and leave a stray file).
-    struct stat dbStat;
-    bool vaultExists = stat(kj::str(config_.stateDir, "/data.mdb").cStr(), &dbStat) == 0;
-    keyOptions.createIfMissing = config_.createKey && !vaultExists;
+    keyOptions.createIfMissing = config_.createKey && presence == VaultPresence::NEW;
     auto key = crypto::loadMasterKey(keyOptions);
     logf(Level::INFO, kj::str("master key from ", key.source),
          LogField{"KEY_FINGERPRINT", crypto::Keyring::fingerprint(key.key)});
 
-    store::Environment env(config_.stateDir);
     core::VaultOptions vaultOptions;
     vaultOptions.passwordParams = config_.password;
+    kj::String verification;
+    if (presence == VaultPresence::NEW) {
+      createVault(config_.stateDir, [&](store::Environment& fresh) {
+        core::Vault created(fresh, crypto::Secret::copyOf(key.key.reveal()),
+                            kj::systemPreciseCalendarClock(), vaultOptions);
+      });
+      logf(Level::NOTICE, kj::str("created a new vault in ", config_.stateDir));
+      verification = kj::str("new vault");
+    } else if (config_.verifyOnStart) {
+      // Before any thread starts: the walk runs in a forked child (daemon/verify.h).
+      auto result = verifyInChild(config_.stateDir, key.key);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      logf(Level::INFO, result.message);
+      verification = kj::mv(result.message);
+    } else {
+      logf(Level::WARNING, "verification skipped (verify_on_start = false)");
+      verification = kj::str("skipped (verify_on_start = false)");
+    }
+
+    store::Environment env(config_.stateDir);
     core::Vault vault(env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+    markVault(config_.stateDir);
     core::AuthOptions authOptions;
     authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
     authOptions.onlineMode = config_.onlineMode;
     core::Authenticator auth(vault, kj::systemPreciseCalendarClock(), authOptions);
-    GroupCommitter committer(env);
+    StoreHealth storeHealth(kj::systemPreciseCalendarClock(), kj::systemPreciseMonotonicClock());
+    GroupCommitter committer(env, storeHealth);
     // One password hash per core at a time: bounds both CPU and Argon2id's memory.
     BlockingPool passwords(2);
     core::IdentityOptions identityOptions;
@@ -209,6 +270,8 @@ class Main {
                     kj::systemPreciseCalendarClock());
     service.options.passwordQueuePerUid = config_.passwordQueuePerUid;
     service.options.passwordQueuePerClient = config_.passwordQueuePerClient;
+    service.storeHealth = storeHealth;
+    service.verification = kj::mv(verification);
 
     kj::Own<kj::ConnectionReceiver> receiver;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {
@@ -245,9 +308,24 @@ class Main {
 
     notify("STOPPING=1");
     logf(Level::NOTICE, "stopping");
-    // Stop accepting and drop connections; then the committer drains every queued write
-    // to disk before the environment closes.
+    // Stop accepting; answer every call already received (new calls on open connections are
+    // answered `unavailable`) and write the answers out, for at most drain_timeout; then
+    // close the connections. The committer drains anything still queued to disk before the
+    // environment closes.
+    service.stopping = true;
     accepting = nullptr;
+    listener->stopAccepting();
+    auto deadline = io.provider->getTimer().now() + config_.drainTimeout;
+    bool drained = listener->drain(deadline).wait(io.waitScope);
+    if (!drained) {
+      logf(Level::WARNING,
+           kj::str("stopping with ", service.inFlight,
+                   " calls still unanswered after drain_timeout; their clients see a "
+                   "disconnect"));
+    }
+    // Answers out, then EOF: each client reads all of them before it sees the end.
+    auto& timer = io.provider->getTimer();
+    listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
     expiry = nullptr;
     return true;

@@ -215,9 +215,24 @@ void checkSize(capnp::AnyPointer::Reader params) {
   }
 }
 
+constexpr uint32_t STORAGE_RETRY_AFTER_SECONDS = 5;
+
 // Logs an unexpected failure (its text is ours and holds no secrets) and answers the
-// client only `internal`.
+// client only `internal`. A storage failure (no space, I/O error) is the operator's to fix,
+// not a bug: it is answered `unavailable` naming the store (field "storage") with what went
+// wrong, and logged by StoreHealth (rate-limited), not once per call.
 void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception& e) {
+  if (store::isStorageFailure(e)) {
+    logf(Level::DEBUG, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
+         LogField{"RESULT", kj::str("unavailable")});
+    out.setCode(rpc::ErrorCode::UNAVAILABLE);
+    out.setField("storage");
+    auto d = e.getDescription();
+    out.setMessage(kj::str("the vault cannot store data now: ",
+                           d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1)));
+    out.setRetryAfterSeconds(STORAGE_RETRY_AFTER_SECONDS);
+    return;
+  }
   logf(Level::ERROR, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
        LogField{"RESULT", kj::str("internal")});
   out.setCode(rpc::ErrorCode::INTERNAL);
@@ -268,6 +283,9 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   const Rule& rule = rules[methodId];
   const Shape& shape = shapeOf<Interface>(methodId);
   auto resultType = shape.results;
+  // Counted until its answer is complete (audit record included), for the graceful stop.
+  ++side.service.inFlight;
+  auto inFlight = kj::defer([&service = side.service]() { --service.inFlight; });
   auto pending = kj::heap<Pending>();
   auto& service = side.service;
   {
@@ -357,6 +375,10 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     named = fields.get(KJ_ASSERT_NONNULL(shape.associateId)).template as<int32_t>();
                   }
 
+                  if (service.stopping) {
+                    core::fail(core::ErrorCode::UNAVAILABLE, "",
+                               kj::str("credvaultd is stopping; retry when it is back"));
+                  }
                   if (!service.audit().accepting()) {
                     core::fail(core::ErrorCode::UNAVAILABLE, "",
                                kj::str("the audit trail cannot be written; the daemon refuses "
@@ -399,7 +421,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     .template as<rpc::Error>(),
                 rule.operation, *exception);
     auto written = finish(*pending);
-    return {written.attach(kj::mv(pending)), false};
+    return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   KJ_IF_MAYBE(e, refused) {
     load.longCalls = longBefore;
@@ -409,7 +431,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                  .template as<rpc::Error>(),
              *e);
     auto written = finish(*pending);
-    return {written.attach(kj::mv(pending)), false};
+    return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   auto result = KJ_ASSERT_NONNULL(kj::mv(dispatched));
   auto operation = rule.operation;
@@ -431,7 +453,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                                            operation, e);
                                return finish(pending);
                              })
-                       .attach(kj::mv(pending), kj::mv(answered));
+                       .attach(kj::mv(pending), kj::mv(answered), kj::mv(inFlight));
   return result;
 }
 
@@ -1124,6 +1146,15 @@ class VaultImpl final : public rpc::Vault::Server {
     s.setUsedBytes(env.usedBytes);
     s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
     s.setConnections(service_.connections);
+    KJ_IF_MAYBE(h, service_.storeHealth) {
+      auto health = h->snapshot();
+      if (health.failing) {
+        s.setStoreError(health.lastError);
+        s.setStoreFailingSince((health.failingSince - kj::UNIX_EPOCH) / kj::SECONDS);
+      }
+      s.setStoreFailures(health.failures);
+    }
+    s.setVerification(service_.verification);
     return kj::READY_NOW;
   }
 

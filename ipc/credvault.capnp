@@ -99,6 +99,23 @@ struct Status {
   usedBytes @5 :UInt64;
   uptimeSeconds @6 :UInt64;
   connections @7 :UInt32;
+  # @8..@19 are other changes' (capnp allows no holes; these placeholders go on merge).
+  reservedForOthers8 @8 :Void;
+  reservedForOthers9 @9 :Void;
+  reservedForOthers10 @10 :Void;
+  reservedForOthers11 @11 :Void;
+  reservedForOthers12 @12 :Void;
+  reservedForOthers13 @13 :Void;
+  reservedForOthers14 @14 :Void;
+  reservedForOthers15 @15 :Void;
+  reservedForOthers16 @16 :Void;
+  reservedForOthers17 @17 :Void;
+  reservedForOthers18 @18 :Void;
+  reservedForOthers19 @19 :Void;
+  storeError @20 :Text;          # empty while the store works; else why writes fail now
+  storeFailingSince @21 :Int64;  # unix seconds of the first failure of this spell; 0 = ok
+  storeFailures @22 :UInt64;     # failed commits since the daemon started
+  verification @23 :Text;        # what start-up verification found ("skipped" when off)
 }
 
 interface Vault {

@@ -27,6 +27,7 @@ enum Exit : int {
   NOT_RUNNING = 14,    // the socket exists but nobody accepts: the daemon is stopped
   SOCKET_DENIED = 15,  // the socket (or a directory on its path) does not let us in
   AMBIGUOUS = 16,      // get --field: several credentials match
+  STORAGE_FAILING = 17,  // `unavailable` naming the store: disk full or I/O error
 };
 
 struct ExitInfo {
@@ -52,6 +53,8 @@ constexpr ExitInfo EXIT_CODES[] = {
     {NOT_RUNNING, "credvaultd is not running (the socket refuses connections)"},
     {SOCKET_DENIED, "the socket does not let this user connect"},
     {AMBIGUOUS, "get --field: several credentials match; name one with --public"},
+    {STORAGE_FAILING,
+     "the daemon runs but its storage is failing (disk full or I/O error); retry once fixed"},
 };
 
 }  // namespace credvault::ctl

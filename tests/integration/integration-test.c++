@@ -1291,6 +1291,15 @@ TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
       txn.put(table, rows[0].first, rows[0].second);
     });
   }
+  // Start-up verification finds it and refuses the vault with one line (docs/operations.md).
+  int refused = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(refused) && WEXITSTATUS(refused) == 65) << refused;
+  EXPECT_TRUE(contains(daemon().lastLog(),
+                       "database damaged: a stored credential record failed "
+                       "authentication"))
+      << daemon().lastLog();
+  // Served anyway (an operator's explicit choice), the damaged record is an integrity error.
+  daemon().addSetting("verify_on_start=false");
   daemon().start();
   auto r = asRoot({"get", "tamper", "--associate", id(victim)});
   EXPECT_EQ(r.exitCode, 8) << describe(r);
@@ -1310,6 +1319,10 @@ TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
   EXPECT_EQ(
       asRoot({"remove", "tamper", "tampered@example.test", "--associate", id(victim)}).exitCode, 0);
   EXPECT_EQ(asRoot({"get", "tamper", "--associate", id(victim)}).exitCode, 0);
+  // Sound again: the next start verifies it and serves.
+  EXPECT_EQ(daemon().stop(), 0);
+  daemon().addSetting("verify_on_start=true");
+  daemon().start();
 }
 
 TEST_F(Integration, BackupAndKeyRotation) {
