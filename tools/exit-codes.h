@@ -23,10 +23,10 @@ enum Exit : int {
   INTERNAL = 10,
   THROTTLED = 11,
   NOT_AUTHENTICATED = 12,
-  NO_SOCKET = 13,      // nothing at the socket path: wrong --socket, or not installed
-  NOT_RUNNING = 14,    // the socket exists but nobody accepts: the daemon is stopped
-  SOCKET_DENIED = 15,  // the socket (or a directory on its path) does not let us in
-  AMBIGUOUS = 16,      // get --field: several credentials match
+  NO_SOCKET = 13,        // nothing at the socket path: wrong --socket, or not installed
+  NOT_RUNNING = 14,      // the socket exists but nobody accepts: the daemon is stopped
+  SOCKET_DENIED = 15,    // the socket (or a directory on its path) does not let us in
+  AMBIGUOUS = 16,        // get --field: several credentials match
   STORAGE_FAILING = 17,  // `unavailable` naming the store: disk full or I/O error
 };
 
@@ -53,8 +53,7 @@ constexpr ExitInfo EXIT_CODES[] = {
     {NOT_RUNNING, "credvaultd is not running (the socket refuses connections)"},
     {SOCKET_DENIED, "the socket does not let this user connect"},
     {AMBIGUOUS, "get --field: several credentials match; name one with --public"},
-    {STORAGE_FAILING,
-     "the daemon runs but its storage is failing (disk full or I/O error); retry once fixed"},
+    {STORAGE_FAILING, "the daemon's storage is failing (disk full or I/O error)"},
 };
 
 }  // namespace credvault::ctl

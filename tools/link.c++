@@ -158,8 +158,8 @@ void Link::brokenCall(const kj::Exception& e) {
 
 void Link::failed(rpc::ErrorCode code, kj::StringPtr field, kj::StringPtr message) {
   // `unavailable` naming the store: the daemon is up but its disk is full or failing.
-  int exit = code == rpc::ErrorCode::UNAVAILABLE && field == "storage" ? STORAGE_FAILING
-                                                                        : exitFor(code);
+  int exit =
+      code == rpc::ErrorCode::UNAVAILABLE && field == "storage" ? STORAGE_FAILING : exitFor(code);
   failWith(format_, exit, ipc::errorCodeName(code), message, field);
 }
 
