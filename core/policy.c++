@@ -23,6 +23,8 @@ kj::StringPtr operationName(Operation op) {
       return "authenticate";
     case Operation::REVOKE_TICKET:
       return "revoke-ticket";
+    case Operation::HEALTH:
+      return "health";
     case Operation::OPEN_SESSION:
       return "open-session";
     case Operation::STATUS:
@@ -69,20 +71,26 @@ void requireSystem(const Principal& who, kj::StringPtr what) {
   }
 }
 
-Access authorize(const Principal& who, Operation op, int32_t target) {
+bool openToAnyone(Operation op) {
   switch (op) {
     case Operation::WHOAMI:
     case Operation::AUTHENTICATE:
     case Operation::REVOKE_TICKET:
-      return Access::FULL;
+    case Operation::HEALTH:
+      return true;
     default:
-      break;
+      return false;
   }
+}
+
+Access authorize(const Principal& who, Operation op, int32_t target) {
+  if (openToAnyone(op)) return Access::FULL;
   if (!authenticated(who)) { fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated")); }
   switch (op) {
     case Operation::WHOAMI:
     case Operation::AUTHENTICATE:
     case Operation::REVOKE_TICKET:
+    case Operation::HEALTH:
     case Operation::OPEN_SESSION:
     case Operation::STATUS:
     case Operation::LOGOUT:

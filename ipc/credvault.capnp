@@ -134,6 +134,13 @@ interface Vault {
 
   revokeTicket @6 (ticket :Text) -> (error :Error, revoked :Bool);
   # Holding a ticket is the authority to revoke it.
+
+  health @7 () -> (error :Error, version :Text);
+  # Liveness for health checks (the gateway's /healthz): open to anyone who can reach the
+  # socket, costs one read transaction, tells nothing about the vault's content. An answer
+  # without error means the daemon serves calls: its database is readable and its audit trail
+  # accepts records. Successful calls are not recorded in the audit trail (probes every few
+  # seconds would drown it); refusals are.
 }
 
 struct ApiToken {
