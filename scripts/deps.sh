@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages credvault needs to build, test and run, if any is missing.
 set -euo pipefail
-PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev liblmdb-dev libsodium-dev
-      libsystemd-dev libgtest-dev curl python3-zeep systemd wrk clang-format)
+PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev liblmdb-dev libsodium-dev
+      libsystemd-dev libgtest-dev curl openssl python3-zeep systemd wrk clang-format)
 [ "${1:-}" = "--packaging" ] && PKGS+=(debhelper devscripts dpkg-dev lintian rpm fakeroot
       debootstrap systemd-container)
 missing=()
