@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages credvault needs to build, test and run, if any is missing.
+# Installs the Debian 12 packages credvault needs, if any is missing.
+#   scripts/deps.sh --run         to build and run (./run.sh)
+#   scripts/deps.sh               to build, run and test (./test.sh): adds GoogleTest, curl,
+#                                 openssl (test certificates), zeep, wrk, clang-format, systemd
+#   scripts/deps.sh --packaging   the above plus what builds the .deb/.rpm
 set -euo pipefail
-PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev liblmdb-dev libsodium-dev
-      libsystemd-dev libgtest-dev curl openssl python3-zeep systemd wrk clang-format)
+RUN_PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev liblmdb-dev
+          libsodium-dev libsystemd-dev)
+TEST_PKGS=(libgtest-dev curl openssl python3-zeep systemd wrk clang-format)
+PKGS=("${RUN_PKGS[@]}")
+[ "${1:-}" = "--run" ] || PKGS+=("${TEST_PKGS[@]}")
 [ "${1:-}" = "--packaging" ] && PKGS+=(debhelper devscripts dpkg-dev lintian rpm fakeroot
       debootstrap systemd-container)
 missing=()
