@@ -20,6 +20,7 @@ enum class Operation : uint8_t {
   HEALTH,         // liveness (the gateway's /healthz): tells nothing about the vault
   OPEN_SESSION,   // peer credentials: needs a mapped uid or a system uid
   STATUS,         // the same
+  METRICS,        // the daemon's figures (counts, queues): system users and front ends
   // Session.
   CREATE_DEFAULT,
   GET,  // another's list needs MANAGE; their SecretValue needs FULL

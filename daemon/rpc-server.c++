@@ -97,6 +97,7 @@ const Rule VAULT_RULES[] = {
     {"status", core::Operation::AUTHENTICATE, Target::NONE},                 // @5
     {"ticket-revoke", core::Operation::REVOKE_TICKET, Target::NONE},         // @6
     {"health", core::Operation::HEALTH, Target::NONE, false},                // @7
+    {"metrics", core::Operation::METRICS, Target::NONE, false},              // @8
 };
 
 const Rule SESSION_RULES[] = {
@@ -952,14 +953,26 @@ class VaultImpl final : public rpc::Vault::Server {
     return kj::READY_NOW;
   }
 
-  kj::Promise<void> status(StatusContext context) override {
-    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
-    }
+  kj::Promise<void> metrics(MetricsContext context) override {
+    // The choke point has asked core::authorize (system user or front end).
+    auto s = context.getResults().initStatus();
+    fillStatus(s);
+    auto commits = service_.committer().stats();
+    s.setCommits(commits.commits);
+    s.setCommittedWrites(commits.ops);
+    s.setWriteQueue(service_.committer().queued());
+    s.setPasswordQueue(service_.passwords().queued());
+    s.setPasswordWorkers(service_.passwords().workers());
+    s.setReadQueue(service_.reads().queued());
+    s.setMaintenanceQueue(service_.maintenance().queued());
+    s.setMapReaders(service_.vault().environment().stats().readers);
+    s.setAuditAccepting(service_.audit().accepting());
+    return kj::READY_NOW;
+  }
+
+  void fillStatus(rpc::Status::Builder s) {
     auto counts = service_.vault().counts();
     auto env = service_.vault().environment().stats();
-    auto s = context.getResults().initStatus();
     s.setVersion(CREDVAULT_VERSION);
     s.setCredentials(counts.credentials);
     s.setAssociates(counts.associates);
@@ -968,6 +981,14 @@ class VaultImpl final : public rpc::Vault::Server {
     s.setUsedBytes(env.usedBytes);
     s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
     s.setConnections(service_.connections);
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
+    }
+    fillStatus(context.getResults().initStatus());
     return kj::READY_NOW;
   }
 

@@ -191,6 +191,8 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
     } else {
       slot = kj::heapString(value);
     }
+  } else if (key == "metrics_listen") {
+    metricsListen = kj::heapString(value);  // "" = off (the packaged default)
   } else if (key == "plain_http") {
     if (value == "yes" || value == "true")
       plainHttp = true;
@@ -231,6 +233,7 @@ void GatewaySettings::overrideWith(GatewaySettings&& o) {
   KJ_IF_MAYBE(v, o.tlsCertificate) { tlsCertificate = kj::mv(*v); }
   KJ_IF_MAYBE(v, o.tlsKey) { tlsKey = kj::mv(*v); }
   KJ_IF_MAYBE(v, o.plainHttp) { plainHttp = *v; }
+  KJ_IF_MAYBE(v, o.metricsListen) { metricsListen = kj::mv(*v); }
 }
 
 http::TrustedProxies GatewaySettings::trusted() const {
@@ -273,6 +276,7 @@ const kj::StringPtr GATEWAY_KEYS[] = {
     "tls_certificate",
     "tls_key",
     "plain_http",
+    "metrics_listen",
 };
 
 kj::ArrayPtr<const kj::StringPtr> gatewayKeys() {

@@ -48,6 +48,8 @@ struct GatewaySettings {
   // Plain HTTP on an address that is not loopback (behind a TLS-terminating proxy): must be
   // asked for.
   kj::Maybe<bool> plainHttp;
+  // Prometheus /metrics on its own address (plain HTTP, loopback unless plain_http); "" off.
+  kj::Maybe<kj::String> metricsListen;
 
   // Applies one setting; returns an error message or null.
   kj::Maybe<kj::String> set(kj::StringPtr key, kj::StringPtr value);

@@ -6,6 +6,7 @@
 #include "frontends/config.h"
 #include "frontends/gateway.h"
 #include "frontends/log.h"
+#include "frontends/ops/metrics.h"
 #include "frontends/process.h"
 #include "frontends/rest/routes.h"
 
@@ -254,6 +255,10 @@ class GatewayMain {
     }
 
     StderrLog log(settings.accessLog.orDefault(true));
+    // Counts every answered request, then hands it to the stderr log.
+    Metrics metrics(log);
+    kj::StringPtr metricsListen = settings.metricsListen.orDefault(nullptr);
+    bool metricsOn = metricsListen.size() > 0;
     GatewayConfig config;
     config.vaultSocket =
         ipc::socketPath(settings.vaultSocket.map([](kj::String& s) -> kj::StringPtr { return s; }));
@@ -266,9 +271,10 @@ class GatewayMain {
     kj::String prefix = kj::heapString(config.urlPrefix);
     kj::String publicUrl = kj::heapString(config.publicUrl);
     http::SystemEntropy entropy;
-    Gateway gateway(io.provider->getNetwork(), io.provider->getTimer(),
-                    kj::systemCoarseCalendarClock(), kj::systemPreciseMonotonicClock(), entropy,
-                    kj::mv(config), log);
+    Gateway gateway(
+        io.provider->getNetwork(), io.provider->getTimer(), kj::systemCoarseCalendarClock(),
+        kj::systemPreciseMonotonicClock(), entropy, kj::mv(config),
+        metricsOn ? kj::Maybe<http::AccessLog&>(metrics) : kj::Maybe<http::AccessLog&>(log));
     rest::addRoutes(gateway.router(), gateway.vault());
 
     // TLS: both files or neither.
@@ -339,7 +345,33 @@ class GatewayMain {
       names.add(kj::heapString(address));
     }
 
+    // /metrics: its own server and router on its own address, never the public one.
+    http::Router metricsRouter;
+    http::HttpServer metricsServer(io.provider->getTimer(), kj::systemCoarseCalendarClock(),
+                                   kj::systemPreciseMonotonicClock(), entropy, metricsRouter);
+    kj::Own<kj::ConnectionReceiver> metricsReceiver;
+    if (metricsOn) {
+      addMetricsRoute(metricsRouter, metrics, gateway.vault(), io.provider->getTimer(),
+                      gateway.server());
+      kj::Own<kj::NetworkAddress> addr;
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    addr = io.provider->getNetwork().parseAddress(metricsListen).wait(ws);
+                    if (!isLoopback(addr->toString()) && !plainAnywhere) {
+                      fail(base::EXIT_CONFIG,
+                           kj::str("metrics_listen ", metricsListen,
+                                   " is not a loopback address; use 127.0.0.1:PORT (or "
+                                   "plain_http = yes to serve metrics beyond this host)"));
+                    }
+                    metricsReceiver = addr->listen();
+                  })) {
+        fail(listenStatus(*e),
+             kj::str("cannot listen on metrics_listen ", metricsListen, ": ", listenProblem(*e)));
+      }
+      names.add(kj::str(metricsListen, " (metrics)"));
+    }
+
     kj::Vector<kj::Promise<void>> serving;
+    if (metricsOn) serving.add(metricsServer.listen(*metricsReceiver));
     kj::Maybe<http::StreamUpgrade&> upgrade;
     KJ_IF_MAYBE(t, tls) { upgrade = **t; }
     for (auto& r : receivers) serving.add(gateway.listen(*r, upgrade));
@@ -370,6 +402,7 @@ class GatewayMain {
     sd_notify(0, "STOPPING=1\nSTATUS=draining");
     StderrLog::info(kj::str("stopping (", why, "): finishing requests in progress"));
     gateway.drain().wait(ws);
+    metricsServer.drain().wait(ws);
     StderrLog::info("stopped");
     return true;
   }

@@ -99,6 +99,16 @@ struct Status {
   usedBytes @5 :UInt64;
   uptimeSeconds @6 :UInt64;
   connections @7 :UInt32;
+  # Figures for monitoring (Vault.metrics; status leaves them 0).
+  commits @8 :UInt64;            # durable group commits since start
+  committedWrites @9 :UInt64;    # writes they carried (÷ commits = saves per commit)
+  writeQueue @10 :UInt32;        # writes waiting for the next commit
+  passwordQueue @11 :UInt32;     # Argon2id verifications waiting for a worker
+  passwordWorkers @12 :UInt32;   # Argon2id workers (at most this many hashes at once)
+  readQueue @13 :UInt32;         # long lists waiting for the reads worker
+  maintenanceQueue @14 :UInt32;  # backups waiting
+  mapReaders @15 :UInt32;        # LMDB read slots in use
+  auditAccepting @16 :Bool;      # false while the audit trail refuses records
 }
 
 interface Vault {
@@ -141,6 +151,11 @@ interface Vault {
   # without error means the daemon serves calls: its database is readable and its audit trail
   # accepts records. Successful calls are not recorded in the audit trail (probes every few
   # seconds would drown it); refusals are.
+
+  metrics @8 () -> (error :Error, status :Status);
+  # Every Status figure, the monitoring ones included, for system users and the configured
+  # front ends (gateway_uids; the gateway exports them at its metrics_listen address). Counts
+  # only: no name, id or value. Successful calls are not audited, like health.
 }
 
 struct ApiToken {

@@ -251,6 +251,164 @@ class GatewayStart(unittest.TestCase):
             taken.close()
 
 
+def parse_exposition(text):
+    """Prometheus text format 0.0.4 -> {(name, frozenset(labels)): value}; checks that every
+    sample's family was declared with # TYPE first and that names follow the conventions."""
+    import re
+    samples, types = {}, {}
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+    label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert kind in ("counter", "gauge", "histogram"), line
+            assert name not in types, "family declared twice: " + name
+            types[name] = kind
+            if kind == "counter":
+                assert name.endswith("_total"), name
+            continue
+        if line.startswith("#"):
+            continue
+        m = line_re.match(line)
+        assert m, "not a sample line: %r" % line
+        name, labels = m.group(1), {}
+        if m.group(3):
+            pos = 0
+            for lm in label_re.finditer(m.group(3)):
+                assert lm.start() == pos, line
+                labels[lm.group(1)] = lm.group(2)
+                pos = lm.end()
+            assert pos == len(m.group(3)), line
+        family = re.sub(r'_(bucket|sum|count)$', '', name) if name not in types else name
+        assert family in types, "sample before its # TYPE: " + line
+        assert name.startswith("credvault_"), name
+        samples[(name, frozenset(labels.items()))] = float(m.group(4))
+    return samples, types
+
+
+def value(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+class Metrics(unittest.TestCase):
+    def scrape(self, port):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertTrue(r.getheader("Content-Type").startswith("text/plain; version=0.0.4"))
+            return parse_exposition(r.read().decode())
+        finally:
+            conn.close()
+
+    def test_scrape_and_parse(self):
+        d = Daemon(W.dir + "/metrics")
+        os.makedirs(d.dir, exist_ok=True)
+        d.start()
+        d.add_associate("carol", "carol-Pw-5")
+        W.secrets.add("carol-Pw-5")
+        mport = free_port()
+        gw = Gateway(W.dir, d.socket, ["--set", "metrics_listen=127.0.0.1:%d" % mport])
+        try:
+            gw.start()
+            # The public port does not serve /metrics.
+            self.assertEqual(gw.request("GET", "/metrics")[0], 404)
+            ok = "Basic " + base64.b64encode(b"carol:carol-Pw-5").decode()
+            bad = "Basic " + base64.b64encode(b"carol:wrong").decode()
+            hdr = {"Content-Type": "application/json"}
+            body = json.dumps({"Type": "imap", "Credentials": {"PublicValue": "c@x",
+                                                                "SecretValue": "m-Secret-9"}})
+            W.secrets.add("m-Secret-9")
+            st = gw.request("POST", "/api/v1/Agents/User/SaveUntrustedCredentials", body,
+                            dict(hdr, Authorization=ok))[0]
+            self.assertEqual(st, 204)
+            for _ in range(3):
+                st = gw.request("POST", "/api/v1/Agents/User/GetUntrustedCredentials",
+                                json.dumps({"Type": "imap"}), dict(hdr, Authorization=ok))[0]
+                self.assertEqual(st, 200)
+            st = gw.request("POST", "/api/v1/Agents/User/GetUntrustedCredentials",
+                            json.dumps({"Type": "imap"}), dict(hdr, Authorization=bad))[0]
+            self.assertEqual(st, 401)
+            gw.request("GET", "/healthz")
+            gw.request("GET", "/no/such/path?secret=x")
+
+            samples, types = self.scrape(mport)
+            self.assertEqual(types["credvault_gateway_request_duration_seconds"], "histogram")
+            self.assertEqual(value(samples, "credvault_gateway_requests_total", route="rest",
+                                   status="200"), 3)
+            self.assertEqual(value(samples, "credvault_gateway_requests_total", route="rest",
+                                   status="401"), 1)
+            self.assertEqual(value(samples, "credvault_gateway_requests_total", route="other",
+                                   status="404"), 2)  # /metrics on the public port too
+            self.assertEqual(value(samples, "credvault_gateway_auth_total", outcome="success"), 4)
+            self.assertEqual(value(samples, "credvault_gateway_auth_total", outcome="failure"), 1)
+            self.assertEqual(value(samples, "credvault_gateway_auth_total", outcome="throttled"),
+                             0)
+            # The histogram: cumulative buckets, +Inf = count.
+            op = "GetUntrustedCredentials"
+            buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in samples.items()
+                              if k[0] == "credvault_gateway_request_duration_seconds_bucket"
+                              and dict(k[1]).get("operation") == op))
+            self.assertEqual(buckets[-1][0], float("inf"))
+            self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
+            self.assertEqual(buckets[-1][1], value(
+                samples, "credvault_gateway_request_duration_seconds_count", operation=op))
+            self.assertEqual(buckets[-1][1], 4)
+            self.assertGreater(value(samples, "credvault_gateway_request_duration_seconds_sum",
+                                     operation=op), 0)
+            self.assertGreaterEqual(value(samples, "credvault_gateway_connections_open"), 0)
+            self.assertEqual(value(samples, "credvault_gateway_daemon_up"), 1)
+            # The daemon's figures (the test runs as root: a front end).
+            self.assertEqual(value(samples, "credvault_daemon_credentials"), 1)
+            self.assertEqual(value(samples, "credvault_daemon_associates"), 1)
+            self.assertGreaterEqual(value(samples, "credvault_daemon_commits_total"), 2)
+            self.assertGreaterEqual(value(samples, "credvault_daemon_writes_per_commit"), 1)
+            self.assertEqual(value(samples, "credvault_daemon_password_workers"), 2)
+            self.assertEqual(value(samples, "credvault_daemon_password_queue_length"), 0)
+            self.assertEqual(value(samples, "credvault_daemon_audit_accepting"), 1)
+            self.assertGreater(value(samples, "credvault_daemon_map_size_bytes"), 0)
+            # No label value comes from the client.
+            text = "\n".join(repr(k) for k in samples)
+            self.assertNotIn("no/such", text)
+            self.assertNotIn("secret", text)
+
+            d.stop()
+            samples, _ = self.scrape(mport)
+            self.assertEqual(value(samples, "credvault_gateway_daemon_up"), 0)
+            self.assertIsNone(value(samples, "credvault_daemon_credentials"))
+        finally:
+            gw.stop()
+            d.stop()
+
+    @unittest.skipIf(os.geteuid() != 0, "needs root to run the gateway as another user")
+    def test_a_gateway_run_by_another_user_gets_no_daemon_figures(self):
+        # A local user who starts their own gateway (or calls Vault.metrics) is neither a
+        # system user nor a configured front end: the daemon refuses.
+        mport = free_port()
+        gw = Gateway(W.dir, W.daemon.socket, ["--set", "metrics_listen=127.0.0.1:%d" % mport],
+                     user=65534)
+        try:
+            gw.start()
+            conn = http.client.HTTPConnection("127.0.0.1", mport, timeout=10)
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+            conn.close()
+            samples, _ = parse_exposition(text)
+            self.assertEqual(value(samples, "credvault_gateway_daemon_up"), 1)
+            self.assertIsNone(value(samples, "credvault_daemon_credentials"))
+            self.assertIn("daemon refused Vault.metrics: not-authenticated", text)
+        finally:
+            gw.stop()
+
+    def test_metrics_listen_is_loopback_unless_asked(self):
+        r = run([binary("CREDVAULT_GATEWAY"), "--config", "/dev/null", "--listen",
+                 "127.0.0.1:%d" % free_port(), "--set", "metrics_listen=0.0.0.0:%d" % free_port()])
+        assert_one_actionable_line(self, r, EXIT_CONFIG, "metrics_listen", "loopback")
+
+
 def make_pair(directory, name, key_type="ec"):
     """A self-signed certificate for 127.0.0.1 and localhost, made with the openssl CLI."""
     cert = os.path.join(directory, name + ".crt")
