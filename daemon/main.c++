@@ -272,7 +272,7 @@ class Main {
                 })) {
       if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
         fatal(base::EXIT_BAD_KEY,
-              kj::str("the master key (", key.source, ") does not open the vault in ",
+              kj::str("wrong master key: the key from ", key.source, " does not open the vault in ",
                       config_.stateDir, "; start with the key this vault was created with"));
       }
       kj::throwFatalException(kj::mv(*e));  // not an operator's problem: keep the report

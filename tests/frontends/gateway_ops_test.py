@@ -187,7 +187,7 @@ class DaemonStart(unittest.TestCase):
         os.unlink(key)
         self.assertEqual(self.daemon("--generate-key", key).returncode, 0)
         r = self.daemon(*base)
-        assert_one_actionable_line(self, r, EXIT_BAD_KEY, "does not open the vault")
+        assert_one_actionable_line(self, r, EXIT_BAD_KEY, "wrong master key", "does not open the vault")
 
     def test_the_socket_is_removed_on_a_clean_stop(self):
         d = self.fresh("sock")
