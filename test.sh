@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/deps.sh
+./scripts/node-deps.sh  # node-soap and Ajv for the client tests, into a cache directory
 BUILD=${BUILD_DIR:-build}
 [ -d "$BUILD" ] || meson setup "$BUILD"
 # A build directory ./run.sh made has the tests turned off.

@@ -18,7 +18,8 @@ namespace {
 // on a Get before this pool. What is lost is a guard page per secret: an overflow inside
 // a region is not trapped. Regions are kept for reuse (memory follows the peak number of
 // secrets alive at once).
-constexpr size_t CLASS_SIZES[] = {64, 256, 1024, 4096, 16384};
+// 8192: the largest secret value (core::MAX_SECRET_BYTES) fits its block exactly.
+constexpr size_t CLASS_SIZES[] = {64, 256, 1024, 4096, 8192, 16384};
 constexpr size_t CLASS_COUNT = sizeof(CLASS_SIZES) / sizeof(CLASS_SIZES[0]);
 constexpr size_t REGION_BYTES = 128 * 1024;
 

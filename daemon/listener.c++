@@ -18,9 +18,17 @@ struct Listener::Connection {
     stream->holdFlushWhile([this]() { return network.getCurrentQueueCount() > 0; });
     auto limits = listener.options_;
     limits.maxMessageBytes = TRANSPORT_LIMIT_BYTES;
-    stream->enforce(listener.timer_, limits, [this]() {
-      return network.getCurrentQueueSize() + load->longCalls * LONG_CALL_WEIGHT_BYTES;
-    });
+    // A front end's link carries many clients: its long Gets count against the gateway uid's
+    // answer budget (Service::answerBytesOf) but do not stop the link's reads, or another
+    // client's small request would wait behind them.
+    bool frontEnd = listener.service_.identity().isGatewayUid(peer.uid);
+    stream->enforce(
+        listener.timer_, limits,
+        [this, frontEnd]() {
+          return network.getCurrentQueueSize() +
+                 (frontEnd ? 0 : load->longCalls * LONG_CALL_WEIGHT_BYTES);
+        },
+        kj::Function<bool()>([this]() { return load->calls > 0; }));
     ++listener.service_.connections;
     listener.byUid_[peer.uid].push_back(this);
     ++listener.perUid_.findOrCreate(peer.uid, [&]() {

@@ -144,25 +144,60 @@ struct Pending {
   kj::String requestId;
 };
 
+// Where the choke point finds what it records in one method's params and results: looked up
+// by name once per method, not on every call.
+struct Shape {
+  capnp::StructSchema params;
+  capnp::StructSchema results;
+  kj::Maybe<capnp::StructSchema::Field> clientAddress, requestId, type, publicValue, credential,
+      associateId;                                         // params
+  kj::Maybe<capnp::StructSchema::Field> error, principal;  // results
+};
+
+template<typename Interface>
+const Shape& shapeOf(uint16_t methodId) {
+  static const kj::Array<Shape> shapes = []() {
+    auto methods = capnp::Schema::from<Interface>().getMethods();
+    auto out = kj::heapArrayBuilder<Shape>(methods.size());
+    for (auto method : methods) {
+      Shape s;
+      s.params = method.getParamType();
+      s.results = method.getResultType();
+      s.clientAddress = s.params.findFieldByName("clientAddress");
+      s.requestId = s.params.findFieldByName("requestId");
+      s.type = s.params.findFieldByName("type");
+      s.publicValue = s.params.findFieldByName("publicValue");
+      s.credential = s.params.findFieldByName("credential");
+      s.associateId = s.params.findFieldByName("associateId");
+      s.error = s.results.findFieldByName("error");
+      s.principal = s.results.findFieldByName("principal");
+      out.add(kj::mv(s));
+    }
+    return out.finish();
+  }();
+  return shapes[methodId];
+}
+
+// Whether `s` has `field` (when its method has one) and it is set.
+template<typename Struct>
+bool isSet(Struct s, const kj::Maybe<capnp::StructSchema::Field>& field) {
+  KJ_IF_MAYBE(f, field) { return s.has(*f); }
+  return false;
+}
+
 // Text a front end passes about its client: printable ASCII, bounded.
-kj::String frontEndText(capnp::DynamicStruct::Reader params, kj::StringPtr field) {
-  KJ_IF_MAYBE(f, params.getSchema().findFieldByName(field)) {
+kj::String frontEndText(capnp::DynamicStruct::Reader params,
+                        const kj::Maybe<capnp::StructSchema::Field>& field, kj::StringPtr name) {
+  KJ_IF_MAYBE(f, field) {
     if (!params.has(*f)) return nullptr;
     auto text = params.get(*f).as<capnp::Text>();
-    if (text.size() > 64) core::invalid(field, field, " is longer than 64 bytes");
+    if (text.size() > 64) core::invalid(name, name, " is longer than 64 bytes");
     for (char c : text) {
-      if (c < 0x21 || c > 0x7e) core::invalid(field, field, " must be printable ASCII");
+      if (c < 0x21 || c > 0x7e) core::invalid(name, name, " must be printable ASCII");
     }
     return kj::heapString(text);
   }
   return nullptr;
-}
-
-// Whether `s` has a field `name` and it is set (capnp throws for a name it does not have).
-template<typename Struct>
-bool hasField(Struct s, kj::StringPtr name) {
-  KJ_IF_MAYBE(f, s.getSchema().findFieldByName(name)) { return s.has(*f); }
-  return false;
 }
 
 // Oversized requests are refused per call, so the connection stays usable. (The transport
@@ -211,7 +246,7 @@ void logCall(const AuditRecord& r, kj::StringPtr field) {
 // A capability's view of the choke point: who it serves and how it dispatches.
 struct GateSide {
   Service& service;
-  const Caller& caller;
+  Caller& caller;
   kj::Maybe<core::Standing&> standing;  // null on the bootstrap (identity comes with the call)
   const core::Principal*& current;      // set for the synchronous part of the method body
 };
@@ -232,8 +267,8 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
     return dispatch();
   }
   const Rule& rule = rules[methodId];
-  auto method = capnp::Schema::from<Interface>().getMethods()[methodId];
-  auto resultType = method.getResultType();
+  const Shape& shape = shapeOf<Interface>(methodId);
+  auto resultType = shape.results;
   auto pending = kj::heap<Pending>();
   auto& service = side.service;
   {
@@ -251,17 +286,16 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   // Resolves once the record is in the trail (batched per event-loop turn: AuditLog::writeSoon),
   // so no answer leaves before its record is written.
   bool auditSuccess = rule.auditSuccess;
-  auto finish = [&service, context, resultType,
-                 auditSuccess](Pending& p) mutable -> kj::Promise<void> {
-    auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
+  auto finish = [&service, context, &shape, auditSuccess](Pending& p) mutable -> kj::Promise<void> {
+    auto results = context.getResults().template getAs<capnp::DynamicStruct>(shape.results);
     p.record.result = "ok";
     kj::StringPtr field;
-    if (hasField(results, "error")) {
-      auto error = results.get("error").template as<rpc::Error>();
+    if (isSet(results, shape.error)) {
+      auto error = results.get(KJ_ASSERT_NONNULL(shape.error)).template as<rpc::Error>();
       p.record.result = ipc::errorCodeName(error.getCode());
       field = error.getField();
-    } else if (p.record.associateId == 0 && hasField(results, "principal")) {
-      auto who = results.get("principal").template as<rpc::Principal>();
+    } else if (p.record.associateId == 0 && isSet(results, shape.principal)) {
+      auto who = results.get(KJ_ASSERT_NONNULL(shape.principal)).template as<rpc::Principal>();
       p.record.associateId = who.getAssociateId();
       p.record.authMethod = methodName(who.getMethod());
     }
@@ -269,8 +303,9 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
     logCall(p.record, field);
     if (!auditSuccess && p.record.result == "ok") return kj::READY_NOW;
     return service.audit().writeSoon(p.record).then(
-        [&service, context, resultType](bool written) mutable {
+        [&service, context, &shape](bool written) mutable {
           if (written || service.audit().failureMode() != AuditFailureMode::REFUSE) return;
+          auto resultType = shape.results;
           auto results = context.getResults().template getAs<capnp::DynamicStruct>(resultType);
           for (auto field : resultType.getFields()) results.clear(field);
           auto error = results.init("error").template as<rpc::Error>();
@@ -281,14 +316,20 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
 
   kj::Maybe<core::VaultError> refused;
   kj::Maybe<DispatchCallResult> dispatched;
+  // A long call's weight (ConnectionLoad::longCalls, taken by the method) counts until its
+  // answer is handed to capnp below, not only while it runs: an answer built and waiting for
+  // its audit record is memory too.
+  auto& load = *side.caller.load;
+  size_t longBefore = load.longCalls;
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
                 try {
                   auto params = context.getParams();
                   checkSize(params);
-                  auto fields = params.template getAs<capnp::DynamicStruct>(method.getParamType());
+                  auto fields = params.template getAs<capnp::DynamicStruct>(shape.params);
                   auto& r = pending->record;
-                  pending->clientAddress = frontEndText(fields, "clientAddress");
-                  pending->requestId = frontEndText(fields, "requestId");
+                  pending->clientAddress =
+                      frontEndText(fields, shape.clientAddress, "clientAddress");
+                  pending->requestId = frontEndText(fields, shape.requestId, "requestId");
                   if (!service.identity().isGatewayUid(side.caller.peer.uid)) {
                     // Only a front end's word about its client is recorded.
                     pending->clientAddress = nullptr;
@@ -296,15 +337,18 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
                   if (pending->clientAddress.size() > 0) r.clientAddress = pending->clientAddress;
                   if (pending->requestId.size() > 0) r.requestId = pending->requestId;
-                  if (hasField(fields, "type")) {
-                    pending->type = kj::heapString(fields.get("type").template as<capnp::Text>());
+                  if (isSet(fields, shape.type)) {
+                    pending->type = kj::heapString(
+                        fields.get(KJ_ASSERT_NONNULL(shape.type)).template as<capnp::Text>());
                     r.type = pending->type;
                   }
                   kj::Maybe<capnp::Text::Reader> publicValue;
-                  if (hasField(fields, "publicValue")) {
-                    publicValue = fields.get("publicValue").template as<capnp::Text>();
-                  } else if (hasField(fields, "credential")) {
-                    auto c = fields.get("credential").template as<rpc::Credential>();
+                  if (isSet(fields, shape.publicValue)) {
+                    publicValue =
+                        fields.get(KJ_ASSERT_NONNULL(shape.publicValue)).template as<capnp::Text>();
+                  } else if (isSet(fields, shape.credential)) {
+                    auto c = fields.get(KJ_ASSERT_NONNULL(shape.credential))
+                                 .template as<rpc::Credential>();
                     if (c.hasPublicValue()) publicValue = c.getPublicValue();
                   }
                   KJ_IF_MAYBE(v, publicValue) {
@@ -313,7 +357,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
                   int32_t named = 0;
                   if (rule.target == Target::PARAM || rule.target == Target::PARAM_OR_SELF) {
-                    named = fields.get("associateId").template as<int32_t>();
+                    named = fields.get(KJ_ASSERT_NONNULL(shape.associateId)).template as<int32_t>();
                   }
 
                   if (!service.audit().accepting()) {
@@ -357,6 +401,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   dispatched = dispatch();
                 } catch (const core::VaultError& e) { refused = e; }
               })) {
+    load.longCalls = longBefore;
     setInternal(context.getResults()
                     .template getAs<capnp::DynamicStruct>(resultType)
                     .init("error")
@@ -366,6 +411,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
     return {written.attach(kj::mv(pending)), false};
   }
   KJ_IF_MAYBE(e, refused) {
+    load.longCalls = longBefore;
     setError(context.getResults()
                  .template getAs<capnp::DynamicStruct>(resultType)
                  .init("error")
@@ -376,6 +422,13 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   }
   auto result = KJ_ASSERT_NONNULL(kj::mv(dispatched));
   auto operation = rule.operation;
+  // Until it is answered, the call keeps its connection from counting as idle.
+  ++load.calls;
+  size_t longTaken = load.longCalls - longBefore;
+  auto answered = kj::defer([load = kj::addRef(load), longTaken]() mutable {
+    --load->calls;
+    load->longCalls -= longTaken;
+  });
   result.promise = result.promise
                        .then([finish, &pending = *pending]() mutable { return finish(pending); },
                              [finish, &pending = *pending, context, resultType,
@@ -387,7 +440,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                                            operation, e);
                                return finish(pending);
                              })
-                       .attach(kj::mv(pending));
+                       .attach(kj::mv(pending), kj::mv(answered));
   return result;
 }
 
@@ -761,8 +814,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto job = [&vault, who = core::clonePrincipal(who()), target, type = kj::heapString(type)]() {
       return vault.get(who, target, type);
     };
+    // Released by the choke point once the answer is handed to capnp (pass()).
     ++caller_.load->longCalls;
-    auto done = kj::defer([load = kj::addRef(*caller_.load)]() mutable { --load->longCalls; });
     return service_.reads()
         .run<kj::Array<core::Credential>>(kj::mv(job), lane)
         .then([context](Outcome<kj::Array<core::Credential>> outcome) mutable {
@@ -772,8 +825,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
           }
           KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
           fillList(context, KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-        })
-        .attach(kj::mv(done));
+        });
   }
 
   template<typename Context>

@@ -49,14 +49,18 @@ constexpr uint32_t GATEWAY_QUEUE_FACTOR = 64;
 constexpr size_t INLINE_GET_LIMIT = 256;
 constexpr size_t LONG_GETS_PER_UID = 4;
 
-// What a connection has promised but not yet queued for writing: long Gets on the reads
-// worker. The listener counts each as LONG_CALL_WEIGHT_BYTES of write backlog, so a client that
-// pipelines long Gets without reading them has its requests left unread (back-pressure) rather
-// than all of them opened at once.
+// What a connection has promised but not yet queued for writing: long Gets, from the moment
+// they are admitted until their answer is handed to capnp (on the reads worker, waiting for the
+// event loop, waiting for their audit record). The listener counts each as
+// LONG_CALL_WEIGHT_BYTES of write backlog, so a client that pipelines long Gets without reading
+// them has its requests left unread (back-pressure) rather than all of them opened at once.
 struct ConnectionLoad : public kj::Refcounted {
   size_t longCalls = 0;
+  size_t calls = 0;  // calls received and not yet answered: the connection is not idle
 };
-constexpr size_t LONG_CALL_WEIGHT_BYTES = 8 << 20;
+// What a long Get holds at its largest: the opened list (secrets in the secure pool) and its
+// encoded answer, ~8 MiB each for 1,000 credentials of 8 KiB.
+constexpr size_t LONG_CALL_WEIGHT_BYTES = 16 << 20;
 // Answers one uid's connections may hold unsent (and long Gets promised) before that uid's next
 // long Get is answered `throttled`: one uid with many connections, each reading nothing,
 // cannot make the daemon hold a long answer per connection.

@@ -40,9 +40,12 @@ kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_
 kj::Promise<size_t> BufferedStream::gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {
   KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
   if (timer_ != nullptr && backlogged()) {
+    backlogWait_ = true;
     return readCanceler_.wrap(whenBacklogDrains()).then([this, dst, minBytes, maxBytes]() {
       // The wait was ours, not the peer's: its clocks start again.
+      backlogWait_ = false;
       messageStart_ = lastActivity_ = timer_->now();
+      if (frames_.inMessage()) wake();
       return readFromBuffer(dst, minBytes, maxBytes, 0);
     });
   }
@@ -83,48 +86,88 @@ kj::Promise<size_t> BufferedStream::innerRead(kj::byte* dst, size_t minBytes, si
   auto read = inner_->tryRead(dst, minBytes, maxBytes);
   if (timer_ == nullptr) return readCanceler_.wrap(kj::mv(read));
   return readCanceler_.wrap(read.then([this, dst](size_t m) -> kj::Promise<size_t> {
-                                  bool wasIn = frames_.inMessage();
-                                  bool completed = frames_.feed(kj::arrayPtr(dst, m));
-                                  auto now = timer_->now();
-                                  lastActivity_ = now;
-                                  if ((completed || !wasIn) && frames_.inMessage()) {
-                                    messageStart_ = now;
-                                  }
-                                  // Refused on its segment table, before the reader allocates.
-                                  if (frames_.largestDeclared() > limits_.maxMessageBytes) {
-                                    return limitException("message-too-large",
-                                                          "the peer sent a message past the "
-                                                          "transport limit");
-                                  }
-                                  return m;
-                                })
-                                .exclusiveJoin(readDeadline()));
+    bool wasIn = frames_.inMessage();
+    bool completed = frames_.feed(kj::arrayPtr(dst, m));
+    auto now = timer_->now();
+    lastActivity_ = now;
+    if ((completed || !wasIn) && frames_.inMessage()) {
+      messageStart_ = now;
+      wake();
+    }
+    // Refused on its segment table, before the reader allocates.
+    if (frames_.largestDeclared() > limits_.maxMessageBytes) {
+      return limitException("message-too-large",
+                            "the peer sent a message past the transport limit");
+    }
+    return m;
+  }));
 }
 
-// Resolves never, or fails the read when the peer took too long.
-kj::Promise<size_t> BufferedStream::readDeadline() {
-  kj::TimePoint at = kj::origin<kj::TimePoint>();
-  if (frames_.inMessage()) {
-    at = messageStart_ + limits_.messageTimeout;
-  } else KJ_IF_MAYBE(idle, limits_.idleTimeout) {
-    // Answers being written are traffic too.
-    at = writing_.get() != nullptr ? timer_->now() + *idle : lastActivity_ + *idle;
-  } else {
-    return kj::NEVER_DONE;
+// The earliest deadline that applies now, if any.
+kj::Maybe<BufferedStream::Deadline> BufferedStream::deadline() {
+  kj::Maybe<Deadline> best;
+  auto consider = [&](kj::TimePoint at, kj::StringPtr which, kj::StringPtr why) {
+    KJ_IF_MAYBE(b, best) {
+      if (b->at <= at) return;
+    }
+    best = Deadline{at, which, why};
+  };
+  if (writing_.get() != nullptr) {
+    consider(writeStart_ + limits_.writeTimeout, "write-timeout",
+             "the peer did not read its answers in time");
   }
-  return timer_->atTime(at).then([this]() -> kj::Promise<size_t> {
-    // The deadline may have moved meanwhile (writes went out, a backlog wait ended).
-    auto now = timer_->now();
-    if (frames_.inMessage()) {
-      if (messageStart_ + limits_.messageTimeout > now) return readDeadline();
-      return limitException("message-timeout", "the peer did not finish sending a message in time");
+  if (backlogWait_) return best;
+  if (frames_.inMessage()) {
+    consider(messageStart_ + limits_.messageTimeout, "message-timeout",
+             "the peer did not finish sending a message in time");
+  } else KJ_IF_MAYBE(idle, limits_.idleTimeout) {
+    // Answers being written, or still being worked on, are traffic too.
+    bool busy = false;
+    KJ_IF_MAYBE(calls, callsInProgress_) { busy = (*calls)(); }
+    if (writing_.get() == nullptr && !busy) {
+      consider(lastActivity_ + *idle, "idle-timeout", "the connection was idle for too long");
     }
-    KJ_IF_MAYBE(idle, limits_.idleTimeout) {
-      if (writing_.get() != nullptr || lastActivity_ + *idle > now) return readDeadline();
-      return limitException("idle-timeout", "the connection was idle for too long");
+  }
+  return best;
+}
+
+kj::Promise<void> BufferedStream::arm(kj::TimePoint at) {
+  return timer_->atTime(at).then([this]() { return watch(); });
+}
+
+// Fails the stream if a deadline has passed; otherwise returns the next wake-up.
+kj::Promise<void> BufferedStream::watch() {
+  if (error_ != nullptr) return kj::READY_NOW;
+  auto now = timer_->now();
+  auto next = deadline();
+  KJ_IF_MAYBE(d, next) {
+    if (d->at <= now) {
+      fail(limitException(d->which, d->why));
+      return kj::READY_NOW;
     }
-    return kj::NEVER_DONE;
-  });
+  }
+  if (writing_.get() != nullptr || frames_.inMessage() || backlogWait_) {
+    // A deadline that starts meanwhile is at least 8 steps away: met exactly.
+    sleeping_ = false;
+    auto at = now + period_;
+    KJ_IF_MAYBE(d, next) {
+      if (d->at < at) at = d->at;
+    }
+    return arm(at);
+  }
+  // Nothing in progress: the next message or write wakes the watcher (wake()).
+  sleeping_ = true;
+  KJ_IF_MAYBE(d, next) { return arm(d->at); }
+  // No deadline (calls in progress, or no idle limit): look again after a while, in case the
+  // calls ended without an answer to write.
+  KJ_IF_MAYBE(idle, limits_.idleTimeout) { return arm(now + *idle); }
+  return kj::NEVER_DONE;
+}
+
+void BufferedStream::wake() {
+  if (!sleeping_ || timer_ == nullptr || error_ != nullptr) return;
+  sleeping_ = false;
+  watcher_ = arm(timer_->now() + period_);
 }
 
 kj::Exception BufferedStream::limitException(kj::StringPtr which, kj::StringPtr description) {
@@ -154,12 +197,17 @@ kj::Promise<void> BufferedStream::whenBacklogDrains() {
       .then([this]() { return whenBacklogDrains(); });
 }
 
-void BufferedStream::enforce(kj::Timer& timer, Limits limits,
-                             kj::Function<size_t()> queuedUpstream) {
+void BufferedStream::enforce(kj::Timer& timer, Limits limits, kj::Function<size_t()> queuedUpstream,
+                             kj::Maybe<kj::Function<bool()>> callsInProgress) {
   timer_ = &timer;
   limits_ = limits;
   queuedUpstream_ = kj::mv(queuedUpstream);
+  callsInProgress_ = kj::mv(callsInProgress);
   messageStart_ = lastActivity_ = timer.now();
+  auto shortest = kj::min(limits_.messageTimeout, limits_.writeTimeout);
+  KJ_IF_MAYBE(idle, limits_.idleTimeout) { shortest = kj::min(shortest, *idle); }
+  period_ = kj::max(shortest / 8, 1 * kj::MILLISECONDS);
+  watcher_ = watch();
 }
 
 bool BufferedStream::FrameTracker::feed(kj::ArrayPtr<const kj::byte> bytes) {
@@ -295,11 +343,10 @@ void BufferedStream::flush() {
   auto pieces = writing_->pieces();
   auto promise = kj::evalNow([&]() { return inner_->write(pieces); });
   if (timer_ != nullptr) {
-    lastActivity_ = timer_->now();
-    promise = promise.exclusiveJoin(
-        timer_->afterDelay(limits_.writeTimeout).then([this]() -> kj::Promise<void> {
-          return limitException("write-timeout", "the peer did not read its answers in time");
-        }));
+    // The watcher fails the stream when the kernel does not take the batch in time.
+    writeStart_ = lastActivity_ = timer_->now();
+    promise = writeCanceler_.wrap(kj::mv(promise));
+    wake();
   }
   tasks_.add(promise.attach(kj::mv(pieces))
                  .then(
@@ -336,7 +383,9 @@ void BufferedStream::fail(kj::Exception&& exception) {
       for (auto& waiter : writing_->waiters) waiter->reject(kj::cp(*e));
     }
     for (auto& waiter : queued_.waiters) waiter->reject(kj::cp(*e));
-    // The failed write is over; flush() writes nothing more after an error.
+    // The failed write is over (cancelled first: it reads the batch); flush() writes nothing
+    // more after an error.
+    writeCanceler_.cancel(*e);
     writing_ = nullptr;
     queued_ = Batch();
     // capnp already saw its write succeed; it must learn of the failure from its read.

@@ -191,6 +191,22 @@ kj::Own<Node> fromForm(const FormData& form, kj::Maybe<RestError>& error) {
 struct Binder {
   kj::Maybe<RestError> error;
 
+  // An empty text or string where a number, boolean or date belongs: refused, as in SOAP
+  // (an empty date read as DateTime.MinValue would drop the client's value without a word).
+  // null (JSON), xsi:nil (XML) or leaving the field out means none.
+  bool refuseEmpty(const Node& n, kj::StringPtr path, kj::StringPtr expected) {
+    if (n.kind != Node::Kind::TEXT && n.kind != Node::Kind::STRING) return false;
+    for (char c : n.text) {
+      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+    }
+    if (error == nullptr) {
+      error = badRequest(
+          kj::str(path, " is empty: give ", expected, ", or leave it out (or null) for none"),
+          path);
+    }
+    return true;
+  }
+
   void wrongType(kj::StringPtr path, kj::StringPtr expected, const Node& n) {
     if (error == nullptr) {
       error = badRequest(kj::str(path, " must be ", expected, ", not ", n.describe()), path);
@@ -204,6 +220,7 @@ struct Binder {
   }
 
   kj::Maybe<int32_t> int32(const Node& n, kj::StringPtr path) {
+    if (n.kind == Node::Kind::TEXT && refuseEmpty(n, path, "an integer")) return nullptr;
     if (n.kind != Node::Kind::NUMBER && n.kind != Node::Kind::TEXT) {
       wrongType(path, "an integer", n);
       return nullptr;
@@ -256,6 +273,7 @@ struct Binder {
 
   kj::Maybe<bool> boolean(const Node& n, kj::StringPtr path) {
     if (n.kind == Node::Kind::BOOLEAN) return n.boolean;
+    if (n.kind == Node::Kind::TEXT && refuseEmpty(n, path, "true or false")) return nullptr;
     if (n.kind == Node::Kind::TEXT) {
       // xsd:boolean, and the capitalised forms .NET's bool.ToString() writes.
       kj::StringPtr t = n.text;
@@ -271,6 +289,7 @@ struct Binder {
   // Null or absent is DateTime.MinValue (0).
   int64_t date(const Node& n, kj::StringPtr path) {
     if (n.kind == Node::Kind::NUL) return 0;
+    if (refuseEmpty(n, path, "an ISO 8601 date such as 2024-05-01T12:00:00Z")) return 0;
     if (n.kind != Node::Kind::STRING && n.kind != Node::Kind::TEXT) {
       wrongType(path, "an ISO 8601 date", n);
       return 0;

@@ -197,7 +197,9 @@ Negotiated negotiate(const http::HttpRequest& request) {
 }
 
 kj::String formatDate(int64_t ticks) {
-  if (ticks <= 0) return kj::str("0001-01-01T00:00:00");
+  // DateTime.MinValue too carries its offset: OpenAPI's date-time (RFC 3339) requires one,
+  // and .NET writes a UTC MinValue so as well.
+  if (ticks <= 0) return kj::str("0001-01-01T00:00:00Z");
   if (ticks > ipc::MAX_TICKS) ticks = ipc::MAX_TICKS;
   int64_t seconds = ticks / ipc::TICKS_PER_SECOND;
   int64_t fraction = ticks % ipc::TICKS_PER_SECOND;

@@ -8,7 +8,7 @@
 //
 // Dates are written as .NET writes a UTC DateTime: "2024-05-01T12:00:00Z", with up to seven
 // fractional digits and trailing zeros dropped ("…:00.5Z"); DateTime.MinValue (0, open-ended)
-// as "0001-01-01T00:00:00", without a zone, as .NET writes it.
+// as "0001-01-01T00:00:00Z": every date carries its offset, as OpenAPI's date-time requires.
 //
 // Response bodies may hold secrets: they are built in wiped buffers. A value that cannot be
 // carried (invalid UTF-8, or a character XML 1.0 forbids) makes the whole response a 500

@@ -178,7 +178,6 @@ ResponseWriter::ResponseWriter(SoapVersion version, const ServiceAddress& addres
       "\n xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
       "\n xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"");
   auto nn = kj::str("NetServerServices", address.version);
-  arraysPrefix_ = kj::str(nn, address.service == "SoPrincipal" ? "3" : "2");
   if (address.service == "SoPrincipal") {
     w.rawAttributes(
         kj::str("\n xmlns:", nn,

@@ -67,8 +67,6 @@ class ResponseWriter {
 
   xml::XmlWriter& xml() { return writer_; }
   kj::StringPtr prefix() const { return prefix_; }
-  // The prefix bound to http://schemas.microsoft.com/2003/10/Serialization/Arrays.
-  kj::StringPtr arraysPrefix() const { return arraysPrefix_; }
   // A qualified name in the service namespace: q("Response") -> "User:Response".
   kj::StringPtr q(kj::StringPtr local);
 
@@ -84,7 +82,6 @@ class ResponseWriter {
  private:
   SoapVersion version_;
   kj::StringPtr prefix_;
-  kj::String arraysPrefix_;
   xml::XmlWriter writer_;
   kj::Arena names_;  // qualified names handed out by q(); one allocation per ~1 KiB
 };

@@ -28,7 +28,6 @@ kj::OneOf<LoginRequest, Failure> readLogin(const xml::Element& op, kj::StringPtr
 
 void writeLoginResponse(ResponseWriter& w, const frontends::LoginResult& r) {
   auto& x = w.xml();
-  kj::StringPtr p = w.prefix();
   bool ok = r.failure == nullptr;
   w.newline(2);
   x.start(w.q("AuthenticateResponse"));
@@ -39,55 +38,49 @@ void writeLoginResponse(ResponseWriter& w, const frontends::LoginResult& r) {
     x.start(w.q("Credentials")).attr("xsi:nil", "true").endEmpty();
   } else {
     bool system = r.kind == rpc::Kind::SYSTEM;
-    x.start(w.q("Response")).attr("xsi:type", kj::str(p, ":SoPrincipalCarrier"));
-    auto field = [&](kj::StringPtr name, kj::StringPtr type, kj::StringPtr value) {
+    x.start(w.q("Response"));
+    auto field = [&](kj::StringPtr name, kj::StringPtr value) {
       w.newline(4);
-      x.element(w.q(name), type, value);
+      x.element(w.q(name), value);
     };
-    auto userType = kj::str(p, ":UserType");
-    field("UserType", userType, system ? "SystemAssociate" : "InternalAssociate");
-    field("Associate", "xsd:string", r.name);
-    field("AssociateId", "xsd:int", kj::str(r.associateId));
-    field("IsPerson", "xsd:boolean", "false");
+    // An empty array (the element without children, as WCF writes one).
+    auto empty = [&](kj::StringPtr name) {
+      w.newline(4);
+      x.start(w.q(name)).end();
+    };
+    field("UserType", system ? "SystemAssociate" : "InternalAssociate");
+    field("Associate", r.name);
+    field("AssociateId", kj::str(r.associateId));
+    field("IsPerson", "false");
     for (auto name :
          {"PersonId"_kj, "CountryId"_kj, "HomeCountryId"_kj, "ContactId"_kj, "GroupId"_kj,
           "BusinessId"_kj, "CategoryId"_kj, "ContactOwner"_kj, "RoleId"_kj}) {
-      field(name, "xsd:int", "0");
+      field(name, "0");
     }
-    field("RoleName", "xsd:string", "");
-    field("RoleDescription", "xsd:string", "");
-    field("RoleType", kj::str(p, ":RoleType"), system ? "System" : "Employee");
-    w.newline(4);
-    x.start(w.q("Licenses")).attr("xsi:type", kj::str(p, ":ArrayOfGrantedModuleLicense")).end();
-    field("FullName", "xsd:string", r.name);
-    field("EMailAddress", "xsd:string", "");
-    w.newline(4);
-    x.start(w.q("FunctionRights"))
-        .attr("xsi:type", kj::str(w.arraysPrefix(), ":ArrayOfstring"))
-        .end();
-    field("EjUserId", "xsd:int", "0");
-    field("EjAccessLevel", "xsd:int", "0");
-    field("EjUserStatus", kj::str(p, ":EjUserStatus"), "StatusNone");
-    w.newline(4);
-    x.start(w.q("ProvidedCredentials"))
-        .attr("xsi:type", kj::str(p, ":ArrayOfProvidedCredential"))
-        .end();
-    w.newline(4);
-    x.start(w.q("SecondaryGroups"))
-        .attr("xsi:type", kj::str(w.arraysPrefix(), ":ArrayOfint"))
-        .end();
-    field("DatabaseContextIdentifier", "xsd:string", "");
+    field("RoleName", "");
+    field("RoleDescription", "");
+    field("RoleType", system ? "System" : "Employee");
+    empty("Licenses");
+    field("FullName", r.name);
+    field("EMailAddress", "");
+    empty("FunctionRights");
+    field("EjUserId", "0");
+    field("EjAccessLevel", "0");
+    field("EjUserStatus", "StatusNone");
+    empty("ProvidedCredentials");
+    empty("SecondaryGroups");
+    field("DatabaseContextIdentifier", "");
     w.newline(3);
     x.end();
     w.newline(3);
-    x.start(w.q("Credentials")).attr("xsi:type", kj::str(p, ":SoCredentials"));
+    x.start(w.q("Credentials"));
     w.newline(4);
-    x.element(w.q("Ticket"), "xsd:string", r.ticket.reveal());
+    x.element(w.q("Ticket"), r.ticket.reveal());
     w.newline(3);
     x.end();
   }
   w.newline(3);
-  x.element(w.q("AuthenticationSucceeded"), "xsd:boolean", ok ? "true" : "false");
+  x.element(w.q("AuthenticationSucceeded"), ok ? "true" : "false");
   w.newline(2);
   x.end();
 }

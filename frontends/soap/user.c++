@@ -68,11 +68,25 @@ kj::Maybe<bool> parseBool(kj::StringPtr text) {
 
 kj::Maybe<int64_t> parseDateTime(kj::StringPtr text) {
   auto t = trimmed(text);
-  if (t.size() == 0) return int64_t(0);
+  if (t.size() == 0) return nullptr;
   return ipc::parseTicks(t);
 }
 
 namespace {
+
+// The text of a typed value (xsd:int, xsd:boolean, xsd:dateTime), or a Failure naming the
+// element when it is empty: "none" is an absent element or xsi:nil="true" (callers skip
+// both), never "" - an empty <ValidFrom/> (what node-soap sends for a JS Date) read as
+// open-ended would drop the client's value without a word.
+kj::OneOf<kj::String, Failure> typedText(const xml::Element& e, kj::StringPtr name,
+                                         kj::StringPtr type) {
+  auto t = trimmed(e.text);
+  if (t.size() == 0) {
+    return invalid(name, kj::str("is empty: give an ", type,
+                                 ", or leave the element out (or send xsi:nil=\"true\") for none"));
+  }
+  return kj::mv(t);
+}
 
 // Reads an UntrustedCredentials carrier.
 kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
@@ -85,19 +99,16 @@ kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
     return nullptr;
   };
   const xml::Element* x;
-  KJ_IF_MAYBE(f, get("ValidFrom", x)) { return kj::mv(*f); }
-  if (x != nullptr) {
-    KJ_IF_MAYBE(v, parseDateTime(x->text)) {
-      out.validFrom = *v;
-    } else
-      return invalid("ValidFrom", "is not a valid xsd:dateTime");
-  }
-  KJ_IF_MAYBE(f, get("ValidTo", x)) { return kj::mv(*f); }
-  if (x != nullptr) {
-    KJ_IF_MAYBE(v, parseDateTime(x->text)) {
-      out.validTo = *v;
-    } else
-      return invalid("ValidTo", "is not a valid xsd:dateTime");
+  for (kj::StringPtr name : {"ValidFrom"_kj, "ValidTo"_kj}) {
+    KJ_IF_MAYBE(f, get(name, x)) { return kj::mv(*f); }
+    if (x == nullptr) continue;
+    auto text = typedText(*x, name, "xsd:dateTime");
+    KJ_IF_MAYBE(f, text.tryGet<Failure>()) { return kj::mv(*f); }
+    KJ_IF_MAYBE(v, ipc::parseTicks(text.get<kj::String>())) {
+      (name == "ValidFrom" ? out.validFrom : out.validTo) = *v;
+    } else {
+      return invalid(name, "is not a valid xsd:dateTime");
+    }
   }
   KJ_IF_MAYBE(f, get("Comment", x)) { return kj::mv(*f); }
   if (x != nullptr) out.comment = kj::heapString(x->text);
@@ -108,10 +119,13 @@ kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
   if (x != nullptr) out.publicValue = kj::heapString(x->text);
   KJ_IF_MAYBE(f, get("IsActive", x)) { return kj::mv(*f); }
   if (x != nullptr) {
-    KJ_IF_MAYBE(v, parseBool(x->text)) {
+    auto text = typedText(*x, "IsActive", "xsd:boolean");
+    KJ_IF_MAYBE(f, text.tryGet<Failure>()) { return kj::mv(*f); }
+    KJ_IF_MAYBE(v, parseBool(text.get<kj::String>())) {
       out.isActive = *v;
-    } else
+    } else {
       return invalid("IsActive", "is not a valid xsd:boolean");
+    }
   }
   return nullptr;
 }
@@ -135,10 +149,13 @@ kj::OneOf<OpRequest, Failure> readUserOperation(const xml::Element& op, Op which
     KJ_IF_MAYBE(f, get("AssociateId")) { return kj::mv(*f); }
     // Absent AssociateId is xs:int's default, 0: the authenticated associate.
     if (x != nullptr) {
-      KJ_IF_MAYBE(v, parseInt(x->text)) {
+      auto text = typedText(*x, "AssociateId", "xsd:int");
+      KJ_IF_MAYBE(f, text.tryGet<Failure>()) { return kj::mv(*f); }
+      KJ_IF_MAYBE(v, parseInt(text.get<kj::String>())) {
         req.associateId = *v;
-      } else
+      } else {
         return invalid("AssociateId", "is not a valid xsd:int");
+      }
     }
   }
   if (which != Op::CREATE_DEFAULT) {
@@ -164,53 +181,56 @@ namespace {
 void writeCredentialFields(ResponseWriter& w, const frontends::Credential& c, uint depth) {
   auto& x = w.xml();
   w.newline(depth);
-  x.element(w.q("ValidFrom"), "xsd:dateTime", formatDateTime(c.validFrom));
+  x.element(w.q("ValidFrom"), formatDateTime(c.validFrom));
   w.newline(depth);
-  x.element(w.q("ValidTo"), "xsd:dateTime", formatDateTime(c.validTo));
+  x.element(w.q("ValidTo"), formatDateTime(c.validTo));
   w.newline(depth);
-  x.element(w.q("Comment"), "xsd:string", c.comment);
+  x.element(w.q("Comment"), c.comment);
   w.newline(depth);
   KJ_IF_MAYBE(s, c.secretValue) {
-    x.element(w.q("SecretValue"), "xsd:string", s->reveal());
+    x.element(w.q("SecretValue"), s->reveal());
   } else {
-    x.element(w.q("SecretValue"), "xsd:string", "");  // withheld
+    x.element(w.q("SecretValue"), "");  // withheld
   }
   w.newline(depth);
-  x.element(w.q("PublicValue"), "xsd:string", c.publicValue);
+  x.element(w.q("PublicValue"), c.publicValue);
   w.newline(depth);
-  x.element(w.q("IsActive"), "xsd:boolean", c.isActive ? "true" : "false");
+  x.element(w.q("IsActive"), c.isActive ? "true" : "false");
 }
 
 }  // namespace
 
 void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
   auto& x = w.xml();
-  auto type = kj::str(w.prefix(), ":UntrustedCredentials");
   w.newline(2);
   x.start(w.q(kj::str(frontends::opName(op), "Response")));
+  bool content = false;
   if (result.failure == nullptr) {
     if (op == Op::CREATE_DEFAULT && result.credentials.size() > 0) {
       w.newline(3);
-      x.start(w.q("Response")).attr("xsi:type", type);
+      x.start(w.q("Response"));
       writeCredentialFields(w, result.credentials[0], 4);
       w.newline(3);
       x.end();
+      content = true;
     } else if (frontends::opReturnsList(op)) {
       w.newline(3);
-      x.start(w.q("Response"))
-          .attr("xsi:type", kj::str(w.prefix(), ":ArrayOfUntrustedCredentials"));
+      x.start(w.q("Response"));
       for (auto& c : result.credentials) {
         w.newline(4);
-        x.start(w.q("UntrustedCredentials")).attr("xsi:type", type);
+        x.start(w.q("UntrustedCredentials"));
         writeCredentialFields(w, c, 5);
         w.newline(4);
         x.end();
       }
-      w.newline(3);
+      if (result.credentials.size() > 0) w.newline(3);
       x.end();
+      content = true;
     }
   }
-  w.newline(2);
+  // A void answer (or a failure's) is declared with empty content: even a newline inside
+  // would make it invalid against the WSDL (the published examples have one; WCF has none).
+  if (content) w.newline(2);
   x.end();
 }
 
@@ -245,25 +265,24 @@ void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
   w.beginHeader();
   KJ_IF_MAYBE(f, failure) {
     w.newline(2);
-    x.start(w.q("ExceptionInfo")).attr("xsi:type", kj::str(w.prefix(), ":SoExceptionInfo"));
+    x.start(w.q("ExceptionInfo"));
     w.newline(3);
-    x.element(w.q("Message"), "xsd:string", f->message);
+    x.element(w.q("Message"), f->message);
     w.newline(3);
-    x.element(w.q("FriendlyText"), "xsd:string", f->message);
+    x.element(w.q("FriendlyText"), f->message);
     w.newline(3);
-    x.element(w.q("ExceptionType"), "xsd:string", exceptionType(f->code));
+    x.element(w.q("ExceptionType"), exceptionType(f->code));
     w.newline(3);
-    x.element(w.q("Source"), "xsd:string", "credvault");
+    x.element(w.q("Source"), "credvault");
     if (f->field.size() > 0) {
       w.newline(3);
-      x.start(w.q("Parameters"))
-          .attr("xsi:type", kj::str(w.prefix(), ":SoExceptionInfoParameters"));
+      x.start(w.q("Parameters"));
       w.newline(4);
       x.start(w.q("SoExceptionInfoParametersKeyValuePair"));
       w.newline(5);
-      x.element(w.q("Key"), "xsd:string", "Field");
+      x.element(w.q("Key"), "Field");
       w.newline(5);
-      x.element(w.q("Value"), "xsd:string", f->field);
+      x.element(w.q("Value"), f->field);
       w.newline(4);
       x.end();
       w.newline(3);
@@ -273,7 +292,7 @@ void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
     x.end();
   }
   w.newline(2);
-  x.element(w.q("Succeeded"), "xsd:boolean", failure == nullptr ? "true" : "false");
+  x.element(w.q("Succeeded"), failure == nullptr ? "true" : "false");
   w.endHeader();
 }
 

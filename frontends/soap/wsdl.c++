@@ -113,8 +113,12 @@ constexpr kj::StringPtr USER_TYPES =
     "      <xs:element name=\"ArrayOfUntrustedCredentials\" nillable=\"true\""
     " type=\"tns:ArrayOfUntrustedCredentials\" />\n"_kj;
 
+// XML Schema allows imports only before every declaration: PHP's SoapClient (and xmllint)
+// refuse a schema with an import after its first element.
+constexpr kj::StringPtr PRINCIPAL_IMPORTS =
+    "      <xs:import namespace=\"http://schemas.microsoft.com/2003/10/Serialization/Arrays\" />\n"_kj;
+
 constexpr kj::StringPtr PRINCIPAL_TYPES =
-    "      <xs:import namespace=\"http://schemas.microsoft.com/2003/10/Serialization/Arrays\" />\n"
     "      <xs:simpleType name=\"UserType\">\n"
     "        <xs:restriction base=\"xs:string\">\n"
     "          <xs:enumeration value=\"Unknown\" />\n"
@@ -335,10 +339,11 @@ kj::String userElements(frontends::Op op) {
 }
 
 kj::String render(kj::StringPtr serviceName, kj::StringPtr portType, kj::StringPtr ns,
-                  kj::StringPtr location, kj::StringPtr types, kj::StringPtr extraSchemas,
-                  kj::ArrayPtr<OperationSpec> ops) {
+                  kj::StringPtr location, kj::StringPtr imports, kj::StringPtr types,
+                  kj::StringPtr extraSchemas, kj::ArrayPtr<OperationSpec> ops) {
   kj::Vector<kj::String> parts;
   parts.add(substitute(substitute(HEAD, "@NS@", ns), "@SERVICE@", serviceName));
+  parts.add(kj::str(imports));
   parts.add(kj::str(COMMON_TYPES));
   parts.add(kj::str(types));
   for (auto& op : ops) parts.add(kj::str(op.elements));
@@ -455,15 +460,15 @@ kj::String userWsdl(kj::StringPtr ns, kj::StringPtr location) {
     ops.add(OperationSpec{kj::str(name), kj::str(name, "Response"), kj::str(USER_REQUEST_HEADERS),
                           userElements(op)});
   }
-  return render("WcfUserService", "User", ns, location, USER_TYPES, "", ops);
+  return render("WcfUserService", "User", ns, location, "", USER_TYPES, "", ops);
 }
 
 kj::String principalWsdl(kj::StringPtr ns, kj::StringPtr location) {
   kj::Vector<OperationSpec> ops;
   ops.add(OperationSpec{kj::str("AuthenticateUsernamePassword"), kj::str("AuthenticateResponse"),
                         kj::str(PRINCIPAL_REQUEST_HEADERS), kj::str()});
-  return render("WcfSoPrincipalService", "SoPrincipal", ns, location, PRINCIPAL_TYPES,
-                ARRAYS_SCHEMA, ops);
+  return render("WcfSoPrincipalService", "SoPrincipal", ns, location, PRINCIPAL_IMPORTS,
+                PRINCIPAL_TYPES, ARRAYS_SCHEMA, ops);
 }
 
 }  // namespace credvault::soap

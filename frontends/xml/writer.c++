@@ -91,9 +91,8 @@ XmlWriter& XmlWriter::endEmpty() {
   return *this;
 }
 
-XmlWriter& XmlWriter::element(kj::StringPtr qname, kj::StringPtr type, kj::StringPtr value) {
+XmlWriter& XmlWriter::element(kj::StringPtr qname, kj::StringPtr value) {
   start(qname);
-  if (type != nullptr) attr("xsi:type", type);
   text(value);
   return end();
 }

@@ -30,8 +30,8 @@ class XmlWriter {
   XmlWriter& text(kj::StringPtr value);  // closes a pending start tag first
   XmlWriter& end();                      // "</qname>" (never self-closing)
   XmlWriter& endEmpty();                 // "/>" for a start tag without content
-  // <qname xsi:type="type">value</qname>; `type` may be null for no attribute.
-  XmlWriter& element(kj::StringPtr qname, kj::StringPtr type, kj::StringPtr value);
+  // <qname>value</qname>
+  XmlWriter& element(kj::StringPtr qname, kj::StringPtr value);
 
   bool lossy() const { return lossy_; }
   // The document so far, as an exactly sized copy; the writer is wiped and empty afterwards.

@@ -334,11 +334,12 @@ class Reply:
 
 
 def shape(element):
-    """Canonical shape of an element tree: names, xsi:type, trimmed leaf text."""
+    """Canonical shape of an element tree: names, xsi:nil, trimmed leaf text. Not xsi:type:
+    SuperOffice's published examples carry it on every value, the gateway (as WCF) on none."""
     parts = [element.tag]
-    t = element.get("{%s}type" % XSI)
+    t = element.get("{%s}nil" % XSI)
     if t:
-        parts.append("[type=%s]" % t)
+        parts.append("[nil=%s]" % t)
     children = list(element)
     if children:
         parts.append("{" + "".join(shape(c) for c in children) + "}")

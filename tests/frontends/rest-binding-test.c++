@@ -10,6 +10,7 @@
 #include <kj/encoding.h>
 #include <string.h>
 #include <string>
+#include <utility>
 
 namespace credvault::rest {
 namespace {
@@ -314,6 +315,36 @@ TEST(Binding, ReadsDatesWithAndWithoutOffsetAndFraction) {
   EXPECT_EQ(date("2024-02-30T00:00:00"), -1);
   EXPECT_EQ(date("yesterday"), -1);
   EXPECT_EQ(date("0001-01-01T00:00:00+01:00"), -1);  // before DateTime.MinValue
+}
+
+TEST(Binding, RefusesEmptyValuesNamingTheFieldAndNullIsNone) {
+  // An empty date is refused in every body type, not read as open-ended.
+  for (auto [type, body] :
+       {std::pair<kj::StringPtr, kj::StringPtr>{"application/json",
+                                                R"({"Type":"t","Credentials":{"ValidFrom":""}})"},
+        {"application/xml", "<r><Type>t</Type><Credentials><ValidFrom/></Credentials></r>"},
+        {"application/x-www-form-urlencoded", "Type=t&Credentials.ValidFrom="}}) {
+    auto e = failed(Op::SAVE, type, body);
+    EXPECT_EQ(e.status, 400u);
+    EXPECT_EQ(fieldOf(e), "Credentials.ValidFrom") << type.cStr();
+    EXPECT_TRUE(has(e.detail, "Credentials.ValidFrom is empty")) << e.detail.cStr();
+  }
+  auto active = failed(Op::SAVE, "application/xml",
+                       "<r><Type>t</Type><Credentials><IsActive> </IsActive></Credentials></r>");
+  EXPECT_TRUE(has(active.detail, "Credentials.IsActive is empty")) << active.detail.cStr();
+  auto id =
+      failed(Op::GET_FOR_ASSOCIATE, "application/x-www-form-urlencoded", "Type=t&AssociateId=");
+  EXPECT_TRUE(has(id.detail, "AssociateId is empty")) << id.detail.cStr();
+  // null / xsi:nil: none, the defaults.
+  auto nil = bound(Op::SAVE, "application/xml",
+                   "<r xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><Type>t</Type>"
+                   "<Credentials><ValidFrom i:nil=\"true\"/><IsActive i:nil=\"true\"/>"
+                   "</Credentials></r>");
+  EXPECT_EQ(nil.credential.validFrom, 0);
+  EXPECT_FALSE(nil.credential.isActive);
+  EXPECT_EQ(bound(Op::SAVE, "application/json", R"({"Type":"t","Credentials":{"ValidTo":null}})")
+                .credential.validTo,
+            0);
 }
 
 TEST(Binding, ReportsSyntaxErrorsOfEachBodyType) {

@@ -316,7 +316,7 @@ class RestTest(unittest.TestCase):
         self.assertEqual(list(r.json().keys()), ["ValidFrom", "ValidTo", "Comment", "SecretValue",
                                                  "PublicValue", "IsActive", "TableRight",
                                                  "FieldProperties"])
-        self.assertEqual(r.json()["ValidFrom"], "0001-01-01T00:00:00")
+        self.assertEqual(r.json()["ValidFrom"], "0001-01-01T00:00:00Z")
 
     def test_secret_value_absent_or_null_keeps_the_stored_secret(self):
         base = {"Type": "keep", "Credentials": {"PublicValue": "p", "SecretValue": "first"}}
@@ -349,7 +349,7 @@ class RestTest(unittest.TestCase):
             item = root.find("{%s}UntrustedCredentials" % DC_NS)
             self.assertEqual(item.find("{%s}PublicValue" % DC_NS).text, "p<&>")
             self.assertEqual(item.find("{%s}SecretValue" % DC_NS).text, "s")
-            self.assertEqual(item.find("{%s}ValidFrom" % DC_NS).text, "0001-01-01T00:00:00")
+            self.assertEqual(item.find("{%s}ValidFrom" % DC_NS).text, "0001-01-01T00:00:00Z")
         r = self.as_user("alice", "CreateDefaultUntrustedCredentials", ctype=None, accept="text/xml")
         self.assertEqual(ET.fromstring(r.body).tag, "{%s}UntrustedCredentials" % DC_NS)
         r = self.as_user("alice", "GetUntrustedCredentials", {"Type": 5}, accept="application/xml")
@@ -364,7 +364,8 @@ class RestTest(unittest.TestCase):
                  ("2024-05-01T07:00:00.1234567-05:00", "2024-05-01T12:00:00.1234567Z"),
                  ("2024-05-01T12:00:00.5", "2024-05-01T12:00:00.5Z"),
                  ("2024-05-01", "2024-05-01T00:00:00Z"),
-                 ("0001-01-01T00:00:00", "0001-01-01T00:00:00")]
+                 ("0001-01-01T00:00:00", "0001-01-01T00:00:00Z"),
+                 ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z")]
         for i, (sent, written) in enumerate(cases):
             with self.subTest(sent=sent):
                 r = self.as_user("alice", "SaveUntrustedCredentials",

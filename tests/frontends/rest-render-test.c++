@@ -43,7 +43,7 @@ int64_t ticks(kj::StringPtr text) {
 }
 
 TEST(Dates, WrittenAsDotNetWritesUtcAndMinValue) {
-  EXPECT_EQ(formatDate(0), "0001-01-01T00:00:00");
+  EXPECT_EQ(formatDate(0), "0001-01-01T00:00:00Z");
   EXPECT_EQ(formatDate(ticks("2021-03-25T21:34:20Z")), "2021-03-25T21:34:20Z");
   EXPECT_EQ(formatDate(ticks("2019-07-14T03:24:48.5653818+02:00")), "2019-07-14T01:24:48.5653818Z");
   EXPECT_EQ(formatDate(ticks("2024-05-01T12:00:00.5Z")), "2024-05-01T12:00:00.5Z");
@@ -98,11 +98,11 @@ TEST(Render, WritesJsonInPascalCaseAndCarrierOrder) {
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.contentType, "application/json; charset=utf-8");
   EXPECT_EQ(bodyOf(r),
-            "[{\"ValidFrom\":\"2021-03-25T21:34:20Z\",\"ValidTo\":\"0001-01-01T00:00:00\","
+            "[{\"ValidFrom\":\"2021-03-25T21:34:20Z\",\"ValidTo\":\"0001-01-01T00:00:00Z\","
             "\"Comment\":\"line1\\nline2 \\\"q\\\" <&>\",\"SecretValue\":\"s3cr\xc3\xa9t\","
             "\"PublicValue\":\"alice@example.org\",\"IsActive\":true,\"TableRight\":null,"
             "\"FieldProperties\":{}},"
-            "{\"ValidFrom\":\"0001-01-01T00:00:00\",\"ValidTo\":\"0001-01-01T00:00:00\","
+            "{\"ValidFrom\":\"0001-01-01T00:00:00Z\",\"ValidTo\":\"0001-01-01T00:00:00Z\","
             "\"Comment\":\"\",\"SecretValue\":\"\",\"PublicValue\":\"bob\",\"IsActive\":false,"
             "\"TableRight\":null,\"FieldProperties\":{}}]");
   auto one = renderCredentials(Negotiated{}, list.slice(1, 2), false, Selection{});

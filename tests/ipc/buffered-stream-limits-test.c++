@@ -1,8 +1,9 @@
 // Tests for BufferedStream::enforce() (ipc/buffered-stream.h), over a real socketpair and the
 // real timer with short limits: a half-sent message is cut off after the message timeout, a
 // slow but whole one is not; a silent connection between messages obeys the idle timeout
-// (never, when unset); reads wait while the write backlog is over the cap and resume when it
-// drains; a peer that reads nothing fails the stream after the write timeout.
+// (never, when unset), but not while the peer waits for answers being worked on; reads wait while
+// the write backlog is over the cap and resume when it drains; a peer that reads nothing fails the
+// stream after the write timeout.
 
 #include "ipc/buffered-stream.h"
 
@@ -37,9 +38,12 @@ struct Link {
   BufferedStream stream{kj::mv(pipe.ends[0])};
   kj::AsyncIoStream& peer = *pipe.ends[1];
   size_t upstream = 0;
+  bool callsInProgress = false;
 
   explicit Link(Limits limits) {
-    stream.enforce(io.provider->getTimer(), limits, [this]() { return upstream; });
+    stream.enforce(
+        io.provider->getTimer(), limits, [this]() { return upstream; },
+        kj::Function<bool()>([this]() { return callsInProgress; }));
   }
   kj::Timer& timer() { return io.provider->getTimer(); }
   void send(kj::ArrayPtr<const kj::byte> bytes) {
@@ -132,6 +136,22 @@ TEST(BufferedStreamLimits, IdleConnectionFailsAfterTheIdleTimeout) {
   auto start = link.timer().now();
   EXPECT_EQ(link.read(8, 2 * kj::SECONDS), "disconnected idle-timeout");
   EXPECT_GE(link.timer().now() - start, 250 * kj::MILLISECONDS);
+}
+
+TEST(BufferedStreamLimits, ConnectionWaitingForItsAnswersIsNotIdle) {
+  auto limits = shortLimits();
+  limits.idleTimeout = 300 * kj::MILLISECONDS;
+  Link link(limits);
+  auto m = frame(1, 2);
+  link.send(m);
+  EXPECT_EQ(link.read(m.size(), 1 * kj::SECONDS), "ok");
+  // A call is being worked on (a queued password check, a commit): silence is the daemon's.
+  link.callsInProgress = true;
+  EXPECT_EQ(link.read(8, 1 * kj::SECONDS), "pending");
+  EXPECT_EQ(link.stream.limitReached(), nullptr);
+  // Answered, and the peer stays silent: now it is idle.
+  link.callsInProgress = false;
+  EXPECT_EQ(link.read(8, 2 * kj::SECONDS), "disconnected idle-timeout");
 }
 
 TEST(BufferedStreamLimits, ReadsWaitWhileTheBacklogIsOverTheCapAndResume) {
