@@ -269,7 +269,10 @@ kj::Promise<kj::Maybe<kj::Own<kj::AsyncIoStream>>> TlsServer::upgrade(
               return kj::Maybe<kj::Own<kj::AsyncIoStream>>(secure.attach(kj::mv(context)));
             });
       });
-  return timer_.timeoutAfter(handshakeTimeout_, kj::mv(work));
+  // A failed or slow handshake (a scanner, an old client, a wrong port) is the client's
+  // business: the connection closes, the client has its TLS alert, and the log stays quiet.
+  return timer_.timeoutAfter(handshakeTimeout_, kj::mv(work))
+      .catch_([](kj::Exception&&) -> kj::Maybe<kj::Own<kj::AsyncIoStream>> { return nullptr; });
 }
 
 }  // namespace credvault::http

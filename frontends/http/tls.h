@@ -8,7 +8,8 @@
 // and a pair that fails to load leaves the current one in place.
 //
 // A client that speaks plain HTTP to a TLS port gets a plain "400 Bad Request" saying to use
-// https:// instead of a handshake failure it cannot read. The handshake is bounded in time.
+// https:// instead of a handshake failure it cannot read. The handshake is bounded in time;
+// a handshake that fails or takes too long closes the connection without a log line.
 //
 // Never logs; key material is wiped from our buffers once OpenSSL has parsed it.
 
