@@ -19,6 +19,9 @@ constexpr size_t MAX_SECRET_BYTES = 8192;            // native API; a PEM key or
 constexpr size_t MAX_SUPEROFFICE_SECRET_CHARS = 70;  // applied by the SOAP/REST frontends
 
 constexpr size_t MAX_CREDENTIALS_PER_ASSOCIATE = 10000;
+// Entries in one Session.listAll answer (no secrets: at most ~0.6 KiB each, so well under
+// MAX_ANSWER_BYTES). Past it the caller names a type or an associate.
+constexpr size_t MAX_LISTED_CREDENTIALS = 100000;
 
 // Associates.
 constexpr size_t MAX_NAME_CHARS = 64;

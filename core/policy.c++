@@ -47,6 +47,8 @@ kj::StringPtr operationName(Operation op) {
       return "manage-tokens";
     case Operation::CREATE_TOKEN:
       return "create-token";
+    case Operation::LIST_ALL:
+      return "list-all";
     case Operation::LIST_ASSOCIATES:
       return "list-associates";
     case Operation::CHANGE_ASSOCIATES:
@@ -130,6 +132,14 @@ Access authorize(const Principal& who, Operation op, int32_t target) {
         denied("listing associates needs a system user or a user administrator");
       }
       return Access::FULL;
+    case Operation::LIST_ALL:
+      // The permission table's "another associate's list", for every associate at once.
+      if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
+        denied(
+            "listing every associate's credentials needs a system user or a user "
+            "administrator");
+      }
+      return Access::MANAGE;
     case Operation::CREATE_TOKEN:
       // A ticket dies with the password; a token minted from it would outlive it (tokens
       // survive password changes). So bearer sessions cannot mint tokens.

@@ -30,6 +30,7 @@ enum class Operation : uint8_t {
   LOGOUT,
   MANAGE_TOKENS,  // list, revoke API tokens of `target`
   CREATE_TOKEN,   // the same, from a session that is not itself a ticket or token session
+  LIST_ALL,       // every associate's listing (no secrets): system users and user admins
   // Admin.
   LIST_ASSOCIATES,    // list and find
   CHANGE_ASSOCIATES,  // add, change, remove

@@ -6,6 +6,8 @@
 
 #include <kj/debug.h>
 #include <kj/encoding.h>
+#include <kj/map.h>
+#include <sodium.h>
 
 namespace credvault::core {
 
@@ -13,6 +15,7 @@ namespace {
 
 constexpr uint8_t RECORD_FORMAT = 1;
 constexpr size_t INDEX_HASH_PART = 16;  // bytes of keyed hash per key component
+constexpr size_t INDEX_VALUE_MAC = 16;  // bytes of MAC after a stored count or id
 const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 
 [[noreturn]] void notFoundAssociate(int32_t id) {
@@ -28,7 +31,8 @@ const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
              VaultOptions options)
     : env_(env), clock_(clock), options_(options), keyring_(kj::mv(masterKey)) {
-  env_.checkSchema(SCHEMA_VERSION);
+  // The version first: a database of a newer release is refused before anything is created.
+  uint32_t onDisk = env_.checkSchemaOnly(SCHEMA_VERSION);
   keys_ = env_.table("keys");
   associates_ = env_.table("associates");
   names_ = env_.table("associate-names");
@@ -37,9 +41,90 @@ Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock&
   counters_ = env_.table("credential-counts");
   meta_ = env_.table("meta");
   loadOrCreateKeys();
+  if (env_.readOnly()) {
+    legacyIndexValues_ = onDisk < 2;
+    return;
+  }
+  if (onDisk > 0 && onDisk < 2) {
+    // Release 1 kept credential counts and the next associate id in clear; they are rebuilt
+    // from the sealed records and stored with a MAC, in the transaction that moves the
+    // schema version (docs/operations.md, "Upgrades").
+    env_.write([&](store::WriteTxn& txn) {
+      rebuildIndexValues(txn);
+      env_.setSchemaVersion(txn, SCHEMA_VERSION);
+    });
+  } else if (onDisk == 0) {
+    env_.write([&](store::WriteTxn& txn) { env_.setSchemaVersion(txn, SCHEMA_VERSION); });
+  }
   // Made now, not at the first login, so that login does not pay for two hashes.
   dummyHash_ = crypto::hashPassword(crypto::Secret::copyOf("credvault-dummy-password"_kj),
                                     options_.passwordParams);
+}
+
+// ---- authenticated index values ----------------------------------------------------------
+// Counts and the next associate id are 4 big-endian bytes followed by a 16-byte MAC under the
+// index key over (table, key, value): a value edited or moved in the file is an integrity
+// error, never a wrong answer.
+
+kj::Array<kj::byte> Vault::macValue(kj::StringPtr table, kj::ArrayPtr<const kj::byte> key,
+                                    uint32_t value) const {
+  auto raw = be32(value);
+  auto message = kj::heapArray<kj::byte>(key.size() + 4);
+  memcpy(message.begin(), key.begin(), key.size());
+  memcpy(message.begin() + key.size(), raw.begin(), 4);
+  auto mac = indexHash(kj::str("value-mac:", table), message);
+  auto out = kj::heapArray<kj::byte>(4 + INDEX_VALUE_MAC);
+  memcpy(out.begin(), raw.begin(), 4);
+  memcpy(out.begin() + 4, mac.begin(), INDEX_VALUE_MAC);
+  return out;
+}
+
+uint32_t Vault::openValue32(kj::StringPtr table, kj::ArrayPtr<const kj::byte> key,
+                            kj::ArrayPtr<const kj::byte> stored) const {
+  if (stored.size() == 4 && legacyIndexValues_) return store::getBe32(stored.begin());
+  if (stored.size() == 4 + INDEX_VALUE_MAC) {
+    uint32_t v = store::getBe32(stored.begin());
+    auto expected = macValue(table, key, v);
+    if (sodium_memcmp(expected.begin(), stored.begin(), expected.size()) == 0) return v;
+  }
+  fail(ErrorCode::INTEGRITY, "",
+       kj::str("a value in table ", table,
+               " failed authentication (tampered or damaged); run "
+               "credvaultd --verify and restore a backup"));
+}
+
+void Vault::rebuildIndexValues(store::WriteTxn& txn) const {
+  kj::HashMap<uint32_t, uint32_t> perAssociate;
+  txn.scan(credentials_, nullptr, [&](auto key, auto) {
+    KJ_REQUIRE(key.size() >= 4, "the credentials table is damaged");
+    uint32_t id = store::getBe32(key.begin());
+    ++perAssociate.findOrCreate(id, [&]() {
+      return kj::HashMap<uint32_t, uint32_t>::Entry{id, 0};
+    });
+    return true;
+  });
+  uint32_t maxId = 0;
+  kj::Vector<kj::Array<kj::byte>> oldCounters;
+  txn.scan(counters_, nullptr, [&](auto key, auto) {
+    oldCounters.add(kj::heapArray(key));
+    return true;
+  });
+  for (auto& k : oldCounters) txn.del(counters_, k);
+  txn.scan(associates_, nullptr, [&](auto key, auto) {
+    KJ_REQUIRE(key.size() == 4, "the associates table is damaged");
+    maxId = kj::max(maxId, store::getBe32(key.begin()));
+    return true;
+  });
+  for (auto& e : perAssociate) {
+    auto key = be32(e.key);
+    txn.put(counters_, key, macValue("credential-counts", key, e.value));
+  }
+  uint32_t next = maxId + 1;
+  KJ_IF_MAYBE(stored, txn.get(meta_, NEXT_ID_KEY)) {
+    // An id once handed out is never reused, even after its associate was removed.
+    if (stored->size() == 4) next = kj::max(next, store::getBe32(stored->begin()));
+  }
+  txn.put(meta_, NEXT_ID_KEY, macValue("meta", NEXT_ID_KEY, next));
 }
 
 void Vault::loadOrCreateKeys() {
@@ -61,6 +146,11 @@ void Vault::loadOrCreateKeys() {
     });
   }
   if (!any) {
+    if (env_.readOnly()) {
+      fail(ErrorCode::INTEGRITY, "",
+           kj::str("table keys: the vault has no keys (empty or damaged database); restore a "
+                   "backup"));
+    }
     env_.write([&](store::WriteTxn& txn) {
       auto index = ring->create(crypto::INDEX_KEY_ID);
       auto data = ring->create(1);
@@ -202,16 +292,36 @@ kj::Maybe<Associate> Vault::findAssociate(int32_t id) const {
 
 kj::Maybe<Associate> Vault::findAssociateByName(kj::StringPtr name) const {
   auto txn = env_.read();
-  KJ_IF_MAYBE(id, txn.get(names_, indexHash("name", foldName(name).asBytes()))) {
-    return readAssociate(txn, store::getBe32(id->begin()));
+  auto folded = foldName(name);
+  KJ_IF_MAYBE(id, txn.get(names_, indexHash("name", folded.asBytes()))) {
+    // The index only points; the sealed record must say the same, or the index was edited.
+    auto a = checkedIndexTarget(txn, "associate-names", *id);
+    if (foldName(a.name) != folded) indexMismatch("associate-names");
+    return kj::mv(a);
   }
   return nullptr;
+}
+
+Associate Vault::checkedIndexTarget(const store::ReadTxn& txn, kj::StringPtr table,
+                                    kj::ArrayPtr<const kj::byte> value) const {
+  if (value.size() != 4) indexMismatch(table);
+  KJ_IF_MAYBE(a, readAssociate(txn, store::getBe32(value.begin()))) { return kj::mv(*a); }
+  indexMismatch(table);
+}
+
+void Vault::indexMismatch(kj::StringPtr table) const {
+  fail(ErrorCode::INTEGRITY, "",
+       kj::str("table ", table,
+               " disagrees with the sealed associate records (tampered or "
+               "damaged); run credvaultd --verify and restore a backup"));
 }
 
 kj::Maybe<Associate> Vault::findAssociateByUid(uint32_t uid) const {
   auto txn = env_.read();
   KJ_IF_MAYBE(id, txn.get(uids_, indexHash("uid", be32(uid)))) {
-    return readAssociate(txn, store::getBe32(id->begin()));
+    auto a = checkedIndexTarget(txn, "associate-uids", *id);
+    if (a.unixUid != uid) indexMismatch("associate-uids");
+    return kj::mv(a);
   }
   return nullptr;
 }
@@ -252,10 +362,14 @@ WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) co
       }
     }
     uint32_t next = 1;
-    KJ_IF_MAYBE(stored, txn.get(meta_, NEXT_ID_KEY)) { next = store::getBe32(stored->begin()); }
+    KJ_IF_MAYBE(stored, txn.get(meta_, NEXT_ID_KEY)) {
+      next = openValue32("meta", NEXT_ID_KEY, *stored);
+    }
     if (next > MAX_ASSOCIATES) {
       fail(ErrorCode::LIMIT_EXCEEDED, "", kj::str("the vault holds its maximum of associates"));
     }
+    // An id in use would hand the new associate another's record and credentials.
+    if (txn.get(associates_, be32(next)) != nullptr) indexMismatch("meta (next-id)");
     Associate a;
     a.id = next;
     a.name = kj::heapString(na.name);
@@ -266,7 +380,7 @@ WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) co
     a.passwordHash = kj::heapString(hash);
     a.createdUnix = a.modifiedUnix = now;
     writeAssociate(txn, a);
-    txn.put(meta_, NEXT_ID_KEY, be32(next + 1));
+    txn.put(meta_, NEXT_ID_KEY, macValue("meta", NEXT_ID_KEY, next + 1));
     txn.put(names_, nameKey, be32(a.id));
     KJ_IF_MAYBE(k, uidKey) { txn.put(uids_, *k, be32(a.id)); }
     return a;
@@ -512,7 +626,8 @@ kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, kj::Maybe<i
 }
 
 uint32_t Vault::counter(const store::ReadTxn& txn, int32_t associateId) const {
-  KJ_IF_MAYBE(v, txn.get(counters_, be32(associateId))) { return store::getBe32(v->begin()); }
+  auto key = be32(associateId);
+  KJ_IF_MAYBE(v, txn.get(counters_, key)) { return openValue32("credential-counts", key, *v); }
   return 0;
 }
 
@@ -520,7 +635,8 @@ void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value
   if (value == 0) {
     txn.del(counters_, be32(associateId));
   } else {
-    txn.put(counters_, be32(associateId), be32(value));
+    auto key = be32(associateId);
+    txn.put(counters_, key, macValue("credential-counts", key, value));
   }
 }
 
@@ -570,6 +686,108 @@ WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::S
     txn.put(credentials_, key, sealed);
     return created;
   };
+}
+
+WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                            kj::StringPtr publicValue, CredentialUpdate update) const {
+  int32_t id = resolveTarget(who, target);
+  checkType(type);
+  checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to change another associate's credentials");
+  }
+  // Each given field alone; the combination (validTo after validFrom) once merged below.
+  {
+    Credential probe;
+    probe.publicValue = kj::heapString(publicValue);
+    KJ_IF_MAYBE(c, update.comment) { probe.comment = kj::heapString(*c); }
+    KJ_IF_MAYBE(f, update.validFrom) { probe.validFrom = *f; }
+    KJ_IF_MAYBE(t, update.validTo) { probe.validTo = *t; }
+    if (update.validFrom != nullptr && update.validTo != nullptr) {
+      checkCredential(probe);
+    } else {
+      probe.validFrom = update.validFrom.orDefault(0);
+      probe.validTo = 0;
+      checkCredential(probe);
+      probe.validFrom = 0;
+      probe.validTo = update.validTo.orDefault(0);
+      checkCredential(probe);
+    }
+    KJ_IF_MAYBE(sec, update.secretValue) {
+      Credential secretOnly;
+      secretOnly.secretValue = crypto::Secret::copyOf(sec->reveal());
+      checkCredential(secretOnly);
+    }
+  }
+  auto key = credentialKey(id, type, publicValue);
+  return [this, id, key = kj::mv(key), type = kj::heapString(type),
+          update = kj::mv(update)](store::WriteTxn& txn) -> bool {
+    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+    auto stored = txn.get(credentials_, key);
+    if (stored == nullptr) {
+      fail(ErrorCode::NOT_FOUND, "publicValue",
+           kj::str("no credential of this type has this public value"));
+    }
+    auto opened = openAt(*this, key, KJ_ASSERT_NONNULL(stored), true);
+    if (opened.type != type) {
+      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+    }
+    // The op may run again (map growth): read the captured update, never move out of it.
+    auto& c = opened.credential;
+    KJ_IF_MAYBE(f, update.validFrom) { c.validFrom = *f; }
+    KJ_IF_MAYBE(t, update.validTo) { c.validTo = *t; }
+    KJ_IF_MAYBE(m, update.comment) { c.comment = kj::heapString(*m); }
+    KJ_IF_MAYBE(a, update.isActive) { c.isActive = *a; }
+    KJ_IF_MAYBE(sec, update.secretValue) { c.secretValue = crypto::Secret::copyOf(sec->reveal()); }
+    if (c.validFrom != 0 && c.validTo != 0 && c.validTo < c.validFrom) {
+      invalid("validTo", "validTo would be before validFrom");
+    }
+    txn.put(credentials_, key, sealCredential(id, type, c));
+    return true;
+  };
+}
+
+kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t> target,
+                                        kj::StringPtr type) const {
+  int32_t id = resolveTarget(who, target);
+  if (type.size() > 0) checkType(type);
+  if (accessTo(who, id) == Access::NONE) {
+    denied("not allowed to read another associate's credentials");
+  }
+  auto txn = env_.read();
+  kj::Vector<ListedCredential> out;
+  auto prefix = type.size() > 0 ? typePrefix(id, type) : kj::heapArray<kj::byte>(be32(id));
+  txn.scan(credentials_, prefix, [&](auto key, auto value) {
+    auto opened = openAt(*this, key, value, false);
+    if (type.size() > 0 && opened.type != type) {
+      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+    }
+    out.add(ListedCredential{id, kj::mv(opened.type), kj::mv(opened.credential)});
+    return true;
+  });
+  if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  return out.releaseAsArray();
+}
+
+kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr type) const {
+  authorize(who, Operation::LIST_ALL, 0);
+  if (type.size() > 0) checkType(type);
+  auto txn = env_.read();
+  kj::Vector<ListedCredential> out;
+  txn.scan(credentials_, nullptr, [&](auto key, auto value) {
+    KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
+    auto opened = openAt(*this, key, value, false);
+    if (type.size() > 0 && opened.type != type) return true;
+    if (out.size() >= MAX_LISTED_CREDENTIALS) {
+      fail(ErrorCode::LIMIT_EXCEEDED, "",
+           kj::str("more than ", MAX_LISTED_CREDENTIALS,
+                   " credentials; name a type or an associate"));
+    }
+    out.add(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
+                             kj::mv(opened.credential)});
+    return true;
+  });
+  return out.releaseAsArray();
 }
 
 WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,

@@ -33,6 +33,14 @@ struct VaultOptions {
   crypto::PasswordParams passwordParams = crypto::defaultPasswordParams();
 };
 
+// What Vault::verify() found in a vault that passed.
+struct VerifyReport {
+  uint64_t tables = 0;
+  uint64_t entries = 0;  // in every table, the free-page list included
+  uint64_t associates = 0;
+  uint64_t credentials = 0;
+};
+
 struct NewAssociate {
   kj::String name;
   Kind kind = Kind::USER;
@@ -47,6 +55,22 @@ struct AssociateUpdate {
   kj::Maybe<bool> userAdmin;
   kj::Maybe<kj::Maybe<uint32_t>> unixUid;  // set to null to remove the mapping
   kj::Maybe<bool> active;
+};
+
+// A field mask for Vault::update: a null field keeps the stored value.
+struct CredentialUpdate {
+  kj::Maybe<Ticks> validFrom;
+  kj::Maybe<Ticks> validTo;
+  kj::Maybe<kj::String> comment;
+  kj::Maybe<crypto::Secret> secretValue;
+  kj::Maybe<bool> isActive;
+};
+
+// One entry of a listing: where it is filed, and its carrier without the secret.
+struct ListedCredential {
+  int32_t associateId = 0;
+  kj::String type;
+  Credential credential;  // secretValue always null
 };
 
 struct VaultCounts {
@@ -64,7 +88,15 @@ class Vault {
         VaultOptions options = {});
   KJ_DISALLOW_COPY(Vault);
 
-  static constexpr uint32_t SCHEMA_VERSION = 1;
+  // 1: the first release. 2: credential counts and the next associate id carry a MAC (a
+  // version-1 vault is migrated when it is first opened for writing).
+  static constexpr uint32_t SCHEMA_VERSION = 2;
+
+  // Walks every table and page of the database, opens every sealed record, and checks the
+  // counts, the name and uid indexes and the next id against the records. Throws a VaultError
+  // (INTEGRITY, naming the table) at the first problem. Works on a read-only environment.
+  // `progress` is called with each table's name before it is read (see daemon/verify.h).
+  VerifyReport verify(kj::FunctionParam<void(kj::StringPtr table)> progress) const;
 
   // ---- UntrustedCredentials --------------------------------------------------------------
   // `target` null means the principal's own associate.
@@ -79,6 +111,17 @@ class Vault {
   // Returns true when the entry was created, false when replaced.
   WriteOp<bool> save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                      Credential credential) const;
+  // Changes the fields `update` names of the entry (type, publicValue) and keeps the rest,
+  // inside the write transaction (no read-modify-write race). NOT_FOUND when there is none.
+  WriteOp<bool> update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+                       kj::StringPtr publicValue, CredentialUpdate update) const;
+  // The entries of one associate (of every type when `type` is empty), never with secrets.
+  // Allowed to whoever may Get that associate's list.
+  kj::Array<ListedCredential> list(const Principal& who, kj::Maybe<int32_t> target,
+                                   kj::StringPtr type) const;
+  // The same over every associate: system users and user administrators. LIMIT_EXCEEDED past
+  // MAX_LISTED_CREDENTIALS entries.
+  kj::Array<ListedCredential> listAll(const Principal& who, kj::StringPtr type) const;
   // Returns whether an entry was removed.
   WriteOp<bool> remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                        kj::StringPtr publicValue) const;
@@ -145,7 +188,17 @@ class Vault {
   kj::String dummyHash_;  // verified against for unknown names (constant-time answers)
   store::Table keys_, associates_, names_, uids_, credentials_, counters_, meta_;
 
+  bool legacyIndexValues_ = false;  // read-only view of a version-1 vault: values without MAC
+
   void loadOrCreateKeys();
+  kj::Array<kj::byte> macValue(kj::StringPtr table, kj::ArrayPtr<const kj::byte> key,
+                               uint32_t value) const;
+  uint32_t openValue32(kj::StringPtr table, kj::ArrayPtr<const kj::byte> key,
+                       kj::ArrayPtr<const kj::byte> stored) const;
+  void rebuildIndexValues(store::WriteTxn& txn) const;
+  Associate checkedIndexTarget(const store::ReadTxn& txn, kj::StringPtr table,
+                               kj::ArrayPtr<const kj::byte> value) const;
+  [[noreturn]] void indexMismatch(kj::StringPtr table) const;
   int64_t nowUnix() const;
   int32_t resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const;
   kj::Maybe<Associate> readAssociate(const store::ReadTxn& txn, int32_t id) const;

@@ -139,6 +139,10 @@ void applyKnown(Config& c, kj::StringPtr key, kj::StringPtr value) {
       bad(kj::str("ticket_lifetime must be between 60 seconds and 30 days (2592000)"));
     }
     c.ticketLifetimeSeconds = n;
+  } else if (key == "expiry_warning_days") {
+    auto days = parseNumber(key, value);
+    if (days > 3650) bad(kj::str("expiry_warning_days must be between 0 (off) and 3650"));
+    c.expiryWarningDays = days;
   } else if (key == "password_ops_limit") {
     auto n = parseNumber(key, value);
     if (n < 1 || n > 64) bad(kj::str("password_ops_limit must be between 1 and 64"));
@@ -193,6 +197,20 @@ void applyKnown(Config& c, kj::StringPtr key, kj::StringPtr value) {
       bad(kj::str("max_write_backlog must be between 65536 bytes and 1 GiB"));
     }
     c.transport.maxBacklogBytes = n;
+  } else if (key == "verify_on_start") {
+    // Skipping verification is a decision an operator writes down; see docs/operations.md.
+    if (value == "true" || value == "yes")
+      c.verifyOnStart = true;
+    else if (value == "false" || value == "no")
+      c.verifyOnStart = false;
+    else
+      bad(kj::str("verify_on_start must be true or false"));
+  } else if (key == "drain_timeout") {
+    auto d = parseDuration(key, value);
+    if (d < 0 * kj::SECONDS || d > 10 * kj::MINUTES) {
+      bad(kj::str("drain_timeout must be between 0 and 10m"));
+    }
+    c.drainTimeout = d;
   } else {
     bad(kj::str("unknown setting '", key, "'"));
   }
@@ -228,6 +246,9 @@ const kj::StringPtr CONFIG_KEYS[] = {
     "idle_timeout",
     "write_timeout",
     "max_write_backlog",
+    "expiry_warning_days",
+    "verify_on_start",
+    "drain_timeout",
 };
 
 kj::ArrayPtr<const kj::StringPtr> configKeys() {

@@ -31,12 +31,21 @@ struct Config {
   bool createKey = false;   // create the key file when missing (embedded default)
   bool onlineMode = false;  // SuperOffice Online: partner app tokens are checked
   uint64_t ticketLifetimeSeconds = 8 * 3600;
+  // A daily journald warning per active credential whose ValidTo falls within this many days
+  // (or has passed); 0: no warnings (expiry.h).
+  uint32_t expiryWarningDays = 14;
   crypto::PasswordParams password = crypto::defaultPasswordParams();
   kj::Maybe<kj::String> auditLog;  // absolute path of the JSON Lines audit file; null: none
   AuditFailureMode auditFailure = AuditFailureMode::REFUSE;
   // Per-connection transport budget: message_timeout, idle_timeout, write_timeout,
   // max_write_backlog (docs/limits.md).
   ipc::BufferedStream::Limits transport;
+  // Verify the whole vault (every page, record, index and count) before serving; off only by
+  // an explicit `verify_on_start = false` (docs/operations.md).
+  bool verifyOnStart = true;
+  // On SIGTERM: how long calls already received may take to be answered before the daemon
+  // closes their connections anyway.
+  kj::Duration drainTimeout = 10 * kj::SECONDS;
 
   kj::String keyFilePath() const;
   AuditOptions auditOptions() const;  // for AuditLog: the file, journald, the failure mode

@@ -9,7 +9,8 @@ namespace {
 constexpr kj::Duration MAX_COMMIT_WAIT = 4 * kj::MILLISECONDS;
 }  // namespace
 
-GroupCommitter::GroupCommitter(store::Environment& env) : env_(env) {
+GroupCommitter::GroupCommitter(store::Environment& env, kj::Maybe<StoreHealth&> health)
+    : env_(env), health_(health) {
   thread_ = kj::heap<kj::Thread>([this]() { writerLoop(); });
 }
 
@@ -57,10 +58,16 @@ void GroupCommitter::writerLoop() {
                     for (auto& item : batch) item->run(txn);
                   });
                 })) {
+      KJ_IF_MAYBE(h, health_) {
+        if (store::isStorageFailure(*e)) {
+          h->failed(e->getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1));
+        }
+      }
       for (auto& item : batch) item->failAll(*e);
       want = 0;
       continue;
     }
+    KJ_IF_MAYBE(h, health_) { h->succeeded(); }
     auto ended = clock.now();
     want = batch.size() + queue_.lockShared()->items.size();
     deadline = ended + kj::min((ended - started) / 4, MAX_COMMIT_WAIT);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "core/vault.h"
+#include "store-health.h"
 #include <kj/async.h>
 #include <kj/mutex.h>
 #include <kj/thread.h>
@@ -32,7 +33,8 @@ struct CommitStats {
 
 class GroupCommitter {
  public:
-  explicit GroupCommitter(store::Environment& env);
+  // `health` (optional, must outlive the committer) hears every commit's outcome.
+  explicit GroupCommitter(store::Environment& env, kj::Maybe<StoreHealth&> health = nullptr);
   ~GroupCommitter() noexcept(false);  // drains the queue, then joins the writer
   KJ_DISALLOW_COPY(GroupCommitter);
 
@@ -90,6 +92,7 @@ class GroupCommitter {
   };
 
   store::Environment& env_;
+  kj::Maybe<StoreHealth&> health_;
   kj::MutexGuarded<Queue> queue_;
   kj::MutexGuarded<CommitStats> stats_;
   kj::Own<kj::Thread> thread_;

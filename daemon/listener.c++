@@ -2,6 +2,11 @@
 #include "log.h"
 
 #include <kj/debug.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <poll.h>
 
 namespace credvault::daemon {
 
@@ -9,6 +14,7 @@ struct Listener::Connection {
   Connection(Listener& listener, kj::Own<kj::AsyncIoStream> streamParam, Peer peer)
       : listener(listener),
         peer(peer),
+        fd(streamParam->getFd()),
         // Wrapped only here: accept() has taken the peer credentials from the socket itself.
         stream(kj::heap<ipc::BufferedStream>(kj::mv(streamParam))),
         network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
@@ -61,6 +67,7 @@ struct Listener::Connection {
 
   Listener& listener;
   Peer peer;
+  kj::Maybe<int> fd;  // only to ask the kernel what the peer has not read yet (drained())
   kj::Own<ipc::BufferedStream> stream;
   capnp::TwoPartyVatNetwork network;
   kj::Own<ConnectionLoad> load;  // before rpc: the capabilities rpc holds share it
@@ -96,6 +103,66 @@ kj::Promise<void> Listener::run() {
   return receiver_->acceptAuthenticated().then([this](kj::AuthenticatedStream stream) {
     accept(kj::mv(stream));
     return run();
+  });
+}
+
+bool Listener::drained() {
+  if (service_.inFlight > 0) return false;
+  for (auto& entry : byUid_) {
+    for (auto* c : entry.second) {
+      if (c->network.getCurrentQueueCount() > 0 || c->stream->unsentBytes() > 0) return false;
+      // Written is not enough: closing while the peer still has answers to read lets its next
+      // write fail (EPIPE), and a client library then drops the answers it has not read yet.
+      // SIOCOUTQ on a Unix socket: bytes the peer has not consumed.
+      KJ_IF_MAYBE(fd, c->fd) {
+        int unread = 0;
+        if (ioctl(*fd, SIOCOUTQ, &unread) == 0 && unread > 0) return false;
+        // Calls already sent to us are read and answered (`unavailable`, we are stopping)
+        // rather than cut off.
+        int incoming = 0;
+        if (ioctl(*fd, FIONREAD, &incoming) == 0 && incoming > 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
+kj::Promise<bool> Listener::drain(kj::TimePoint deadline) {
+  if (drained()) return true;
+  if (timer_.now() >= deadline) return false;
+  // Polled: the answers complete on their own promises; a few ms of latency at exit is fine.
+  return timer_.afterDelay(2 * kj::MILLISECONDS).then([this, deadline]() {
+    return drain(deadline);
+  });
+}
+
+kj::Promise<void> Listener::closeGracefully(kj::TimePoint deadline) {
+  // Called once drained(): every answer is written and read by its peer, so the raw descriptor
+  // can be shut down under the buffered stream. A duplicate keeps each socket open until its
+  // peer hangs up, even if capnp gives the connection up first (a call that arrives now cannot
+  // be answered): the peer's writes then never fail before it has read our end of stream.
+  for (auto& entry : byUid_) {
+    for (auto* c : entry.second) {
+      KJ_IF_MAYBE(fd, c->fd) {
+        int copy = fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) continue;
+        lingering_.add(kj::AutoCloseFd(copy));
+        ::shutdown(copy, SHUT_WR);
+      }
+    }
+  }
+  return waitForPeers(deadline).then([this]() { lingering_.clear(); });
+}
+
+kj::Promise<void> Listener::waitForPeers(kj::TimePoint deadline) {
+  bool open = false;
+  for (auto& fd : lingering_) {
+    struct pollfd p = {fd.get(), POLLRDHUP, 0};
+    if (poll(&p, 1, 0) == 0) open = true;
+  }
+  if (!open || timer_.now() >= deadline) return kj::READY_NOW;
+  return timer_.afterDelay(2 * kj::MILLISECONDS).then([this, deadline]() {
+    return waitForPeers(deadline);
   });
 }
 

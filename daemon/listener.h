@@ -20,6 +20,8 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/map.h>
+#include <kj/vector.h>
+#include <kj/io.h>
 #include <unordered_map>
 #include <vector>
 
@@ -37,8 +39,20 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   ~Listener() noexcept(false);
   KJ_DISALLOW_COPY(Listener);
 
-  // Accepts until the listener is destroyed.
+  // Accepts until the listener is destroyed or stopAccepting() is called.
   kj::Promise<void> run();
+
+  // Graceful stop, step 1: closes the listening socket (cancel run()'s promise first). New
+  // clients queue at the socket for the next daemon (socket activation) or are refused.
+  void stopAccepting() { receiver_ = nullptr; }
+  // Step 2: resolves true once no call is in flight (Service::inFlight) and every connection
+  // has written all its answers, or false at `deadline`. Connections stay open meanwhile.
+  kj::Promise<bool> drain(kj::TimePoint deadline);
+  // Step 3: ends each connection's sending side (the peer reads every answer, then EOF) and
+  // waits for the peers to close, until `deadline`. Closing outright would let a peer's next
+  // write fail first (EPIPE), and a client library then drops the answers it has read but not
+  // yet handed out: a stored save would look lost to its client.
+  kj::Promise<void> closeGracefully(kj::TimePoint deadline);
 
  private:
   struct Connection;
@@ -49,8 +63,11 @@ class Listener final : private kj::TaskSet::ErrorHandler {
   kj::HashMap<uint32_t, uint32_t> perUid_;
   std::unordered_map<uint32_t, std::vector<Connection*>> byUid_;  // for answerBytesOf
   kj::TaskSet tasks_;
+  kj::Vector<kj::AutoCloseFd> lingering_;  // closeGracefully(): sockets kept until peers hang up
 
   void accept(kj::AuthenticatedStream stream);
+  bool drained();
+  kj::Promise<void> waitForPeers(kj::TimePoint deadline);
   void taskFailed(kj::Exception&& exception) override;
 };
 

@@ -14,6 +14,68 @@ namespace {
 std::atomic<int> currentLevel{static_cast<int>(Level::INFO)};
 }  // namespace
 
+kj::String escapeForLog(kj::ArrayPtr<const char> text, size_t maxBytes) {
+  kj::Vector<char> out(kj::min(text.size(), maxBytes) + 16);
+  auto hex = [&](unsigned char c) {
+    static const char digits[] = "0123456789abcdef";
+    out.add('\\');
+    out.add('x');
+    out.add(digits[c >> 4]);
+    out.add(digits[c & 15]);
+  };
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.begin());
+  size_t n = text.size();
+  while (i < n) {
+    if (out.size() >= maxBytes) break;
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) {
+        hex(c);
+      } else if (c == '\\') {
+        out.add('\\');
+        out.add('\\');
+      } else {
+        out.add(c);
+      }
+      ++i;
+      continue;
+    }
+    // A whole, shortest-form UTF-8 sequence of a scalar value, or each byte escaped.
+    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    bool ok = len > 0 && c < 0xf5 && i + len <= n;
+    uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; ok && k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) ok = false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if (ok) {
+      if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+          (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      hex(c);
+      ++i;
+      continue;
+    }
+    if (cp >= 0x80 && cp <= 0x9f) {
+      // C1 controls: terminals act on them.
+      hex(0xc2);
+      hex(static_cast<unsigned char>(p[i + 1]));
+    } else {
+      for (size_t k = 0; k < len; ++k) out.add(p[i + k]);
+    }
+    i += len;
+  }
+  if (i < n) {
+    auto tail = kj::str("...[", n - i, " bytes cut]");
+    out.addAll(tail);
+  }
+  return kj::str(out.asPtr());
+}
+
 bool logsToJournal() {
   static const bool journal = getenv("JOURNAL_STREAM") != nullptr;
   return journal;
@@ -26,8 +88,12 @@ bool logEnabled(Level level) {
   return static_cast<int>(level) <= currentLevel;
 }
 
-void log(Level level, kj::StringPtr message, kj::ArrayPtr<const LogField> fields) {
+void log(Level level, kj::StringPtr rawMessage, kj::ArrayPtr<const LogField> rawFields) {
   if (!logEnabled(level)) return;
+  auto message = escapeForLog(rawMessage, MAX_LOG_MESSAGE_BYTES);
+  kj::Vector<LogField> fields(rawFields.size());
+  for (auto& f : rawFields)
+    fields.add(LogField{f.name, escapeForLog(f.value, MAX_LOG_FIELD_BYTES)});
   if (logsToJournal()) {
     kj::Vector<kj::String> strings;
     strings.add(kj::str("MESSAGE=", message));

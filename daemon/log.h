@@ -20,6 +20,15 @@ struct LogField {
   kj::String value;
 };
 
+// What reaches a log line: printable UTF-8 only and at most `maxBytes` (plus a marker). Control
+// characters, backslashes, C1 controls and bytes that are not UTF-8 become \xNN / \\ / \u00NN;
+// a longer text is cut at a character boundary and ends in "...[N bytes cut]". log() applies
+// it to every message and field, so text from a client (exception text quoting its bytes, a
+// name) cannot forge lines, hide in terminals or flood the journal.
+kj::String escapeForLog(kj::ArrayPtr<const char> text, size_t maxBytes);
+constexpr size_t MAX_LOG_MESSAGE_BYTES = 2048;
+constexpr size_t MAX_LOG_FIELD_BYTES = 512;
+
 void setLogLevel(Level level);
 // Whether this process runs under journald ($JOURNAL_STREAM): entries then go to the journal
 // natively. Decided once, at the first call.

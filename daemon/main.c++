@@ -1,11 +1,15 @@
 // credvaultd — main only wires: configuration, hardening, key, store, vault, listener.
 
 #include "config.h"
+#include "expiry.h"
 #include "group-commit.h"
 #include "blocking-pool.h"
 #include "listener.h"
 #include "log.h"
 #include "rpc-server.h"
+#include "state-dir.h"
+#include "store-health.h"
+#include "verify.h"
 #include "system.h"
 #include "core/vault.h"
 #include "ipc/client.h"
@@ -28,6 +32,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <stdio.h>
+#include <unistd.h>
 
 namespace credvault::daemon {
 
@@ -36,7 +42,9 @@ class Main {
   explicit Main(kj::ProcessContext& context) : context_(context), config_(defaultConfig()) {}
 
   kj::MainFunc getMain() {
-    return kj::MainBuilder(context_, kj::str("credvaultd ", CREDVAULT_VERSION),
+    // MainBuilder keeps the version as a StringPtr: it must outlive the builder (a
+    // temporary kj::String here printed freed memory for --version).
+    return kj::MainBuilder(context_, "credvaultd " CREDVAULT_VERSION,
                            "The credvault daemon: keeps credentials sealed in an LMDB state "
                            "directory and serves them over a Unix socket.")
         .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
@@ -54,6 +62,9 @@ class Main {
                           "Write a new master key file (mode 0600) and exit.")
         .addOptionWithArg({"set"}, KJ_BIND_METHOD(*this, setOption), "<key=value>",
                           "Override one configuration setting.")
+        .addOption({"verify"}, KJ_BIND_METHOD(*this, setVerifyOnly),
+                   "Verify the vault (every page, record, index and count) and exit: 0 when "
+                   "it is sound, 65 when it is damaged.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -70,6 +81,10 @@ class Main {
     kj::String value;
   };
   kj::Vector<Override> overrides_;
+  bool verifyOnly_ = false;
+
+  // A refused start (daemon/state-dir.h): the same one line and priority as fatal().
+  [[noreturn]] void refuse(const StartRefused& r) { fatal(r.exitCode, r.message); }
 
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
     configFile_ = kj::heapString(path);
@@ -82,6 +97,10 @@ class Main {
   kj::MainBuilder::Validity setKeyFile(kj::StringPtr v) { return set("--key-file", "key_file", v); }
   kj::MainBuilder::Validity setCreateKey() {
     config_.createKey = true;
+    return true;
+  }
+  kj::MainBuilder::Validity setVerifyOnly() {
+    verifyOnly_ = true;
     return true;
   }
   kj::MainBuilder::Validity setOption(kj::StringPtr kv) {
@@ -195,8 +214,17 @@ class Main {
     });
   }
 
+  // The master key, or one line saying what is wrong with which file (crypto/masterkey.h).
+  crypto::LoadedMasterKey loadKey(const crypto::MasterKeyOptions& options) {
+    crypto::LoadedMasterKey key;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { key = crypto::loadMasterKey(options); })) {
+      fatal(base::EXIT_BAD_KEY, e->getDescription());
+    }
+    return key;
+  }
+
   // The state directory exists (created 0700 if not) and the daemon may use it.
-  void checkStateDirectory() {
+  void checkStateAccess() {
     auto& dir = config_.stateDir;
     if (mkdir(dir.cStr(), 0700) != 0 && errno != EEXIST) {
       int error = errno;
@@ -243,46 +271,84 @@ class Main {
     auto io = kj::setupAsyncIo();
     io.waitScope.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
 
-    checkStateDirectory();
+    checkStateAccess();
     const char* credDir = getenv("CREDENTIALS_DIRECTORY");
     crypto::MasterKeyOptions keyOptions;
     if (credDir != nullptr && *credDir != '\0') keyOptions.credentialsDirectory = credDir;
     auto keyPath = config_.keyFilePath();
     keyOptions.keyFile = keyPath;
+
+    if (verifyOnly_) {
+      // Read-only and without the lock: a running daemon's vault can be verified too.
+      if (!store::inspectDataFile(config_.stateDir).exists) {
+        refuse({EXIT_NO_VAULT, kj::str("no vault in ", config_.stateDir)});
+      }
+      try {
+        checkStateDirectory(config_.stateDir, false);
+      } catch (StartRefused& r) { refuse(r); }
+      auto key = loadKey(keyOptions);
+      auto result = verifyInChild(config_.stateDir, key.key);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      context_.exitInfo(kj::str(config_.stateDir, ": ", result.message));
+    }
+
+    // One daemon per state directory, before anything touches the socket or the data.
+    kj::Own<StateLock> stateLock;
+    VaultPresence presence = VaultPresence::EXISTS;
+    try {
+      stateLock = lockStateDirectory(config_.stateDir);
+      presence = checkStateDirectory(config_.stateDir, config_.createKey);
+    } catch (StartRefused& r) { refuse(r); }
     // Only a new vault gets a new key: on an existing database a missing key is an error
     // (creating one would only lead to "wrong master key" and leave a stray file).
-    struct stat dbStat;
-    bool vaultExists = stat(kj::str(config_.stateDir, "/data.mdb").cStr(), &dbStat) == 0;
-    keyOptions.createIfMissing = config_.createKey && !vaultExists;
-    crypto::LoadedMasterKey key;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { key = crypto::loadMasterKey(keyOptions); })) {
-      // crypto/masterkey.h: its messages say what is wrong with which file and what to do.
-      fatal(base::EXIT_BAD_KEY, e->getDescription());
-    }
+    keyOptions.createIfMissing = config_.createKey && presence == VaultPresence::NEW;
+    auto key = loadKey(keyOptions);
     logf(Level::INFO, kj::str("master key from ", key.source),
          LogField{"KEY_FINGERPRINT", crypto::Keyring::fingerprint(key.key)});
 
-    store::Environment env(config_.stateDir);
     core::VaultOptions vaultOptions;
     vaultOptions.passwordParams = config_.password;
+    kj::String verification;
+    if (presence == VaultPresence::NEW) {
+      createVault(config_.stateDir, [&](store::Environment& fresh) {
+        core::Vault created(fresh, crypto::Secret::copyOf(key.key.reveal()),
+                            kj::systemPreciseCalendarClock(), vaultOptions);
+      });
+      logf(Level::NOTICE, kj::str("created a new vault in ", config_.stateDir));
+      verification = kj::str("new vault");
+    } else if (config_.verifyOnStart) {
+      // Before any thread starts: the walk runs in a forked child (daemon/verify.h).
+      auto result = verifyInChild(config_.stateDir, key.key);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      logf(Level::INFO, result.message);
+      verification = kj::mv(result.message);
+    } else {
+      logf(Level::WARNING, "verification skipped (verify_on_start = false)");
+      verification = kj::str("skipped (verify_on_start = false)");
+    }
+
+    store::Environment env(config_.stateDir);
     kj::Own<core::Vault> vaultOwner;
+    auto source = kj::heapString(key.source);
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                   vaultOwner = kj::heap<core::Vault>(
                       env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
                 })) {
       if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
         fatal(base::EXIT_BAD_KEY,
-              kj::str("wrong master key: the key from ", key.source, " does not open the vault in ",
+              kj::str("wrong master key: the key from ", source, " does not open the vault in ",
                       config_.stateDir, "; start with the key this vault was created with"));
       }
       kj::throwFatalException(kj::mv(*e));  // not an operator's problem: keep the report
     }
     core::Vault& vault = *vaultOwner;
+    markVault(config_.stateDir);
     core::AuthOptions authOptions;
     authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
     authOptions.onlineMode = config_.onlineMode;
     core::Authenticator auth(vault, kj::systemPreciseCalendarClock(), authOptions);
-    GroupCommitter committer(env);
+    StoreHealth storeHealth(kj::systemPreciseCalendarClock(), kj::systemPreciseMonotonicClock());
+    GroupCommitter committer(env, storeHealth);
     // One password hash per core at a time: bounds both CPU and Argon2id's memory.
     BlockingPool passwords(2);
     core::IdentityOptions identityOptions;
@@ -300,6 +366,8 @@ class Main {
                     kj::systemPreciseCalendarClock());
     service.options.passwordQueuePerUid = config_.passwordQueuePerUid;
     service.options.passwordQueuePerClient = config_.passwordQueuePerClient;
+    service.storeHealth = storeHealth;
+    service.verification = kj::mv(verification);
 
     kj::Own<kj::ConnectionReceiver> receiver;
     // Ours to remove at a clean stop (systemd owns its own); the file's identity, so that a
@@ -328,6 +396,14 @@ class Main {
     });
     auto watchdog = watchdogLoop(io.provider->getTimer()).eagerlyEvaluate(nullptr);
     auto reopening = reopenOnHangup(io.unixEventPort, audit).eagerlyEvaluate(nullptr);
+    kj::Promise<void> expiry = kj::READY_NOW;
+    if (config_.expiryWarningDays > 0) {
+      expiry = expiryWarnings(io.provider->getTimer(), service.maintenance(), vault,
+                              kj::systemPreciseCalendarClock(), config_.expiryWarningDays)
+                   .eagerlyEvaluate([](kj::Exception&& e) {
+                     logf(Level::ERROR, kj::str("expiry warnings stopped: ", e.getDescription()));
+                   });
+    }
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
@@ -338,10 +414,26 @@ class Main {
 
     notify("STOPPING=1");
     logf(Level::NOTICE, "stopping");
-    // Stop accepting and drop connections; then the committer drains every queued write
-    // to disk before the environment closes.
+    // Stop accepting; answer every call already received (new calls on open connections are
+    // answered `unavailable`) and write the answers out, for at most drain_timeout; then
+    // close the connections. The committer drains anything still queued to disk before the
+    // environment closes.
+    service.stopping = true;
     accepting = nullptr;
+    listener->stopAccepting();
+    auto deadline = io.provider->getTimer().now() + config_.drainTimeout;
+    bool drained = listener->drain(deadline).wait(io.waitScope);
+    if (!drained) {
+      logf(Level::WARNING,
+           kj::str("stopping with ", service.inFlight,
+                   " calls still unanswered after drain_timeout; their clients see a "
+                   "disconnect"));
+    }
+    // Answers out, then EOF: each client reads all of them before it sees the end.
+    auto& timer = io.provider->getTimer();
+    listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
+    expiry = nullptr;
     receiver = nullptr;
     // A script that waits for the socket to appear must not find the old one.
     KJ_IF_MAYBE(id, boundSocket) { removeSocketIf(config_.socket, *id); }

@@ -114,6 +114,10 @@ const Rule SESSION_RULES[] = {
     {"token-create", core::Operation::CREATE_TOKEN, Target::PARAM_OR_SELF},   // @10
     {"token-list", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},    // @11
     {"token-revoke", core::Operation::MANAGE_TOKENS, Target::PARAM_OR_SELF},  // @12
+    {"list", core::Operation::GET, Target::PARAM_OR_SELF},                    // @13
+    {"list-all", core::Operation::LIST_ALL, Target::NONE},                    // @14
+    {"update", core::Operation::SAVE, Target::PARAM_OR_SELF},                 // @15
+    {"passwd", core::Operation::SET_PASSWORD, Target::SELF},                  // @16
 };
 
 const Rule ADMIN_RULES[] = {
@@ -216,9 +220,24 @@ void checkSize(capnp::AnyPointer::Reader params) {
   }
 }
 
+constexpr uint32_t STORAGE_RETRY_AFTER_SECONDS = 5;
+
 // Logs an unexpected failure (its text is ours and holds no secrets) and answers the
-// client only `internal`.
+// client only `internal`. A storage failure (no space, I/O error) is the operator's to fix,
+// not a bug: it is answered `unavailable` naming the store (field "storage") with what went
+// wrong, and logged by StoreHealth (rate-limited), not once per call.
 void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception& e) {
+  if (store::isStorageFailure(e)) {
+    logf(Level::DEBUG, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
+         LogField{"RESULT", kj::str("unavailable")});
+    out.setCode(rpc::ErrorCode::UNAVAILABLE);
+    out.setField("storage");
+    auto d = e.getDescription();
+    out.setMessage(kj::str("the vault cannot store data now: ",
+                           d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1)));
+    out.setRetryAfterSeconds(STORAGE_RETRY_AFTER_SECONDS);
+    return;
+  }
   logf(Level::ERROR, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
        LogField{"RESULT", kj::str("internal")});
   out.setCode(rpc::ErrorCode::INTERNAL);
@@ -269,6 +288,9 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   const Rule& rule = rules[methodId];
   const Shape& shape = shapeOf<Interface>(methodId);
   auto resultType = shape.results;
+  // Counted until its answer is complete (audit record included), for the graceful stop.
+  ++side.service.inFlight;
+  auto inFlight = kj::defer([&service = side.service]() { --service.inFlight; });
   auto pending = kj::heap<Pending>();
   auto& service = side.service;
   {
@@ -360,6 +382,10 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     named = fields.get(KJ_ASSERT_NONNULL(shape.associateId)).template as<int32_t>();
                   }
 
+                  if (service.stopping) {
+                    core::fail(core::ErrorCode::UNAVAILABLE, "",
+                               kj::str("credvaultd is stopping; retry when it is back"));
+                  }
                   if (!service.audit().accepting()) {
                     core::fail(core::ErrorCode::UNAVAILABLE, "",
                                kj::str("the audit trail cannot be written; the daemon refuses "
@@ -408,7 +434,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     .template as<rpc::Error>(),
                 rule.operation, *exception);
     auto written = finish(*pending);
-    return {written.attach(kj::mv(pending)), false};
+    return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   KJ_IF_MAYBE(e, refused) {
     load.longCalls = longBefore;
@@ -418,7 +444,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                  .template as<rpc::Error>(),
              *e);
     auto written = finish(*pending);
-    return {written.attach(kj::mv(pending)), false};
+    return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   auto result = KJ_ASSERT_NONNULL(kj::mv(dispatched));
   auto operation = rule.operation;
@@ -440,7 +466,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                                            operation, e);
                                return finish(pending);
                              })
-                       .attach(kj::mv(pending), kj::mv(answered));
+                       .attach(kj::mv(pending), kj::mv(answered), kj::mv(inFlight));
   return result;
 }
 
@@ -764,7 +790,127 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
+  kj::Promise<void> list(ListContext context) override {
+    auto p = context.getParams();
+    auto& vault = service_.vault();
+    kj::Maybe<int32_t> target;
+    if (p.getAssociateId() != 0) target = p.getAssociateId();
+    return doList(context,
+                  [&vault, who = core::clonePrincipal(who()), target,
+                   type = kj::heapString(p.getType())]() { return vault.list(who, target, type); });
+  }
+
+  kj::Promise<void> listAll(ListAllContext context) override {
+    auto& vault = service_.vault();
+    return doList(context, [&vault, who = core::clonePrincipal(who()),
+                            type = kj::heapString(context.getParams().getType())]() {
+      return vault.listAll(who, type);
+    });
+  }
+
+  kj::Promise<void> update(UpdateContext context) override {
+    auto p = context.getParams();
+    auto u = p.getUpdate();
+    core::CredentialUpdate update;
+    if (u.getValidFrom().isSet()) update.validFrom = u.getValidFrom().getSet();
+    if (u.getValidTo().isSet()) update.validTo = u.getValidTo().getSet();
+    if (u.getComment().isSet()) update.comment = kj::heapString(u.getComment().getSet());
+    if (u.getIsActive().isSet()) update.isActive = u.getIsActive().getSet();
+    if (u.getSecretValue().isSet()) {
+      // Into sodium memory at once, as fromWire does for a save.
+      update.secretValue = crypto::Secret::copyOf(u.getSecretValue().getSet().asBytes());
+    }
+    kj::Maybe<int32_t> target;
+    if (p.getAssociateId() != 0) target = p.getAssociateId();
+    auto op = rechecked(
+        core::Operation::SAVE, ownerOf(p.getAssociateId()),
+        service_.vault().update(who(), target, p.getType(), p.getPublicValue(), kj::mv(update)));
+    return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
+  }
+
+  kj::Promise<void> changePassword(ChangePasswordContext context) override {
+    auto p = context.getParams();
+    if (who().associateId == 0) {
+      core::fail(core::ErrorCode::NOT_FOUND, "associateId",
+                 kj::str("the caller is not mapped to an associate; it has no password"));
+    }
+    auto current = crypto::Secret::copyOf(p.getCurrent().asBytes());
+    auto fresh = crypto::Secret::copyOf(p.getPassword().asBytes());
+    auto& auth = service_.auth();
+    auto& vault = service_.vault();
+    int32_t id = who().associateId;
+    // Verifying the current password and hashing the new one are two Argon2id runs: on the
+    // password workers, in the caller's lane, throttled like a login by this uid.
+    Lane lane;
+    lane.uid = caller_.peer.uid;
+    lane.maxPerClient = service_.options.passwordQueuePerUid;
+    lane.maxPerUid = service_.options.passwordQueuePerUid;
+    auto job = [&auth, &vault, me = core::clonePrincipal(who()), current = kj::mv(current),
+                fresh = kj::mv(fresh), client = kj::str(caller_.peer.uid, "/")]() mutable {
+      kj::Maybe<kj::String> rehash;
+      auto a = auth.checkPassword(me.name, current, client, rehash);
+      if (a.id != me.associateId) {
+        core::fail(core::ErrorCode::NOT_AUTHENTICATED, "current",
+                   kj::str("the current password is wrong"));
+      }
+      return vault.setPassword(me, me.associateId, kj::mv(fresh));
+    };
+    return service_.passwords()
+        .run<core::WriteOp<bool>>(kj::mv(job), lane)
+        .then(
+            [this, context, id](Outcome<core::WriteOp<bool>> outcome) mutable -> kj::Promise<void> {
+              KJ_IF_MAYBE(e, outcome.error) {
+                setError(context.getResults().initError(), *e);
+                return kj::READY_NOW;
+              }
+              KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+              auto op = rechecked(core::Operation::SET_PASSWORD, id,
+                                  KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+              auto& auth = service_.auth();
+              return finishWrite(service_.committer().submit(kj::mv(op)), context,
+                                 [&auth](auto, bool) { auth.flushCache(); });
+            });
+  }
+
  private:
+  // A listing (no secrets, every entry decrypted) runs on the reads worker like a long Get,
+  // in the caller's lane, and is only encoded here.
+  template<typename Context, typename Job>
+  kj::Promise<void> doList(Context& context, Job job) {
+    KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
+      if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
+        throw core::VaultError(core::ErrorCode::THROTTLED, "",
+                               kj::str("too many long answers are waiting to be read; read "
+                                       "them, then retry"),
+                               1);
+      }
+    }
+    Lane lane;
+    lane.uid = caller_.peer.uid;
+    lane.maxPerUid = LONG_GETS_PER_UID;
+    lane.maxPerClient = LONG_GETS_PER_UID;
+    // Released by the choke point once the answer is handed to capnp (pass()).
+    ++caller_.load->longCalls;
+    return service_.reads()
+        .run<kj::Array<core::ListedCredential>>(kj::mv(job), lane)
+        .then([context](Outcome<kj::Array<core::ListedCredential>> outcome) mutable {
+          KJ_IF_MAYBE(e, outcome.error) {
+            setError(context.getResults().initError(), *e);
+            return;
+          }
+          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+          auto list = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
+          auto out = context.getResults().initCredentials(list.size());
+          for (auto i : kj::indices(list)) {
+            out[i].setAssociateId(list[i].associateId);
+            out[i].setType(list[i].type);
+            // No secret: the core never opens one for a listing; make sure none is sent.
+            list[i].credential.secretValue = nullptr;
+            toWire(list[i].credential, out[i].initCredential());
+          }
+        });
+  }
+
   template<typename T>
   core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
     return recheckedAs(op, target, kj::mv(inner));
@@ -1033,6 +1179,15 @@ class VaultImpl final : public rpc::Vault::Server {
     s.setUsedBytes(env.usedBytes);
     s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
     s.setConnections(service_.connections);
+    KJ_IF_MAYBE(h, service_.storeHealth) {
+      auto health = h->snapshot();
+      if (health.failing) {
+        s.setStoreError(health.lastError);
+        s.setStoreFailingSince((health.failingSince - kj::UNIX_EPOCH) / kj::SECONDS);
+      }
+      s.setStoreFailures(health.failures);
+    }
+    s.setVerification(service_.verification);
   }
 
   kj::Promise<void> status(StatusContext context) override {

@@ -24,6 +24,7 @@
 #include "core/identity.h"
 #include "group-commit.h"
 #include "blocking-pool.h"
+#include "store-health.h"
 #include "ipc/credvault.capnp.h"
 #include <kj/refcount.h>
 #include <kj/time.h>
@@ -91,6 +92,15 @@ class Service {
   // Set by the listener: bytes of answers a uid's connections hold unsent, plus long Gets in
   // progress at LONG_CALL_WEIGHT_BYTES each. Null (tests over socket pairs): no budget.
   kj::Maybe<kj::Function<size_t(uint32_t uid)>> answerBytesOf;
+  // Set by main: the store's health for status (null in tests: reported healthy).
+  kj::Maybe<StoreHealth&> storeHealth;
+  // What start-up verification found (status.verification).
+  kj::String verification = kj::str("not run");
+
+  // Graceful stop: once `stopping`, every new call is answered `unavailable`; calls already
+  // received run to the end. `inFlight` counts calls whose answer is not yet complete.
+  bool stopping = false;
+  uint32_t inFlight = 0;
 
  private:
   core::Vault& vault_;

@@ -109,6 +109,14 @@ struct Status {
   maintenanceQueue @14 :UInt32;  # backups waiting
   mapReaders @15 :UInt32;        # LMDB read slots in use
   auditAccepting @16 :Bool;      # false while the audit trail refuses records
+  # @17..@19 are another change's (capnp allows no holes; these placeholders go on merge).
+  reservedForOthers17 @17 :Void;
+  reservedForOthers18 @18 :Void;
+  reservedForOthers19 @19 :Void;
+  storeError @20 :Text;          # empty while the store works; else why writes fail now
+  storeFailingSince @21 :Int64;  # unix seconds of the first failure of this spell; 0 = ok
+  storeFailures @22 :UInt64;     # failed commits since the daemon started
+  verification @23 :Text;        # what start-up verification found ("skipped" when off)
 }
 
 interface Vault {
@@ -170,6 +178,22 @@ struct Application {
   created @1 :Int64;      # unix seconds
 }
 
+struct ListedCredential {
+  # One entry of Session.list: where it is filed and its carrier, never its SecretValue.
+  associateId @0 :Int32;
+  type @1 :Text;
+  credential @2 :Credential;   # secretValue always null
+}
+
+struct CredentialUpdate {
+  # Fields to change; an unset field keeps its stored value.
+  validFrom :union { keep @0 :Void; set @1 :Int64; }
+  validTo :union { keep @2 :Void; set @3 :Int64; }
+  comment :union { keep @4 :Void; set @5 :Text; }
+  secretValue :union { keep @6 :Void; set @7 :Text; }
+  isActive :union { keep @8 :Void; set @9 :Bool; }
+}
+
 interface Session {
   whoami @0 () -> (error :Error, principal :Principal);
 
@@ -196,6 +220,21 @@ interface Session {
   # associateId 0 = self; expires in unix seconds, 0 = never. The token is shown only here.
   listTokens @11 (associateId :Int32) -> (error :Error, tokens :List(ApiToken));
   revokeToken @12 (associateId :Int32, name :Text) -> (error :Error, revoked :Bool);
+
+  list @13 (associateId :Int32, type :Text) -> (error :Error, credentials :List(ListedCredential));
+  # The entries of one associate (0 = self), of every type or only of `type` (empty: all),
+  # without secrets. Allowed as `getForAssociate` is: self, a userAdmin or a system user.
+  listAll @14 (type :Text) -> (error :Error, credentials :List(ListedCredential));
+  # The same for every associate: system users and userAdmins (the permission table's
+  # "another associate's list").
+  update @15 (associateId :Int32, type :Text, publicValue :Text, update :CredentialUpdate)
+      -> (error :Error);
+  # Changes the named fields of the entry (associateId 0 = self) in one transaction and
+  # keeps the rest: no read-modify-write race with another writer. notFound when there is no
+  # such entry. Allowed as `saveForAssociate` is (a userAdmin may set, never read, a secret).
+  changePassword @16 (current :Text, password :Text) -> (error :Error);
+  # The caller's own password, given the current one (wrong: notAuthenticated, throttled as
+  # a login). Ends the tickets issued under the old one.
 }
 
 interface Admin {

@@ -10,8 +10,9 @@ RUN_PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev lib
           libsodium-dev libsystemd-dev)
 # php-cli php-soap libxml2-utils python3-xmlschema: the third-party SOAP client and WSDL
 # tests (python3-xmlschema ships the XML Schema for schemas that xmllint checks against).
+# zsh: the credvaultctl completion test.
 TEST_PKGS=(libgtest-dev curl openssl python3-zeep systemd wrk clang-format
-           php-cli php-soap libxml2-utils python3-xmlschema)
+           php-cli php-soap libxml2-utils python3-xmlschema zsh)
 PKGS=("${RUN_PKGS[@]}")
 if [ "${1:-}" != "--run" ]; then
   PKGS+=("${TEST_PKGS[@]}")

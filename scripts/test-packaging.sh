@@ -360,7 +360,7 @@ alice_id=$(as_user alice credvaultctl --json whoami | sed -n 's/.*"AssociateId":
 rc=0; as_user bob credvaultctl get imap --associate "$alice_id" >/dev/null 2>&1 || rc=$?
 check "bob may not read alice's credentials (exit $rc, permission denied)" test "$rc" -eq 3
 rc=0; as_user nobody credvaultctl get imap >/dev/null 2>&1 || rc=$?
-check "an unmapped uid is not authenticated (exit $rc)" test "$rc" -eq 2
+check "an unmapped uid is not authenticated (exit $rc)" test "$rc" -eq 12
 
 step "stop credvaultd"
 stop_daemon

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <string.h>
 #include <mutex>
+#include <kj/vector.h>
+#include <errno.h>
 
 namespace credvault::store {
 
@@ -15,11 +17,41 @@ namespace {
 constexpr const char META_TABLE[] = "meta";
 constexpr const char SCHEMA_KEY[] = "schema-version";
 
+[[noreturn]] void storageFailure(kj::StringPtr what, kj::StringPtr message) {
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+                                        kj::str(STORAGE_FAILURE_PREFIX, message, " (", what, ")")));
+}
+
 // The one place LMDB error codes become exceptions. MDB_MAP_FULL becomes MapFull so that
-// write() can grow the map; everything else is a KJ failure naming the operation.
+// write() can grow the map; a full disk, an I/O error, a read-only file system and an
+// environment LMDB gave up on are storage failures (isStorageFailure); everything else is a
+// KJ failure naming the operation.
 void check(int rc, const char* what) {
   if (rc == MDB_SUCCESS) return;
   if (rc == MDB_MAP_FULL) throw MapFull();
+  switch (rc) {
+    case ENOSPC:
+    case EDQUOT:
+      storageFailure(what, "no space left on the vault's file system; free some and retry");
+    case EIO:
+      storageFailure(what,
+                     "I/O error on the vault's file system; check the disk and the kernel log");
+    case EROFS:
+      storageFailure(what, "the vault's file system is read-only");
+    case MDB_PANIC:
+      storageFailure(what,
+                     "the database environment failed after an earlier write error; restart "
+                     "credvaultd once the file system is healthy");
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_BAD_DBI:
+      kj::throwFatalException(
+          kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                        kj::str("LMDB found a damaged page (", mdb_strerror(rc), ") in ", what,
+                                "; restore a backup (docs/operations.md)")));
+  }
   if (rc > 0) KJ_FAIL_SYSCALL(what, rc);
   KJ_FAIL_ASSERT("LMDB error", what, mdb_strerror(rc));
 }
@@ -33,6 +65,22 @@ kj::ArrayPtr<const kj::byte> view(const MDB_val& v) {
 }
 
 }  // namespace
+
+bool isStorageFailure(const kj::Exception& e) {
+  return e.getType() == kj::Exception::Type::OVERLOADED &&
+         e.getDescription().startsWith(STORAGE_FAILURE_PREFIX);
+}
+
+StorageFailure storageFailureOf(const kj::Exception& e) {
+  if (!isStorageFailure(e)) return StorageFailure::NONE;
+  auto d = e.getDescription();
+  if (d.startsWith("storage: no space")) return StorageFailure::NO_SPACE;
+  if (d.startsWith("storage: I/O")) return StorageFailure::IO_ERROR;
+  if (d.startsWith("storage: the vault's file system is read-only")) {
+    return StorageFailure::READ_ONLY;
+  }
+  return StorageFailure::ENVIRONMENT_FAILED;
+}
 
 void putBe32(kj::byte* out, uint32_t v) {
   out[0] = v >> 24;
@@ -154,9 +202,11 @@ Environment::Environment(kj::StringPtr dir, Options options)
   check(mdb_env_set_maxreaders(env_, 512), "mdb_env_set_maxreaders");
   unsigned flags = MDB_NOTLS;
   if (!options.durable) flags |= MDB_NOSYNC;
+  if (options.readOnly) flags |= MDB_RDONLY;
   // LMDB gives a new environment its own default map size (1 MiB), which must not override
   // a smaller configured one; only an existing environment's size is kept.
   bool existed = ::access(kj::str(dir, "/data.mdb").cStr(), F_OK) == 0;
+  KJ_REQUIRE(existed || !options.readOnly, "there is no database to open", dir);
   int rc = mdb_env_open(env_, dir.cStr(), flags, 0600);
   if (rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID) {
     KJ_FAIL_REQUIRE("the state directory does not hold an LMDB database this build can read", dir,
@@ -175,11 +225,32 @@ Environment::~Environment() noexcept(false) {
 }
 
 Table Environment::table(kj::StringPtr name) {
+  if (options_.readOnly) {
+    KJ_IF_MAYBE(t, existingTable(name)) { return *t; }
+    KJ_FAIL_REQUIRE("the database is damaged: a table is missing; restore a backup", name);
+  }
   return write([&](WriteTxn& txn) {
     MDB_dbi dbi;
     check(mdb_dbi_open(txn.txn_, name.cStr(), MDB_CREATE, &dbi), "mdb_dbi_open");
     return Table{dbi};
   });
+}
+
+kj::Maybe<Table> Environment::existingTable(kj::StringPtr name) {
+  std::shared_lock<std::shared_mutex> lock(resize_);
+  MDB_txn* txn;
+  check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin(read)");
+  MDB_dbi dbi;
+  int rc = mdb_dbi_open(txn, name.cStr(), 0, &dbi);
+  if (rc == MDB_NOTFOUND) {
+    mdb_txn_abort(txn);
+    return nullptr;
+  }
+  if (rc != MDB_SUCCESS) mdb_txn_abort(txn);
+  check(rc, "mdb_dbi_open");
+  // Committing a read transaction keeps the handles it opened.
+  check(mdb_txn_commit(txn), "mdb_txn_commit(read)");
+  return Table{dbi};
 }
 
 ReadTxn Environment::read() {
@@ -226,8 +297,20 @@ void Environment::backup(int fd) {
 }
 
 uint32_t Environment::checkSchema(uint32_t version) {
-  auto meta = table(META_TABLE);
   auto key = kj::StringPtr(SCHEMA_KEY).asBytes();
+  if (options_.readOnly) {
+    auto meta = table(META_TABLE);
+    auto txn = read();
+    auto found =
+        KJ_REQUIRE_NONNULL(txn.get(meta, key), "the database is damaged: it has no schema version");
+    KJ_REQUIRE(found.size() == 4, "schema version record is damaged");
+    uint32_t onDisk = getBe32(found.begin());
+    KJ_REQUIRE(onDisk <= version,
+               "the database was written by a newer credvault; refusing to open it", onDisk,
+               version);
+    return onDisk;
+  }
+  auto meta = table(META_TABLE);
   return write([&](WriteTxn& txn) -> uint32_t {
     KJ_IF_MAYBE(found, txn.get(meta, key)) {
       KJ_REQUIRE(found->size() == 4, "schema version record is damaged");
@@ -247,6 +330,224 @@ uint32_t Environment::checkSchema(uint32_t version) {
     txn.put(meta, key, buf);
     return 0;
   });
+}
+
+kj::Array<TableWalk> Environment::walk(kj::FunctionParam<void(kj::StringPtr)> onTable) {
+  auto txn = read();
+  MDB_envinfo info;
+  check(mdb_env_info(env_, &info), "mdb_env_info");
+  uint64_t lastPage = info.me_last_pgno;
+  kj::Vector<TableWalk> out;
+  // Every byte of every key and value goes through here, so a page the cursor reaches is
+  // read whole (an overflow page too), not just its header.
+  volatile uint64_t sink = 0;
+  auto touch = [&](const MDB_val& v) {
+    auto p = static_cast<const kj::byte*>(v.mv_data);
+    uint64_t acc = 0;
+    for (size_t i = 0; i < v.mv_size; i += 64) acc += p[i];
+    if (v.mv_size > 0) acc += p[v.mv_size - 1];
+    sink = sink + acc;
+  };
+  auto walkOne = [&](MDB_dbi dbi, kj::StringPtr name, bool freeList) {
+    onTable(name);
+    MDB_stat st;
+    check(mdb_stat(txn.txn_, dbi, &st), kj::str("mdb_stat(", name, ")").cStr());
+    MDB_cursor* cursor;
+    check(mdb_cursor_open(txn.txn_, dbi, &cursor), "mdb_cursor_open");
+    KJ_DEFER(mdb_cursor_close(cursor));
+    MDB_val k, v;
+    uint64_t n = 0;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS) {
+      touch(k);
+      touch(v);
+      if (freeList) {
+        // A list of free page numbers: a count, then the pages; each must lie in the file.
+        KJ_REQUIRE(v.mv_size >= sizeof(size_t) && v.mv_size % sizeof(size_t) == 0,
+                   "the database is damaged: a free-page record is malformed; restore a backup");
+        size_t count;
+        memcpy(&count, v.mv_data, sizeof(size_t));
+        KJ_REQUIRE(count == v.mv_size / sizeof(size_t) - 1,
+                   "the database is damaged: a free-page record is malformed; restore a backup");
+        for (size_t i = 1; i <= count; ++i) {
+          size_t page;
+          memcpy(&page, static_cast<const kj::byte*>(v.mv_data) + i * sizeof(size_t),
+                 sizeof(size_t));
+          KJ_REQUIRE(page > 1 && page <= lastPage,
+                     "the database is damaged: the free-page list names a page outside the "
+                     "file; restore a backup");
+        }
+      }
+      ++n;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) check(rc, kj::str("table ", name).cStr());
+    out.add(TableWalk{kj::heapString(name), n, st.ms_entries});
+  };
+  walkOne(0, "(free pages)", true);
+  walkOne(1, "(table directory)", false);
+  // The directory's keys are the names of the named tables.
+  kj::Vector<kj::String> names;
+  {
+    MDB_cursor* cursor;
+    check(mdb_cursor_open(txn.txn_, 1, &cursor), "mdb_cursor_open");
+    KJ_DEFER(mdb_cursor_close(cursor));
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS) {
+      names.add(kj::heapString(static_cast<const char*>(k.mv_data), k.mv_size));
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) check(rc, "reading the table directory");
+  }
+  for (auto& name : names) {
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn.txn_, name.cStr(), 0, &dbi);
+    if (rc == MDB_INCOMPATIBLE || rc == MDB_NOTFOUND) {
+      KJ_FAIL_REQUIRE("damaged page: the table directory is malformed; restore a backup", name);
+    }
+    check(rc, "mdb_dbi_open");
+    walkOne(dbi, name, false);
+  }
+  (void)sink;
+  return out.releaseAsArray();
+}
+
+namespace {
+
+// LMDB 0.9's on-disk meta page (64-bit build): a 16-byte page header, then MDB_meta.
+constexpr uint32_t LMDB_MAGIC = 0xBEEFC0DE;
+constexpr uint32_t LMDB_DATA_VERSION = 1;
+constexpr size_t PAGE_HEADER = 16;
+constexpr uint16_t P_META = 0x08;
+constexpr size_t META_BYTES = PAGE_HEADER + 136;
+
+struct Meta {
+  bool valid = false;
+  uint32_t pageSize = 0;
+  uint64_t lastPage = 0;
+  uint64_t txnId = 0;
+  uint64_t freeRoot = 0, mainRoot = 0;
+};
+
+template<typename T>
+T at(const kj::byte* p, size_t offset) {
+  T v;
+  memcpy(&v, p + offset, sizeof(T));
+  return v;
+}
+
+Meta parseMeta(const kj::byte* page, uint64_t pageNumber) {
+  Meta m;
+  if (at<uint64_t>(page, 0) != pageNumber) return m;
+  if ((at<uint16_t>(page, 10) & P_META) == 0) return m;
+  const kj::byte* meta = page + PAGE_HEADER;
+  if (at<uint32_t>(meta, 0) != LMDB_MAGIC || at<uint32_t>(meta, 4) != LMDB_DATA_VERSION) return m;
+  // mm_dbs[0] (free pages) at 24, mm_dbs[1] (main) at 72, each 48 bytes; md_pad of the first
+  // holds the page size, md_root is the last field.
+  m.pageSize = at<uint32_t>(meta, 24);
+  m.freeRoot = at<uint64_t>(meta, 24 + 40);
+  m.mainRoot = at<uint64_t>(meta, 72 + 40);
+  m.lastPage = at<uint64_t>(meta, 120);
+  m.txnId = at<uint64_t>(meta, 128);
+  m.valid = m.pageSize >= 512 && m.pageSize <= 65536 && (m.pageSize & (m.pageSize - 1)) == 0;
+  return m;
+}
+
+}  // namespace
+
+DataFileState inspectDataFile(kj::StringPtr dir) {
+  DataFileState out;
+  auto path = kj::str(dir, "/data.mdb");
+  int fd = ::open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return out;
+    KJ_FAIL_SYSCALL("open", errno, path);
+  }
+  KJ_DEFER(::close(fd));
+  out.exists = true;
+  struct stat st;
+  KJ_SYSCALL(fstat(fd, &st), path);
+  KJ_REQUIRE(S_ISREG(st.st_mode), "data.mdb is not a regular file", path);
+  out.fileBytes = st.st_size;
+  auto truncated = [&](kj::StringPtr why) {
+    out.problem = kj::str("database empty or truncated (", path, ": ", why,
+                          "): restore data.mdb from a backup (docs/operations.md)");
+  };
+  if (out.fileBytes == 0) {
+    truncated("0 bytes");
+    return out;
+  }
+  kj::byte first[META_BYTES];
+  ssize_t n = pread(fd, first, sizeof(first), 0);
+  if (n < ssize_t(sizeof(first))) {
+    truncated(kj::str(out.fileBytes, " bytes, shorter than a database header"));
+    return out;
+  }
+  Meta m0 = parseMeta(first, 0);
+  // The second meta page sits one page in; without a valid first one, try the usual sizes.
+  kj::Vector<uint32_t> sizes;
+  if (m0.valid) sizes.add(m0.pageSize);
+  for (uint32_t s : {4096u, 8192u, 16384u, 65536u}) sizes.add(s);
+  Meta m1;
+  for (auto size : sizes) {
+    kj::byte second[META_BYTES];
+    if (pread(fd, second, sizeof(second), size) == ssize_t(sizeof(second))) {
+      m1 = parseMeta(second, 1);
+      if (m1.valid && m1.pageSize == size) break;
+      m1 = Meta();
+    }
+  }
+  if (!m0.valid && !m1.valid) {
+    out.problem = kj::str("database damaged (", path,
+                          ": neither header page is valid): restore data.mdb from a backup "
+                          "(docs/operations.md)");
+    return out;
+  }
+  // LMDB uses the valid meta page with the higher transaction id.
+  const Meta& m = !m1.valid || (m0.valid && m0.txnId >= m1.txnId) ? m0 : m1;
+  out.pageSize = m.pageSize;
+  out.lastPage = m.lastPage;
+  out.txnId = m.txnId;
+  uint64_t needed = (m.lastPage + 1) * uint64_t(m.pageSize);
+  if (out.fileBytes < needed) {
+    truncated(kj::str(out.fileBytes, " bytes where the database needs ", needed));
+    return out;
+  }
+  constexpr uint64_t NO_PAGE = ~uint64_t(0);
+  if ((m.freeRoot != NO_PAGE && m.freeRoot > m.lastPage) ||
+      (m.mainRoot != NO_PAGE && m.mainRoot > m.lastPage)) {
+    out.problem = kj::str("database damaged (", path,
+                          ": its header points past its last page): restore data.mdb from a "
+                          "backup (docs/operations.md)");
+  }
+  return out;
+}
+
+uint32_t Environment::checkSchemaOnly(uint32_t version) {
+  auto key = kj::StringPtr(SCHEMA_KEY).asBytes();
+  KJ_IF_MAYBE(meta, existingTable(META_TABLE)) {
+    auto txn = read();
+    KJ_IF_MAYBE(found, txn.get(*meta, key)) {
+      KJ_REQUIRE(found->size() == 4, "schema version record is damaged");
+      uint32_t onDisk = getBe32(found->begin());
+      KJ_REQUIRE(onDisk <= version,
+                 "the database was written by a newer credvault; refusing to open it", onDisk,
+                 version);
+      return onDisk;
+    }
+  }
+  KJ_REQUIRE(!options_.readOnly,
+             "the database is damaged: it has no schema version; restore a backup");
+  return 0;
+}
+
+void Environment::setSchemaVersion(WriteTxn& txn, uint32_t version) {
+  MDB_dbi dbi;
+  check(mdb_dbi_open(txn.txn_, META_TABLE, MDB_CREATE, &dbi), "mdb_dbi_open");
+  kj::byte buf[4];
+  putBe32(buf, version);
+  txn.put(Table{dbi}, kj::StringPtr(SCHEMA_KEY).asBytes(), buf);
 }
 
 Stats Environment::stats() {

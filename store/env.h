@@ -10,6 +10,7 @@
 #pragma once
 
 #include <kj/array.h>
+#include <kj/exception.h>
 #include <kj/function.h>
 #include <kj/string.h>
 #include <kj/mutex.h>
@@ -26,6 +27,40 @@ struct Options {
   uint64_t maxMapSize = uint64_t(1) << 40;        // refuse to grow past this
   unsigned maxTables = 16;
   bool durable = true;  // false only for benchmarks' in-memory ceiling
+  // Opens an existing environment for reading only (verification): nothing is created or
+  // written, table() opens existing tables only, checkSchema() only checks.
+  bool readOnly = false;
+};
+
+// Storage failures the operator must fix (no space, I/O error, read-only file system) are
+// thrown as kj::Exception of type OVERLOADED whose description starts with this prefix, so
+// that the layers above can tell them from bugs without knowing LMDB (isStorageFailure()).
+constexpr const char STORAGE_FAILURE_PREFIX[] = "storage: ";
+bool isStorageFailure(const kj::Exception& e);
+// The kind of a storage failure, for messages and health reports.
+enum class StorageFailure { NONE, NO_SPACE, IO_ERROR, READ_ONLY, ENVIRONMENT_FAILED };
+StorageFailure storageFailureOf(const kj::Exception& e);
+
+// What a state directory's data.mdb looks like before LMDB maps it. LMDB trusts the file:
+// one shorter than its meta page says is mapped past its end and the first read there dies of
+// SIGBUS; an empty one is silently initialised as a new database. Reads the two meta pages
+// only (never maps the file).
+struct DataFileState {
+  bool exists = false;
+  uint64_t fileBytes = 0;
+  uint32_t pageSize = 0;
+  uint64_t lastPage = 0;  // of the newest valid meta page
+  uint64_t txnId = 0;
+  // Null when the file can be opened; else why not, for one operator-facing line.
+  kj::Maybe<kj::String> problem;
+};
+DataFileState inspectDataFile(kj::StringPtr dir);
+
+// One named table's walk (Environment::walk).
+struct TableWalk {
+  kj::String name;
+  uint64_t entries = 0;  // visited by the cursor
+  uint64_t stated = 0;   // what the table's header says (mdb_stat)
 };
 
 struct Table {
@@ -92,8 +127,12 @@ class Environment {
   ~Environment() noexcept(false);
   KJ_DISALLOW_COPY(Environment);
 
-  // Opens or creates a named table. Call at start, before concurrent use.
+  // Opens or creates a named table. Call at start, before concurrent use. Read-only: opens an
+  // existing table, and fails naming it when there is none.
   Table table(kj::StringPtr name);
+  // Opens an existing table (null when there is none); never creates one.
+  kj::Maybe<Table> existingTable(kj::StringPtr name);
+  bool readOnly() const { return options_.readOnly; }
 
   ReadTxn read();
 
@@ -116,9 +155,22 @@ class Environment {
   // Schema version in table "meta": stores `version` on a new environment; refuses one
   // written by a newer version; returns the version found (0 on a new environment).
   uint32_t checkSchema(uint32_t version);
+  // The same without storing anything: the version found (0 on a new environment), after
+  // refusing a newer one. The caller stores the new version with setSchemaVersion() in the
+  // transaction that migrates the data, so a crash never leaves a new version on old data.
+  uint32_t checkSchemaOnly(uint32_t version);
+  void setSchemaVersion(WriteTxn& txn, uint32_t version);
 
   Stats stats();
   kj::StringPtr directory() const { return dir_; }
+
+  // Walks every page of every table (the free-page list, the table directory, each named
+  // table) with a cursor, touching every key and value, and checks each table's entry count
+  // against its header. Calls `onTable` before each table, so that a caller that runs this in
+  // a child process can tell which table a crash happened in. Throws a storage failure or a
+  // KJ failure naming the table for what LMDB reports; may crash on a damaged page (run it in
+  // a child process: see daemon/verify).
+  kj::Array<TableWalk> walk(kj::FunctionParam<void(kj::StringPtr table)> onTable);
 
   // A counter moved after every commit whose transaction asked for it. A reader that caches
   // state derived from the database reads the generation *before* it opens the read

@@ -1,255 +1,82 @@
 // credvaultctl — the command-line client. Talks to credvaultd over its socket as the
-// calling user (the daemon identifies us by SO_PEERCRED). Secrets are read from stdin or a
-// file, never from the command line; they are printed only by `get`, only when the daemon
-// returned them. Exit codes are documented in credvaultctl(1) and docs/credvaultctl.md.
+// calling user (the daemon identifies us by SO_PEERCRED). Secrets come from stdin, a file or
+// a terminal prompt without echo, never from the command line; they are printed only by
+// `get`, only when the daemon returned them, and handed to `exec`'s command only in its
+// environment. Exit codes: exit-codes.h (and docs/credvaultctl.md, credvaultctl(1)).
+//
+// Each command is a kj::MainBuilder sub-command (cli.h): all of its options and arguments
+// are parsed, and refused with exit 2, before it connects.
 
-#include "ipc/client.h"
+#include "cli.h"
+#include "dates.h"
+#include "link.h"
+#include "output.h"
+#include "terminal.h"
 #include "credvault-config.h"
 
-#include <kj/async-io.h>
 #include <kj/debug.h>
-#include <kj/vector.h>
 #include <kj/map.h>
+#include <kj/vector.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
-#include <errno.h>
-#include <signal.h>
 
 namespace credvault::ctl {
 
-enum Exit {
-  OK = 0,
-  USAGE = 1,
-  NOT_AUTHENTICATED = 2,
-  PERMISSION_DENIED = 3,
-  INVALID_ARGUMENT = 4,
-  NOT_FOUND = 5,
-  LIMIT_EXCEEDED = 6,
-  UNAVAILABLE = 7,
-  INTEGRITY = 8,
-  CONFLICT = 9,
-  INTERNAL = 10,
-  THROTTLED = 11,
-};
+namespace {
 
-struct UsageError {
-  kj::String message;
-};
-struct CommandFailed {
-  int code;
-};
-// A local failure (a file that exists, cannot be created or written): exit USAGE, printed
-// without the --help hint.
-struct LocalError {
-  kj::String message;
-};
+using Validity = kj::MainBuilder::Validity;
 
-const char USAGE_TEXT[] =
-    "usage: credvaultctl [--socket PATH] [--json] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  whoami\n"
-    "  status\n"
-    "  get TYPE [--associate ID]\n"
-    "  save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C]\n"
-    "       [--valid-from T] [--valid-to T] [--inactive] [--associate ID]\n"
-    "  remove TYPE PUBLIC [--associate ID]\n"
-    "  associate add NAME [--uid N] [--system] [--user-admin] [--password-stdin]\n"
-    "  associate list\n"
-    "  associate show NAME\n"
-    "  associate set ID [--name N] [--kind user|system] [--user-admin|--no-user-admin]\n"
-    "       [--uid N|--no-uid] [--active|--inactive]\n"
-    "  associate remove ID\n"
-    "  associate passwd NAME --password-stdin\n"
-    "  login NAME --password-stdin          print a ticket (7T:...)\n"
-    "  ticket revoke (reads the ticket from stdin)\n"
-    "  token add NAME [--expires T] [--associate ID]   print a new API token once\n"
-    "  token list [--associate ID]\n"
-    "  token revoke NAME [--associate ID]\n"
-    "  app add NAME | app list | app remove NAME     partner applications\n"
-    "  backup FILE                          stream a snapshot of the vault into a new FILE\n"
-    "                                       (mode 0600, written as you; - for stdout)\n"
-    "  audit-hash VALUE                     the keyed hash that audit records show for a\n"
-    "                                       public value (- reads VALUE from stdin)\n"
-    "  rotate-key                           add a data key; new records use it\n"
-    "  change-master-key FILE               re-wrap all keys under the key in FILE\n"
-    "\n"
-    "With $CREDVAULT_TICKET set, commands act as that ticket's associate instead of\n"
-    "the calling uid's.\n"
-    "The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET
-    ".\n"
-    "Exit codes: 0 ok, 1 usage, 2 not authenticated, 3 permission denied, 4 invalid\n"
-    "argument, 5 not found, 6 limit exceeded, 7 daemon unavailable, 8 integrity error,\n"
-    "9 conflict, 10 internal error, 11 throttled.\n";
+constexpr size_t SECRET_LIMIT = 1 << 20;  // the daemon's own limit is smaller; it says so
+constexpr size_t PASSWORD_LIMIT = 4096;
+constexpr const char VERSION[] = "credvaultctl " CREDVAULT_VERSION;
 
-int exitFor(rpc::ErrorCode code) {
-  switch (code) {
-    case rpc::ErrorCode::INTERNAL:
-      return INTERNAL;
-    case rpc::ErrorCode::NOT_AUTHENTICATED:
-      return NOT_AUTHENTICATED;
-    case rpc::ErrorCode::PERMISSION_DENIED:
-      return PERMISSION_DENIED;
-    case rpc::ErrorCode::INVALID_ARGUMENT:
-      return INVALID_ARGUMENT;
-    case rpc::ErrorCode::NOT_FOUND:
-      return NOT_FOUND;
-    case rpc::ErrorCode::LIMIT_EXCEEDED:
-      return LIMIT_EXCEEDED;
-    case rpc::ErrorCode::UNAVAILABLE:
-      return UNAVAILABLE;
-    case rpc::ErrorCode::INTEGRITY:
-      return INTEGRITY;
-    case rpc::ErrorCode::CONFLICT:
-      return CONFLICT;
-    case rpc::ErrorCode::THROTTLED:
-      return THROTTLED;
-  }
-  return INTERNAL;
+// The backup file while it is partial, for the signal handler below (the one global: a
+// handler has nowhere else to look).
+const char* volatile partialBackup = nullptr;
+
+// Ctrl-C, a hangup or a kill while a backup is written must not leave a truncated file that
+// looks like a backup. unlink() is async-signal-safe; then die of the same signal.
+void removePartialBackup(int sig) {
+  const char* path = partialBackup;
+  if (path != nullptr) unlink(path);
+  signal(sig, SIG_DFL);
+  raise(sig);
 }
 
-kj::String jsonString(kj::ArrayPtr<const char> s) {
-  kj::Vector<char> out;
-  out.add('"');
-  for (char c : s) {
-    unsigned char u = c;
-    switch (c) {
-      case '"':
-        out.addAll(kj::StringPtr("\\\""));
-        break;
-      case '\\':
-        out.addAll(kj::StringPtr("\\\\"));
-        break;
-      case '\n':
-        out.addAll(kj::StringPtr("\\n"));
-        break;
-      case '\r':
-        out.addAll(kj::StringPtr("\\r"));
-        break;
-      case '\t':
-        out.addAll(kj::StringPtr("\\t"));
-        break;
-      default:
-        if (u < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", u);
-          out.addAll(kj::StringPtr(buf));
-        } else {
-          out.add(c);
-        }
-    }
+// Makes a new file's name durable, like its content.
+void syncDirectoryOf(kj::StringPtr path) {
+  kj::String dir;
+  KJ_IF_MAYBE(slash, path.findLast('/')) {
+    dir = *slash == 0 ? kj::str("/") : kj::heapString(path.slice(0, *slash));
+  } else {
+    dir = kj::str(".");
   }
-  out.add('"');
-  out.add('\0');
-  return kj::String(out.releaseAsArray());
+  int fd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: the file itself is synced
+  fsync(fd);
+  close(fd);
 }
-
-// Reads a secret from a file descriptor into memory that is wiped afterwards. One trailing
-// newline is dropped (echo and heredocs add one).
-kj::String readSecret(int fd, size_t limit) {
-  kj::Vector<char> buf;
-  char chunk[4096];
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw UsageError{kj::str("cannot read the secret: ", strerror(errno))};
-    }
-    if (n == 0) break;
-    buf.addAll(chunk, chunk + n);
-    memset(chunk, 0, sizeof(chunk));
-    if (buf.size() > limit + 2) {
-      memset(buf.begin(), 0, buf.size());
-      throw CommandFailed{LIMIT_EXCEEDED};
-    }
-  }
-  if (buf.size() > 0 && buf.back() == '\n') buf.removeLast();
-  if (buf.size() > 0 && buf.back() == '\r') buf.removeLast();
-  auto out = kj::heapString(buf.begin(), buf.size());
-  memset(buf.begin(), 0, buf.capacity() > 0 ? buf.size() : 0);
-  return out;
-}
-
-void wipeString(kj::String& s) {
-  if (s.size() > 0) explicit_bzero(s.begin(), s.size());
-}
-
-class Args {
- public:
-  Args(kj::Vector<kj::StringPtr> args) : args_(kj::mv(args)) {}
-  bool done() const { return pos_ >= args_.size(); }
-  kj::StringPtr next(kj::StringPtr what) {
-    if (done()) throw UsageError{kj::str("missing ", what)};
-    return args_[pos_++];
-  }
-  kj::Maybe<kj::StringPtr> peek() const {
-    if (done()) return nullptr;
-    return args_[pos_];
-  }
-  // Collects --flag and --flag VALUE options; positional arguments in order.
-  void parse(kj::ArrayPtr<const kj::StringPtr> flagsWithValue,
-             kj::ArrayPtr<const kj::StringPtr> plainFlags) {
-    while (!done()) {
-      auto a = args_[pos_++];
-      if (a.startsWith("--")) {
-        bool known = false;
-        for (auto f : flagsWithValue) {
-          if (a == f) {
-            if (done()) throw UsageError{kj::str(a, " needs a value")};
-            values_.upsert(kj::heapString(a), kj::heapString(args_[pos_++]), [](auto&, auto&&) {});
-            known = true;
-          }
-        }
-        for (auto f : plainFlags) {
-          if (a == f) {
-            flags_.upsert(kj::heapString(a), true, [](auto&, auto&&) {});
-            known = true;
-          }
-        }
-        if (!known) throw UsageError{kj::str("unknown option ", a)};
-      } else {
-        positional_.add(a);
-      }
-    }
-  }
-  kj::Maybe<kj::StringPtr> value(kj::StringPtr flag) {
-    KJ_IF_MAYBE(v, values_.find(flag)) { return v->asPtr(); }
-    return nullptr;
-  }
-  bool flag(kj::StringPtr f) { return flags_.find(f) != nullptr; }
-  kj::ArrayPtr<const kj::StringPtr> positional() { return positional_; }
-  void expectPositional(size_t n, kj::StringPtr what) {
-    if (positional_.size() < n) throw UsageError{kj::str("missing ", what)};
-    if (positional_.size() > n) throw UsageError{kj::str("unexpected argument ", positional_[n])};
-  }
-
- private:
-  kj::Vector<kj::StringPtr> args_;
-  size_t pos_ = 0;
-  kj::HashMap<kj::String, kj::String> values_;
-  kj::HashMap<kj::String, bool> flags_;
-  kj::Vector<kj::StringPtr> positional_;
-};
 
 // The daemon resolves paths itself, in its own working directory: send absolute ones.
 kj::String absolutePath(kj::StringPtr path) {
   if (path.startsWith("/")) return kj::heapString(path);
   char cwd[4096];
-  if (getcwd(cwd, sizeof(cwd)) == nullptr) throw UsageError{kj::str("cannot resolve path")};
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) {
+    fprintf(stderr, "credvaultctl: cannot resolve %s: %s\n", path.cStr(), strerror(errno));
+    throw ExitWith{LOCAL};
+  }
   return kj::str(cwd, "/", path);
 }
 
-int64_t parseInt(kj::StringPtr s, kj::StringPtr what, int64_t min, int64_t max) {
-  char* end;
-  errno = 0;
-  long long v = strtoll(s.cStr(), &end, 10);
-  if (errno != 0 || end == s.cStr() || *end != '\0' || v < min || v > max) {
-    throw UsageError{kj::str(what, " must be a number between ", min, " and ", max)};
-  }
-  return v;
+[[noreturn]] void localError(kj::StringPtr message) {
+  fprintf(stderr, "credvaultctl: %s\n", message.cStr());
+  throw ExitWith{LOCAL};
 }
 
 // Where `backup` puts what the daemon streams: an open descriptor, written as it arrives.
@@ -296,797 +123,1439 @@ class FileSink final : public rpc::ByteSink::Server {
   kj::Maybe<int> error_;
 };
 
-// The backup file while it is partial, for the signal handler below (the one global: a
-// handler has nowhere else to look).
-const char* volatile partialBackup = nullptr;
-
-// Ctrl-C, a hangup or a kill while a backup is written must not leave a truncated file that
-// looks like a backup. unlink() is async-signal-safe; then die of the same signal.
-void removePartialBackup(int sig) {
-  const char* path = partialBackup;
-  if (path != nullptr) unlink(path);
-  signal(sig, SIG_DFL);
-  raise(sig);
+kj::StringPtr kindName(rpc::Kind k) {
+  return k == rpc::Kind::SYSTEM ? "system" : "user";
 }
 
-// Makes a new file's name durable, like its content.
-void syncDirectoryOf(kj::StringPtr path) {
-  kj::String dir;
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
-    dir = *slash == 0 ? kj::str("/") : kj::heapString(path.slice(0, *slash));
-  } else {
-    dir = kj::str(".");
+kj::StringPtr methodName(rpc::AuthMethod m) {
+  switch (m) {
+    case rpc::AuthMethod::NONE:
+      return "none";
+    case rpc::AuthMethod::PEER_CREDENTIALS:
+      return "peer-credentials";
+    case rpc::AuthMethod::PASSWORD:
+      return "password";
+    case rpc::AuthMethod::TICKET:
+      return "ticket";
+    case rpc::AuthMethod::API_TOKEN:
+      return "api-token";
   }
-  int fd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // best effort: the file itself is synced
-  fsync(fd);
-  close(fd);
+  return "none";
+}
+
+// What every credential output shows. JSON: SuperOffice's carrier in its order, plus State.
+// Text and TSV: the columns `get` always printed, in their order (public value, secret,
+// state, valid from, valid to, comment), where State now also says expired / not-yet-valid.
+void credentialCells(Row& row, rpc::Credential::Reader c, int64_t now, bool withSecret,
+                     Format format) {
+  kj::Maybe<kj::ArrayPtr<const char>> secret;
+  if (c.hasSecretValue()) secret = c.getSecretValue().asArray();
+  auto state = validityState(c.getIsActive(), c.getValidFrom(), c.getValidTo(), now);
+  if (format == Format::JSON) {
+    row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
+    row.date("ValidTo", "VALID-TO", c.getValidTo());
+    row.str("Comment", "COMMENT", c.getComment());
+    if (withSecret) row.maybeStr("SecretValue", "SECRET", secret, "<withheld>");
+    row.str("PublicValue", "PUBLIC", c.getPublicValue());
+    row.boolean("IsActive", "ACTIVE", c.getIsActive());
+    row.str("State", "STATE", state);
+    return;
+  }
+  row.str("PublicValue", "PUBLIC", c.getPublicValue());
+  if (withSecret) row.maybeStr("SecretValue", "SECRET", secret, "<withheld>");
+  row.str("State", "STATE", state);
+  row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
+  row.date("ValidTo", "VALID-TO", c.getValidTo());
+  row.str("Comment", "COMMENT", c.getComment());
 }
 
 class Ctl {
  public:
-  Ctl(kj::AsyncIoContext& io, bool json) : io_(io), json_(json) {}
-
-  void connect(kj::Maybe<kj::StringPtr> socket) {
-    auto path = ipc::socketPath(socket);
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  conn_ = ipc::connect(io_.provider->getNetwork(), path).wait(io_.waitScope);
-                })) {
-      fprintf(stderr, "credvaultctl: cannot reach credvaultd at %s\n", path.cStr());
-      throw CommandFailed{UNAVAILABLE};
-    }
+  explicit Ctl(CliContext& ctx) : ctx_(ctx) {
+    kj::Vector<kj::String> lines;
+    lines.add(
+        kj::str("The socket is --socket, else $CREDVAULT_SOCKET, else " CREDVAULT_DEFAULT_SOCKET
+                ". With $CREDVAULT_TICKET set, commands act as that ticket's associate instead of "
+                "the calling uid's. An option's value may follow as --opt=VALUE or --opt VALUE; a "
+                "value that starts with '-' needs the first form. '--' ends the options.\n\n"
+                "Exit codes:"));
+    for (auto& e : EXIT_CODES) lines.add(kj::str("  ", e.code, "  ", e.meaning));
+    extended_ = kj::strArray(lines, "\n");
   }
 
-  int run(Args& args) {
-    auto cmd = args.next("command");
-    if (cmd == "whoami") return whoami(args);
-    if (cmd == "status") return status(args);
-    if (cmd == "get") return get(args);
-    if (cmd == "save") return save(args);
-    if (cmd == "remove") return remove(args);
-    if (cmd == "associate") return associate(args);
-    if (cmd == "backup") return backup(args);
-    if (cmd == "audit-hash") return auditHash(args);
-    if (cmd == "login") return login(args);
-    if (cmd == "ticket") return ticket(args);
-    if (cmd == "token") return token(args);
-    if (cmd == "app") return app(args);
-    if (cmd == "rotate-key") return rotateKey(args);
-    if (cmd == "change-master-key") return changeMasterKey(args);
-    throw UsageError{kj::str("unknown command ", cmd)};
+  kj::MainFunc getMain() {
+    kj::MainBuilder b(ctx_, VERSION, "The command-line client of credvaultd, the credential vault.",
+                      extended_);
+    common_.addTo(b);
+    return b
+        .addSubCommand("whoami", KJ_BIND_METHOD(*this, whoamiCmd), "who the daemon says you are")
+        .addSubCommand("status", KJ_BIND_METHOD(*this, statusCmd), "the daemon's state")
+        .addSubCommand("get", KJ_BIND_METHOD(*this, getCmd),
+                       "print credentials of a type, secrets included, or one field")
+        .addSubCommand("list", KJ_BIND_METHOD(*this, listCmd),
+                       "list types and public values, never secrets")
+        .addSubCommand("expiring", KJ_BIND_METHOD(*this, expiringCmd),
+                       "list credentials whose ValidTo is near or past")
+        .addSubCommand("save", KJ_BIND_METHOD(*this, saveCmd),
+                       "store a credential (replaces the whole entry)")
+        .addSubCommand("update", KJ_BIND_METHOD(*this, updateCmd),
+                       "change some fields of a credential, keep the rest")
+        .addSubCommand("remove", KJ_BIND_METHOD(*this, removeCmd), "delete a credential")
+        .addSubCommand("exec", KJ_BIND_METHOD(*this, execCmd),
+                       "run a command with secrets in its environment")
+        .addSubCommand("passwd", KJ_BIND_METHOD(*this, passwdCmd), "change your own password")
+        .addSubCommand("login", KJ_BIND_METHOD(*this, loginCmd), "print a ticket (7T:...)")
+        .addSubCommand("ticket", KJ_BIND_METHOD(*this, ticketCmd), "revoke a ticket")
+        .addSubCommand("token", KJ_BIND_METHOD(*this, tokenCmd), "API tokens")
+        .addSubCommand("associate", KJ_BIND_METHOD(*this, associateCmd),
+                       "users of the vault (administration)")
+        .addSubCommand("app", KJ_BIND_METHOD(*this, appCmd), "partner applications")
+        .addSubCommand("backup", KJ_BIND_METHOD(*this, backupCmd),
+                       "write a snapshot of the vault into a file")
+        .addSubCommand("audit-hash", KJ_BIND_METHOD(*this, auditHashCmd),
+                       "the keyed hash audit records show for a public value")
+        .addSubCommand("rotate-key", KJ_BIND_METHOD(*this, rotateKeyCmd),
+                       "add a data key; new records use it")
+        .addSubCommand("change-master-key", KJ_BIND_METHOD(*this, changeMasterKeyCmd),
+                       "re-wrap all keys under a new master key")
+        .build();
   }
+
+  int exitCode = OK;
 
  private:
-  kj::AsyncIoContext& io_;
-  bool json_;
-  kj::Own<ipc::Connection> conn_;
+  CliContext& ctx_;
+  kj::String extended_;
+  Common common_;
+  kj::Maybe<Link> link_;
 
-  template<typename Promise>
-  auto wait(Promise&& p) {
-    try {
-      return p.wait(io_.waitScope);
-    } catch (const kj::Exception& e) {
-      if (e.getType() == kj::Exception::Type::DISCONNECTED) {
-        fprintf(stderr, "credvaultctl: lost the connection to credvaultd\n");
-        throw CommandFailed{UNAVAILABLE};
-      }
-      if (e.getType() == kj::Exception::Type::UNIMPLEMENTED) {
-        fprintf(stderr,
-                "credvaultctl: this credvaultd does not know the request (is it older than "
-                "credvaultctl?)\n");
-        throw CommandFailed{UNAVAILABLE};
-      }
-      fprintf(stderr, "credvaultctl: %s\n", e.getDescription().cStr());
-      throw CommandFailed{INTERNAL};
-    }
+  // One command runs per process: its options land here.
+  kj::Vector<kj::String> args_;
+  kj::HashMap<kj::String, kj::String> values_;
+  kj::HashMap<kj::String, bool> flags_;
+  kj::Vector<kj::String> envs_;  // exec --env, may repeat
+  kj::Maybe<int32_t> associate_;
+
+  // ---- building commands ------------------------------------------------------------------
+
+  void begin(kj::MainBuilder& b, kj::StringPtr synopsis) {
+    ctx_.synopsis = synopsis;
+    common_.addTo(b);
+  }
+  void value(kj::MainBuilder& b, const char* name, kj::StringPtr title, kj::StringPtr help) {
+    b.addOptionWithArg(
+        {name},
+        [this, name](kj::StringPtr v) -> Validity {
+          if (values_.find(kj::StringPtr(name)) != nullptr) return kj::str("given twice");
+          values_.insert(kj::heapString(name), kj::heapString(v));
+          return true;
+        },
+        title, help);
+  }
+  void flag(kj::MainBuilder& b, const char* name, kj::StringPtr help) {
+    b.addOption(
+        {name},
+        [this, name]() -> Validity {
+          if (flags_.find(kj::StringPtr(name)) != nullptr) return kj::str("given twice");
+          flags_.insert(kj::heapString(name), true);
+          return true;
+        },
+        help);
+  }
+  void associateOption(kj::MainBuilder& b, kj::StringPtr help) {
+    b.addOptionWithArg(
+        {"associate"}, [this](kj::StringPtr v) { return parseId(v, associate_); }, "<id>", help);
+  }
+  void arg(kj::MainBuilder& b, kj::StringPtr title) {
+    b.expectArg(title, [this](kj::StringPtr v) -> Validity {
+      args_.add(kj::heapString(v));
+      return true;
+    });
+  }
+  void optionalArg(kj::MainBuilder& b, kj::StringPtr title) {
+    b.expectOptionalArg(title, [this](kj::StringPtr v) -> Validity {
+      args_.add(kj::heapString(v));
+      return true;
+    });
+  }
+  template<typename Body>
+  kj::MainFunc run(kj::MainBuilder& b, Body body) {
+    b.callAfterParsing([this, body = kj::mv(body)]() mutable -> Validity {
+      exitCode = body();
+      return true;
+    });
+    return b.build();
   }
 
-  template<typename Results>
-  void check(const Results& results) {
-    if (!results.hasError()) return;
-    auto err = results.getError();
-    if (json_) {
-      printf("{\"Error\":%s,\"Field\":%s,\"Message\":%s}\n",
-             jsonString(ipc::errorCodeName(err.getCode())).cStr(),
-             jsonString(err.getField()).cStr(), jsonString(err.getMessage()).cStr());
-    }
-    if (err.getField().size() > 0) {
-      fprintf(stderr, "credvaultctl: %s (%s): %s\n", ipc::errorCodeName(err.getCode()).cStr(),
-              err.getField().cStr(), err.getMessage().cStr());
-    } else {
-      fprintf(stderr, "credvaultctl: %s: %s\n", ipc::errorCodeName(err.getCode()).cStr(),
-              err.getMessage().cStr());
-    }
-    throw CommandFailed{exitFor(err.getCode())};
+  kj::Maybe<kj::StringPtr> opt(kj::StringPtr name) {
+    KJ_IF_MAYBE(v, values_.find(name)) { return v->asPtr(); }
+    return nullptr;
+  }
+  bool has(kj::StringPtr name) { return flags_.find(name) != nullptr; }
+  Format format() { return common_.formatOr(); }
+
+  // A usage problem found after parsing (a combination of options): exit 2, nothing sent.
+  [[noreturn]] void usage(kj::StringPtr message) {
+    ctx_.exitError(kj::str("credvaultctl: ", message,
+                           "\nTry 'credvaultctl --help' or 'credvaultctl help COMMAND'."));
   }
 
-  rpc::Session::Client session() {
-    const char* ticket = getenv("CREDVAULT_TICKET");
-    if (ticket != nullptr && *ticket != '\0') {
-      auto req = conn_->vault().authenticateTicketRequest();
-      req.setTicket(ticket);
-      auto results = wait(req.send());
-      check(results);
-      return results.getSession();
-    }
-    auto results = wait(conn_->vault().sessionRequest().send());
-    check(results);
-    return results.getSession();
+  Link& link() {
+    KJ_IF_MAYBE(l, link_) { return *l; }
+    return link_.emplace(common_);
   }
 
-  rpc::Admin::Client admin() {
-    auto results = wait(session().adminRequest().send());
-    check(results);
-    return results.getAdmin();
-  }
-
-  static kj::StringPtr kindName(rpc::Kind k) { return k == rpc::Kind::SYSTEM ? "system" : "user"; }
-  static kj::StringPtr methodName(rpc::AuthMethod m) {
-    switch (m) {
-      case rpc::AuthMethod::NONE:
-        return "none";
-      case rpc::AuthMethod::PEER_CREDENTIALS:
-        return "peer-credentials";
-      case rpc::AuthMethod::PASSWORD:
-        return "password";
-      case rpc::AuthMethod::TICKET:
-        return "ticket";
-      case rpc::AuthMethod::API_TOKEN:
-        return "api-token";
-    }
-    return "none";
-  }
-
-  int whoami(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(0, "");
-    const char* ticket = getenv("CREDVAULT_TICKET");
-    kj::Maybe<capnp::Response<rpc::Session::WhoamiResults>> viaTicket;
-    kj::Maybe<capnp::Response<rpc::Vault::WhoamiResults>> viaPeer;
-    rpc::Principal::Reader p;
-    if (ticket != nullptr && *ticket != '\0') {
-      auto r = wait(session().whoamiRequest().send());
-      check(r);
-      p = r.getPrincipal();
-      viaTicket = kj::mv(r);
-    } else {
-      auto r = wait(conn_->vault().whoamiRequest().send());
-      check(r);
-      p = r.getPrincipal();
-      viaPeer = kj::mv(r);
-    }
-    if (json_) {
-      printf(
-          "{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"Method\":%s,"
-          "\"Uid\":%u}\n",
-          p.getAssociateId(), jsonString(p.getName()).cStr(),
-          jsonString(kindName(p.getKind())).cStr(), p.getUserAdmin() ? "true" : "false",
-          jsonString(methodName(p.getMethod())).cStr(), p.getUid());
-    } else if (p.getMethod() == rpc::AuthMethod::NONE) {
-      printf("uid %u: not mapped to an associate\n", p.getUid());
-    } else {
-      printf("%s (associate %d, %s%s) by %s, uid %u\n", p.getName().cStr(), p.getAssociateId(),
-             kindName(p.getKind()).cStr(), p.getUserAdmin() ? ", user admin" : "",
-             methodName(p.getMethod()).cStr(), p.getUid());
-    }
-    return OK;
-  }
-
-  int status(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(0, "");
-    auto r = wait(conn_->vault().statusRequest().send());
-    check(r);
-    auto s = r.getStatus();
-    if (json_) {
-      printf(
-          "{\"Version\":%s,\"Credentials\":%llu,\"Associates\":%llu,\"DataKeyId\":%u,"
-          "\"MapSize\":%llu,\"UsedBytes\":%llu,\"UptimeSeconds\":%llu,\"Connections\":%u}\n",
-          jsonString(s.getVersion()).cStr(), (unsigned long long)s.getCredentials(),
-          (unsigned long long)s.getAssociates(), s.getDataKeyId(),
-          (unsigned long long)s.getMapSize(), (unsigned long long)s.getUsedBytes(),
-          (unsigned long long)s.getUptimeSeconds(), s.getConnections());
-    } else {
-      printf(
-          "credvaultd %s: %llu credentials, %llu associates, data key %u, %llu of %llu "
-          "bytes used, up %llus, %u connections\n",
-          s.getVersion().cStr(), (unsigned long long)s.getCredentials(),
-          (unsigned long long)s.getAssociates(), s.getDataKeyId(),
-          (unsigned long long)s.getUsedBytes(), (unsigned long long)s.getMapSize(),
-          (unsigned long long)s.getUptimeSeconds(), s.getConnections());
-    }
-    return OK;
-  }
-
-  void printCredential(rpc::Credential::Reader c, bool last) {
-    if (json_) {
-      printf(
-          "{\"ValidFrom\":%s,\"ValidTo\":%s,\"Comment\":%s,\"SecretValue\":%s,"
-          "\"PublicValue\":%s,\"IsActive\":%s}%s",
-          jsonString(ipc::formatTicks(c.getValidFrom())).cStr(),
-          jsonString(ipc::formatTicks(c.getValidTo())).cStr(), jsonString(c.getComment()).cStr(),
-          c.hasSecretValue() ? jsonString(c.getSecretValue()).cStr() : "null",
-          jsonString(c.getPublicValue()).cStr(), c.getIsActive() ? "true" : "false",
-          last ? "" : ",");
-    } else {
-      printf("%s\t%s\t%s\t%s\t%s\t%s\n", c.getPublicValue().cStr(),
-             c.hasSecretValue() ? c.getSecretValue().cStr() : "<withheld>",
-             c.getIsActive() ? "active" : "inactive",
-             c.getValidFrom() == 0 ? "-" : ipc::formatTicks(c.getValidFrom()).cStr(),
-             c.getValidTo() == 0 ? "-" : ipc::formatTicks(c.getValidTo()).cStr(),
-             c.getComment().cStr());
-    }
-  }
-
-  int get(Args& args) {
-    args.parse(kj::arr("--associate"_kj), nullptr);
-    args.expectPositional(1, "TYPE");
-    auto type = args.positional()[0];
-    auto s = session();
-    capnp::List<rpc::Credential>::Reader list;
-    kj::Maybe<capnp::Response<rpc::Session::GetResults>> r1;
-    kj::Maybe<capnp::Response<rpc::Session::GetForAssociateResults>> r2;
-    KJ_IF_MAYBE(a, args.value("--associate")) {
-      auto req = s.getForAssociateRequest();
-      req.setAssociateId(parseInt(*a, "--associate", 1, INT32_MAX));
-      req.setType(type);
-      auto r = wait(req.send());
-      check(r);
-      list = r.getCredentials();
-      r2 = kj::mv(r);
-    } else {
-      auto req = s.getRequest();
-      req.setType(type);
-      auto r = wait(req.send());
-      check(r);
-      list = r.getCredentials();
-      r1 = kj::mv(r);
-    }
-    if (json_) printf("[");
-    for (auto i : kj::indices(list)) printCredential(list[i], i + 1 == list.size());
-    if (json_) printf("]\n");
-    return OK;
-  }
-
-  int64_t ticksArg(Args& args, kj::StringPtr flag) {
-    KJ_IF_MAYBE(v, args.value(flag)) {
-      KJ_IF_MAYBE(t, ipc::parseTicks(*v)) { return *t; }
-      throw UsageError{kj::str(flag, " must be a date like 2026-01-31 or 2026-01-31T12:00:00Z")};
+  int64_t dateOption(kj::StringPtr name, int64_t now) {
+    KJ_IF_MAYBE(v, opt(name)) {
+      KJ_IF_MAYBE(t, parseDate(*v, now)) { return *t; }
+      usage(kj::str("--", name, ": '", *v,
+                    "' is not a date: use 2030-01-01, 2030-01-01T10:00:00Z, +90d or none"));
     }
     return 0;
   }
 
-  int save(Args& args) {
-    args.parse(kj::arr("--public"_kj, "--secret-file"_kj, "--comment"_kj, "--valid-from"_kj,
-                       "--valid-to"_kj, "--associate"_kj),
-               kj::arr("--secret-stdin"_kj, "--inactive"_kj));
-    args.expectPositional(1, "TYPE");
-    auto pub = required(args.value("--public"), "--public VALUE");
-    auto s = session();
-    kj::Maybe<int32_t> target;
-    KJ_IF_MAYBE(a, args.value("--associate")) {
-      target = parseInt(*a, "--associate", 1, INT32_MAX);
+  void print(kj::ArrayPtr<const Row> rows, bool single = false) {
+    printRows(stdout, format(), stdoutIsTerminal(), rows, single);
+  }
+
+  // A secret from --secret-stdin (prompted, twice, when stdin is a terminal) or
+  // --secret-file; null when neither was given.
+  kj::Maybe<kj::String> secretOption(kj::StringPtr what) {
+    if (has("secret-stdin") && opt("secret-file") != nullptr) {
+      usage("give --secret-stdin or --secret-file, not both");
     }
-    kj::Maybe<kj::String> secret;
-    if (args.flag("--secret-stdin")) {
-      if (args.value("--secret-file") != nullptr) {
-        throw UsageError{kj::str("give --secret-stdin or --secret-file, not both")};
-      }
-      secret = readSecret(STDIN_FILENO, 1 << 20);
-    } else KJ_IF_MAYBE(f, args.value("--secret-file")) {
+    if (has("secret-stdin")) return readSecretFrom(STDIN_FILENO, what, true);
+    KJ_IF_MAYBE(f, opt("secret-file")) {
       int fd = open(f->cStr(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw UsageError{kj::str("cannot open ", *f, ": ", strerror(errno))};
+      if (fd < 0) localError(kj::str("cannot open ", *f, ": ", strerror(errno)));
       KJ_DEFER(close(fd));
-      secret = readSecret(fd, 1 << 20);
+      return readSecretFrom(fd, what, false);
     }
-    auto fill = [&](rpc::Credential::Builder c) {
-      c.setPublicValue(pub);
-      KJ_IF_MAYBE(v, args.value("--comment")) { c.setComment(*v); }
-      c.setValidFrom(ticksArg(args, "--valid-from"));
-      c.setValidTo(ticksArg(args, "--valid-to"));
-      c.setIsActive(!args.flag("--inactive"));
+    return nullptr;
+  }
+
+  kj::String readSecretFrom(int fd, kj::StringPtr what, bool confirm, size_t limit = SECRET_LIMIT) {
+    try {
+      if (fd == STDIN_FILENO && stdinIsTerminal()) return promptSecret(what, confirm, limit);
+      return readSecret(fd, limit);
+    } catch (const ReadFailed& e) { localError(e.message); } catch (const TooLong&) {
+      failWith(format(), LIMIT_EXCEEDED, "limit-exceeded",
+               kj::str(what, " is longer than ", limit, " bytes"));
+    }
+  }
+
+  // A password: --password-stdin reads stdin; at a terminal it is asked for without echo.
+  kj::String passwordInput(kj::StringPtr what, bool confirm) {
+    if (!has("password-stdin") && !stdinIsTerminal()) {
+      usage("give --password-stdin (stdin is not a terminal to ask on)");
+    }
+    return readSecretFrom(STDIN_FILENO, what, confirm, PASSWORD_LIMIT);
+  }
+
+  // ---- whoami, status -------------------------------------------------------------------
+
+  kj::MainFunc whoamiCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "whoami\n\nWho the daemon takes you for, and how.");
+    begin(b, "whoami");
+    return run(b, [this]() {
+      auto& l = link();
+      const char* ticket = getenv("CREDVAULT_TICKET");
+      auto show = [&](rpc::Principal::Reader p) {
+        if (format() == Format::TEXT) {
+          if (p.getMethod() == rpc::AuthMethod::NONE) {
+            printf("uid %u: not mapped to an associate\n", p.getUid());
+          } else {
+            printf("%s (associate %d, %s%s) by %s, uid %u\n", p.getName().cStr(),
+                   p.getAssociateId(), kindName(p.getKind()).cStr(),
+                   p.getUserAdmin() ? ", user admin" : "", methodName(p.getMethod()).cStr(),
+                   p.getUid());
+          }
+          return;
+        }
+        Row row;
+        row.num("AssociateId", "ID", p.getAssociateId())
+            .str("Name", "NAME", p.getName())
+            .str("Kind", "KIND", kindName(p.getKind()))
+            .boolean("UserAdmin", "USER-ADMIN", p.getUserAdmin())
+            .str("Method", "METHOD", methodName(p.getMethod()))
+            .num("Uid", "UID", p.getUid());
+        print(kj::arrayPtr(&row, 1), true);
+      };
+      if (ticket != nullptr && *ticket != '\0') {
+        auto r = l.wait(l.session().whoamiRequest().send());
+        l.check(r);
+        show(r.getPrincipal());
+      } else {
+        auto r = l.wait(l.vault().whoamiRequest().send());
+        l.check(r);
+        show(r.getPrincipal());
+      }
+      return OK;
+    });
+  }
+
+  kj::MainFunc statusCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "status\n\nThe daemon's version, counts and uptime.");
+    begin(b, "status");
+    return run(b, [this]() {
+      auto& l = link();
+      auto r = l.wait(l.vault().statusRequest().send());
+      l.check(r);
+      auto s = r.getStatus();
+      if (format() == Format::TEXT) {
+        printf(
+            "credvaultd %s: %llu credentials, %llu associates, data key %u, %llu of %llu "
+            "bytes used, up %llus, %u connections\n",
+            s.getVersion().cStr(), (unsigned long long)s.getCredentials(),
+            (unsigned long long)s.getAssociates(), s.getDataKeyId(),
+            (unsigned long long)s.getUsedBytes(), (unsigned long long)s.getMapSize(),
+            (unsigned long long)s.getUptimeSeconds(), s.getConnections());
+        return OK;
+      }
+      Row row;
+      row.str("Version", "VERSION", s.getVersion())
+          .num("Credentials", "CREDENTIALS", s.getCredentials())
+          .num("Associates", "ASSOCIATES", s.getAssociates())
+          .num("DataKeyId", "DATA-KEY", s.getDataKeyId())
+          .num("MapSize", "MAP-SIZE", s.getMapSize())
+          .num("UsedBytes", "USED", s.getUsedBytes())
+          .num("UptimeSeconds", "UPTIME", s.getUptimeSeconds())
+          .num("Connections", "CONNECTIONS", s.getConnections());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
+  }
+
+  // ---- credentials ------------------------------------------------------------------------
+
+  // The credentials of `type` (someone else's with --associate), through Get.
+  template<typename Use>
+  void getCredentials(kj::StringPtr type, Use&& use) {
+    auto& l = link();
+    auto s = l.session();
+    KJ_IF_MAYBE(a, associate_) {
+      auto req = s.getForAssociateRequest();
+      req.setAssociateId(*a);
+      req.setType(type);
+      auto r = l.wait(req.send());
+      l.check(r);
+      use(r.getCredentials());
+    } else {
+      auto req = s.getRequest();
+      req.setType(type);
+      auto r = l.wait(req.send());
+      l.check(r);
+      use(r.getCredentials());
+    }
+  }
+
+  kj::MainFunc getCmd() {
+    kj::MainBuilder b(
+        ctx_, VERSION,
+        "get TYPE [--public VALUE] [--field NAME] [--associate ID]\n\n"
+        "Prints the credentials of TYPE with their secrets. --public picks one entry. --field "
+        "prints only that value of exactly one entry, as it is (no escaping; a newline only "
+        "when stdout is a terminal): secret, public, comment, valid-from, valid-to or active. "
+        "No match exits 5, several exit 16.");
+    begin(b, "get TYPE [--public VALUE] [--field NAME] [--associate ID]");
+    value(b, "public", "<value>", "Only the entry with this public value.");
+    value(b, "field", "<name>",
+          "Print only this field: secret, public, comment, valid-from, "
+          "valid-to or active.");
+    associateOption(b, "Another associate's entries (user admins and system users).");
+    arg(b, "TYPE");
+    return run(b, [this]() -> int {
+      kj::Maybe<kj::StringPtr> field = opt("field");
+      KJ_IF_MAYBE(f, field) {
+        if (*f != "secret" && *f != "public" && *f != "comment" && *f != "valid-from" &&
+            *f != "valid-to" && *f != "active") {
+          usage(kj::str("--field: '", *f,
+                        "' is not one of secret, public, comment, valid-from, valid-to, active"));
+        }
+        if (common_.format != nullptr) usage("--field prints a bare value: drop --format/--json");
+      }
+      auto type = args_[0].asPtr();
+      auto pub = opt("public");
+      int64_t now = nowTicks();
+      int result = OK;
+      getCredentials(type, [&](capnp::List<rpc::Credential>::Reader list) {
+        kj::Vector<rpc::Credential::Reader> picked;
+        for (auto c : list) {
+          KJ_IF_MAYBE(p, pub) {
+            if (c.getPublicValue() != *p) continue;
+          }
+          picked.add(c);
+        }
+        KJ_IF_MAYBE(f, field) {
+          if (picked.size() == 0) {
+            failWith(format(), NOT_FOUND, "not-found",
+                     pub == nullptr ? kj::str("no credential of this type")
+                                    : kj::str("no credential of this type has this public value"));
+          }
+          if (picked.size() > 1) {
+            failWith(
+                format(), AMBIGUOUS, "ambiguous",
+                kj::str(picked.size(), " credentials of this type; name one with --public VALUE"));
+          }
+          auto c = picked[0];
+          kj::String out;
+          if (*f == "secret") {
+            if (!c.hasSecretValue()) {
+              failWith(format(), PERMISSION_DENIED, "permission-denied",
+                       "the daemon withholds this secret from you");
+            }
+            out = kj::heapString(c.getSecretValue());
+          } else if (*f == "public") {
+            out = kj::heapString(c.getPublicValue());
+          } else if (*f == "comment") {
+            out = kj::heapString(c.getComment());
+          } else if (*f == "valid-from") {
+            out = formatDate(c.getValidFrom(), "");
+          } else if (*f == "valid-to") {
+            out = formatDate(c.getValidTo(), "");
+          } else {
+            out = kj::str(c.getIsActive() ? "true" : "false");
+          }
+          KJ_DEFER(wipeString(out));
+          fwrite(out.begin(), 1, out.size(), stdout);
+          if (stdoutIsTerminal()) fputc('\n', stdout);
+          return;
+        }
+        if (pub != nullptr && picked.size() == 0) {
+          failWith(format(), NOT_FOUND, "not-found",
+                   "no credential of this type has this public value");
+        }
+        auto rows = KJ_MAP(c, picked) {
+          Row row;
+          credentialCells(row, c, now, true, format());
+          return row;
+        };
+        print(rows);
+      });
+      return result;
+    });
+  }
+
+  // Rows of Session.list / listAll.
+  kj::Array<Row> listedRows(capnp::List<rpc::ListedCredential>::Reader list, int64_t now,
+                            bool withAssociate, kj::Maybe<int64_t> expiringBefore) {
+    kj::Vector<Row> rows;
+    for (auto e : list) {
+      auto c = e.getCredential();
+      KJ_IF_MAYBE(limit, expiringBefore) {
+        if (c.getValidTo() == 0 || c.getValidTo() > *limit) continue;
+      }
+      Row row;
+      if (withAssociate) row.num("AssociateId", "ASSOCIATE", e.getAssociateId());
+      row.str("Type", "TYPE", e.getType());
+      row.str("PublicValue", "PUBLIC", c.getPublicValue());
+      row.str("State", "STATE",
+              validityState(c.getIsActive(), c.getValidFrom(), c.getValidTo(), now));
+      row.date("ValidFrom", "VALID-FROM", c.getValidFrom());
+      row.date("ValidTo", "VALID-TO", c.getValidTo());
+      // State says it for people; JSON keeps SuperOffice's flag as well.
+      if (format() == Format::JSON) row.boolean("IsActive", "ACTIVE", c.getIsActive());
+      row.str("Comment", "COMMENT", c.getComment());
+      rows.add(kj::mv(row));
+    }
+    return rows.releaseAsArray();
+  }
+
+  void listInto(kj::StringPtr type, bool all, int64_t now, kj::Maybe<int64_t> expiringBefore) {
+    auto& l = link();
+    auto s = l.session();
+    if (all) {
+      auto req = s.listAllRequest();
+      req.setType(type);
+      auto r = l.wait(req.send());
+      l.check(r);
+      print(listedRows(r.getCredentials(), now, true, expiringBefore));
+    } else {
+      auto req = s.listRequest();
+      KJ_IF_MAYBE(a, associate_) { req.setAssociateId(*a); }
+      req.setType(type);
+      auto r = l.wait(req.send());
+      l.check(r);
+      print(listedRows(r.getCredentials(), now, associate_ != nullptr, expiringBefore));
+    }
+  }
+
+  kj::MainFunc listCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "list [TYPE] [--associate ID | --all]\n\n"
+                      "Lists your credentials (of every type, or of TYPE): type, public value, "
+                      "state (active, expired, not-yet-valid, inactive), validity and comment. "
+                      "Never secrets. --associate and --all as the permission table allows "
+                      "(user admins and system users).");
+    begin(b, "list [TYPE] [--associate ID | --all]");
+    associateOption(b, "Another associate's credentials.");
+    flag(b, "all", "Every associate's credentials.");
+    optionalArg(b, "TYPE");
+    return run(b, [this]() {
+      if (has("all") && associate_ != nullptr) usage("give --associate or --all, not both");
+      listInto(args_.size() > 0 ? args_[0].asPtr() : kj::StringPtr(""), has("all"), nowTicks(),
+               nullptr);
+      return OK;
+    });
+  }
+
+  kj::MainFunc expiringCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "expiring [--within DURATION] [--associate ID | --all]\n\n"
+                      "Lists credentials whose ValidTo falls within DURATION from now (default "
+                      "30d; units s, m, h, d, w), and those already expired. Never secrets.");
+    begin(b, "expiring [--within DURATION] [--associate ID | --all]");
+    value(b, "within", "<duration>", "The window, e.g. 7d, 12h, 2w (default 30d).");
+    associateOption(b, "Another associate's credentials.");
+    flag(b, "all", "Every associate's credentials.");
+    return run(b, [this]() {
+      if (has("all") && associate_ != nullptr) usage("give --associate or --all, not both");
+      int64_t window = 30 * 86400;
+      KJ_IF_MAYBE(w, opt("within")) {
+        KJ_IF_MAYBE(s, parseDuration(*w)) {
+          window = *s;
+        } else {
+          usage(kj::str("--within: '", *w, "' is not a duration like 30d, 12h or 2w"));
+        }
+      }
+      int64_t now = nowTicks();
+      listInto("", has("all"), now, now + window * TICKS_PER_SECOND);
+      return OK;
+    });
+  }
+
+  kj::MainFunc saveCmd() {
+    kj::MainBuilder b(
+        ctx_, VERSION,
+        "save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C] "
+        "[--valid-from T] [--valid-to T] [--inactive] [--associate ID]\n\n"
+        "Stores a credential as SuperOffice's SaveUntrustedCredentials does: the entry "
+        "(TYPE, VALUE) is replaced as a whole, so a field not given here is emptied. Only an "
+        "absent secret keeps the stored one. To change some fields and keep the rest, use "
+        "`update`. At a terminal, without --secret-stdin or --secret-file, the secret is "
+        "asked for twice without echo (an empty answer keeps the stored one). Dates: "
+        "2030-01-01, 2030-01-01T10:00:00Z, +90d, or none.");
+    begin(b,
+          "save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C] "
+          "[--valid-from T] [--valid-to T] [--inactive] [--associate ID]");
+    value(b, "public", "<value>", "The public value (user name, key id, ...). Required.");
+    flag(b, "secret-stdin", "Read the secret from stdin (one trailing newline is dropped).");
+    value(b, "secret-file", "<file>", "Read the secret from a file.");
+    value(b, "comment", "<text>", "A comment (at most 255 characters).");
+    value(b, "valid-from", "<date>", "Not valid before this date.");
+    value(b, "valid-to", "<date>", "Not valid after this date.");
+    flag(b, "inactive", "Store the entry as inactive.");
+    associateOption(b, "Store for another associate (user admins and system users).");
+    arg(b, "TYPE");
+    return run(b, [this]() {
+      auto pub = opt("public");
+      if (pub == nullptr) usage("--public VALUE is required");
+      int64_t now = nowTicks();
+      int64_t from = dateOption("valid-from", now);
+      int64_t to = dateOption("valid-to", now);
+      auto secret = secretOption("Secret");
+      if (secret == nullptr && stdinIsTerminal()) {
+        auto asked = readSecretFrom(STDIN_FILENO, "Secret (empty: keep the stored one)", true);
+        if (asked.size() > 0) secret = kj::mv(asked);
+      }
+      auto& l = link();
+      auto s = l.session();
+      auto fill = [&](rpc::Credential::Builder c) {
+        c.setPublicValue(KJ_ASSERT_NONNULL(pub));
+        KJ_IF_MAYBE(v, opt("comment")) { c.setComment(*v); }
+        c.setValidFrom(from);
+        c.setValidTo(to);
+        c.setIsActive(!has("inactive"));
+        KJ_IF_MAYBE(sec, secret) {
+          c.setSecretValue(*sec);
+          wipeString(*sec);
+        }
+      };
+      KJ_IF_MAYBE(a, associate_) {
+        auto req = s.saveForAssociateRequest();
+        req.setAssociateId(*a);
+        req.setType(args_[0]);
+        fill(req.initCredential());
+        l.check(l.wait(req.send()));
+      } else {
+        auto req = s.saveRequest();
+        req.setType(args_[0]);
+        fill(req.initCredential());
+        l.check(l.wait(req.send()));
+      }
+      return OK;
+    });
+  }
+
+  kj::MainFunc updateCmd() {
+    kj::MainBuilder b(
+        ctx_, VERSION,
+        "update TYPE PUBLIC [--comment C] [--valid-from T] [--valid-to T] "
+        "[--active | --inactive] [--secret-stdin | --secret-file F] [--associate ID]\n\n"
+        "Changes only the fields given, in one step in the daemon (no other writer can slip "
+        "in between); the rest of the entry stays as it is. The entry must exist. Dates: "
+        "2030-01-01, 2030-01-01T10:00:00Z, +90d, or none to open the end.");
+    begin(b,
+          "update TYPE PUBLIC [--comment C] [--valid-from T] [--valid-to T] "
+          "[--active | --inactive] [--secret-stdin | --secret-file F] [--associate ID]");
+    value(b, "comment", "<text>", "New comment ('' empties it).");
+    value(b, "valid-from", "<date>", "New start of validity (none: open).");
+    value(b, "valid-to", "<date>", "New end of validity (none: open).");
+    flag(b, "active", "Mark the entry active.");
+    flag(b, "inactive", "Mark the entry inactive.");
+    flag(b, "secret-stdin", "New secret from stdin (asked twice at a terminal).");
+    value(b, "secret-file", "<file>", "New secret from a file.");
+    associateOption(b, "Another associate's entry (user admins and system users).");
+    arg(b, "TYPE");
+    arg(b, "PUBLIC");
+    return run(b, [this]() {
+      if (has("active") && has("inactive")) usage("give --active or --inactive, not both");
+      if (opt("comment") == nullptr && opt("valid-from") == nullptr && opt("valid-to") == nullptr &&
+          !has("active") && !has("inactive") && !has("secret-stdin") &&
+          opt("secret-file") == nullptr) {
+        usage(
+            "nothing to change: give at least one of --comment, --valid-from, --valid-to, "
+            "--active, --inactive, --secret-stdin, --secret-file");
+      }
+      int64_t now = nowTicks();
+      int64_t from = dateOption("valid-from", now);
+      int64_t to = dateOption("valid-to", now);
+      auto secret = secretOption("New secret");
+      auto& l = link();
+      auto req = l.session().updateRequest();
+      KJ_IF_MAYBE(a, associate_) { req.setAssociateId(*a); }
+      req.setType(args_[0]);
+      req.setPublicValue(args_[1]);
+      auto u = req.initUpdate();
+      KJ_IF_MAYBE(c, opt("comment")) { u.getComment().setSet(*c); }
+      if (opt("valid-from") != nullptr) u.getValidFrom().setSet(from);
+      if (opt("valid-to") != nullptr) u.getValidTo().setSet(to);
+      if (has("active")) u.getIsActive().setSet(true);
+      if (has("inactive")) u.getIsActive().setSet(false);
       KJ_IF_MAYBE(sec, secret) {
-        c.setSecretValue(*sec);
+        u.getSecretValue().setSet(*sec);
         wipeString(*sec);
       }
-    };
-    KJ_IF_MAYBE(t, target) {
-      auto req = s.saveForAssociateRequest();
-      req.setAssociateId(*t);
-      req.setType(args.positional()[0]);
-      fill(req.initCredential());
-      check(wait(req.send()));
-    } else {
-      auto req = s.saveRequest();
-      req.setType(args.positional()[0]);
-      fill(req.initCredential());
-      check(wait(req.send()));
-    }
-    return OK;
+      l.check(l.wait(req.send()));
+      return OK;
+    });
   }
 
-  static kj::StringPtr required(kj::Maybe<kj::StringPtr> v, kj::StringPtr what) {
-    KJ_IF_MAYBE(x, v) { return *x; }
-    throw UsageError{kj::str("missing ", what)};
+  kj::MainFunc removeCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "remove TYPE PUBLIC [--associate ID]\n\n"
+                      "Deletes the entry (TYPE, PUBLIC); exit 5 when there is none. A public "
+                      "value that starts with '-' goes after '--'.");
+    begin(b, "remove TYPE PUBLIC [--associate ID]");
+    associateOption(b, "Another associate's entry (user admins and system users).");
+    arg(b, "TYPE");
+    arg(b, "PUBLIC");
+    return run(b, [this]() {
+      auto& l = link();
+      auto s = l.session();
+      bool removed;
+      KJ_IF_MAYBE(a, associate_) {
+        auto req = s.removeForAssociateRequest();
+        req.setAssociateId(*a);
+        req.setType(args_[0]);
+        req.setPublicValue(args_[1]);
+        auto r = l.wait(req.send());
+        l.check(r);
+        removed = r.getRemoved();
+      } else {
+        auto req = s.removeRequest();
+        req.setType(args_[0]);
+        req.setPublicValue(args_[1]);
+        auto r = l.wait(req.send());
+        l.check(r);
+        removed = r.getRemoved();
+      }
+      if (!removed) failWith(format(), NOT_FOUND, "not-found", "no such credential");
+      return OK;
+    });
   }
 
-  int remove(Args& args) {
-    args.parse(kj::arr("--associate"_kj), nullptr);
-    args.expectPositional(2, "TYPE PUBLIC");
-    auto s = session();
-    bool removed;
-    KJ_IF_MAYBE(a, args.value("--associate")) {
-      auto req = s.removeForAssociateRequest();
-      req.setAssociateId(parseInt(*a, "--associate", 1, INT32_MAX));
-      req.setType(args.positional()[0]);
-      req.setPublicValue(args.positional()[1]);
-      auto r = wait(req.send());
-      check(r);
-      removed = r.getRemoved();
-    } else {
-      auto req = s.removeRequest();
-      req.setType(args.positional()[0]);
-      req.setPublicValue(args.positional()[1]);
-      auto r = wait(req.send());
-      check(r);
-      removed = r.getRemoved();
-    }
-    if (!removed) {
-      fprintf(stderr, "credvaultctl: not-found: no such credential\n");
-      return NOT_FOUND;
-    }
-    return OK;
+  // ---- exec --------------------------------------------------------------------------------
+
+  kj::MainFunc execCmd() {
+    kj::MainBuilder b(
+        ctx_, VERSION,
+        "exec --env NAME=TYPE:PUBLIC... -- COMMAND [ARG...]\n\n"
+        "Runs COMMAND with each secret in its environment variable NAME (never on a command "
+        "line), in place of credvaultctl: COMMAND's exit status is the exit status. Each "
+        "TYPE:PUBLIC must name exactly one of your credentials (TYPE ends at the first ':'). "
+        "If COMMAND cannot be run: exit 126 (not executable) or 127 (not found), as env(1).");
+    begin(b, "exec --env NAME=TYPE:PUBLIC... -- COMMAND [ARG...]");
+    b.addOptionWithArg(
+        {"env"},
+        [this](kj::StringPtr v) -> Validity {
+          KJ_IF_MAYBE(eq, v.findFirst('=')) {
+            auto name = v.slice(0, *eq);
+            bool ok = *eq > 0 && !(name[0] >= '0' && name[0] <= '9');
+            for (char c : name) {
+              ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '_');
+            }
+            if (!ok)
+              return kj::str("NAME must be letters, digits and _, not starting with a digit");
+            auto rest = v.slice(*eq + 1);
+            KJ_IF_MAYBE(colon, rest.findFirst(':')) {
+              if (*colon == 0) return kj::str("expected NAME=TYPE:PUBLIC");
+              for (auto& e : envs_) {
+                if (e.startsWith(kj::str(v.slice(0, *eq + 1)))) return kj::str("NAME given twice");
+              }
+              envs_.add(kj::heapString(v));
+              return true;
+            }
+          }
+          return kj::str("expected NAME=TYPE:PUBLIC");
+        },
+        "<NAME=TYPE:PUBLIC>", "Put this credential's secret into variable NAME (repeatable).");
+    b.expectOneOrMoreArgs("COMMAND", [this](kj::StringPtr v) -> Validity {
+      args_.add(kj::heapString(v));
+      return true;
+    });
+    return run(b, [this]() -> int {
+      if (envs_.size() == 0) usage("give at least one --env NAME=TYPE:PUBLIC");
+      auto& l = link();
+      auto s = l.session();
+      for (auto& e : envs_) {
+        auto eq = KJ_ASSERT_NONNULL(e.findFirst('='));
+        auto name = kj::heapString(e.slice(0, eq));
+        auto rest = e.slice(eq + 1);
+        auto colon = KJ_ASSERT_NONNULL(rest.findFirst(':'));
+        auto type = kj::heapString(rest.slice(0, colon));
+        auto pub = rest.slice(colon + 1);
+        auto req = s.getRequest();
+        req.setType(type);
+        auto r = l.wait(req.send());
+        l.check(r);
+        bool found = false;
+        for (auto c : r.getCredentials()) {
+          if (c.getPublicValue() != pub) continue;
+          if (!c.hasSecretValue()) {
+            failWith(format(), PERMISSION_DENIED, "permission-denied",
+                     kj::str("the secret for ", name, " is withheld"));
+          }
+          auto secret = kj::heapString(c.getSecretValue());
+          if (secret.size() != strlen(secret.cStr())) {
+            failWith(format(), INVALID_ARGUMENT, "invalid-argument",
+                     kj::str("the secret for ", name,
+                             " holds a NUL byte; it cannot be an "
+                             "environment variable"));
+          }
+          setenv(name.cStr(), secret.cStr(), 1);
+          wipeString(secret);
+          found = true;
+        }
+        if (!found) {
+          failWith(
+              format(), NOT_FOUND, "not-found",
+              kj::str("no credential for ", name, " (type ", type, " with that public value)"));
+        }
+      }
+      // Nothing of ours is left open for COMMAND: the socket is close-on-exec. Nor does it
+      // inherit our authority: a ticket in the environment is a bearer credential for every
+      // secret of its associate, and COMMAND was given only the ones named.
+      unsetenv("CREDVAULT_TICKET");
+      auto argv = kj::heapArray<char*>(args_.size() + 1);
+      for (auto i : kj::indices(args_)) argv[i] = args_[i].begin();
+      argv[args_.size()] = nullptr;
+      fflush(stdout);
+      execvp(argv[0], argv.begin());
+      int err = errno;
+      fprintf(stderr, "credvaultctl: cannot run %s: %s\n", argv[0], strerror(err));
+      return err == ENOENT ? 127 : 126;
+    });
   }
 
-  void printAssociate(rpc::Associate::Reader a, bool last) {
-    if (json_) {
-      printf(
-          "{\"AssociateId\":%d,\"Name\":%s,\"Kind\":%s,\"UserAdmin\":%s,\"UnixUid\":%s,"
-          "\"Active\":%s}%s",
-          a.getAssociateId(), jsonString(a.getName()).cStr(),
-          jsonString(kindName(a.getKind())).cStr(), a.getUserAdmin() ? "true" : "false",
-          a.getUnixUid() < 0 ? "null" : kj::str(a.getUnixUid()).cStr(),
-          a.getActive() ? "true" : "false", last ? "" : ",");
-    } else {
-      printf("%d\t%s\t%s%s\tuid=%s\t%s\n", a.getAssociateId(), a.getName().cStr(),
-             kindName(a.getKind()).cStr(), a.getUserAdmin() ? ",user-admin" : "",
-             a.getUnixUid() < 0 ? "-" : kj::str(a.getUnixUid()).cStr(),
-             a.getActive() ? "active" : "inactive");
-    }
+  // ---- passwords, tickets, tokens ---------------------------------------------------------
+
+  kj::MainFunc passwdCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "passwd [--password-stdin]\n\n"
+                      "Changes your own password, given the current one. At a terminal both "
+                      "are asked for without echo (the new one twice); with --password-stdin "
+                      "stdin holds two lines: the current password, then the new one. Your "
+                      "tickets end.");
+    begin(b, "passwd [--password-stdin]");
+    flag(b, "password-stdin", "Read the current and the new password from stdin, one a line.");
+    return run(b, [this]() {
+      kj::String current, fresh;
+      KJ_DEFER(wipeString(current); wipeString(fresh));
+      if (stdinIsTerminal()) {
+        current = readSecretFrom(STDIN_FILENO, "Current password", false, PASSWORD_LIMIT);
+        fresh = readSecretFrom(STDIN_FILENO, "New password", true, PASSWORD_LIMIT);
+      } else {
+        if (!has("password-stdin")) {
+          usage("give --password-stdin (stdin is not a terminal to ask on)");
+        }
+        try {
+          KJ_IF_MAYBE(c, readLine(STDIN_FILENO, PASSWORD_LIMIT)) { current = kj::mv(*c); }
+          KJ_IF_MAYBE(n, readLine(STDIN_FILENO, PASSWORD_LIMIT)) { fresh = kj::mv(*n); }
+        } catch (const ReadFailed& e) { localError(e.message); } catch (const TooLong&) {
+          failWith(format(), LIMIT_EXCEEDED, "limit-exceeded", "a password line is too long");
+        }
+        if (fresh.size() == 0) usage("stdin must hold two lines: current password, new password");
+      }
+      auto& l = link();
+      auto req = l.session().changePasswordRequest();
+      req.setCurrent(current);
+      req.setPassword(fresh);
+      l.check(l.wait(req.send()));
+      if (format() == Format::TEXT && stdinIsTerminal()) {
+        fprintf(stderr, "credvaultctl: password changed\n");
+      }
+      return OK;
+    });
   }
 
-  int associate(Args& args) {
-    auto sub = args.next("associate subcommand (add, list, show, set, remove, passwd)");
-    if (sub == "add") {
-      args.parse(kj::arr("--uid"_kj),
-                 kj::arr("--system"_kj, "--user-admin"_kj, "--password-stdin"_kj));
-      args.expectPositional(1, "NAME");
-      auto req = admin().addAssociateRequest();
-      req.setName(args.positional()[0]);
-      req.setKind(args.flag("--system") ? rpc::Kind::SYSTEM : rpc::Kind::USER);
-      req.setUserAdmin(args.flag("--user-admin"));
-      req.setUnixUid(-1);
-      KJ_IF_MAYBE(u, args.value("--uid")) {
-        req.setUnixUid(parseInt(*u, "--uid", 0, UINT32_MAX - 1));
-      }
-      if (args.flag("--password-stdin")) {
-        auto pw = readSecret(STDIN_FILENO, 4096);
-        req.setPassword(pw);
-        wipeString(pw);
-      }
-      auto r = wait(req.send());
-      check(r);
-      printAssociate(r.getAssociate(), true);
-      if (json_) printf("\n");
-      return OK;
-    }
-    if (sub == "list") {
-      args.parse(nullptr, nullptr);
-      args.expectPositional(0, "");
-      auto r = wait(admin().listAssociatesRequest().send());
-      check(r);
-      auto list = r.getAssociates();
-      if (json_) printf("[");
-      for (auto i : kj::indices(list)) printAssociate(list[i], i + 1 == list.size());
-      if (json_) printf("]\n");
-      return OK;
-    }
-    if (sub == "show") {
-      args.parse(nullptr, nullptr);
-      args.expectPositional(1, "NAME");
-      auto req = admin().findAssociateRequest();
-      req.setName(args.positional()[0]);
-      auto r = wait(req.send());
-      check(r);
-      printAssociate(r.getAssociate(), true);
-      if (json_) printf("\n");
-      return OK;
-    }
-    if (sub == "set") {
-      args.parse(kj::arr("--kind"_kj, "--uid"_kj, "--name"_kj),
-                 kj::arr("--user-admin"_kj, "--no-user-admin"_kj, "--no-uid"_kj, "--active"_kj,
-                         "--inactive"_kj));
-      args.expectPositional(1, "ID");
-      auto req = admin().setAssociateRequest();
-      req.setAssociateId(parseInt(args.positional()[0], "ID", 1, INT32_MAX));
-      auto u = req.initUpdate();
-      KJ_IF_MAYBE(n, args.value("--name")) { u.getName().setSet(*n); }
-      KJ_IF_MAYBE(k, args.value("--kind")) {
-        if (*k == "user")
-          u.getKind().setSet(rpc::Kind::USER);
-        else if (*k == "system")
-          u.getKind().setSet(rpc::Kind::SYSTEM);
-        else
-          throw UsageError{kj::str("--kind must be user or system")};
-      }
-      if (args.flag("--user-admin")) u.getUserAdmin().setSet(true);
-      if (args.flag("--no-user-admin")) u.getUserAdmin().setSet(false);
-      KJ_IF_MAYBE(uid, args.value("--uid")) {
-        u.getUnixUid().setSet(parseInt(*uid, "--uid", 0, UINT32_MAX - 1));
-      }
-      if (args.flag("--no-uid")) u.getUnixUid().setSet(-1);
-      if (args.flag("--active")) u.getActive().setSet(true);
-      if (args.flag("--inactive")) u.getActive().setSet(false);
-      auto r = wait(req.send());
-      check(r);
-      printAssociate(r.getAssociate(), true);
-      if (json_) printf("\n");
-      return OK;
-    }
-    if (sub == "remove") {
-      args.parse(nullptr, nullptr);
-      args.expectPositional(1, "ID");
-      auto req = admin().removeAssociateRequest();
-      req.setAssociateId(parseInt(args.positional()[0], "ID", 1, INT32_MAX));
-      auto r = wait(req.send());
-      check(r);
-      if (json_)
-        printf("{\"RemovedCredentials\":%u}\n", r.getRemovedCredentials());
-      else
-        printf("removed, with %u credentials\n", r.getRemovedCredentials());
-      return OK;
-    }
-    if (sub == "passwd") {
-      args.parse(nullptr, kj::arr("--password-stdin"_kj));
-      args.expectPositional(1, "NAME");
-      if (!args.flag("--password-stdin")) throw UsageError{kj::str("--password-stdin is required")};
-      auto a = admin();
-      auto find = a.findAssociateRequest();
-      find.setName(args.positional()[0]);
-      auto found = wait(find.send());
-      check(found);
-      auto req = a.setPasswordRequest();
-      req.setAssociateId(found.getAssociate().getAssociateId());
-      auto pw = readSecret(STDIN_FILENO, 4096);
+  kj::MainFunc loginCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "login NAME [--password-stdin]\n\n"
+                      "Authenticates NAME by password and prints a ticket (7T:...) for "
+                      "$CREDVAULT_TICKET. At a terminal the password is asked for without "
+                      "echo.");
+    begin(b, "login NAME [--password-stdin]");
+    flag(b, "password-stdin", "Read the password from stdin.");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      auto pw = passwordInput("Password", false);
+      KJ_DEFER(wipeString(pw));
+      auto& l = link();
+      auto req = l.vault().authenticatePasswordRequest();
+      req.setName(args_[0]);
       req.setPassword(pw);
-      wipeString(pw);
-      check(wait(req.send()));
+      req.setIssueTicket(true);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("%s\n", r.getTicket().cStr());
+        return OK;
+      }
+      Row row;
+      row.str("Ticket", "TICKET", r.getTicket())
+          .date("Expires", "EXPIRES", r.getTicketExpires())
+          .num("AssociateId", "ASSOCIATE", r.getPrincipal().getAssociateId());
+      print(kj::arrayPtr(&row, 1), true);
       return OK;
-    }
-    throw UsageError{kj::str("unknown associate subcommand ", sub)};
+    });
   }
 
-  int login(Args& args) {
-    args.parse(nullptr, kj::arr("--password-stdin"_kj));
-    args.expectPositional(1, "NAME");
-    if (!args.flag("--password-stdin")) throw UsageError{kj::str("--password-stdin is required")};
-    auto req = conn_->vault().authenticatePasswordRequest();
-    req.setName(args.positional()[0]);
-    auto pw = readSecret(STDIN_FILENO, 4096);
-    req.setPassword(pw);
-    wipeString(pw);
-    req.setIssueTicket(true);
-    auto r = wait(req.send());
-    check(r);
-    if (json_) {
-      printf("{\"Ticket\":%s,\"Expires\":%s,\"AssociateId\":%d}\n",
-             jsonString(r.getTicket()).cStr(),
-             jsonString(ipc::formatTicks(r.getTicketExpires())).cStr(),
-             r.getPrincipal().getAssociateId());
+  kj::MainFunc ticketCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "ticket revoke\n\nTickets.");
+    begin(b, "ticket revoke");
+    return b
+        .addSubCommand("revoke", KJ_BIND_METHOD(*this, ticketRevokeCmd),
+                       "revoke the ticket read from stdin")
+        .build();
+  }
+
+  kj::MainFunc ticketRevokeCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "ticket revoke\n\nRevokes the ticket read from stdin (asked for at a "
+                      "terminal): holding a ticket is the authority to revoke it.");
+    begin(b, "ticket revoke");
+    return run(b, [this]() {
+      auto t = readSecretFrom(STDIN_FILENO, "Ticket", false, 1024);
+      KJ_DEFER(wipeString(t));
+      auto& l = link();
+      auto req = l.vault().revokeTicketRequest();
+      req.setTicket(t);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (!r.getRevoked()) failWith(format(), NOT_FOUND, "not-found", "no such ticket");
+      return OK;
+    });
+  }
+
+  static Row tokenRow(rpc::ApiToken::Reader t) {
+    Row row;
+    row.str("Name", "NAME", t.getName())
+        .num("AssociateId", "ASSOCIATE", t.getAssociateId())
+        .date("Created", "CREATED", t.getCreated() * TICKS_PER_SECOND + UNIX_EPOCH_TICKS)
+        .maybeDate("Expires", "EXPIRES",
+                   t.getExpires() == 0 ? 0 : t.getExpires() * TICKS_PER_SECOND + UNIX_EPOCH_TICKS,
+                   "never");
+    return row;
+  }
+
+  kj::MainFunc tokenCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "token add|list|revoke\n\nAPI tokens (Bearer).");
+    begin(b, "token add|list|revoke");
+    return b.addSubCommand("add", KJ_BIND_METHOD(*this, tokenAddCmd), "mint a token, shown once")
+        .addSubCommand("list", KJ_BIND_METHOD(*this, tokenListCmd), "list tokens")
+        .addSubCommand("revoke", KJ_BIND_METHOD(*this, tokenRevokeCmd), "revoke a token")
+        .build();
+  }
+
+  kj::MainFunc tokenAddCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "token add NAME [--expires T] [--associate ID]\n\n"
+                      "Mints an API token and prints it once. T: 2030-01-01, "
+                      "2030-01-01T10:00:00Z or +90d.");
+    begin(b, "token add NAME [--expires T] [--associate ID]");
+    value(b, "expires", "<date>", "When the token stops working (default never).");
+    associateOption(b, "For another associate (system users).");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      int64_t expires = dateOption("expires", nowTicks());
+      auto& l = link();
+      auto req = l.session().createTokenRequest();
+      KJ_IF_MAYBE(a, associate_) { req.setAssociateId(*a); }
+      req.setName(args_[0]);
+      if (expires != 0) req.setExpires((expires - UNIX_EPOCH_TICKS) / TICKS_PER_SECOND);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("%s\n", r.getToken().cStr());
+        return OK;
+      }
+      auto row = tokenRow(r.getInfo());
+      row.str("Token", "TOKEN", r.getToken());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
+  }
+
+  kj::MainFunc tokenListCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "token list [--associate ID]\n\nLists API tokens.");
+    begin(b, "token list [--associate ID]");
+    associateOption(b, "Another associate's tokens (system users).");
+    return run(b, [this]() {
+      auto& l = link();
+      auto req = l.session().listTokensRequest();
+      KJ_IF_MAYBE(a, associate_) { req.setAssociateId(*a); }
+      auto r = l.wait(req.send());
+      l.check(r);
+      auto rows = KJ_MAP(t, r.getTokens()) {
+        return tokenRow(t);
+      };
+      print(rows);
+      return OK;
+    });
+  }
+
+  kj::MainFunc tokenRevokeCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "token revoke NAME [--associate ID]\n\nRevokes a token.");
+    begin(b, "token revoke NAME [--associate ID]");
+    associateOption(b, "Another associate's token (system users).");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      auto& l = link();
+      auto req = l.session().revokeTokenRequest();
+      KJ_IF_MAYBE(a, associate_) { req.setAssociateId(*a); }
+      req.setName(args_[0]);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (!r.getRevoked()) failWith(format(), NOT_FOUND, "not-found", "no such token");
+      return OK;
+    });
+  }
+
+  // ---- associates ---------------------------------------------------------------------------
+
+  static Row associateRow(rpc::Associate::Reader a) {
+    Row row;
+    row.num("AssociateId", "ID", a.getAssociateId())
+        .str("Name", "NAME", a.getName())
+        .str("Kind", "KIND", kindName(a.getKind()))
+        .boolean("UserAdmin", "USER-ADMIN", a.getUserAdmin());
+    if (a.getUnixUid() < 0) {
+      row.maybeStr("UnixUid", "UID", nullptr, "-");
     } else {
-      printf("%s\n", r.getTicket().cStr());
+      row.num("UnixUid", "UID", a.getUnixUid());
     }
-    return OK;
+    row.boolean("Active", "ACTIVE", a.getActive());
+    return row;
   }
 
-  int ticket(Args& args) {
-    auto sub = args.next("ticket subcommand (revoke)");
-    if (sub != "revoke") throw UsageError{kj::str("unknown ticket subcommand ", sub)};
-    args.parse(nullptr, nullptr);
-    args.expectPositional(0, "");
-    auto t = readSecret(STDIN_FILENO, 1024);
-    auto req = conn_->vault().revokeTicketRequest();
-    req.setTicket(t);
-    wipeString(t);
-    auto r = wait(req.send());
-    check(r);
-    if (!r.getRevoked()) {
-      fprintf(stderr, "credvaultctl: not-found: no such ticket\n");
-      return NOT_FOUND;
-    }
-    return OK;
+  void printAssociate(rpc::Associate::Reader a) {
+    auto row = associateRow(a);
+    print(kj::arrayPtr(&row, 1), true);
   }
 
-  void printToken(rpc::ApiToken::Reader t, bool last) {
-    if (json_) {
-      printf("{\"Name\":%s,\"AssociateId\":%d,\"Created\":%lld,\"Expires\":%lld}%s",
-             jsonString(t.getName()).cStr(), t.getAssociateId(), (long long)t.getCreated(),
-             (long long)t.getExpires(), last ? "" : ",");
-    } else {
-      printf("%s\tassociate %d\tcreated %lld\texpires %s\n", t.getName().cStr(), t.getAssociateId(),
-             (long long)t.getCreated(),
-             t.getExpires() == 0 ? "never" : kj::str(t.getExpires()).cStr());
-    }
-  }
-
-  int token(Args& args) {
-    auto sub = args.next("token subcommand (add, list, revoke)");
-    args.parse(kj::arr("--associate"_kj, "--expires"_kj), nullptr);
-    int32_t assoc = 0;
-    KJ_IF_MAYBE(a, args.value("--associate")) { assoc = parseInt(*a, "--associate", 1, INT32_MAX); }
-    auto s = session();
-    if (sub == "add") {
-      args.expectPositional(1, "NAME");
-      auto req = s.createTokenRequest();
-      req.setAssociateId(assoc);
-      req.setName(args.positional()[0]);
-      KJ_IF_MAYBE(e, args.value("--expires")) {
-        KJ_IF_MAYBE(t, ipc::parseTicks(*e)) {
-          req.setExpires((*t - ipc::UNIX_EPOCH_TICKS) / ipc::TICKS_PER_SECOND);
-        } else {
-          throw UsageError{kj::str("--expires must be a date like 2027-01-31")};
+  // NAME or ID: digits name an id (when such an associate exists), anything else a name.
+  kj::Own<capnp::MallocMessageBuilder> resolveAssociate(rpc::Admin::Client& admin,
+                                                        kj::StringPtr who) {
+    auto& l = link();
+    auto out = kj::heap<capnp::MallocMessageBuilder>();
+    bool digits = who.size() > 0 && who.size() <= 10;
+    for (char c : who) digits = digits && c >= '0' && c <= '9';
+    if (digits) {
+      auto r = l.wait(admin.listAssociatesRequest().send());
+      l.check(r);
+      for (auto a : r.getAssociates()) {
+        if (kj::str(a.getAssociateId()) == who) {
+          out->setRoot(a);
+          return out;
         }
       }
-      auto r = wait(req.send());
-      check(r);
-      if (json_)
-        printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
-      else
-        printf("%s\n", r.getToken().cStr());
-      return OK;
     }
-    if (sub == "list") {
-      args.expectPositional(0, "");
-      auto req = s.listTokensRequest();
-      req.setAssociateId(assoc);
-      auto r = wait(req.send());
-      check(r);
-      auto list = r.getTokens();
-      if (json_) printf("[");
-      for (auto i : kj::indices(list)) printToken(list[i], i + 1 == list.size());
-      if (json_) printf("]\n");
-      return OK;
-    }
-    if (sub == "revoke") {
-      args.expectPositional(1, "NAME");
-      auto req = s.revokeTokenRequest();
-      req.setAssociateId(assoc);
-      req.setName(args.positional()[0]);
-      auto r = wait(req.send());
-      check(r);
-      if (!r.getRevoked()) {
-        fprintf(stderr, "credvaultctl: not-found: no such token\n");
-        return NOT_FOUND;
-      }
-      return OK;
-    }
-    throw UsageError{kj::str("unknown token subcommand ", sub)};
+    auto req = admin.findAssociateRequest();
+    req.setName(who);
+    auto r = l.wait(req.send());
+    l.check(r);
+    out->setRoot(r.getAssociate());
+    return out;
   }
 
-  int app(Args& args) {
-    auto sub = args.next("app subcommand (add, list, remove)");
-    args.parse(nullptr, nullptr);
-    if (sub == "add") {
-      args.expectPositional(1, "NAME");
-      auto req = admin().addApplicationRequest();
-      req.setName(args.positional()[0]);
-      auto r = wait(req.send());
-      check(r);
-      if (json_)
-        printf("{\"Token\":%s}\n", jsonString(r.getToken()).cStr());
-      else
-        printf("%s\n", r.getToken().cStr());
+  kj::MainFunc associateCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "associate add|list|show|set|remove|passwd\n\n"
+                      "The users of the vault. show, set, remove and passwd take a NAME or "
+                      "an ID.");
+    begin(b, "associate add|list|show|set|remove|passwd");
+    return b.addSubCommand("add", KJ_BIND_METHOD(*this, associateAddCmd), "add an associate")
+        .addSubCommand("list", KJ_BIND_METHOD(*this, associateListCmd), "list associates")
+        .addSubCommand("show", KJ_BIND_METHOD(*this, associateShowCmd), "show one associate")
+        .addSubCommand("set", KJ_BIND_METHOD(*this, associateSetCmd), "change an associate")
+        .addSubCommand("remove", KJ_BIND_METHOD(*this, associateRemoveCmd),
+                       "remove an associate and its credentials")
+        .addSubCommand("passwd", KJ_BIND_METHOD(*this, associatePasswdCmd),
+                       "set an associate's password")
+        .build();
+  }
+
+  kj::MainFunc associateAddCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "associate add NAME [--uid N] [--system] [--user-admin] "
+                      "[--password-stdin]\n\nAdds an associate (system users).");
+    begin(b, "associate add NAME [--uid N] [--system] [--user-admin] [--password-stdin]");
+    value(b, "uid", "<n>", "The local uid that acts as this associate.");
+    flag(b, "system", "A system user (may read every secret).");
+    flag(b, "user-admin", "A user administrator (manages others' credentials).");
+    flag(b, "password-stdin", "A password for login, from stdin (asked twice at a terminal).");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      int64_t uid = -1;
+      KJ_IF_MAYBE(u, opt("uid")) { uid = uidValue(*u); }
+      kj::Maybe<kj::String> pw;
+      if (has("password-stdin")) {
+        pw = readSecretFrom(STDIN_FILENO, "Password", true, PASSWORD_LIMIT);
+      }
+      auto& l = link();
+      auto req = l.admin().addAssociateRequest();
+      req.setName(args_[0]);
+      req.setKind(has("system") ? rpc::Kind::SYSTEM : rpc::Kind::USER);
+      req.setUserAdmin(has("user-admin"));
+      req.setUnixUid(uid);
+      KJ_IF_MAYBE(p, pw) {
+        req.setPassword(*p);
+        wipeString(*p);
+      }
+      auto r = l.wait(req.send());
+      l.check(r);
+      printAssociate(r.getAssociate());
       return OK;
+    });
+  }
+
+  int64_t uidValue(kj::StringPtr text) {
+    int64_t v = 0;
+    bool ok = text.size() > 0 && text.size() <= 10;
+    for (char c : text) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) v = v * 10 + (c - '0');
     }
-    if (sub == "list") {
-      args.expectPositional(0, "");
-      auto r = wait(admin().listApplicationsRequest().send());
-      check(r);
-      auto list = r.getApplications();
-      if (json_) printf("[");
-      for (auto i : kj::indices(list)) {
-        if (json_) {
-          printf("{\"Name\":%s,\"Created\":%lld}%s", jsonString(list[i].getName()).cStr(),
-                 (long long)list[i].getCreated(), i + 1 == list.size() ? "" : ",");
+    if (!ok || v > int64_t(UINT32_MAX) - 1) usage(kj::str("--uid: '", text, "' is not a uid"));
+    return v;
+  }
+
+  kj::MainFunc associateListCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "associate list\n\nLists associates.");
+    begin(b, "associate list");
+    return run(b, [this]() {
+      auto& l = link();
+      auto r = l.wait(l.admin().listAssociatesRequest().send());
+      l.check(r);
+      auto rows = KJ_MAP(a, r.getAssociates()) {
+        return associateRow(a);
+      };
+      print(rows);
+      return OK;
+    });
+  }
+
+  kj::MainFunc associateShowCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "associate show NAME|ID\n\nShows one associate.");
+    begin(b, "associate show NAME|ID");
+    arg(b, "NAME|ID");
+    return run(b, [this]() {
+      auto admin = link().admin();
+      auto found = resolveAssociate(admin, args_[0]);
+      printAssociate(found->getRoot<rpc::Associate>().asReader());
+      return OK;
+    });
+  }
+
+  kj::MainFunc associateSetCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "associate set NAME|ID [--name N] [--kind user|system] "
+                      "[--user-admin | --no-user-admin] [--uid N | --no-uid] "
+                      "[--active | --inactive]\n\nChanges the fields given (system users).");
+    begin(b,
+          "associate set NAME|ID [--name N] [--kind user|system] "
+          "[--user-admin | --no-user-admin] [--uid N | --no-uid] [--active | --inactive]");
+    value(b, "name", "<name>", "A new name.");
+    value(b, "kind", "<user|system>", "A new kind.");
+    flag(b, "user-admin", "Make a user administrator.");
+    flag(b, "no-user-admin", "No longer a user administrator.");
+    value(b, "uid", "<n>", "Map this uid to the associate.");
+    flag(b, "no-uid", "Remove the uid mapping.");
+    flag(b, "active", "Activate.");
+    flag(b, "inactive", "Deactivate (ends its tickets).");
+    arg(b, "NAME|ID");
+    return run(b, [this]() {
+      if (has("user-admin") && has("no-user-admin")) {
+        usage("give --user-admin or --no-user-admin, not both");
+      }
+      if (has("active") && has("inactive")) usage("give --active or --inactive, not both");
+      if (opt("uid") != nullptr && has("no-uid")) usage("give --uid or --no-uid, not both");
+      kj::Maybe<rpc::Kind> kind;
+      KJ_IF_MAYBE(k, opt("kind")) {
+        if (*k == "user") {
+          kind = rpc::Kind::USER;
+        } else if (*k == "system") {
+          kind = rpc::Kind::SYSTEM;
         } else {
-          printf("%s\tcreated %lld\n", list[i].getName().cStr(), (long long)list[i].getCreated());
+          usage("--kind must be user or system");
         }
       }
-      if (json_) printf("]\n");
+      int64_t uid = -1;
+      KJ_IF_MAYBE(u, opt("uid")) { uid = uidValue(*u); }
+      auto& l = link();
+      auto admin = l.admin();
+      auto found = resolveAssociate(admin, args_[0]);
+      auto req = admin.setAssociateRequest();
+      req.setAssociateId(found->getRoot<rpc::Associate>().getAssociateId());
+      auto u = req.initUpdate();
+      KJ_IF_MAYBE(n, opt("name")) { u.getName().setSet(*n); }
+      KJ_IF_MAYBE(k, kind) { u.getKind().setSet(*k); }
+      if (has("user-admin")) u.getUserAdmin().setSet(true);
+      if (has("no-user-admin")) u.getUserAdmin().setSet(false);
+      if (opt("uid") != nullptr) u.getUnixUid().setSet(uid);
+      if (has("no-uid")) u.getUnixUid().setSet(-1);
+      if (has("active")) u.getActive().setSet(true);
+      if (has("inactive")) u.getActive().setSet(false);
+      auto r = l.wait(req.send());
+      l.check(r);
+      printAssociate(r.getAssociate());
       return OK;
-    }
-    if (sub == "remove") {
-      args.expectPositional(1, "NAME");
-      auto req = admin().removeApplicationRequest();
-      req.setName(args.positional()[0]);
-      auto r = wait(req.send());
-      check(r);
-      if (!r.getRemoved()) {
-        fprintf(stderr, "credvaultctl: not-found: no such application\n");
-        return NOT_FOUND;
-      }
-      return OK;
-    }
-    throw UsageError{kj::str("unknown app subcommand ", sub)};
+    });
   }
 
-  // The backup: the daemon streams the snapshot, we write it as ourselves. A file we
-  // created is removed again unless the whole snapshot reached the disk.
-  int backup(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(1, "FILE");
-    kj::StringPtr target = args.positional()[0];
+  kj::MainFunc associateRemoveCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "associate remove NAME|ID\n\nRemoves an associate with all of its "
+                      "credentials (system users).");
+    begin(b, "associate remove NAME|ID");
+    arg(b, "NAME|ID");
+    return run(b, [this]() {
+      auto& l = link();
+      auto admin = l.admin();
+      auto found = resolveAssociate(admin, args_[0]);
+      auto req = admin.removeAssociateRequest();
+      req.setAssociateId(found->getRoot<rpc::Associate>().getAssociateId());
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("removed, with %u credentials\n", r.getRemovedCredentials());
+        return OK;
+      }
+      Row row;
+      row.num("RemovedCredentials", "REMOVED-CREDENTIALS", r.getRemovedCredentials());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
+  }
+
+  kj::MainFunc associatePasswdCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "associate passwd NAME|ID [--password-stdin]\n\nSets an associate's "
+                      "password (system users; your own: see `passwd`). At a terminal it is "
+                      "asked for twice without echo.");
+    begin(b, "associate passwd NAME|ID [--password-stdin]");
+    flag(b, "password-stdin", "Read the password from stdin.");
+    arg(b, "NAME|ID");
+    return run(b, [this]() {
+      auto pw = passwordInput("New password", true);
+      KJ_DEFER(wipeString(pw));
+      auto& l = link();
+      auto admin = l.admin();
+      auto found = resolveAssociate(admin, args_[0]);
+      auto req = admin.setPasswordRequest();
+      req.setAssociateId(found->getRoot<rpc::Associate>().getAssociateId());
+      req.setPassword(pw);
+      l.check(l.wait(req.send()));
+      return OK;
+    });
+  }
+
+  // ---- applications -----------------------------------------------------------------------
+
+  kj::MainFunc appCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "app add|list|remove\n\nPartner applications (online mode).");
+    begin(b, "app add|list|remove");
+    return b.addSubCommand("add", KJ_BIND_METHOD(*this, appAddCmd), "register, print its token")
+        .addSubCommand("list", KJ_BIND_METHOD(*this, appListCmd), "list applications")
+        .addSubCommand("remove", KJ_BIND_METHOD(*this, appRemoveCmd), "remove an application")
+        .build();
+  }
+
+  kj::MainFunc appAddCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "app add NAME\n\nRegisters a partner application and "
+                      "prints its token once.");
+    begin(b, "app add NAME");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      auto& l = link();
+      auto req = l.admin().addApplicationRequest();
+      req.setName(args_[0]);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("%s\n", r.getToken().cStr());
+        return OK;
+      }
+      Row row;
+      row.str("Name", "NAME", r.getApplication().getName())
+          .date("Created", "CREATED",
+                r.getApplication().getCreated() * TICKS_PER_SECOND + UNIX_EPOCH_TICKS)
+          .str("Token", "TOKEN", r.getToken());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
+  }
+
+  kj::MainFunc appListCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "app list\n\nLists partner applications.");
+    begin(b, "app list");
+    return run(b, [this]() {
+      auto& l = link();
+      auto r = l.wait(l.admin().listApplicationsRequest().send());
+      l.check(r);
+      auto rows = KJ_MAP(a, r.getApplications()) {
+        Row row;
+        row.str("Name", "NAME", a.getName())
+            .date("Created", "CREATED", a.getCreated() * TICKS_PER_SECOND + UNIX_EPOCH_TICKS);
+        return row;
+      };
+      print(rows);
+      return OK;
+    });
+  }
+
+  kj::MainFunc appRemoveCmd() {
+    kj::MainBuilder b(ctx_, VERSION, "app remove NAME\n\nRemoves a partner application.");
+    begin(b, "app remove NAME");
+    arg(b, "NAME");
+    return run(b, [this]() {
+      auto& l = link();
+      auto req = l.admin().removeApplicationRequest();
+      req.setName(args_[0]);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (!r.getRemoved()) failWith(format(), NOT_FOUND, "not-found", "no such application");
+      return OK;
+    });
+  }
+
+  // ---- maintenance ------------------------------------------------------------------------
+
+  kj::MainFunc backupCmd() {
+    kj::MainBuilder b(
+        ctx_, VERSION,
+        "backup FILE [--force]\n\n"
+        "Streams a consistent snapshot of the vault into FILE, written as you (mode 0600); "
+        "- writes to stdout (not a terminal). An existing FILE is refused unless --force, "
+        "which writes a new file next to it and renames it over FILE only once the whole "
+        "snapshot is on disk. System users only.");
+    begin(b, "backup FILE [--force]");
+    flag(b, "force", "Replace FILE if it exists (atomically, when the backup is complete).");
+    arg(b, "FILE");
+    return run(b, [this]() { return backup(args_[0]); });
+  }
+
+  // The daemon streams the snapshot, we write it as ourselves. A file we created is removed
+  // again unless the whole snapshot reached the disk.
+  int backup(kj::StringPtr target) {
     bool toStdout = target == "-";
     kj::StringPtr shown = toStdout ? kj::StringPtr("standard output") : target;
     int fd = STDOUT_FILENO;
+    kj::String writing = kj::heapString(target);  // the file being written
     if (toStdout) {
-      if (isatty(STDOUT_FILENO)) {
-        throw LocalError{kj::str(
-            "refusing to write a backup to a terminal; redirect standard output or name a FILE")};
+      if (stdoutIsTerminal()) {
+        localError(
+            "refusing to write a backup to a terminal; redirect standard output or name "
+            "a FILE");
       }
     } else {
-      fd = open(target.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      struct stat st;
+      bool exists = lstat(target.cStr(), &st) == 0;
+      if (exists && !has("force")) {
+        localError(kj::str(target, " exists; choose a new name, or give --force to replace it"));
+      }
+      if (exists && S_ISDIR(st.st_mode)) localError(kj::str(target, " is a directory"));
+      if (exists) writing = kj::str(target, ".partial-", getpid());
+      fd = open(writing.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd < 0) {
-        if (errno == EEXIST) throw LocalError{kj::str(target, " exists; choose a new name")};
-        throw LocalError{kj::str("cannot create ", target, ": ", strerror(errno))};
+        if (errno == EEXIST) { localError(kj::str(writing, " exists; choose a new name")); }
+        localError(kj::str("cannot create ", writing, ": ", strerror(errno)));
       }
     }
     bool kept = false;
     if (!toStdout) {
-      partialBackup = target.cStr();
+      partialBackup = writing.cStr();
       for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, removePartialBackup);
     }
     KJ_DEFER({
       if (!toStdout) {
         partialBackup = nullptr;
         if (fd >= 0) close(fd);
-        if (!kept) unlink(target.cStr());
+        if (!kept) unlink(writing.cStr());
       }
     });
 
+    auto& l = link();
     auto owned = kj::heap<FileSink>(fd);
     FileSink& sink = *owned;
     rpc::ByteSink::Client client = kj::mv(owned);
     // The daemon holds a reference to the sink: whatever it does later, no write lands.
     KJ_DEFER(sink.close());
-    auto req = admin().backupToRequest();
+    auto req = l.admin().backupToRequest();
     req.setSink(client);
-    auto r = wait(req.send());
+    auto r = l.wait(req.send());
     sink.close();
     KJ_IF_MAYBE(err, sink.error()) {
-      throw LocalError{kj::str("cannot write ", shown, ": ", strerror(*err))};
+      localError(kj::str("cannot write ", shown, ": ", strerror(*err)));
     }
-    check(r);
+    l.check(r);
     if (!sink.finished() || sink.written() != r.getBytes()) {
-      fprintf(stderr, "credvaultctl: the backup stream ended early (%llu of %llu bytes)\n",
-              (unsigned long long)sink.written(), (unsigned long long)r.getBytes());
-      throw CommandFailed{UNAVAILABLE};
+      failWith(format(), UNAVAILABLE, "unavailable",
+               kj::str("the backup stream ended early (", sink.written(), " of ", r.getBytes(),
+                       " bytes)"));
     }
     // A pipe or socket cannot be synced; a file must be.
     if (fsync(fd) != 0 && (toStdout ? (errno != EINVAL && errno != EROFS) : true)) {
-      throw LocalError{kj::str("cannot write ", shown, ": ", strerror(errno))};
+      localError(kj::str("cannot write ", shown, ": ", strerror(errno)));
     }
     if (toStdout) return OK;
     int closing = fd;
     fd = -1;
-    if (close(closing) != 0)
-      throw LocalError{kj::str("cannot write ", target, ": ", strerror(errno))};
+    if (close(closing) != 0) localError(kj::str("cannot write ", writing, ": ", strerror(errno)));
+    if (writing != target) {
+      if (rename(writing.cStr(), target.cStr()) != 0) {
+        localError(kj::str("cannot replace ", target, ": ", strerror(errno)));
+      }
+    }
     syncDirectoryOf(target);
     partialBackup = nullptr;
     kept = true;
-    if (json_) {
-      printf("{\"File\":%s,\"Bytes\":%llu}\n", jsonString(target).cStr(),
-             (unsigned long long)sink.written());
-    } else {
+    if (format() == Format::TEXT) {
       printf("backup of %llu bytes written to %s\n", (unsigned long long)sink.written(),
              target.cStr());
+      return OK;
     }
+    Row row;
+    row.str("File", "FILE", target).num("Bytes", "BYTES", sink.written());
+    print(kj::arrayPtr(&row, 1), true);
     return OK;
   }
 
-  int auditHash(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(1, "VALUE");
-    // A public value is not a secret, but `-` keeps it out of the process list and history.
-    auto value = args.positional()[0] == "-" ? readSecret(STDIN_FILENO, 4096)
-                                             : kj::heapString(args.positional()[0]);
-    auto req = admin().auditHashRequest();
-    req.setValue(value);
-    wipeString(value);
-    auto r = wait(req.send());
-    check(r);
-    if (json_)
-      printf("{\"Hmac\":%s}\n", jsonString(r.getHmac()).cStr());
-    else
-      printf("%s\n", r.getHmac().cStr());
-    return OK;
+  kj::MainFunc auditHashCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "audit-hash VALUE\n\nPrints the keyed hash under which audit records "
+                      "name the public value VALUE; - reads VALUE from stdin. System users.");
+    begin(b, "audit-hash VALUE");
+    arg(b, "VALUE");
+    return run(b, [this]() {
+      // A public value is not a secret, but `-` keeps it out of the process list and history.
+      auto value = args_[0] == "-" ? readSecretFrom(STDIN_FILENO, "Public value", false, 4096)
+                                   : kj::heapString(args_[0]);
+      KJ_DEFER(wipeString(value));
+      auto& l = link();
+      auto req = l.admin().auditHashRequest();
+      req.setValue(value);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("%s\n", r.getHmac().cStr());
+        return OK;
+      }
+      Row row;
+      row.str("Hmac", "HMAC", r.getHmac());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
   }
 
-  int changeMasterKey(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(1, "FILE");
-    auto path = absolutePath(args.positional()[0]);
-    auto req = admin().changeMasterKeyRequest();
-    req.setKeyFile(path);
-    auto r = wait(req.send());
-    check(r);
-    if (json_)
-      printf("{\"Fingerprint\":%s}\n", jsonString(r.getFingerprint()).cStr());
-    else
-      printf("all keys re-wrapped; new master key fingerprint %s\n", r.getFingerprint().cStr());
-    return OK;
+  kj::MainFunc rotateKeyCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "rotate-key\n\nAdds a data key; new records are sealed with it. "
+                      "System users.");
+    begin(b, "rotate-key");
+    return run(b, [this]() {
+      auto& l = link();
+      auto r = l.wait(l.admin().rotateDataKeyRequest().send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("new data key %u\n", r.getKeyId());
+        return OK;
+      }
+      Row row;
+      row.num("DataKeyId", "DATA-KEY", r.getKeyId());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
   }
 
-  int rotateKey(Args& args) {
-    args.parse(nullptr, nullptr);
-    args.expectPositional(0, "");
-    auto r = wait(admin().rotateDataKeyRequest().send());
-    check(r);
-    if (json_)
-      printf("{\"DataKeyId\":%u}\n", r.getKeyId());
-    else
-      printf("new data key %u\n", r.getKeyId());
-    return OK;
+  kj::MainFunc changeMasterKeyCmd() {
+    kj::MainBuilder b(ctx_, VERSION,
+                      "change-master-key FILE\n\nRe-wraps every data key under the key in "
+                      "FILE (the daemon reads it). System users. See docs/operations.md.");
+    begin(b, "change-master-key FILE");
+    arg(b, "FILE");
+    return run(b, [this]() {
+      auto path = absolutePath(args_[0]);
+      auto& l = link();
+      auto req = l.admin().changeMasterKeyRequest();
+      req.setKeyFile(path);
+      auto r = l.wait(req.send());
+      l.check(r);
+      if (format() == Format::TEXT) {
+        printf("all keys re-wrapped; new master key fingerprint %s\n", r.getFingerprint().cStr());
+        return OK;
+      }
+      Row row;
+      row.str("Fingerprint", "FINGERPRINT", r.getFingerprint());
+      print(kj::arrayPtr(&row, 1), true);
+      return OK;
+    });
   }
 };
+
+}  // namespace
 
 }  // namespace credvault::ctl
 
 int main(int argc, char** argv) {
   using namespace credvault::ctl;
-  kj::Vector<kj::StringPtr> rest;
-  kj::Maybe<kj::StringPtr> socket;
-  bool json = false;
-  int i = 1;
-  for (; i < argc; i++) {
-    kj::StringPtr a = argv[i];
-    if (a == "--socket" && i + 1 < argc) {
-      socket = kj::StringPtr(argv[++i]);
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--help" || a == "-h") {
-      fputs(USAGE_TEXT, stdout);
-      return OK;
-    } else if (a == "--version") {
-      printf("credvaultctl %s\n", CREDVAULT_VERSION);
-      return OK;
-    } else {
-      break;
-    }
-  }
-  for (; i < argc; i++) {
-    kj::StringPtr a = argv[i];
-    if (a == "--json") {
-      json = true;
-      continue;
-    }
-    rest.add(a);
-  }
-  if (rest.empty()) {
-    fputs(USAGE_TEXT, stderr);
-    return USAGE;
-  }
+  CliContext context;
+  Ctl ctl(context);
+  auto params = kj::heapArray<kj::StringPtr>(argc > 0 ? argc - 1 : 0);
+  for (int i = 1; i < argc; i++) params[i - 1] = argv[i];
   try {
-    auto io = kj::setupAsyncIo();
-    Ctl ctl(io, json);
-    Args args(kj::mv(rest));
-    ctl.connect(socket);
-    return ctl.run(args);
-  } catch (const UsageError& e) {
-    fprintf(stderr, "credvaultctl: %s\n(see credvaultctl --help)\n", e.message.cStr());
-    return USAGE;
-  } catch (const LocalError& e) {
-    fprintf(stderr, "credvaultctl: %s\n", e.message.cStr());
-    return USAGE;
-  } catch (const CommandFailed& e) { return e.code; }
+    auto main = ctl.getMain();
+    main("credvaultctl", params);
+  } catch (const ExitWith& e) {
+    fflush(stdout);
+    return e.code;
+  } catch (const kj::Exception& e) {
+    fprintf(stderr, "credvaultctl: %s\n", e.getDescription().cStr());
+    return INTERNAL;
+  }
+  fflush(stdout);
+  return ctl.exitCode;
 }

@@ -89,7 +89,10 @@ http::HttpResponse errorResponse(const Negotiated& n, const RestError& e) {
     r.header("WWW-Authenticate", "SoTicket realm=\"credvault\"");
     r.header("WWW-Authenticate", "Bearer realm=\"credvault\"");
   }
-  if (e.status == 429) r.header("Retry-After", kj::str(kj::max(e.retryAfterSeconds, 1u)));
+  // Throttled, and the vault unavailable (stopping, or its disk full): when to try again.
+  if (e.status == 429 || e.status == 503) {
+    r.header("Retry-After", kj::str(kj::max(e.retryAfterSeconds, 1u)));
+  }
   noStore(r);
   return r;
 }
@@ -123,7 +126,8 @@ RestError fromFailure(Op op, const frontends::Failure& f) {
     case ErrorCode::CONFLICT:
       return {409, kj::str("Conflict."), kj::mv(detail), nullptr};
     case ErrorCode::UNAVAILABLE:
-      return {503, kj::str("The credential vault is unavailable."), kj::mv(detail), nullptr};
+      return {503, kj::str("The credential vault is unavailable."), kj::mv(detail), nullptr,
+              kj::max(f.retryAfterSeconds, 1u)};
     case ErrorCode::INTEGRITY:
     case ErrorCode::INTERNAL:
       return {500, kj::str("An error has occurred."), kj::mv(detail), nullptr};

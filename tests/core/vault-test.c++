@@ -5,6 +5,8 @@
 // associate administration, and the database file holding no plaintext.
 
 #include "core/vault.h"
+#include "core/validate.h"
+#include "core/codec.h"
 #include "core/limits.h"
 #include "crypto/password.h"
 #include "test-util.h"
@@ -1046,6 +1048,136 @@ TEST_F(VaultTest, ChangeMasterKeyRewrapsOnlineAndRetiresTheOldKey) {
   EXPECT_NE(d.find("a@x|kept-secret|"), std::string::npos) << d;
   EXPECT_NE(d.find("b@x|second|"), std::string::npos) << d;
   EXPECT_NE(d.find("c@x|third|"), std::string::npos) << d;
+}
+
+}  // namespace
+}  // namespace credvault::core
+
+// ---- verification and authenticated index values (issue 15) -------------------------------
+
+namespace credvault::core {
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class VaultVerifyTest : public VaultTest {
+ protected:
+  void fillSome() {
+    for (int i = 0; i < 3; ++i) {
+      auto a = add("v" + std::to_string(i), Kind::USER, false, uint32_t(7000 + i));
+      for (int j = 0; j < 5; ++j) {
+        Credential c;
+        c.publicValue = kj::str("p", j, "@example.test");
+        c.secretValue = crypto::Secret::copyOf(kj::StringPtr("verify-secret"));
+        c.isActive = true;
+        vault->runNow(vault->save(root(), a.id, "imap", kj::mv(c)));
+      }
+    }
+  }
+  store::Table table(const char* name) { return KJ_ASSERT_NONNULL(env->existingTable(name)); }
+  // Rewrites the value of the first entry of `name` with `edit`.
+  void editFirst(const char* name, kj::Function<void(kj::Array<kj::byte>&)> edit) {
+    auto t = table(name);
+    env->write([&](store::WriteTxn& txn) {
+      kj::Array<kj::byte> key, value;
+      txn.scan(t, nullptr, [&](auto k, auto v) {
+        key = kj::heapArray(k);
+        value = kj::heapArray(v);
+        return false;
+      });
+      edit(value);
+      txn.put(t, key, value);
+    });
+  }
+  std::string verifyError() {
+    auto caught = testing::catchVaultError([&]() { vault->verify([](kj::StringPtr) {}); });
+    return testing::codeName(caught.code) + ": " + caught.message;
+  }
+};
+
+TEST_F(VaultVerifyTest, ASoundVaultPassesAndIsCounted) {
+  fillSome();
+  std::vector<std::string> tables;
+  auto r = vault->verify([&](kj::StringPtr t) { tables.push_back(t.cStr()); });
+  EXPECT_EQ(r.associates, 3u);
+  EXPECT_EQ(r.credentials, 15u);
+  EXPECT_NE(std::find(tables.begin(), tables.end(), "credentials"), tables.end());
+  EXPECT_NE(std::find(tables.begin(), tables.end(), "(free pages)"), tables.end());
+}
+
+TEST_F(VaultVerifyTest, AnEditedCountIsAnIntegrityErrorInVerifyAndOnSave) {
+  fillSome();
+  editFirst("credential-counts", [](auto& v) { v[3] = 1; });  // 5 -> 1, MAC unchanged
+  EXPECT_TRUE(contains(verifyError(), "integrity: a value in table credential-counts failed"))
+      << verifyError();
+  Credential c;
+  c.publicValue = kj::str("new@example.test");
+  c.isActive = true;
+  auto caught =
+      testing::catchVaultError([&]() { vault->runNow(vault->save(root(), 1, "imap", kj::mv(c))); });
+  EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
+}
+
+TEST_F(VaultVerifyTest, ACountWithAValidFormatButTheWrongNumberIsFound) {
+  fillSome();
+  // A count copied from another associate: its MAC names the other key.
+  auto t = table("credential-counts");
+  env->write([&](store::WriteTxn& txn) {
+    auto one = kj::heapArray(KJ_ASSERT_NONNULL(txn.get(t, be32(1))));
+    txn.put(t, be32(2), one);
+  });
+  EXPECT_TRUE(contains(verifyError(), "credential-counts")) << verifyError();
+}
+
+TEST_F(VaultVerifyTest, IndexesThatDisagreeWithTheRecordsAreFound) {
+  fillSome();
+  // The name index of v0 pointing at v1: a login as v0 would be v1.
+  auto t = table("associate-names");
+  auto v0 = vault->indexHash("name", foldName(kj::StringPtr("v0")).asBytes());
+  env->write([&](store::WriteTxn& txn) { txn.put(t, v0, be32(2)); });
+  EXPECT_TRUE(contains(verifyError(), "associate-names")) << verifyError();
+  auto caught = testing::catchVaultError([&]() { vault->findAssociateByName("v0"); });
+  EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
+}
+
+TEST_F(VaultVerifyTest, ATamperedNextIdNeverHandsOutAnIdInUse) {
+  fillSome();
+  auto t = table("meta");
+  auto key = kj::StringPtr("next-id").asBytes();
+  // A well-formed value from an older state (next id 2) replayed: MAC valid, id in use.
+  env->write([&](store::WriteTxn& txn) {
+    auto stored = kj::heapArray(KJ_ASSERT_NONNULL(txn.get(t, key)));
+    ASSERT_EQ(stored.size(), 20u);
+    stored[3] = 2;
+    txn.put(t, key, stored);
+  });
+  EXPECT_TRUE(contains(verifyError(), "meta")) << verifyError();
+  auto caught = testing::catchVaultError([&]() { add("intruder"); });
+  EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
+  EXPECT_EQ(
+      vault->findAssociate(2).map([](auto& a) { return std::string(a.name.cStr()); }).orDefault(""),
+      "v1");
+}
+
+TEST_F(VaultVerifyTest, AVersion1VaultIsMigratedOnOpen) {
+  fillSome();
+  // Make it look like release 1 wrote it: clear counts and next id, schema 1.
+  auto counts = table("credential-counts");
+  auto meta = table("meta");
+  env->write([&](store::WriteTxn& txn) {
+    for (uint32_t id = 1; id <= 3; ++id) txn.put(counts, be32(id), be32(5));
+    txn.put(meta, kj::StringPtr("next-id").asBytes(), be32(4));
+    env->setSchemaVersion(txn, 1);
+  });
+  reopen();
+  EXPECT_EQ(vault->verify([](kj::StringPtr) {}).credentials, 15u);
+  auto txn = env->read();
+  EXPECT_EQ(KJ_ASSERT_NONNULL(txn.get(table("credential-counts"), be32(1))).size(), 20u);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(txn.get(table("meta"), kj::StringPtr("next-id").asBytes())).size(),
+            20u);
+  EXPECT_EQ(add("v3").id, 4);
 }
 
 }  // namespace

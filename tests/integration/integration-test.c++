@@ -15,6 +15,7 @@
 // for them.
 
 #include "harness.h"
+#include "tools/exit-codes.h"
 #include "store/env.h"
 
 #include <gtest/gtest.h>
@@ -580,11 +581,11 @@ TEST_F(Integration, UnauthenticatedRow) {
            {"associate", "list"},
            {"rotate-key"}}) {
     auto r = as(NOBODY_UID, args);
-    EXPECT_EQ(r.exitCode, 2) << args[0] << ": " << describe(r);
+    EXPECT_EQ(r.exitCode, ctl::NOT_AUTHENTICATED) << args[0] << ": " << describe(r);
     EXPECT_TRUE(contains(r.err, "not-authenticated")) << r.err;
   }
   auto r = as(NOBODY_UID, {"--json", "get", "row-unauth"});
-  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.exitCode, ctl::NOT_AUTHENTICATED);
   Json j(r.out);
   EXPECT_EQ(keysOf(j.root()), "Error,Field,Message");
   EXPECT_EQ(text(member(j.root(), "Error")), "not-authenticated");
@@ -743,14 +744,15 @@ TEST_F(Integration, TicketsActForTheirAssociate) {
   // Dave's rights, not more.
   EXPECT_EQ(withTicket({"get", "ticketed", "--associate", id(world->alice)}).exitCode, 3);
   // A wrong password is refused; revoking the ticket ends it.
-  EXPECT_EQ(as(NOBODY_UID, {"login", "dave", "--password-stdin"}, "wrong-password").exitCode, 2);
+  EXPECT_EQ(as(NOBODY_UID, {"login", "dave", "--password-stdin"}, "wrong-password").exitCode,
+            ctl::NOT_AUTHENTICATED);
   r = as(NOBODY_UID, {"ticket", "revoke"}, ticket);
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   r = withTicket({"get", "ticketed"});
-  EXPECT_EQ(r.exitCode, 2) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::NOT_AUTHENTICATED) << describe(r);
   r = runAs(NOBODY_UID, {credvaultctlPath(), "--socket", daemon().socket(), "get", "ticketed"}, "",
             {"CREDVAULT_TICKET=7T:bm90LWEtcmVhbC10aWNrZXQ="});
-  EXPECT_EQ(r.exitCode, 2) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::NOT_AUTHENTICATED) << describe(r);
 }
 
 TEST_F(Integration, RemappedOrDeactivatedUidLosesAccessAtOnce) {
@@ -762,17 +764,17 @@ TEST_F(Integration, RemappedOrDeactivatedUidLosesAccessAtOnce) {
   r = asRoot({"associate", "set", tempId, "--inactive"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
   r = as(60006, {"get", "remap"});
-  EXPECT_EQ(r.exitCode, 2) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::NOT_AUTHENTICATED) << describe(r);
   r = asRoot({"associate", "set", tempId, "--active", "--uid", "60007"});
   ASSERT_EQ(r.exitCode, 0) << describe(r);
-  EXPECT_EQ(as(60006, {"get", "remap"}).exitCode, 2);
+  EXPECT_EQ(as(60006, {"get", "remap"}).exitCode, ctl::NOT_AUTHENTICATED);
   r = as(60007, {"get", "remap"});
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_TRUE(contains(r.out, "temp@example.test"));
   r = asRoot({"--json", "associate", "remove", tempId});
   EXPECT_EQ(r.exitCode, 0) << describe(r);
   EXPECT_EQ(text(member(Json(r.out).root(), "RemovedCredentials")), "1");
-  EXPECT_EQ(as(60007, {"get", "remap"}).exitCode, 2);
+  EXPECT_EQ(as(60007, {"get", "remap"}).exitCode, ctl::NOT_AUTHENTICATED);
 }
 
 // ---- credvaultctl: output shapes and exit codes ----------------------------------------------
@@ -793,18 +795,18 @@ TEST_F(Integration, JsonShapes) {
   ASSERT_EQ(j.root().getArray().size(), 2u);
   bool sawShape = false, sawOpen = false;
   for (auto c : j.root().getArray()) {
-    EXPECT_EQ(keysOf(c), "ValidFrom,ValidTo,Comment,SecretValue,PublicValue,IsActive");
+    EXPECT_EQ(keysOf(c), "ValidFrom,ValidTo,Comment,SecretValue,PublicValue,IsActive,State");
     if (text(member(c, "PublicValue")) == "shape@example.test") {
       sawShape = true;
-      EXPECT_EQ(text(member(c, "ValidFrom")), "2026-01-31T00:00:00");
-      EXPECT_EQ(text(member(c, "ValidTo")), "2026-12-31T23:59:59");
+      EXPECT_EQ(text(member(c, "ValidFrom")), "2026-01-31T00:00:00Z");
+      EXPECT_EQ(text(member(c, "ValidTo")), "2026-12-31T23:59:59Z");
       EXPECT_EQ(text(member(c, "Comment")), "shape comment 2026");
       EXPECT_EQ(text(member(c, "SecretValue")), "shape-secret-2026");
       EXPECT_EQ(text(member(c, "IsActive")), "<false>");
     } else {
       sawOpen = true;
-      EXPECT_EQ(text(member(c, "ValidFrom")), "0001-01-01T00:00:00");  // DateTime.MinValue
-      EXPECT_EQ(text(member(c, "ValidTo")), "0001-01-01T00:00:00");
+      EXPECT_EQ(text(member(c, "ValidFrom")), "0001-01-01T00:00:00Z");  // DateTime.MinValue
+      EXPECT_EQ(text(member(c, "ValidTo")), "0001-01-01T00:00:00Z");
       EXPECT_EQ(text(member(c, "Comment")), "");
       EXPECT_EQ(text(member(c, "SecretValue")), "");
       EXPECT_EQ(text(member(c, "IsActive")), "<true>");
@@ -851,20 +853,20 @@ TEST_F(Integration, ExitCodes) {
   // 0 and 1: help and usage.
   auto r = asRoot({"--help"});
   EXPECT_EQ(r.exitCode, 0);
-  EXPECT_TRUE(contains(r.out, "Exit codes: 0 ok, 1 usage, 2 not authenticated"));
+  EXPECT_TRUE(contains(r.out, "Exit codes:\n  0  success")) << r.out;
   r = runAs(0, {credvaultctlPath()}, "", {});
-  EXPECT_EQ(r.exitCode, 1) << describe(r);
-  EXPECT_EQ(asRoot({"frobnicate"}).exitCode, 1);
-  EXPECT_EQ(asRoot({"get"}).exitCode, 1);
-  EXPECT_EQ(asRoot({"get", "imap", "--bogus"}).exitCode, 1);
-  EXPECT_EQ(asRoot({"save", "imap"}).exitCode, 1);  // no --public
-  EXPECT_EQ(asRoot({"get", "imap", "--associate", "abc"}).exitCode, 1);
+  EXPECT_EQ(r.exitCode, ctl::USAGE) << describe(r);
+  EXPECT_EQ(asRoot({"frobnicate"}).exitCode, ctl::USAGE);
+  EXPECT_EQ(asRoot({"get"}).exitCode, ctl::USAGE);
+  EXPECT_EQ(asRoot({"get", "imap", "--bogus"}).exitCode, ctl::USAGE);
+  EXPECT_EQ(asRoot({"save", "imap"}).exitCode, ctl::USAGE);  // no --public
+  EXPECT_EQ(asRoot({"get", "imap", "--associate", "abc"}).exitCode, ctl::USAGE);
   r = as(ALICE_UID, {"save", "imap", "--public", "x@example.test", "--valid-from", "2026-13-45"});
-  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::USAGE) << describe(r);
   EXPECT_EQ(as(ALICE_UID,
                {"save", "imap", "--public", "x", "--secret-stdin", "--secret-file", "/dev/null"})
                 .exitCode,
-            1);
+            ctl::USAGE);
   // 2 and 3: see the permission rows. 4: invalid argument.
   r = as(ALICE_UID, {"save", "codes", "--public", "x@example.test", "--comment", "bell\x07"});
   EXPECT_EQ(r.exitCode, 4) << describe(r);
@@ -910,8 +912,8 @@ TEST_F(Integration, ExitCodes) {
   EXPECT_EQ(as(ALICE_UID, {"save", "codes", "--public", e238 + "\xc3\xa9"}).exitCode, 6);
   // 7: the daemon cannot be reached.
   r = ctl(0, world->dir / "no-such.sock", {"status"});
-  EXPECT_EQ(r.exitCode, 7) << describe(r);
-  EXPECT_TRUE(contains(r.err, "cannot reach credvaultd")) << r.err;
+  EXPECT_EQ(r.exitCode, ctl::NO_SOCKET) << describe(r);
+  EXPECT_TRUE(contains(r.err, "no socket at")) << r.err;
   // The socket also comes from $CREDVAULT_SOCKET.
   r = runAs(ALICE_UID, {credvaultctlPath(), "whoami"}, "",
             {"CREDVAULT_SOCKET=" + daemon().socket()});
@@ -1289,6 +1291,15 @@ TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
       txn.put(table, rows[0].first, rows[0].second);
     });
   }
+  // Start-up verification finds it and refuses the vault with one line (docs/operations.md).
+  int refused = daemon().startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(refused) && WEXITSTATUS(refused) == 65) << refused;
+  EXPECT_TRUE(contains(daemon().lastLog(),
+                       "database damaged: a stored credential record failed "
+                       "authentication"))
+      << daemon().lastLog();
+  // Served anyway (an operator's explicit choice), the damaged record is an integrity error.
+  daemon().addSetting("verify_on_start=false");
   daemon().start();
   auto r = asRoot({"get", "tamper", "--associate", id(victim)});
   EXPECT_EQ(r.exitCode, 8) << describe(r);
@@ -1308,6 +1319,10 @@ TEST_F(Integration, TamperedRecordIsReportedAsIntegrity) {
   EXPECT_EQ(
       asRoot({"remove", "tamper", "tampered@example.test", "--associate", id(victim)}).exitCode, 0);
   EXPECT_EQ(asRoot({"get", "tamper", "--associate", id(victim)}).exitCode, 0);
+  // Sound again: the next start verifies it and serves.
+  EXPECT_EQ(daemon().stop(), 0);
+  daemon().addSetting("verify_on_start=true");
+  daemon().start();
 }
 
 TEST_F(Integration, BackupAndKeyRotation) {
@@ -1465,7 +1480,7 @@ TEST_F(Integration, BackupNeverReplacesAFile) {
   auto file = world->dir / "existing-backup.mdb";
   writeFile(file, "precious contents", 0640);
   auto r = asRoot({"backup", file});
-  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::LOCAL) << describe(r);
   EXPECT_TRUE(contains(r.err, file + " exists; choose a new name")) << r.err;
   EXPECT_EQ(readFile(file), "precious contents");
   struct stat st;
@@ -1475,7 +1490,7 @@ TEST_F(Integration, BackupNeverReplacesAFile) {
   auto link = world->dir / "link-backup.mdb";
   ASSERT_EQ(symlink((world->dir / "nowhere.mdb").c_str(), link.c_str()), 0);
   r = asRoot({"backup", link});
-  EXPECT_EQ(r.exitCode, 1) << describe(r);
+  EXPECT_EQ(r.exitCode, ctl::LOCAL) << describe(r);
   EXPECT_NE(access((world->dir / "nowhere.mdb").c_str(), F_OK), 0);
 }
 

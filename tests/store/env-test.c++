@@ -823,5 +823,105 @@ TEST(Concurrency, ReadersOnOtherThreadsSeeWholeTransactionsWhileTheMapGrows) {
   EXPECT_EQ(env.read().count(t), 302u);
 }
 
+// ---- what a data.mdb looks like before LMDB maps it (issue 15) ------------------------------
+
+void writeBytes(kj::StringPtr path, kj::ArrayPtr<const char> bytes) {
+  int fd;
+  KJ_SYSCALL(fd = open(path.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), path);
+  KJ_DEFER(close(fd));
+  if (bytes.size() > 0) KJ_SYSCALL(write(fd, bytes.begin(), bytes.size()));
+}
+
+kj::Array<char> readBytes(kj::StringPtr path) {
+  int fd;
+  KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_CLOEXEC), path);
+  KJ_DEFER(close(fd));
+  struct stat st;
+  KJ_SYSCALL(fstat(fd, &st));
+  auto out = kj::heapArray<char>(st.st_size);
+  KJ_SYSCALL(pread(fd, out.begin(), out.size(), 0));
+  return out;
+}
+
+TEST(DataFile, AbsentEmptyTruncatedAndSoundAreToldApart) {
+  TempDir dir;
+  EXPECT_FALSE(inspectDataFile(dir.path()).exists);
+  {
+    Environment env(dir.path());
+    auto t = env.table("t");
+    env.write([&](WriteTxn& txn) {
+      for (int i = 0; i < 500; ++i) {
+        kj::byte k[4];
+        putBe32(k, i);
+        txn.put(t, k, kj::heapArray<kj::byte>(200));
+      }
+    });
+  }
+  auto sound = inspectDataFile(dir.path());
+  EXPECT_TRUE(sound.exists);
+  EXPECT_EQ(sound.problem, nullptr);
+  EXPECT_GT(sound.lastPage, 2u);
+  auto good = readBytes(dir / "data.mdb");
+
+  writeBytes(dir / "data.mdb", nullptr);
+  auto empty = inspectDataFile(dir.path());
+  EXPECT_TRUE(empty.exists);
+  EXPECT_TRUE(KJ_ASSERT_NONNULL(empty.problem).startsWith("database empty or truncated"));
+
+  writeBytes(dir / "data.mdb", good.slice(0, good.size() / 2));
+  auto half = inspectDataFile(dir.path());
+  EXPECT_TRUE(KJ_ASSERT_NONNULL(half.problem).startsWith("database empty or truncated"));
+
+  // Both header pages destroyed.
+  auto broken = kj::heapArray<char>(good.asPtr());
+  memset(broken.begin(), 0, 2 * sound.pageSize);
+  writeBytes(dir / "data.mdb", broken);
+  EXPECT_TRUE(
+      KJ_ASSERT_NONNULL(inspectDataFile(dir.path()).problem).startsWith("database damaged"));
+
+  // One header page destroyed: LMDB uses the other, and so may we.
+  broken = kj::heapArray<char>(good.asPtr());
+  memset(broken.begin(), 0, sound.pageSize);
+  writeBytes(dir / "data.mdb", broken);
+  EXPECT_EQ(inspectDataFile(dir.path()).problem, nullptr);
+}
+
+TEST(Environment, WalkVisitsEveryTableAndCountsMatchTheHeaders) {
+  TempDir dir;
+  Environment env(dir.path());
+  auto a = env.table("a");
+  auto b = env.table("b");
+  env.write([&](WriteTxn& txn) {
+    for (int i = 0; i < 300; ++i) {
+      kj::byte k[4];
+      putBe32(k, i);
+      txn.put(a, k, kj::heapArray<kj::byte>(i % 2 ? 10 : 5000));  // overflow pages too
+      if (i % 3 == 0) txn.put(b, k, k);
+    }
+  });
+  kj::Vector<kj::String> seen;
+  auto walked = env.walk([&](kj::StringPtr t) { seen.add(kj::heapString(t)); });
+  ASSERT_EQ(walked.size(), 4u);  // free pages, the directory, a, b
+  EXPECT_EQ(walked[2].name, "a");
+  EXPECT_EQ(walked[2].entries, 300u);
+  EXPECT_EQ(walked[2].stated, 300u);
+  EXPECT_EQ(walked[3].entries, 100u);
+  EXPECT_EQ(seen.size(), 4u);
+}
+
+TEST(Environment, ReadOnlyOpensExistingTablesAndCreatesNothing) {
+  TempDir dir;
+  {
+    Environment env(dir.path());
+    env.table("a");
+  }
+  Options options;
+  options.readOnly = true;
+  Environment env(dir.path(), options);
+  EXPECT_NE(env.existingTable("a"), nullptr);
+  EXPECT_EQ(env.existingTable("missing"), nullptr);
+  EXPECT_NE(kj::runCatchingExceptions([&]() { env.table("missing"); }), nullptr);
+}
+
 }  // namespace
 }  // namespace credvault::store

@@ -1,0 +1,30 @@
+// credvaultd — verification of a vault in a child process.
+//
+// A damaged LMDB page can make LMDB follow a wild pointer (SIGSEGV, SIGBUS) or abort on one of
+// its assertions; no check inside the serving process can catch that. So the walk runs in a
+// forked child on a read-only view of the database, telling the parent which table it is in
+// before it reads it: a crash there names the table, and the daemon refuses the vault with
+// one line instead of dying on the first client's read.
+
+#pragma once
+
+#include "crypto/secret.h"
+#include "core/vault.h"
+#include <kj/string.h>
+#include <kj/time.h>
+
+namespace credvault::daemon {
+
+struct VerifyResult {
+  bool ok = false;
+  bool damaged = true;  // when not ok: a verdict on the data (else e.g. a wrong master key)
+  kj::String message;   // the refusal (one line) when not ok; a summary when ok
+  core::VerifyReport report;
+  kj::Duration took = 0 * kj::NANOSECONDS;
+};
+
+// Verifies the vault in `dir` under `masterKey` in a child process and waits for it. Call
+// before the process starts threads.
+VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey);
+
+}  // namespace credvault::daemon
