@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 ./scripts/node-deps.sh  # node-soap and Ajv for the client tests, into a cache directory
 BUILD=${BUILD_DIR:-build}
 [ -d "$BUILD" ] || meson setup "$BUILD"
+# A build directory ./run.sh made has the tests turned off.
+meson configure "$BUILD" -Dtests=true >/dev/null
 ninja -C "$BUILD"
 meson test -C "$BUILD" --print-errorlogs --num-processes 2
 if [ "${CREDVAULT_SKIP_SANITIZE:-0}" != "1" ]; then

@@ -186,6 +186,7 @@ Principal Identity::peerPrincipal(Peer peer) const {
   }
   p.uid = peer.uid;
   p.pid = peer.pid;
+  p.frontEnd = isGatewayUid(peer.uid);
   return p;
 }
 

@@ -77,7 +77,8 @@ class Identity {
   // associate whose record names another uid is refused (INTEGRITY) for an ordinary uid and
   // ignored for a system uid (which then acts without an associate).
   Standing byPeer(Peer peer) const;
-  // The peer's principal without throwing (whoami, status): method NONE when no one.
+  // The peer's principal without throwing (whoami, status, metrics): method NONE when no
+  // one; frontEnd set for uid 0 and the gateway uids.
   Principal peerPrincipal(Peer peer) const;
   // After the password was verified (Authenticator::checkPassword).
   Standing byPassword(Peer peer, const Associate& verified,

@@ -50,6 +50,9 @@ struct Principal {
   bool userAdmin = false;
   AuthMethod method = AuthMethod::NONE;
   bool partnerApp = false;  // came with a partner application token (online mode)
+  // The peer is a configured front end (uid 0 or gateway_uids): may read the daemon's
+  // figures (Operation::METRICS), nothing more by itself.
+  bool frontEnd = false;
   uint32_t uid = 0;
   uint32_t pid = 0;
 

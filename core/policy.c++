@@ -23,10 +23,14 @@ kj::StringPtr operationName(Operation op) {
       return "authenticate";
     case Operation::REVOKE_TICKET:
       return "revoke-ticket";
+    case Operation::HEALTH:
+      return "health";
     case Operation::OPEN_SESSION:
       return "open-session";
     case Operation::STATUS:
       return "status";
+    case Operation::METRICS:
+      return "metrics";
     case Operation::CREATE_DEFAULT:
       return "create-default";
     case Operation::GET:
@@ -71,20 +75,35 @@ void requireSystem(const Principal& who, kj::StringPtr what) {
   }
 }
 
-Access authorize(const Principal& who, Operation op, int32_t target) {
+bool openToAnyone(Operation op) {
   switch (op) {
     case Operation::WHOAMI:
     case Operation::AUTHENTICATE:
     case Operation::REVOKE_TICKET:
-      return Access::FULL;
+    case Operation::HEALTH:
+      return true;
     default:
-      break;
+      return false;
+  }
+}
+
+Access authorize(const Principal& who, Operation op, int32_t target) {
+  if (openToAnyone(op)) return Access::FULL;
+  if (op == Operation::METRICS) {
+    // Counts and queue lengths, no names or values: a front end (which may not otherwise
+    // be anyone) exports them for monitoring; a system user sees more than this anyway.
+    if (who.partnerApp) denied("not allowed for partner apps");
+    if (who.frontEnd || (authenticated(who) && who.isSystem())) return Access::FULL;
+    if (!authenticated(who)) fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
+    denied("the daemon's metrics need a system user or a front end (gateway_uids)");
   }
   if (!authenticated(who)) { fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated")); }
   switch (op) {
     case Operation::WHOAMI:
     case Operation::AUTHENTICATE:
     case Operation::REVOKE_TICKET:
+    case Operation::HEALTH:
+    case Operation::METRICS:
     case Operation::OPEN_SESSION:
     case Operation::STATUS:
     case Operation::LOGOUT:

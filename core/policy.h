@@ -17,8 +17,10 @@ enum class Operation : uint8_t {
   WHOAMI,
   AUTHENTICATE,   // password, ticket or API token
   REVOKE_TICKET,  // holding a ticket is the authority to revoke it
+  HEALTH,         // liveness (the gateway's /healthz): tells nothing about the vault
   OPEN_SESSION,   // peer credentials: needs a mapped uid or a system uid
   STATUS,         // the same
+  METRICS,        // the daemon's figures (counts, queues): system users and front ends
   // Session.
   CREATE_DEFAULT,
   GET,  // another's list needs MANAGE; their SecretValue needs FULL
@@ -35,6 +37,9 @@ enum class Operation : uint8_t {
   SET_PASSWORD,       // of `target`: the associate itself or a system user
   MAINTAIN,           // backup, key rotation, master key change, applications, audit hash
 };
+
+// Whether `op` is open to anyone who can reach the socket (the caller need not be anyone).
+bool openToAnyone(Operation op);
 
 // Stable lower-case name ("get", "manage-tokens"), for messages and tests.
 kj::StringPtr operationName(Operation op);

@@ -42,6 +42,7 @@ Principal clonePrincipal(const Principal& p) {
   c.userAdmin = p.userAdmin;
   c.method = p.method;
   c.partnerApp = p.partnerApp;
+  c.frontEnd = p.frontEnd;
   c.uid = p.uid;
   c.pid = p.pid;
   return c;

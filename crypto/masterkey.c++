@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <errno.h>
+#include <string.h>
 
 namespace credvault::crypto {
 
@@ -15,34 +16,68 @@ namespace {
 
 constexpr size_t MAX_KEY_FILE = 256;
 
+// A problem the operator fixes: the description is exactly `message` (no KJ expression or
+// parameter list), one sentence with the path and what to do. The daemon prints it as the
+// one line of a failed start.
+[[noreturn]] void keyProblem(kj::String message) {
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
+
+kj::String unreadable(kj::StringPtr what, kj::StringPtr path, int error) {
+  if (error == ELOOP) {
+    return kj::str("the ", what, " ", path,
+                   " is a symbolic link; point key_file at the file itself");
+  }
+  return kj::str(
+      "cannot read the ", what, " ", path, ": ", strerror(error),
+      error == EACCES ? "; make it readable by the daemon's user only (chmod 600, chown)" : "");
+}
+
 // Reads a small file into secret memory; returns null if it does not exist.
 kj::Maybe<Secret> readSmallFile(kj::StringPtr path, bool requirePrivate) {
+  kj::StringPtr what = requirePrivate ? "master key file" : "systemd credential";
   int fd = ::open(path.cStr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     int error = errno;
     if (error == ENOENT) return nullptr;
-    KJ_FAIL_SYSCALL("open(master key)", error, path);
+    keyProblem(unreadable(what, path, error));
   }
   KJ_DEFER(::close(fd));
   struct stat st;
-  KJ_SYSCALL(fstat(fd, &st), path);
-  KJ_REQUIRE(S_ISREG(st.st_mode), "master key is not a regular file", path);
-  if (requirePrivate) {
-    KJ_REQUIRE((st.st_mode & 077) == 0,
-               "master key file is accessible to group or others; chmod 600 it", path);
-    KJ_REQUIRE(st.st_uid == geteuid(), "master key file is owned by another user", path);
+  if (fstat(fd, &st) != 0) keyProblem(unreadable(what, path, errno));
+  if (!S_ISREG(st.st_mode)) {
+    keyProblem(
+        kj::str("the ", what, " ", path, " is not a regular file; point key_file at the key file"));
   }
-  KJ_REQUIRE(st.st_size > 0 && static_cast<size_t>(st.st_size) <= MAX_KEY_FILE,
-             "master key file has the wrong size (expected 32 raw bytes or base64)", path);
+  if (requirePrivate) {
+    if ((st.st_mode & 077) != 0) {
+      keyProblem(
+          kj::str("the master key file ", path, " is accessible to group or others; chmod 600 it"));
+    }
+    if (st.st_uid != geteuid()) {
+      keyProblem(kj::str("the master key file ", path, " is owned by uid ", st.st_uid,
+                         ", not by the daemon's uid ", geteuid(),
+                         "; chown it to the daemon's user"));
+    }
+  }
+  if (st.st_size <= 0 || static_cast<size_t>(st.st_size) > MAX_KEY_FILE) {
+    keyProblem(kj::str("the ", what, " ", path,
+                       " has the wrong size (expected 32 raw bytes or base64); restore the key "
+                       "this vault was created with"));
+  }
   Secret buf(st.st_size);
   size_t got = 0;
   while (got < buf.size()) {
-    ssize_t n;
-    KJ_SYSCALL(n = ::read(fd, buf.revealMut().begin() + got, buf.size() - got), path);
+    ssize_t n = ::read(fd, buf.revealMut().begin() + got, buf.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) keyProblem(unreadable(what, path, errno));
     if (n == 0) break;
     got += n;
   }
-  KJ_REQUIRE(got == buf.size(), "master key file changed while reading", path);
+  if (got != buf.size()) {
+    keyProblem(kj::str("the ", what, " ", path, " changed while it was read; start again"));
+  }
   return kj::mv(buf);
 }
 
@@ -74,9 +109,14 @@ Secret createKeyFile(kj::StringPtr path) {
                     key.reveal().begin(), KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
   text.revealMut()[encodedLen - 1] = '\n';
 
-  int fd;
-  KJ_SYSCALL(fd = ::open(path.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600),
-             "creating master key file", path);
+  int fd = ::open(path.cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    int error = errno;
+    keyProblem(kj::str("cannot create the master key file ", path, ": ", strerror(error),
+                       error == EEXIST   ? "; it exists already (a key is never replaced)"
+                       : error == EACCES ? "; its directory must be writable by this user"
+                                         : ""));
+  }
   bool ok = false;
   KJ_DEFER({
     ::close(fd);
@@ -103,19 +143,26 @@ LoadedMasterKey loadMasterKey(const MasterKeyOptions& options) {
       KJ_IF_MAYBE(key, parseMasterKey(content->reveal())) {
         return {kj::mv(*key), kj::str("systemd credential ", path), false};
       }
-      KJ_FAIL_REQUIRE("systemd credential credvault.key is not a 32-byte key or its base64", path);
+      keyProblem(kj::str("the systemd credential ", path,
+                         " is not a 32-byte key or its base64; check LoadCredential(Encrypted)= "
+                         "in the unit"));
     }
   }
   KJ_IF_MAYBE(content, readSmallFile(options.keyFile, true)) {
     KJ_IF_MAYBE(key, parseMasterKey(content->reveal())) {
       return {kj::mv(*key), kj::str("key file ", options.keyFile), false};
     }
-    KJ_FAIL_REQUIRE("master key file is not a 32-byte key or its base64", options.keyFile);
+    keyProblem(kj::str("the master key file ", options.keyFile,
+                       " is not a 32-byte key or its base64; restore the key this vault was "
+                       "created with"));
   }
-  KJ_REQUIRE(options.createIfMissing,
-             "no master key: neither $CREDENTIALS_DIRECTORY/credvault.key nor the key file "
-             "exists (create one with `credvaultd --generate-key`)",
-             options.keyFile);
+  if (!options.createIfMissing) {
+    keyProblem(
+        kj::str("no master key: neither $CREDENTIALS_DIRECTORY/credvault.key nor the key "
+                "file ",
+                options.keyFile, " exists; create one with `credvaultd --generate-key ",
+                options.keyFile, "` (or start with --create-key for a new vault)"));
+  }
   auto key = createKeyFile(options.keyFile);
   return {kj::mv(key), kj::str("key file ", options.keyFile, " (generated)"), true};
 }

@@ -43,6 +43,8 @@ class BlockingPool {
 
   // Jobs queued and not yet running (for tests and status).
   size_t queued() const;
+  // Worker threads (jobs that may run at once).
+  size_t workers() const { return threads_.size(); }
 
  private:
   struct ClientQueue {

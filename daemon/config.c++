@@ -1,4 +1,5 @@
 #include "config.h"
+#include "base/config-file.h"
 #include "credvault-config.h"
 
 #include <kj/debug.h>
@@ -9,12 +10,23 @@ namespace credvault::daemon {
 
 namespace {
 
+// A setting's value is wrong: the message says what is expected (never the value).
+struct BadValue {
+  kj::String message;
+};
+
+[[noreturn]] void bad(kj::String message) {
+  throw BadValue{kj::mv(message)};
+}
+
 uint64_t parseNumber(kj::StringPtr key, kj::StringPtr value, int base = 10) {
   char* end = nullptr;
   errno = 0;
   unsigned long long n = strtoull(value.cStr(), &end, base);
-  KJ_REQUIRE(errno == 0 && end != value.cStr() && *end == '\0' && value[0] != '-',
-             "configuration value is not a number", key, value);
+  if (errno != 0 || end == value.cStr() || *end != '\0' || value[0] == '-' || value[0] == '+' ||
+      value[0] == ' ') {
+    bad(kj::str(key, " must be a whole number", base == 8 ? " (octal)" : ""));
+  }
   return n;
 }
 
@@ -34,8 +46,13 @@ kj::Duration parseDuration(kj::StringPtr key, kj::StringPtr value) {
     return false;
   };
   strip("ms", kj::MILLISECONDS) || strip("s", kj::SECONDS) || strip("m", kj::MINUTES);
-  auto n = parseNumber(key, digits);
-  KJ_REQUIRE(n <= 7 * 86400 * 1000ull, "configuration duration out of range", key, value);
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = strtoull(digits.cStr(), &end, 10);
+  if (errno != 0 || end == digits.cStr() || *end != '\0' || digits[0] < '0' || digits[0] > '9' ||
+      n > 7 * 86400 * 1000ull) {
+    bad(kj::str(key, " must be a duration such as 30, 30s, 500ms or 5m"));
+  }
   return int64_t(n) * unit;
 }
 
@@ -46,7 +63,197 @@ kj::String trim(kj::ArrayPtr<const char> s) {
   return kj::heapString(s.slice(b, e));
 }
 
+// Items of a list separated by commas and/or spaces.
+kj::Vector<kj::String> listItems(kj::StringPtr value) {
+  kj::Vector<kj::String> items;
+  size_t start = 0;
+  for (size_t i = 0; i <= value.size(); i++) {
+    if (i == value.size() || value[i] == ',' || value[i] == ' ' || value[i] == '\t') {
+      auto item = trim(value.slice(start, i));
+      if (item.size() > 0) items.add(kj::mv(item));
+      start = i + 1;
+    }
+  }
+  return items;
+}
+
+void applyKnown(Config& c, kj::StringPtr key, kj::StringPtr value) {
+  if (key == "state_dir") {
+    if (value.size() == 0) bad(kj::str("state_dir needs a directory"));
+    c.stateDir = kj::heapString(value);
+  } else if (key == "socket") {
+    if (value.size() == 0) bad(kj::str("socket needs a path"));
+    c.socket = kj::heapString(value);
+  } else if (key == "key_file") {
+    if (value.size() == 0) bad(kj::str("key_file needs a path"));
+    c.keyFile = kj::heapString(value);
+  } else if (key == "socket_mode") {
+    auto mode = parseNumber(key, value, 8);
+    if (mode > 0777) bad(kj::str("socket_mode must be an octal mode like 0666"));
+    c.socketMode = mode;
+  } else if (key == "system_uids") {
+    c.systemUids.clear();
+    for (auto& item : listItems(value)) {
+      auto uid = parseNumber(key, item);
+      if (uid >= UINT32_MAX) bad(kj::str("system_uids: a uid is below 4294967295"));
+      c.systemUids.add(uid);
+    }
+  } else if (key == "gateway_uids") {
+    // uids or user names, resolved at start (the gateway's user is made by sysusers.d, so
+    // its uid differs from host to host).
+    c.gatewayUids = listItems(value);
+    c.gatewayUidsSet = true;
+  } else if (key == "password_queue_per_uid") {
+    c.passwordQueuePerUid = parseNumber(key, value);
+    if (c.passwordQueuePerUid < 1 || c.passwordQueuePerUid > 100000) {
+      bad(kj::str("password_queue_per_uid must be between 1 and 100000"));
+    }
+  } else if (key == "password_queue_per_client") {
+    c.passwordQueuePerClient = parseNumber(key, value);
+    if (c.passwordQueuePerClient < 1 || c.passwordQueuePerClient > 100000) {
+      bad(kj::str("password_queue_per_client must be between 1 and 100000"));
+    }
+  } else if (key == "log_level") {
+    if (value == "error")
+      c.logLevel = Level::ERROR;
+    else if (value == "warning")
+      c.logLevel = Level::WARNING;
+    else if (value == "notice")
+      c.logLevel = Level::NOTICE;
+    else if (value == "info")
+      c.logLevel = Level::INFO;
+    else if (value == "debug")
+      c.logLevel = Level::DEBUG;
+    else
+      bad(kj::str("log_level must be error, warning, notice, info or debug"));
+  } else if (key == "mode") {
+    if (value == "onsite")
+      c.onlineMode = false;
+    else if (value == "online")
+      c.onlineMode = true;
+    else
+      bad(kj::str("mode must be onsite or online"));
+  } else if (key == "ticket_lifetime") {
+    auto n = parseNumber(key, value);
+    if (n < 60 || n > 30 * 86400) {
+      bad(kj::str("ticket_lifetime must be between 60 seconds and 30 days (2592000)"));
+    }
+    c.ticketLifetimeSeconds = n;
+  } else if (key == "expiry_warning_days") {
+    auto days = parseNumber(key, value);
+    if (days > 3650) bad(kj::str("expiry_warning_days must be between 0 (off) and 3650"));
+    c.expiryWarningDays = days;
+  } else if (key == "password_ops_limit") {
+    auto n = parseNumber(key, value);
+    if (n < 1 || n > 64) bad(kj::str("password_ops_limit must be between 1 and 64"));
+    c.password.opsLimit = n;
+  } else if (key == "password_mem_limit") {
+    auto n = parseNumber(key, value);
+    if (n < 8192 || n > (uint64_t(4) << 30)) {
+      bad(kj::str("password_mem_limit must be between 8192 bytes and 4 GiB"));
+    }
+    c.password.memLimit = n;
+  } else if (key == "audit_log") {
+    if (value.size() == 0) {
+      c.auditLog = nullptr;  // so that `--set audit_log=` turns off a file set in the config
+    } else {
+      // The daemon's working directory is not the operator's: a relative path would land
+      // somewhere nobody looks.
+      if (value[0] != '/') bad(kj::str("audit_log must be an absolute path (or empty for none)"));
+      c.auditLog = kj::heapString(value);
+    }
+  } else if (key == "audit_failure") {
+    if (value == "refuse")
+      c.auditFailure = AuditFailureMode::REFUSE;
+    else if (value == "log")
+      c.auditFailure = AuditFailureMode::LOG;
+    else
+      bad(kj::str("audit_failure must be refuse or log"));
+  } else if (key == "message_timeout") {
+    auto d = parseDuration(key, value);
+    if (d < 100 * kj::MILLISECONDS || d > 10 * kj::MINUTES) {
+      bad(kj::str("message_timeout must be between 100ms and 10m"));
+    }
+    c.transport.messageTimeout = d;
+  } else if (key == "idle_timeout") {
+    auto d = parseDuration(key, value);
+    if (d == 0 * kj::SECONDS) {
+      c.transport.idleTimeout = nullptr;  // never
+    } else {
+      if (d < 100 * kj::MILLISECONDS) {
+        bad(kj::str("idle_timeout must be 0 (never) or at least 100ms"));
+      }
+      c.transport.idleTimeout = d;
+    }
+  } else if (key == "write_timeout") {
+    auto d = parseDuration(key, value);
+    if (d < 100 * kj::MILLISECONDS || d > 10 * kj::MINUTES) {
+      bad(kj::str("write_timeout must be between 100ms and 10m"));
+    }
+    c.transport.writeTimeout = d;
+  } else if (key == "max_write_backlog") {
+    auto n = parseNumber(key, value);
+    if (n < (64 << 10) || n > (uint64_t(1) << 30)) {
+      bad(kj::str("max_write_backlog must be between 65536 bytes and 1 GiB"));
+    }
+    c.transport.maxBacklogBytes = n;
+  } else if (key == "verify_on_start") {
+    // Skipping verification is a decision an operator writes down; see docs/operations.md.
+    if (value == "true" || value == "yes")
+      c.verifyOnStart = true;
+    else if (value == "false" || value == "no")
+      c.verifyOnStart = false;
+    else
+      bad(kj::str("verify_on_start must be true or false"));
+  } else if (key == "drain_timeout") {
+    auto d = parseDuration(key, value);
+    if (d < 0 * kj::SECONDS || d > 10 * kj::MINUTES) {
+      bad(kj::str("drain_timeout must be between 0 and 10m"));
+    }
+    c.drainTimeout = d;
+  } else {
+    bad(kj::str("unknown setting '", key, "'"));
+  }
+}
+
+// For readConfigText/readConfigSetting: the message for a known key's bad value, or null.
+kj::Maybe<kj::String> applyChecked(Config& c, kj::StringPtr key, kj::StringPtr value) {
+  try {
+    applyKnown(c, key, value);
+  } catch (BadValue& e) { return kj::mv(e.message); }
+  return nullptr;
+}
+
 }  // namespace
+
+const kj::StringPtr CONFIG_KEYS[] = {
+    "state_dir",
+    "socket",
+    "key_file",
+    "socket_mode",
+    "system_uids",
+    "gateway_uids",
+    "password_queue_per_uid",
+    "password_queue_per_client",
+    "log_level",
+    "mode",
+    "ticket_lifetime",
+    "password_ops_limit",
+    "password_mem_limit",
+    "audit_log",
+    "audit_failure",
+    "message_timeout",
+    "idle_timeout",
+    "write_timeout",
+    "max_write_backlog",
+    "expiry_warning_days",
+    "verify_on_start",
+    "drain_timeout",
+};
+
+kj::ArrayPtr<const kj::StringPtr> configKeys() {
+  return CONFIG_KEYS;
+}
 
 kj::String Config::keyFilePath() const {
   KJ_IF_MAYBE(k, keyFile) { return kj::heapString(*k); }
@@ -67,165 +274,22 @@ Config defaultConfig() {
   return c;
 }
 
-void applySetting(Config& c, kj::StringPtr key, kj::StringPtr value) {
-  if (key == "state_dir") {
-    c.stateDir = kj::heapString(value);
-  } else if (key == "socket") {
-    c.socket = kj::heapString(value);
-  } else if (key == "key_file") {
-    c.keyFile = kj::heapString(value);
-  } else if (key == "socket_mode") {
-    auto mode = parseNumber(key, value, 8);
-    KJ_REQUIRE(mode <= 0777, "socket_mode must be an octal mode like 0666", value);
-    c.socketMode = mode;
-  } else if (key == "system_uids") {
-    c.systemUids.clear();
-    kj::String copy = kj::heapString(value);
-    size_t start = 0;
-    for (size_t i = 0; i <= copy.size(); i++) {
-      if (i == copy.size() || copy[i] == ',' || copy[i] == ' ') {
-        auto item = trim(copy.slice(start, i));
-        if (item.size() > 0) {
-          auto uid = parseNumber(key, item);
-          KJ_REQUIRE(uid < UINT32_MAX, "uid out of range", item);
-          c.systemUids.add(uid);
-        }
-        start = i + 1;
-      }
-    }
-  } else if (key == "gateway_uids") {
-    // uids or user names, resolved at start (the gateway's user is made by sysusers.d, so
-    // its uid differs from host to host).
-    c.gatewayUids.clear();
-    kj::String copy = kj::heapString(value);
-    size_t start = 0;
-    for (size_t i = 0; i <= copy.size(); i++) {
-      if (i == copy.size() || copy[i] == ',' || copy[i] == ' ') {
-        auto item = trim(copy.slice(start, i));
-        if (item.size() > 0) c.gatewayUids.add(kj::mv(item));
-        start = i + 1;
-      }
-    }
-    c.gatewayUidsSet = true;
-  } else if (key == "password_queue_per_uid") {
-    c.passwordQueuePerUid = parseNumber(key, value);
-    KJ_REQUIRE(c.passwordQueuePerUid >= 1 && c.passwordQueuePerUid <= 100000,
-               "password_queue_per_uid must be between 1 and 100000", value);
-  } else if (key == "password_queue_per_client") {
-    c.passwordQueuePerClient = parseNumber(key, value);
-    KJ_REQUIRE(c.passwordQueuePerClient >= 1 && c.passwordQueuePerClient <= 100000,
-               "password_queue_per_client must be between 1 and 100000", value);
-  } else if (key == "log_level") {
-    if (value == "error")
-      c.logLevel = Level::ERROR;
-    else if (value == "warning")
-      c.logLevel = Level::WARNING;
-    else if (value == "notice")
-      c.logLevel = Level::NOTICE;
-    else if (value == "info")
-      c.logLevel = Level::INFO;
-    else if (value == "debug")
-      c.logLevel = Level::DEBUG;
-    else
-      KJ_FAIL_REQUIRE("log_level must be error, warning, notice, info or debug", value);
-  } else if (key == "mode") {
-    if (value == "onsite")
-      c.onlineMode = false;
-    else if (value == "online")
-      c.onlineMode = true;
-    else
-      KJ_FAIL_REQUIRE("mode must be onsite or online", value);
-  } else if (key == "ticket_lifetime") {
-    c.ticketLifetimeSeconds = parseNumber(key, value);
-    KJ_REQUIRE(c.ticketLifetimeSeconds >= 60 && c.ticketLifetimeSeconds <= 30 * 86400,
-               "ticket_lifetime must be between 60 seconds and 30 days", value);
-  } else if (key == "expiry_warning_days") {
-    uint64_t days = parseNumber(key, value);
-    KJ_REQUIRE(days <= 3650, "expiry_warning_days must be between 0 (off) and 3650", value);
-    c.expiryWarningDays = days;
-  } else if (key == "password_ops_limit") {
-    c.password.opsLimit = parseNumber(key, value);
-    KJ_REQUIRE(c.password.opsLimit >= 1 && c.password.opsLimit <= 64,
-               "password_ops_limit must be between 1 and 64", value);
-  } else if (key == "password_mem_limit") {
-    c.password.memLimit = parseNumber(key, value);
-    KJ_REQUIRE(c.password.memLimit >= 8192 && c.password.memLimit <= (size_t(4) << 30),
-               "password_mem_limit must be between 8192 bytes and 4 GiB", value);
-  } else if (key == "audit_log") {
-    if (value.size() == 0) {
-      c.auditLog = nullptr;  // so that `--set audit_log=` turns off a file set in the config
-    } else {
-      // The daemon's working directory is not the operator's: a relative path would land
-      // somewhere nobody looks.
-      KJ_REQUIRE(value[0] == '/', "audit_log must be an absolute path (or empty for none)", value);
-      c.auditLog = kj::heapString(value);
-    }
-  } else if (key == "audit_failure") {
-    if (value == "refuse")
-      c.auditFailure = AuditFailureMode::REFUSE;
-    else if (value == "log")
-      c.auditFailure = AuditFailureMode::LOG;
-    else
-      KJ_FAIL_REQUIRE("audit_failure must be refuse or log", value);
-  } else if (key == "message_timeout") {
-    auto d = parseDuration(key, value);
-    KJ_REQUIRE(d >= 100 * kj::MILLISECONDS && d <= 10 * kj::MINUTES,
-               "message_timeout must be between 100ms and 10m", value);
-    c.transport.messageTimeout = d;
-  } else if (key == "idle_timeout") {
-    auto d = parseDuration(key, value);
-    if (d == 0 * kj::SECONDS) {
-      c.transport.idleTimeout = nullptr;  // never
-    } else {
-      KJ_REQUIRE(d >= 100 * kj::MILLISECONDS, "idle_timeout must be 0 (never) or at least 100ms",
-                 value);
-      c.transport.idleTimeout = d;
-    }
-  } else if (key == "write_timeout") {
-    auto d = parseDuration(key, value);
-    KJ_REQUIRE(d >= 100 * kj::MILLISECONDS && d <= 10 * kj::MINUTES,
-               "write_timeout must be between 100ms and 10m", value);
-    c.transport.writeTimeout = d;
-  } else if (key == "max_write_backlog") {
-    auto n = parseNumber(key, value);
-    KJ_REQUIRE(n >= (64 << 10) && n <= (uint64_t(1) << 30),
-               "max_write_backlog must be between 65536 bytes and 1 GiB", value);
-    c.transport.maxBacklogBytes = n;
-  } else if (key == "verify_on_start") {
-    // Skipping verification is a decision an operator writes down; see docs/operations.md.
-    if (value == "true" || value == "yes")
-      c.verifyOnStart = true;
-    else if (value == "false" || value == "no")
-      c.verifyOnStart = false;
-    else
-      KJ_FAIL_REQUIRE("verify_on_start must be true or false", value);
-  } else if (key == "drain_timeout") {
-    auto d = parseDuration(key, value);
-    KJ_REQUIRE(d >= 0 * kj::SECONDS && d <= 10 * kj::MINUTES,
-               "drain_timeout must be between 0 and 10m", value);
-    c.drainTimeout = d;
-  } else {
-    KJ_FAIL_REQUIRE("unknown configuration key", key);
-  }
+kj::Maybe<kj::String> applySetting(Config& config, kj::StringPtr key, kj::StringPtr value) {
+  return base::applyConfigKey(key, value, configKeys(), [&](kj::StringPtr k, kj::StringPtr v) {
+    return applyChecked(config, k, v);
+  });
 }
 
-void applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content) {
-  size_t lineNo = 0, start = 0;
-  for (size_t i = 0; i <= content.size(); i++) {
-    if (i < content.size() && content[i] != '\n') continue;
-    ++lineNo;
-    auto line = trim(content.slice(start, i));
-    start = i + 1;
-    if (line.size() == 0 || line[0] == '#') continue;
-    KJ_IF_MAYBE(eq, line.findFirst('=')) {
-      auto key = trim(line.slice(0, *eq));
-      auto value = trim(line.slice(*eq + 1, line.size()));
-      KJ_CONTEXT(path, lineNo);
-      applySetting(config, key, value);
-    } else {
-      KJ_FAIL_REQUIRE("configuration line is not `key = value`", path, lineNo);
-    }
-  }
+kj::Maybe<kj::String> applyOption(Config& config, kj::StringPtr origin, kj::StringPtr keyValue) {
+  return base::readConfigSetting(
+      origin, keyValue, configKeys(),
+      [&](kj::StringPtr k, kj::StringPtr v) { return applyChecked(config, k, v); });
+}
+
+kj::Maybe<kj::String> applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content) {
+  return base::readConfigText(path, content, configKeys(), [&](kj::StringPtr k, kj::StringPtr v) {
+    return applyChecked(config, k, v);
+  });
 }
 
 }  // namespace credvault::daemon

@@ -1,5 +1,6 @@
 // credvaultd — configuration: defaults, then the config file, then the command line.
-// The file format is `key = value` lines; `#` starts a comment. See credvaultd.conf(5).
+// The file format is base/config-file.h's (the gateway's too): `key = value` lines, `#`
+// starts a comment anywhere. See credvaultd.conf(5).
 
 #pragma once
 
@@ -51,8 +52,13 @@ struct Config {
 };
 
 Config defaultConfig();
-// Applies `key = value` lines; throws naming the line on an unknown key or a bad value.
-void applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content);
-void applySetting(Config& config, kj::StringPtr key, kj::StringPtr value);
+// Every setting name, for "did you mean" and the documentation test.
+kj::ArrayPtr<const kj::StringPtr> configKeys();
+// Each returns one line saying what is wrong ("PATH:LINE: message", "ORIGIN: message",
+// "message"), or null once applied. Messages never repeat a value.
+kj::Maybe<kj::String> applyConfigFile(Config& config, kj::StringPtr path, kj::StringPtr content);
+// `key=value` from the command line (`--set`), read as a line of the file would be.
+kj::Maybe<kj::String> applyOption(Config& config, kj::StringPtr origin, kj::StringPtr keyValue);
+kj::Maybe<kj::String> applySetting(Config& config, kj::StringPtr key, kj::StringPtr value);
 
 }  // namespace credvault::daemon

@@ -42,6 +42,8 @@ class GroupCommitter {
   kj::Promise<Outcome<T>> submit(core::WriteOp<T> op);
 
   CommitStats stats() const { return *stats_.lockShared(); }
+  // Writes queued for the next commit.
+  size_t queued() const { return queue_.lockShared()->items.size(); }
 
  private:
   class Item {

@@ -13,7 +13,7 @@
 
 namespace credvault::daemon {
 
-enum class Level { ERROR = 3, WARNING = 4, NOTICE = 5, INFO = 6, DEBUG = 7 };
+enum class Level { CRITICAL = 2, ERROR = 3, WARNING = 4, NOTICE = 5, INFO = 6, DEBUG = 7 };
 
 struct LogField {
   kj::StringPtr name;  // without the CREDVAULT_ prefix, e.g. "OP"

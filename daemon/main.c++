@@ -15,12 +15,19 @@
 #include "ipc/client.h"
 #include "crypto/masterkey.h"
 #include "credvault-config.h"
+#include "base/config-file.h"
+#include "base/exit-status.h"
 
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/main.h>
 #include <kj/filesystem.h>
+#include <kj/io.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <string.h>
+#include <unistd.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -65,27 +72,29 @@ class Main {
  private:
   kj::ProcessContext& context_;
   Config config_;
-  kj::Vector<kj::String> overrides_;
-  bool configLoaded_ = false;
+  kj::Maybe<kj::String> configFile_;  // --config
+  // Command-line settings in order, applied after the file: (option, key=value). `--set`
+  // goes through the file's dialect; the named options take their value as given.
+  struct Override {
+    kj::StringPtr option;
+    kj::String key;  // empty for --set
+    kj::String value;
+  };
+  kj::Vector<Override> overrides_;
   bool verifyOnly_ = false;
 
-  // A refused start: one line on stderr (the journal under systemd) and a documented status.
-  [[noreturn]] void refuse(const StartRefused& r) {
-    fprintf(stderr, "credvaultd: %s\n", r.message.cStr());
-    fflush(stderr);
-    ::exit(r.exitCode);
-  }
+  // A refused start (daemon/state-dir.h): the same one line and priority as fatal().
+  [[noreturn]] void refuse(const StartRefused& r) { fatal(r.exitCode, r.message); }
 
   kj::MainBuilder::Validity setConfig(kj::StringPtr path) {
-    auto fs = kj::newDiskFilesystem();
-    auto file = fs->getRoot().openFile(fs->getCurrentPath().eval(path));
-    applyConfigFile(config_, path, file->readAllText());
-    configLoaded_ = true;
+    configFile_ = kj::heapString(path);
     return true;
   }
-  kj::MainBuilder::Validity setStateDir(kj::StringPtr v) { return set("state_dir", v); }
-  kj::MainBuilder::Validity setSocket(kj::StringPtr v) { return set("socket", v); }
-  kj::MainBuilder::Validity setKeyFile(kj::StringPtr v) { return set("key_file", v); }
+  kj::MainBuilder::Validity setStateDir(kj::StringPtr v) {
+    return set("--state-dir", "state_dir", v);
+  }
+  kj::MainBuilder::Validity setSocket(kj::StringPtr v) { return set("--socket", "socket", v); }
+  kj::MainBuilder::Validity setKeyFile(kj::StringPtr v) { return set("--key-file", "key_file", v); }
   kj::MainBuilder::Validity setCreateKey() {
     config_.createKey = true;
     return true;
@@ -95,31 +104,71 @@ class Main {
     return true;
   }
   kj::MainBuilder::Validity setOption(kj::StringPtr kv) {
-    KJ_IF_MAYBE(eq, kv.findFirst('=')) {
-      overrides_.add(kj::heapString(kv));
-      return true;
-    }
-    return "expected key=value";
-  }
-  kj::MainBuilder::Validity set(kj::StringPtr key, kj::StringPtr value) {
-    overrides_.add(kj::str(key, "=", value));
+    overrides_.add(Override{"--set", kj::str(), kj::heapString(kv)});
     return true;
+  }
+  kj::MainBuilder::Validity set(kj::StringPtr option, kj::StringPtr key, kj::StringPtr value) {
+    overrides_.add(Override{option, kj::heapString(key), kj::heapString(value)});
+    return true;
+  }
+
+  // A problem the operator can fix: one line saying what is wrong and what to do (never a
+  // stack), at priority "crit" in the journal or on stderr, then exit with `status`
+  // (base/exit-status.h, docs/operations.md).
+  KJ_NORETURN(void fatal(int status, kj::StringPtr message)) {
+    logf(Level::CRITICAL, message);
+    fflush(stderr);
+    _exit(status);
+  }
+
+  // The configuration file: --config's (it must exist), else the packaged default if present.
+  void loadConfigFile() {
+    bool explicitFile = configFile_ != nullptr;
+    kj::String path = explicitFile ? kj::heapString(KJ_ASSERT_NONNULL(configFile_))
+                                   : kj::heapString(CREDVAULT_DEFAULT_CONFIG);
+    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int error = errno;
+      if (!explicitFile && error == ENOENT) return;
+      if (error == ENOENT) {
+        fatal(base::EXIT_CONFIG, kj::str("the configuration file ", path,
+                                         " does not exist; pass an existing file to --config"));
+      }
+      fatal(error == EACCES ? base::EXIT_NO_PERMISSION : base::EXIT_CONFIG,
+            kj::str("cannot read the configuration file ", path, ": ", strerror(error),
+                    error == EACCES ? "; make it readable by the daemon's user" : ""));
+    }
+    kj::FdInputStream in((kj::AutoCloseFd(fd)));
+    kj::String text;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                       [&]() { text = in.readAllText(base::MAX_CONFIG_FILE_BYTES + 1); })) {
+      fatal(base::EXIT_CONFIG, kj::str("cannot read the configuration file ", path,
+                                       explicitFile ? " (is it a regular file?)" : ""));
+    }
+    KJ_IF_MAYBE(error, applyConfigFile(config_, path, text)) { fatal(base::EXIT_CONFIG, *error); }
+  }
+
+  void applyOverrides() {
+    for (auto& o : overrides_) {
+      kj::Maybe<kj::String> error;
+      if (o.key.size() == 0) {
+        error = applyOption(config_, o.option, o.value);
+      } else {
+        KJ_IF_MAYBE(message, applySetting(config_, o.key, o.value)) {
+          error = kj::str(o.option, ": ", *message);
+        }
+      }
+      KJ_IF_MAYBE(e, error) { fatal(base::EXIT_CONFIG, *e); }
+    }
   }
 
   kj::MainBuilder::Validity generateKey(kj::StringPtr path) {
     hardenProcess();
-    crypto::createKeyFile(path);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { crypto::createKeyFile(path); })) {
+      fatal(base::EXIT_CANNOT_CREATE, e->getDescription());
+    }
     context_.exitInfo(kj::str("wrote a new master key to ", path));
     KJ_UNREACHABLE;  // exitInfo() does not return
-  }
-
-  void loadDefaultConfig() {
-    if (configLoaded_) return;
-    auto fs = kj::newDiskFilesystem();
-    auto path = kj::Path::parse(kj::StringPtr(CREDVAULT_DEFAULT_CONFIG).slice(1));
-    KJ_IF_MAYBE(file, fs->getRoot().tryOpenFile(path)) {
-      applyConfigFile(config_, CREDVAULT_DEFAULT_CONFIG, file->get()->readAllText());
-    }
   }
 
   // gateway_uids as uids: numbers as they are, names through the user database. The default
@@ -139,8 +188,8 @@ class Main {
       } else KJ_IF_MAYBE(uid, uidOfUser(item)) {
         out.add(*uid);
       } else {
-        context_.exitError(kj::str("gateway_uids: there is no user named ", item,
-                                   "; name an existing user or uid"));
+        fatal(base::EXIT_CONFIG, kj::str("gateway_uids: there is no user named ", item,
+                                         "; name an existing user or uid"));
       }
     }
     return out.releaseAsArray();
@@ -165,17 +214,53 @@ class Main {
     });
   }
 
+  // The master key, or one line saying what is wrong with which file (crypto/masterkey.h).
+  crypto::LoadedMasterKey loadKey(const crypto::MasterKeyOptions& options) {
+    crypto::LoadedMasterKey key;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { key = crypto::loadMasterKey(options); })) {
+      fatal(base::EXIT_BAD_KEY, e->getDescription());
+    }
+    return key;
+  }
+
+  // The state directory exists (created 0700 if not) and the daemon may use it.
+  void checkStateAccess() {
+    auto& dir = config_.stateDir;
+    if (mkdir(dir.cStr(), 0700) != 0 && errno != EEXIST) {
+      int error = errno;
+      fatal(error == EACCES ? base::EXIT_NO_PERMISSION : base::EXIT_CANNOT_CREATE,
+            kj::str("cannot create the state directory ", dir, ": ", strerror(error),
+                    "; create it for the daemon's user or set state_dir"));
+    }
+    struct stat st;
+    if (stat(dir.cStr(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fatal(base::EXIT_CONFIG, kj::str("the state directory ", dir,
+                                       " is not a directory; set state_dir to a directory"));
+    }
+    if (access(dir.cStr(), R_OK | W_OK | X_OK) != 0) {
+      fatal(base::EXIT_NO_PERMISSION,
+            kj::str("the state directory ", dir, " is not writable by uid ", geteuid(), ": ",
+                    strerror(errno), "; chown it to the daemon's user (chown -R)"));
+    }
+    for (auto name : {"data.mdb", "lock.mdb"}) {
+      auto path = kj::str(dir, "/", name);
+      if (access(path.cStr(), F_OK) == 0 && access(path.cStr(), R_OK | W_OK) != 0) {
+        fatal(base::EXIT_NO_PERMISSION, kj::str(path, " is not readable and writable by uid ",
+                                                geteuid(), ": ", strerror(errno),
+                                                "; chown the state directory to the daemon's user "
+                                                "(chown -R)"));
+      }
+    }
+  }
+
   kj::MainBuilder::Validity run() {
     hardenProcess();
     // Big blocks (answers of long lists, up to 128 MiB) from mmap and back to the system when
     // freed: glibc's dynamic threshold would otherwise move to their size after the first one
     // and keep every later one in the heap, which a client that reads nothing can then pin.
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    loadDefaultConfig();
-    for (auto& kv : overrides_) {
-      auto eq = KJ_ASSERT_NONNULL(kv.findFirst('='));
-      applySetting(config_, kj::heapString(kv.slice(0, eq)), kj::heapString(kv.slice(eq + 1)));
-    }
+    loadConfigFile();
+    applyOverrides();
     setLogLevel(config_.logLevel);
 
     // Signals must be captured before any thread starts.
@@ -186,9 +271,7 @@ class Main {
     auto io = kj::setupAsyncIo();
     io.waitScope.setBusyPollInterval(ipc::BUSY_POLL_INTERVAL);
 
-    if (mkdir(config_.stateDir.cStr(), 0700) != 0 && errno != EEXIST) {
-      KJ_FAIL_SYSCALL("mkdir(state directory)", errno, config_.stateDir);
-    }
+    checkStateAccess();
     const char* credDir = getenv("CREDENTIALS_DIRECTORY");
     crypto::MasterKeyOptions keyOptions;
     if (credDir != nullptr && *credDir != '\0') keyOptions.credentialsDirectory = credDir;
@@ -203,7 +286,7 @@ class Main {
       try {
         checkStateDirectory(config_.stateDir, false);
       } catch (StartRefused& r) { refuse(r); }
-      auto key = crypto::loadMasterKey(keyOptions);
+      auto key = loadKey(keyOptions);
       auto result = verifyInChild(config_.stateDir, key.key);
       if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
       context_.exitInfo(kj::str(config_.stateDir, ": ", result.message));
@@ -219,7 +302,7 @@ class Main {
     // Only a new vault gets a new key: on an existing database a missing key is an error
     // (creating one would only lead to "wrong master key" and leave a stray file).
     keyOptions.createIfMissing = config_.createKey && presence == VaultPresence::NEW;
-    auto key = crypto::loadMasterKey(keyOptions);
+    auto key = loadKey(keyOptions);
     logf(Level::INFO, kj::str("master key from ", key.source),
          LogField{"KEY_FINGERPRINT", crypto::Keyring::fingerprint(key.key)});
 
@@ -245,7 +328,20 @@ class Main {
     }
 
     store::Environment env(config_.stateDir);
-    core::Vault vault(env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+    kj::Own<core::Vault> vaultOwner;
+    auto source = kj::heapString(key.source);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  vaultOwner = kj::heap<core::Vault>(
+                      env, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+                })) {
+      if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
+        fatal(base::EXIT_BAD_KEY,
+              kj::str("wrong master key: the key from ", source, " does not open the vault in ",
+                      config_.stateDir, "; start with the key this vault was created with"));
+      }
+      kj::throwFatalException(kj::mv(*e));  // not an operator's problem: keep the report
+    }
+    core::Vault& vault = *vaultOwner;
     markVault(config_.stateDir);
     core::AuthOptions authOptions;
     authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
@@ -263,7 +359,7 @@ class Main {
     KJ_IF_MAYBE(e, kj::runCatchingExceptions(
                        [&]() { auditLog = kj::heap<AuditLog>(config_.auditOptions()); })) {
       // One line that says what to do (its text is ours: a path and an errno).
-      context_.exitError(e->getDescription());
+      fatal(base::EXIT_CANNOT_CREATE, e->getDescription());
     }
     AuditLog& audit = *auditLog;
     Service service(vault, auth, identity, committer, passwords, audit,
@@ -274,12 +370,22 @@ class Main {
     service.verification = kj::mv(verification);
 
     kj::Own<kj::ConnectionReceiver> receiver;
+    // Ours to remove at a clean stop (systemd owns its own); the file's identity, so that a
+    // socket another instance has put there since is left alone.
+    kj::Maybe<SocketIdentity> boundSocket;
     KJ_IF_MAYBE(fd, socketFromSystemd()) {
       receiver =
           io.lowLevelProvider->wrapListenSocketFd(*fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
       logf(Level::INFO, "listening on the socket from systemd");
     } else {
-      receiver = bindUnixSocket(*io.lowLevelProvider, config_.socket, config_.socketMode);
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    receiver =
+                        bindUnixSocket(*io.lowLevelProvider, config_.socket, config_.socketMode);
+                  })) {
+        fatal(base::EXIT_UNAVAILABLE,
+              kj::str("cannot listen on the socket ", config_.socket, ": ", e->getDescription()));
+      }
+      KJ_IF_MAYBE(id, socketIdentity(config_.socket)) { boundSocket = *id; }
       logf(Level::INFO, kj::str("listening on ", config_.socket));
     }
     auto counts = vault.counts();
@@ -328,6 +434,9 @@ class Main {
     listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
     expiry = nullptr;
+    receiver = nullptr;
+    // A script that waits for the socket to appear must not find the old one.
+    KJ_IF_MAYBE(id, boundSocket) { removeSocketIf(config_.socket, *id); }
     return true;
   }
 };

@@ -82,6 +82,9 @@ struct Rule {
   kj::StringPtr operation;  // the audit record's name of the call
   core::Operation policy;   // what core::authorize is asked
   Target target;
+  // Probes (health checks, metric scrapes) come every few seconds and change nothing: only
+  // their refusals and failures go into the audit trail, so the trail stays readable.
+  bool auditSuccess = true;
 };
 
 // Indexed by method ordinal. checkRules() (at start) proves each table covers its interface.
@@ -93,6 +96,8 @@ const Rule VAULT_RULES[] = {
     {"authenticate-token", core::Operation::AUTHENTICATE, Target::NONE},     // @4
     {"status", core::Operation::AUTHENTICATE, Target::NONE},                 // @5
     {"ticket-revoke", core::Operation::REVOKE_TICKET, Target::NONE},         // @6
+    {"health", core::Operation::HEALTH, Target::NONE, false},                // @7
+    {"metrics", core::Operation::METRICS, Target::NONE, false},              // @8
 };
 
 const Rule SESSION_RULES[] = {
@@ -302,7 +307,8 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   // cannot be written withholds the answer.
   // Resolves once the record is in the trail (batched per event-loop turn: AuditLog::writeSoon),
   // so no answer leaves before its record is written.
-  auto finish = [&service, context, &shape](Pending& p) mutable -> kj::Promise<void> {
+  bool auditSuccess = rule.auditSuccess;
+  auto finish = [&service, context, &shape, auditSuccess](Pending& p) mutable -> kj::Promise<void> {
     auto results = context.getResults().template getAs<capnp::DynamicStruct>(shape.results);
     p.record.result = "ok";
     kj::StringPtr field;
@@ -317,6 +323,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
     }
     p.record.time = service.clock().now();
     logCall(p.record, field);
+    if (!auditSuccess && p.record.result == "ok") return kj::READY_NOW;
     return service.audit().writeSoon(p.record).then(
         [&service, context, &shape](bool written) mutable {
           if (written || service.audit().failureMode() != AuditFailureMode::REFUSE) return;
@@ -409,6 +416,12 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     r.targetAssociateId = target;
                     if (decide) core::authorize(who, rule.policy, target);
                     side.current = &who;
+                  } else if (!core::openToAnyone(rule.policy)) {
+                    // The bootstrap: the peer's own identity decides (status, metrics).
+                    auto who = service.identity().peerPrincipal(side.caller.peer);
+                    r.authMethod = methodName(who.method);
+                    r.associateId = who.associateId;
+                    core::authorize(who, rule.policy, 0);
                   }
                   KJ_DEFER(side.current = nullptr);
                   dispatched = dispatch();
@@ -1130,14 +1143,34 @@ class VaultImpl final : public rpc::Vault::Server {
                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
-  kj::Promise<void> status(StatusContext context) override {
-    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
-    }
+  kj::Promise<void> health(HealthContext context) override {
+    // One read transaction: the database answers. (The choke point has already refused the
+    // call if the audit trail cannot take records.)
+    service_.vault().counts();
+    context.getResults().setVersion(CREDVAULT_VERSION);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> metrics(MetricsContext context) override {
+    // The choke point has asked core::authorize (system user or front end).
+    auto s = context.getResults().initStatus();
+    fillStatus(s);
+    auto commits = service_.committer().stats();
+    s.setCommits(commits.commits);
+    s.setCommittedWrites(commits.ops);
+    s.setWriteQueue(service_.committer().queued());
+    s.setPasswordQueue(service_.passwords().queued());
+    s.setPasswordWorkers(service_.passwords().workers());
+    s.setReadQueue(service_.reads().queued());
+    s.setMaintenanceQueue(service_.maintenance().queued());
+    s.setMapReaders(service_.vault().environment().stats().readers);
+    s.setAuditAccepting(service_.audit().accepting());
+    return kj::READY_NOW;
+  }
+
+  void fillStatus(rpc::Status::Builder s) {
     auto counts = service_.vault().counts();
     auto env = service_.vault().environment().stats();
-    auto s = context.getResults().initStatus();
     s.setVersion(CREDVAULT_VERSION);
     s.setCredentials(counts.credentials);
     s.setAssociates(counts.associates);
@@ -1155,6 +1188,14 @@ class VaultImpl final : public rpc::Vault::Server {
       s.setStoreFailures(health.failures);
     }
     s.setVerification(service_.verification);
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
+      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
+                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
+    }
+    fillStatus(context.getResults().initStatus());
     return kj::READY_NOW;
   }
 

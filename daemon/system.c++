@@ -52,6 +52,18 @@ kj::Own<kj::ConnectionReceiver> bindUnixSocket(kj::LowLevelAsyncIoProvider& io, 
   return io.wrapListenSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
 }
 
+kj::Maybe<SocketIdentity> socketIdentity(kj::StringPtr path) {
+  struct stat st;
+  if (lstat(path.cStr(), &st) != 0 || !S_ISSOCK(st.st_mode)) return nullptr;
+  return SocketIdentity{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+void removeSocketIf(kj::StringPtr path, SocketIdentity id) {
+  KJ_IF_MAYBE(now, socketIdentity(path)) {
+    if (now->device == id.device && now->inode == id.inode) unlink(path.cStr());
+  }
+}
+
 void notify(kj::StringPtr state) {
   sd_notify(0, state.cStr());
 }

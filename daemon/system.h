@@ -17,6 +17,15 @@ kj::Maybe<int> socketFromSystemd();
 kj::Own<kj::ConnectionReceiver> bindUnixSocket(kj::LowLevelAsyncIoProvider& io, kj::StringPtr path,
                                                uint32_t mode);
 
+// Which file a socket path names, to remove it at stop only if it is still the one we bound.
+struct SocketIdentity {
+  uint64_t device;
+  uint64_t inode;
+};
+kj::Maybe<SocketIdentity> socketIdentity(kj::StringPtr path);
+// Unlinks `path` if it is still the socket `id` (a clean stop; errors are ignored).
+void removeSocketIf(kj::StringPtr path, SocketIdentity id);
+
 void notify(kj::StringPtr state);  // sd_notify; a no-op outside systemd
 
 // Resolves every half watchdog period forever (WATCHDOG=1); never resolves if disabled.

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "base/config-file.h"
 
 #include <kj/debug.h>
 
@@ -38,12 +39,6 @@ bool isHostNameChar(char c) {
 bool isIpv6LiteralChar(char c) {
   c = lower(c);
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.';
-}
-
-kj::String trimmed(const char* begin, const char* end) {
-  while (begin < end && (*begin == ' ' || *begin == '\t' || *begin == '\r')) ++begin;
-  while (end > begin && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r')) --end;
-  return kj::heapString(begin, end - begin);
 }
 
 }  // namespace
@@ -188,6 +183,23 @@ kj::Maybe<kj::String> GatewaySettings::set(kj::StringPtr key, kj::StringPtr valu
       auto& list = KJ_ASSERT_NONNULL(trustedProxies);
       for (auto& c : parsed.get<kj::Vector<http::Cidr>>()) list.add(c);
     }
+  } else if (key == "tls_certificate" || key == "tls_key") {
+    // Empty: not set (the packaged file's commented-out default).
+    auto& slot = key == "tls_key" ? tlsKey : tlsCertificate;
+    if (value.size() == 0) {
+      slot = kj::str();
+    } else {
+      slot = kj::heapString(value);
+    }
+  } else if (key == "metrics_listen") {
+    metricsListen = kj::heapString(value);  // "" = off (the packaged default)
+  } else if (key == "plain_http") {
+    if (value == "yes" || value == "true")
+      plainHttp = true;
+    else if (value == "no" || value == "false")
+      plainHttp = false;
+    else
+      return kj::str("plain_http must be yes or no");
   } else if (key == "access_log") {
     if (value == "yes" || value == "true")
       accessLog = true;
@@ -218,6 +230,10 @@ void GatewaySettings::overrideWith(GatewaySettings&& o) {
   KJ_IF_MAYBE(v, o.bodyTimeoutSeconds) { bodyTimeoutSeconds = *v; }
   KJ_IF_MAYBE(v, o.writeTimeoutSeconds) { writeTimeoutSeconds = *v; }
   KJ_IF_MAYBE(v, o.trustedProxies) { trustedProxies = kj::mv(*v); }
+  KJ_IF_MAYBE(v, o.tlsCertificate) { tlsCertificate = kj::mv(*v); }
+  KJ_IF_MAYBE(v, o.tlsKey) { tlsKey = kj::mv(*v); }
+  KJ_IF_MAYBE(v, o.plainHttp) { plainHttp = *v; }
+  KJ_IF_MAYBE(v, o.metricsListen) { metricsListen = kj::mv(*v); }
 }
 
 http::TrustedProxies GatewaySettings::trusted() const {
@@ -240,29 +256,48 @@ void GatewaySettings::applyTo(http::HttpLimits& limits) const {
   KJ_IF_MAYBE(v, writeTimeoutSeconds) { limits.writeTimeout = *v * kj::SECONDS; }
 }
 
-kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text) {
+const kj::StringPtr GATEWAY_KEYS[] = {
+    "vault_socket",
+    "listen",
+    "prefix",
+    "public_url",
+    "max_body",
+    "max_connections",
+    "idle_timeout",
+    "header_timeout",
+    "max_connections_per_address",
+    "max_body_buffer",
+    "max_answer_buffer",
+    "max_soap_body",
+    "body_timeout",
+    "write_timeout",
+    "trusted_proxies",
+    "access_log",
+    "tls_certificate",
+    "tls_key",
+    "plain_http",
+    "metrics_listen",
+};
+
+kj::ArrayPtr<const kj::StringPtr> gatewayKeys() {
+  return GATEWAY_KEYS;
+}
+
+kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text, kj::StringPtr origin) {
   GatewaySettings settings;
-  uint line = 0;
-  const char* p = text.begin();
-  const char* end = text.end();
-  while (p < end) {
-    ++line;
-    const char* eol = p;
-    while (eol < end && *eol != '\n') ++eol;
-    const char* stop = p;
-    while (stop < eol && *stop != '#') ++stop;
-    auto content = trimmed(p, stop);
-    p = eol < end ? eol + 1 : end;
-    if (content.size() == 0) continue;
-    KJ_IF_MAYBE(eq, content.findFirst('=')) {
-      auto key = trimmed(content.begin(), content.begin() + *eq);
-      auto value = trimmed(content.begin() + *eq + 1, content.end());
-      KJ_IF_MAYBE(error, settings.set(key, value)) { return kj::str("line ", line, ": ", *error); }
-    } else {
-      return kj::str("line ", line, ": expected \"key = value\"");
-    }
+  KJ_IF_MAYBE(error, base::readConfigText(origin, text, gatewayKeys(),
+                                          [&](kj::StringPtr key, kj::StringPtr value) {
+                                            return settings.set(key, value);
+                                          })) {
+    return kj::mv(*error);
   }
   return kj::mv(settings);
+}
+
+kj::Maybe<kj::String> GatewaySettings::setOption(kj::StringPtr origin, kj::StringPtr keyValue) {
+  return base::readConfigSetting(
+      origin, keyValue, gatewayKeys(),
+      [&](kj::StringPtr key, kj::StringPtr value) { return set(key, value); });
 }
 
 }  // namespace credvault::frontends

@@ -1,6 +1,7 @@
 // credvault-gateway — settings from /etc/credvault/gateway.conf and the command line.
 //
-// File format: one "key = value" per line, '#' starts a comment, blank lines ignored.
+// File format: base/config-file.h's (credvaultd's too): one "key = value" per line, '#'
+// starts a comment anywhere, blank lines ignored; errors "FILE:LINE: message".
 // Keys: vault_socket, listen (repeatable), prefix, public_url, max_body, max_connections,
 // max_connections_per_address, max_body_buffer, max_answer_buffer, max_soap_body (bytes),
 // idle_timeout, header_timeout, body_timeout, write_timeout (seconds), trusted_proxies
@@ -40,9 +41,21 @@ struct GatewaySettings {
   kj::Maybe<uint64_t> bodyTimeoutSeconds;
   kj::Maybe<uint64_t> writeTimeoutSeconds;
   kj::Maybe<kj::Vector<http::Cidr>> trustedProxies;  // null: not set
+  // TLS (docs/gateway.md): PEM files; a relative path names a systemd credential
+  // ($CREDENTIALS_DIRECTORY, LoadCredential=). Both or neither.
+  kj::Maybe<kj::String> tlsCertificate;
+  kj::Maybe<kj::String> tlsKey;
+  // Plain HTTP on an address that is not loopback (behind a TLS-terminating proxy): must be
+  // asked for.
+  kj::Maybe<bool> plainHttp;
+  // Prometheus /metrics on its own address (plain HTTP, loopback unless plain_http); "" off.
+  kj::Maybe<kj::String> metricsListen;
 
   // Applies one setting; returns an error message or null.
   kj::Maybe<kj::String> set(kj::StringPtr key, kj::StringPtr value);
+  // `key=value` from the command line (--set), read as a line of the file would be; errors
+  // are "ORIGIN: message" (an unknown key with a suggestion).
+  kj::Maybe<kj::String> setOption(kj::StringPtr origin, kj::StringPtr keyValue);
   // `override`'s settings replace ours where given.
   void overrideWith(GatewaySettings&& override);
   // Applies the limits to `limits`.
@@ -58,8 +71,13 @@ struct GatewaySettings {
 // to the URL with scheme and host lower-cased and trailing slashes removed.
 kj::Maybe<kj::String> checkPublicUrl(kj::StringPtr url, kj::String& normalized);
 
-// Parses the configuration file text; errors name the line ("line 3: unknown key 'x'").
-kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text);
+// Every setting name (for "did you mean" and the documentation test).
+kj::ArrayPtr<const kj::StringPtr> gatewayKeys();
+
+// Parses the configuration file text of `origin` (its path); errors name the file and line
+// ("/etc/credvault/gateway.conf:3: unknown setting 'x' (did you mean 'y'?)").
+kj::OneOf<GatewaySettings, kj::String> parseSettings(kj::StringPtr text,
+                                                     kj::StringPtr origin = "gateway.conf");
 
 constexpr kj::StringPtr DEFAULT_LISTEN = "127.0.0.1:8080"_kj;
 

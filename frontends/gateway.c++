@@ -1,4 +1,6 @@
 #include "gateway.h"
+#include "frontends/ops/health.h"
+#include "credvault-config.h"
 
 namespace credvault::frontends {
 
@@ -12,6 +14,7 @@ Gateway::Gateway(kj::Network& network, kj::Timer& timer, const kj::Clock& calend
       server_(timer, calendar, monotonic, entropy, router_, config_.limits, log) {
   soap_.setMaxBodyBytes(config_.maxSoapBodyBytes);
   soap_.addRoutes(router_);
+  addHealthRoute(router_, link_, timer, CREDVAULT_VERSION);
   server_.setTrustedProxies(config_.trustedProxies.clone());
 }
 

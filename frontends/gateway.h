@@ -31,7 +31,10 @@ class Gateway {
   KJ_DISALLOW_COPY(Gateway);
 
   // Serves connections from `receiver` until drain().
-  kj::Promise<void> listen(kj::ConnectionReceiver& receiver) { return server_.listen(receiver); }
+  kj::Promise<void> listen(kj::ConnectionReceiver& receiver,
+                           kj::Maybe<http::StreamUpgrade&> upgrade = nullptr) {
+    return server_.listen(receiver, upgrade);
+  }
   // Graceful stop: see HttpServer::drain().
   kj::Promise<void> drain() { return server_.drain(); }
 

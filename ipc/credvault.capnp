@@ -99,16 +99,17 @@ struct Status {
   usedBytes @5 :UInt64;
   uptimeSeconds @6 :UInt64;
   connections @7 :UInt32;
-  # @8..@19 are other changes' (capnp allows no holes; these placeholders go on merge).
-  reservedForOthers8 @8 :Void;
-  reservedForOthers9 @9 :Void;
-  reservedForOthers10 @10 :Void;
-  reservedForOthers11 @11 :Void;
-  reservedForOthers12 @12 :Void;
-  reservedForOthers13 @13 :Void;
-  reservedForOthers14 @14 :Void;
-  reservedForOthers15 @15 :Void;
-  reservedForOthers16 @16 :Void;
+  # Figures for monitoring (Vault.metrics; status leaves them 0).
+  commits @8 :UInt64;            # durable group commits since start
+  committedWrites @9 :UInt64;    # writes they carried (÷ commits = saves per commit)
+  writeQueue @10 :UInt32;        # writes waiting for the next commit
+  passwordQueue @11 :UInt32;     # Argon2id verifications waiting for a worker
+  passwordWorkers @12 :UInt32;   # Argon2id workers (at most this many hashes at once)
+  readQueue @13 :UInt32;         # long lists waiting for the reads worker
+  maintenanceQueue @14 :UInt32;  # backups waiting
+  mapReaders @15 :UInt32;        # LMDB read slots in use
+  auditAccepting @16 :Bool;      # false while the audit trail refuses records
+  # @17..@19 are another change's (capnp allows no holes; these placeholders go on merge).
   reservedForOthers17 @17 :Void;
   reservedForOthers18 @18 :Void;
   reservedForOthers19 @19 :Void;
@@ -151,6 +152,18 @@ interface Vault {
 
   revokeTicket @6 (ticket :Text) -> (error :Error, revoked :Bool);
   # Holding a ticket is the authority to revoke it.
+
+  health @7 () -> (error :Error, version :Text);
+  # Liveness for health checks (the gateway's /healthz): open to anyone who can reach the
+  # socket, costs one read transaction, tells nothing about the vault's content. An answer
+  # without error means the daemon serves calls: its database is readable and its audit trail
+  # accepts records. Successful calls are not recorded in the audit trail (probes every few
+  # seconds would drown it); refusals are.
+
+  metrics @8 () -> (error :Error, status :Status);
+  # Every Status figure, the monitoring ones included, for system users and the configured
+  # front ends (gateway_uids; the gateway exports them at its metrics_listen address). Counts
+  # only: no name, id or value. Successful calls are not audited, like health.
 }
 
 struct ApiToken {

@@ -8,7 +8,7 @@
 # `verify` insists that every ExecStart= binary exists and that every man: page in
 # Documentation= resolves. It runs against a throw-away root (--root=) holding a copy of
 # the host's own units, the units under test in /etc/systemd/system, and /bin/true in
-# place of credvaultd and credvault-gateway, so it works before (and without) a build;
+# place of credvaultd, credvault-gateway and kill (ExecReload=), so it works before (and without) a build;
 # the man pages are looked up in MANDIR (the pages the build configured) via MANPATH.
 #
 # Usage: test-units.sh [UNIT_SOURCE_DIR [MANDIR]]
@@ -74,6 +74,7 @@ done
 for b in credvaultd credvault-gateway; do
   install -m 0755 /bin/true "$root/usr/sbin/$b"
 done
+install -m 0755 /bin/true "$root/usr/bin/kill"  # the gateway's ExecReload=
 unit_list=(credvaultd.socket credvaultd.service credvault-gateway.socket credvault-gateway.service)
 for u in "${unit_list[@]}"; do
   install -m 0644 "$units/$u" "$root/etc/systemd/system/$u"

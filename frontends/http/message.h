@@ -69,6 +69,7 @@ struct HttpRequest {
   WipedBytes body;
   kj::StringPtr peer;   // "ip:port" of the client, for logs; may be empty
   kj::StringPtr local;  // "ip:port" the request arrived on; "" when not an IP socket
+  bool secure = false;  // arrived over TLS (URLs the gateway names for it are https://)
   // The client's IP address (no port): the peer's, or the one a trusted proxy forwarded
   // (client-address.h). What the daemon is told (throttling, audit) and the access log shows.
   kj::StringPtr client;

@@ -75,9 +75,10 @@ class HttpServer::Connection {
  public:
   // `address`: the peer's IP address, counted in server.perAddress_ when `counted`.
   Connection(HttpServer& server, kj::Own<kj::AsyncIoStream> stream, kj::String peer,
-             kj::String local, kj::String address, bool counted)
+             kj::String local, kj::String address, bool counted, kj::Maybe<StreamUpgrade&> upgrade)
       : server_(server),
         stream_(kj::mv(stream)),
+        upgrade_(upgrade),
         peer_(kj::mv(peer)),
         local_(kj::mv(local)),
         address_(kj::mv(address)),
@@ -109,7 +110,23 @@ class HttpServer::Connection {
   KJ_DISALLOW_COPY(Connection);
 
   kj::Promise<void> run() {
-    return loop().catch_([this](kj::Exception&& e) {
+    kj::Promise<void> served = nullptr;
+    KJ_IF_MAYBE(u, upgrade_) {
+      // TLS: the handshake (bounded by the upgrade itself) before the first request.
+      served =
+          u->upgrade(kj::mv(stream_))
+              .then([this](kj::Maybe<kj::Own<kj::AsyncIoStream>> upgraded) -> kj::Promise<void> {
+                KJ_IF_MAYBE(s, upgraded) {
+                  stream_ = kj::mv(*s);
+                  secure_ = true;
+                  return loop();
+                }
+                return kj::READY_NOW;
+              });
+    } else {
+      served = loop();
+    }
+    return served.catch_([this](kj::Exception&& e) {
       // A client that resets or vanishes is routine; anything else is worth a line.
       if (!isDisconnect(e)) {
         KJ_IF_MAYBE(log, server_.log_) { log->error("connection failed", e); }
@@ -120,6 +137,8 @@ class HttpServer::Connection {
  private:
   HttpServer& server_;
   kj::Own<kj::AsyncIoStream> stream_;
+  kj::Maybe<StreamUpgrade&> upgrade_;
+  bool secure_ = false;
   kj::String peer_;
   kj::String local_;
   kj::String address_;
@@ -265,6 +284,7 @@ class HttpServer::Connection {
     started_ = server_.monotonic_.now();
     request->peer = peer_;
     request->local = local_;
+    request->secure = secure_;
     request->id = id_;
     client_ = clientAddress(*request, address_, server_.trusted_);
     request->client = client_;
@@ -543,26 +563,28 @@ void HttpServer::taskFailed(kj::Exception&& exception) {
   KJ_IF_MAYBE(log, log_) { log->error("connection task failed", exception); }
 }
 
-kj::Promise<void> HttpServer::listen(kj::ConnectionReceiver& receiver) {
-  return acceptCanceler_.wrap(acceptLoop(receiver)).catch_([this](kj::Exception&& e) {
+kj::Promise<void> HttpServer::listen(kj::ConnectionReceiver& receiver,
+                                     kj::Maybe<StreamUpgrade&> upgrade) {
+  return acceptCanceler_.wrap(acceptLoop(receiver, upgrade)).catch_([this](kj::Exception&& e) {
     if (!draining_) kj::throwFatalException(kj::mv(e));
   });
 }
 
-kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver) {
+kj::Promise<void> HttpServer::acceptLoop(kj::ConnectionReceiver& receiver,
+                                         kj::Maybe<StreamUpgrade&> upgrade) {
   return receiver.accept().then(
-      [this, &receiver](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
+      [this, &receiver, upgrade](kj::Own<kj::AsyncIoStream> stream) mutable -> kj::Promise<void> {
         if (draining_) return kj::READY_NOW;
         auto peer = peerName(*stream);
         auto local = localName(*stream);
-        serve(kj::mv(stream), peer, local);
-        return acceptLoop(receiver);
+        serve(kj::mv(stream), peer, local, upgrade);
+        return acceptLoop(receiver, upgrade);
       },
-      [this, &receiver](kj::Exception&& e) -> kj::Promise<void> {
+      [this, &receiver, upgrade](kj::Exception&& e) mutable -> kj::Promise<void> {
         // EMFILE and friends: report, wait a little, keep serving the connections we have.
         KJ_IF_MAYBE(log, log_) { log->error("accept failed", e); }
-        return timer_.afterDelay(ACCEPT_RETRY_DELAY).then([this, &receiver]() {
-          return acceptLoop(receiver);
+        return timer_.afterDelay(ACCEPT_RETRY_DELAY).then([this, &receiver, upgrade]() mutable {
+          return acceptLoop(receiver, upgrade);
         });
       });
 }
@@ -581,7 +603,8 @@ void HttpServer::refuseBusy(kj::Own<kj::AsyncIoStream> stream) {
                  .catch_([](kj::Exception&&) {}));
 }
 
-void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj::StringPtr local) {
+void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj::StringPtr local,
+                       kj::Maybe<StreamUpgrade&> upgrade) {
   if (connections_ >= limits_.maxConnections) return refuseBusy(kj::mv(stream));
   // Per peer address, like nginx's limit_conn: one address cannot take every connection.
   // Trusted proxies carry many clients; a non-IP peer (tests, a Unix socket) has no address.
@@ -594,7 +617,7 @@ void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj
     }
   }
   auto connection = kj::heap<Connection>(*this, kj::mv(stream), kj::heapString(peer),
-                                         kj::heapString(local), kj::mv(address), counted);
+                                         kj::heapString(local), kj::mv(address), counted, upgrade);
   auto& c = *connection;
   tasks_.add(c.run().attach(kj::mv(connection)));
 }

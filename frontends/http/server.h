@@ -27,6 +27,7 @@
 #include "frontends/http/client-address.h"
 #include "frontends/http/message.h"
 #include "frontends/http/parser.h"
+#include "frontends/http/tls.h"
 
 #include <kj/async-io.h>
 #include <kj/function.h>
@@ -86,13 +87,16 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   ~HttpServer() noexcept(false);
   KJ_DISALLOW_COPY(HttpServer);
 
-  // Accepts connections until drain(). Several listeners may share one server.
-  kj::Promise<void> listen(kj::ConnectionReceiver& receiver);
+  // Accepts connections until drain(). Several listeners may share one server. `upgrade`
+  // (TLS, tls.h) turns each accepted stream into the one HTTP is read from; it must outlive
+  // the server's connections.
+  kj::Promise<void> listen(kj::ConnectionReceiver& receiver,
+                           kj::Maybe<StreamUpgrade&> upgrade = nullptr);
 
   // Serves one accepted stream (also used by tests with an in-memory pipe). `local`: the
   // address it was accepted on (HttpRequest::local).
   void serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer = nullptr,
-             kj::StringPtr local = nullptr);
+             kj::StringPtr local = nullptr, kj::Maybe<StreamUpgrade&> upgrade = nullptr);
 
   // Stops accepting, closes idle keep-alive connections, lets requests in progress finish
   // (their responses say `Connection: close`). Resolves when no connection is left or
@@ -114,7 +118,7 @@ class HttpServer final : private kj::TaskSet::ErrorHandler {
   friend class Connection;
 
   void taskFailed(kj::Exception&& exception) override;
-  kj::Promise<void> acceptLoop(kj::ConnectionReceiver& receiver);
+  kj::Promise<void> acceptLoop(kj::ConnectionReceiver& receiver, kj::Maybe<StreamUpgrade&> upgrade);
   void refuseBusy(kj::Own<kj::AsyncIoStream> stream);
   kj::StringPtr dateHeader();
 

@@ -196,7 +196,8 @@ HttpResponse SoapService::wsdl(const HttpRequest& request, const ServiceAddress&
   if (publicUrl_.size() > 0) {
     base = kj::heapString(publicUrl_);
   } else {
-    base = kj::str("http://", request.local.size() > 0 ? request.local : "localhost"_kj);
+    base = kj::str(request.secure ? "https://" : "http://",
+                   request.local.size() > 0 ? request.local : "localhost"_kj);
   }
   auto location =
       kj::str(base, urlPrefix, "/Remote/Services", address.version, "/", address.service, ".svc");

@@ -301,3 +301,35 @@ TEST_F(IdentityRules, TheCacheIsUsedOnlyWhileNothingChanged) {
 
 }  // namespace
 }  // namespace credvault::core
+
+namespace credvault::core {
+namespace {
+
+// Health is open to anyone; the daemon's figures only to system users and front ends.
+TEST(Policy, HealthForAnyoneMetricsForSystemUsersAndFrontEnds) {
+  Principal nobody;  // method NONE: a uid mapped to no one
+  EXPECT_EQ(decide(nobody, Operation::HEALTH, 0), "full");
+  EXPECT_EQ(decide(nobody, Operation::METRICS, 0), "not-authenticated");
+
+  Principal frontEnd;  // the gateway's uid: no associate, but a configured front end
+  frontEnd.frontEnd = true;
+  EXPECT_EQ(decide(frontEnd, Operation::METRICS, 0), "full");
+  EXPECT_EQ(decide(frontEnd, Operation::GET, 7), "not-authenticated");  // nothing more
+
+  Principal user;
+  user.method = AuthMethod::PEER_CREDENTIALS;
+  user.associateId = 7;
+  EXPECT_EQ(decide(user, Operation::METRICS, 0), "permission-denied");
+  user.userAdmin = true;
+  EXPECT_EQ(decide(user, Operation::METRICS, 0), "permission-denied");
+
+  Principal system;
+  system.method = AuthMethod::PASSWORD;
+  system.kind = Kind::SYSTEM;
+  EXPECT_EQ(decide(system, Operation::METRICS, 0), "full");
+  system.partnerApp = true;
+  EXPECT_EQ(decide(system, Operation::METRICS, 0), "permission-denied");
+}
+
+}  // namespace
+}  // namespace credvault::core

@@ -7,16 +7,20 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/exception.h>
+#include <kj/filesystem.h>
 #include <string>
 
 namespace credvault::daemon {
 namespace {
 
-// The description of the exception `body` throws ("" when it throws none).
-template<typename Func>
-std::string failureOf(Func&& body) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(body)) { return e->getDescription().cStr(); }
+// The error a setting was refused with ("" when it was applied).
+std::string errorOf(kj::Maybe<kj::String> error) {
+  KJ_IF_MAYBE(e, error) { return e->cStr(); }
   return "";
+}
+
+void ok(kj::Maybe<kj::String> error) {
+  KJ_IF_MAYBE(e, error) { ADD_FAILURE() << e->cStr(); }
 }
 
 TEST(Config, Defaults) {
@@ -34,19 +38,19 @@ TEST(Config, Defaults) {
 
 TEST(Config, FileFormat) {
   auto c = defaultConfig();
-  applyConfigFile(c, "/etc/test.conf",
-                  "# a comment\n"
-                  "\n"
-                  "  state_dir =  /var/lib/x  \n"
-                  "socket=/run/x.sock\r\n"
-                  "\tkey_file = /etc/x.key\n"
-                  "socket_mode = 0660\n"
-                  "system_uids = 1000, 1001 1002,,\n"
-                  "log_level = debug\n"
-                  "mode = online\n"
-                  "ticket_lifetime = 3600\n"
-                  "password_ops_limit = 3\n"
-                  "password_mem_limit = 65536");  // no trailing newline
+  ok(applyConfigFile(c, "/etc/test.conf",
+                     "# a comment\n"
+                     "\n"
+                     "  state_dir =  /var/lib/x  \n"
+                     "socket=/run/x.sock\r\n"
+                     "\tkey_file = /etc/x.key\n"
+                     "socket_mode = 0660\n"
+                     "system_uids = 1000, 1001 1002,,\n"
+                     "log_level = debug\n"
+                     "mode = online\n"
+                     "ticket_lifetime = 3600\n"
+                     "password_ops_limit = 3\n"
+                     "password_mem_limit = 65536"));  // no trailing newline
   EXPECT_EQ(c.stateDir, "/var/lib/x");
   EXPECT_EQ(c.socket, "/run/x.sock");
   EXPECT_EQ(c.keyFilePath(), "/etc/x.key");
@@ -60,42 +64,41 @@ TEST(Config, FileFormat) {
   EXPECT_EQ(c.password.opsLimit, 3u);
   EXPECT_EQ(c.password.memLimit, 65536u);
   // A later setting replaces an earlier one (the command line after the file).
-  applySetting(c, "system_uids", "42");
+  ok(applySetting(c, "system_uids", "42"));
   ASSERT_EQ(c.systemUids.size(), 1u);
   EXPECT_EQ(c.systemUids[0], 42u);
 }
 
 TEST(Config, Bounds) {
   auto c = defaultConfig();
-  applySetting(c, "socket_mode", "0777");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "socket_mode", "1000"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "socket_mode", "0888"); }), "");
-  applySetting(c, "ticket_lifetime", "60");
-  applySetting(c, "ticket_lifetime", "2592000");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "ticket_lifetime", "59"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "ticket_lifetime", "2592001"); }), "");
-  applySetting(c, "password_ops_limit", "1");
-  applySetting(c, "password_ops_limit", "64");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "password_ops_limit", "0"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "password_ops_limit", "65"); }), "");
-  applySetting(c, "password_mem_limit", "8192");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "password_mem_limit", "8191"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "password_mem_limit", "4294967297"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "system_uids", "4294967295"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "system_uids", "-1"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "system_uids", "12a"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "ticket_lifetime", ""); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "password_ops_limit", "99999999999999999999999"); }),
-            "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "log_level", "loud"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "mode", "cloud"); }), "");
+  ok(applySetting(c, "socket_mode", "0777"));
+  EXPECT_NE(errorOf(applySetting(c, "socket_mode", "1000")), "");
+  EXPECT_NE(errorOf(applySetting(c, "socket_mode", "0888")), "");
+  ok(applySetting(c, "ticket_lifetime", "60"));
+  ok(applySetting(c, "ticket_lifetime", "2592000"));
+  EXPECT_NE(errorOf(applySetting(c, "ticket_lifetime", "59")), "");
+  EXPECT_NE(errorOf(applySetting(c, "ticket_lifetime", "2592001")), "");
+  ok(applySetting(c, "password_ops_limit", "1"));
+  ok(applySetting(c, "password_ops_limit", "64"));
+  EXPECT_NE(errorOf(applySetting(c, "password_ops_limit", "0")), "");
+  EXPECT_NE(errorOf(applySetting(c, "password_ops_limit", "65")), "");
+  ok(applySetting(c, "password_mem_limit", "8192"));
+  EXPECT_NE(errorOf(applySetting(c, "password_mem_limit", "8191")), "");
+  EXPECT_NE(errorOf(applySetting(c, "password_mem_limit", "4294967297")), "");
+  EXPECT_NE(errorOf(applySetting(c, "system_uids", "4294967295")), "");
+  EXPECT_NE(errorOf(applySetting(c, "system_uids", "-1")), "");
+  EXPECT_NE(errorOf(applySetting(c, "system_uids", "12a")), "");
+  EXPECT_NE(errorOf(applySetting(c, "ticket_lifetime", "")), "");
+  EXPECT_NE(errorOf(applySetting(c, "password_ops_limit", "99999999999999999999999")), "");
+  EXPECT_NE(errorOf(applySetting(c, "log_level", "loud")), "");
+  EXPECT_NE(errorOf(applySetting(c, "mode", "cloud")), "");
 }
 
 TEST(Config, AuditSettings) {
   auto c = defaultConfig();
-  applyConfigFile(c, "/etc/test.conf",
-                  "audit_log = /var/log/credvault/audit.log\n"
-                  "audit_failure = log\n");
+  ok(applyConfigFile(c, "/etc/test.conf",
+                     "audit_log = /var/log/credvault/audit.log\n"
+                     "audit_failure = log\n"));
   EXPECT_EQ(KJ_ASSERT_NONNULL(c.auditLog), "/var/log/credvault/audit.log");
   EXPECT_EQ(c.auditFailure, AuditFailureMode::LOG);
   auto options = c.auditOptions();
@@ -104,9 +107,9 @@ TEST(Config, AuditSettings) {
   EXPECT_TRUE(options.journal);
 
   // As `--set` applies them, after the file: back to fail closed, and no file at all.
-  applySetting(c, "audit_failure", "refuse");
+  ok(applySetting(c, "audit_failure", "refuse"));
   EXPECT_EQ(c.auditFailure, AuditFailureMode::REFUSE);
-  applySetting(c, "audit_log", "");
+  ok(applySetting(c, "audit_log", ""));
   EXPECT_EQ(c.auditLog, nullptr);
   EXPECT_EQ(c.auditOptions().path, nullptr);
   EXPECT_EQ(c.auditOptions().onFailure, AuditFailureMode::REFUSE);
@@ -114,22 +117,20 @@ TEST(Config, AuditSettings) {
 
 TEST(Config, AuditSettingsRejectBadValues) {
   auto c = defaultConfig();
-  auto e = failureOf([&]() { applySetting(c, "audit_log", "audit.log"); });
+  auto e = errorOf(applySetting(c, "audit_log", "audit.log"));
   EXPECT_NE(e.find("audit_log must be an absolute path"), std::string::npos) << e;
-  EXPECT_NE(e.find("audit.log"), std::string::npos) << e;
-  e = failureOf([&]() { applySetting(c, "audit_log", "./var/log/audit.log"); });
+  e = errorOf(applySetting(c, "audit_log", "./var/log/audit.log"));
   EXPECT_NE(e.find("absolute"), std::string::npos) << e;
   EXPECT_EQ(c.auditLog, nullptr);  // a rejected value changes nothing
 
   for (auto bad : {"deny", "Refuse", "", "log,refuse", "ignore"}) {
-    e = failureOf([&]() { applySetting(c, "audit_failure", bad); });
+    e = errorOf(applySetting(c, "audit_failure", bad));
     EXPECT_NE(e.find("audit_failure must be refuse or log"), std::string::npos) << bad << e;
   }
   EXPECT_EQ(c.auditFailure, AuditFailureMode::REFUSE);
 
-  e = failureOf([&]() { applyConfigFile(c, "/etc/x.conf", "\naudit_failure = maybe\n"); });
-  EXPECT_NE(e.find("audit_failure must be refuse or log"), std::string::npos) << e;
-  EXPECT_NE(e.find("maybe"), std::string::npos) << e;
+  e = errorOf(applyConfigFile(c, "/etc/x.conf", "\naudit_failure = maybe\n"));
+  EXPECT_EQ(e, "/etc/x.conf:2: audit_failure must be refuse or log");
 }
 
 TEST(Config, TransportDefaults) {
@@ -142,41 +143,105 @@ TEST(Config, TransportDefaults) {
 
 TEST(Config, TransportSettingsAtAndPastTheirBounds) {
   auto c = defaultConfig();
-  applySetting(c, "message_timeout", "100ms");
+  ok(applySetting(c, "message_timeout", "100ms"));
   EXPECT_EQ(c.transport.messageTimeout, 100 * kj::MILLISECONDS);
-  applySetting(c, "message_timeout", "10m");
+  ok(applySetting(c, "message_timeout", "10m"));
   EXPECT_EQ(c.transport.messageTimeout, 10 * kj::MINUTES);
-  EXPECT_NE(failureOf([&]() { applySetting(c, "message_timeout", "99ms"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "message_timeout", "601"); }), "");
-  applySetting(c, "idle_timeout", "0");
+  EXPECT_NE(errorOf(applySetting(c, "message_timeout", "99ms")), "");
+  EXPECT_NE(errorOf(applySetting(c, "message_timeout", "601")), "");
+  ok(applySetting(c, "idle_timeout", "0"));
   EXPECT_EQ(c.transport.idleTimeout, nullptr);
-  applySetting(c, "idle_timeout", "15s");
+  ok(applySetting(c, "idle_timeout", "15s"));
   EXPECT_EQ(KJ_ASSERT_NONNULL(c.transport.idleTimeout), 15 * kj::SECONDS);
-  EXPECT_NE(failureOf([&]() { applySetting(c, "idle_timeout", "99ms"); }), "");
-  applySetting(c, "write_timeout", "100ms");
+  EXPECT_NE(errorOf(applySetting(c, "idle_timeout", "99ms")), "");
+  ok(applySetting(c, "write_timeout", "100ms"));
   EXPECT_EQ(c.transport.writeTimeout, 100 * kj::MILLISECONDS);
-  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "0"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "11m"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "-1"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "write_timeout", "5h"); }), "");
-  applySetting(c, "max_write_backlog", "65536");
+  EXPECT_NE(errorOf(applySetting(c, "write_timeout", "0")), "");
+  EXPECT_NE(errorOf(applySetting(c, "write_timeout", "11m")), "");
+  EXPECT_NE(errorOf(applySetting(c, "write_timeout", "-1")), "");
+  EXPECT_NE(errorOf(applySetting(c, "write_timeout", "5h")), "");
+  ok(applySetting(c, "max_write_backlog", "65536"));
   EXPECT_EQ(c.transport.maxBacklogBytes, 65536u);
-  applySetting(c, "max_write_backlog", "1073741824");
+  ok(applySetting(c, "max_write_backlog", "1073741824"));
   EXPECT_EQ(c.transport.maxBacklogBytes, size_t(1) << 30);
-  EXPECT_NE(failureOf([&]() { applySetting(c, "max_write_backlog", "65535"); }), "");
-  EXPECT_NE(failureOf([&]() { applySetting(c, "max_write_backlog", "1073741825"); }), "");
+  EXPECT_NE(errorOf(applySetting(c, "max_write_backlog", "65535")), "");
+  EXPECT_NE(errorOf(applySetting(c, "max_write_backlog", "1073741825")), "");
 }
 
 TEST(Config, ErrorsNameTheProblem) {
   auto c = defaultConfig();
-  auto e = failureOf([&]() { applySetting(c, "no_such_key", "1"); });
-  EXPECT_NE(e.find("unknown configuration key"), std::string::npos) << e;
-  EXPECT_NE(e.find("no_such_key"), std::string::npos) << e;
-  e = failureOf([&]() { applyConfigFile(c, "/etc/x.conf", "# ok\nstate_dir = /x\njust words\n"); });
-  EXPECT_NE(e.find("not `key = value`"), std::string::npos) << e;
-  EXPECT_NE(e.find("3"), std::string::npos) << e;  // the line number
-  e = failureOf([&]() { applyConfigFile(c, "/etc/x.conf", "\n\nsocket_mode = abc\n"); });
-  EXPECT_NE(e.find("not a number"), std::string::npos) << e;
+  auto e = errorOf(applySetting(c, "no_such_key", "1"));
+  EXPECT_EQ(e, "unknown setting 'no_such_key'");
+  e = errorOf(applyConfigFile(c, "/etc/x.conf", "# ok\nstate_dir = /x\njust words\n"));
+  EXPECT_EQ(e, "/etc/x.conf:3: expected `key = value`");
+  e = errorOf(applyConfigFile(c, "/etc/x.conf", "\n\nsocket_mode = abc\n"));
+  EXPECT_EQ(e, "/etc/x.conf:3: socket_mode must be a whole number (octal)");
+  e = errorOf(applyConfigFile(c, "/etc/x.conf", "log_level = info\nlgo_level = debug\n"));
+  EXPECT_EQ(e, "/etc/x.conf:2: unknown setting 'lgo_level' (did you mean 'log_level'?)");
+  e = errorOf(applyOption(c, "--set", "ticket_lifetme=60"));
+  EXPECT_EQ(e, "--set: unknown setting 'ticket_lifetme' (did you mean 'ticket_lifetime'?)");
+  e = errorOf(applyOption(c, "--set", "ticket_lifetime=59"));
+  EXPECT_EQ(e, "--set: ticket_lifetime must be between 60 seconds and 30 days (2592000)");
+  EXPECT_EQ(errorOf(applyOption(c, "--set", "ticket_lifetime")), "--set: expected key=value");
+}
+
+}  // namespace
+}  // namespace credvault::daemon
+
+namespace credvault::daemon {
+namespace {
+
+kj::Vector<kj::String> splitLines(kj::StringPtr text) {
+  kj::Vector<kj::String> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); i++) {
+    if (i == text.size() || text[i] == '\n') {
+      out.add(kj::heapString(text.slice(start, i)));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+// The packaged file's comment says `#` starts a comment: it does, after a value too.
+TEST(Config, CommentsAfterAValue) {
+  auto c = defaultConfig();
+  ok(applyConfigFile(c, "/etc/credvault/credvaultd.conf",
+                     "log_level = info  # default\n"
+                     "mode = online# no space\n"
+                     "system_uids = 7, 8   # two\n"
+                     "  # indented comment = not a setting\n"));
+  EXPECT_EQ(c.logLevel, Level::INFO);
+  EXPECT_TRUE(c.onlineMode);
+  ASSERT_EQ(c.systemUids.size(), 2u);
+  // --set reads a value as the file does.
+  ok(applyOption(c, "--set", "log_level = debug # for now"));
+  EXPECT_EQ(c.logLevel, Level::DEBUG);
+}
+
+// Every setting the packaged credvaultd.conf names (commented-out defaults included) is one
+// the daemon knows, and the file loads with each of them uncommented.
+TEST(Config, ThePackagedFileLoadsWithEveryDefaultUncommented) {
+  auto fs = kj::newDiskFilesystem();
+  auto text = fs->getRoot()
+                  .openFile(kj::Path::parse(kj::StringPtr(PACKAGED_DAEMON_CONF).slice(1)))
+                  ->readAllText();
+  auto c = defaultConfig();
+  ok(applyConfigFile(c, PACKAGED_DAEMON_CONF, text));
+  kj::Vector<kj::String> lines;
+  size_t uncommented = 0;
+  for (auto& line : splitLines(text)) {
+    if (line.size() > 1 && line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' &&
+        line.findFirst('=') != nullptr) {
+      lines.add(kj::heapString(line.slice(1)));
+      ++uncommented;
+    } else {
+      lines.add(kj::heapString(line));
+    }
+  }
+  EXPECT_GT(uncommented, 5u);
+  auto d = defaultConfig();
+  ok(applyConfigFile(d, PACKAGED_DAEMON_CONF, kj::strArray(lines, "\n")));
 }
 
 }  // namespace

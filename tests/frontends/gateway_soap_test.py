@@ -647,18 +647,18 @@ class WsdlAddress(unittest.TestCase):
             (["--public-url", "https://vault.example.com:99999"], "port"),
             (["--public-url", "https://admin:pw-in-url@vault.example.com"], "user name or password"),
             (["--public-url", "https://vault.example.com/a b"], "path may contain"),
-            (["--config", conf], "line 2: public_url must not contain a user name or password"),
+            (["--config", conf], conf + ":2: public_url must not contain a user name or password"),
         ]
         with open(conf, "w") as f:
             f.write("# a gateway.conf\npublic_url = https://admin:pw-in-url@vault.example.com\n")
         for args, reason in cases:
             rc, out = gw.refusal(args)
-            self.assertEqual(rc, 1, (args, out))
+            self.assertEqual(rc, 78, (args, out))  # EX_CONFIG (docs/operations.md)
             lines = out.splitlines()
             self.assertEqual(len(lines), 1, (args, out))
             self.assertIn("public_url", lines[0])
             self.assertIn(reason, lines[0])
-            self.assertTrue(lines[0].startswith("credvault-gateway: "), lines[0])
+            self.assertTrue(lines[0].startswith("<2>credvault-gateway: "), lines[0])
             self.assertNotIn("pw-in-url", out)  # the value is never repeated
 
 
