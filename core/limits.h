@@ -19,9 +19,12 @@ constexpr size_t MAX_SECRET_BYTES = 8192;            // native API; a PEM key or
 constexpr size_t MAX_SUPEROFFICE_SECRET_CHARS = 70;  // applied by the SOAP/REST frontends
 
 constexpr size_t MAX_CREDENTIALS_PER_ASSOCIATE = 10000;
-// Entries in one Session.listAll answer (no secrets: at most ~0.6 KiB each, so well under
-// MAX_ANSWER_BYTES). Past it the caller names a type or an associate.
+// One Session.listAll answer: at most this many entries and this many bytes of text (type,
+// public value, comment; the limits above count characters, so an entry can reach ~2.3 KiB).
+// The byte cap keeps the answer under what credvaultctl reads (64 MiB) and MAX_ANSWER_BYTES.
+// Past either the caller names a type or an associate.
 constexpr size_t MAX_LISTED_CREDENTIALS = 100000;
+constexpr size_t MAX_LISTED_BYTES = 32 << 20;
 
 // Associates.
 constexpr size_t MAX_NAME_CHARS = 64;

@@ -769,23 +769,33 @@ kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t>
   return out.releaseAsArray();
 }
 
-kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr type) const {
+void Vault::visitAll(const Principal& who, kj::StringPtr type,
+                     kj::FunctionParam<void(ListedCredential&&)> each) const {
   authorize(who, Operation::LIST_ALL, 0);
   if (type.size() > 0) checkType(type);
   auto txn = env_.read();
-  kj::Vector<ListedCredential> out;
   txn.scan(credentials_, nullptr, [&](auto key, auto value) {
     KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
     auto opened = openAt(*this, key, value, false);
     if (type.size() > 0 && opened.type != type) return true;
-    if (out.size() >= MAX_LISTED_CREDENTIALS) {
-      fail(ErrorCode::LIMIT_EXCEEDED, "",
-           kj::str("more than ", MAX_LISTED_CREDENTIALS,
-                   " credentials; name a type or an associate"));
-    }
-    out.add(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
-                             kj::mv(opened.credential)});
+    each(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
+                          kj::mv(opened.credential)});
     return true;
+  });
+}
+
+kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr type) const {
+  kj::Vector<ListedCredential> out;
+  size_t bytes = 0;
+  visitAll(who, type, [&](ListedCredential&& entry) {
+    auto& c = entry.credential;
+    bytes += entry.type.size() + c.publicValue.size() + c.comment.size();
+    if (out.size() >= MAX_LISTED_CREDENTIALS || bytes > MAX_LISTED_BYTES) {
+      fail(ErrorCode::LIMIT_EXCEEDED, "",
+           kj::str("the listing is longer than ", MAX_LISTED_CREDENTIALS, " entries or ",
+                   MAX_LISTED_BYTES >> 20, " MiB; name a type or an associate"));
+    }
+    out.add(kj::mv(entry));
   });
   return out.releaseAsArray();
 }

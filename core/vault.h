@@ -120,8 +120,12 @@ class Vault {
   kj::Array<ListedCredential> list(const Principal& who, kj::Maybe<int32_t> target,
                                    kj::StringPtr type) const;
   // The same over every associate: system users and user administrators. LIMIT_EXCEEDED past
-  // MAX_LISTED_CREDENTIALS entries.
+  // MAX_LISTED_CREDENTIALS entries or MAX_LISTED_BYTES of text.
   kj::Array<ListedCredential> listAll(const Principal& who, kj::StringPtr type) const;
+  // Every entry of every associate (of `type` when not empty), one at a time and without
+  // secrets, for the daemon's own scans (expiry warnings): no cap, nothing kept.
+  void visitAll(const Principal& who, kj::StringPtr type,
+                kj::FunctionParam<void(ListedCredential&&)> each) const;
   // Returns whether an entry was removed.
   WriteOp<bool> remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                        kj::StringPtr publicValue) const;

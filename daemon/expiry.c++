@@ -14,12 +14,13 @@ kj::Array<ExpiryFinding> findExpiring(const core::Vault& vault, int64_t now, uin
   self.name = kj::str("credvaultd");
   int64_t limit = now + int64_t(days) * 86400 * core::TICKS_PER_SECOND;
   kj::Vector<ExpiryFinding> out;
-  for (auto& e : vault.listAll(self, "")) {
+  // Every credential, one at a time (a listing would stop at MAX_LISTED_CREDENTIALS).
+  vault.visitAll(self, "", [&](core::ListedCredential&& e) {
     auto& c = e.credential;
-    if (!c.isActive || c.validTo == 0 || c.validTo > limit) continue;
+    if (!c.isActive || c.validTo == 0 || c.validTo > limit) return;
     out.add(ExpiryFinding{e.associateId, kj::mv(e.type), vault.auditHash(c.publicValue), c.validTo,
                           c.validTo <= now});
-  }
+  });
   return out.releaseAsArray();
 }
 

@@ -1180,5 +1180,30 @@ TEST_F(VaultVerifyTest, AVersion1VaultIsMigratedOnOpen) {
   EXPECT_EQ(add("v3").id, 4);
 }
 
+// A listing of every associate is capped in bytes as well as entries: characters of four
+// bytes at the length limits make ~2 KiB per entry, and an uncapped answer could outgrow what
+// credvaultctl reads. A narrower listing (one associate, one type) still answers.
+TEST_F(VaultTest, ListAllStopsAtItsByteCapAndANarrowerListingAnswers) {
+  auto a = add("wide-a");
+  auto b = add("wide-b");
+  std::string key = "\xF0\x9F\x94\x91";  // U+1F511, four bytes
+  std::string wide, comment;
+  for (size_t i = 0; i < MAX_PUBLIC_VALUE_CHARS - 8; i++) wide += key;
+  for (size_t i = 0; i < MAX_COMMENT_CHARS; i++) comment += key;
+  size_t perEntry = 1 + wide.size() + comment.size();
+  size_t entries = MAX_LISTED_BYTES / perEntry + 2;
+  ASSERT_LT(entries, 2 * MAX_CREDENTIALS_PER_ASSOCIATE);
+  vault->environment().write([&](store::WriteTxn& txn) {
+    for (size_t i = 0; i < entries; i++) {
+      auto c = cred(std::to_string(i) + wide, std::string("s"), comment);
+      vault->save(root(), i % 2 == 0 ? a.id : b.id, "t", kj::mv(c))(txn);
+    }
+    return 0;
+  });
+  EXPECT_VAULT_ERROR(vault->listAll(root(), ""), ErrorCode::LIMIT_EXCEEDED, "");
+  EXPECT_EQ(vault->list(root(), a.id, "t").size(), (entries + 1) / 2);
+  EXPECT_EQ(vault->listAll(root(), "other").size(), 0u);
+}
+
 }  // namespace
 }  // namespace credvault::core
