@@ -1529,7 +1529,11 @@ class Ctl {
       row.num("DurationMs", "MS", report.getDurationMs());
       row.maybeStr("Problem", "PROBLEM", problem, "-");
       print(kj::arrayPtr(&row, 1), true);
-      return damaged ? INTEGRITY : OK;
+      if (damaged) {
+        fprintf(stderr, "credvaultctl: integrity: %s\n", r.getError().getMessage().cStr());
+        return INTEGRITY;
+      }
+      return OK;
     });
   }
 
