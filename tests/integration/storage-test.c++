@@ -416,6 +416,11 @@ TEST_F(DamagedVaults, EditedIndexValuesAreIntegrityErrorsNeverWrongAnswers) {
       EXPECT_TRUE(contains(v.getReport().getProblem().cStr(), "credential-counts"))
           << v.getReport().getProblem().cStr();
       EXPECT_EQ(save(s, 2, "imap", "new2@example.test", "damage-secret-new"), "ok");
+      auto ctl =
+          runAs(0, {credvaultctlPath(), "--socket", daemon->socket(), "verify", "--json"}, "", {});
+      EXPECT_EQ(ctl.exitCode, 8) << ctl.out << ctl.err;  // INTEGRITY
+      EXPECT_TRUE(contains(ctl.out, "\"Ok\":false")) << ctl.out;
+      EXPECT_TRUE(contains(ctl.err, "credential-counts")) << ctl.err;
     }
     conn = nullptr;
     EXPECT_EQ(daemon->stop(), 0);
