@@ -855,6 +855,11 @@ void Vault::backup(const Principal& who, int fd) {
   env_.backup(fd);
 }
 
+crypto::Secret Vault::masterKeyForVerify(const Principal& who) const {
+  requireSystem(who, "verifying the vault");
+  return crypto::Secret::copyOf(keyring_.lockShared()->masterKey().reveal());
+}
+
 VaultCounts Vault::counts() const {
   auto txn = env_.read();
   return {txn.count(credentials_), txn.count(associates_), keyring_.lockShared()->currentId()};

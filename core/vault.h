@@ -165,6 +165,9 @@ class Vault {
   // On failure nothing changes (the old master key still opens everything).
   void changeMasterKey(const Principal& who, crypto::Secret newMasterKey);
   VaultCounts counts() const;
+  // A copy of the current master key, for a verification child that opens its own read-only
+  // view of this vault (daemon/verify.h). System users only; the copy wipes on free.
+  crypto::Secret masterKeyForVerify(const Principal& who) const;
 
   // Runs a write op in its own durable transaction (tools, tests, the in-process bench).
   template<typename T>

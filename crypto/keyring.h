@@ -41,6 +41,10 @@ class Keyring {
   // After every key was re-wrapped and stored, adopt the new master key.
   void replaceMasterKey(Secret newMasterKey);
 
+  // The master key itself, for opening a second, read-only view of the same vault (a
+  // verification child, daemon/verify.h). Never logged; copy it only into a Secret.
+  const Secret& masterKey() const { return master_; }
+
   // A short non-secret fingerprint of a master key (to tell keys apart in messages).
   static kj::String fingerprint(const Secret& masterKey);
 

@@ -1,6 +1,7 @@
 #include "rpc-server.h"
 #include "rpc-convert.h"
 #include "backup.h"
+#include "verify.h"
 #include "log.h"
 #include "core/limits.h"
 #include "crypto/masterkey.h"
@@ -135,6 +136,7 @@ const Rule ADMIN_RULES[] = {
     {"change-master-key", core::Operation::MAINTAIN, Target::NONE},           // @11
     {"backup", core::Operation::MAINTAIN, Target::NONE},                      // @12
     {"audit-hash", core::Operation::MAINTAIN, Target::NONE},                  // @13
+    {"verify", core::Operation::MAINTAIN, Target::NONE},                      // @14
 };
 
 // ---- The choke point -------------------------------------------------------------------
@@ -636,6 +638,33 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> auditHash(AuditHashContext context) override {
     context.getResults().setHmac(service_.vault().auditHash(context.getParams().getValue()));
     return kj::READY_NOW;
+  }
+
+  kj::Promise<void> verify(VerifyContext context) override {
+    auto& vault = service_.vault();
+    // The key is copied here (under the keyring's lock, on this thread), never in the child.
+    auto key = vault.masterKeyForVerify(who());
+    auto dir = kj::heapString(vault.environment().directory());
+    // Off the event loop, one at a time (with backups): the walk reads the whole file.
+    auto job = [dir = kj::mv(dir), key = kj::mv(key)]() mutable { return verifyInChild(dir, key); };
+    return finishWrite(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
+                       [](auto results, VerifyResult r) {
+                         auto out = results.initReport();
+                         out.setTables(r.report.tables);
+                         out.setEntries(r.report.entries);
+                         out.setAssociates(r.report.associates);
+                         out.setCredentials(r.report.credentials);
+                         out.setDurationMs(r.took / kj::MILLISECONDS);
+                         if (!r.ok) {
+                           out.setProblem(r.message);
+                           // Damage is `integrity`; anything else (the key no longer opens the
+                           // file) is not a verdict on the data.
+                           setError(results.initError(),
+                                    core::VaultError(r.damaged ? core::ErrorCode::INTEGRITY
+                                                               : core::ErrorCode::INTERNAL,
+                                                     "", kj::mv(r.message)));
+                         }
+                       });
   }
 
   kj::Promise<void> addApplication(AddApplicationContext context) override {

@@ -23,8 +23,17 @@ struct VerifyResult {
   kj::Duration took = 0 * kj::NANOSECONDS;
 };
 
-// Verifies the vault in `dir` under `masterKey` in a child process and waits for it. Call
-// before the process starts threads.
+// Verifies the vault in `dir` under `masterKey` in a child process and waits for it (blocks:
+// from a running daemon, call it on a worker thread, never on the event loop).
+//
+// At start it runs before any thread exists. Admin.verify also calls it from the running,
+// multi-threaded daemon (on the maintenance pool), which is safe because the child does only
+// this: it opens its own read-only LMDB environment (MDB_NOTLS, its own lock-file slot; it never
+// touches the parent's environment, transactions, sockets or logs), walks it, writes a few lines
+// to a pipe and leaves by _exit (no atexit handlers, no destructors of the parent's objects).
+// The only shared state it uses is the heap, whose locks glibc resets in the child at fork; the
+// master key is copied by the caller before the fork, so no lock of the vault is taken in the
+// child. Whatever the walk meets (SIGSEGV, SIGBUS, LMDB's abort) ends the child only.
 VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey);
 
 }  // namespace credvault::daemon

@@ -267,11 +267,27 @@ interface Admin {
   # The keyed hash under which audit records name a public value (lower-case hex), so an
   # administrator can search the audit trail for one entry. System users only.
 
+  verify @14 () -> (error :Error, report :VerifyReport);
+  # Walks every table and page, opens every sealed record and checks counts and indexes
+  # against the records, in a forked child on a read-only view of the live database (a
+  # damaged page kills the child, not the daemon). A damaged vault answers `integrity` and
+  # report.problem says which table. System users only; one at a time.
+
   changeMasterKey @11 (keyFile :Text) -> (error :Error, fingerprint :Text);
   # Re-wraps every data key under the key in `keyFile` (absolute path, a private file the
   # daemon can read: 32 raw bytes or base64) and uses it from now on. Records are not
   # touched. The operator then installs that key where the daemon loads it from at start
   # (key file or sealed credential) — see docs/operations.md.
+}
+
+struct VerifyReport {
+  # What Admin.verify checked (a consistent snapshot as of the call).
+  tables @0 :UInt64;
+  entries @1 :UInt64;       # in every table, the free-page list included
+  associates @2 :UInt64;
+  credentials @3 :UInt64;
+  durationMs @4 :UInt64;
+  problem @5 :Text;         # null when the vault passed; else the one-line finding
 }
 
 interface ByteSink {

@@ -452,6 +452,10 @@ TEST_F(Attack, UserAdminAdminCapIsLimitedToListAndFind) {
     EXPECT_EQ(outcome(r), "permission-denied");
   }
   {
+    auto r = a.verifyRequest().send().wait(ws);
+    EXPECT_EQ(outcome(r), "permission-denied");
+  }
+  {
     auto b = a.backupToRequest();  // no sink: refused before the body runs
     auto r = b.send().wait(ws);
     EXPECT_EQ(outcome(r), "permission-denied");

@@ -204,6 +204,71 @@ TEST_F(ServiceTest, ASwappedUidIndexRefusesBothUids) {
   }
 }
 
+// Admin.verify walks the live vault in a forked child; only system users may run it, and every
+// call, refused or not, leaves one audit record.
+TEST_F(ServiceTest, VerifyIsForSystemUsersOnlyAndAudited) {
+  auto ok = rootAdmin().verifyRequest().send().wait(ws);
+  ASSERT_FALSE(ok.hasError()) << ok.getError().getMessage().cStr();
+  EXPECT_FALSE(ok.getReport().hasProblem());
+  EXPECT_GE(ok.getReport().getCredentials(), 2u);  // alice's and bob's
+  EXPECT_GE(ok.getReport().getAssociates(), 4u);
+  EXPECT_GT(ok.getReport().getTables(), 0u);
+
+  // A userAdmin holds an Admin capability but is no system user.
+  auto ua = password(STRANGER_UID, "ua", "ua-Pw-3").session;
+  auto uaAdmin = ua.adminRequest().send().wait(ws).getAdmin();
+  auto r1 = uaAdmin.verifyRequest().send().wait(ws);
+  ASSERT_TRUE(r1.hasError());
+  EXPECT_EQ(r1.getError().getCode(), rpc::ErrorCode::PERMISSION_DENIED);
+  EXPECT_FALSE(r1.hasReport());
+  // A system associate's Admin, held after it was demoted to a plain user, is refused too.
+  auto held = password(STRANGER_UID, "sysa", SYS_PW).session.adminRequest().send().wait(ws);
+  auto heldAdmin = held.getAdmin();
+  setAssociate(sys, [](auto u) { u.getKind().setSet(rpc::Kind::USER); });
+  auto r2 = heldAdmin.verifyRequest().send().wait(ws);
+  ASSERT_TRUE(r2.hasError());
+  EXPECT_EQ(r2.getError().getCode(), rpc::ErrorCode::PERMISSION_DENIED);
+
+  auto log = readFile(d.dir / "audit.jsonl");
+  std::stringstream ss(log);
+  int okLines = 0, refusedLines = 0;
+  for (std::string line; std::getline(ss, line);) {
+    if (line.find("\"operation\":\"verify\",\"result\":\"ok\"") != std::string::npos) ++okLines;
+    if (line.find("\"operation\":\"verify\",\"result\":\"permission-denied\"") !=
+        std::string::npos) {
+      ++refusedLines;
+    }
+  }
+  EXPECT_EQ(okLines, 1) << log;
+  EXPECT_EQ(refusedLines, 2) << log;
+}
+
+// A value swapped in the file is found by verify on demand, while the daemon keeps serving.
+TEST_F(ServiceTest, VerifyReportsATamperedIndexAndTheDaemonKeepsServing) {
+  {
+    auto table = d.env.table("associate-uids");
+    d.env.write([&](store::WriteTxn& txn) {
+      kj::Vector<kj::Array<kj::byte>> keys, values;
+      txn.scan(table, nullptr, [&](auto k, auto v) {
+        keys.add(kj::heapArray(k));
+        values.add(kj::heapArray(v));
+        return true;
+      });
+      ASSERT_GE(keys.size(), 2u);
+      txn.put(table, keys[0], values[1]);
+      txn.put(table, keys[1], values[0]);
+    });
+  }
+  auto r = rootAdmin().verifyRequest().send().wait(ws);
+  ASSERT_TRUE(r.hasError());
+  EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::INTEGRITY);
+  ASSERT_TRUE(r.getReport().hasProblem());
+  EXPECT_NE(strstr(r.getReport().getProblem().cStr(), "associate-uids"), nullptr)
+      << r.getReport().getProblem().cStr();
+  // Still serving (calls that do not touch the swapped entries).
+  EXPECT_EQ(listAs(rootAdmin()), "ok");
+}
+
 TEST_F(ServiceTest, PartnerAppsAndUnauthenticatedCallersGetNothing) {
   auto r = connect(STRANGER_UID).sessionRequest().send().wait(ws);
   ASSERT_TRUE(r.hasError());

@@ -192,9 +192,10 @@ TEST_F(Ctl, OptionFormsAndHelp) {
   EXPECT_EQ(str(member(Json(r.out).root(), "Name")), "carol");
   // CMD --help and help CMD, for every command, exit 0 on stdout without connecting.
   auto nowhere = world->dir / "no-such.sock";
-  for (std::string cmd : {"whoami", "status", "get", "list", "expiring", "save", "update", "remove",
-                          "exec", "passwd", "login", "ticket", "token", "associate", "app",
-                          "backup", "audit-hash", "rotate-key", "change-master-key"}) {
+  for (std::string cmd : {"whoami", "status",     "get",    "list",       "expiring",
+                          "save",   "update",     "remove", "exec",       "passwd",
+                          "login",  "ticket",     "token",  "associate",  "app",
+                          "backup", "audit-hash", "verify", "rotate-key", "change-master-key"}) {
     r = ctl(0, nowhere, {cmd, "--help"});
     EXPECT_EQ(r.exitCode, OK) << cmd << ": " << describe(r);
     EXPECT_TRUE(contains(r.out, "Usage: credvaultctl " + cmd)) << r.out;
@@ -639,6 +640,28 @@ TEST_F(Ctl, BackupRefusesAnExistingFileUnlessForced) {
   // A refused backup (not a system user) leaves the old file as it was.
   r = as(CAROL_UID, {"backup", "/tmp/ctl-test-never-written.mdb"});
   EXPECT_EQ(r.exitCode, PERMISSION_DENIED) << describe(r);
+}
+
+TEST_F(Ctl, VerifyChecksTheRunningVaultForSystemUsersOnly) {
+  auto r = as(0, {"verify"});
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  EXPECT_TRUE(contains(r.out, "verified ")) << r.out;
+  r = as(0, {"verify", "--format=json"});
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  Json json(r.out);
+  EXPECT_EQ(str(member(json.root(), "Ok")), "<true>") << r.out;
+  EXPECT_FALSE(str(member(json.root(), "Credentials")).empty()) << r.out;
+  EXPECT_EQ(str(member(json.root(), "Problem")), "<null>") << r.out;
+  EXPECT_NE(str(member(json.root(), "Tables")), "0") << r.out;
+  r = as(0, {"verify", "--format=tsv"});
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  EXPECT_TRUE(contains(r.out, "Tables")) << r.out;
+  // Not a system user: refused, and the daemon does not walk anything for it.
+  r = as(CAROL_UID, {"verify"});
+  EXPECT_EQ(r.exitCode, PERMISSION_DENIED) << describe(r);
+  EXPECT_FALSE(contains(r.out, "verified")) << r.out;
+  // The daemon still serves.
+  EXPECT_EQ(as(CAROL_UID, {"whoami"}).exitCode, OK);
 }
 
 TEST_F(Ctl, AssociateCommandsTakeANameOrAnId) {

@@ -408,6 +408,19 @@ TEST_F(DamagedVaults, EditedIndexValuesAreIntegrityErrorsNeverWrongAnswers) {
       // The first associate's count was edited: saving a new entry must not go on silently.
       EXPECT_EQ(save(s, 1, "imap", "new@example.test", "damage-secret-new", &message), "integrity");
       EXPECT_EQ(save(s, 2, "imap", "new@example.test", "damage-secret-new"), "ok");
+      // Verification on demand (Admin.verify, credvaultctl verify) finds the edit in the
+      // running daemon, which goes on serving.
+      auto a = admin(s);
+      auto v = a.verifyRequest().send().wait(ws());
+      EXPECT_EQ(errorOf(v), "integrity");
+      EXPECT_TRUE(contains(v.getReport().getProblem().cStr(), "credential-counts"))
+          << v.getReport().getProblem().cStr();
+      EXPECT_EQ(save(s, 2, "imap", "new2@example.test", "damage-secret-new"), "ok");
+      auto ctl =
+          runAs(0, {credvaultctlPath(), "--socket", daemon->socket(), "verify", "--json"}, "", {});
+      EXPECT_EQ(ctl.exitCode, 8) << ctl.out << ctl.err;  // INTEGRITY
+      EXPECT_TRUE(contains(ctl.out, "\"Ok\":false")) << ctl.out;
+      EXPECT_TRUE(contains(ctl.err, "credential-counts")) << ctl.err;
     }
     conn = nullptr;
     EXPECT_EQ(daemon->stop(), 0);
