@@ -60,10 +60,14 @@ kj::String escapeForLog(kj::ArrayPtr<const char> text, size_t maxBytes) {
       ++i;
       continue;
     }
-    if (cp >= 0x80 && cp <= 0x9f) {
-      // C1 controls: terminals act on them.
-      hex(0xc2);
-      hex(static_cast<unsigned char>(p[i + 1]));
+    // C1 controls (terminals act on them), and the format characters that reorder or break
+    // what an operator sees: bidirectional embeddings, overrides and isolates (U+202A–202E,
+    // U+2066–2069, U+200E/200F, U+061C), line and paragraph separators (U+2028/2029).
+    bool invisible = (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+                     (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f ||
+                     cp == 0x061c || cp == 0x2028 || cp == 0x2029;
+    if (invisible) {
+      for (size_t k = 0; k < len; ++k) hex(p[i + k]);
     } else {
       for (size_t k = 0; k < len; ++k) out.add(p[i + k]);
     }

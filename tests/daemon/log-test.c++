@@ -34,6 +34,17 @@ TEST(EscapeForLog, EscapesControlsBackslashesAndBytesThatAreNotUtf8) {
   EXPECT_EQ(esc("\xc2\x9b"), "\\xc2\\x9b");           // C1 CSI
 }
 
+TEST(EscapeForLog, EscapesCharactersThatReorderOrBreakWhatTheOperatorSees) {
+  EXPECT_EQ(esc("imap\xe2\x80\xaegpj.exe"), "imap\\xe2\\x80\\xaegpj.exe");  // U+202E RLO
+  EXPECT_EQ(esc("a\xe2\x81\xa6"
+                "b"),
+            "a\\xe2\\x81\\xa6b");  // U+2066 LRI
+  EXPECT_EQ(esc("a\xe2\x80\xa8"
+                "b"),
+            "a\\xe2\\x80\\xa8b");                  // U+2028 LS
+  EXPECT_EQ(esc("\xe2\x80\x99"), "\xe2\x80\x99");  // U+2019, an ordinary quote, stays
+}
+
 TEST(EscapeForLog, BoundsTheLength) {
   auto out = esc(std::string(10000, 'a'), 100);
   EXPECT_EQ(out, std::string(100, 'a') + "...[9900 bytes cut]");
