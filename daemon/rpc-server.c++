@@ -480,10 +480,11 @@ void checkRules(kj::ArrayPtr<const Rule> rules) {
             capnp::Schema::from<Interface>().getProto().getDisplayName());
 }
 
-// Completes a queued write: the typed outcome goes into the results. An unexpected failure
-// is rethrown for the choke point to log and answer `internal`.
+// Completes a queued job (a write in the group commit, work on a worker): the typed outcome
+// goes into the results. An unexpected failure is rethrown for the choke point to log and
+// answer `internal`.
 template<typename T, typename Context, typename Fill>
-kj::Promise<void> finishWrite(kj::Promise<Outcome<T>> promise, Context context, Fill&& fill) {
+kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context, Fill&& fill) {
   return promise.then([context, fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
     KJ_IF_MAYBE(e, outcome.error) {
       setError(context.getResults().initError(), *e);
@@ -549,8 +550,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, 0,
                         service_.vault().addAssociate(who(), kj::mv(na)));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
+    return finishQueued(
+        service_.committer().submit(kj::mv(op)), context,
+        [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> listAssociates(ListAssociatesContext context) override {
@@ -588,8 +590,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     }
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, p.getAssociateId(),
                         service_.auth().setAssociate(who(), p.getAssociateId(), kj::mv(update)));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
+    return finishQueued(
+        service_.committer().submit(kj::mv(op)), context,
+        [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> removeAssociate(RemoveAssociateContext context) override {
@@ -597,11 +600,11 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, id,
                         service_.auth().removeAssociate(who(), id));
     auto& auth = service_.auth();
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [&auth](auto results, uint32_t n) {
-                         auth.flushCache();
-                         results.setRemovedCredentials(n);
-                       });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [&auth](auto results, uint32_t n) {
+                          auth.flushCache();
+                          results.setRemovedCredentials(n);
+                        });
   }
 
   kj::Promise<void> setPassword(SetPasswordContext context) override {
@@ -610,8 +613,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto op = rechecked(core::Operation::SET_PASSWORD, p.getAssociateId(),
                         service_.vault().setPassword(who(), p.getAssociateId(), kj::mv(pw)));
     auto& auth = service_.auth();
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [&auth](auto, bool) { auth.flushCache(); });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [&auth](auto, bool) { auth.flushCache(); });
   }
 
   kj::Promise<void> backup(BackupContext) override {
@@ -630,7 +633,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     source.write = [&vault, who = core::clonePrincipal(who())](int fd) { vault.backup(who, fd); };
     // Its own one-thread pool: a backup never holds up a password verification, and two
     // backups take turns.
-    return finishWrite(
+    return finishQueued(
         streamBackup(service_.maintenance(), kj::mv(source), context.getParams().getSink()),
         context, [](auto results, uint64_t bytes) { results.setBytes(bytes); });
   }
@@ -647,36 +650,36 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto dir = kj::heapString(vault.environment().directory());
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
     auto job = [dir = kj::mv(dir), key = kj::mv(key)]() mutable { return verifyInChild(dir, key); };
-    return finishWrite(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
-                       [](auto results, VerifyResult r) {
-                         auto out = results.initReport();
-                         out.setTables(r.report.tables);
-                         out.setEntries(r.report.entries);
-                         out.setAssociates(r.report.associates);
-                         out.setCredentials(r.report.credentials);
-                         out.setDurationMs(r.took / kj::MILLISECONDS);
-                         if (!r.ok) {
-                           out.setProblem(r.message);
-                           // Damage is `integrity`; anything else (the key no longer opens the
-                           // file) is not a verdict on the data.
-                           setError(results.initError(),
-                                    core::VaultError(r.damaged ? core::ErrorCode::INTEGRITY
-                                                               : core::ErrorCode::INTERNAL,
-                                                     "", kj::mv(r.message)));
-                         }
-                       });
+    return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
+                        [](auto results, VerifyResult r) {
+                          auto out = results.initReport();
+                          out.setTables(r.report.tables);
+                          out.setEntries(r.report.entries);
+                          out.setAssociates(r.report.associates);
+                          out.setCredentials(r.report.credentials);
+                          out.setDurationMs(r.took / kj::MILLISECONDS);
+                          if (!r.ok) {
+                            out.setProblem(r.message);
+                            // Damage is `integrity`; anything else (the key no longer opens the
+                            // file) is not a verdict on the data.
+                            setError(results.initError(),
+                                     core::VaultError(r.damaged ? core::ErrorCode::INTEGRITY
+                                                                : core::ErrorCode::INTERNAL,
+                                                      "", kj::mv(r.message)));
+                          }
+                        });
   }
 
   kj::Promise<void> addApplication(AddApplicationContext context) override {
     auto op = rechecked(core::Operation::MAINTAIN, 0,
                         service_.auth().addApplication(who(), context.getParams().getName()));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, core::IssuedApiToken t) {
-                         results.setToken(t.token);
-                         auto app = results.initApplication();
-                         app.setName(t.info.name);
-                         app.setCreated(t.info.createdUnix);
-                       });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, core::IssuedApiToken t) {
+                          results.setToken(t.token);
+                          auto app = results.initApplication();
+                          app.setName(t.info.name);
+                          app.setCreated(t.info.createdUnix);
+                        });
   }
 
   kj::Promise<void> listApplications(ListApplicationsContext context) override {
@@ -692,8 +695,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> removeApplication(RemoveApplicationContext context) override {
     auto op = rechecked(core::Operation::MAINTAIN, 0,
                         service_.auth().removeApplication(who(), context.getParams().getName()));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, bool removed) { results.setRemoved(removed); });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, bool removed) { results.setRemoved(removed); });
   }
 
   kj::Promise<void> changeMasterKey(ChangeMasterKeyContext context) override {
@@ -787,7 +790,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> logout(LogoutContext context) override {
     if (standing_.grant.ticketKey.size() > 0) {
       auto op = service_.auth().revokeTicketByKey(standing_.grant.ticketKey);
-      return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
+      return finishQueued(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
     }
     return kj::READY_NOW;
   }
@@ -797,11 +800,11 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto op = rechecked(
         core::Operation::CREATE_TOKEN, ownerOf(p.getAssociateId()),
         service_.auth().createToken(who(), p.getAssociateId(), p.getName(), p.getExpires()));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, core::IssuedApiToken t) {
-                         results.setToken(t.token);
-                         fillToken(results.initInfo(), t.info);
-                       });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, core::IssuedApiToken t) {
+                          results.setToken(t.token);
+                          fillToken(results.initInfo(), t.info);
+                        });
   }
 
   kj::Promise<void> listTokens(ListTokensContext context) override {
@@ -815,8 +818,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto p = context.getParams();
     auto op = rechecked(core::Operation::MANAGE_TOKENS, ownerOf(p.getAssociateId()),
                         service_.auth().revokeToken(who(), p.getAssociateId(), p.getName()));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, bool revoked) { results.setRevoked(revoked); });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
   kj::Promise<void> list(ListContext context) override {
@@ -854,7 +857,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto op = rechecked(
         core::Operation::SAVE, ownerOf(p.getAssociateId()),
         service_.vault().update(who(), target, p.getType(), p.getPublicValue(), kj::mv(update)));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
+    return finishQueued(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
   kj::Promise<void> changePassword(ChangePasswordContext context) override {
@@ -896,16 +899,18 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
               auto op = rechecked(core::Operation::SET_PASSWORD, id,
                                   KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
               auto& auth = service_.auth();
-              return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                                 [&auth](auto, bool) { auth.flushCache(); });
+              return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                                  [&auth](auto, bool) { auth.flushCache(); });
             });
   }
 
  private:
-  // A listing (no secrets, every entry decrypted) runs on the reads worker like a long Get,
-  // in the caller's lane, and is only encoded here.
-  template<typename Context, typename Job>
-  kj::Promise<void> doList(Context& context, Job job) {
+  // A long call (a long Get, a listing) on the reads worker, fair across uids: answered
+  // `throttled` while the caller's uid holds MAX_ANSWER_BYTES_PER_UID of answers, queued in the
+  // caller's lane, and counted as a long call until the choke point hands its answer to capnp
+  // (pass()). Only the encoding of its result runs on the event loop.
+  template<typename T, typename Job>
+  kj::Promise<Outcome<T>> runLong(Job job) {
     KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
       if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
         throw core::VaultError(core::ErrorCode::THROTTLED, "",
@@ -918,26 +923,25 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     lane.uid = caller_.peer.uid;
     lane.maxPerUid = LONG_GETS_PER_UID;
     lane.maxPerClient = LONG_GETS_PER_UID;
-    // Released by the choke point once the answer is handed to capnp (pass()).
     ++caller_.load->longCalls;
-    return service_.reads()
-        .run<kj::Array<core::ListedCredential>>(kj::mv(job), lane)
-        .then([context](Outcome<kj::Array<core::ListedCredential>> outcome) mutable {
-          KJ_IF_MAYBE(e, outcome.error) {
-            setError(context.getResults().initError(), *e);
-            return;
-          }
-          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
-          auto list = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
-          auto out = context.getResults().initCredentials(list.size());
-          for (auto i : kj::indices(list)) {
-            out[i].setAssociateId(list[i].associateId);
-            out[i].setType(list[i].type);
-            // No secret: the core never opens one for a listing; make sure none is sent.
-            list[i].credential.secretValue = nullptr;
-            toWire(list[i].credential, out[i].initCredential());
-          }
-        });
+    return service_.reads().run<T>(kj::mv(job), lane);
+  }
+
+  // A listing (no secrets, every entry decrypted) runs like a long Get.
+  template<typename Context, typename Job>
+  kj::Promise<void> doList(Context& context, Job job) {
+    return finishQueued(runLong<kj::Array<core::ListedCredential>>(kj::mv(job)), context,
+                        [](auto results, kj::Array<core::ListedCredential> list) {
+                          auto out = results.initCredentials(list.size());
+                          for (auto i : kj::indices(list)) {
+                            out[i].setAssociateId(list[i].associateId);
+                            out[i].setType(list[i].type);
+                            // No secret: the core never opens one for a listing; make sure
+                            // none is sent.
+                            list[i].credential.secretValue = nullptr;
+                            toWire(list[i].credential, out[i].initCredential());
+                          }
+                        });
   }
 
   template<typename T>
@@ -959,9 +963,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     out.setExpires(info.expiresUnix);
   }
 
-  template<typename Context>
-  static void fillList(Context& context, kj::Array<core::Credential> list) {
-    auto out = context.getResults().initCredentials(list.size());
+  template<typename Results>
+  static void fillList(Results results, kj::Array<core::Credential> list) {
+    auto out = results.initCredentials(list.size());
     for (auto i : kj::indices(list)) toWire(list[i], out[i]);
   }
 
@@ -971,36 +975,15 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> doGet(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type) {
     auto& vault = service_.vault();
     KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
-      fillList(context, kj::mv(*list));
+      fillList(context.getResults(), kj::mv(*list));
       return kj::READY_NOW;
     }
-    KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
-      if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
-        throw core::VaultError(core::ErrorCode::THROTTLED, "",
-                               kj::str("too many long answers are waiting to be read; read "
-                                       "them, then retry"),
-                               1);
-      }
-    }
-    Lane lane;
-    lane.uid = caller_.peer.uid;
-    lane.maxPerUid = LONG_GETS_PER_UID;
-    lane.maxPerClient = LONG_GETS_PER_UID;
     auto job = [&vault, who = core::clonePrincipal(who()), target, type = kj::heapString(type)]() {
       return vault.get(who, target, type);
     };
-    // Released by the choke point once the answer is handed to capnp (pass()).
-    ++caller_.load->longCalls;
-    return service_.reads()
-        .run<kj::Array<core::Credential>>(kj::mv(job), lane)
-        .then([context](Outcome<kj::Array<core::Credential>> outcome) mutable {
-          KJ_IF_MAYBE(e, outcome.error) {
-            setError(context.getResults().initError(), *e);
-            return;
-          }
-          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
-          fillList(context, KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-        });
+    return finishQueued(
+        runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
+        [](auto results, kj::Array<core::Credential> list) { fillList(results, kj::mv(list)); });
   }
 
   template<typename Context>
@@ -1008,7 +991,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
                            rpc::Credential::Reader credential) {
     auto op = rechecked(core::Operation::SAVE, targetOf(target),
                         service_.vault().save(who(), target, type, fromWire(credential)));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
+    return finishQueued(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
   template<typename Context>
@@ -1016,8 +999,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
                              capnp::Text::Reader publicValue) {
     auto op = rechecked(core::Operation::REMOVE, targetOf(target),
                         service_.vault().remove(who(), target, type, publicValue));
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, bool removed) { results.setRemoved(removed); });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, bool removed) { results.setRemoved(removed); });
   }
 };
 
@@ -1121,7 +1104,7 @@ class VaultImpl final : public rpc::Vault::Server {
         return kj::READY_NOW;
       }
       auto op = service_.auth().issueTicket(a);
-      return finishWrite(
+      return finishQueued(
           service_.committer().submit(kj::mv(op)), context,
           [this, standing = kj::mv(standing), caller = kj::mv(caller)](
               auto results, core::IssuedTicket t) mutable {
@@ -1168,8 +1151,8 @@ class VaultImpl final : public rpc::Vault::Server {
       return kj::READY_NOW;
     }
     auto op = auth.revokeTicket(ticket);
-    return finishWrite(service_.committer().submit(kj::mv(op)), context,
-                       [](auto results, bool revoked) { results.setRevoked(revoked); });
+    return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                        [](auto results, bool revoked) { results.setRevoked(revoked); });
   }
 
   kj::Promise<void> health(HealthContext context) override {
