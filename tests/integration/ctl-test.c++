@@ -9,6 +9,7 @@
 //   uid 60024  pat: a plain user with a password
 
 #include "harness.h"
+#include "json-value.h"
 #include "tools/exit-codes.h"
 
 #include <gtest/gtest.h>
@@ -38,39 +39,6 @@ constexpr uid_t PAT_UID = 60024;
 const std::string SECRET = "-s3cr\tet\nline two\\x-ctl-4711";
 const std::string COMMENT = "-comment\twith tab\nand newline-4711";
 const std::string PUB = "-dash@example.test";
-
-class Json {
- public:
-  explicit Json(const std::string& text) {
-    capnp::JsonCodec codec;
-    auto root = message_.initRoot<capnp::JsonValue>();
-    auto trimmed = text;
-    while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
-    codec.decodeRaw(kj::arrayPtr(trimmed.data(), trimmed.size()), root);
-    root_ = root.asReader();
-  }
-  capnp::JsonValue::Reader root() const { return root_; }
-
- private:
-  capnp::MallocMessageBuilder message_;
-  capnp::JsonValue::Reader root_;
-};
-
-capnp::JsonValue::Reader member(capnp::JsonValue::Reader v, const char* name) {
-  KJ_REQUIRE(v.isObject(), "not a JSON object", name);
-  for (auto f : v.getObject()) {
-    if (f.getName() == name) return f.getValue();
-  }
-  KJ_FAIL_REQUIRE("no such JSON member", name);
-}
-
-std::string str(capnp::JsonValue::Reader v) {
-  if (v.isString()) return v.getString().cStr();
-  if (v.isNull()) return "<null>";
-  if (v.isBoolean()) return v.getBoolean() ? "<true>" : "<false>";
-  if (v.isNumber()) return std::to_string((long long)v.getNumber());
-  return "<other>";
-}
 
 std::string keysOf(capnp::JsonValue::Reader v) {
   std::string out;
@@ -189,7 +157,7 @@ TEST_F(Ctl, OptionFormsAndHelp) {
   EXPECT_TRUE(contains(r.out, "carol")) << r.out;
   r = runAs(CAROL_UID, {credvaultctlPath(), "whoami", "--socket", sock(), "--format=json"}, "", {});
   EXPECT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "Name")), "carol");
+  EXPECT_EQ(text(member(Json(r.out).root(), "Name")), "carol");
   // CMD --help and help CMD, for every command, exit 0 on stdout without connecting.
   auto nowhere = world->dir / "no-such.sock";
   for (std::string cmd : {"whoami", "status",     "get",    "list",       "expiring",
@@ -253,7 +221,7 @@ TEST_F(Ctl, MissingSocketStoppedDaemonAndRefusedSocketEachHaveTheirOwnExit) {
   EXPECT_TRUE(contains(r.err, "does not let uid 60021 connect")) << r.err;
   // With --json the error is also an object on stdout.
   r = ctl(CAROL_UID, world->dir / "no-such.sock", {"--json", "whoami"});
-  EXPECT_EQ(str(member(Json(r.out).root(), "Error")), "no-socket");
+  EXPECT_EQ(text(member(Json(r.out).root(), "Error")), "no-socket");
 }
 
 // ---- hostile values, formats and --field ---------------------------------------------------
@@ -283,9 +251,9 @@ TEST_F(Ctl, TabsNewlinesAndDashesSurviveEveryFormat) {
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   Json j(r.out);
   ASSERT_EQ(j.root().getArray().size(), 1u);
-  EXPECT_EQ(str(member(j.root().getArray()[0], "SecretValue")), SECRET);
-  EXPECT_EQ(str(member(j.root().getArray()[0], "Comment")), COMMENT);
-  EXPECT_EQ(str(member(j.root().getArray()[0], "PublicValue")), PUB);
+  EXPECT_EQ(text(member(j.root().getArray()[0], "SecretValue")), SECRET);
+  EXPECT_EQ(text(member(j.root().getArray()[0], "Comment")), COMMENT);
+  EXPECT_EQ(text(member(j.root().getArray()[0], "PublicValue")), PUB);
 
   // TSV: a header, then one line per entry; the values escaped.
   r = as(CAROL_UID, {"get", "hostile", "--format", "tsv"});
@@ -372,8 +340,8 @@ TEST_F(Ctl, ListFollowsThePermissionTable) {
   ASSERT_EQ(j.root().getArray().size(), 1u) << r.out;
   auto e = j.root().getArray()[0];
   EXPECT_EQ(keysOf(e), "Type,PublicValue,State,ValidFrom,ValidTo,IsActive,Comment");
-  EXPECT_EQ(str(member(e, "PublicValue")), "carol-l@example.test");
-  EXPECT_EQ(str(member(e, "Comment")), "carol list");
+  EXPECT_EQ(text(member(e, "PublicValue")), "carol-l@example.test");
+  EXPECT_EQ(text(member(e, "Comment")), "carol list");
   // A plain user: nobody else's list.
   r = as(CAROL_UID, {"list", "--all"});
   EXPECT_EQ(r.exitCode, PERMISSION_DENIED) << describe(r);
@@ -390,7 +358,7 @@ TEST_F(Ctl, ListFollowsThePermissionTable) {
   std::map<std::string, std::string> owner;
   Json all(r.out);
   for (auto x : all.root().getArray()) {
-    owner[str(member(x, "PublicValue"))] = str(member(x, "AssociateId"));
+    owner[text(member(x, "PublicValue"))] = text(member(x, "AssociateId"));
   }
   EXPECT_EQ(owner["carol-l@example.test"], id(world->carol));
   EXPECT_EQ(owner["ada-l@example.test"], id(world->ada));
@@ -432,15 +400,15 @@ TEST_F(Ctl, ValidityIsMarkedAndExpiringFindsTheWindow) {
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   Json got0(r.out);
   for (auto c : got0.root().getArray()) {
-    auto pub = str(member(c, "PublicValue"));
+    auto pub = text(member(c, "PublicValue"));
     for (auto& e : entries) {
-      if (e.pub == pub) EXPECT_EQ(str(member(c, "State")), e.state) << pub;
+      if (e.pub == pub) EXPECT_EQ(text(member(c, "State")), e.state) << pub;
     }
     // Every date is ISO 8601 UTC with Z.
-    EXPECT_EQ(str(member(c, "ValidTo")).back(), 'Z') << r.out;
+    EXPECT_EQ(text(member(c, "ValidTo")).back(), 'Z') << r.out;
     if (pub == "expired@example.test") {
-      EXPECT_EQ(str(member(c, "ValidFrom")), "2020-01-01T00:00:00Z");
-      EXPECT_EQ(str(member(c, "ValidTo")), "2020-02-01T10:00:00Z");
+      EXPECT_EQ(text(member(c, "ValidFrom")), "2020-01-01T00:00:00Z");
+      EXPECT_EQ(text(member(c, "ValidTo")), "2020-02-01T10:00:00Z");
     }
   }
   // The text form marks the state too.
@@ -452,7 +420,7 @@ TEST_F(Ctl, ValidityIsMarkedAndExpiringFindsTheWindow) {
   auto pubs = [](const std::string& out) {
     std::string s;
     Json parsed(out);
-    for (auto x : parsed.root().getArray()) s += str(member(x, "PublicValue")) + " ";
+    for (auto x : parsed.root().getArray()) s += text(member(x, "PublicValue")) + " ";
     return s;
   };
   r = as(CAROL_UID, {"expiring", "--within", "7d", "--json"});
@@ -580,7 +548,7 @@ TEST_F(Ctl, PasswdChangesOnlyYourOwnGivenTheCurrentOne) {
   // login --json: the expiry is ISO 8601 UTC.
   r = as(NOBODY_UID, {"login", "pat", "--password-stdin", "--json"}, "pat-new-Passw0rd");
   ASSERT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "Expires")).back(), 'Z') << r.out;
+  EXPECT_EQ(text(member(Json(r.out).root(), "Expires")).back(), 'Z') << r.out;
 }
 
 TEST_F(Ctl, ExecPutsSecretsInTheEnvironmentAndPassesTheExitStatusThrough) {
@@ -649,10 +617,10 @@ TEST_F(Ctl, VerifyChecksTheRunningVaultForSystemUsersOnly) {
   r = as(0, {"verify", "--format=json"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   Json json(r.out);
-  EXPECT_EQ(str(member(json.root(), "Ok")), "<true>") << r.out;
-  EXPECT_FALSE(str(member(json.root(), "Credentials")).empty()) << r.out;
-  EXPECT_EQ(str(member(json.root(), "Problem")), "<null>") << r.out;
-  EXPECT_NE(str(member(json.root(), "Tables")), "0") << r.out;
+  EXPECT_EQ(text(member(json.root(), "Ok")), "<true>") << r.out;
+  EXPECT_FALSE(text(member(json.root(), "Credentials")).empty()) << r.out;
+  EXPECT_EQ(text(member(json.root(), "Problem")), "<null>") << r.out;
+  EXPECT_NE(text(member(json.root(), "Tables")), "0") << r.out;
   r = as(0, {"verify", "--format=tsv"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   EXPECT_TRUE(contains(r.out, "Tables")) << r.out;
@@ -668,13 +636,13 @@ TEST_F(Ctl, AssociateCommandsTakeANameOrAnId) {
   auto id = addAssociate({"zed"});
   auto r = as(0, {"associate", "show", "ZED", "--json"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "AssociateId")), std::to_string(id));
+  EXPECT_EQ(text(member(Json(r.out).root(), "AssociateId")), std::to_string(id));
   r = as(0, {"associate", "show", std::to_string(id), "--json"});  // by id
   ASSERT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "Name")), "zed");
+  EXPECT_EQ(text(member(Json(r.out).root(), "Name")), "zed");
   r = as(0, {"associate", "set", "zed", "--user-admin", "--json"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "UserAdmin")), "<true>");
+  EXPECT_EQ(text(member(Json(r.out).root(), "UserAdmin")), "<true>");
   r = as(0, {"associate", "set", std::to_string(id), "--name", "zed2"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   r = as(0, {"associate", "passwd", "zed2", "--password-stdin"}, "zed-Passw0rd-1");
@@ -688,13 +656,13 @@ TEST_F(Ctl, AssociateCommandsTakeANameOrAnId) {
 TEST_F(Ctl, TokenTimesAreIso8601Utc) {
   auto r = as(CAROL_UID, {"token", "add", "ci", "--expires", "2031-06-01", "--json"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
-  EXPECT_EQ(str(member(Json(r.out).root(), "Expires")), "2031-06-01T00:00:00Z");
+  EXPECT_EQ(text(member(Json(r.out).root(), "Expires")), "2031-06-01T00:00:00Z");
   r = as(CAROL_UID, {"token", "list", "--json"});
   ASSERT_EQ(r.exitCode, OK) << describe(r);
   Json listed(r.out);
   auto t = listed.root().getArray()[0];
   EXPECT_EQ(keysOf(t), "Name,AssociateId,Created,Expires");
-  EXPECT_EQ(str(member(t, "Created")).back(), 'Z');
+  EXPECT_EQ(text(member(t, "Created")).back(), 'Z');
   r = as(CAROL_UID, {"token", "add", "forever", "--json"});
   EXPECT_TRUE(member(Json(r.out).root(), "Expires").isNull()) << r.out;
   r = as(CAROL_UID, {"token", "list"});

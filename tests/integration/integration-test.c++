@@ -15,6 +15,7 @@
 // for them.
 
 #include "harness.h"
+#include "json-value.h"
 #include "tools/exit-codes.h"
 #include "store/env.h"
 
@@ -45,25 +46,6 @@ constexpr uid_t DAEMON_UID = 60010;  // runs a second daemon, for the dumpable c
 
 // ---- JSON (credvaultctl --json), parsed with capnp's JSON codec ------------------------------
 
-class Json {
- public:
-  explicit Json(const std::string& text) {
-    capnp::JsonCodec codec;
-    auto root = message_.initRoot<capnp::JsonValue>();
-    auto trimmed = text;
-    while (!trimmed.empty() && (trimmed.back() == '\n' || trimmed.back() == ' ')) {
-      trimmed.pop_back();
-    }
-    codec.decodeRaw(kj::arrayPtr(trimmed.data(), trimmed.size()), root);
-    root_ = root.asReader();
-  }
-  capnp::JsonValue::Reader root() const { return root_; }
-
- private:
-  capnp::MallocMessageBuilder message_;
-  capnp::JsonValue::Reader root_;
-};
-
 std::string keysOf(capnp::JsonValue::Reader v) {
   if (!v.isObject()) return "<not an object>";
   std::string out;
@@ -72,26 +54,6 @@ std::string keysOf(capnp::JsonValue::Reader v) {
     out += f.getName().cStr();
   }
   return out;
-}
-
-capnp::JsonValue::Reader member(capnp::JsonValue::Reader v, const char* name) {
-  KJ_REQUIRE(v.isObject(), "not a JSON object", name);
-  for (auto f : v.getObject()) {
-    if (f.getName() == name) return f.getValue();
-  }
-  KJ_FAIL_REQUIRE("no such JSON member", name);
-}
-
-std::string text(capnp::JsonValue::Reader v) {
-  if (v.isString()) return v.getString().cStr();
-  if (v.isNull()) return "<null>";
-  if (v.isBoolean()) return v.getBoolean() ? "<true>" : "<false>";
-  if (v.isNumber()) {
-    std::ostringstream ss;
-    ss << (long long)v.getNumber();
-    return ss.str();
-  }
-  return "<other>";
 }
 
 // ---- the shared world -----------------------------------------------------------------------
