@@ -40,25 +40,6 @@ class AttackTest : public RpcFixture {
 
 // ---- helpers for the attacks --------------------------------------------------------------
 
-// Holds the group committer's writer thread inside a write transaction until opened, so
-// that writes queued meanwhile commit, in order, in the next batch.
-struct WriterGate {
-  kj::MutexGuarded<bool> open{false};
-  kj::MutexGuarded<bool> entered{false};
-};
-
-kj::Promise<Outcome<bool>> holdWriter(GroupCommitter& committer, WriterGate& gate) {
-  return committer.submit<bool>([&gate](store::WriteTxn&) -> bool {
-    *gate.entered.lockExclusive() = true;
-    gate.open.when([](const bool& o) { return o; }, [](bool&) {});
-    return true;
-  });
-}
-
-void waitEntered(WriterGate& gate) {
-  while (!*gate.entered.lockShared()) usleep(1000);
-}
-
 class Attack : public AttackTest {
  protected:
   // Runs the event loop for a while, so requests sent without waiting reach the server.

@@ -13,21 +13,6 @@ namespace {
 
 using namespace testing;
 
-struct WriterGate {
-  kj::MutexGuarded<bool> open{false};
-  kj::MutexGuarded<bool> entered{false};
-};
-
-// Holds the committer's writer inside a transaction until opened, so that writes queued
-// meanwhile commit, in order, in the next batch.
-kj::Promise<Outcome<bool>> holdWriter(GroupCommitter& committer, WriterGate& gate) {
-  return committer.submit<bool>([&gate](store::WriteTxn&) -> bool {
-    *gate.entered.lockExclusive() = true;
-    gate.open.when([](const bool& o) { return o; }, [](bool&) {});
-    return true;
-  });
-}
-
 class SessionCtl : public RpcFixture {
  protected:
   SessionCtl() : RpcFixture(false) {}
@@ -234,7 +219,7 @@ TEST_F(SessionCtl, QueuedUpdateAuthorizedBeforeDemotionIsRefusedAtCommit) {
   auto ua = password(STRANGER_UID, "ua", "ua-Pw-3").session;
   WriterGate gate;
   auto held = holdWriter(d.committer, gate);
-  while (!*gate.entered.lockShared()) usleep(1000);
+  waitEntered(gate);
   auto demote = rootAdmin().setAssociateRequest();
   demote.setAssociateId(admin);
   demote.initUpdate().getUserAdmin().setSet(false);
@@ -257,7 +242,7 @@ TEST_F(SessionCtl, UpdatesOfDifferentFieldsInOneBatchBothLand) {
   auto aliceS = peerSession(ALICE_UID);
   WriterGate gate;
   auto held = holdWriter(d.committer, gate);
-  while (!*gate.entered.lockShared()) usleep(1000);
+  waitEntered(gate);
   auto one = update(aliceS, 0, "alice@example.com");
   one.getUpdate().getComment().setSet("from one");
   auto p1 = one.send();
