@@ -75,14 +75,7 @@ void defaultParamsRows(Context& ctx, kj::AsyncIoContext& io) {
   constexpr int LOGINS = 8;  // the last one during the flood
   kj::Vector<int32_t> ids;
   for (int i = 0; i < LOGINS; i++) {
-    auto req = adminCap.addAssociateRequest();
-    req.setName(kj::str("login-", i));
-    req.setKind(rpc::Kind::USER);
-    req.setUnixUid(-1);
-    req.setPassword(BENCH_PASSWORD);
-    auto r = req.send().wait(ws);
-    expectOk(r, "addAssociate");
-    ids.add(r.getAssociate().getAssociateId());
+    ids.add(addAssociate(ws, adminCap, kj::str("login-", i), -1, BENCH_PASSWORD));
   }
   {
     auto req = root.session.saveForAssociateRequest();

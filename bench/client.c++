@@ -17,4 +17,16 @@ rpc::Admin::Client adminOf(kj::WaitScope& ws, Client& c) {
   return r.getAdmin();
 }
 
+int32_t addAssociate(kj::WaitScope& ws, rpc::Admin::Client& admin, kj::StringPtr name,
+                     int64_t unixUid, kj::StringPtr password) {
+  auto req = admin.addAssociateRequest();
+  req.setName(name);
+  req.setKind(rpc::Kind::USER);
+  req.setUnixUid(unixUid);
+  if (password != nullptr) req.setPassword(password);
+  auto r = req.send().wait(ws);
+  expectOk(r, "addAssociate");
+  return r.getAssociate().getAssociateId();
+}
+
 }  // namespace credvault::bench

@@ -29,5 +29,8 @@ struct Client {
 Client connectClient(kj::AsyncIoContext& io, kj::StringPtr socket);
 // The session's admin capability (the bench runs as a system user).
 rpc::Admin::Client adminOf(kj::WaitScope& ws, Client& c);
+// Adds a user associate mapped to `unixUid` (-1: none), with `password` unless null; its id.
+int32_t addAssociate(kj::WaitScope& ws, rpc::Admin::Client& admin, kj::StringPtr name,
+                     int64_t unixUid, kj::StringPtr password = nullptr);
 
 }  // namespace credvault::bench

@@ -157,15 +157,8 @@ void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Clie
   uint32_t total = ctx.o.rssCredentials;
   KJ_REQUIRE(total <= ASSOCIATES * 9000, "--rss-credentials is too large", total);
   kj::Vector<int32_t> ids;
-  for (uint32_t a = 0; a < ASSOCIATES; a++) {
-    auto req = adminCap.addAssociateRequest();
-    req.setName(kj::str("rss-", a));
-    req.setKind(rpc::Kind::USER);
-    req.setUnixUid(-1);
-    auto r = req.send().wait(ws);
-    expectOk(r, "addAssociate");
-    ids.add(r.getAssociate().getAssociateId());
-  }
+  for (uint32_t a = 0; a < ASSOCIATES; a++)
+    ids.add(addAssociate(ws, adminCap, kj::str("rss-", a), -1));
   uint64_t countBefore = status(ws, admin).credentials;
   uint32_t next = 0;
   kj::Vector<Client> clients;
@@ -236,17 +229,7 @@ void daemonSections(Context& ctx, kj::AsyncIoContext& io) {
   // the sessions below act as that associate ("own credentials"), with a password.
   auto admin = connectClient(io, daemon->socket);
   auto adminCap = adminOf(ws, admin);
-  int32_t benchId;
-  {
-    auto req = adminCap.addAssociateRequest();
-    req.setName("bench");
-    req.setKind(rpc::Kind::USER);
-    req.setUnixUid(getuid());
-    req.setPassword(BENCH_PASSWORD);
-    auto r = req.send().wait(ws);
-    expectOk(r, "addAssociate");
-    benchId = r.getAssociate().getAssociateId();
-  }
+  int32_t benchId = addAssociate(ws, adminCap, "bench", getuid(), BENCH_PASSWORD);
   {
     auto user = connectClient(io, daemon->socket);
     auto who = user.session.whoamiRequest().send().wait(ws);
