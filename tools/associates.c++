@@ -56,11 +56,8 @@ kj::Own<capnp::MallocMessageBuilder> Ctl::resolveAssociate(rpc::Admin::Client& a
 }
 
 kj::MainFunc Ctl::associateCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "associate add|list|show|set|remove|passwd\n\n"
-                    "The users of the vault. show, set, remove and passwd take a NAME or "
-                    "an ID.");
-  begin(b, "associate add|list|show|set|remove|passwd");
+  auto& b = command("associate add|list|show|set|remove|passwd",
+                    "The users of the vault. show, set, remove and passwd take a NAME or an ID.");
   return b.addSubCommand("add", KJ_BIND_METHOD(*this, associateAddCmd), "add an associate")
       .addSubCommand("list", KJ_BIND_METHOD(*this, associateListCmd), "list associates")
       .addSubCommand("show", KJ_BIND_METHOD(*this, associateShowCmd), "show one associate")
@@ -73,10 +70,8 @@ kj::MainFunc Ctl::associateCmd() {
 }
 
 kj::MainFunc Ctl::associateAddCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "associate add NAME [--uid N] [--system] [--user-admin] "
-                    "[--password-stdin]\n\nAdds an associate (system users).");
-  begin(b, "associate add NAME [--uid N] [--system] [--user-admin] [--password-stdin]");
+  auto& b = command("associate add NAME [--uid N] [--system] [--user-admin] [--password-stdin]",
+                    "Adds an associate (system users).");
   value(b, "uid", "<n>", "The local uid that acts as this associate.");
   flag(b, "system", "A system user (may read every secret).");
   flag(b, "user-admin", "A user administrator (manages others' credentials).");
@@ -118,8 +113,7 @@ int64_t Ctl::uidValue(kj::StringPtr text) {
 }
 
 kj::MainFunc Ctl::associateListCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "associate list\n\nLists associates.");
-  begin(b, "associate list");
+  auto& b = command("associate list", "Lists associates.");
   return run(b, [this]() {
     auto& l = link();
     auto r = l.wait(l.admin().listAssociatesRequest().send());
@@ -133,8 +127,7 @@ kj::MainFunc Ctl::associateListCmd() {
 }
 
 kj::MainFunc Ctl::associateShowCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "associate show NAME|ID\n\nShows one associate.");
-  begin(b, "associate show NAME|ID");
+  auto& b = command("associate show NAME|ID", "Shows one associate.");
   arg(b, "NAME|ID");
   return run(b, [this]() {
     auto admin = link().admin();
@@ -145,13 +138,10 @@ kj::MainFunc Ctl::associateShowCmd() {
 }
 
 kj::MainFunc Ctl::associateSetCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "associate set NAME|ID [--name N] [--kind user|system] "
-                    "[--user-admin | --no-user-admin] [--uid N | --no-uid] "
-                    "[--active | --inactive]\n\nChanges the fields given (system users).");
-  begin(b,
-        "associate set NAME|ID [--name N] [--kind user|system] "
-        "[--user-admin | --no-user-admin] [--uid N | --no-uid] [--active | --inactive]");
+  auto& b = command(
+      "associate set NAME|ID [--name N] [--kind user|system] [--user-admin | --no-user-admin] "
+      "[--uid N | --no-uid] [--active | --inactive]",
+      "Changes the fields given (system users).");
   value(b, "name", "<name>", "A new name.");
   value(b, "kind", "<user|system>", "A new kind.");
   flag(b, "user-admin", "Make a user administrator.");
@@ -201,10 +191,8 @@ kj::MainFunc Ctl::associateSetCmd() {
 }
 
 kj::MainFunc Ctl::associateRemoveCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "associate remove NAME|ID\n\nRemoves an associate with all of its "
-                    "credentials (system users).");
-  begin(b, "associate remove NAME|ID");
+  auto& b = command("associate remove NAME|ID",
+                    "Removes an associate with all of its credentials (system users).");
   arg(b, "NAME|ID");
   return run(b, [this]() {
     auto& l = link();
@@ -226,11 +214,9 @@ kj::MainFunc Ctl::associateRemoveCmd() {
 }
 
 kj::MainFunc Ctl::associatePasswdCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "associate passwd NAME|ID [--password-stdin]\n\nSets an associate's "
-                    "password (system users; your own: see `passwd`). At a terminal it is "
-                    "asked for twice without echo.");
-  begin(b, "associate passwd NAME|ID [--password-stdin]");
+  auto& b = command("associate passwd NAME|ID [--password-stdin]",
+                    "Sets an associate's password (system users; your own: see `passwd`). At a "
+                    "terminal it is asked for twice without echo.");
   flag(b, "password-stdin", "Read the password from stdin.");
   arg(b, "NAME|ID");
   return run(b, [this]() {
@@ -250,8 +236,7 @@ kj::MainFunc Ctl::associatePasswdCmd() {
 // ---- applications -----------------------------------------------------------------------
 
 kj::MainFunc Ctl::appCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "app add|list|remove\n\nPartner applications (online mode).");
-  begin(b, "app add|list|remove");
+  auto& b = command("app add|list|remove", "Partner applications (online mode).");
   return b.addSubCommand("add", KJ_BIND_METHOD(*this, appAddCmd), "register, print its token")
       .addSubCommand("list", KJ_BIND_METHOD(*this, appListCmd), "list applications")
       .addSubCommand("remove", KJ_BIND_METHOD(*this, appRemoveCmd), "remove an application")
@@ -259,10 +244,7 @@ kj::MainFunc Ctl::appCmd() {
 }
 
 kj::MainFunc Ctl::appAddCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "app add NAME\n\nRegisters a partner application and "
-                    "prints its token once.");
-  begin(b, "app add NAME");
+  auto& b = command("app add NAME", "Registers a partner application and prints its token once.");
   arg(b, "NAME");
   return run(b, [this]() {
     auto& l = link();
@@ -285,8 +267,7 @@ kj::MainFunc Ctl::appAddCmd() {
 }
 
 kj::MainFunc Ctl::appListCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "app list\n\nLists partner applications.");
-  begin(b, "app list");
+  auto& b = command("app list", "Lists partner applications.");
   return run(b, [this]() {
     auto& l = link();
     auto r = l.wait(l.admin().listApplicationsRequest().send());
@@ -303,8 +284,7 @@ kj::MainFunc Ctl::appListCmd() {
 }
 
 kj::MainFunc Ctl::appRemoveCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "app remove NAME\n\nRemoves a partner application.");
-  begin(b, "app remove NAME");
+  auto& b = command("app remove NAME", "Removes a partner application.");
   arg(b, "NAME");
   return run(b, [this]() {
     auto& l = link();

@@ -40,17 +40,12 @@ void credentialCells(Row& row, rpc::Credential::Reader c, int64_t now, bool with
 
 // ---- credentials ------------------------------------------------------------------------
 
-// The credentials of `type` (someone else's with --associate), through Get.
-
 kj::MainFunc Ctl::getCmd() {
-  kj::MainBuilder b(
-      ctx_, VERSION,
-      "get TYPE [--public VALUE] [--field NAME] [--associate ID]\n\n"
-      "Prints the credentials of TYPE with their secrets. --public picks one entry. --field "
-      "prints only that value of exactly one entry, as it is (no escaping; a newline only "
-      "when stdout is a terminal): secret, public, comment, valid-from, valid-to or active. "
-      "No match exits 5, several exit 16.");
-  begin(b, "get TYPE [--public VALUE] [--field NAME] [--associate ID]");
+  auto& b = command("get TYPE [--public VALUE] [--field NAME] [--associate ID]",
+                    "Prints the credentials of TYPE with their secrets. --public picks one entry. "
+                    "--field prints only that value of exactly one entry, as it is (no escaping; a "
+                    "newline only when stdout is a terminal): secret, public, comment, valid-from, "
+                    "valid-to or active. No match exits 5, several exit 16.");
   value(b, "public", "<value>", "Only the entry with this public value.");
   value(b, "field", "<name>",
         "Print only this field: secret, public, comment, valid-from, "
@@ -174,13 +169,11 @@ void Ctl::listInto(kj::StringPtr type, bool all, int64_t now, kj::Maybe<int64_t>
 }
 
 kj::MainFunc Ctl::listCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "list [TYPE] [--associate ID | --all]\n\n"
-                    "Lists your credentials (of every type, or of TYPE): type, public value, "
-                    "state (active, expired, not-yet-valid, inactive), validity and comment. "
-                    "Never secrets. --associate and --all as the permission table allows "
-                    "(user admins and system users).");
-  begin(b, "list [TYPE] [--associate ID | --all]");
+  auto& b = command(
+      "list [TYPE] [--associate ID | --all]",
+      "Lists your credentials (of every type, or of TYPE): type, public value, state (active, "
+      "expired, not-yet-valid, inactive), validity and comment. Never secrets. --associate and "
+      "--all as the permission table allows (user admins and system users).");
   associateOption(b, "Another associate's credentials.");
   flag(b, "all", "Every associate's credentials.");
   optionalArg(b, "TYPE");
@@ -193,11 +186,9 @@ kj::MainFunc Ctl::listCmd() {
 }
 
 kj::MainFunc Ctl::expiringCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "expiring [--within DURATION] [--associate ID | --all]\n\n"
-                    "Lists credentials whose ValidTo falls within DURATION from now (default "
-                    "30d; units s, m, h, d, w), and those already expired. Never secrets.");
-  begin(b, "expiring [--within DURATION] [--associate ID | --all]");
+  auto& b = command("expiring [--within DURATION] [--associate ID | --all]",
+                    "Lists credentials whose ValidTo falls within DURATION from now (default 30d; "
+                    "units s, m, h, d, w), and those already expired. Never secrets.");
   value(b, "within", "<duration>", "The window, e.g. 7d, 12h, 2w (default 30d).");
   associateOption(b, "Another associate's credentials.");
   flag(b, "all", "Every associate's credentials.");
@@ -218,19 +209,15 @@ kj::MainFunc Ctl::expiringCmd() {
 }
 
 kj::MainFunc Ctl::saveCmd() {
-  kj::MainBuilder b(
-      ctx_, VERSION,
-      "save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C] "
-      "[--valid-from T] [--valid-to T] [--inactive] [--associate ID]\n\n"
-      "Stores a credential as SuperOffice's SaveUntrustedCredentials does: the entry "
-      "(TYPE, VALUE) is replaced as a whole, so a field not given here is emptied. Only an "
-      "absent secret keeps the stored one. To change some fields and keep the rest, use "
-      "`update`. At a terminal, without --secret-stdin or --secret-file, the secret is "
-      "asked for twice without echo (an empty answer keeps the stored one). Dates: "
-      "2030-01-01, 2030-01-01T10:00:00Z, +90d, or none.");
-  begin(b,
-        "save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C] "
-        "[--valid-from T] [--valid-to T] [--inactive] [--associate ID]");
+  auto& b = command(
+      "save TYPE --public VALUE [--secret-stdin | --secret-file F] [--comment C] [--valid-from T] "
+      "[--valid-to T] [--inactive] [--associate ID]",
+      "Stores a credential as SuperOffice's SaveUntrustedCredentials does: the entry (TYPE, VALUE) "
+      "is replaced as a whole, so a field not given here is emptied. Only an absent secret keeps "
+      "the stored one. To change some fields and keep the rest, use `update`. At a terminal, "
+      "without --secret-stdin or --secret-file, the secret is asked for twice without echo (an "
+      "empty answer keeps the stored one). Dates: 2030-01-01, 2030-01-01T10:00:00Z, +90d, or "
+      "none.");
   value(b, "public", "<value>", "The public value (user name, key id, ...). Required.");
   flag(b, "secret-stdin", "Read the secret from stdin (one trailing newline is dropped).");
   value(b, "secret-file", "<file>", "Read the secret from a file.");
@@ -281,16 +268,12 @@ kj::MainFunc Ctl::saveCmd() {
 }
 
 kj::MainFunc Ctl::updateCmd() {
-  kj::MainBuilder b(
-      ctx_, VERSION,
-      "update TYPE PUBLIC [--comment C] [--valid-from T] [--valid-to T] "
-      "[--active | --inactive] [--secret-stdin | --secret-file F] [--associate ID]\n\n"
-      "Changes only the fields given, in one step in the daemon (no other writer can slip "
-      "in between); the rest of the entry stays as it is. The entry must exist. Dates: "
-      "2030-01-01, 2030-01-01T10:00:00Z, +90d, or none to open the end.");
-  begin(b,
-        "update TYPE PUBLIC [--comment C] [--valid-from T] [--valid-to T] "
-        "[--active | --inactive] [--secret-stdin | --secret-file F] [--associate ID]");
+  auto& b = command(
+      "update TYPE PUBLIC [--comment C] [--valid-from T] [--valid-to T] [--active | --inactive] "
+      "[--secret-stdin | --secret-file F] [--associate ID]",
+      "Changes only the fields given, in one step in the daemon (no other writer can slip in "
+      "between); the rest of the entry stays as it is. The entry must exist. Dates: 2030-01-01, "
+      "2030-01-01T10:00:00Z, +90d, or none to open the end.");
   value(b, "comment", "<text>", "New comment ('' empties it).");
   value(b, "valid-from", "<date>", "New start of validity (none: open).");
   value(b, "valid-to", "<date>", "New end of validity (none: open).");
@@ -335,11 +318,9 @@ kj::MainFunc Ctl::updateCmd() {
 }
 
 kj::MainFunc Ctl::removeCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "remove TYPE PUBLIC [--associate ID]\n\n"
-                    "Deletes the entry (TYPE, PUBLIC); exit 5 when there is none. A public "
-                    "value that starts with '-' goes after '--'.");
-  begin(b, "remove TYPE PUBLIC [--associate ID]");
+  auto& b = command("remove TYPE PUBLIC [--associate ID]",
+                    "Deletes the entry (TYPE, PUBLIC); exit 5 when there is none. A public value "
+                    "that starts with '-' goes after '--'.");
   associateOption(b, "Another associate's entry (user admins and system users).");
   arg(b, "TYPE");
   arg(b, "PUBLIC");

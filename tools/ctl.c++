@@ -73,9 +73,12 @@ int exitCode = OK;
 
 // ---- building commands ------------------------------------------------------------------
 
-void Ctl::begin(kj::MainBuilder& b, kj::StringPtr synopsis) {
+kj::MainBuilder& Ctl::command(kj::StringPtr synopsis, kj::StringPtr help) {
+  texts_.add(kj::str(synopsis, "\n\n", help));
+  auto& b = *builders_.add(kj::heap<kj::MainBuilder>(ctx_, VERSION, texts_.back()));
   ctx_.synopsis = synopsis;
   common_.addTo(b);
+  return b;
 }
 void Ctl::value(kj::MainBuilder& b, const char* name, kj::StringPtr title, kj::StringPtr help) {
   b.addOptionWithArg(

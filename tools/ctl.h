@@ -56,9 +56,15 @@ class Ctl {
   kj::Vector<kj::String> envs_;  // exec --env, may repeat
   kj::Maybe<int32_t> associate_;
 
+  kj::Vector<kj::String> texts_;
+  kj::Vector<kj::Own<kj::MainBuilder>> builders_;
+
   // ---- building commands (ctl.c++) ----------------------------------------------------------
 
-  void begin(kj::MainBuilder& b, kj::StringPtr synopsis);
+  // A command's builder with the shared options: `synopsis` is its usage line (printed again
+  // with a usage error), `help` what it does. Both texts and the builder live as long as this
+  // object (a builder keeps pointers to its texts).
+  kj::MainBuilder& command(kj::StringPtr synopsis, kj::StringPtr help);
   void value(kj::MainBuilder& b, const char* name, kj::StringPtr title, kj::StringPtr help);
   void flag(kj::MainBuilder& b, const char* name, kj::StringPtr help);
   void associateOption(kj::MainBuilder& b, kj::StringPtr help);
@@ -76,6 +82,7 @@ class Ctl {
   kj::String readSecretFrom(int fd, kj::StringPtr what, bool confirm, size_t limit = SECRET_LIMIT);
   // A password: --password-stdin reads stdin; at a terminal it is asked for without echo.
   kj::String passwordInput(kj::StringPtr what, bool confirm);
+  // Ends a command's builder: `body` runs once everything is parsed; it returns the exit code.
   template<typename Body>
   kj::MainFunc run(kj::MainBuilder& b, Body body) {
     b.callAfterParsing([this, body = kj::mv(body)]() mutable -> Validity {
@@ -103,6 +110,7 @@ class Ctl {
 
   // ---- credentials (credentials.c++, exec.c++) -----------------------------------------------
 
+  // The credentials of `type` (someone else's with --associate), through Get.
   template<typename Use>
   void getCredentials(kj::StringPtr type, Use&& use) {
     auto& l = link();

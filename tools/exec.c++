@@ -16,14 +16,12 @@ namespace credvault::ctl {
 // ---- exec --------------------------------------------------------------------------------
 
 kj::MainFunc Ctl::execCmd() {
-  kj::MainBuilder b(
-      ctx_, VERSION,
-      "exec --env NAME=TYPE:PUBLIC... -- COMMAND [ARG...]\n\n"
-      "Runs COMMAND with each secret in its environment variable NAME (never on a command "
-      "line), in place of credvaultctl: COMMAND's exit status is the exit status. Each "
-      "TYPE:PUBLIC must name exactly one of your credentials (TYPE ends at the first ':'). "
-      "If COMMAND cannot be run: exit 126 (not executable) or 127 (not found), as env(1).");
-  begin(b, "exec --env NAME=TYPE:PUBLIC... -- COMMAND [ARG...]");
+  auto& b =
+      command("exec --env NAME=TYPE:PUBLIC... -- COMMAND [ARG...]",
+              "Runs COMMAND with each secret in its environment variable NAME (never on a command "
+              "line), in place of credvaultctl: COMMAND's exit status is the exit status. Each "
+              "TYPE:PUBLIC must name exactly one of your credentials (TYPE ends at the first ':'). "
+              "If COMMAND cannot be run: exit 126 (not executable) or 127 (not found), as env(1).");
   b.addOptionWithArg(
       {"env"},
       [this](kj::StringPtr v) -> Validity {

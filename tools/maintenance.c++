@@ -103,14 +103,11 @@ class FileSink final : public rpc::ByteSink::Server {
 // ---- maintenance ------------------------------------------------------------------------
 
 kj::MainFunc Ctl::backupCmd() {
-  kj::MainBuilder b(
-      ctx_, VERSION,
-      "backup FILE [--force]\n\n"
-      "Streams a consistent snapshot of the vault into FILE, written as you (mode 0600); "
-      "- writes to stdout (not a terminal). An existing FILE is refused unless --force, "
-      "which writes a new file next to it and renames it over FILE only once the whole "
-      "snapshot is on disk. System users only.");
-  begin(b, "backup FILE [--force]");
+  auto& b = command("backup FILE [--force]",
+                    "Streams a consistent snapshot of the vault into FILE, written as you (mode "
+                    "0600); - writes to stdout (not a terminal). An existing FILE is refused "
+                    "unless --force, which writes a new file next to it and renames it over FILE "
+                    "only once the whole snapshot is on disk. System users only.");
   flag(b, "force", "Replace FILE if it exists (atomically, when the backup is complete).");
   arg(b, "FILE");
   return run(b, [this]() { return backup(args_[0]); });
@@ -203,10 +200,9 @@ int Ctl::backup(kj::StringPtr target) {
 }
 
 kj::MainFunc Ctl::auditHashCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "audit-hash VALUE\n\nPrints the keyed hash under which audit records "
-                    "name the public value VALUE; - reads VALUE from stdin. System users.");
-  begin(b, "audit-hash VALUE");
+  auto& b = command("audit-hash VALUE",
+                    "Prints the keyed hash under which audit records name the public value VALUE; "
+                    "- reads VALUE from stdin. System users.");
   arg(b, "VALUE");
   return run(b, [this]() {
     // A public value is not a secret, but `-` keeps it out of the process list and history.
@@ -230,12 +226,11 @@ kj::MainFunc Ctl::auditHashCmd() {
 }
 
 kj::MainFunc Ctl::verifyCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "verify\n\nHas the running daemon walk every table and page of its vault, "
-                    "open every sealed record and check the counts and indexes against the "
-                    "records (in a child process, on a snapshot; clients are served meanwhile). "
-                    "Exit 8 (integrity) when the vault is damaged. System users.");
-  begin(b, "verify");
+  auto& b = command(
+      "verify",
+      "Has the running daemon walk every table and page of its vault, open every sealed record and "
+      "check the counts and indexes against the records (in a child process, on a snapshot; "
+      "clients are served meanwhile). Exit 8 (integrity) when the vault is damaged. System users.");
   return run(b, [this]() {
     auto& l = link();
     auto r = l.wait(l.admin().verifyRequest().send());
@@ -274,10 +269,7 @@ kj::MainFunc Ctl::verifyCmd() {
 }
 
 kj::MainFunc Ctl::rotateKeyCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "rotate-key\n\nAdds a data key; new records are sealed with it. "
-                    "System users.");
-  begin(b, "rotate-key");
+  auto& b = command("rotate-key", "Adds a data key; new records are sealed with it. System users.");
   return run(b, [this]() {
     auto& l = link();
     auto r = l.wait(l.admin().rotateDataKeyRequest().send());
@@ -294,10 +286,9 @@ kj::MainFunc Ctl::rotateKeyCmd() {
 }
 
 kj::MainFunc Ctl::changeMasterKeyCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "change-master-key FILE\n\nRe-wraps every data key under the key in "
-                    "FILE (the daemon reads it). System users. See docs/operations.md.");
-  begin(b, "change-master-key FILE");
+  auto& b = command("change-master-key FILE",
+                    "Re-wraps every data key under the key in FILE (the daemon reads it). System "
+                    "users. See docs/operations.md.");
   arg(b, "FILE");
   return run(b, [this]() {
     auto path = absolutePath(args_[0]);

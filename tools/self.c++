@@ -32,8 +32,7 @@ kj::StringPtr methodName(rpc::AuthMethod m) {
 // ---- whoami, status -------------------------------------------------------------------
 
 kj::MainFunc Ctl::whoamiCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "whoami\n\nWho the daemon takes you for, and how.");
-  begin(b, "whoami");
+  auto& b = command("whoami", "Who the daemon takes you for, and how.");
   return run(b, [this]() {
     auto& l = link();
     const char* ticket = getenv("CREDVAULT_TICKET");
@@ -71,8 +70,7 @@ kj::MainFunc Ctl::whoamiCmd() {
 }
 
 kj::MainFunc Ctl::statusCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "status\n\nThe daemon's version, counts and uptime.");
-  begin(b, "status");
+  auto& b = command("status", "The daemon's version, counts and uptime.");
   return run(b, [this]() {
     auto& l = link();
     auto r = l.wait(l.vault().statusRequest().send());
@@ -105,13 +103,10 @@ kj::MainFunc Ctl::statusCmd() {
 // ---- passwords, tickets, tokens ---------------------------------------------------------
 
 kj::MainFunc Ctl::passwdCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "passwd [--password-stdin]\n\n"
-                    "Changes your own password, given the current one. At a terminal both "
-                    "are asked for without echo (the new one twice); with --password-stdin "
-                    "stdin holds two lines: the current password, then the new one. Your "
-                    "tickets end.");
-  begin(b, "passwd [--password-stdin]");
+  auto& b = command("passwd [--password-stdin]",
+                    "Changes your own password, given the current one. At a terminal both are "
+                    "asked for without echo (the new one twice); with --password-stdin stdin holds "
+                    "two lines: the current password, then the new one. Your tickets end.");
   flag(b, "password-stdin", "Read the current and the new password from stdin, one a line.");
   return run(b, [this]() {
     kj::String current, fresh;
@@ -144,12 +139,9 @@ kj::MainFunc Ctl::passwdCmd() {
 }
 
 kj::MainFunc Ctl::loginCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "login NAME [--password-stdin]\n\n"
+  auto& b = command("login NAME [--password-stdin]",
                     "Authenticates NAME by password and prints a ticket (7T:...) for "
-                    "$CREDVAULT_TICKET. At a terminal the password is asked for without "
-                    "echo.");
-  begin(b, "login NAME [--password-stdin]");
+                    "$CREDVAULT_TICKET. At a terminal the password is asked for without echo.");
   flag(b, "password-stdin", "Read the password from stdin.");
   arg(b, "NAME");
   return run(b, [this]() {
@@ -176,8 +168,7 @@ kj::MainFunc Ctl::loginCmd() {
 }
 
 kj::MainFunc Ctl::ticketCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "ticket revoke\n\nTickets.");
-  begin(b, "ticket revoke");
+  auto& b = command("ticket revoke", "Tickets.");
   return b
       .addSubCommand("revoke", KJ_BIND_METHOD(*this, ticketRevokeCmd),
                      "revoke the ticket read from stdin")
@@ -185,10 +176,9 @@ kj::MainFunc Ctl::ticketCmd() {
 }
 
 kj::MainFunc Ctl::ticketRevokeCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "ticket revoke\n\nRevokes the ticket read from stdin (asked for at a "
-                    "terminal): holding a ticket is the authority to revoke it.");
-  begin(b, "ticket revoke");
+  auto& b = command("ticket revoke",
+                    "Revokes the ticket read from stdin (asked for at a terminal): holding a "
+                    "ticket is the authority to revoke it.");
   return run(b, [this]() {
     auto t = readSecretFrom(STDIN_FILENO, "Ticket", false, 1024);
     KJ_DEFER(wipeString(t));
@@ -214,8 +204,7 @@ Row Ctl::tokenRow(rpc::ApiToken::Reader t) {
 }
 
 kj::MainFunc Ctl::tokenCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "token add|list|revoke\n\nAPI tokens (Bearer).");
-  begin(b, "token add|list|revoke");
+  auto& b = command("token add|list|revoke", "API tokens (Bearer).");
   return b.addSubCommand("add", KJ_BIND_METHOD(*this, tokenAddCmd), "mint a token, shown once")
       .addSubCommand("list", KJ_BIND_METHOD(*this, tokenListCmd), "list tokens")
       .addSubCommand("revoke", KJ_BIND_METHOD(*this, tokenRevokeCmd), "revoke a token")
@@ -223,11 +212,9 @@ kj::MainFunc Ctl::tokenCmd() {
 }
 
 kj::MainFunc Ctl::tokenAddCmd() {
-  kj::MainBuilder b(ctx_, VERSION,
-                    "token add NAME [--expires T] [--associate ID]\n\n"
-                    "Mints an API token and prints it once. T: 2030-01-01, "
-                    "2030-01-01T10:00:00Z or +90d.");
-  begin(b, "token add NAME [--expires T] [--associate ID]");
+  auto& b = command(
+      "token add NAME [--expires T] [--associate ID]",
+      "Mints an API token and prints it once. T: 2030-01-01, 2030-01-01T10:00:00Z or +90d.");
   value(b, "expires", "<date>", "When the token stops working (default never).");
   associateOption(b, "For another associate (system users).");
   arg(b, "NAME");
@@ -252,8 +239,7 @@ kj::MainFunc Ctl::tokenAddCmd() {
 }
 
 kj::MainFunc Ctl::tokenListCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "token list [--associate ID]\n\nLists API tokens.");
-  begin(b, "token list [--associate ID]");
+  auto& b = command("token list [--associate ID]", "Lists API tokens.");
   associateOption(b, "Another associate's tokens (system users).");
   return run(b, [this]() {
     auto& l = link();
@@ -270,8 +256,7 @@ kj::MainFunc Ctl::tokenListCmd() {
 }
 
 kj::MainFunc Ctl::tokenRevokeCmd() {
-  kj::MainBuilder b(ctx_, VERSION, "token revoke NAME [--associate ID]\n\nRevokes a token.");
-  begin(b, "token revoke NAME [--associate ID]");
+  auto& b = command("token revoke NAME [--associate ID]", "Revokes a token.");
   associateOption(b, "Another associate's token (system users).");
   arg(b, "NAME");
   return run(b, [this]() {
