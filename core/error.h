@@ -9,20 +9,24 @@
 
 #include <kj/string.h>
 #include <exception>
+#include <stdint.h>
 
 namespace credvault::core {
 
-enum class ErrorCode {
-  INTERNAL,
-  NOT_AUTHENTICATED,
-  PERMISSION_DENIED,
-  INVALID_ARGUMENT,
-  NOT_FOUND,
-  LIMIT_EXCEEDED,
-  UNAVAILABLE,
-  INTEGRITY,
-  CONFLICT,
-  THROTTLED,
+// The values are rpc::ErrorCode's ordinals (ipc/credvault.capnp): core may not see ipc/, so the
+// daemon converts with a cast that static_asserts every value (daemon/rpc-convert.h), and the
+// names, messages and statuses of each code live once, in ipc/errors.h.
+enum class ErrorCode : uint16_t {
+  INTERNAL = 0,
+  NOT_AUTHENTICATED = 1,
+  PERMISSION_DENIED = 2,
+  INVALID_ARGUMENT = 3,
+  NOT_FOUND = 4,
+  LIMIT_EXCEEDED = 5,
+  UNAVAILABLE = 6,
+  INTEGRITY = 7,
+  CONFLICT = 8,
+  THROTTLED = 9,
 };
 
 class VaultError : public std::exception {
@@ -60,7 +64,5 @@ template<typename... Params>
 [[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {
   fail(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
 }
-
-kj::StringPtr errorCodeName(ErrorCode code);
 
 }  // namespace credvault::core

@@ -8,32 +8,6 @@ void fail(ErrorCode code, kj::StringPtr field, kj::String message) {
   throw VaultError(code, field, kj::mv(message));
 }
 
-kj::StringPtr errorCodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::INTERNAL:
-      return "internal";
-    case ErrorCode::NOT_AUTHENTICATED:
-      return "not-authenticated";
-    case ErrorCode::PERMISSION_DENIED:
-      return "permission-denied";
-    case ErrorCode::INVALID_ARGUMENT:
-      return "invalid-argument";
-    case ErrorCode::NOT_FOUND:
-      return "not-found";
-    case ErrorCode::LIMIT_EXCEEDED:
-      return "limit-exceeded";
-    case ErrorCode::UNAVAILABLE:
-      return "unavailable";
-    case ErrorCode::INTEGRITY:
-      return "integrity";
-    case ErrorCode::CONFLICT:
-      return "conflict";
-    case ErrorCode::THROTTLED:
-      return "throttled";
-  }
-  return "internal";
-}
-
 Principal clonePrincipal(const Principal& p) {
   Principal c;
   c.associateId = p.associateId;

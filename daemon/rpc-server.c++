@@ -1076,7 +1076,7 @@ class VaultImpl final : public rpc::Vault::Server {
         logf(Level::NOTICE, "authentication failed",
              LogField{"OP", kj::str("authenticate-password")},
              LogField{"UID", kj::str(caller_.peer.uid)},
-             LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
+             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code())))});
         setError(context.getResults().initError(), *e);
         return kj::READY_NOW;
       }

@@ -3,6 +3,7 @@
 // application tokens in both modes, and nothing of it in clear in the LMDB file.
 
 #include "core/auth.h"
+#include "core/limits.h"
 #include "crypto/aead.h"
 #include "test-util.h"
 
@@ -202,6 +203,23 @@ TEST_F(AuthTest, MalformedTicketsAreUnknownTickets) {
     EXPECT_TRUE(auth->validateTicket(bad) == nullptr) << bad;
   }
   EXPECT_TRUE(auth->validateTicket(kj::str("7T:", kj::repeat('A', 5000))) == nullptr);
+}
+
+TEST_F(AuthTest, TicketAndTokenLengthsAtTheSharedLimitAndOnePast) {
+  // base/field-limits.h: the gateway refuses the same lengths (tests/frontends/soap-test.c++).
+  // At the limit a well-formed value is looked up; one past it is unknown without a lookup.
+  auto sized = [](kj::StringPtr prefix, size_t size) {
+    return kj::str(prefix, kj::repeat('A', size - prefix.size()));
+  };
+  EXPECT_TRUE(auth->ticketKey(sized("7T:", MAX_TICKET_BYTES)) != nullptr);
+  EXPECT_TRUE(auth->ticketKey(sized("7T:", MAX_TICKET_BYTES + 1)) == nullptr);
+  EXPECT_TRUE(auth->tokenKey(sized("cvt_", MAX_TOKEN_BYTES)) != nullptr);
+  EXPECT_TRUE(auth->tokenKey(sized("cvt_", MAX_TOKEN_BYTES + 1)) == nullptr);
+  // A name of MAX_NAME_BYTES is checked like any wrong login; one byte more is refused before.
+  EXPECT_VAULT_ERROR(login(kj::str(kj::repeat('n', MAX_NAME_BYTES)), "x"),
+                     ErrorCode::NOT_AUTHENTICATED, "");
+  EXPECT_VAULT_ERROR(login(kj::str(kj::repeat('n', MAX_NAME_BYTES + 1)), "x"),
+                     ErrorCode::NOT_AUTHENTICATED, "");
 }
 
 TEST_F(AuthTest, TicketsSurviveRestartAndDieOnRevocationPasswordDeactivationRemoval) {

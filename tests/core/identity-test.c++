@@ -30,7 +30,7 @@ std::string decide(const Principal& who, Operation op, int32_t target) {
       case Access::NONE:
         return "none";
     }
-  } catch (const VaultError& e) { return errorCodeName(e.code()).cStr(); }
+  } catch (const VaultError& e) { return ::credvault::core::testing::codeName(e.code()); }
   return "?";
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "ipc/errors.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -71,8 +72,9 @@ Caught catchVaultError(Func&& body) {
   return c;
 }
 
+// The code's name as the wire knows it (core's values are rpc::ErrorCode's, core/error.h).
 inline std::string codeName(ErrorCode code) {
-  return errorCodeName(code).cStr();
+  return ipc::errorCodeName(static_cast<rpc::ErrorCode>(code)).cStr();
 }
 
 // Asserts that `expr` throws a VaultError with `code` (and, when non-empty, `field`).

@@ -279,18 +279,5 @@ TEST(Codec, TruncatedInputIsAnIntegrityError) {
                      ErrorCode::INTEGRITY, "");
 }
 
-TEST(ErrorCodes, StableNames) {
-  EXPECT_EQ(errorCodeName(ErrorCode::INTERNAL), "internal");
-  EXPECT_EQ(errorCodeName(ErrorCode::NOT_AUTHENTICATED), "not-authenticated");
-  EXPECT_EQ(errorCodeName(ErrorCode::PERMISSION_DENIED), "permission-denied");
-  EXPECT_EQ(errorCodeName(ErrorCode::INVALID_ARGUMENT), "invalid-argument");
-  EXPECT_EQ(errorCodeName(ErrorCode::NOT_FOUND), "not-found");
-  EXPECT_EQ(errorCodeName(ErrorCode::LIMIT_EXCEEDED), "limit-exceeded");
-  EXPECT_EQ(errorCodeName(ErrorCode::UNAVAILABLE), "unavailable");
-  EXPECT_EQ(errorCodeName(ErrorCode::INTEGRITY), "integrity");
-  EXPECT_EQ(errorCodeName(ErrorCode::CONFLICT), "conflict");
-  EXPECT_EQ(errorCodeName(ErrorCode::THROTTLED), "throttled");
-}
-
 }  // namespace
 }  // namespace credvault::core
