@@ -16,8 +16,12 @@ constexpr kj::StringPtr TOKEN_PREFIX = "cvt_"_kj;
 constexpr kj::StringPtr APP_PREFIX = "cva_"_kj;
 constexpr size_t TOKEN_RANDOM_BYTES = 32;
 
-[[noreturn]] void notAuthenticated(kj::StringPtr why) {
-  fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+Refusal notAuthenticated(kj::StringPtr why) {
+  return refuse(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+}
+
+[[noreturn]] void throwNotAuthenticated(kj::StringPtr why) {
+  raise(notAuthenticated(why));
 }
 
 }  // namespace
@@ -41,15 +45,18 @@ int64_t Authenticator::nowMs() const {
 
 // ---- passwords ---------------------------------------------------------------------------
 
-void Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
+kj::Maybe<Refusal> Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
   auto mem = memory_.lockExclusive();
   KJ_IF_MAYBE(t, mem->throttles.find(key)) {
     if (t->blockedUntilMs > now) {
       uint32_t seconds = (t->blockedUntilMs - now + 999) / 1000;
-      throw VaultError(ErrorCode::THROTTLED, "",
-                       kj::str("too many failed attempts; retry in ", seconds, " s"), seconds);
+      auto r = refuse(ErrorCode::THROTTLED, "",
+                      kj::str("too many failed attempts; retry in ", seconds, " s"));
+      r.retryAfterSeconds = seconds;
+      return kj::mv(r);
     }
   }
+  return nullptr;
 }
 
 bool Authenticator::underAttack(kj::StringPtr nameKey, int64_t now) {
@@ -96,26 +103,27 @@ void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int6
   }
 }
 
-kj::String Authenticator::precheck(kj::StringPtr name, const crypto::Secret& password,
-                                   kj::StringPtr client, int64_t now) {
-  if (name.size() == 0 || name.size() > MAX_NAME_CHARS * 4 || utf8Length(name) == nullptr) {
-    notAuthenticated("unknown user name or wrong password");
+Result<kj::String> Authenticator::precheck(kj::StringPtr name, const crypto::Secret& password,
+                                           kj::StringPtr client, int64_t now) {
+  if (name.size() == 0 || name.size() > MAX_NAME_BYTES || utf8Length(name) == nullptr) {
+    return notAuthenticated("unknown user name or wrong password");
   }
   if (password.size() > MAX_PASSWORD_BYTES) {
-    notAuthenticated("unknown user name or wrong password");
+    return notAuthenticated("unknown user name or wrong password");
   }
   auto folded = foldName(name);
   // Slows the guesser, never locks out the owner: an account's failures from one client
   // block that account only from that client ("nc:"); a client's failures across names
   // block that client ("c:"). The account-wide count ("n:") only brakes clients that have
   // failed before: a correct password from a clean client always gets its hash.
-  checkThrottle(kj::str("nc:", folded, "\n", client), now);
-  checkThrottle(kj::str("c:", client), now);
+  KJ_IF_MAYBE(r, checkThrottle(kj::str("nc:", folded, "\n", client), now)) { return kj::mv(*r); }
+  KJ_IF_MAYBE(r, checkThrottle(kj::str("c:", client), now)) { return kj::mv(*r); }
   if (underAttack(kj::str("n:", folded), now) && hasFailed(kj::str("c:", client), now)) {
     uint32_t seconds = options_.throttleMaxDelaySeconds;
-    throw VaultError(ErrorCode::THROTTLED, "",
-                     kj::str("too many failed attempts for this account; retry in ", seconds, " s"),
-                     seconds);
+    auto r = refuse(ErrorCode::THROTTLED, "",
+                    kj::str("too many failed attempts for this account; retry in ", seconds, " s"));
+    r.retryAfterSeconds = seconds;
+    return kj::mv(r);
   }
   // The cache key binds name and password under a key that exists only in this process.
   auto message = encodeSecret([&](Encoder& e) {
@@ -148,18 +156,22 @@ kj::Maybe<Associate> Authenticator::lookupCache(kj::StringPtr cacheId, int64_t n
   return nullptr;
 }
 
-kj::Maybe<Associate> Authenticator::checkCachedPassword(kj::StringPtr name,
-                                                        const crypto::Secret& password,
-                                                        kj::StringPtr client) {
+Result<kj::Maybe<Associate>> Authenticator::checkCachedPassword(kj::StringPtr name,
+                                                                const crypto::Secret& password,
+                                                                kj::StringPtr client) {
   int64_t now = nowMs();
-  auto cacheId = precheck(name, password, client, now);
-  return lookupCache(cacheId, now);
+  auto checked = precheck(name, password, client, now);
+  if (!checked.ok()) return checked.takeRefusal();
+  return lookupCache(checked.value(), now);
 }
 
-Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret& password,
-                                       kj::StringPtr client, kj::Maybe<kj::String>& rehash) {
+Result<Associate> Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret& password,
+                                               kj::StringPtr client,
+                                               kj::Maybe<kj::String>& rehash) {
   int64_t now = nowMs();
-  auto cacheId = precheck(name, password, client, now);
+  auto checked = precheck(name, password, client, now);
+  if (!checked.ok()) return checked.takeRefusal();
+  auto cacheId = kj::mv(checked).value();
   KJ_IF_MAYBE(a, lookupCache(cacheId, now)) { return kj::mv(*a); }
   auto folded = foldName(name);
   auto pairKey = kj::str("nc:", folded, "\n", client);
@@ -184,7 +196,7 @@ Associate Authenticator::checkPassword(kj::StringPtr name, const crypto::Secret&
   recordFailure(pairKey, options_.throttleFreeAttempts, now);
   recordFailure(clientKey, options_.throttleFreeAttempts * 5, now);
   recordFailure(nameKey, UINT32_MAX, now);  // counted only; see underAttack()
-  notAuthenticated("unknown user name or wrong password");
+  return notAuthenticated("unknown user name or wrong password");
 }
 
 WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
@@ -290,7 +302,7 @@ kj::Array<kj::byte> Authenticator::tokenNameKey(int32_t associateId, kj::StringP
 
 int32_t Authenticator::tokenOwner(const Principal& who, int32_t associateId) const {
   if (associateId == 0) associateId = who.associateId;  // 0 = the caller
-  authorize(who, Operation::MANAGE_TOKENS, associateId);
+  (void)authorize(who, Operation::MANAGE_TOKENS, associateId).orThrow();
   return associateId;
 }
 
@@ -307,12 +319,13 @@ ApiTokenInfo decodeTokenInfo(Decoder& d) {
 
 }  // namespace
 
-WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t associateId,
-                                                   kj::StringPtr name, int64_t expiresUnix) const {
+WriteOp<Result<IssuedApiToken>> Authenticator::createToken(const Principal& who,
+                                                           int32_t associateId, kj::StringPtr name,
+                                                           int64_t expiresUnix) const {
   associateId = tokenOwner(who, associateId);
   if (associateId <= 0) invalid("associateId", "associateId must name an associate");
   if (name.size() == 0) invalid("name", "name is empty");
-  checkText("name", name, MAX_TOKEN_NAME_CHARS);
+  raiseIf(checkText("name", name, MAX_TOKEN_NAME_CHARS));
   int64_t now = nowMs() / 1000;
   if (expiresUnix < 0 || (expiresUnix != 0 && expiresUnix <= now)) {
     invalid("expires", "expires must be in the future (or 0 for never)");
@@ -331,14 +344,15 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
   auto sealedByName = vault_.sealValue("api-token-name", nameKey, plain);
   return [this, associateId, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
           sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
-          name = kj::heapString(name), now, expiresUnix](store::WriteTxn& txn) -> IssuedApiToken {
+          name = kj::heapString(name), now,
+          expiresUnix](store::WriteTxn& txn) -> Result<IssuedApiToken> {
     if (vault_.findAssociateIn(txn, associateId) == nullptr) {
-      fail(ErrorCode::NOT_FOUND, "associateId",
-           kj::str("associate ", associateId, " does not exist"));
+      return refuse(ErrorCode::NOT_FOUND, "associateId",
+                    kj::str("associate ", associateId, " does not exist"));
     }
     if (txn.get(tokenNames_, nameKey) != nullptr) {
-      fail(ErrorCode::CONFLICT, "name",
-           kj::str("the associate already has a token with this name"));
+      return refuse(ErrorCode::CONFLICT, "name",
+                    kj::str("the associate already has a token with this name"));
     }
     size_t count = 0;
     txn.scan(tokenNames_, be32(associateId), [&](auto, auto) {
@@ -346,12 +360,13 @@ WriteOp<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t
       return true;
     });
     if (count >= MAX_TOKENS_PER_ASSOCIATE) {
-      fail(ErrorCode::LIMIT_EXCEEDED, "",
-           kj::str("the associate has the maximum number of tokens"));
+      return refuse(ErrorCode::LIMIT_EXCEEDED, "",
+                    kj::str("the associate has the maximum number of tokens"));
     }
     txn.put(tokens_, key, sealedByToken);
     txn.put(tokenNames_, nameKey, sealedByName);
-    return {kj::heapString(token), {kj::heapString(name), associateId, now, expiresUnix}};
+    return IssuedApiToken{kj::heapString(token),
+                          {kj::heapString(name), associateId, now, expiresUnix}};
   };
 }
 
@@ -416,11 +431,11 @@ kj::Maybe<ApiTokenInfo> Authenticator::findTokenIn(const store::ReadTxn& txn,
 
 // ---- partner applications -----------------------------------------------------------------
 
-WriteOp<IssuedApiToken> Authenticator::addApplication(const Principal& who,
-                                                      kj::StringPtr name) const {
-  requireSystem(who, "registering applications");
+WriteOp<Result<IssuedApiToken>> Authenticator::addApplication(const Principal& who,
+                                                              kj::StringPtr name) const {
+  raiseIf(requireSystem(who, "registering applications"));
   if (name.size() == 0) invalid("name", "name is empty");
-  checkText("name", name, MAX_TOKEN_NAME_CHARS);
+  raiseIf(checkText("name", name, MAX_TOKEN_NAME_CHARS));
   auto token = kj::str(APP_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
   auto key = vault_.indexHash("application", token.asBytes());
   auto nameKey = vault_.indexHash("application-name", name.asBytes());
@@ -436,18 +451,18 @@ WriteOp<IssuedApiToken> Authenticator::addApplication(const Principal& who,
   auto sealedByName = vault_.sealValue("application-name", nameKey, plain);
   return [this, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
           sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
-          name = kj::heapString(name), now](store::WriteTxn& txn) -> IssuedApiToken {
+          name = kj::heapString(name), now](store::WriteTxn& txn) -> Result<IssuedApiToken> {
     if (txn.get(applicationNames_, nameKey) != nullptr) {
-      fail(ErrorCode::CONFLICT, "name", kj::str("an application with this name exists"));
+      return refuse(ErrorCode::CONFLICT, "name", kj::str("an application with this name exists"));
     }
     txn.put(applications_, key, sealedByToken);
     txn.put(applicationNames_, nameKey, sealedByName);
-    return {kj::heapString(token), {kj::heapString(name), 0, now, 0}};
+    return IssuedApiToken{kj::heapString(token), {kj::heapString(name), 0, now, 0}};
   };
 }
 
 kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who) const {
-  requireSystem(who, "listing applications");
+  raiseIf(requireSystem(who, "listing applications"));
   kj::Vector<ApplicationInfo> out;
   auto txn = vault_.environment().read();
   txn.scan(applicationNames_, nullptr, [&](auto key, auto value) {
@@ -461,7 +476,7 @@ kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who)
 }
 
 WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringPtr name) const {
-  requireSystem(who, "removing applications");
+  raiseIf(requireSystem(who, "removing applications"));
   auto nameKey = vault_.indexHash("application-name", name.asBytes());
   return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
     KJ_IF_MAYBE(stored, txn.get(applicationNames_, nameKey)) {
@@ -490,9 +505,9 @@ kj::Maybe<kj::Array<kj::byte>> Authenticator::checkApplicationKey(
       auto key = vault_.indexHash("application", t->asBytes());
       if (applicationKnown(key)) return kj::mv(key);
     }
-    notAuthenticated("unknown application token");
+    throwNotAuthenticated("unknown application token");
   }
-  notAuthenticated("an application token is required");
+  throwNotAuthenticated("an application token is required");
 }
 
 bool Authenticator::applicationKnown(kj::ArrayPtr<const kj::byte> key) const {

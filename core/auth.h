@@ -64,16 +64,17 @@ class Authenticator {
 
   bool onlineMode() const { return options_.onlineMode; }
 
-  // Password login. Throws NOT_AUTHENTICATED (unknown name or wrong password, the same
+  // Password login. Refuses NOT_AUTHENTICATED (unknown name or wrong password, the same
   // message either way) or THROTTLED. On success returns the associate; `rehash` is set
   // when the stored hash was made with other parameters and should be replaced.
-  Associate checkPassword(kj::StringPtr name, const crypto::Secret& password, kj::StringPtr client,
-                          kj::Maybe<kj::String>& rehash);
+  Result<Associate> checkPassword(kj::StringPtr name, const crypto::Secret& password,
+                                  kj::StringPtr client, kj::Maybe<kj::String>& rehash);
   // The cheap part of checkPassword: input checks, throttling and the verification cache,
   // without Argon2id. Null when the cache cannot answer (call checkPassword, off the
-  // event loop). Throws like checkPassword.
-  kj::Maybe<Associate> checkCachedPassword(kj::StringPtr name, const crypto::Secret& password,
-                                           kj::StringPtr client);
+  // event loop). Refuses like checkPassword.
+  Result<kj::Maybe<Associate>> checkCachedPassword(kj::StringPtr name,
+                                                   const crypto::Secret& password,
+                                                   kj::StringPtr client);
   WriteOp<bool> storeRehash(int32_t associateId, kj::String hash, uint32_t epoch) const;
 
   WriteOp<IssuedTicket> issueTicket(const Associate& associate) const;
@@ -93,8 +94,8 @@ class Authenticator {
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
   WriteOp<bool> revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
 
-  WriteOp<IssuedApiToken> createToken(const Principal& who, int32_t associateId, kj::StringPtr name,
-                                      int64_t expiresUnix) const;
+  WriteOp<Result<IssuedApiToken>> createToken(const Principal& who, int32_t associateId,
+                                              kj::StringPtr name, int64_t expiresUnix) const;
   kj::Array<ApiTokenInfo> listTokens(const Principal& who, int32_t associateId) const;
   WriteOp<bool> revokeToken(const Principal& who, int32_t associateId, kj::StringPtr name) const;
   kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;
@@ -110,7 +111,7 @@ class Authenticator {
   // transaction (reactivating must not revive credentials an intruder may have minted).
   WriteOp<Associate> setAssociate(const Principal& who, int32_t id, AssociateUpdate update) const;
 
-  WriteOp<IssuedApiToken> addApplication(const Principal& who, kj::StringPtr name) const;
+  WriteOp<Result<IssuedApiToken>> addApplication(const Principal& who, kj::StringPtr name) const;
   kj::Array<ApplicationInfo> listApplications(const Principal& who) const;
   WriteOp<bool> removeApplication(const Principal& who, kj::StringPtr name) const;
   // Applies the application-token rule of the mode: onsite ignores tokens; online needs a
@@ -149,10 +150,10 @@ class Authenticator {
   kj::MutexGuarded<Memory> memory_;
 
   int64_t nowMs() const;
-  kj::String precheck(kj::StringPtr name, const crypto::Secret& password, kj::StringPtr client,
-                      int64_t now);
+  Result<kj::String> precheck(kj::StringPtr name, const crypto::Secret& password,
+                              kj::StringPtr client, int64_t now);
   kj::Maybe<Associate> lookupCache(kj::StringPtr cacheId, int64_t now);
-  void checkThrottle(kj::StringPtr key, int64_t now);
+  kj::Maybe<Refusal> checkThrottle(kj::StringPtr key, int64_t now);
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now);
   bool underAttack(kj::StringPtr nameKey, int64_t now);
   bool hasFailed(kj::StringPtr clientKey, int64_t now);

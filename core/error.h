@@ -1,28 +1,100 @@
 // credvault — the vault's typed errors.
 //
-// Core reports a refused or failed operation by throwing VaultError with a code the RPC
-// layer maps 1:1 onto rpc::ErrorCode, the field at fault, and a message for humans.
+// An expected refusal (not found, permission denied, invalid argument, limit exceeded,
+// conflict, throttled, not authenticated) is a value: a Refusal, returned as a Result<T> or,
+// by a check with nothing to return, as kj::Maybe<Refusal> (null = passed). Its code maps 1:1
+// onto rpc::ErrorCode; it names the field at fault and carries a message for humans.
+// Boundaries that still speak exceptions (Vault's public methods, see docs/design.md
+// "Errors") turn a Refusal into a thrown VaultError with raise(). KJ_REQUIRE/KJ_ASSERT are for
+// bugs; storage and integrity failures may throw (a damaged record is not a request's fault).
 // Security invariant: messages and fields never carry a secret, password, ticket, public
 // value or comment — only names of fields, ids and limits.
 
 #pragma once
 
+#include <kj/debug.h>
+#include <kj/one-of.h>
 #include <kj/string.h>
 #include <exception>
+#include <stdint.h>
 
 namespace credvault::core {
 
-enum class ErrorCode {
-  INTERNAL,
-  NOT_AUTHENTICATED,
-  PERMISSION_DENIED,
-  INVALID_ARGUMENT,
-  NOT_FOUND,
-  LIMIT_EXCEEDED,
-  UNAVAILABLE,
-  INTEGRITY,
-  CONFLICT,
-  THROTTLED,
+// The values are rpc::ErrorCode's ordinals (ipc/credvault.capnp): core may not see ipc/, so the
+// daemon converts with a cast that static_asserts every value (daemon/rpc-convert.h), and the
+// names, messages and statuses of each code live once, in ipc/errors.h.
+enum class ErrorCode : uint16_t {
+  INTERNAL = 0,
+  NOT_AUTHENTICATED = 1,
+  PERMISSION_DENIED = 2,
+  INVALID_ARGUMENT = 3,
+  NOT_FOUND = 4,
+  LIMIT_EXCEEDED = 5,
+  UNAVAILABLE = 6,
+  INTEGRITY = 7,
+  CONFLICT = 8,
+  THROTTLED = 9,
+};
+
+// An expected "no" to a request.
+struct Refusal {
+  ErrorCode code;
+  kj::String field;  // the argument at fault ("publicValue"), or ""
+  kj::String message;
+  uint32_t retryAfterSeconds = 0;  // THROTTLED: seconds until an attempt can succeed; 0 = not said
+
+  Refusal clone() const {
+    return {code, kj::heapString(field), kj::heapString(message), retryAfterSeconds};
+  }
+};
+
+inline Refusal refuse(ErrorCode code, kj::StringPtr field, kj::String message) {
+  return {code, kj::heapString(field), kj::mv(message)};
+}
+template<typename... Params>
+Refusal invalidArgument(kj::StringPtr field, Params&&... message) {
+  return refuse(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
+}
+
+// A value, or the Refusal that stands in for it. Test with ok() or refused() before taking
+// either; taking the wrong one is a bug (KJ_REQUIRE).
+template<typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(kj::mv(value)) {}
+  Result(Refusal refusal) : v_(kj::mv(refusal)) {}
+
+  bool ok() const { return v_.template is<T>(); }
+  kj::Maybe<const Refusal&> refused() const {
+    if (ok()) return nullptr;
+    return v_.template get<Refusal>();
+  }
+  T& value() & {
+    KJ_REQUIRE(ok(), "value() of a refused Result");
+    return v_.template get<T>();
+  }
+  T value() && { return kj::mv(value()); }
+  Refusal takeRefusal() {
+    KJ_REQUIRE(!ok(), "takeRefusal() of a Result that holds a value");
+    return kj::mv(v_.template get<Refusal>());
+  }
+  // At a boundary that speaks exceptions: the value, or throws the refusal as a VaultError.
+  T orThrow() &&;
+
+ private:
+  kj::OneOf<T, Refusal> v_;
+};
+
+// Whether T is a Result, and the type of its value (T itself when it is not).
+template<typename T>
+struct IsResult {
+  static constexpr bool value = false;
+  using Value = T;
+};
+template<typename T>
+struct IsResult<Result<T>> {
+  static constexpr bool value = true;
+  using Value = T;
 };
 
 class VaultError : public std::exception {
@@ -34,6 +106,11 @@ class VaultError : public std::exception {
         field_(kj::heapString(field)),
         message_(kj::mv(message)),
         retryAfterSeconds_(retryAfterSeconds) {}
+  explicit VaultError(Refusal r)
+      : code_(r.code),
+        field_(kj::mv(r.field)),
+        message_(kj::mv(r.message)),
+        retryAfterSeconds_(r.retryAfterSeconds) {}
   VaultError(const VaultError& other)
       : code_(other.code_),
         field_(kj::heapString(other.field_)),
@@ -46,6 +123,9 @@ class VaultError : public std::exception {
   const char* what() const noexcept override { return message_.cStr(); }
   // THROTTLED: seconds until an attempt can succeed (HTTP Retry-After); 0 when not said.
   uint32_t retryAfterSeconds() const { return retryAfterSeconds_; }
+  Refusal refusal() const {
+    return {code_, kj::heapString(field_), kj::heapString(message_), retryAfterSeconds_};
+  }
 
  private:
   ErrorCode code_;
@@ -54,13 +134,26 @@ class VaultError : public std::exception {
   uint32_t retryAfterSeconds_ = 0;
 };
 
+// Throws `refusal` (where a caller still expects exceptions).
+[[noreturn]] inline void raise(Refusal refusal) {
+  throw VaultError(kj::mv(refusal));
+}
+// Throws the refusal of a failed check; does nothing when it passed.
+inline void raiseIf(kj::Maybe<Refusal> refusal) {
+  KJ_IF_MAYBE(r, refusal) { raise(kj::mv(*r)); }
+}
+
+template<typename T>
+T Result<T>::orThrow() && {
+  if (!ok()) raise(takeRefusal());
+  return kj::mv(v_.template get<T>());
+}
+
 [[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);
 
 template<typename... Params>
 [[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {
   fail(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
 }
-
-kj::StringPtr errorCodeName(ErrorCode code);
 
 }  // namespace credvault::core

@@ -102,13 +102,21 @@ class Identity {
   // Wraps a write so that it happens only if, inside the transaction that commits it, the
   // grant still holds and still permits `op` on `target`. A write is authorized when it is
   // queued (the choke point) and again when it runs: a demotion or deactivation committed in
-  // between — even earlier in the same group commit — refuses it.
+  // between — even earlier in the same group commit — refuses it: as a returned refusal when
+  // the write returns a Result (its transaction is then aborted), else thrown.
   template<typename T>
   WriteOp<T> recheck(const Grant& grant, Operation op, int32_t target, WriteOp<T> inner) const {
     return [this, grant = cloneGrant(grant), op, target,
             inner = kj::mv(inner)](store::WriteTxn& txn) mutable -> T {
       int64_t expires;
-      authorize(resolveIn(txn, grant, expires), op, target);
+      auto decision = authorize(resolveIn(txn, grant, expires), op, target);
+      if (!decision.ok()) {
+        if constexpr (IsResult<T>::value) {
+          return decision.takeRefusal();
+        } else {
+          raise(decision.takeRefusal());
+        }
+      }
       return inner(txn);
     };
   }

@@ -1,22 +1,25 @@
 // credvault — every limit on what a client controls, in one place.
 //
-// Each limit is tested at the bound and one past it (tests/core/limits-test.c++ and the
-// integration tests). Character counts are Unicode code points of valid UTF-8; byte
+// The limits on fields live in base/field-limits.h, shared with the gateway; this adds the
+// daemon's own (counts, IPC). Each limit is tested at the bound and one past it (tests/core/
+// and the integration tests). Character counts are Unicode code points of valid UTF-8; byte
 // limits say so. docs/limits.md explains the choices.
 
 #pragma once
+
+#include "base/field-limits.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 namespace credvault::core {
 
-// UntrustedCredentials fields (SuperOffice's own limits where it has them).
-constexpr size_t MAX_COMMENT_CHARS = 255;
-constexpr size_t MAX_PUBLIC_VALUE_CHARS = 238;
-constexpr size_t MAX_TYPE_CHARS = 64;                // "imap", "smtp", "office365-oauth"
-constexpr size_t MAX_SECRET_BYTES = 8192;            // native API; a PEM key or an OAuth token
-constexpr size_t MAX_SUPEROFFICE_SECRET_CHARS = 70;  // applied by the SOAP/REST frontends
+// The limits on fields, shared with the gateway (base/field-limits.h).
+using base::MAX_COMMENT_CHARS;
+using base::MAX_PUBLIC_VALUE_CHARS;
+using base::MAX_SECRET_BYTES;
+using base::MAX_SUPEROFFICE_SECRET_CHARS;
+using base::MAX_TYPE_CHARS;
 
 constexpr size_t MAX_CREDENTIALS_PER_ASSOCIATE = 10000;
 // One Session.listAll answer: at most this many entries and this many bytes of text (type,
@@ -27,17 +30,18 @@ constexpr size_t MAX_LISTED_CREDENTIALS = 100000;
 constexpr size_t MAX_LISTED_BYTES = 32 << 20;
 
 // Associates.
-constexpr size_t MAX_NAME_CHARS = 64;
-constexpr size_t MAX_PASSWORD_BYTES = 1024;
-constexpr size_t MIN_PASSWORD_CHARS = 1;
+using base::MAX_NAME_BYTES;
+using base::MAX_NAME_CHARS;
+using base::MAX_PASSWORD_BYTES;
+using base::MIN_PASSWORD_CHARS;
 constexpr uint32_t MAX_ASSOCIATES = 1000000;
 
 // Authentication material.
-constexpr size_t MAX_TICKET_BYTES = 256;
-constexpr size_t MAX_TOKEN_BYTES = 256;
-constexpr size_t MAX_TOKEN_NAME_CHARS = 64;
+using base::MAX_APP_TOKEN_BYTES;
+using base::MAX_TICKET_BYTES;
+using base::MAX_TOKEN_BYTES;
+using base::MAX_TOKEN_NAME_CHARS;
 constexpr size_t MAX_TOKENS_PER_ASSOCIATE = 100;
-constexpr size_t MAX_APP_TOKEN_BYTES = 256;
 
 // IPC (enforced by the daemon).
 constexpr uint64_t MAX_MESSAGE_BYTES = 1 << 20;  // capnp traversal limit, in bytes

@@ -5,8 +5,12 @@ namespace credvault::core {
 
 namespace {
 
-[[noreturn]] void denied(kj::StringPtr why) {
-  fail(ErrorCode::PERMISSION_DENIED, "", kj::str(why));
+Refusal denied(kj::StringPtr why) {
+  return refuse(ErrorCode::PERMISSION_DENIED, "", kj::str(why));
+}
+
+Refusal notAuthenticated() {
+  return refuse(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
 }
 
 bool authenticated(const Principal& who) {
@@ -69,10 +73,11 @@ Access accessTo(const Principal& who, int32_t target) {
   return Access::NONE;
 }
 
-void requireSystem(const Principal& who, kj::StringPtr what) {
+kj::Maybe<Refusal> requireSystem(const Principal& who, kj::StringPtr what) {
   if (who.partnerApp || !who.isSystem() || !authenticated(who)) {
-    denied(kj::str(what, " needs a system user"));
+    return denied(kj::str(what, " needs a system user"));
   }
+  return nullptr;
 }
 
 bool openToAnyone(Operation op) {
@@ -87,17 +92,17 @@ bool openToAnyone(Operation op) {
   }
 }
 
-Access authorize(const Principal& who, Operation op, int32_t target) {
+Result<Access> authorize(const Principal& who, Operation op, int32_t target) {
   if (openToAnyone(op)) return Access::FULL;
   if (op == Operation::METRICS) {
     // Counts and queue lengths, no names or values: a front end (which may not otherwise
     // be anyone) exports them for monitoring; a system user sees more than this anyway.
-    if (who.partnerApp) denied("not allowed for partner apps");
+    if (who.partnerApp) return denied("not allowed for partner apps");
     if (who.frontEnd || (authenticated(who) && who.isSystem())) return Access::FULL;
-    if (!authenticated(who)) fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
-    denied("the daemon's metrics need a system user or a front end (gateway_uids)");
+    if (!authenticated(who)) return notAuthenticated();
+    return denied("the daemon's metrics need a system user or a front end (gateway_uids)");
   }
-  if (!authenticated(who)) { fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated")); }
+  if (!authenticated(who)) return notAuthenticated();
   switch (op) {
     case Operation::WHOAMI:
     case Operation::AUTHENTICATE:
@@ -109,33 +114,34 @@ Access authorize(const Principal& who, Operation op, int32_t target) {
     case Operation::LOGOUT:
       return Access::FULL;
     case Operation::CREATE_DEFAULT:
-      if (who.partnerApp) denied("User management is not allowed for partner apps");
+      if (who.partnerApp) return denied("User management is not allowed for partner apps");
       return Access::FULL;
     case Operation::GET:
     case Operation::SAVE:
     case Operation::REMOVE: {
-      if (who.partnerApp) denied("User management is not allowed for partner apps");
+      if (who.partnerApp) return denied("User management is not allowed for partner apps");
       auto access = accessTo(who, target);
       if (access == Access::NONE) {
-        denied(op == Operation::GET ? "not allowed to read another associate's credentials"
-                                    : "not allowed to change another associate's credentials");
+        return denied(op == Operation::GET
+                          ? "not allowed to read another associate's credentials"
+                          : "not allowed to change another associate's credentials");
       }
       return access;
     }
     case Operation::ADMIN:
       if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
-        denied("administration needs a system user or a user administrator");
+        return denied("administration needs a system user or a user administrator");
       }
       return Access::FULL;
     case Operation::LIST_ASSOCIATES:
       if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
-        denied("listing associates needs a system user or a user administrator");
+        return denied("listing associates needs a system user or a user administrator");
       }
       return Access::FULL;
     case Operation::LIST_ALL:
       // The permission table's "another associate's list", for every associate at once.
       if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
-        denied(
+        return denied(
             "listing every associate's credentials needs a system user or a user "
             "administrator");
       }
@@ -144,31 +150,31 @@ Access authorize(const Principal& who, Operation op, int32_t target) {
       // A ticket dies with the password; a token minted from it would outlive it (tokens
       // survive password changes). So bearer sessions cannot mint tokens.
       if (who.method == AuthMethod::TICKET || who.method == AuthMethod::API_TOKEN) {
-        denied(
+        return denied(
             "API tokens are created from a password or peer-credential session, not from a "
             "ticket or another token");
       }
       [[fallthrough]];
     case Operation::MANAGE_TOKENS:
-      if (who.partnerApp) denied("not allowed for partner apps");
+      if (who.partnerApp) return denied("not allowed for partner apps");
       if (!((who.associateId != 0 && who.associateId == target) || who.isSystem())) {
-        denied("only the associate or a system user manages its API tokens");
+        return denied("only the associate or a system user manages its API tokens");
       }
       return Access::FULL;
     case Operation::SET_PASSWORD:
       if (!who.partnerApp && who.associateId != 0 && who.associateId == target) {
         return Access::FULL;
       }
-      requireSystem(who, "setting a password");
+      KJ_IF_MAYBE(r, requireSystem(who, "setting a password")) { return kj::mv(*r); }
       return Access::FULL;
     case Operation::CHANGE_ASSOCIATES:
-      requireSystem(who, "changing associates");
+      KJ_IF_MAYBE(r, requireSystem(who, "changing associates")) { return kj::mv(*r); }
       return Access::FULL;
     case Operation::MAINTAIN:
-      requireSystem(who, "this operation");
+      KJ_IF_MAYBE(r, requireSystem(who, "this operation")) { return kj::mv(*r); }
       return Access::FULL;
   }
-  denied("unknown operation");
+  return denied("unknown operation");
 }
 
 }  // namespace credvault::core

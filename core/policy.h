@@ -8,6 +8,7 @@
 
 #pragma once
 
+#include "error.h"
 #include "model.h"
 
 namespace credvault::core {
@@ -53,13 +54,13 @@ enum class Access {
 Access accessTo(const Principal& who, int32_t targetAssociate);
 
 // The decision. `target` is the associate acted on (the caller's own id when the call names
-// none; 0 when the operation has no target). Throws PERMISSION_DENIED with a message that
-// says what is needed, or NOT_AUTHENTICATED when `who` is no one. Returns the access level
-// for credential operations (FULL otherwise).
-Access authorize(const Principal& who, Operation op, int32_t target);
+// none; 0 when the operation has no target). Refuses PERMISSION_DENIED with a message that
+// says what is needed, or NOT_AUTHENTICATED when `who` is no one. Else the access level for
+// credential operations (FULL otherwise).
+Result<Access> authorize(const Principal& who, Operation op, int32_t target);
 
-// Throws PERMISSION_DENIED ("<what> needs a system user") unless `who` is a system user
-// (and not a partner app).
-void requireSystem(const Principal& who, kj::StringPtr what);
+// PERMISSION_DENIED ("<what> needs a system user") unless `who` is a system user (and not a
+// partner app); null when it is.
+[[nodiscard]] kj::Maybe<Refusal> requireSystem(const Principal& who, kj::StringPtr what);
 
 }  // namespace credvault::core

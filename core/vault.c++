@@ -340,11 +340,11 @@ kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
 }
 
 WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
-  requireSystem(who, "adding an associate");
-  checkAssociateName(na.name);
+  raiseIf(requireSystem(who, "adding an associate"));
+  raiseIf(checkAssociateName(na.name));
   kj::String hash;
   KJ_IF_MAYBE(pw, na.password) {
-    checkPassword(*pw);
+    raiseIf(checkPassword(*pw));
     hash = crypto::hashPassword(*pw, options_.passwordParams);
   }
   auto nameKey = indexHash("name", foldName(na.name).asBytes());
@@ -389,8 +389,8 @@ WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) co
 
 WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
                                        AssociateUpdate update) const {
-  requireSystem(who, "changing an associate");
-  KJ_IF_MAYBE(n, update.name) { checkAssociateName(*n); }
+  raiseIf(requireSystem(who, "changing an associate"));
+  KJ_IF_MAYBE(n, update.name) { raiseIf(checkAssociateName(*n)); }
   int64_t now = nowUnix();
   return [this, id, update = kj::mv(update), now](store::WriteTxn& txn) -> Associate {
     auto a = requireAssociate(txn, id);
@@ -430,7 +430,7 @@ WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
 }
 
 WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const {
-  requireSystem(who, "removing an associate");
+  raiseIf(requireSystem(who, "removing an associate"));
   return [this, id](store::WriteTxn& txn) -> uint32_t {
     auto a = requireAssociate(txn, id);
     // Credentials go with their associate: kept, they would be readable by whoever is
@@ -451,8 +451,9 @@ WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const
 }
 
 WriteOp<bool> Vault::setPassword(const Principal& who, int32_t id, crypto::Secret password) const {
-  if (!(who.associateId == id && !who.partnerApp)) requireSystem(who, "setting a password");
-  checkPassword(password);
+  if (!(who.associateId == id && !who.partnerApp))
+    raiseIf(requireSystem(who, "setting a password"));
+  raiseIf(checkPassword(password));
   auto hash = crypto::hashPassword(password, options_.passwordParams);
   int64_t now = nowUnix();
   return [this, id, hash = kj::mv(hash), now](store::WriteTxn& txn) -> bool {
@@ -599,7 +600,7 @@ kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target
 kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, kj::Maybe<int32_t> target,
                                                kj::StringPtr type, size_t limit) const {
   int32_t id = resolveTarget(who, target);
-  checkType(type);
+  raiseIf(checkType(type));
   auto access = accessTo(who, id);
   if (access == Access::NONE) { denied("not allowed to read another associate's credentials"); }
   auto txn = env_.read();
@@ -643,8 +644,8 @@ void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value
 WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                           Credential credential) const {
   int32_t id = resolveTarget(who, target);
-  checkType(type);
-  checkCredential(credential);
+  raiseIf(checkType(type));
+  raiseIf(checkCredential(credential));
   if (accessTo(who, id) == Access::NONE) {
     denied("not allowed to save another associate's credentials");
   }
@@ -691,8 +692,8 @@ WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::S
 WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                             kj::StringPtr publicValue, CredentialUpdate update) const {
   int32_t id = resolveTarget(who, target);
-  checkType(type);
-  checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS);
+  raiseIf(checkType(type));
+  raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (accessTo(who, id) == Access::NONE) {
     denied("not allowed to change another associate's credentials");
   }
@@ -704,19 +705,19 @@ WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj:
     KJ_IF_MAYBE(f, update.validFrom) { probe.validFrom = *f; }
     KJ_IF_MAYBE(t, update.validTo) { probe.validTo = *t; }
     if (update.validFrom != nullptr && update.validTo != nullptr) {
-      checkCredential(probe);
+      raiseIf(checkCredential(probe));
     } else {
       probe.validFrom = update.validFrom.orDefault(0);
       probe.validTo = 0;
-      checkCredential(probe);
+      raiseIf(checkCredential(probe));
       probe.validFrom = 0;
       probe.validTo = update.validTo.orDefault(0);
-      checkCredential(probe);
+      raiseIf(checkCredential(probe));
     }
     KJ_IF_MAYBE(sec, update.secretValue) {
       Credential secretOnly;
       secretOnly.secretValue = crypto::Secret::copyOf(sec->reveal());
-      checkCredential(secretOnly);
+      raiseIf(checkCredential(secretOnly));
     }
   }
   auto key = credentialKey(id, type, publicValue);
@@ -750,7 +751,7 @@ WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj:
 kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t> target,
                                         kj::StringPtr type) const {
   int32_t id = resolveTarget(who, target);
-  if (type.size() > 0) checkType(type);
+  if (type.size() > 0) raiseIf(checkType(type));
   if (accessTo(who, id) == Access::NONE) {
     denied("not allowed to read another associate's credentials");
   }
@@ -771,8 +772,8 @@ kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t>
 
 void Vault::visitAll(const Principal& who, kj::StringPtr type,
                      kj::FunctionParam<void(ListedCredential&&)> each) const {
-  authorize(who, Operation::LIST_ALL, 0);
-  if (type.size() > 0) checkType(type);
+  (void)authorize(who, Operation::LIST_ALL, 0).orThrow();
+  if (type.size() > 0) raiseIf(checkType(type));
   auto txn = env_.read();
   txn.scan(credentials_, nullptr, [&](auto key, auto value) {
     KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
@@ -803,8 +804,8 @@ kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr t
 WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
                             kj::StringPtr publicValue) const {
   int32_t id = resolveTarget(who, target);
-  checkType(type);
-  checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS);
+  raiseIf(checkType(type));
+  raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (accessTo(who, id) == Access::NONE) {
     denied("not allowed to remove another associate's credentials");
   }
@@ -821,7 +822,7 @@ WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj:
 // ---- keys and maintenance ----------------------------------------------------------------
 
 uint32_t Vault::rotateDataKey(const Principal& who) {
-  requireSystem(who, "rotating the data key");
+  raiseIf(requireSystem(who, "rotating the data key"));
   // Rare and quick: hold the keyring exclusively until the new key is durable, so no
   // record is sealed with a key that a failed commit would leave unstored.
   auto ring = keyring_.lockExclusive();
@@ -833,7 +834,7 @@ uint32_t Vault::rotateDataKey(const Principal& who) {
 }
 
 void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
-  requireSystem(who, "changing the master key");
+  raiseIf(requireSystem(who, "changing the master key"));
   if (newMasterKey.size() != crypto::KEY_BYTES) invalid("keyFile", "the new key is not 32 bytes");
   auto ring = keyring_.lockExclusive();
   kj::Vector<uint32_t> ids;
@@ -851,12 +852,12 @@ void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
 }
 
 void Vault::backup(const Principal& who, int fd) {
-  requireSystem(who, "taking a backup");
+  raiseIf(requireSystem(who, "taking a backup"));
   env_.backup(fd);
 }
 
 crypto::Secret Vault::masterKeyForVerify(const Principal& who) const {
-  requireSystem(who, "verifying the vault");
+  raiseIf(requireSystem(who, "verifying the vault"));
   return crypto::Secret::copyOf(keyring_.lockShared()->masterKey().reveal());
 }
 

@@ -174,6 +174,18 @@ class Vault {
   T runNow(WriteOp<T>&& op) {
     return env_.write([&](store::WriteTxn& txn) { return op(txn); });
   }
+  // The same for a write that may be refused: a refusal aborts the transaction, so nothing
+  // of the refused write is stored.
+  template<typename T>
+  Result<T> runNow(WriteOp<Result<T>>&& op) {
+    try {
+      return env_.write([&](store::WriteTxn& txn) -> Result<T> {
+        auto r = op(txn);
+        if (!r.ok()) raise(r.takeRefusal());  // unwinds out of write(), which aborts
+        return r;
+      });
+    } catch (const VaultError& e) { return e.refusal(); }
+  }
 
   store::Environment& environment() { return env_; }
   const crypto::PasswordParams& passwordParams() const { return options_.passwordParams; }

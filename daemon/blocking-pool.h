@@ -3,8 +3,9 @@
 // Argon2id verification takes ~0.1 s and 64 MiB at the default parameters; run on the
 // event-loop thread it would stall every connection. Jobs queue here and run on
 // `threads` workers (so at most that many hashes, and that much memory, at once); the
-// promise resolves on the submitting thread's event loop. A VaultError thrown by a job is
-// carried back typed, like GroupCommitter's outcomes.
+// promise resolves on the submitting thread's event loop. A job returns its value or a
+// core::Result<T>; a returned refusal (or a VaultError it throws) is carried back typed, like
+// GroupCommitter's outcomes.
 //
 // Fair share: every job names its lane — the peer uid, and for a front end that speaks for
 // many clients (a gateway uid) also the client. Workers take jobs round-robin across uids,
@@ -42,7 +43,7 @@ class BlockingPool {
   KJ_DISALLOW_COPY(BlockingPool);
 
   template<typename T>
-  kj::Promise<Outcome<T>> run(kj::Function<T()> job, const Lane& lane = Lane());
+  kj::Promise<Outcome<T>> run(kj::Function<core::Result<T>()> job, const Lane& lane = Lane());
 
   // Jobs queued and not yet running (for tests and status).
   size_t queued() const;
@@ -76,14 +77,19 @@ class BlockingPool {
 };
 
 template<typename T>
-kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<T()> job, const Lane& lane) {
+kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<core::Result<T>()> job, const Lane& lane) {
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
   bool queued = enqueue(
       [job = kj::mv(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
         Outcome<T> outcome;
         KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                       try {
-                        outcome.value = job();
+                        auto result = job();
+                        if (result.ok()) {
+                          outcome.value = kj::mv(result).value();
+                        } else {
+                          outcome.error = core::VaultError(result.takeRefusal());
+                        }
                       } catch (const core::VaultError& e) { outcome.error = e; }
                     })) {
           outcome.failure = kj::mv(*e);

@@ -17,7 +17,8 @@
 
 namespace credvault::daemon {
 
-// The result of a queued write: a value, or the VaultError that refused it, or an
+// The result of a queued write (or of a job on a BlockingPool): a value, or the refusal (an
+// op's returned core::Refusal or a thrown VaultError, kept as a VaultError), or an
 // unexpected failure (logged by the caller, reported as an internal error).
 template<typename T>
 struct Outcome {
@@ -38,8 +39,11 @@ class GroupCommitter {
   ~GroupCommitter() noexcept(false);  // drains the queue, then joins the writer
   KJ_DISALLOW_COPY(GroupCommitter);
 
+  // An op may return a plain value or a core::Result<T>: a returned refusal undoes that op's
+  // changes (its nested transaction is aborted) and leaves the rest of the batch alone, as a
+  // thrown VaultError does.
   template<typename T>
-  kj::Promise<Outcome<T>> submit(core::WriteOp<T> op);
+  kj::Promise<Outcome<typename core::IsResult<T>::Value>> submit(core::WriteOp<T> op);
 
   CommitStats stats() const { return *stats_.lockShared(); }
   // Writes queued for the next commit.
@@ -57,14 +61,22 @@ class GroupCommitter {
   template<typename T>
   class TypedItem final : public Item {
    public:
-    TypedItem(core::WriteOp<T> op, kj::Own<kj::CrossThreadPromiseFulfiller<Outcome<T>>> f)
+    TypedItem(core::WriteOp<core::Result<T>> op,
+              kj::Own<kj::CrossThreadPromiseFulfiller<Outcome<T>>> f)
         : op_(kj::mv(op)), fulfiller_(kj::mv(f)) {}
     void run(store::WriteTxn& txn) override {
       outcome_ = Outcome<T>();
-      auto failure = txn.nested([&](store::WriteTxn& inner) {
+      auto failure = txn.nestedKeepIf([&](store::WriteTxn& inner) {
         try {
-          outcome_.value = op_(inner);
+          auto result = op_(inner);
+          if (result.ok()) {
+            outcome_.value = kj::mv(result).value();
+            return true;
+          }
+          outcome_.error = core::VaultError(result.takeRefusal());
+          return false;  // undo this op's changes
         } catch (const core::VaultError& e) {
+          // A refusal core still throws (Vault's methods; docs/design.md "Errors").
           outcome_.error = e;
           throw;  // undo this op's changes
         }
@@ -81,7 +93,7 @@ class GroupCommitter {
     }
 
    private:
-    core::WriteOp<T> op_;
+    core::WriteOp<core::Result<T>> op_;
     kj::Own<kj::CrossThreadPromiseFulfiller<Outcome<T>>> fulfiller_;
     Outcome<T> outcome_;
   };
@@ -102,9 +114,17 @@ class GroupCommitter {
 };
 
 template<typename T>
-kj::Promise<Outcome<T>> GroupCommitter::submit(core::WriteOp<T> op) {
-  auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
-  enqueue(kj::heap<TypedItem<T>>(kj::mv(op), kj::mv(paf.fulfiller)));
+kj::Promise<Outcome<typename core::IsResult<T>::Value>> GroupCommitter::submit(
+    core::WriteOp<T> op) {
+  using Value = typename core::IsResult<T>::Value;
+  auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<Value>>();
+  if constexpr (core::IsResult<T>::value) {
+    enqueue(kj::heap<TypedItem<Value>>(kj::mv(op), kj::mv(paf.fulfiller)));
+  } else {
+    core::WriteOp<core::Result<T>> checked =
+        [op = kj::mv(op)](store::WriteTxn& txn) mutable -> core::Result<T> { return op(txn); };
+    enqueue(kj::heap<TypedItem<T>>(kj::mv(checked), kj::mv(paf.fulfiller)));
+  }
   return kj::mv(paf.promise);
 }
 

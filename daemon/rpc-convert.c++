@@ -73,32 +73,6 @@ void toWire(const core::Principal& in, rpc::Principal::Builder out) {
   out.setPartnerApp(in.partnerApp);
 }
 
-rpc::ErrorCode toWire(core::ErrorCode code) {
-  switch (code) {
-    case core::ErrorCode::INTERNAL:
-      return rpc::ErrorCode::INTERNAL;
-    case core::ErrorCode::NOT_AUTHENTICATED:
-      return rpc::ErrorCode::NOT_AUTHENTICATED;
-    case core::ErrorCode::PERMISSION_DENIED:
-      return rpc::ErrorCode::PERMISSION_DENIED;
-    case core::ErrorCode::INVALID_ARGUMENT:
-      return rpc::ErrorCode::INVALID_ARGUMENT;
-    case core::ErrorCode::NOT_FOUND:
-      return rpc::ErrorCode::NOT_FOUND;
-    case core::ErrorCode::LIMIT_EXCEEDED:
-      return rpc::ErrorCode::LIMIT_EXCEEDED;
-    case core::ErrorCode::UNAVAILABLE:
-      return rpc::ErrorCode::UNAVAILABLE;
-    case core::ErrorCode::INTEGRITY:
-      return rpc::ErrorCode::INTEGRITY;
-    case core::ErrorCode::CONFLICT:
-      return rpc::ErrorCode::CONFLICT;
-    case core::ErrorCode::THROTTLED:
-      return rpc::ErrorCode::THROTTLED;
-  }
-  return rpc::ErrorCode::INTERNAL;
-}
-
 core::Kind fromWire(rpc::Kind kind) {
   return kind == rpc::Kind::SYSTEM ? core::Kind::SYSTEM : core::Kind::USER;
 }

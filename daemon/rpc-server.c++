@@ -13,6 +13,13 @@
 
 namespace credvault::daemon {
 
+void setError(rpc::Error::Builder out, const core::Refusal& r) {
+  out.setCode(toWire(r.code));
+  out.setField(r.field);
+  out.setMessage(r.message);
+  out.setRetryAfterSeconds(r.retryAfterSeconds);
+}
+
 void setError(rpc::Error::Builder out, const core::VaultError& e) {
   out.setCode(toWire(e.code()));
   out.setField(e.field());
@@ -338,7 +345,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
         });
   };
 
-  kj::Maybe<core::VaultError> refused;
+  kj::Maybe<core::Refusal> refused;
   kj::Maybe<DispatchCallResult> dispatched;
   // A long call's weight (ConnectionLoad::longCalls, taken by the method) counts until its
   // answer is handed to capnp below, not only while it runs: an answer built and waiting for
@@ -416,18 +423,28 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                         break;
                     }
                     r.targetAssociateId = target;
-                    if (decide) core::authorize(who, rule.policy, target);
+                    if (decide) {
+                      auto decision = core::authorize(who, rule.policy, target);
+                      if (!decision.ok()) {
+                        refused = decision.takeRefusal();
+                        return;
+                      }
+                    }
                     side.current = &who;
                   } else if (!core::openToAnyone(rule.policy)) {
                     // The bootstrap: the peer's own identity decides (status, metrics).
                     auto who = service.identity().peerPrincipal(side.caller.peer);
                     r.authMethod = methodName(who.method);
                     r.associateId = who.associateId;
-                    core::authorize(who, rule.policy, 0);
+                    auto decision = core::authorize(who, rule.policy, 0);
+                    if (!decision.ok()) {
+                      refused = decision.takeRefusal();
+                      return;
+                    }
                   }
                   KJ_DEFER(side.current = nullptr);
                   dispatched = dispatch();
-                } catch (const core::VaultError& e) { refused = e; }
+                } catch (const core::VaultError& e) { refused = e.refusal(); }
               })) {
     load.longCalls = longBefore;
     setInternal(context.getResults()
@@ -896,12 +913,15 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     lane.maxPerClient = service_.options.passwordQueuePerUid;
     lane.maxPerUid = service_.options.passwordQueuePerUid;
     auto job = [&auth, &vault, me = core::clonePrincipal(who()), current = kj::mv(current),
-                fresh = kj::mv(fresh), client = kj::str(caller_.peer.uid, "/")]() mutable {
+                fresh = kj::mv(fresh),
+                client =
+                    kj::str(caller_.peer.uid, "/")]() mutable -> core::Result<core::WriteOp<bool>> {
       kj::Maybe<kj::String> rehash;
-      auto a = auth.checkPassword(me.name, current, client, rehash);
-      if (a.id != me.associateId) {
-        core::fail(core::ErrorCode::NOT_AUTHENTICATED, "current",
-                   kj::str("the current password is wrong"));
+      auto checked = auth.checkPassword(me.name, current, client, rehash);
+      if (!checked.ok()) return checked.takeRefusal();
+      if (checked.value().id != me.associateId) {
+        return core::refuse(core::ErrorCode::NOT_AUTHENTICATED, "current",
+                            kj::str("the current password is wrong"));
       }
       return vault.setPassword(me, me.associateId, kj::mv(fresh));
     };
@@ -1071,7 +1091,13 @@ class VaultImpl final : public rpc::Vault::Server {
     lane.maxPerUid = service_.options.passwordQueuePerUid * (gateway ? GATEWAY_QUEUE_FACTOR : 1);
     auto caller = sessionCaller(p);
     kj::Promise<Outcome<Checked>> checked = nullptr;
-    KJ_IF_MAYBE(a, auth.checkCachedPassword(p.getName(), password, client)) {
+    auto cached = auth.checkCachedPassword(p.getName(), password, client);
+    if (!cached.ok()) {
+      // Refused before any hashing (malformed, throttled).
+      setError(context.getResults().initError(), cached.takeRefusal());
+      return kj::READY_NOW;
+    }
+    KJ_IF_MAYBE(a, cached.value()) {
       // A verification-cache hit (HTTP Basic at request rate) needs no Argon2id.
       Outcome<Checked> hit;
       hit.value = Checked{kj::mv(*a), nullptr};
@@ -1079,10 +1105,12 @@ class VaultImpl final : public rpc::Vault::Server {
     } else {
       // Argon2id runs on the blocking pool, never on the event loop.
       auto job = [&auth, name = kj::heapString(p.getName()), password = kj::mv(password),
-                  client = kj::mv(client)]() mutable {
+                  client = kj::mv(client)]() mutable -> core::Result<Checked> {
         Checked c;
-        c.associate = auth.checkPassword(name, password, client, c.rehash);
-        return c;
+        auto verified = auth.checkPassword(name, password, client, c.rehash);
+        if (!verified.ok()) return verified.takeRefusal();
+        c.associate = kj::mv(verified).value();
+        return kj::mv(c);
       };
       checked = service_.passwords().run<Checked>(kj::mv(job), lane);
     }
@@ -1094,7 +1122,7 @@ class VaultImpl final : public rpc::Vault::Server {
         logf(Level::NOTICE, "authentication failed",
              LogField{"OP", kj::str("authenticate-password")},
              LogField{"UID", kj::str(caller_.peer.uid)},
-             LogField{"RESULT", kj::str(core::errorCodeName(e->code()))});
+             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code())))});
         setError(context.getResults().initError(), *e);
         return kj::READY_NOW;
       }

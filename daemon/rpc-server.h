@@ -122,5 +122,6 @@ class Service {
 
 // Fills an rpc::Error from a VaultError.
 void setError(rpc::Error::Builder out, const core::VaultError& e);
+void setError(rpc::Error::Builder out, const core::Refusal& r);
 
 }  // namespace credvault::daemon

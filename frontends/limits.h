@@ -5,6 +5,8 @@
 
 #pragma once
 
+#include "base/field-limits.h"
+
 #include <kj/time.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,16 +50,24 @@ constexpr size_t XML_MAX_NAME_BYTES = 256;            // element / attribute / p
 constexpr size_t XML_MAX_ATTRIBUTE_BYTES = 8 * 1024;  // one attribute value (decoded)
 
 // ---- SuperOffice carrier fields (SOAP and REST frontends) ------------------------------
-// Counted in characters (Unicode code points), as SuperOffice documents them.
-constexpr size_t SO_MAX_SECRET_VALUE_CHARS = 70;
-constexpr size_t SO_MAX_PUBLIC_VALUE_CHARS = 238;
-constexpr size_t SO_MAX_COMMENT_CHARS = 255;
-// Not SuperOffice limits, but bounds on what the gateway forwards (the daemon has its own).
-constexpr size_t SO_MAX_TYPE_CHARS = 255;
-constexpr size_t SO_MAX_USERNAME_BYTES = 256;
-constexpr size_t SO_MAX_PASSWORD_BYTES = 1024;
-constexpr size_t SO_MAX_TICKET_BYTES = 1024;
-constexpr size_t SO_MAX_APP_TOKEN_BYTES = 1024;
+// The daemon's own field limits (base/field-limits.h), checked here first so that a client
+// gets the same answer without a round trip. The gateway is stricter in one place, where
+// SuperOffice is: SecretValue, 70 characters (the native API takes 8 KiB). Nowhere is it looser
+// (static_asserts below), so what the gateway accepts the daemon accepts.
+constexpr size_t SO_MAX_SECRET_VALUE_CHARS = base::MAX_SUPEROFFICE_SECRET_CHARS;
+constexpr size_t SO_MAX_PUBLIC_VALUE_CHARS = base::MAX_PUBLIC_VALUE_CHARS;
+constexpr size_t SO_MAX_COMMENT_CHARS = base::MAX_COMMENT_CHARS;
+constexpr size_t SO_MAX_TYPE_CHARS = base::MAX_TYPE_CHARS;
+// A login name, checked in bytes before it is decoded (64 characters of up to 4 bytes).
+constexpr size_t SO_MAX_USERNAME_BYTES = base::MAX_NAME_BYTES;
+constexpr size_t SO_MAX_PASSWORD_BYTES = base::MAX_PASSWORD_BYTES;
+// A ticket (SoTicket) or API token (Bearer): longer is refused as not authenticated.
+constexpr size_t SO_MAX_TICKET_BYTES = base::MAX_TICKET_BYTES;
+constexpr size_t SO_MAX_APP_TOKEN_BYTES = base::MAX_APP_TOKEN_BYTES;
+static_assert(SO_MAX_TICKET_BYTES <= base::MAX_TOKEN_BYTES,
+              "the gateway bounds tickets and API tokens with one number");
+static_assert(SO_MAX_SECRET_VALUE_CHARS * 4 <= base::MAX_SECRET_BYTES,
+              "a SuperOffice secret always fits the daemon's limit");
 
 // ---- REST (frontends/rest) -------------------------------------------------------------
 // The REST frontend's own bounds, tighter than the HTTP ones: its bodies are a few hundred

@@ -49,32 +49,6 @@ kj::String socketPath(kj::Maybe<kj::StringPtr> explicitPath) {
   return kj::heapString(CREDVAULT_DEFAULT_SOCKET);
 }
 
-kj::StringPtr errorCodeName(rpc::ErrorCode code) {
-  switch (code) {
-    case rpc::ErrorCode::INTERNAL:
-      return "internal";
-    case rpc::ErrorCode::NOT_AUTHENTICATED:
-      return "not-authenticated";
-    case rpc::ErrorCode::PERMISSION_DENIED:
-      return "permission-denied";
-    case rpc::ErrorCode::INVALID_ARGUMENT:
-      return "invalid-argument";
-    case rpc::ErrorCode::NOT_FOUND:
-      return "not-found";
-    case rpc::ErrorCode::LIMIT_EXCEEDED:
-      return "limit-exceeded";
-    case rpc::ErrorCode::UNAVAILABLE:
-      return "unavailable";
-    case rpc::ErrorCode::INTEGRITY:
-      return "integrity";
-    case rpc::ErrorCode::CONFLICT:
-      return "conflict";
-    case rpc::ErrorCode::THROTTLED:
-      return "throttled";
-  }
-  return "internal";
-}
-
 // Days from 0001-01-01 to year-month-day in the proleptic Gregorian calendar.
 static int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
   // Shift to a March-based year so the leap day is last.

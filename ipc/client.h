@@ -8,6 +8,7 @@
 
 #include "ipc/credvault.capnp.h"
 #include "buffered-stream.h"
+#include "errors.h"
 
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
@@ -48,9 +49,6 @@ kj::Promise<kj::Own<Connection>> connect(kj::Network& network, kj::StringPtr pat
 // The socket path to use: `explicitPath` if given, else $CREDVAULT_SOCKET, else the
 // packaged default.
 kj::String socketPath(kj::Maybe<kj::StringPtr> explicitPath);
-
-// Stable lower-case names of error codes ("permission-denied"), for messages and JSON.
-kj::StringPtr errorCodeName(rpc::ErrorCode code);
 
 // .NET ticks (100 ns since 0001-01-01) <-> text "YYYY-MM-DDTHH:MM:SS[.fffffff]" in UTC.
 // 0 is DateTime.MinValue (open-ended).

@@ -167,22 +167,30 @@ bool WriteTxn::del(Table table, kj::ArrayPtr<const kj::byte> key) {
 }
 
 kj::Maybe<kj::Exception> WriteTxn::nested(kj::FunctionParam<void(WriteTxn&)> body) {
+  return nestedKeepIf([&](WriteTxn& inner) {
+    body(inner);
+    return true;
+  });
+}
+
+kj::Maybe<kj::Exception> WriteTxn::nestedKeepIf(kj::FunctionParam<bool(WriteTxn&)> body) {
   MDB_txn* child;
   check(mdb_txn_begin(mdb_txn_env(txn_), txn_, 0, &child), "mdb_txn_begin(nested)");
   // The child shares the parent's lock; give it an empty one.
   WriteTxn inner(child, std::shared_lock<std::shared_mutex>());
   bool mapFull = false;
+  bool keep = false;
   auto failure = kj::runCatchingExceptions([&]() {
     try {
-      body(inner);
+      keep = body(inner);
     } catch (const MapFull&) { mapFull = true; }
   });
   if (*inner.moveGeneration_) *moveGeneration_ = true;
   // The whole transaction must be rerun with a bigger map.
   if (mapFull) throw MapFull();
-  // On failure inner's destructor aborts the child only.
+  // On failure (or when the body declines) inner's destructor aborts the child only.
   KJ_IF_MAYBE(e, failure) return kj::mv(*e);
-  inner.commit();
+  if (keep) inner.commit();
   return nullptr;
 }
 

@@ -101,6 +101,9 @@ class WriteTxn : public ReadTxn {
   // Runs `body` in a nested transaction: if it throws (other than MapFull), only its
   // changes are undone and the exception is returned; the outer transaction goes on.
   kj::Maybe<kj::Exception> nested(kj::FunctionParam<void(WriteTxn&)> body);
+  // The same, where `body` also decides: its changes are kept only when it returns true (an
+  // operation that returned a refusal leaves nothing behind, without throwing).
+  kj::Maybe<kj::Exception> nestedKeepIf(kj::FunctionParam<bool(WriteTxn&)> body);
 
   // Asks the environment to move its generation (Environment::generation) once this
   // transaction has committed. A nested body that marks and then fails still moves it: a

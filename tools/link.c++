@@ -12,32 +12,6 @@
 
 namespace credvault::ctl {
 
-int exitFor(rpc::ErrorCode code) {
-  switch (code) {
-    case rpc::ErrorCode::INTERNAL:
-      return INTERNAL;
-    case rpc::ErrorCode::NOT_AUTHENTICATED:
-      return NOT_AUTHENTICATED;
-    case rpc::ErrorCode::PERMISSION_DENIED:
-      return PERMISSION_DENIED;
-    case rpc::ErrorCode::INVALID_ARGUMENT:
-      return INVALID_ARGUMENT;
-    case rpc::ErrorCode::NOT_FOUND:
-      return NOT_FOUND;
-    case rpc::ErrorCode::LIMIT_EXCEEDED:
-      return LIMIT_EXCEEDED;
-    case rpc::ErrorCode::UNAVAILABLE:
-      return UNAVAILABLE;
-    case rpc::ErrorCode::INTEGRITY:
-      return INTEGRITY;
-    case rpc::ErrorCode::CONFLICT:
-      return CONFLICT;
-    case rpc::ErrorCode::THROTTLED:
-      return THROTTLED;
-  }
-  return INTERNAL;
-}
-
 void failWith(Format format, int code, kj::StringPtr name, kj::StringPtr message,
               kj::StringPtr field) {
   if (format == Format::JSON) {

@@ -63,6 +63,4 @@ class Link {
   [[noreturn]] void failed(rpc::ErrorCode code, kj::StringPtr field, kj::StringPtr message);
 };
 
-int exitFor(rpc::ErrorCode code);
-
 }  // namespace credvault::ctl

@@ -1,6 +1,7 @@
 #include "operations.h"
 
 #include "frontends/limits.h"
+#include "ipc/errors.h"
 
 #include <kj/debug.h>
 #include <strings.h>
@@ -184,35 +185,9 @@ kj::String superOfficeFieldName(kj::StringPtr field) {
   return out;
 }
 
-kj::StringPtr defaultMessage(rpc::ErrorCode code) {
-  switch (code) {
-    case rpc::ErrorCode::NOT_AUTHENTICATED:
-      return "Not authenticated";
-    case rpc::ErrorCode::PERMISSION_DENIED:
-      return "Permission denied";
-    case rpc::ErrorCode::INVALID_ARGUMENT:
-      return "Invalid argument";
-    case rpc::ErrorCode::NOT_FOUND:
-      return "Not found";
-    case rpc::ErrorCode::LIMIT_EXCEEDED:
-      return "Limit exceeded";
-    case rpc::ErrorCode::UNAVAILABLE:
-      return "The credential vault is unavailable";
-    case rpc::ErrorCode::THROTTLED:
-      return "Too many attempts; try again later";
-    case rpc::ErrorCode::CONFLICT:
-      return "Conflict";
-    case rpc::ErrorCode::INTEGRITY:
-      return "A stored record failed verification";
-    case rpc::ErrorCode::INTERNAL:
-      return "Internal error";
-  }
-  return "Internal error";
-}
-
 Failure failureFrom(rpc::Error::Reader error) {
   kj::StringPtr message = error.hasMessage() ? error.getMessage() : kj::StringPtr("");
-  if (message.size() == 0) message = defaultMessage(error.getCode());
+  if (message.size() == 0) message = ipc::errorInfo(error.getCode()).defaultMessage;
   return Failure{error.getCode(),
                  superOfficeFieldName(error.hasField() ? error.getField() : kj::StringPtr("")),
                  kj::heapString(message), error.getRetryAfterSeconds()};

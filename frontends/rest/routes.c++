@@ -2,6 +2,7 @@
 
 #include "frontends/common/operations.h"
 #include "frontends/limits.h"
+#include "ipc/errors.h"
 #include "frontends/rest/auth.h"
 #include "frontends/rest/binding.h"
 #include "frontends/rest/json.h"
@@ -98,7 +99,6 @@ http::HttpResponse errorResponse(const Negotiated& n, const RestError& e) {
 }
 
 RestError fromFailure(Op op, const frontends::Failure& f) {
-  using rpc::ErrorCode;
   kj::String detail = kj::str(f.message);
   if (f.field.size() > 0) {
     auto path = fieldPath(op, f.field);
@@ -108,31 +108,11 @@ RestError fromFailure(Op op, const frontends::Failure& f) {
       detail = kj::str(path, ": ", f.message);
     }
   }
-  switch (f.code) {
-    case ErrorCode::NOT_AUTHENTICATED:
-      return {401, kj::str("Authorization has been denied for this request."), kj::mv(detail),
-              nullptr};
-    case ErrorCode::THROTTLED:
-      return {429, kj::str("Too many failed attempts; try again later."), kj::mv(detail), nullptr,
-              kj::max(f.retryAfterSeconds, 1u)};
-    case ErrorCode::PERMISSION_DENIED:
-      return {403, kj::str("The caller is not allowed to do this."), kj::mv(detail), nullptr};
-    case ErrorCode::INVALID_ARGUMENT:
-    case ErrorCode::LIMIT_EXCEEDED:
-      return {400, kj::str("The request is invalid."), kj::mv(detail),
-              f.field.size() > 0 ? kj::Maybe<kj::String>(fieldPath(op, f.field)) : nullptr};
-    case ErrorCode::NOT_FOUND:
-      return {404, kj::str("Not found."), kj::mv(detail), nullptr};
-    case ErrorCode::CONFLICT:
-      return {409, kj::str("Conflict."), kj::mv(detail), nullptr};
-    case ErrorCode::UNAVAILABLE:
-      return {503, kj::str("The credential vault is unavailable."), kj::mv(detail), nullptr,
-              kj::max(f.retryAfterSeconds, 1u)};
-    case ErrorCode::INTEGRITY:
-    case ErrorCode::INTERNAL:
-      return {500, kj::str("An error has occurred."), kj::mv(detail), nullptr};
-  }
-  return {500, kj::str("An error has occurred."), kj::mv(detail), nullptr};
+  auto& info = ipc::errorInfo(f.code);
+  RestError e{info.httpStatus, kj::str(info.httpMessage), kj::mv(detail), nullptr};
+  if (info.httpNamesField && f.field.size() > 0) e.field = fieldPath(op, f.field);
+  if (info.httpRetryAfter) e.retryAfterSeconds = kj::max(f.retryAfterSeconds, 1u);
+  return e;
 }
 
 class RestApi final : public kj::Refcounted {

@@ -1,4 +1,5 @@
 #include "user.h"
+#include "ipc/errors.h"
 
 #include <kj/debug.h>
 
@@ -234,32 +235,6 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
   x.end();
 }
 
-kj::StringPtr exceptionType(rpc::ErrorCode code) {
-  switch (code) {
-    case rpc::ErrorCode::NOT_AUTHENTICATED:
-      return "SoSecurityException";
-    case rpc::ErrorCode::PERMISSION_DENIED:
-      return "SoAccessDeniedException";
-    case rpc::ErrorCode::INVALID_ARGUMENT:
-      return "ArgumentException";
-    case rpc::ErrorCode::LIMIT_EXCEEDED:
-      return "ArgumentOutOfRangeException";
-    case rpc::ErrorCode::NOT_FOUND:
-      return "SoNotFoundException";
-    case rpc::ErrorCode::THROTTLED:
-      return "SoThrottledException";
-    case rpc::ErrorCode::CONFLICT:
-      return "SoConflictException";
-    case rpc::ErrorCode::UNAVAILABLE:
-      return "SoServerUnavailableException";
-    case rpc::ErrorCode::INTEGRITY:
-      return "SoIntegrityException";
-    case rpc::ErrorCode::INTERNAL:
-      return "SoServerException";
-  }
-  return "SoServerException";
-}
-
 void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
   auto& x = w.xml();
   w.beginHeader();
@@ -271,7 +246,7 @@ void writeResultHeaders(ResponseWriter& w, kj::Maybe<const Failure&> failure) {
     w.newline(3);
     x.element(w.q("FriendlyText"), f->message);
     w.newline(3);
-    x.element(w.q("ExceptionType"), exceptionType(f->code));
+    x.element(w.q("ExceptionType"), ipc::errorInfo(f->code).soapExceptionType);
     w.newline(3);
     x.element(w.q("Source"), "credvault");
     if (f->field.size() > 0) {

@@ -27,9 +27,6 @@ void writeUserResponse(ResponseWriter& w, frontends::Op op, const frontends::OpR
 // The response headers SuperOffice sends: ExceptionInfo (on failure) and Succeeded.
 void writeResultHeaders(ResponseWriter& w, kj::Maybe<const frontends::Failure&> failure);
 
-// SuperOffice-style exception type name for an error code ("SoSecurityException", ...).
-kj::StringPtr exceptionType(rpc::ErrorCode code);
-
 // xsd:dateTime as SuperOffice writes it.
 kj::String formatDateTime(int64_t ticks);
 // Reads xsd:dateTime (offsets converted to UTC; no offset = UTC); "" is not a date.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "ipc/errors.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <string>
+#include <type_traits>
 
 namespace credvault::core::testing {
 
@@ -57,35 +59,57 @@ struct Caught {
   std::string message;
 };
 
+inline void record(Caught& c, const Refusal& r) {
+  c.thrown = true;
+  c.code = r.code;
+  c.field = r.field.cStr();
+  c.message = r.message.cStr();
+}
+
+// The refusal `body` returns (a check's kj::Maybe<Refusal>, a Result<T>) or the VaultError it
+// throws; `thrown` is false when it did neither.
 template<typename Func>
 Caught catchVaultError(Func&& body) {
   Caught c;
   try {
-    body();
-  } catch (const VaultError& e) {
-    c.thrown = true;
-    c.code = e.code();
-    c.field = e.field().cStr();
-    c.message = e.message().cStr();
-  }
+    using R = decltype(body());
+    if constexpr (std::is_same_v<R, kj::Maybe<Refusal>>) {
+      KJ_IF_MAYBE(r, body()) { record(c, *r); }
+    } else if constexpr (IsResult<R>::value) {
+      auto result = body();
+      KJ_IF_MAYBE(r, result.refused()) { record(c, *r); }
+    } else {
+      body();
+    }
+  } catch (const VaultError& e) { record(c, e.refusal()); }
   return c;
 }
 
+// The code's name as the wire knows it (core's values are rpc::ErrorCode's, core/error.h).
 inline std::string codeName(ErrorCode code) {
-  return errorCodeName(code).cStr();
+  return ipc::errorCodeName(static_cast<rpc::ErrorCode>(code)).cStr();
 }
 
-// Asserts that `expr` throws a VaultError with `code` (and, when non-empty, `field`).
-#define EXPECT_VAULT_ERROR(expr, code_, field_)                                              \
-  do {                                                                                       \
-    auto caught_ = ::credvault::core::testing::catchVaultError([&]() { (void)(expr); });     \
-    EXPECT_TRUE(caught_.thrown) << #expr << " did not throw a VaultError";                   \
-    if (caught_.thrown) {                                                                    \
-      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                          \
-                ::credvault::core::testing::codeName(code_))                                 \
-          << #expr << ": " << caught_.message;                                               \
-      if (std::string(field_).size() > 0) { EXPECT_EQ(caught_.field, std::string(field_)); } \
-    }                                                                                        \
+// Asserts that `expr` is refused (returns or throws) with `code` (and, when non-empty, `field`).
+#define EXPECT_VAULT_ERROR(expr, code_, field_)                                                  \
+  do {                                                                                           \
+    auto caught_ =                                                                               \
+        ::credvault::core::testing::catchVaultError([&]() -> decltype(auto) { return (expr); }); \
+    EXPECT_TRUE(caught_.thrown) << #expr << " was not refused";                                  \
+    if (caught_.thrown) {                                                                        \
+      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                              \
+                ::credvault::core::testing::codeName(code_))                                     \
+          << #expr << ": " << caught_.message;                                                   \
+      if (std::string(field_).size() > 0) { EXPECT_EQ(caught_.field, std::string(field_)); }     \
+    }                                                                                            \
+  } while (false)
+
+// Asserts that `expr` is neither refused nor throws.
+#define EXPECT_ACCEPTED(expr)                                                                    \
+  do {                                                                                           \
+    auto caught_ =                                                                               \
+        ::credvault::core::testing::catchVaultError([&]() -> decltype(auto) { return (expr); }); \
+    EXPECT_FALSE(caught_.thrown) << #expr << ": " << caught_.message;                            \
   } while (false)
 
 }  // namespace credvault::core::testing

@@ -64,10 +64,10 @@ TEST(Utf8Length, RejectsInvalid) {
 }
 
 TEST(CheckText, BoundAndOnePast) {
-  checkText("f", chars(repeat("a", 10)), 10);
+  EXPECT_ACCEPTED(checkText("f", chars(repeat("a", 10)), 10));
   EXPECT_VAULT_ERROR(checkText("f", chars(repeat("a", 11)), 10), ErrorCode::LIMIT_EXCEEDED, "f");
   // Multi-byte characters count as one each.
-  checkText("f", chars(repeat("\xf0\x9f\x94\x91", 10)), 10);
+  EXPECT_ACCEPTED(checkText("f", chars(repeat("\xf0\x9f\x94\x91", 10)), 10));
   EXPECT_VAULT_ERROR(checkText("f", chars(repeat("\xf0\x9f\x94\x91", 11)), 10),
                      ErrorCode::LIMIT_EXCEEDED, "f");
 }
@@ -79,7 +79,7 @@ TEST(CheckText, ControlCharacters) {
     s += "b";
     bool allowedMultiline = c == '\n' || c == '\t' || c == '\r';
     EXPECT_VAULT_ERROR(checkText("f", chars(s), 100), ErrorCode::INVALID_ARGUMENT, "f");
-    auto caught = catchVaultError([&]() { checkText("f", chars(s), 100, true); });
+    auto caught = catchVaultError([&]() { return checkText("f", chars(s), 100, true); });
     EXPECT_EQ(caught.thrown, !allowedMultiline) << "control character " << c;
   }
   EXPECT_VAULT_ERROR(checkText("f", chars("a\x7f"), 100, true), ErrorCode::INVALID_ARGUMENT, "f");
@@ -87,11 +87,12 @@ TEST(CheckText, ControlCharacters) {
 }
 
 TEST(CheckText, MessagesNeverEchoTheValue) {
-  auto caught = catchVaultError(
-      [&]() { checkText("comment", chars(repeat("sEcReTcOmMeNt", 30)), MAX_COMMENT_CHARS); });
+  auto caught = catchVaultError([&]() {
+    return checkText("comment", chars(repeat("sEcReTcOmMeNt", 30)), MAX_COMMENT_CHARS);
+  });
   ASSERT_TRUE(caught.thrown);
   EXPECT_EQ(caught.message.find("sEcReT"), std::string::npos);
-  caught = catchVaultError([&]() { checkText("comment", chars("sEcReT\x01"), 10); });
+  caught = catchVaultError([&]() { return checkText("comment", chars("sEcReT\x01"), 10); });
   ASSERT_TRUE(caught.thrown);
   EXPECT_EQ(caught.message.find("sEcReT"), std::string::npos);
 }
@@ -99,11 +100,11 @@ TEST(CheckText, MessagesNeverEchoTheValue) {
 TEST(CheckCredential, EveryLimit) {
   {
     auto c = cred(repeat("p", MAX_PUBLIC_VALUE_CHARS));
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c = cred(repeat("p", MAX_PUBLIC_VALUE_CHARS + 1));
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "publicValue");
     c = cred(repeat("\xc3\xa9", MAX_PUBLIC_VALUE_CHARS));
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c = cred(repeat("\xc3\xa9", MAX_PUBLIC_VALUE_CHARS + 1));
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "publicValue");
     c = cred("a\nb");
@@ -114,36 +115,36 @@ TEST(CheckCredential, EveryLimit) {
   {
     auto c = cred();
     c.comment = kj::str(repeat("c", MAX_COMMENT_CHARS).c_str());
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c.comment = kj::str(repeat("c", MAX_COMMENT_CHARS + 1).c_str());
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "comment");
     c.comment = kj::str(repeat("\xe2\x82\xac", MAX_COMMENT_CHARS).c_str());
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c.comment = kj::str(repeat("\xe2\x82\xac", MAX_COMMENT_CHARS + 1).c_str());
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "comment");
     c.comment = kj::str("line one\nline two\ttab");
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c.comment = kj::str("bell\x07");
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::INVALID_ARGUMENT, "comment");
   }
   {
     auto c = cred();
     c.secretValue = crypto::Secret::copyOf(kj::StringPtr(repeat("s", MAX_SECRET_BYTES).c_str()));
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c.secretValue =
         crypto::Secret::copyOf(kj::StringPtr(repeat("s", MAX_SECRET_BYTES + 1).c_str()));
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "secretValue");
     // The secret limit is in bytes: 2048 four-byte characters are exactly 8192 bytes.
     c.secretValue = crypto::Secret::copyOf(
         kj::StringPtr(repeat("\xf0\x9f\x94\x91", MAX_SECRET_BYTES / 4).c_str()));
-    checkCredential(c);
+    EXPECT_ACCEPTED(checkCredential(c));
     c.secretValue = crypto::Secret::copyOf(
         kj::StringPtr((repeat("\xf0\x9f\x94\x91", MAX_SECRET_BYTES / 4) + "x").c_str()));
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::LIMIT_EXCEEDED, "secretValue");
     c.secretValue = crypto::Secret::copyOf(kj::StringPtr("bad\xc0\xaf"));
     EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::INVALID_ARGUMENT, "secretValue");
     c.secretValue = crypto::Secret();
-    checkCredential(c);  // "" is a valid secret
+    EXPECT_ACCEPTED(checkCredential(c));  // "" is a valid secret
   }
 }
 
@@ -151,10 +152,10 @@ TEST(CheckCredential, Dates) {
   auto c = cred();
   c.validFrom = 0;
   c.validTo = 0;
-  checkCredential(c);
+  EXPECT_ACCEPTED(checkCredential(c));
   c.validFrom = MAX_TICKS;
   c.validTo = MAX_TICKS;
-  checkCredential(c);
+  EXPECT_ACCEPTED(checkCredential(c));
   c.validFrom = MAX_TICKS + 1;
   c.validTo = 0;
   EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::INVALID_ARGUMENT, "validFrom");
@@ -170,32 +171,32 @@ TEST(CheckCredential, Dates) {
   c.validTo = UNIX_EPOCH_TICKS + 99;
   EXPECT_VAULT_ERROR(checkCredential(c), ErrorCode::INVALID_ARGUMENT, "validTo");
   c.validTo = UNIX_EPOCH_TICKS + 100;
-  checkCredential(c);
+  EXPECT_ACCEPTED(checkCredential(c));
   c.validTo = 0;
-  checkCredential(c);
+  EXPECT_ACCEPTED(checkCredential(c));
   c.validFrom = 0;
   c.validTo = UNIX_EPOCH_TICKS;
-  checkCredential(c);
+  EXPECT_ACCEPTED(checkCredential(c));
 }
 
 TEST(CheckType, Limits) {
-  checkType(chars(repeat("t", MAX_TYPE_CHARS)));
+  EXPECT_ACCEPTED(checkType(chars(repeat("t", MAX_TYPE_CHARS))));
   EXPECT_VAULT_ERROR(checkType(chars(repeat("t", MAX_TYPE_CHARS + 1))), ErrorCode::LIMIT_EXCEEDED,
                      "type");
-  checkType(chars(repeat("\xc3\xa9", MAX_TYPE_CHARS)));
+  EXPECT_ACCEPTED(checkType(chars(repeat("\xc3\xa9", MAX_TYPE_CHARS))));
   EXPECT_VAULT_ERROR(checkType(chars(repeat("\xc3\xa9", MAX_TYPE_CHARS + 1))),
                      ErrorCode::LIMIT_EXCEEDED, "type");
   EXPECT_VAULT_ERROR(checkType(chars("im\tap")), ErrorCode::INVALID_ARGUMENT, "type");
   EXPECT_VAULT_ERROR(checkType(chars("imap\xe2")), ErrorCode::INVALID_ARGUMENT, "type");
   // SuperOffice's published examples send an empty Type; it is a valid (if odd) name.
-  checkType(chars(""));
+  EXPECT_ACCEPTED(checkType(chars("")));
 }
 
 TEST(CheckAssociateName, Limits) {
-  checkAssociateName(chars(repeat("n", MAX_NAME_CHARS)));
+  EXPECT_ACCEPTED(checkAssociateName(chars(repeat("n", MAX_NAME_CHARS))));
   EXPECT_VAULT_ERROR(checkAssociateName(chars(repeat("n", MAX_NAME_CHARS + 1))),
                      ErrorCode::LIMIT_EXCEEDED, "name");
-  checkAssociateName(chars(repeat("\xc3\xb8", MAX_NAME_CHARS)));
+  EXPECT_ACCEPTED(checkAssociateName(chars(repeat("\xc3\xb8", MAX_NAME_CHARS))));
   EXPECT_VAULT_ERROR(checkAssociateName(chars(repeat("\xc3\xb8", MAX_NAME_CHARS + 1))),
                      ErrorCode::LIMIT_EXCEEDED, "name");
   EXPECT_VAULT_ERROR(checkAssociateName(chars("")), ErrorCode::INVALID_ARGUMENT, "name");
@@ -203,12 +204,13 @@ TEST(CheckAssociateName, Limits) {
   EXPECT_VAULT_ERROR(checkAssociateName(chars("trail ")), ErrorCode::INVALID_ARGUMENT, "name");
   EXPECT_VAULT_ERROR(checkAssociateName(chars("new\nline")), ErrorCode::INVALID_ARGUMENT, "name");
   EXPECT_VAULT_ERROR(checkAssociateName(chars("\xc3")), ErrorCode::INVALID_ARGUMENT, "name");
-  checkAssociateName(chars("Ola Nordmann"));
+  EXPECT_ACCEPTED(checkAssociateName(chars("Ola Nordmann")));
 }
 
 TEST(CheckPassword, Limits) {
-  checkPassword(crypto::Secret::copyOf(kj::StringPtr("x")));
-  checkPassword(crypto::Secret::copyOf(kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES).c_str())));
+  EXPECT_ACCEPTED(checkPassword(crypto::Secret::copyOf(kj::StringPtr("x"))));
+  EXPECT_ACCEPTED(checkPassword(
+      crypto::Secret::copyOf(kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES).c_str()))));
   EXPECT_VAULT_ERROR(checkPassword(crypto::Secret::copyOf(
                          kj::StringPtr(repeat("p", MAX_PASSWORD_BYTES + 1).c_str()))),
                      ErrorCode::LIMIT_EXCEEDED, "password");
@@ -277,19 +279,6 @@ TEST(Codec, TruncatedInputIsAnIntegrityError) {
                        d.u8();
                      }()),
                      ErrorCode::INTEGRITY, "");
-}
-
-TEST(ErrorCodes, StableNames) {
-  EXPECT_EQ(errorCodeName(ErrorCode::INTERNAL), "internal");
-  EXPECT_EQ(errorCodeName(ErrorCode::NOT_AUTHENTICATED), "not-authenticated");
-  EXPECT_EQ(errorCodeName(ErrorCode::PERMISSION_DENIED), "permission-denied");
-  EXPECT_EQ(errorCodeName(ErrorCode::INVALID_ARGUMENT), "invalid-argument");
-  EXPECT_EQ(errorCodeName(ErrorCode::NOT_FOUND), "not-found");
-  EXPECT_EQ(errorCodeName(ErrorCode::LIMIT_EXCEEDED), "limit-exceeded");
-  EXPECT_EQ(errorCodeName(ErrorCode::UNAVAILABLE), "unavailable");
-  EXPECT_EQ(errorCodeName(ErrorCode::INTEGRITY), "integrity");
-  EXPECT_EQ(errorCodeName(ErrorCode::CONFLICT), "conflict");
-  EXPECT_EQ(errorCodeName(ErrorCode::THROTTLED), "throttled");
 }
 
 }  // namespace

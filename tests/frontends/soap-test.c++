@@ -2,6 +2,7 @@
 // SuperOffice's published examples, and the service end to end against an in-process fake
 // credvaultd (the real daemon is exercised by the 'gateway' integration suite).
 
+#include "base/field-limits.h"
 #include "frontends/soap/envelope.h"
 #include "frontends/soap/service.h"
 #include "frontends/soap/user.h"
@@ -320,6 +321,52 @@ TEST(SoapArguments, SuperOfficeLengthLimitsAtLimitAndOnePast) {
   req.credential.secretValue = frontends::SensitiveText(kj::strArray(
       KJ_MAP(i, kj::zeroTo(70)) { return "\xe2\x82\xac"_kj; }, ""));
   EXPECT_TRUE(frontends::validate(req) == nullptr);
+}
+
+TEST(GatewayLimits, SharedFieldLimitsAtLimitAndOnePast) {
+  // The daemon's numbers (base/field-limits.h), refused at the gateway at the same length.
+  auto get = [](size_t typeChars) {
+    frontends::OpRequest req;
+    req.op = Op::GET;
+    req.type = kj::str(kj::repeat('t', typeChars));
+    return frontends::validate(req);
+  };
+  EXPECT_TRUE(get(base::MAX_TYPE_CHARS) == nullptr);
+  auto typeFailure = KJ_ASSERT_NONNULL(get(base::MAX_TYPE_CHARS + 1));
+  EXPECT_EQ(typeFailure.code, rpc::ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_EQ(typeFailure.field, "Type");
+
+  auto caller = [](frontends::Caller::Kind kind, size_t secretBytes, size_t nameBytes = 1) {
+    frontends::Caller c;
+    c.kind = kind;
+    c.userName = kj::str(kj::repeat('n', nameBytes));
+    c.secret = frontends::SensitiveText(kj::str(kj::repeat('s', secretBytes)));
+    return frontends::validate(c);
+  };
+  using K = frontends::Caller;
+  EXPECT_TRUE(caller(K::TICKET, base::MAX_TICKET_BYTES) == nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(caller(K::TICKET, base::MAX_TICKET_BYTES + 1)).code,
+            rpc::ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_TRUE(caller(K::TOKEN, base::MAX_TOKEN_BYTES) == nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(caller(K::TOKEN, base::MAX_TOKEN_BYTES + 1)).code,
+            rpc::ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_TRUE(caller(K::PASSWORD, base::MAX_PASSWORD_BYTES) == nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(caller(K::PASSWORD, base::MAX_PASSWORD_BYTES + 1)).code,
+            rpc::ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_TRUE(caller(K::PASSWORD, 1, base::MAX_NAME_BYTES) == nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(caller(K::PASSWORD, 1, base::MAX_NAME_BYTES + 1)).code,
+            rpc::ErrorCode::NOT_AUTHENTICATED);
+
+  auto app = [](size_t bytes) {
+    frontends::Caller c;
+    c.secret = frontends::SensitiveText(kj::str("7T:x"));
+    c.appToken = kj::str(kj::repeat('a', bytes));
+    return frontends::validate(c);
+  };
+  EXPECT_TRUE(app(base::MAX_APP_TOKEN_BYTES) == nullptr);
+  auto appFailure = KJ_ASSERT_NONNULL(app(base::MAX_APP_TOKEN_BYTES + 1));
+  EXPECT_EQ(appFailure.code, rpc::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(appFailure.field, "ApplicationToken");
 }
 
 TEST(SoapDates, FormatsAsSuperOfficeDoes) {

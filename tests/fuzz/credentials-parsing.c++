@@ -47,8 +47,8 @@ struct World {
     na.name = kj::str("alice");
     auto alice = vault->runNow(vault->addAssociate(root, kj::mv(na)));
     ticket = vault->runNow(auth->issueTicket(alice)).ticket;
-    token = vault->runNow(auth->createToken(root, alice.id, "t", 0)).token;
-    app = vault->runNow(auth->addApplication(root, "partner")).token;
+    token = vault->runNow(auth->createToken(root, alice.id, "t", 0)).value().token;
+    app = vault->runNow(auth->addApplication(root, "partner")).value().token;
   }
 };
 
