@@ -681,7 +681,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto dir = kj::heapString(vault.environment().directory());
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
     auto job = [dir = kj::mv(dir), key = kj::mv(key), who = lateCheck()]() mutable {
-      core::requireSystem(who(), "verifying the vault");  // still, now that its turn came
+      core::raiseIf(core::requireSystem(who(), "verifying the vault"));  // still, at its turn
       return verifyInChild(dir, key);
     };
     return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
