@@ -2,6 +2,7 @@
 // version, backup and concurrent readers. Each test uses its own directory under /tmp.
 
 #include "store/env.h"
+#include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -28,34 +29,7 @@ namespace {
 
 using Bytes = kj::ArrayPtr<const kj::byte>;
 
-// A fresh directory under /tmp, removed with its contents when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/credvault-store-test-XXXXXX";
-    KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp failed", strerror(errno));
-    path_ = kj::heapString(pattern);
-  }
-  ~TempDir() {
-    nftw(
-        path_.cStr(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  KJ_DISALLOW_COPY(TempDir);
-
-  kj::StringPtr path() const { return path_; }
-  // A new subdirectory, for a second environment.
-  kj::String subdir(kj::StringPtr name) const {
-    auto p = kj::str(path_, "/", name);
-    KJ_SYSCALL(mkdir(p.cStr(), 0700), p);
-    return p;
-  }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path_, "/", name); }
-
- private:
-  kj::String path_;
-};
+using support::TempDir;
 
 Bytes b(const char* text) {
   return kj::StringPtr(text).asBytes();
