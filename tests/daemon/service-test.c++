@@ -10,7 +10,6 @@
 #include "crypto/aead.h"
 #include "crypto/password.h"
 #include "ipc/client.h"
-#include "tests/core/test-util.h"
 
 #include <capnp/rpc-twoparty.h>
 #include <gtest/gtest.h>
@@ -281,6 +280,22 @@ TEST_F(ServiceTest, PartnerAppsAndUnauthenticatedCallersGetNothing) {
   auto br = bad.send().wait(ws);
   ASSERT_TRUE(br.hasError());
   EXPECT_EQ(br.getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+}
+
+// Setting a password empties the Basic-auth verification cache, which may never have held an
+// entry (found by the daemon-rpc fuzz target: undefined behaviour under UBSan).
+TEST_F(ServiceTest, AnAdminSetsAPasswordBeforeAnyoneHasLoggedIn) {
+  auto req = rootAdmin().setPasswordRequest();
+  req.setAssociateId(alice);
+  req.setPassword(NEW_PW);
+  auto r = req.send().wait(ws);
+  ASSERT_FALSE(r.hasError()) << r.getError().getMessage().cStr();
+  auto login = connect(STRANGER_UID).authenticatePasswordRequest();
+  login.setName("alice");
+  login.setPassword(ALICE_PW);
+  EXPECT_EQ(login.send().wait(ws).getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+  auto s = password(STRANGER_UID, "alice", NEW_PW).session;
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
 }
 
 TEST_F(ServiceTest, AUserCannotReadOrChangeAnothersCredentials) {
