@@ -2,6 +2,7 @@
 
 #include "crypto/masterkey.h"
 #include "crypto/aead.h"
+#include "tests/support/failure.h"
 #include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
@@ -34,19 +35,8 @@ kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
   return kj::heapString(out.begin());
 }
 
-// The description of the exception `func` throws, or "" (and a test failure) if none.
-template<typename Func>
-std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return e->getDescription().cStr();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool has(const std::string& text, const char* part) {
-  return text.find(part) != std::string::npos;
-}
+using support::failureOf;
+using support::has;
 
 struct Fixture {
   TempDir dir;

@@ -2,6 +2,7 @@
 // version, backup and concurrent readers. Each test uses its own directory under /tmp.
 
 #include "store/env.h"
+#include "tests/support/failure.h"
 #include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
@@ -62,18 +63,8 @@ kj::Array<kj::byte> numberKey(char prefix, uint32_t n) {
   return key;
 }
 
-template<typename Func>
-std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return e->getDescription().cStr();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool has(const std::string& text, const char* part) {
-  return text.find(part) != std::string::npos;
-}
+using support::failureOf;
+using support::has;
 
 // A value of `size` bytes whose content depends on `seed`, to detect mixed-up values.
 kj::Array<kj::byte> pattern(size_t size, uint32_t seed) {
