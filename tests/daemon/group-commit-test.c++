@@ -54,6 +54,12 @@ struct Rig {
           return true;
         });
   }
+  // Puts "k<i>" = "v<i>" for i < n.
+  kj::Vector<kj::Promise<Outcome<bool>>> puts(int n) {
+    kj::Vector<kj::Promise<Outcome<bool>>> pending;
+    for (int i = 0; i < n; ++i) pending.add(put(kj::str("k", i), kj::str("v", i)));
+    return pending;
+  }
   // The value under `key` as the store has it now, or "<absent>".
   std::string get(kj::StringPtr key) {
     auto txn = env->read();
@@ -69,8 +75,7 @@ TEST(GroupCommit, WritesQueuedTogetherShareOneCommitAndAllAreAnswered) {
   WriterGate gate;
   auto held = holdWriter(*rig.committer, gate);
   waitEntered(gate);
-  kj::Vector<kj::Promise<Outcome<bool>>> pending;
-  for (int i = 0; i < 20; ++i) pending.add(rig.put(kj::str("k", i), kj::str("v", i)));
+  auto pending = rig.puts(20);
   EXPECT_EQ(rig.committer->queued(), 20u);
   *gate.open.lockExclusive() = true;
   held.wait(rig.ws);
@@ -85,9 +90,7 @@ TEST(GroupCommit, WritesQueuedTogetherShareOneCommitAndAllAreAnswered) {
 
 TEST(GroupCommit, NothingAcknowledgedIsMissingAfterReopening) {
   Rig rig;
-  kj::Vector<kj::Promise<Outcome<bool>>> pending;
-  for (int i = 0; i < 50; ++i) pending.add(rig.put(kj::str("k", i), kj::str("v", i)));
-  auto outcomes = kj::joinPromises(pending.releaseAsArray()).wait(rig.ws);
+  auto outcomes = kj::joinPromises(rig.puts(50).releaseAsArray()).wait(rig.ws);
   rig.close();
   rig.open();
   for (int i = 0; i < 50; ++i) {
@@ -101,8 +104,7 @@ TEST(GroupCommit, StoppingCommitsAndAnswersWhatIsQueued) {
   WriterGate gate;
   auto held = holdWriter(*rig.committer, gate);
   waitEntered(gate);
-  kj::Vector<kj::Promise<Outcome<bool>>> pending;
-  for (int i = 0; i < 10; ++i) pending.add(rig.put(kj::str("k", i), kj::str("v", i)));
+  auto pending = rig.puts(10);
   *gate.open.lockExclusive() = true;
   rig.committer = nullptr;  // the destructor drains the queue before joining
   held.wait(rig.ws);
