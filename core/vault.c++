@@ -847,19 +847,19 @@ uint32_t Vault::rotateDataKey(const Principal& who) {
 void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
   requireSystem(who, "changing the master key");
   if (newMasterKey.size() != crypto::KEY_BYTES) invalid("keyFile", "the new key is not 32 bytes");
-  auto ring = keyring_.lockExclusive();
-  kj::Vector<uint32_t> ids;
-  {
-    auto txn = env_.read();
+  // The keyring is taken inside the write transaction, after LMDB's writer lock, the order
+  // every write follows (see rotateDataKey): taken before, this waited for a write being
+  // committed while that write waited for the keyring.
+  env_.write([&](store::WriteTxn& txn) {
+    kj::Vector<uint32_t> ids;
     txn.scan(keys_, nullptr, [&](auto key, auto) {
       ids.add(store::getBe32(key.begin()));
       return true;
     });
-  }
-  env_.write([&](store::WriteTxn& txn) {
+    auto ring = keyring_.lockShared();
     for (auto id : ids) txn.put(keys_, be32(id), ring->wrapUnder(id, newMasterKey));
   });
-  ring->replaceMasterKey(kj::mv(newMasterKey));
+  keyring_.lockExclusive()->replaceMasterKey(kj::mv(newMasterKey));
 }
 
 void Vault::backup(const Principal& who, int fd) {
