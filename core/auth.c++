@@ -205,7 +205,10 @@ WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
 }
 
 void Authenticator::flushCache() {
-  memory_.lockExclusive()->cache.clear();
+  // Not clear() on a map that never held an entry: KJ 0.9.2's HashIndex::clear() then passes
+  // memset a null pointer (undefined behaviour; found by the daemon-rpc fuzz target).
+  auto mem = memory_.lockExclusive();
+  if (mem->cache.size() > 0) mem->cache.clear();
 }
 
 // ---- tickets -----------------------------------------------------------------------------

@@ -823,32 +823,44 @@ WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj:
 
 uint32_t Vault::rotateDataKey(const Principal& who) {
   raiseIf(requireSystem(who, "rotating the data key"));
-  // Rare and quick: hold the keyring exclusively until the new key is durable, so no
-  // record is sealed with a key that a failed commit would leave unstored.
-  auto ring = keyring_.lockExclusive();
-  uint32_t id = ring->currentId() + 1;
-  auto wrapped = ring->create(id);
-  KJ_ON_SCOPE_FAILURE(ring->forget(id));
-  env_.write([&](store::WriteTxn& txn) { txn.put(keys_, be32(id), wrapped); });
+  // No record may be sealed with a key that a failed commit would leave unstored: the new key
+  // is made aside, stored, and only then loaded into the keyring, where it becomes current.
+  // The keyring is never held while waiting for LMDB's writer lock: a write (the group
+  // committer's thread) holds that lock and seals under the keyring, so the opposite order
+  // hung the daemon for good (found by the daemon-rpc fuzz target).
+  uint32_t id;
+  kj::Array<kj::byte> wrapped;
+  {
+    auto ring = keyring_.lockShared();
+    id = ring->currentId() + 1;
+    crypto::Keyring aside(crypto::Secret::copyOf(ring->masterKey().reveal()));
+    wrapped = aside.create(id);
+  }
+  env_.write([&](store::WriteTxn& txn) {
+    // A rotation that committed meanwhile took this id: never overwrite a stored key.
+    KJ_REQUIRE(txn.get(keys_, be32(id)) == nullptr, "another data key rotation came first");
+    txn.put(keys_, be32(id), wrapped);
+  });
+  KJ_ASSERT(keyring_.lockExclusive()->load(id, wrapped), "the new data key does not open");
   return id;
 }
 
 void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
   raiseIf(requireSystem(who, "changing the master key"));
   if (newMasterKey.size() != crypto::KEY_BYTES) invalid("keyFile", "the new key is not 32 bytes");
-  auto ring = keyring_.lockExclusive();
-  kj::Vector<uint32_t> ids;
-  {
-    auto txn = env_.read();
+  // The keyring is taken inside the write transaction, after LMDB's writer lock, the order
+  // every write follows (see rotateDataKey): taken before, this waited for a write being
+  // committed while that write waited for the keyring.
+  env_.write([&](store::WriteTxn& txn) {
+    kj::Vector<uint32_t> ids;
     txn.scan(keys_, nullptr, [&](auto key, auto) {
       ids.add(store::getBe32(key.begin()));
       return true;
     });
-  }
-  env_.write([&](store::WriteTxn& txn) {
+    auto ring = keyring_.lockShared();
     for (auto id : ids) txn.put(keys_, be32(id), ring->wrapUnder(id, newMasterKey));
   });
-  ring->replaceMasterKey(kj::mv(newMasterKey));
+  keyring_.lockExclusive()->replaceMasterKey(kj::mv(newMasterKey));
 }
 
 void Vault::backup(const Principal& who, int fd) {

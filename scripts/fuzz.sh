@@ -16,7 +16,8 @@ seconds=${1:-20}
 [[ $# -gt 0 ]] && shift
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz.sh: SECONDS must be a positive integer" >&2; exit 2; }
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-ALL_TARGETS=(http-head xml json form soap-envelope rest-binding stored-record validate credentials-parsing daemon-config)
+ALL_TARGETS=(http-head xml json form soap-envelope rest-binding stored-record validate credentials-parsing daemon-config
+  daemon-rpc)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${ALL_TARGETS[@]}")
 for t in "${targets[@]}"; do

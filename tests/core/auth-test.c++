@@ -6,6 +6,7 @@
 #include "core/limits.h"
 #include "crypto/aead.h"
 #include "test-util.h"
+#include "tests/support/vault-world.h"
 
 #include <fstream>
 #include <memory>
@@ -24,41 +25,22 @@ crypto::Secret pw(kj::StringPtr s) {
 
 class AuthTest : public ::testing::Test {
  protected:
-  TempDir dir;
-  FakeClock clock;
-  // std::unique_ptr: the fixture's destructor must stay noexcept (kj::Own's is not).
-  std::unique_ptr<store::Environment> env;
-  std::unique_ptr<Vault> vault;
-  std::unique_ptr<Authenticator> auth;
-  // Plain bytes: a Secret member would make the fixture's destructor noexcept(false).
-  kj::Array<kj::byte> master = kj::heapArray(crypto::Secret::random(crypto::KEY_BYTES).reveal());
-  Principal root;
+  support::VaultWorld world;
+  TempDir& dir = world.dir;
+  FakeClock& clock = world.clock;
+  std::unique_ptr<Vault>& vault = world.vault;
+  std::unique_ptr<Authenticator>& auth = world.auth;
+  Principal& root = world.root;
   Associate alice;
 
   void open(bool online = false) {
-    auth = nullptr;
-    vault = nullptr;
-    env = nullptr;
-    env = std::make_unique<store::Environment>(dir.path());
-    VaultOptions options;
-    options.passwordParams = crypto::minimalPasswordParams();
-    vault = std::make_unique<Vault>(*env, crypto::Secret::copyOf(master.asPtr()), clock, options);
-    AuthOptions ao;
-    ao.onlineMode = online;
-    ao.ticketLifetimeSeconds = 3600;
-    auth = std::make_unique<Authenticator>(*vault, clock, ao);
-  }
-
-  void TearDown() override {
-    auth = nullptr;
-    vault = nullptr;
-    env = nullptr;
+    world.authOptions.onlineMode = online;
+    world.authOptions.ticketLifetimeSeconds = 3600;
+    world.open();
   }
 
   void SetUp() override {
     open();
-    root.kind = Kind::SYSTEM;
-    root.method = AuthMethod::PEER_CREDENTIALS;
     NewAssociate na;
     na.name = kj::str("Alice");
     na.password = pw("correct horse");
@@ -317,9 +299,7 @@ TEST_F(AuthTest, NoTicketTokenOrPasswordInTheFile) {
   auto ticket = vault->runNow(auth->issueTicket(alice)).ticket;
   auto token = vault->runNow(auth->createToken(as(alice), 0, "ci", 0)).value().token;
   auto app = vault->runNow(auth->addApplication(root, "crm-sync")).value().token;
-  auth = nullptr;
-  vault = nullptr;
-  env = nullptr;
+  world.close();
   auto bytes = file();
   ASSERT_GT(bytes.size(), 0u);
   for (auto needle :

@@ -5,6 +5,7 @@
 #include "core/identity.h"
 #include "crypto/aead.h"
 #include "test-util.h"
+#include "tests/support/vault-world.h"
 
 #include <memory>
 #include <string>
@@ -36,14 +37,13 @@ std::string decide(const Principal& who, Operation op, int32_t target) {
 
 class IdentityTest : public ::testing::TestWithParam<AuthMethod> {
  protected:
-  TempDir dir;
-  FakeClock clock;
-  kj::Array<kj::byte> master = kj::heapArray(crypto::Secret::random(crypto::KEY_BYTES).reveal());
-  std::unique_ptr<store::Environment> env;
-  std::unique_ptr<Vault> vault;
-  std::unique_ptr<Authenticator> auth;
-  std::unique_ptr<Identity> identity;
-  Principal root;
+  support::VaultWorld world;
+  FakeClock& clock = world.clock;
+  std::unique_ptr<Vault>& vault = world.vault;
+  std::unique_ptr<Authenticator>& auth = world.auth;
+  std::unique_ptr<Identity>& identity = world.identity;
+  std::unique_ptr<store::Environment>& env = world.env;
+  Principal& root = world.root;
   Associate user, userAdmin, system, other;
   kj::String appToken;
 
@@ -51,19 +51,9 @@ class IdentityTest : public ::testing::TestWithParam<AuthMethod> {
   static constexpr uint32_t OTHER_UID = 1004, STRANGER_UID = 5000;
 
   void open(bool online) {
-    identity = nullptr;
-    auth = nullptr;
-    vault = nullptr;
-    env = nullptr;
-    env = std::make_unique<store::Environment>(dir.path());
-    VaultOptions options;
-    options.passwordParams = crypto::minimalPasswordParams();
-    vault = std::make_unique<Vault>(*env, crypto::Secret::copyOf(master.asPtr()), clock, options);
-    AuthOptions ao;
-    ao.onlineMode = online;
-    ao.ticketLifetimeSeconds = 3600;
-    auth = std::make_unique<Authenticator>(*vault, clock, ao);
-    identity = std::make_unique<Identity>(*vault, *auth, clock, IdentityOptions());
+    world.authOptions.onlineMode = online;
+    world.authOptions.ticketLifetimeSeconds = 3600;
+    world.open();
   }
 
   Associate add(kj::StringPtr name, Kind kind, bool admin, uint32_t uid) {
@@ -78,9 +68,6 @@ class IdentityTest : public ::testing::TestWithParam<AuthMethod> {
 
   void SetUp() override {
     open(false);
-    root.kind = Kind::SYSTEM;
-    root.method = AuthMethod::PEER_CREDENTIALS;
-    root.name = kj::str("uid 0");
     user = add("user", Kind::USER, false, USER_UID);
     userAdmin = add("useradmin", Kind::USER, true, ADMIN_UID);
     system = add("system", Kind::SYSTEM, false, SYSTEM_UID);
@@ -89,12 +76,7 @@ class IdentityTest : public ::testing::TestWithParam<AuthMethod> {
     appToken = kj::mv(issued.token);
   }
 
-  void TearDown() override {
-    identity = nullptr;
-    auth = nullptr;
-    vault = nullptr;
-    env = nullptr;
-  }
+  void TearDown() override { world.close(); }
 
   // Opens a standing for `a` by `method`, as the daemon would (from a stranger's uid for
   // the bearer methods, from the associate's own uid for peer credentials).

@@ -1,55 +1,23 @@
-// Helpers shared by the core tests: a temporary directory, a clock the test controls, and
-// a way to assert on the VaultError an expression throws.
+// Helpers shared by the core tests: a way to assert on the VaultError an expression throws
+// (temporary directories and clocks come from tests/support/).
 
 #pragma once
 
 #include "core/error.h"
 #include "ipc/errors.h"
+#include "tests/support/clock.h"
+#include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/string.h>
-#include <kj/time.h>
-#include <errno.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <string>
 #include <type_traits>
 
 namespace credvault::core::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/credvault-core-test-XXXXXX";
-    KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp failed", strerror(errno));
-    path_ = kj::heapString(pattern);
-  }
-  ~TempDir() {
-    nftw(
-        path_.cStr(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  KJ_DISALLOW_COPY(TempDir);
-
-  kj::StringPtr path() const { return path_; }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path_, "/", name); }
-
- private:
-  kj::String path_;
-};
-
-class FakeClock final : public kj::Clock {
- public:
-  kj::Date now() const override { return time_; }
-  void advance(kj::Duration d) { time_ = time_ + d; }
-
- private:
-  kj::Date time_ = kj::UNIX_EPOCH + 1'700'000'000 * kj::SECONDS;
-};
+using support::FakeClock;
+using support::TempDir;
 
 // The VaultError `body` throws, or a failure if it throws none (or something else).
 struct Caught {

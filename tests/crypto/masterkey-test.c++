@@ -2,6 +2,8 @@
 
 #include "crypto/masterkey.h"
 #include "crypto/aead.h"
+#include "tests/support/failure.h"
+#include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -19,50 +21,11 @@
 namespace credvault::crypto {
 namespace {
 
-// A fresh directory under /tmp, removed with its contents when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/credvault-masterkey-test-XXXXXX";
-    KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp failed", strerror(errno));
-    path_ = kj::heapString(pattern);
-  }
-  ~TempDir() {
-    nftw(
-        path_.cStr(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  KJ_DISALLOW_COPY(TempDir);
-
-  kj::StringPtr path() const { return path_; }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path_, "/", name); }
-
- private:
-  kj::String path_;
-};
-
-void writeFile(kj::StringPtr path, kj::ArrayPtr<const kj::byte> content, mode_t mode = 0600) {
-  int fd;
-  KJ_SYSCALL(fd = ::open(path.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), path);
-  KJ_DEFER(::close(fd));
-  KJ_SYSCALL(fchmod(fd, mode));  // independent of the umask
-  KJ_ASSERT(::write(fd, content.begin(), content.size()) == ssize_t(content.size()));
-}
-
-void writeFile(kj::StringPtr path, kj::StringPtr text, mode_t mode = 0600) {
-  writeFile(path, text.asBytes(), mode);
-}
+using support::TempDir;
+using support::writeFile;
 
 std::string readFile(kj::StringPtr path) {
-  std::string out;
-  int fd = ::open(path.cStr(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "<missing>";
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  ::close(fd);
-  return out;
+  return support::readFile(path, "<missing>");
 }
 
 kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
@@ -72,19 +35,8 @@ kj::String base64(kj::ArrayPtr<const kj::byte> bytes) {
   return kj::heapString(out.begin());
 }
 
-// The description of the exception `func` throws, or "" (and a test failure) if none.
-template<typename Func>
-std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return e->getDescription().cStr();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool has(const std::string& text, const char* part) {
-  return text.find(part) != std::string::npos;
-}
+using support::failureOf;
+using support::has;
 
 struct Fixture {
   TempDir dir;

@@ -12,7 +12,6 @@
 #include "crypto/aead.h"
 #include "crypto/password.h"
 #include "ipc/client.h"
-#include "tests/core/test-util.h"
 
 #include <capnp/rpc-twoparty.h>
 #include <gtest/gtest.h>

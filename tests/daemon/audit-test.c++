@@ -4,6 +4,8 @@
 // complaints without record content) and the one-line error at start.
 
 #include "daemon/audit.h"
+#include "tests/support/clock.h"
+#include "tests/support/temp-dir.h"
 
 #include <capnp/compat/json.h>
 #include <capnp/message.h>
@@ -205,44 +207,9 @@ void expectOneLine(kj::StringPtr line) {
   }
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    auto pattern = kj::str(base != nullptr && *base != '\0' ? base : "/tmp", "/audit-test.XXXXXX");
-    KJ_ASSERT(mkdtemp(pattern.begin()) != nullptr);
-    path_ = kj::mv(pattern);
-  }
-  ~TempDir() {
-    // Flat: the tests make files and symlinks only.
-    chmod(path_.cStr(), 0700);
-    if (DIR* dir = opendir(path_.cStr())) {
-      while (struct dirent* entry = readdir(dir)) {
-        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-          unlink(kj::str(path_, '/', entry->d_name).cStr());
-        }
-      }
-      closedir(dir);
-    }
-    rmdir(path_.cStr());
-  }
-  kj::String operator()(kj::StringPtr name) const { return kj::str(path_, '/', name); }
-  kj::StringPtr path() const { return path_; }
-
- private:
-  kj::String path_;
-};
-
-std::string readFile(kj::StringPtr path) {
-  std::string out;
-  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
-  EXPECT_GE(fd, 0) << path.cStr();
-  char buffer[65536];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) out.append(buffer, n);
-  close(fd);
-  return out;
-}
+using support::FakeClock;
+using support::readFile;
+using support::TempDir;
 
 kj::Vector<kj::String> linesOf(kj::StringPtr path) {
   auto text = readFile(path);
@@ -275,12 +242,6 @@ AuditOptions fileOptions(kj::StringPtr path, AuditFailureMode mode = AuditFailur
 bool haveDevFull() {
   return access("/dev/full", W_OK) == 0;
 }
-
-class FakeClock final : public kj::MonotonicClock {
- public:
-  kj::TimePoint now() const override { return time; }
-  kj::TimePoint time = kj::origin<kj::TimePoint>();
-};
 
 // Everything written to stderr (where log.h writes outside journald) while it lives.
 class CaptureStderr {
@@ -465,7 +426,7 @@ TEST(AuditJson, CutsLongValuesAtACharacter) {
 
 TEST(AuditLog, FileIsPrivateAndAppendsAcrossReopenAndRestart) {
   TempDir dir;
-  auto path = dir("audit.log");
+  auto path = (dir / "audit.log");
   mode_t old = umask(022);  // the file's mode must not depend on the umask
   {
     AuditLog log(fileOptions(path));
@@ -497,17 +458,17 @@ TEST(AuditLog, FileIsPrivateAndAppendsAcrossReopenAndRestart) {
 
 TEST(AuditLog, ReopenFollowsRotation) {
   TempDir dir;
-  auto path = dir("audit.log");
+  auto path = (dir / "audit.log");
   AuditLog log(fileOptions(path));
   auto r = sample();
   r.requestId = "before";
   EXPECT_TRUE(log.write(r));
-  ASSERT_EQ(rename(path.cStr(), dir("audit.log.1").cStr()), 0);  // what logrotate does
-  log.reopen();                                                  // then SIGHUP
+  ASSERT_EQ(rename(path.cStr(), (dir / "audit.log.1").cStr()), 0);  // what logrotate does
+  log.reopen();                                                     // then SIGHUP
   r.requestId = "after";
   EXPECT_TRUE(log.write(r));
 
-  auto rotated = linesOf(dir("audit.log.1"));
+  auto rotated = linesOf((dir / "audit.log.1"));
   ASSERT_EQ(rotated.size(), 1u);
   EXPECT_EQ(requestIdOf(rotated[0]), "before");
   auto current = linesOf(path);
@@ -521,9 +482,9 @@ TEST(AuditLog, ReopenFollowsRotation) {
 TEST(AuditLog, KeepsTheOldFileWhenReopenFails) {
   if (geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
   TempDir dir;
-  auto path = dir("audit.log");
+  auto path = (dir / "audit.log");
   AuditLog log(fileOptions(path));
-  ASSERT_EQ(rename(path.cStr(), dir("audit.log.1").cStr()), 0);
+  ASSERT_EQ(rename(path.cStr(), (dir / "audit.log.1").cStr()), 0);
   ASSERT_EQ(chmod(dir.path().cStr(), 0500), 0);  // the new file cannot be created
   {
     CaptureStderr err;
@@ -536,7 +497,7 @@ TEST(AuditLog, KeepsTheOldFileWhenReopenFails) {
   EXPECT_TRUE(log.write(sample()));
   EXPECT_TRUE(log.accepting());
   ASSERT_EQ(chmod(dir.path().cStr(), 0700), 0);
-  EXPECT_EQ(linesOf(dir("audit.log.1")).size(), 1u);
+  EXPECT_EQ(linesOf((dir / "audit.log.1")).size(), 1u);
 }
 
 TEST(AuditLog, JournalOnlyNeverFails) {
@@ -580,7 +541,7 @@ TEST(AuditLog, FullDiskLetsCallsThroughWhenFailOpen) {
 TEST(AuditLog, RecoversAndWritesTheKeptRecordsFirst) {
   if (!haveDevFull()) GTEST_SKIP() << "no /dev/full";
   TempDir dir;
-  auto path = dir("audit.log");
+  auto path = (dir / "audit.log");
   ASSERT_EQ(symlink("/dev/full", path.cStr()), 0);  // a disk that is full until we say so
   CaptureStderr err;
   AuditLog log(fileOptions(path));
@@ -609,7 +570,7 @@ TEST(AuditLog, RecoversAndWritesTheKeptRecordsFirst) {
 TEST(AuditLog, KeepsAtMostMaxPendingRecords) {
   if (!haveDevFull()) GTEST_SKIP() << "no /dev/full";
   TempDir dir;
-  auto path = dir("audit.log");
+  auto path = (dir / "audit.log");
   ASSERT_EQ(symlink("/dev/full", path.cStr()), 0);
   CaptureStderr err;
   AuditLog log(fileOptions(path, AuditFailureMode::LOG));
@@ -635,7 +596,7 @@ TEST(AuditLog, ComplainsAtMostOncePerIntervalWithoutRecordContent) {
   if (!haveDevFull()) GTEST_SKIP() << "no /dev/full";
   FakeClock clock;
   CaptureStderr err;
-  AuditLog log(fileOptions("/dev/full"), clock);
+  AuditLog log(fileOptions("/dev/full"), clock.monotonic());
   auto r = sample();
   r.type = "marker-type";
   r.requestId = "marker-request";
@@ -644,10 +605,10 @@ TEST(AuditLog, ComplainsAtMostOncePerIntervalWithoutRecordContent) {
   for (int i = 0; i < 3; i++) EXPECT_FALSE(log.write(r));
   EXPECT_FALSE(log.accepting());
   EXPECT_EQ(err.count(complaint), 1u) << err.text();
-  clock.time += 9 * kj::SECONDS;
+  clock.advance(9 * kj::SECONDS);
   EXPECT_FALSE(log.write(r));
   EXPECT_EQ(err.count(complaint), 1u) << err.text();
-  clock.time += 1 * kj::SECONDS;
+  clock.advance(1 * kj::SECONDS);
   EXPECT_FALSE(log.write(r));
   EXPECT_EQ(err.count(complaint), 2u) << err.text();
   EXPECT_EQ(err.count("; calls are refused until it can be written (audit_failure = refuse)"), 2u)

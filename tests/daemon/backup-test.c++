@@ -4,6 +4,7 @@
 
 #include "daemon/backup.h"
 #include "store/env.h"
+#include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
@@ -21,23 +22,7 @@
 namespace credvault::daemon {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/credvault-backup-test-XXXXXX";
-    KJ_REQUIRE(mkdtemp(pattern) != nullptr);
-    path_ = kj::str(pattern);
-  }
-  ~TempDir() {
-    nftw(
-        path_.cStr(), [](const char* p, const struct stat*, int, struct FTW*) { return remove(p); },
-        16, FTW_DEPTH | FTW_PHYS);
-  }
-  kj::StringPtr path() const { return path_; }
-
- private:
-  kj::String path_;
-};
+using support::TempDir;
 
 std::set<std::string> entriesOf(kj::StringPtr dir) {
   std::set<std::string> out;

@@ -105,5 +105,41 @@ TEST(BlockingPool, RefusesPastTheCapsAtOnce) {
   EXPECT_EQ(order.size(), 8u + 4u + 1u + 1u) << all;
 }
 
+TEST(BlockingPool, CarriesARefusalTypedAndAnyOtherExceptionAsAFailure) {
+  kj::EventLoop loop;
+  kj::WaitScope ws(loop);
+  BlockingPool pool(2);
+  auto refused = pool.run<int>([]() -> int {
+    throw core::VaultError(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str("wrong password"));
+  });
+  auto broken = pool.run<int>([]() -> int { KJ_FAIL_REQUIRE("a bug in the job"); });
+  auto fine = pool.run<int>([]() { return 7; });
+  auto r = refused.wait(ws);
+  ASSERT_TRUE(r.error != nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(r.error).code(), core::ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_TRUE(r.value == nullptr && r.failure == nullptr);
+  auto b = broken.wait(ws);
+  EXPECT_TRUE(b.failure != nullptr && b.value == nullptr && b.error == nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(fine.wait(ws).value), 7);
+}
+
+TEST(BlockingPool, StoppingRunsAndAnswersEveryQueuedJob) {
+  kj::EventLoop loop;
+  kj::WaitScope ws(loop);
+  auto pool = kj::heap<BlockingPool>(1);
+  kj::MutexGuarded<int> ran(0);
+  kj::Vector<kj::Promise<Outcome<int>>> pending;
+  for (int i = 0; i < 20; ++i) {
+    pending.add(pool->run<int>([&ran, i]() {
+      ++*ran.lockExclusive();
+      return i;
+    }));
+  }
+  pool = nullptr;  // finishes the queue, then joins
+  EXPECT_EQ(*ran.lockShared(), 20);
+  auto outcomes = kj::joinPromises(pending.releaseAsArray()).wait(ws);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(KJ_ASSERT_NONNULL(outcomes[i].value), i);
+}
+
 }  // namespace
 }  // namespace credvault::daemon

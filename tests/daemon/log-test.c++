@@ -2,6 +2,7 @@
 
 #include "daemon/log.h"
 #include "daemon/store-health.h"
+#include "tests/support/clock.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -53,17 +54,7 @@ TEST(EscapeForLog, BoundsTheLength) {
   EXPECT_EQ(out, "éé...[2 bytes cut]");
 }
 
-class FakeClocks final : public kj::Clock {
- public:
-  kj::Date now() const override { return kj::UNIX_EPOCH + 1700000000 * kj::SECONDS + offset; }
-  kj::TimePoint nowMonotonic() const { return kj::origin<kj::TimePoint>() + offset; }
-  kj::Duration offset = 0 * kj::SECONDS;
-};
-struct Mono final : public kj::MonotonicClock {
-  explicit Mono(FakeClocks& c) : c(c) {}
-  kj::TimePoint now() const override { return c.nowMonotonic(); }
-  FakeClocks& c;
-};
+using support::FakeClock;
 
 // Runs `body` with stderr going to a file; returns what was written.
 std::string captureStderr(kj::FunctionParam<void()> body) {
@@ -92,14 +83,13 @@ size_t lines(const std::string& s) {
 }
 
 TEST(StoreHealth, LogsTheFirstFailureThenACountPerIntervalAndRecovers) {
-  FakeClocks clocks;
-  Mono mono(clocks);
-  StoreHealth health(clocks, mono, 10 * kj::SECONDS);
+  FakeClock clock;
+  StoreHealth health(clock, clock.monotonic(), 10 * kj::SECONDS);
   EXPECT_FALSE(health.snapshot().failing);
   auto out = captureStderr([&]() {
     // 20,000 refused saves over 25 s (the issue's 124,329 lines in 25 s).
     for (int i = 0; i < 20000; ++i) {
-      clocks.offset = i * 1250 * kj::MICROSECONDS;
+      if (i > 0) clock.advance(1250 * kj::MICROSECONDS);
       health.failed("no space left on the vault's file system; free some and retry");
     }
   });

@@ -5,11 +5,13 @@
 #pragma once
 
 #include "daemon/rpc-server.h"
+#include "tests/daemon/writer-gate.h"
 #include "core/identity.h"
 #include "crypto/aead.h"
 #include "crypto/password.h"
 #include "ipc/client.h"
-#include "tests/core/test-util.h"
+#include "tests/support/temp-dir.h"
+#include "tests/support/vault-world.h"
 #include <capnp/rpc-twoparty.h>
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
@@ -25,7 +27,8 @@
 
 namespace credvault::daemon::testing {
 
-using core::testing::TempDir;
+using support::readFile;
+using support::TempDir;
 
 constexpr uint32_t ALICE_UID = 1001;
 constexpr uint32_t BOB_UID = 1002;
@@ -37,36 +40,26 @@ const char ALICE_PW[] = "alice-Pw-1";
 const char SYS_PW[] = "sys-Pw-4";
 const char NEW_PW[] = "alice-Pw-2";
 
-std::string readFile(kj::StringPtr path) {
-  std::ifstream in(path.cStr(), std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // One daemon: store, vault, auth, identity, committer, pool and audit log in a temp dir.
 struct Daemon {
-  TempDir dir;
+  support::VaultWorld world;
+  TempDir& dir = world.dir;
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  store::Environment env{dir.path()};
-  core::Vault vault;
-  core::Authenticator auth;
-  core::Identity identity;
+  store::Environment& env;
+  core::Vault& vault;
+  core::Authenticator& auth;
+  core::Identity& identity;
   GroupCommitter committer{env};
   BlockingPool passwords{1};
   AuditLog audit;
   Service service;
 
-  static core::VaultOptions vaultOptions() {
-    core::VaultOptions o;
-    o.passwordParams = crypto::minimalPasswordParams();
-    return o;
-  }
-  static core::IdentityOptions identityOptions(bool strangerIsGateway) {
-    core::IdentityOptions o;
-    o.systemUids = kj::heapArray<uint32_t>({900});
-    if (strangerIsGateway) o.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});
-    return o;
+  static store::Environment& open(support::VaultWorld& world, bool strangerIsGateway) {
+    world.identityOptions.systemUids = kj::heapArray<uint32_t>({900});
+    if (strangerIsGateway)
+      world.identityOptions.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});
+    world.open();
+    return *world.env;
   }
   AuditOptions auditOptions() {
     AuditOptions o;
@@ -76,10 +69,11 @@ struct Daemon {
   }
 
   explicit Daemon(bool strangerIsGateway)
-      : vault(env, crypto::Secret::random(crypto::KEY_BYTES), kj::systemPreciseCalendarClock(),
-              vaultOptions()),
-        auth(vault, kj::systemPreciseCalendarClock(), core::AuthOptions()),
-        identity(vault, auth, kj::systemPreciseCalendarClock(), identityOptions(strangerIsGateway)),
+      : world(support::VaultWorld::Clock::SYSTEM, "credvault-daemon-test"),
+        env(open(world, strangerIsGateway)),
+        vault(*world.vault),
+        auth(*world.auth),
+        identity(*world.identity),
         audit(auditOptions()),
         service(vault, auth, identity, committer, passwords, audit,
                 kj::systemPreciseCalendarClock()) {}
@@ -234,25 +228,5 @@ class RpcFixture : public ::testing::Test {
     save(peerSession(BOB_UID), "imap", "bob@example.com", BOB_SECRET);
   }
 };
-
-// Holds the group committer's writer thread inside a write transaction until opened, so
-// that writes queued meanwhile commit, in order, in the next batch.
-struct WriterGate {
-  kj::MutexGuarded<bool> open{false};
-  kj::MutexGuarded<bool> entered{false};
-};
-
-inline kj::Promise<Outcome<bool>> holdWriter(GroupCommitter& committer, WriterGate& gate) {
-  return committer.submit<bool>([&gate](store::WriteTxn&) -> bool {
-    *gate.entered.lockExclusive() = true;
-    gate.open.when([](const bool& o) { return o; }, [](bool&) {});
-    return true;
-  });
-}
-
-// Until the writer is inside the held transaction.
-inline void waitEntered(WriterGate& gate) {
-  while (!*gate.entered.lockShared()) usleep(1000);
-}
 
 }  // namespace credvault::daemon::testing

@@ -10,12 +10,13 @@
 #include "crypto/aead.h"
 #include "crypto/password.h"
 #include "ipc/client.h"
-#include "tests/core/test-util.h"
 
 #include <capnp/rpc-twoparty.h>
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
 #include <kj/filesystem.h>
+#include <kj/thread.h>
+#include <stdio.h>
 
 #include <fstream>
 #include <signal.h>
@@ -281,6 +282,60 @@ TEST_F(ServiceTest, PartnerAppsAndUnauthenticatedCallersGetNothing) {
   auto br = bad.send().wait(ws);
   ASSERT_TRUE(br.hasError());
   EXPECT_EQ(br.getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+}
+
+// Setting a password empties the Basic-auth verification cache, which may never have held an
+// entry (found by the daemon-rpc fuzz target: undefined behaviour under UBSan).
+TEST_F(ServiceTest, AnAdminSetsAPasswordBeforeAnyoneHasLoggedIn) {
+  auto req = rootAdmin().setPasswordRequest();
+  req.setAssociateId(alice);
+  req.setPassword(NEW_PW);
+  auto r = req.send().wait(ws);
+  ASSERT_FALSE(r.hasError()) << r.getError().getMessage().cStr();
+  auto login = connect(STRANGER_UID).authenticatePasswordRequest();
+  login.setName("alice");
+  login.setPassword(ALICE_PW);
+  EXPECT_EQ(login.send().wait(ws).getError().getCode(), rpc::ErrorCode::NOT_AUTHENTICATED);
+  auto s = password(STRANGER_UID, "alice", NEW_PW).session;
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+}
+
+// A data key rotation on the event loop while the group committer seals a queued write: each
+// waited for the other (keyring, then LMDB's writer lock, against the opposite order) and the
+// daemon hung for good (found by the daemon-rpc fuzz target). A watchdog fails the test rather
+// than let it hang.
+TEST_F(ServiceTest, ARotationWhileAWriteIsSealedCompletesBoth) {
+  WriterGate gate;
+  core::NewAssociate na;
+  na.name = kj::str("sealed-during-rotation");
+  auto add = d.vault.addAssociate(support::rootPrincipal(), kj::mv(na));
+  auto queued = d.committer.submit<core::Associate>(
+      [&gate, add = kj::mv(add)](store::WriteTxn& txn) mutable -> core::Associate {
+        *gate.entered.lockExclusive() = true;
+        gate.open.when([](const bool& o) { return o; }, [](bool&) {});
+        return add(txn);  // seals the name under the keyring, holding the writer lock
+      });
+  waitEntered(gate);
+  kj::MutexGuarded<bool> done(false);
+  kj::Thread opener([&]() {
+    usleep(100 * 1000);  // the rotation below is waiting by then
+    *gate.open.lockExclusive() = true;
+    if (!done.when([](const bool& d) { return d; }, [](bool& d) { return d; }, 10 * kj::SECONDS)) {
+      fprintf(stderr, "deadlock: a data key rotation and a queued write wait for each other\n");
+      _exit(1);
+    }
+  });
+  uint32_t before = d.vault.counts().dataKeyId;
+  uint32_t id = d.vault.rotateDataKey(support::rootPrincipal());
+  auto outcome = queued.wait(ws);
+  *done.lockExclusive() = true;
+  EXPECT_EQ(id, before + 1);
+  ASSERT_TRUE(outcome.value != nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(d.vault.findAssociateByName("sealed-during-rotation")).id,
+            KJ_ASSERT_NONNULL(outcome.value).id);
+  // New writes are sealed with the new key and read back.
+  save(peerSession(ALICE_UID), "after-rotation", "a@example.com", "after-rotation-secret");
+  EXPECT_EQ(d.vault.counts().dataKeyId, id);
 }
 
 TEST_F(ServiceTest, AUserCannotReadOrChangeAnothersCredentials) {

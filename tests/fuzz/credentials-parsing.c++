@@ -12,6 +12,7 @@
 #include "core/vault.h"
 #include "crypto/masterkey.h"
 #include "tests/fuzz/fuzz-util.h"
+#include "tests/support/vault-world.h"
 
 #include <kj/debug.h>
 #include <stdlib.h>
@@ -19,41 +20,30 @@
 namespace credvault::core {
 namespace {
 
+// A vault in a temporary directory (removed at exit) with one issued ticket, token and
+// partner application.
 struct World {
-  kj::String dir;
-  kj::Own<store::Environment> env;
-  kj::Own<Vault> vault;
-  kj::Own<Authenticator> auth;
+  support::VaultWorld vault{support::VaultWorld::Clock::SYSTEM, "credvault-fuzz-auth"};
+  core::Authenticator* auth = nullptr;
   kj::String ticket, token, app;
 
   World() {
-    char pattern[] = "/tmp/credvault-fuzz-auth-XXXXXX";
-    KJ_ASSERT(mkdtemp(pattern) != nullptr);
-    dir = kj::str(pattern);
-    store::Options o;
-    o.durable = false;
-    env = kj::heap<store::Environment>(dir, o);
-    VaultOptions vo;
-    vo.passwordParams = crypto::minimalPasswordParams();
-    vault = kj::heap<Vault>(*env, crypto::Secret::random(32), kj::systemPreciseCalendarClock(), vo);
-    AuthOptions ao;
-    ao.onlineMode = true;
-    auth = kj::heap<Authenticator>(*vault, kj::systemPreciseCalendarClock(), ao);
-    Principal root;
-    root.name = kj::str("fuzz");
-    root.kind = Kind::SYSTEM;
-    root.method = AuthMethod::PEER_CREDENTIALS;
-    NewAssociate na;
-    na.name = kj::str("alice");
-    auto alice = vault->runNow(vault->addAssociate(root, kj::mv(na)));
-    ticket = vault->runNow(auth->issueTicket(alice)).ticket;
-    token = vault->runNow(auth->createToken(root, alice.id, "t", 0)).value().token;
-    app = vault->runNow(auth->addApplication(root, "partner")).value().token;
+    vault.storeOptions.durable = false;
+    vault.authOptions.onlineMode = true;
+    vault.open();
+    auth = vault.auth.get();
+    auto alice = vault.add("alice");
+    ticket = vault.vault->runNow(auth->issueTicket(alice)).ticket;
+    token = vault.vault->runNow(auth->createToken(vault.root, alice.id, "t", 0)).value().token;
+    app = vault.vault->runNow(auth->addApplication(vault.root, "partner")).value().token;
   }
 };
 
 World& world() {
-  static World* w = new World();
+  static World* w = [] {
+    atexit([]() { delete w; });
+    return new World();
+  }();
   return *w;
 }
 

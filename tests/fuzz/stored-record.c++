@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "store/env.h"
 #include "tests/fuzz/fuzz-util.h"
+#include "tests/support/temp-dir.h"
 
 #include <kj/debug.h>
 #include <fcntl.h>
@@ -57,20 +58,18 @@ void decodeRecords(kj::ArrayPtr<const kj::byte> plain) {
   });
 }
 
-kj::String dir;
+// A directory for the data.mdb under inspection, removed at exit.
+support::TempDir& dir() {
+  static support::TempDir* d = [] {
+    atexit([]() { delete d; });
+    return new support::TempDir("credvault-fuzz-store");
+  }();
+  return *d;
+}
 
 void inspect(kj::ArrayPtr<const kj::byte> file) {
-  if (dir == nullptr) {
-    char pattern[] = "/tmp/credvault-fuzz-store-XXXXXX";
-    KJ_ASSERT(mkdtemp(pattern) != nullptr);
-    dir = kj::str(pattern);
-  }
-  auto path = kj::str(dir, "/data.mdb");
-  int fd = open(path.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  KJ_ASSERT(fd >= 0);
-  if (file.size() > 0) KJ_ASSERT(write(fd, file.begin(), file.size()) == ssize_t(file.size()));
-  close(fd);
-  auto state = store::inspectDataFile(dir);
+  support::writeFile(dir() / "data.mdb", file);
+  auto state = store::inspectDataFile(dir().path());
   KJ_ASSERT(state.exists);
   if (state.problem == nullptr) {
     KJ_ASSERT(state.pageSize >= 512);

@@ -4,7 +4,6 @@
 #include <kj/debug.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -115,19 +114,20 @@ std::string credvaultctlPath() {
   return envOrDie("CREDVAULTCTL");
 }
 
-TempDir::TempDir() {
-  char pattern[] = "/tmp/credvault-it-XXXXXX";
-  KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp", strerror(errno));
-  path_ = pattern;
-  KJ_SYSCALL(chmod(path_.c_str(), 0755));
-}
-
-TempDir::~TempDir() {
-  if (getenv("CREDVAULT_KEEP_TEST_DIR") != nullptr) return;
-  nftw(
-      path_.c_str(),
-      [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-      FTW_DEPTH | FTW_PHYS);
+void LeakCheck::check(const Daemon& daemon) const {
+  std::string logs;
+  for (auto& f : daemon.logFiles()) logs += readFile(f);
+  EXPECT_TRUE(contains(logs, "credvaultd ready")) << "the daemon's logs were not captured";
+  auto scan = [&](const std::string& file, bool logFile) {
+    auto content = readFile(file);
+    for (auto& s : sensitive_) {
+      if (!logFile && s.size() < 10) continue;
+      EXPECT_FALSE(contains(content, s)) << "'" << s << "' found in " << file;
+    }
+  };
+  for (auto& f : daemon.logFiles()) scan(f, true);
+  scan(daemon.dataFile(), false);
+  for (auto& f : files_) scan(f, false);
 }
 
 std::string readFile(const std::string& path) {
@@ -170,6 +170,7 @@ void Daemon::spawn() {
   ++starts_;
   auto log = dir_ + "/daemon-" + std::to_string(starts_) + ".log";
   logs_.push_back(log);
+  current_ = log;
   int logFd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   KJ_REQUIRE(logFd >= 0, "open log", strerror(errno));
   // The audit trail, made here so the daemon can append to it whatever uid it runs as; it

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ipc/client.h"
+#include "tests/support/temp-dir.h"
 
 #include <kj/async-io.h>
 #include <sys/types.h>
@@ -21,19 +22,15 @@ namespace credvault::integration {
 std::string credvaultdPath();
 std::string credvaultctlPath();
 
-// A fresh directory under /tmp, mode 0755 so other uids can reach the socket in it;
-// removed with its contents at the end.
+// A fresh directory (tests/support/temp-dir.h), mode 0755 so other uids can reach the socket
+// in it; removed with its contents at the end (kept when CREDVAULT_KEEP_TEST_DIR is set).
 class TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  std::string path() const { return dir_.path(); }
+  std::string operator/(const std::string& name) const { return path() + "/" + name; }
 
  private:
-  std::string path_;
+  support::TempDir dir_{"credvault-it", 0755};
 };
 
 std::string readFile(const std::string& path);
@@ -53,7 +50,8 @@ class Daemon {
   std::string keyFile() const { return stateDir() + "/master.key"; }
   std::string dataFile() const { return stateDir() + "/data.mdb"; }
   const std::vector<std::string>& logFiles() const { return logs_; }
-  std::string lastLog() const { return logs_.empty() ? "" : readFile(logs_.back()); }
+  // What the latest start wrote to stdout and stderr (not the audit trail, also in logFiles()).
+  std::string lastLog() const { return current_.empty() ? "" : readFile(current_); }
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
 
@@ -78,10 +76,32 @@ class Daemon {
   int starts_ = 0;
   std::vector<std::string> settings_;
   std::vector<std::string> logs_;
+  std::string current_;  // the latest start's log file
 
   void spawn();
   // Waits for READY=1 or for the process to exit; true when ready.
   bool awaitReady(std::chrono::milliseconds timeout, int* exitStatus);
+};
+
+// What must never be written where the daemon writes: its logs (its audit trail among them,
+// see harness.c++), its database file and backups. A fixture remembers every secret, password,
+// public value and comment its tests send, and checks at its teardown, once its daemon has
+// stopped — so each fixture's daemon is checked whatever order the tests run in.
+class LeakCheck {
+ public:
+  // A string shorter than 10 bytes is looked for in the logs only (in the database file it
+  // could occur by chance).
+  void remember(const std::string& s) { sensitive_.push_back(s); }
+  // A file the daemon or a client wrote for the fixture (a backup), scanned as well.
+  void alsoScan(const std::string& file) { files_.push_back(file); }
+  size_t remembered() const { return sensitive_.size(); }
+  // Adds a test failure for every remembered string found in `daemon`'s logs, its data file
+  // or the extra files, and when the logs were not captured (the scan would prove nothing).
+  void check(const Daemon& daemon) const;
+
+ private:
+  std::vector<std::string> sensitive_;
+  std::vector<std::string> files_;
 };
 
 struct CtlResult {

@@ -2,6 +2,8 @@
 // version, backup and concurrent readers. Each test uses its own directory under /tmp.
 
 #include "store/env.h"
+#include "tests/support/failure.h"
+#include "tests/support/temp-dir.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
@@ -28,34 +30,7 @@ namespace {
 
 using Bytes = kj::ArrayPtr<const kj::byte>;
 
-// A fresh directory under /tmp, removed with its contents when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/credvault-store-test-XXXXXX";
-    KJ_REQUIRE(mkdtemp(pattern) != nullptr, "mkdtemp failed", strerror(errno));
-    path_ = kj::heapString(pattern);
-  }
-  ~TempDir() {
-    nftw(
-        path_.cStr(),
-        [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-        FTW_DEPTH | FTW_PHYS);
-  }
-  KJ_DISALLOW_COPY(TempDir);
-
-  kj::StringPtr path() const { return path_; }
-  // A new subdirectory, for a second environment.
-  kj::String subdir(kj::StringPtr name) const {
-    auto p = kj::str(path_, "/", name);
-    KJ_SYSCALL(mkdir(p.cStr(), 0700), p);
-    return p;
-  }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path_, "/", name); }
-
- private:
-  kj::String path_;
-};
+using support::TempDir;
 
 Bytes b(const char* text) {
   return kj::StringPtr(text).asBytes();
@@ -88,18 +63,8 @@ kj::Array<kj::byte> numberKey(char prefix, uint32_t n) {
   return key;
 }
 
-template<typename Func>
-std::string failureOf(Func&& func) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(kj::fwd<Func>(func))) {
-    return e->getDescription().cStr();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-
-bool has(const std::string& text, const char* part) {
-  return text.find(part) != std::string::npos;
-}
+using support::failureOf;
+using support::has;
 
 // A value of `size` bytes whose content depends on `seed`, to detect mixed-up values.
 kj::Array<kj::byte> pattern(size_t size, uint32_t seed) {
