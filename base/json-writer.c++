@@ -1,5 +1,7 @@
 #include "json-writer.h"
 
+#include "base/utf8.h"
+
 #include <kj/debug.h>
 #include <string.h>
 
@@ -11,36 +13,8 @@ void wipe(kj::Vector<char>& v) {
   if (v.capacity() > 0) explicit_bzero(v.begin(), v.capacity());
 }
 
-// The length of the valid UTF-8 sequence at `p` (RFC 3629: no overlong forms, no surrogates,
-// nothing past U+10FFFF), or 0 when it is not valid.
-size_t utf8Sequence(const unsigned char* p, const unsigned char* end) {
-  unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  size_t n;
-  uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n) return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-  if (cp >= 0xd800 && cp <= 0xdfff) return 0;
-  return n;
-}
-
-void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, bool& lossy) {
+void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, JsonFlavor flavor,
+               bool& lossy) {
   auto grow = [&](size_t more) {
     if (out.size() + more <= out.capacity()) return;
     // Grow by hand so the old block is wiped, not just freed.
@@ -90,23 +64,24 @@ void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, bool& loss
       default:
         break;
     }
-    if (c < 0x20 || c == 0x7f) {
+    if (c < 0x20 || (c == 0x7f && flavor == JsonFlavor::TERMINAL)) {
       static const char HEX[] = "0123456789abcdef";
       char esc[7] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15], 0};
       add(esc);
       ++p;
       continue;
     }
-    size_t n = utf8Sequence(p, end);
+    uint32_t codePoint;
+    size_t n = utf8::decode(p, end, codePoint);
     if (n == 0) {
-      add("\\ufffd");
+      add(flavor == JsonFlavor::TERMINAL ? "\\ufffd" : "\xef\xbf\xbd");
       lossy = true;
       ++p;
       continue;
     }
     // U+2028 and U+2029 (E2 80 A8/A9) end a line in JavaScript.
-    if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-      add(p[2] == 0xa8 ? "\\u2028" : "\\u2029");
+    if (codePoint == 0x2028 || codePoint == 0x2029) {
+      add(codePoint == 0x2028 ? "\\u2028" : "\\u2029");
       p += 3;
       continue;
     }
@@ -187,7 +162,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
   if (!top.empty) appendChar(',');
   top.empty = false;
   kj::Vector<char> quoted;
-  quoteInto(quoted, name, lossy_);
+  quoteInto(quoted, name, flavor_, lossy_);
   append(quoted);
   wipe(quoted);
   appendChar(':');
@@ -198,7 +173,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
 JsonWriter& JsonWriter::string(kj::ArrayPtr<const char> value) {
   beforeValue();
   kj::Vector<char> quoted(value.size() + 2);
-  quoteInto(quoted, value, lossy_);
+  quoteInto(quoted, value, flavor_, lossy_);
   append(quoted);
   wipe(quoted);
   return *this;
@@ -222,10 +197,30 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::raw(kj::StringPtr json) {
+  beforeValue();
+  append(json);
+  return *this;
+}
+
+kj::Array<char> JsonWriter::finish() {
+  // Copied into an exactly sized array by hand: Vector::releaseAsArray() would shrink by
+  // reallocating, freeing the old block unwiped.
+  auto out = kj::heapArray<char>(buffer_.size());
+  if (buffer_.size() > 0) memcpy(out.begin(), buffer_.begin(), buffer_.size());
+  wipe(buffer_);
+  buffer_.clear();
+  open_.clear();
+  afterKey_ = false;
+  wroteValue_ = false;
+  lossy_ = false;
+  return out;
+}
+
 kj::String jsonQuote(kj::ArrayPtr<const char> value) {
   kj::Vector<char> out(value.size() + 3);
   bool lossy = false;
-  quoteInto(out, value, lossy);
+  quoteInto(out, value, JsonFlavor::TERMINAL, lossy);
   out.add('\0');
   return kj::String(out.releaseAsArray());
 }

@@ -7,6 +7,7 @@
 // Each command is a kj::MainBuilder sub-command (cli.h): all of its options and arguments
 // are parsed, and refused with exit 2, before it connects.
 
+#include "base/parse-int.h"
 #include "cli.h"
 #include "dates.h"
 #include "link.h"
@@ -1154,14 +1155,12 @@ class Ctl {
   }
 
   int64_t uidValue(kj::StringPtr text) {
-    int64_t v = 0;
-    bool ok = text.size() > 0 && text.size() <= 10;
-    for (char c : text) {
-      ok = ok && c >= '0' && c <= '9';
-      if (ok) v = v * 10 + (c - '0');
+    if (text.size() <= 10) {
+      KJ_IF_MAYBE(v, base::unsignedOrNull(text, UINT32_MAX - 1)) {
+        return static_cast<int64_t>(*v);
+      }
     }
-    if (!ok || v > int64_t(UINT32_MAX) - 1) usage(kj::str("--uid: '", text, "' is not a uid"));
-    return v;
+    usage(kj::str("--uid: '", text, "' is not a uid"));
   }
 
   kj::MainFunc associateListCmd() {
