@@ -50,7 +50,7 @@ struct IpAddress {
     return out;
   }
 
-  template <size_t N>
+  template<size_t N>
   static kj::Maybe<IpAddress> parse(const char (&literal)[N]) {
     return parse(kj::StringPtr(literal));
   }

@@ -161,10 +161,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
   auto& top = open_.back();
   if (!top.empty) appendChar(',');
   top.empty = false;
-  kj::Vector<char> quoted;
-  quoteInto(quoted, name, flavor_, lossy_);
-  append(quoted);
-  wipe(quoted);
+  quoteInto(buffer_, name, flavor_, lossy_);  // grows buffer_ wiping the old block
   appendChar(':');
   afterKey_ = true;
   return *this;
@@ -172,10 +169,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
 
 JsonWriter& JsonWriter::string(kj::ArrayPtr<const char> value) {
   beforeValue();
-  kj::Vector<char> quoted(value.size() + 2);
-  quoteInto(quoted, value, flavor_, lossy_);
-  append(quoted);
-  wipe(quoted);
+  quoteInto(buffer_, value, flavor_, lossy_);  // grows buffer_ wiping the old block
   return *this;
 }
 
