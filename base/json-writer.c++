@@ -27,68 +27,80 @@ void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, JsonFlavor
     grow(s.size());
     out.addAll(s);
   };
+  // The common case needs no escape: reserve for it once, and copy runs, not bytes.
+  grow(value.size() + 2);
   add("\"");
   auto p = reinterpret_cast<const unsigned char*>(value.begin());
   auto end = reinterpret_cast<const unsigned char*>(value.end());
+  const unsigned char* run = p;  // start of the bytes copied as they are
+  auto flush = [&]() {
+    if (p == run) return;
+    grow(p - run);
+    out.addAll(reinterpret_cast<const char*>(run), reinterpret_cast<const char*>(p));
+  };
   while (p < end) {
     unsigned char c = *p;
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+      ++p;
+      continue;
+    }
+    if (c == 0x7f && flavor == JsonFlavor::WIRE) {
+      ++p;
+      continue;
+    }
+    if (c >= 0x80) {
+      uint32_t codePoint;
+      size_t n = utf8::decode(p, end, codePoint);
+      // U+2028 and U+2029 end a line in JavaScript: escaped. Other valid UTF-8 is copied.
+      if (n != 0 && codePoint != 0x2028 && codePoint != 0x2029) {
+        p += n;
+        continue;
+      }
+      flush();
+      if (n == 0) {
+        add(flavor == JsonFlavor::TERMINAL ? "\\ufffd" : "\xef\xbf\xbd");
+        lossy = true;
+        ++p;
+      } else {
+        add(codePoint == 0x2028 ? "\\u2028" : "\\u2029");
+        p += n;
+      }
+      run = p;
+      continue;
+    }
+    flush();
     switch (c) {
       case '"':
         add("\\\"");
-        ++p;
-        continue;
+        break;
       case '\\':
         add("\\\\");
-        ++p;
-        continue;
+        break;
       case '\n':
         add("\\n");
-        ++p;
-        continue;
+        break;
       case '\r':
         add("\\r");
-        ++p;
-        continue;
+        break;
       case '\t':
         add("\\t");
-        ++p;
-        continue;
+        break;
       case '\b':
         add("\\b");
-        ++p;
-        continue;
+        break;
       case '\f':
         add("\\f");
-        ++p;
-        continue;
-      default:
         break;
+      default: {  // the other controls, and DEL in the TERMINAL flavour
+        static const char HEX[] = "0123456789abcdef";
+        char esc[7] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15], 0};
+        add(esc);
+      }
     }
-    if (c < 0x20 || (c == 0x7f && flavor == JsonFlavor::TERMINAL)) {
-      static const char HEX[] = "0123456789abcdef";
-      char esc[7] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15], 0};
-      add(esc);
-      ++p;
-      continue;
-    }
-    uint32_t codePoint;
-    size_t n = utf8::decode(p, end, codePoint);
-    if (n == 0) {
-      add(flavor == JsonFlavor::TERMINAL ? "\\ufffd" : "\xef\xbf\xbd");
-      lossy = true;
-      ++p;
-      continue;
-    }
-    // U+2028 and U+2029 (E2 80 A8/A9) end a line in JavaScript.
-    if (codePoint == 0x2028 || codePoint == 0x2029) {
-      add(codePoint == 0x2028 ? "\\u2028" : "\\u2029");
-      p += 3;
-      continue;
-    }
-    grow(n);
-    out.addAll(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(p + n));
-    p += n;
+    ++p;
+    run = p;
   }
+  flush();
   add("\"");
 }
 
