@@ -38,16 +38,20 @@ void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, JsonFlavor
     grow(p - run);
     out.addAll(reinterpret_cast<const char*>(run), reinterpret_cast<const char*>(p));
   };
+  // Bytes copied as they are: printable ASCII but quote and backslash, and DEL in WIRE.
+  struct PlainTable {
+    bool plain[2][256] = {};
+    constexpr PlainTable() {
+      for (int c = 0x20; c < 0x7f; c++) plain[0][c] = plain[1][c] = c != '"' && c != '\\';
+      plain[static_cast<int>(JsonFlavor::WIRE)][0x7f] = true;
+    }
+  };
+  static constexpr PlainTable TABLE;
+  const bool* plain = TABLE.plain[static_cast<int>(flavor)];
   while (p < end) {
+    while (p < end && plain[*p]) ++p;
+    if (p == end) break;
     unsigned char c = *p;
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
-      ++p;
-      continue;
-    }
-    if (c == 0x7f && flavor == JsonFlavor::WIRE) {
-      ++p;
-      continue;
-    }
     if (c >= 0x80) {
       uint32_t codePoint;
       size_t n = utf8::decode(p, end, codePoint);
