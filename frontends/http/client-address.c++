@@ -84,12 +84,14 @@ kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
     auto element = kj::heapString(text.begin() + start, i - start);
     auto bad = [&]() { return kj::str("'", element, "' is not an address or ADDR/PREFIX"); };
     kj::String addressText;
-    kj::Maybe<uint> prefix;
+    bool hasPrefix = false;
+    uint prefix = 0;
     KJ_IF_MAYBE(slash, element.findFirst('/')) {
       addressText = kj::heapString(element.begin(), *slash);
       kj::StringPtr digits = element.slice(*slash + 1);
       if (digits.size() > 3) return bad();
       KJ_IF_MAYBE(p, base::unsignedOrNull(digits, 128)) {
+        hasPrefix = true;
         prefix = static_cast<uint>(*p);
       } else {
         return bad();
@@ -104,7 +106,7 @@ kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
       return bad();
     }
     uint max = cidr.base.v6 ? 128 : 32;
-    cidr.prefix = prefix.orDefault(max);
+    cidr.prefix = hasPrefix ? prefix : max;
     if (cidr.prefix > max) return bad();
     out.add(cidr);
   }
