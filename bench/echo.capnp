@@ -1,5 +1,5 @@
 # A trivial interface for the benchmark: the Cap'n Proto transport's ceiling on this
-# machine, measured the same way as the daemon's calls (see credvault-bench.c++).
+# machine, measured the same way as the daemon's calls (see echo.c++).
 
 @0xa997b0ea3c0b38c8;
 

@@ -1,10 +1,23 @@
 #include "blocking-pool.h"
+#include "log.h"
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace credvault::daemon {
 
-BlockingPool::BlockingPool(size_t threads) {
+BlockingPool::BlockingPool(size_t threads, int niceness) {
   for (size_t i = 0; i < threads; i++) {
-    threads_.add(kj::heap<kj::Thread>([this]() { workerLoop(); }));
+    threads_.add(kj::heap<kj::Thread>([this, niceness]() {
+      // Linux keeps a nice value per thread: PRIO_PROCESS with a thread id sets this one.
+      if (niceness != 0 && ::setpriority(PRIO_PROCESS, ::gettid(), niceness) != 0) {
+        int error = errno;
+        logf(Level::WARNING, "could not lower a background thread's priority",
+             LogField{"ERRNO", kj::str(strerror(error))});
+      }
+      workerLoop();
+    }));
   }
 }
 

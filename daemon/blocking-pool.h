@@ -34,7 +34,10 @@ struct Lane {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(size_t threads);
+  // `niceness` > 0 runs the workers below the event loop's priority (background work such as
+  // backups: a compile, a copy or a verification on them yields the CPU to a woken event
+  // loop at once instead of sharing it). Raising niceness needs no privilege.
+  explicit BlockingPool(size_t threads, int niceness = 0);
   ~BlockingPool() noexcept(false);  // finishes queued jobs, then joins
   KJ_DISALLOW_COPY(BlockingPool);
 

@@ -515,6 +515,20 @@ class GrantHolder {
     return *who_;
   }
 
+  // A read that runs later on a worker (a long Get, a listing, a backup) is authorized when
+  // it is queued (the choke point) and again when it starts: it acts as the principal its
+  // grant resolves to at that moment, so a demotion or revocation committed while it waited
+  // in the queue refuses it (NOT_AUTHENTICATED, or the policy's PERMISSION_DENIED).
+  struct LateCheck {
+    const core::Identity& identity;
+    core::Grant grant;
+    core::Principal operator()() const {
+      int64_t expiresUnix;
+      return identity.resolve(grant, expiresUnix);
+    }
+  };
+  LateCheck lateCheck() { return {service_.identity(), core::cloneGrant(standing_.grant)}; }
+
   // A write authorized now and again inside the transaction that commits it.
   template<typename T>
   core::WriteOp<T> recheckedAs(core::Operation op, int32_t target, core::WriteOp<T> inner) {
@@ -630,7 +644,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     BackupSource source;
     source.spoolDirectory = vault.environment().directory();
     source.sizeBound = vault.environment().stats().usedBytes;
-    source.write = [&vault, who = core::clonePrincipal(who())](int fd) { vault.backup(who, fd); };
+    source.write = [&vault, who = lateCheck()](int fd) { vault.backup(who(), fd); };
     // Its own one-thread pool: a backup never holds up a password verification, and two
     // backups take turns.
     return finishQueued(
@@ -649,7 +663,10 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto key = vault.masterKeyForVerify(who());
     auto dir = kj::heapString(vault.environment().directory());
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
-    auto job = [dir = kj::mv(dir), key = kj::mv(key)]() mutable { return verifyInChild(dir, key); };
+    auto job = [dir = kj::mv(dir), key = kj::mv(key), who = lateCheck()]() mutable {
+      core::requireSystem(who(), "verifying the vault");  // still, now that its turn came
+      return verifyInChild(dir, key);
+    };
     return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
                         [](auto results, VerifyResult r) {
                           auto out = results.initReport();
@@ -828,15 +845,16 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     kj::Maybe<int32_t> target;
     if (p.getAssociateId() != 0) target = p.getAssociateId();
     return doList(context,
-                  [&vault, who = core::clonePrincipal(who()), target,
-                   type = kj::heapString(p.getType())]() { return vault.list(who, target, type); });
+                  [&vault, who = lateCheck(), target, type = kj::heapString(p.getType())]() {
+                    return vault.list(who(), target, type);
+                  });
   }
 
   kj::Promise<void> listAll(ListAllContext context) override {
     auto& vault = service_.vault();
-    return doList(context, [&vault, who = core::clonePrincipal(who()),
+    return doList(context, [&vault, who = lateCheck(),
                             type = kj::heapString(context.getParams().getType())]() {
-      return vault.listAll(who, type);
+      return vault.listAll(who(), type);
     });
   }
 
@@ -978,8 +996,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       fillList(context.getResults(), kj::mv(*list));
       return kj::READY_NOW;
     }
-    auto job = [&vault, who = core::clonePrincipal(who()), target, type = kj::heapString(type)]() {
-      return vault.get(who, target, type);
+    auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
+      return vault.get(who(), target, type);
     };
     return finishQueued(
         runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
@@ -1246,7 +1264,7 @@ Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& 
       passwords_(passwords),
       audit_(audit),
       clock_(clock),
-      maintenance_(kj::heap<BlockingPool>(1)),
+      maintenance_(kj::heap<BlockingPool>(1, MAINTENANCE_NICENESS)),
       reads_(kj::heap<BlockingPool>(1)) {
   checkRules<rpc::Vault>(VAULT_RULES);
   checkRules<rpc::Session>(SESSION_RULES);

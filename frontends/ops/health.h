@@ -5,7 +5,11 @@
 // is a small JSON object: {"status": "ok"|"unavailable", "daemon": WHAT, "version": V} where
 // WHAT is "ok", "unreachable" (no connection), "timeout" (no answer in time) or the daemon's
 // error name ("unavailable" when its audit trail refuses records). `version` is the
-// gateway's. Answers are never cached (Cache-Control: no-store).
+// gateway's. Answers are never cached downstream (Cache-Control: no-store).
+//
+// Unauthenticated requests must not turn into daemon calls one for one: requests that arrive
+// while a probe is out share it (and its answer). A flood of /healthz therefore keeps at most
+// one health call outstanding at the daemon, and every answer is at most one probe old.
 
 #pragma once
 

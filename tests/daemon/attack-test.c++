@@ -161,6 +161,52 @@ TEST_F(Attack, QueuedWriteOfADeactivatedAccountCommitsAfterDeactivation) {
       << "a remove by a session ended by the deactivation committed after it";
 }
 
+// A long Get (more than INLINE_GET_LIMIT entries) and a listing run on the reads worker, maybe
+// long after the choke point let them in. An account deactivated while they wait in the queue
+// must not be served when their turn comes: the worker acts as the grant resolves then.
+TEST_F(Attack, QueuedLongReadsOfADeactivatedAccountAreRefusedWhenTheirTurnComes) {
+  auto s = peerSession(ALICE_UID);
+  for (size_t i = 0; i <= INLINE_GET_LIMIT; i++) {
+    save(s, "bulk", kj::str("user", i, "@example.com"), ALICE_SECRET);
+  }
+  auto root = rootAdmin();
+
+  WriterGate gate;  // here it holds the reads worker, not the writer
+  auto held = d.service.reads().run<bool>([&gate]() {
+    *gate.entered.lockExclusive() = true;
+    gate.open.when([](const bool& o) { return o; }, [](bool&) {});
+    return true;
+  });
+  waitEntered(gate);
+
+  auto get = s.getRequest();
+  get.setType("bulk");
+  auto got = get.send();
+  auto list = s.listRequest();
+  list.setType("bulk");
+  auto listed = list.send();
+  spin();  // both admitted by the choke point and queued behind the held job
+
+  auto off = root.setAssociateRequest();
+  off.setAssociateId(alice);
+  off.initUpdate().getActive().setSet(false);
+  ASSERT_FALSE(off.send().wait(ws).hasError());
+
+  *gate.open.lockExclusive() = true;
+  held.wait(ws);
+  auto g = got.wait(ws);
+  EXPECT_EQ(outcome(g), "not-authenticated") << g.getCredentials().size() << " credentials served";
+  EXPECT_EQ(g.getCredentials().size(), 0u);
+  auto l = listed.wait(ws);
+  EXPECT_EQ(outcome(l), "not-authenticated") << l.getCredentials().size() << " entries served";
+
+  // The same reads by an active account are served (the gate itself refuses nothing).
+  auto again = peerSession(BOB_UID).getRequest();
+  again.setType("bulk");
+  auto a = again.send().wait(ws);
+  EXPECT_EQ(outcome(a), "ok");
+}
+
 // (Regression, passes.) A write that is queued when its connection drops still commits; its
 // audit record must still be written (the call's continuation is not cancelled with the
 // connection, or the change would land with no record).

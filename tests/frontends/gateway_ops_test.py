@@ -12,6 +12,7 @@ import shutil
 import ssl
 import signal
 import socket
+import threading
 import stat
 import subprocess
 import time
@@ -146,6 +147,68 @@ class Health(unittest.TestCase):
             gw.stop()
             s.close()
 
+
+    def test_concurrent_probes_share_one_daemon_call(self):
+        # Unauthenticated /healthz must not become one daemon call per request: requests that
+        # arrive while a probe is out share it. Measured at a daemon socket that never answers,
+        # by the bytes the gateway sends it: 40 concurrent probes cost what one does.
+        path = os.path.join(W.dir, "counting.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.listen(8)
+        received = [0]
+        stop = threading.Event()
+
+        def drain(conn):
+            conn.settimeout(0.2)
+            with conn:
+                while not stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if not data:
+                        return
+                    received[0] += len(data)
+
+        def accept():
+            s.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    conn, _ = s.accept()
+                except socket.timeout:
+                    continue
+                threading.Thread(target=drain, args=(conn,), daemon=True).start()
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        gw = Gateway(W.dir, path)
+        try:
+            gw.start()
+            self.assertEqual(json.loads(self.get(gw)[2])["daemon"], "timeout")
+            one = received[0]
+            self.assertGreater(one, 0)
+            results = []
+
+            def probe():
+                status, _, body = self.get(gw)
+                results.append((status, json.loads(body)["daemon"]))
+
+            threads = [threading.Thread(target=probe) for _ in range(40)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertEqual(results, [(503, "timeout")] * 40)
+            forty = received[0] - one
+            # One more probe (a second connection may repeat the bootstrap): at most twice
+            # what the first cost, where one call per request would be forty times.
+            self.assertLessEqual(forty, 2 * one, "%d bytes for 40 probes, %d for one" % (forty, one))
+        finally:
+            stop.set()
+            gw.stop()
+            s.close()
+            acceptor.join(5)
 
 class DaemonStart(unittest.TestCase):
     def daemon(self, *args, env=None):

@@ -294,6 +294,39 @@ TEST_F(Ctl, TabsNewlinesAndDashesSurviveEveryFormat) {
   EXPECT_EQ(r.exitCode, NOT_FOUND) << describe(r);
 }
 
+// The JSON bytes themselves, through the real daemon: what a script gets for values with
+// quotes, backslashes, control characters, non-ASCII and line separators. (Invalid UTF-8
+// never gets this far: the daemon refuses it; tests/tools covers the writer's answer to it.)
+TEST_F(Ctl, JsonOutputEscapesEveryStringExactly) {
+  const std::string secret = "q\"b\\s\x01\x1f\x7f-é€𝄞-\xe2\x80\xa8-escaped-ctl-5521";
+  const std::string comment = "say \"hi\"\tü\r\n\\end";
+  const std::string pub = "o'brien\"@example.test";
+  auto r =
+      as(CAROL_UID,
+         {"save", "escaped", "--public=" + pub, "--comment=" + comment, "--secret-stdin"}, secret);
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  r = as(CAROL_UID, {"get", "escaped", "--json"});
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  EXPECT_EQ(r.out,
+            "[{\"ValidFrom\":\"0001-01-01T00:00:00Z\",\"ValidTo\":\"0001-01-01T00:00:00Z\","
+            "\"Comment\":\"say \\\"hi\\\"\\tü\\r\\n\\\\end\","
+            "\"SecretValue\":\"q\\\"b\\\\s\\u0001\\u001f\\u007f-é€𝄞-\\u2028-escaped-ctl-5521\","
+            "\"PublicValue\":\"o'brien\\\"@example.test\",\"IsActive\":true,\"State\":\"active\"}]"
+            "\n");
+  // And a JSON reader gets the same text back. (Not for the secret: capnp 0.9.2's JSON
+  // decoder, which this test reads with, misreads the hex letters of \u001f and \u007f,
+  // capnproto/capnproto#1552; the exact bytes above are what counts.)
+  Json j(r.out);
+  EXPECT_EQ(text(member(j.root().getArray()[0], "Comment")), comment);
+  EXPECT_EQ(text(member(j.root().getArray()[0], "PublicValue")), pub);
+  // list (no secret) escapes the same way.
+  r = as(CAROL_UID, {"list", "escaped", "--json"});
+  ASSERT_EQ(r.exitCode, OK) << describe(r);
+  EXPECT_TRUE(contains(r.out, "\"PublicValue\":\"o'brien\\\"@example.test\"")) << r.out;
+  EXPECT_FALSE(contains(r.out, "escaped-ctl-5521")) << r.out;
+  EXPECT_EQ(as(CAROL_UID, {"remove", "escaped", "--", pub}).exitCode, OK);
+}
+
 TEST_F(Ctl, GetFieldNeedsExactlyOneMatch) {
   ASSERT_EQ(as(CAROL_UID, {"save", "two", "--public", "a@example.test", "--secret-stdin"},
                "two-a-secret-001")

@@ -63,6 +63,44 @@ TEST(Output, JsonKeepsTypesAndValues) {
             "S\tD\tE\n<withheld>\t-\tnever\n");
 }
 
+// Values come from other users (a comment, a public value) and may be anything a string
+// holds: JSON must still be one line a parser reads back to the same text.
+TEST(Output, JsonEscapesQuotesControlCharactersAndLineSeparators) {
+  // Every C0 control character, DEL, a quote and a backslash, in one value (NUL included).
+  kj::Vector<char> controls;
+  for (int c = 0; c < 0x20; c++) controls.add(char(c));
+  controls.add(0x7f);
+  controls.addAll(kj::StringPtr("\"\\/"));
+  Row row;
+  row.str("C", "C", controls.asPtr()).str("S", "S", "\xe2\x80\xa8|\xe2\x80\xa9");
+  EXPECT_EQ(render(Format::JSON, false, kj::arrayPtr(&row, 1), true),
+            R"({"C":"\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e)"
+            R"(\u000f\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b)"
+            R"(\u001c\u001d\u001e\u001f\u007f\"\\/","S":"\u2028|\u2029"})"
+            "\n");
+}
+
+TEST(Output, JsonKeepsNonAsciiAndReplacesInvalidUtf8) {
+  Row row;
+  // Valid UTF-8 of 2, 3 and 4 bytes passes as it is.
+  row.str("Ok", "OK", "é€𝄞ü");
+  // Invalid: a lone continuation byte, 0xff, an overlong '/', an encoded surrogate, a
+  // sequence cut short at the end. Each bad byte becomes U+FFFD; the good ones around stay.
+  row.str("Bad", "BAD",
+          kj::StringPtr("a\x80"
+                        "b\xff"
+                        "c\xc0\xaf"
+                        "d\xed\xa0\x80"
+                        "e\xe2\x82"));
+  EXPECT_EQ(render(Format::JSON, false, kj::arrayPtr(&row, 1), true),
+            "{\"Ok\":\"é€𝄞ü\",\"Bad\":\"a\\ufffdb\\ufffdc\\ufffd\\ufffdd\\ufffd\\ufffd\\ufffde"
+            "\\ufffd\\ufffd\"}\n");
+  // Keys are escaped the same way (they are literals today, but the writer does not trust them).
+  Row keyed;
+  keyed.num("K\"ey", "K", 1);
+  EXPECT_EQ(render(Format::JSON, false, kj::arrayPtr(&keyed, 1), true), "{\"K\\\"ey\":1}\n");
+}
+
 TEST(Dates, InputFormsAndUtcOutput) {
   int64_t now = KJ_ASSERT_NONNULL(parseDate("2026-12-01T09:00:00.5Z", 0));
   EXPECT_EQ(formatDate(KJ_ASSERT_NONNULL(parseDate("2030-01-01", now))), "2030-01-01T00:00:00Z");
