@@ -1,20 +1,15 @@
 #include "config-file.h"
 
+#include "base/ascii.h"
+
 #include <kj/vector.h>
 
 namespace credvault::base {
 
 namespace {
 
-bool isSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\r';
-}
-
 kj::ArrayPtr<const char> trim(kj::ArrayPtr<const char> s) {
-  size_t b = 0, e = s.size();
-  while (b < e && isSpace(s[b])) ++b;
-  while (e > b && isSpace(s[e - 1])) --e;
-  return s.slice(b, e);
+  return base::trimSpace(s);  // lines are split at LF already
 }
 
 bool isKeyChar(char c) {

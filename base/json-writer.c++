@@ -1,5 +1,7 @@
 #include "json-writer.h"
 
+#include "base/utf8.h"
+
 #include <kj/debug.h>
 #include <string.h>
 
@@ -11,36 +13,8 @@ void wipe(kj::Vector<char>& v) {
   if (v.capacity() > 0) explicit_bzero(v.begin(), v.capacity());
 }
 
-// The length of the valid UTF-8 sequence at `p` (RFC 3629: no overlong forms, no surrogates,
-// nothing past U+10FFFF), or 0 when it is not valid.
-size_t utf8Sequence(const unsigned char* p, const unsigned char* end) {
-  unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  size_t n;
-  uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n) return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
-  if (cp >= 0xd800 && cp <= 0xdfff) return 0;
-  return n;
-}
-
-void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, bool& lossy) {
+void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, JsonFlavor flavor,
+               bool& lossy) {
   auto grow = [&](size_t more) {
     if (out.size() + more <= out.capacity()) return;
     // Grow by hand so the old block is wiped, not just freed.
@@ -53,67 +27,84 @@ void quoteInto(kj::Vector<char>& out, kj::ArrayPtr<const char> value, bool& loss
     grow(s.size());
     out.addAll(s);
   };
+  // The common case needs no escape: reserve for it once, and copy runs, not bytes.
+  grow(value.size() + 2);
   add("\"");
   auto p = reinterpret_cast<const unsigned char*>(value.begin());
   auto end = reinterpret_cast<const unsigned char*>(value.end());
+  const unsigned char* run = p;  // start of the bytes copied as they are
+  auto flush = [&]() {
+    if (p == run) return;
+    grow(p - run);
+    out.addAll(reinterpret_cast<const char*>(run), reinterpret_cast<const char*>(p));
+  };
+  // Bytes copied as they are: printable ASCII but quote and backslash, and DEL in WIRE.
+  struct PlainTable {
+    bool plain[2][256] = {};
+    constexpr PlainTable() {
+      for (int c = 0x20; c < 0x7f; c++) plain[0][c] = plain[1][c] = c != '"' && c != '\\';
+      plain[static_cast<int>(JsonFlavor::WIRE)][0x7f] = true;
+    }
+  };
+  static constexpr PlainTable TABLE;
+  const bool* plain = TABLE.plain[static_cast<int>(flavor)];
   while (p < end) {
+    while (p < end && plain[*p]) ++p;
+    if (p == end) break;
     unsigned char c = *p;
+    if (c >= 0x80) {
+      uint32_t codePoint;
+      size_t n = utf8::decode(p, end, codePoint);
+      // U+2028 and U+2029 end a line in JavaScript: escaped. Other valid UTF-8 is copied.
+      if (n != 0 && codePoint != 0x2028 && codePoint != 0x2029) {
+        p += n;
+        continue;
+      }
+      flush();
+      if (n == 0) {
+        add(flavor == JsonFlavor::TERMINAL ? "\\ufffd" : "\xef\xbf\xbd");
+        lossy = true;
+        ++p;
+      } else {
+        add(codePoint == 0x2028 ? "\\u2028" : "\\u2029");
+        p += n;
+      }
+      run = p;
+      continue;
+    }
+    flush();
     switch (c) {
       case '"':
         add("\\\"");
-        ++p;
-        continue;
+        break;
       case '\\':
         add("\\\\");
-        ++p;
-        continue;
+        break;
       case '\n':
         add("\\n");
-        ++p;
-        continue;
+        break;
       case '\r':
         add("\\r");
-        ++p;
-        continue;
+        break;
       case '\t':
         add("\\t");
-        ++p;
-        continue;
+        break;
       case '\b':
         add("\\b");
-        ++p;
-        continue;
+        break;
       case '\f':
         add("\\f");
-        ++p;
-        continue;
-      default:
         break;
+      default: {  // the other controls, and DEL in the TERMINAL flavour
+        static const char HEX[] = "0123456789abcdef";
+        char esc[7] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15], 0};
+        add(esc);
+      }
     }
-    if (c < 0x20 || c == 0x7f) {
-      static const char HEX[] = "0123456789abcdef";
-      char esc[7] = {'\\', 'u', '0', '0', HEX[c >> 4], HEX[c & 15], 0};
-      add(esc);
-      ++p;
-      continue;
-    }
-    size_t n = utf8Sequence(p, end);
-    if (n == 0) {
-      add("\\ufffd");
-      lossy = true;
-      ++p;
-      continue;
-    }
-    // U+2028 and U+2029 (E2 80 A8/A9) end a line in JavaScript.
-    if (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-      add(p[2] == 0xa8 ? "\\u2028" : "\\u2029");
-      p += 3;
-      continue;
-    }
-    grow(n);
-    out.addAll(reinterpret_cast<const char*>(p), reinterpret_cast<const char*>(p + n));
-    p += n;
+    ++p;
+    run = p;
   }
+  flush();
   add("\"");
 }
 
@@ -186,10 +177,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
   auto& top = open_.back();
   if (!top.empty) appendChar(',');
   top.empty = false;
-  kj::Vector<char> quoted;
-  quoteInto(quoted, name, lossy_);
-  append(quoted);
-  wipe(quoted);
+  quoteInto(buffer_, name, flavor_, lossy_);  // grows buffer_ wiping the old block
   appendChar(':');
   afterKey_ = true;
   return *this;
@@ -197,10 +185,7 @@ JsonWriter& JsonWriter::key(kj::StringPtr name) {
 
 JsonWriter& JsonWriter::string(kj::ArrayPtr<const char> value) {
   beforeValue();
-  kj::Vector<char> quoted(value.size() + 2);
-  quoteInto(quoted, value, lossy_);
-  append(quoted);
-  wipe(quoted);
+  quoteInto(buffer_, value, flavor_, lossy_);  // grows buffer_ wiping the old block
   return *this;
 }
 
@@ -222,10 +207,30 @@ JsonWriter& JsonWriter::null() {
   return *this;
 }
 
+JsonWriter& JsonWriter::raw(kj::StringPtr json) {
+  beforeValue();
+  append(json);
+  return *this;
+}
+
+kj::Array<char> JsonWriter::finish() {
+  // Copied into an exactly sized array by hand: Vector::releaseAsArray() would shrink by
+  // reallocating, freeing the old block unwiped.
+  auto out = kj::heapArray<char>(buffer_.size());
+  if (buffer_.size() > 0) memcpy(out.begin(), buffer_.begin(), buffer_.size());
+  wipe(buffer_);
+  buffer_.clear();
+  open_.clear();
+  afterKey_ = false;
+  wroteValue_ = false;
+  lossy_ = false;
+  return out;
+}
+
 kj::String jsonQuote(kj::ArrayPtr<const char> value) {
   kj::Vector<char> out(value.size() + 3);
   bool lossy = false;
-  quoteInto(out, value, lossy);
+  quoteInto(out, value, JsonFlavor::TERMINAL, lossy);
   out.add('\0');
   return kj::String(out.releaseAsArray());
 }

@@ -2,6 +2,7 @@
 
 #pragma once
 
+#include "base/ticks.h"
 #include "crypto/secret.h"
 #include <kj/string.h>
 #include <kj/one-of.h>
@@ -9,11 +10,11 @@
 namespace credvault::core {
 
 // .NET DateTime ticks (100 ns since 0001-01-01T00:00:00 UTC), as SuperOffice stores dates.
-// 0 is DateTime.MinValue: "not set", an open end of a validity window.
+// 0 is DateTime.MinValue: "not set", an open end of a validity window. base/ticks.h.
 using Ticks = int64_t;
-constexpr Ticks MAX_TICKS = 3'155'378'975'999'999'999;  // 9999-12-31T23:59:59.9999999
-constexpr Ticks UNIX_EPOCH_TICKS = 621'355'968'000'000'000;
-constexpr Ticks TICKS_PER_SECOND = 10'000'000;
+using base::MAX_TICKS;  // 9999-12-31T23:59:59.9999999
+using base::TICKS_PER_SECOND;
+using base::UNIX_EPOCH_TICKS;
 
 enum class Kind : uint8_t { USER = 0, SYSTEM = 1 };
 

@@ -2,6 +2,8 @@
 #include "error.h"
 #include "limits.h"
 
+#include "base/utf8.h"
+
 namespace credvault::core {
 
 void fail(ErrorCode code, kj::StringPtr field, kj::String message) {
@@ -23,40 +25,7 @@ Principal clonePrincipal(const Principal& p) {
 }
 
 kj::Maybe<size_t> utf8Length(kj::ArrayPtr<const char> text) {
-  size_t count = 0;
-  auto s = reinterpret_cast<const unsigned char*>(text.begin());
-  size_t n = text.size(), i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    uint32_t cp;
-    size_t len;
-    if (c < 0x80) {
-      cp = c;
-      len = 1;
-    } else if ((c & 0xE0) == 0xC0) {
-      cp = c & 0x1F;
-      len = 2;
-    } else if ((c & 0xF0) == 0xE0) {
-      cp = c & 0x0F;
-      len = 3;
-    } else if ((c & 0xF8) == 0xF0) {
-      cp = c & 0x07;
-      len = 4;
-    } else
-      return nullptr;
-    if (i + len > n) return nullptr;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return nullptr;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    static const uint32_t MIN_FOR_LEN[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < MIN_FOR_LEN[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return nullptr;
-    }
-    i += len;
-    ++count;
-  }
-  return count;
+  return base::utf8::countCodePoints(text);
 }
 
 kj::Maybe<Refusal> checkText(kj::StringPtr field, kj::ArrayPtr<const char> text, size_t maxChars,

@@ -1,6 +1,8 @@
 #include "audit.h"
 #include "log.h"
 
+#include "base/utf8.h"
+
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <kj/debug.h>
@@ -31,39 +33,7 @@ kj::String describeErrno(int error) {
 kj::ArrayPtr<const char> clipped(kj::StringPtr s, bool& cut) {
   cut = s.size() > AUDIT_MAX_FIELD_BYTES;
   if (!cut) return s.asArray();
-  size_t end = AUDIT_MAX_FIELD_BYTES;
-  while (end > 0 && (static_cast<uint8_t>(s[end]) & 0xc0) == 0x80) --end;
-  return s.asArray().slice(0, end);
-}
-
-// The length of the valid UTF-8 sequence that starts at `s[i]`, storing its code point; 0
-// when the bytes there are not valid UTF-8 (a stray continuation byte, a truncated sequence,
-// an overlong form, a surrogate or a code point past U+10FFFF).
-size_t utf8Sequence(kj::ArrayPtr<const char> s, size_t i, uint32_t& codePoint) {
-  auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  uint8_t b0 = byte(i);
-  size_t length;
-  uint32_t min;
-  if (b0 < 0x80) {
-    codePoint = b0;
-    return 1;
-  } else if (b0 >= 0xc2 && b0 <= 0xdf) {
-    length = 2, min = 0x80, codePoint = b0 & 0x1f;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    length = 3, min = 0x800, codePoint = b0 & 0x0f;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    length = 4, min = 0x10000, codePoint = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < length) return 0;
-  for (size_t k = 1; k < length; k++) {
-    if ((byte(i + k) & 0xc0) != 0x80) return 0;
-    codePoint = (codePoint << 6) | (byte(i + k) & 0x3f);
-  }
-  if (codePoint < min || codePoint > 0x10ffff) return 0;
-  if (codePoint >= 0xd800 && codePoint <= 0xdfff) return 0;
-  return length;
+  return s.asArray().slice(0, base::utf8::boundaryAtOrBefore(s, AUDIT_MAX_FIELD_BYTES));
 }
 
 void addEscape(kj::Vector<char>& out, uint32_t codePoint) {
@@ -86,7 +56,7 @@ void addJsonString(kj::Vector<char>& out, kj::StringPtr value) {
   out.add('"');
   for (size_t i = 0; i < s.size();) {
     uint32_t c;
-    size_t length = utf8Sequence(s, i, c);
+    size_t length = base::utf8::decodeAt(s, i, c);
     if (length == 0) {
       // Not text: replaced rather than copied, so the line stays valid JSON (and UTF-8).
       addEscape(out, 0xfffd);

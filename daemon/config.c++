@@ -1,5 +1,7 @@
 #include "config.h"
+#include "base/ascii.h"
 #include "base/config-file.h"
+#include "base/parse-int.h"
 #include "credvault-config.h"
 
 #include <kj/debug.h>
@@ -19,15 +21,9 @@ struct BadValue {
   throw BadValue{kj::mv(message)};
 }
 
-uint64_t parseNumber(kj::StringPtr key, kj::StringPtr value, int base = 10) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = strtoull(value.cStr(), &end, base);
-  if (errno != 0 || end == value.cStr() || *end != '\0' || value[0] == '-' || value[0] == '+' ||
-      value[0] == ' ') {
-    bad(kj::str(key, " must be a whole number", base == 8 ? " (octal)" : ""));
-  }
-  return n;
+uint64_t parseNumber(kj::StringPtr key, kj::StringPtr value, unsigned radix = 10) {
+  KJ_IF_MAYBE(n, base::unsignedOrNull(value, UINT64_MAX, radix)) { return *n; }
+  bad(kj::str(key, " must be a whole number", radix == 8 ? " (octal)" : ""));
 }
 
 // "10" or "10s" (seconds), "500ms", "10m": the timeouts' unit is the second, milliseconds are
@@ -46,21 +42,12 @@ kj::Duration parseDuration(kj::StringPtr key, kj::StringPtr value) {
     return false;
   };
   strip("ms", kj::MILLISECONDS) || strip("s", kj::SECONDS) || strip("m", kj::MINUTES);
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = strtoull(digits.cStr(), &end, 10);
-  if (errno != 0 || end == digits.cStr() || *end != '\0' || digits[0] < '0' || digits[0] > '9' ||
-      n > 7 * 86400 * 1000ull) {
-    bad(kj::str(key, " must be a duration such as 30, 30s, 500ms or 5m"));
-  }
-  return int64_t(n) * unit;
+  KJ_IF_MAYBE(n, base::unsignedOrNull(digits, 7 * 86400 * 1000ull)) { return int64_t(*n) * unit; }
+  bad(kj::str(key, " must be a duration such as 30, 30s, 500ms or 5m"));
 }
 
 kj::String trim(kj::ArrayPtr<const char> s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
-  return kj::heapString(s.slice(b, e));
+  return kj::heapString(base::trimSpace(s));
 }
 
 // Items of a list separated by commas and/or spaces.

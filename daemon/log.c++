@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "base/utf8.h"
+
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 #include <kj/vector.h>
@@ -42,20 +44,9 @@ kj::String escapeForLog(kj::ArrayPtr<const char> text, size_t maxBytes) {
       continue;
     }
     // A whole, shortest-form UTF-8 sequence of a scalar value, or each byte escaped.
-    size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-    bool ok = len > 0 && c < 0xf5 && i + len <= n;
-    uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    for (size_t k = 1; ok && k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) ok = false;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    if (ok) {
-      if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-          (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-        ok = false;
-      }
-    }
-    if (!ok) {
+    uint32_t cp;
+    size_t len = base::utf8::decode(p + i, p + n, cp);
+    if (len == 0) {
       hex(c);
       ++i;
       continue;

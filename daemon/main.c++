@@ -1,5 +1,6 @@
 // credvaultd — main only wires: configuration, hardening, key, store, vault, listener.
 
+#include "base/parse-int.h"
 #include "config.h"
 #include "expiry.h"
 #include "group-commit.h"
@@ -180,11 +181,8 @@ class Main {
       return out.releaseAsArray();
     }
     for (auto& item : config_.gatewayUids) {
-      char* end = nullptr;
-      errno = 0;
-      unsigned long n = strtoul(item.cStr(), &end, 10);
-      if (errno == 0 && end != item.cStr() && *end == '\0' && n < UINT32_MAX) {
-        out.add(static_cast<uint32_t>(n));
+      KJ_IF_MAYBE(n, base::unsignedOrNull(item, UINT32_MAX - 1)) {
+        out.add(static_cast<uint32_t>(*n));
       } else KJ_IF_MAYBE(uid, uidOfUser(item)) {
         out.add(*uid);
       } else {

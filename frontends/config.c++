@@ -1,4 +1,5 @@
 #include "config.h"
+#include "base/parse-int.h"
 #include "base/config-file.h"
 
 #include <kj/debug.h>
@@ -8,14 +9,11 @@ namespace credvault::frontends {
 namespace {
 
 kj::Maybe<uint64_t> number(kj::StringPtr text, uint64_t min, uint64_t max) {
-  if (text.size() == 0 || text.size() > 12) return nullptr;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return nullptr;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
+  if (text.size() > 12) return nullptr;
+  KJ_IF_MAYBE(v, base::unsignedOrNull(text, max)) {
+    if (*v >= min) return *v;
   }
-  if (v < min || v > max) return nullptr;
-  return v;
+  return nullptr;
 }
 
 bool isPrefixChar(char c) {

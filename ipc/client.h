@@ -6,6 +6,7 @@
 
 #pragma once
 
+#include "base/ticks.h"
 #include "ipc/credvault.capnp.h"
 #include "buffered-stream.h"
 #include "errors.h"
@@ -50,14 +51,12 @@ kj::Promise<kj::Own<Connection>> connect(kj::Network& network, kj::StringPtr pat
 // packaged default.
 kj::String socketPath(kj::Maybe<kj::StringPtr> explicitPath);
 
-// .NET ticks (100 ns since 0001-01-01) <-> text "YYYY-MM-DDTHH:MM:SS[.fffffff]" in UTC.
-// 0 is DateTime.MinValue (open-ended).
-constexpr int64_t TICKS_PER_SECOND = 10'000'000;
-constexpr int64_t UNIX_EPOCH_TICKS = 621'355'968'000'000'000;
-constexpr int64_t MAX_TICKS = 3'155'378'975'999'999'999;
-kj::String formatTicks(int64_t ticks);
-// Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS" with optional fraction and optional "Z" or
-// "+HH:MM"/"-HH:MM" offset (converted to UTC). Returns null when malformed or out of range.
-kj::Maybe<int64_t> parseTicks(kj::StringPtr text);
+// .NET ticks (100 ns since 0001-01-01) <-> text "YYYY-MM-DDTHH:MM:SS[.fffffff]" in UTC, for
+// the clients of the native API: base/ticks.h, named here too.
+using base::formatTicks;
+using base::MAX_TICKS;
+using base::parseTicks;
+using base::TICKS_PER_SECOND;
+using base::UNIX_EPOCH_TICKS;
 
 }  // namespace credvault::ipc

@@ -7,7 +7,11 @@
 #   core      -> crypto, store, base      tools     -> ipc, base
 #
 # base/ is the bottom layer (what every executable links, e.g. wipe-on-free), so every folder
-# may use it and it may use nothing.
+# may use it and it may use nothing of ours. Nor may it pull in a library the lowest layers do
+# without: base/ includes only the C and C++ standard libraries, POSIX/Linux headers and KJ's
+# synchronous core (<kj/string.h>, <kj/debug.h>, ...) - never <kj/async*.h>, <kj/compat/...>,
+# <capnp/...>, <sodium.h>, <lmdb.h>, <systemd/...> or <openssl/...> (BASE_REFUSED below). So
+# a base/ piece links with kj alone and runs outside an event loop, in every layer.
 #
 # A folder may always include its own headers, and every folder may include the generated
 # build configuration "credvault-config.h". Includes are attributed to a folder the way the
@@ -31,6 +35,19 @@ declare -A ALLOWED=(
   [frontends]="ipc base"
   [tools]="ipc base"
 )
+
+# Angle includes base/ refuses (bash patterns over the header path).
+BASE_REFUSED=('kj/async*' 'kj/compat/*' 'capnp/*' 'sodium.h' 'sodium/*' 'lmdb.h' 'systemd/*'
+              'openssl/*')
+
+base_refuses() {
+  local p
+  for p in "${BASE_REFUSED[@]}"; do
+    # shellcheck disable=SC2053  # a pattern on purpose
+    [[ "$1" == $p ]] && return 0
+  done
+  return 1
+}
 
 is_layer() {
   local l
@@ -94,6 +111,13 @@ check_tree() {
           continue
         fi
         header=${BASH_REMATCH[1]}
+        if [[ "$layer" == base && "$kind" == angle ]] && base_refuses "$header"; then
+          echo "$rel:$lineno: base/ may not include <$header>; base/ may use: the standard" \
+               "libraries, POSIX and KJ's synchronous core (not kj/async, capnp, sodium, lmdb," \
+               "systemd, openssl)"
+          violations=$((violations + 1))
+          continue
+        fi
         target=$(attribute "$root" "$layer" "$dir" "$header" "$kind")
         [[ -z "$target" || "$target" == "-" ]] && continue
         if [[ " ${ALLOWED[$layer]} " != *" $target "* ]]; then
@@ -129,7 +153,7 @@ self_test() {
   cp "$tmp/frontends/ok.c++" "$tmp/tools/ctl.c++"
   printf '#include "base/wipe.h"\n' > "$tmp/frontends/base.c++"
   printf '#include "../base/wipe.h"\n' > "$tmp/crypto/base.c++"
-  printf '#include "wipe.h"\n#include <kj/common.h>\n' > "$tmp/base/wipe.c++"
+  printf '#include "wipe.h"\n#include <kj/common.h>\n#include <kj/string.h>\n#include <arpa/inet.h>\n' > "$tmp/base/wipe.c++"
   if ! out=$(check_tree "$tmp" 2>&1); then
     echo "self-test: a tree without violations was refused:"; echo "$out"; return 1
   fi
@@ -143,19 +167,22 @@ self_test() {
   printf '#include "credvault.capnp.h"\n' > "$tmp/core/bad.c++"                             # :1
   printf '#include "tests/helper.h"\n' > "$tmp/daemon/bad.c++"                               # :1
   printf '#include "crypto/secret.h"\n' > "$tmp/base/bad.c++"                               # :1
+  printf '#include <kj/string.h>\n#include <kj/async-io.h>\n' > "$tmp/base/async.h"        # :2
+  printf '#include <capnp/message.h>\n#include <sodium.h>\n' > "$tmp/base/libs.c++"        # :1 :2
   set +e
   out=$(check_tree "$tmp" 2>/dev/null)
   rc=$?
   set -e
   local expect
   for expect in frontends/bad.c++:2: tools/bad.c++:1: store/bad.h:2: frontends/bare.c++:1: \
-                crypto/bad.c++:1: core/bad.c++:1: daemon/bad.c++:1: base/bad.c++:1:; do
+                crypto/bad.c++:1: core/bad.c++:1: daemon/bad.c++:1: base/bad.c++:1: \
+                base/async.h:2: base/libs.c++:1: base/libs.c++:2:; do
     if ! grep -q "^$expect" <<<"$out"; then
       echo "self-test: violation $expect was not reported"; failed=1
     fi
   done
-  if [[ $(grep -c . <<<"$out") -ne 8 ]]; then
-    echo "self-test: expected 8 violations, got:"; echo "$out"; failed=1
+  if [[ $(grep -c . <<<"$out") -ne 11 ]]; then
+    echo "self-test: expected 11 violations, got:"; echo "$out"; failed=1
   fi
   if [[ $rc -eq 0 ]]; then echo "self-test: violations did not fail the check"; failed=1; fi
   [[ $failed -eq 0 ]] && echo "check-layers self-test passed"

@@ -2,6 +2,8 @@
 
 #include "ctl.h"
 
+#include "base/parse-int.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -102,14 +104,10 @@ kj::MainFunc Ctl::associateAddCmd() {
 }
 
 int64_t Ctl::uidValue(kj::StringPtr text) {
-  int64_t v = 0;
-  bool ok = text.size() > 0 && text.size() <= 10;
-  for (char c : text) {
-    ok = ok && c >= '0' && c <= '9';
-    if (ok) v = v * 10 + (c - '0');
+  if (text.size() <= 10) {
+    KJ_IF_MAYBE(v, base::unsignedOrNull(text, UINT32_MAX - 1)) { return static_cast<int64_t>(*v); }
   }
-  if (!ok || v > int64_t(UINT32_MAX) - 1) usage(kj::str("--uid: '", text, "' is not a uid"));
-  return v;
+  usage(kj::str("--uid: '", text, "' is not a uid"));
 }
 
 kj::MainFunc Ctl::associateListCmd() {

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "base/parse-int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,14 +73,12 @@ kj::MainBuilder& Common::addTo(kj::MainBuilder& builder) {
 }
 
 kj::MainBuilder::Validity parseId(kj::StringPtr text, kj::Maybe<int32_t>& slot) {
-  if (text.size() == 0 || text.size() > 10) return kj::str("must be an associate id (1 or more)");
-  int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return kj::str("must be an associate id (1 or more)");
-    v = v * 10 + (c - '0');
+  if (text.size() <= 10) {
+    KJ_IF_MAYBE(v, base::unsignedOrNull(text, INT32_MAX)) {
+      if (*v >= 1) return setOnce(slot, int32_t(*v));
+    }
   }
-  if (v < 1 || v > INT32_MAX) return kj::str("must be an associate id (1 or more)");
-  return setOnce(slot, int32_t(v));
+  return kj::str("must be an associate id (1 or more)");
 }
 
 }  // namespace credvault::ctl

@@ -1,4 +1,5 @@
 #include "dates.h"
+#include "base/parse-int.h"
 #include "ipc/client.h"
 
 #include <time.h>
@@ -27,12 +28,11 @@ kj::Maybe<int64_t> parseDuration(kj::StringPtr text) {
     default:
       return nullptr;
   }
-  int64_t n = 0;
-  for (size_t i = 0; i + 1 < text.size(); i++) {
-    char c = text[i];
-    if (c < '0' || c > '9') return nullptr;
-    n = n * 10 + (c - '0');
-    if (n > 1'000'000'000) return nullptr;
+  int64_t n;
+  KJ_IF_MAYBE(v, base::unsignedOrNull(text.slice(0, text.size() - 1), 1'000'000'000)) {
+    n = static_cast<int64_t>(*v);
+  } else {
+    return nullptr;
   }
   int64_t seconds = n * unit;
   // Past 10,000 years nothing is representable anyway.

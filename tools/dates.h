@@ -6,13 +6,15 @@
 
 #pragma once
 
+#include "base/ticks.h"
+
 #include <stdint.h>
 #include <kj/string.h>
 
 namespace credvault::ctl {
 
-constexpr int64_t TICKS_PER_SECOND = 10'000'000;
-constexpr int64_t UNIX_EPOCH_TICKS = 621'355'968'000'000'000;
+using base::TICKS_PER_SECOND;
+using base::UNIX_EPOCH_TICKS;
 
 // Seconds in "90d", "12h", "30m", "45s", "2w"; null when malformed, zero or absurdly large.
 kj::Maybe<int64_t> parseDuration(kj::StringPtr text);

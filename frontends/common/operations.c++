@@ -1,10 +1,12 @@
 #include "operations.h"
 
+#include "base/ascii.h"
+#include "base/utf8.h"
 #include "frontends/limits.h"
 #include "ipc/errors.h"
 
 #include <kj/debug.h>
-#include <strings.h>
+#include <string.h>
 
 namespace credvault::frontends {
 
@@ -32,9 +34,7 @@ kj::StringPtr opName(Op op) {
 
 kj::Maybe<Op> opFromName(kj::StringPtr name, bool ignoreCase) {
   for (auto& info : OPS) {
-    if (ignoreCase ? (name.size() == info.name.size() &&
-                      strncasecmp(name.begin(), info.name.begin(), name.size()) == 0)
-                   : name == info.name) {
+    if (ignoreCase ? base::equalsIgnoreCase(name, info.name) : name == info.name) {
       return info.op;
     }
   }
@@ -60,40 +60,7 @@ Failure makeFailure(rpc::ErrorCode code, kj::StringPtr field, kj::StringPtr mess
 }
 
 bool isValidUtf8(kj::StringPtr text) {
-  auto* p = reinterpret_cast<const unsigned char*>(text.begin());
-  auto* end = reinterpret_cast<const unsigned char*>(text.end());
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      if (c == 0) return false;
-      ++p;
-      continue;
-    }
-    size_t len;
-    uint32_t cp, min;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-      min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-      min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-      min = 0x10000;
-    } else
-      return false;
-    if (static_cast<size_t>(end - p) < len) return false;
-    for (size_t i = 1; i < len; i++) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    p += len;
-  }
-  return true;
+  return base::utf8::isValid(text) && memchr(text.begin(), '\0', text.size()) == nullptr;
 }
 
 size_t countCodePoints(kj::StringPtr text) {

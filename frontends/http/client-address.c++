@@ -1,37 +1,13 @@
 #include "client-address.h"
 
-#include <arpa/inet.h>
+#include "base/ascii.h"
+#include "base/parse-int.h"
+
 #include <string.h>
 
 namespace credvault::http {
 
 namespace {
-
-bool isSpace(char c) {
-  return c == ' ' || c == '\t';
-}
-
-// A "for=" node or X-Forwarded-For element: "192.0.2.1", "192.0.2.1:80", "[2001:db8::1]",
-// "[2001:db8::1]:80" or a bare IPv6 address; null for anything else ("unknown", "_hidden").
-kj::Maybe<IpAddress> parseNode(kj::StringPtr node) {
-  if (node.size() == 0 || node.size() > 64) return nullptr;
-  if (node[0] == '[') {
-    KJ_IF_MAYBE(close, node.findFirst(']')) {
-      auto inner = kj::heapString(node.begin() + 1, *close - 1);
-      kj::StringPtr rest = node.slice(*close + 1);
-      if (rest.size() > 0 && rest[0] != ':') return nullptr;
-      return IpAddress::parse(inner);
-    }
-    return nullptr;
-  }
-  KJ_IF_MAYBE(colon, node.findFirst(':')) {
-    if (node.findLast(':').orDefault(0) == *colon) {
-      // One colon: IPv4 with a port.
-      return IpAddress::parse(kj::heapString(node.begin(), *colon));
-    }
-  }
-  return IpAddress::parse(node);
-}
 
 // Splits a header value at commas outside quoted strings, trimming each element.
 void splitList(kj::StringPtr value, kj::Vector<kj::String>& out) {
@@ -50,10 +26,7 @@ void splitList(kj::StringPtr value, kj::Vector<kj::String>& out) {
     if (c == '"') {
       quoted = true;
     } else if (c == ',') {
-      size_t b = start, e = i;
-      while (b < e && isSpace(value[b])) ++b;
-      while (e > b && isSpace(value[e - 1])) --e;
-      out.add(kj::heapString(value.begin() + b, e - b));
+      out.add(kj::heapString(base::trimOws(value.slice(start, i))));
       start = i + 1;
     }
   }
@@ -63,7 +36,7 @@ void splitList(kj::StringPtr value, kj::Vector<kj::String>& out) {
 kj::String forwardedFor(kj::StringPtr element) {
   size_t i = 0;
   while (i < element.size()) {
-    while (i < element.size() && (isSpace(element[i]) || element[i] == ';')) ++i;
+    while (i < element.size() && (base::isOws(element[i]) || element[i] == ';')) ++i;
     size_t nameStart = i;
     while (i < element.size() && element[i] != '=' && element[i] != ';') ++i;
     kj::String name = kj::heapString(element.begin() + nameStart, i - nameStart);
@@ -90,29 +63,6 @@ kj::String forwardedFor(kj::StringPtr element) {
 
 }  // namespace
 
-kj::Maybe<IpAddress> IpAddress::parse(kj::StringPtr text) {
-  if (text.size() == 0 || text.size() >= INET6_ADDRSTRLEN) return nullptr;
-  IpAddress out;
-  if (inet_pton(AF_INET, text.cStr(), out.bytes) == 1) return out;
-  if (inet_pton(AF_INET6, text.cStr(), out.bytes) == 1) {
-    static const kj::byte MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(out.bytes, MAPPED, 12) == 0) {
-      memmove(out.bytes, out.bytes + 12, 4);
-      memset(out.bytes + 4, 0, 12);
-      return out;
-    }
-    out.v6 = true;
-    return out;
-  }
-  return nullptr;
-}
-
-kj::String IpAddress::toString() const {
-  char text[INET6_ADDRSTRLEN] = "";
-  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes, text, sizeof(text));
-  return kj::heapString(text);
-}
-
 bool Cidr::contains(const IpAddress& address) const {
   if (address.v6 != base.v6) return false;
   uint full = prefix / 8;
@@ -127,24 +77,25 @@ kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
   kj::Vector<Cidr> out;
   size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && (isSpace(text[i]) || text[i] == ',')) ++i;
+    while (i < text.size() && (base::isOws(text[i]) || text[i] == ',')) ++i;
     size_t start = i;
-    while (i < text.size() && !isSpace(text[i]) && text[i] != ',') ++i;
+    while (i < text.size() && !base::isOws(text[i]) && text[i] != ',') ++i;
     if (i == start) break;
     auto element = kj::heapString(text.begin() + start, i - start);
     auto bad = [&]() { return kj::str("'", element, "' is not an address or ADDR/PREFIX"); };
     kj::String addressText;
-    kj::Maybe<uint> prefix;
+    bool hasPrefix = false;
+    uint prefix = 0;
     KJ_IF_MAYBE(slash, element.findFirst('/')) {
       addressText = kj::heapString(element.begin(), *slash);
       kj::StringPtr digits = element.slice(*slash + 1);
-      if (digits.size() == 0 || digits.size() > 3) return bad();
-      uint p = 0;
-      for (char c : digits) {
-        if (c < '0' || c > '9') return bad();
-        p = p * 10 + static_cast<uint>(c - '0');
+      if (digits.size() > 3) return bad();
+      KJ_IF_MAYBE(p, base::unsignedOrNull(digits, 128)) {
+        hasPrefix = true;
+        prefix = static_cast<uint>(*p);
+      } else {
+        return bad();
       }
-      prefix = p;
     } else {
       addressText = kj::heapString(element);
     }
@@ -155,7 +106,7 @@ kj::OneOf<kj::Vector<Cidr>, kj::String> parseCidrList(kj::StringPtr text) {
       return bad();
     }
     uint max = cidr.base.v6 ? 128 : 32;
-    cidr.prefix = prefix.orDefault(max);
+    cidr.prefix = hasPrefix ? prefix : max;
     if (cidr.prefix > max) return bad();
     out.add(cidr);
   }
@@ -182,15 +133,8 @@ TrustedProxies TrustedProxies::clone() const {
 }
 
 kj::String addressOfPeer(kj::StringPtr peer) {
-  if (peer.startsWith("[")) {
-    KJ_IF_MAYBE(close, peer.findFirst(']')) {
-      return kj::heapString(peer.slice(1).begin(), *close - 1);
-    }
-    return kj::str();
-  }
-  if (peer == "unix") return kj::str();
-  KJ_IF_MAYBE(colon, peer.findLast(':')) { return kj::heapString(peer.begin(), *colon); }
-  return kj::heapString(peer);
+  KJ_IF_MAYBE(a, base::parseEndpoint(peer)) { return a->toString(); }
+  return kj::str();
 }
 
 kj::String clientAddress(const HttpRequest& request, kj::StringPtr peerAddress,
@@ -212,7 +156,7 @@ kj::String clientAddress(const HttpRequest& request, kj::StringPtr peerAddress,
   }
   kj::String result = kj::heapString(peerAddress);
   for (size_t i = hops.size(); i > 0; i--) {
-    KJ_IF_MAYBE(a, parseNode(hops[i - 1])) {
+    KJ_IF_MAYBE(a, base::parseEndpoint(hops[i - 1])) {
       result = a->toString();
       if (!trusted.contains(*a)) break;
     } else {

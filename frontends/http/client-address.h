@@ -10,6 +10,7 @@
 
 #pragma once
 
+#include "base/address.h"
 #include "frontends/http/message.h"
 
 #include <kj/one-of.h>
@@ -18,16 +19,9 @@
 
 namespace credvault::http {
 
-// An IPv4 or IPv6 address in binary form; IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are
-// read as IPv4.
-struct IpAddress {
-  bool v6 = false;
-  kj::byte bytes[16] = {};  // IPv4: the first 4
-
-  // "203.0.113.5", "2001:db8::1" (not bracketed, no port), else null.
-  static kj::Maybe<IpAddress> parse(kj::StringPtr text);
-  kj::String toString() const;  // canonical text (inet_ntop)
-};
+// An IPv4 or IPv6 address in binary form (base/address.h): IpAddress::parse() reads a bare
+// address, IPv4-mapped IPv6 addresses as IPv4; toString() is the canonical text.
+using base::IpAddress;
 
 // ADDR or ADDR/PREFIX ("10.0.0.0/8", "::1", "2001:db8::/32").
 struct Cidr {
@@ -53,7 +47,9 @@ class TrustedProxies {
   kj::Vector<Cidr> list_;
 };
 
-// "203.0.113.5" from a peer name "203.0.113.5:4711" ("[::1]:80" -> "::1"); "" otherwise.
+// The canonical address of a peer name: "203.0.113.5" from "203.0.113.5:4711", "::1" from
+// "[::1]:80" (base::parseEndpoint); "" for a peer that is no IP endpoint ("unix", a test's
+// name), which then has no address.
 kj::String addressOfPeer(kj::StringPtr peer);
 
 // The client's address for `request`, whose TCP peer address is `peerAddress` (from

@@ -2,7 +2,6 @@
 
 #include <kj/debug.h>
 #include <string.h>
-#include <strings.h>
 #include <ctype.h>
 
 namespace credvault::http {
@@ -39,14 +38,6 @@ WipedBytes ByteBuffer::release() {
   data_ = nullptr;
   size_ = 0;
   return WipedBytes(kj::mv(out));
-}
-
-bool equalsIgnoreCase(kj::StringPtr a, kj::StringPtr b) {
-  return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), a.size()) == 0;
-}
-
-bool startsWithIgnoreCase(kj::StringPtr s, kj::StringPtr prefix) {
-  return s.size() >= prefix.size() && strncasecmp(s.begin(), prefix.begin(), prefix.size()) == 0;
 }
 
 kj::Maybe<kj::StringPtr> HttpRequest::header(kj::StringPtr name) const {
@@ -109,10 +100,7 @@ kj::Maybe<kj::String> HttpRequest::contentTypeParameter(kj::StringPtr name) cons
           value = kj::heapString(vs, ve - vs);
         }
       }
-      if (static_cast<size_t>(nameEnd - nameStart) == name.size() &&
-          strncasecmp(nameStart, name.begin(), name.size()) == 0) {
-        return kj::mv(value);
-      }
+      if (equalsIgnoreCase(kj::arrayPtr(nameStart, nameEnd), name)) { return kj::mv(value); }
     }
   }
   return nullptr;

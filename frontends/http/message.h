@@ -7,6 +7,7 @@
 
 #pragma once
 
+#include "base/ascii.h"
 #include "frontends/http/request-id.h"
 
 #include <kj/array.h>
@@ -100,8 +101,8 @@ struct HttpResponse {
 
 kj::StringPtr statusReason(uint status);
 
-// ASCII case-insensitive comparisons, the only kind HTTP needs.
-bool equalsIgnoreCase(kj::StringPtr a, kj::StringPtr b);
-bool startsWithIgnoreCase(kj::StringPtr s, kj::StringPtr prefix);
+// ASCII case-insensitive comparisons, the only kind HTTP needs (base/ascii.h).
+using base::equalsIgnoreCase;
+using base::startsWithIgnoreCase;
 
 }  // namespace credvault::http

@@ -1,4 +1,6 @@
 #include "parser.h"
+#include "base/ascii.h"
+#include "base/parse-int.h"
 
 #include <kj/debug.h>
 #include <string.h>
@@ -207,8 +209,7 @@ void forEachListElement(kj::StringPtr value, F&& f) {
 }
 
 bool elementIs(kj::ArrayPtr<const char> element, kj::StringPtr word) {
-  return element.size() == word.size() &&
-         strncasecmp(element.begin(), word.begin(), word.size()) == 0;
+  return base::equalsIgnoreCase(element, word);
 }
 
 }  // namespace
@@ -244,12 +245,11 @@ kj::OneOf<BodyFraming, HttpError> bodyFraming(const HttpRequest& request,
           badLength = true;
           return;
         }
-        for (char c : e) {
-          if (c < '0' || c > '9') {
-            badLength = true;
-            return;
-          }
-          v = v * 10 + (c - '0');
+        KJ_IF_MAYBE(n, base::unsignedOrNull(e)) {
+          v = *n;
+        } else {
+          badLength = true;
+          return;
         }
         if (sawLength && v != length) badLength = true;
         sawLength = true;
@@ -308,13 +308,7 @@ ChunkedDecoder::Result ChunkedDecoder::feed(kj::ArrayPtr<const char> input, Byte
     char c = input[i];
     switch (state_) {
       case SIZE: {
-        int digit = -1;
-        if (c >= '0' && c <= '9')
-          digit = c - '0';
-        else if (c >= 'a' && c <= 'f')
-          digit = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-          digit = c - 'A' + 10;
+        int digit = base::hexDigitValue(c);
         if (digit >= 0) {
           if (++sizeDigits_ > 15) return error(413, "chunk too large");
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(digit);

@@ -608,8 +608,7 @@ void HttpServer::serve(kj::Own<kj::AsyncIoStream> stream, kj::StringPtr peer, kj
   if (connections_ >= limits_.maxConnections) return refuseBusy(kj::mv(stream));
   // Per peer address, like nginx's limit_conn: one address cannot take every connection.
   // Trusted proxies carry many clients; a non-IP peer (tests, a Unix socket) has no address.
-  auto address = addressOfPeer(peer);
-  KJ_IF_MAYBE(a, IpAddress::parse(address)) { address = a->toString(); }  // ::ffff:a.b.c.d
+  auto address = addressOfPeer(peer);  // canonical: ::ffff:a.b.c.d reads as a.b.c.d
   bool counted = address.size() > 0 && !trusted_.contains(address);
   if (counted) {
     KJ_IF_MAYBE(n, perAddress_.find(address)) {

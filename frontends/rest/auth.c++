@@ -1,8 +1,9 @@
 #include "auth.h"
 
+#include "base/ascii.h"
+
 #include <kj/encoding.h>
 #include <string.h>
-#include <strings.h>
 
 namespace credvault::rest {
 
@@ -11,9 +12,7 @@ using frontends::SensitiveText;
 
 namespace {
 
-bool equalsIgnoreCase(kj::ArrayPtr<const char> a, kj::StringPtr b) {
-  return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), a.size()) == 0;
-}
+using base::equalsIgnoreCase;
 
 }  // namespace
 

@@ -1,11 +1,13 @@
 #include "binding.h"
 
+#include "base/ascii.h"
+#include "base/parse-int.h"
+
 #include "frontends/rest/json.h"
 #include "frontends/xml/reader.h"
 
 #include <kj/debug.h>
 #include <string.h>
-#include <strings.h>
 
 namespace credvault::rest {
 
@@ -22,9 +24,7 @@ RestError badRequest(kj::StringPtr detail, kj::Maybe<kj::StringPtr> field) {
 
 namespace {
 
-bool equalsIgnoreCase(kj::StringPtr a, kj::StringPtr b) {
-  return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), a.size()) == 0;
-}
+using base::equalsIgnoreCase;
 
 // ---- a format-neutral view of a parsed body -----------------------------------------------
 
@@ -228,47 +228,26 @@ struct Binder {
     kj::ArrayPtr<const char> t = n.text;  // trimmed below, so not NUL-terminated
     if (n.kind == Node::Kind::TEXT) {
       // xsd:int allows surrounding whitespace and a leading '+'.
-      size_t b = 0, e = t.size();
-      while (b < e && (t[b] == ' ' || t[b] == '\t' || t[b] == '\r' || t[b] == '\n')) ++b;
-      while (e > b && (t[e - 1] == ' ' || t[e - 1] == '\t' || t[e - 1] == '\r' || t[e - 1] == '\n'))
-        --e;
-      if (b < e && t[b] == '+') ++b;
-      t = t.slice(b, e);
+      t = base::trimSpace(t);
+      if (t.size() > 0 && t[0] == '+') t = t.slice(1, t.size());
     }
-    size_t i = 0;
-    bool negative = false;
-    if (i < t.size() && t[i] == '-') {
-      negative = true;
-      ++i;
-    }
-    if (i == t.size() || t.size() - i > 20) {
+    size_t digits = t.size() - (t.size() > 0 && t[0] == '-' ? 1 : 0);
+    if (digits == 0 || digits > 20) {
       if (error == nullptr) {
         error =
             badRequest(kj::str(path, " must be an integer from -2147483648 to 2147483647"), path);
       }
       return nullptr;
     }
-    int64_t v = 0;
-    for (; i < t.size(); i++) {
-      char c = t[i];
-      if (c < '0' || c > '9') {
-        if (error == nullptr) {
-          error =
-              badRequest(kj::str(path, " must be an integer, without fraction or exponent"), path);
-        }
-        return nullptr;
-      }
-      v = v * 10 + (c - '0');
-      if (v > int64_t(1) << 31) break;
+    auto parsed = base::parseSigned(t, INT32_MIN, INT32_MAX);
+    if (parsed.is<int64_t>()) return static_cast<int32_t>(parsed.get<int64_t>());
+    if (error == nullptr) {
+      error =
+          parsed.get<base::IntError>() == base::IntError::NOT_A_NUMBER
+              ? badRequest(kj::str(path, " must be an integer, without fraction or exponent"), path)
+              : badRequest(kj::str(path, " is out of range (-2147483648 to 2147483647)"), path);
     }
-    if (negative) v = -v;
-    if (v < INT32_MIN || v > INT32_MAX || i < t.size()) {
-      if (error == nullptr) {
-        error = badRequest(kj::str(path, " is out of range (-2147483648 to 2147483647)"), path);
-      }
-      return nullptr;
-    }
-    return static_cast<int32_t>(v);
+    return nullptr;
   }
 
   kj::Maybe<bool> boolean(const Node& n, kj::StringPtr path) {

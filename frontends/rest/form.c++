@@ -1,20 +1,16 @@
 #include "form.h"
 
+#include "base/ascii.h"
+
 #include "frontends/common/operations.h"
 
 #include <string.h>
-#include <strings.h>
 
 namespace credvault::rest {
 
 namespace {
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using base::hexDigitValue;
 
 // Decodes one name or value; null when a %-escape is malformed.
 kj::Maybe<kj::String> decode(kj::ArrayPtr<const char> in) {
@@ -29,7 +25,7 @@ kj::Maybe<kj::String> decode(kj::ArrayPtr<const char> in) {
         explicit_bzero(out.begin(), out.size());
         return nullptr;
       }
-      int hi = hexValue(in[i + 1]), lo = hexValue(in[i + 2]);
+      int hi = hexDigitValue(in[i + 1]), lo = hexDigitValue(in[i + 2]);
       if (hi < 0 || lo < 0) {
         explicit_bzero(out.begin(), out.size());
         return nullptr;
@@ -60,10 +56,7 @@ FormData::~FormData() {
 
 kj::Maybe<kj::StringPtr> FormData::get(kj::StringPtr name) const {
   for (auto& f : fields_) {
-    if (f.name.size() == name.size() &&
-        strncasecmp(f.name.begin(), name.begin(), name.size()) == 0) {
-      return f.value.asPtr();
-    }
+    if (base::equalsIgnoreCase(f.name, name)) { return f.value.asPtr(); }
   }
   return nullptr;
 }

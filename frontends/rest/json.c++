@@ -1,77 +1,16 @@
 #include "json.h"
 
+#include "base/ascii.h"
+#include "base/utf8.h"
+
 #include <kj/debug.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 namespace credvault::rest {
 
-namespace {
-
-// Decodes one UTF-8 sequence at p (p < end). Returns its length, or 0 when invalid.
-size_t utf8Sequence(const unsigned char* p, const unsigned char* end, uint32_t& cp) {
-  unsigned char c = *p;
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t min;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    cp = c & 0x1f;
-    min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    cp = c & 0x0f;
-    min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    cp = c & 0x07;
-    min = 0x10000;
-  } else
-    return 0;
-  if (static_cast<size_t>(end - p) < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-size_t encodeUtf8(uint32_t cp, char* out) {
-  if (cp < 0x80) {
-    out[0] = static_cast<char>(cp);
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = static_cast<char>(0xc0 | (cp >> 6));
-    out[1] = static_cast<char>(0x80 | (cp & 0x3f));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = static_cast<char>(0xe0 | (cp >> 12));
-    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out[2] = static_cast<char>(0x80 | (cp & 0x3f));
-    return 3;
-  }
-  out[0] = static_cast<char>(0xf0 | (cp >> 18));
-  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-  out[3] = static_cast<char>(0x80 | (cp & 0x3f));
-  return 4;
-}
-
-}  // namespace
-
 kj::Maybe<const JsonValue&> JsonValue::member(kj::StringPtr name) const {
   for (size_t i = 0; i < keys.size(); i++) {
-    if (keys[i].size() == name.size() &&
-        strncasecmp(keys[i].begin(), name.begin(), name.size()) == 0) {
-      return *items[i];
-    }
+    if (base::equalsIgnoreCase(keys[i], name)) { return *items[i]; }
   }
   return nullptr;
 }
@@ -267,17 +206,9 @@ class JsonParser {
     if (end_ - p_ < 4) return error("invalid \\u escape: four hex digits expected");
     out = 0;
     for (int i = 0; i < 4; i++) {
-      char c = p_[i];
-      uint32_t d;
-      if (c >= '0' && c <= '9')
-        d = c - '0';
-      else if (c >= 'a' && c <= 'f')
-        d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F')
-        d = c - 'A' + 10;
-      else
-        return error("invalid \\u escape: four hex digits expected");
-      out = out * 16 + d;
+      int d = base::hexDigitValue(p_[i]);
+      if (d < 0) return error("invalid \\u escape: four hex digits expected");
+      out = out * 16 + static_cast<uint32_t>(d);
     }
     p_ += 4;
     return true;
@@ -345,7 +276,7 @@ class JsonParser {
               cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
             }
             if (cp == 0) return error("U+0000 is not allowed in a string");
-            w += encodeUtf8(cp, w);
+            w += base::utf8::encode(cp, w);
             break;
           }
           default:
@@ -357,8 +288,7 @@ class JsonParser {
         ++p_;
       } else {
         uint32_t cp;
-        size_t len = utf8Sequence(reinterpret_cast<const unsigned char*>(p_),
-                                  reinterpret_cast<const unsigned char*>(end_), cp);
+        size_t len = base::utf8::decode(p_, end_, cp);
         if (len == 0) return error("invalid UTF-8 in a string");
         memcpy(w, p_, len);
         w += len;
@@ -398,7 +328,7 @@ class JsonParser {
       kj::StringPtr name;
       if (!string(name)) return false;
       for (auto& k : v->keys) {
-        if (k.size() == name.size() && strncasecmp(k.begin(), name.begin(), k.size()) == 0) {
+        if (base::equalsIgnoreCase(k, name)) {
           p_ = keyAt;
           return error(kj::str("duplicate member name", printableName(name)));
         }
@@ -471,169 +401,6 @@ class JsonParser {
 kj::OneOf<JsonDocument, JsonError> parseJson(kj::ArrayPtr<const char> input,
                                              const JsonLimits& limits) {
   return JsonParser(input, limits).run();
-}
-
-// ---- writer -----------------------------------------------------------------------------
-
-JsonWriter::JsonWriter(size_t initialCapacity) {}
-JsonWriter::~JsonWriter() {}
-
-void JsonWriter::append(kj::StringPtr s) {
-  buffer_.append(s.asBytes());
-}
-void JsonWriter::appendChar(char c) {
-  buffer_.append(kj::arrayPtr(reinterpret_cast<const kj::byte*>(&c), 1));
-}
-
-void JsonWriter::separate() {
-  if (afterKey_) {
-    afterKey_ = false;
-    return;
-  }
-  if (first_.size() > 0) {
-    if (!first_.back()) appendChar(',');
-    first_.back() = false;
-  }
-}
-
-JsonWriter& JsonWriter::beginObject() {
-  separate();
-  appendChar('{');
-  first_.add(true);
-  return *this;
-}
-
-JsonWriter& JsonWriter::endObject() {
-  KJ_REQUIRE(first_.size() > 0 && !afterKey_);
-  first_.removeLast();
-  appendChar('}');
-  return *this;
-}
-
-JsonWriter& JsonWriter::beginArray() {
-  separate();
-  appendChar('[');
-  first_.add(true);
-  return *this;
-}
-
-JsonWriter& JsonWriter::endArray() {
-  KJ_REQUIRE(first_.size() > 0 && !afterKey_);
-  first_.removeLast();
-  appendChar(']');
-  return *this;
-}
-
-JsonWriter& JsonWriter::key(kj::StringPtr name) {
-  KJ_REQUIRE(!afterKey_);
-  string(name);
-  appendChar(':');
-  afterKey_ = true;
-  return *this;
-}
-
-JsonWriter& JsonWriter::string(kj::StringPtr value) {
-  separate();
-  appendChar('"');
-  auto* p = reinterpret_cast<const unsigned char*>(value.begin());
-  auto* end = reinterpret_cast<const unsigned char*>(value.end());
-  const unsigned char* run = p;
-  auto flush = [&]() {
-    if (p > run) buffer_.append(kj::arrayPtr(reinterpret_cast<const kj::byte*>(run), p - run));
-  };
-  while (p < end) {
-    unsigned char c = *p;
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++p;
-      continue;
-    }
-    if (c >= 0x80) {
-      uint32_t cp;
-      size_t len = utf8Sequence(p, end, cp);
-      if (len == 0) {
-        flush();
-        append("\xef\xbf\xbd");
-        lossy_ = true;
-        ++p;
-        run = p;
-        continue;
-      }
-      if (cp == 0x2028 || cp == 0x2029) {
-        // Valid JSON, but not valid JavaScript before ES2019: escape for old clients.
-        flush();
-        append(cp == 0x2028 ? "\\u2028" : "\\u2029");
-        p += len;
-        run = p;
-        continue;
-      }
-      p += len;
-      continue;
-    }
-    flush();
-    switch (c) {
-      case '"':
-        append("\\\"");
-        break;
-      case '\\':
-        append("\\\\");
-        break;
-      case '\n':
-        append("\\n");
-        break;
-      case '\r':
-        append("\\r");
-        break;
-      case '\t':
-        append("\\t");
-        break;
-      case '\b':
-        append("\\b");
-        break;
-      case '\f':
-        append("\\f");
-        break;
-      default: {
-        char buf[8];
-        snprintf(buf, sizeof(buf), "\\u%04x", c);
-        append(buf);
-      }
-    }
-    ++p;
-    run = p;
-  }
-  flush();
-  appendChar('"');
-  return *this;
-}
-
-JsonWriter& JsonWriter::boolean(bool value) {
-  separate();
-  append(value ? "true" : "false");
-  return *this;
-}
-
-JsonWriter& JsonWriter::integer(int64_t value) {
-  separate();
-  append(kj::str(value));
-  return *this;
-}
-
-JsonWriter& JsonWriter::null() {
-  separate();
-  append("null");
-  return *this;
-}
-
-JsonWriter& JsonWriter::raw(kj::StringPtr json) {
-  separate();
-  append(json);
-  return *this;
-}
-
-http::WipedBytes JsonWriter::finish() {
-  first_.clear();
-  afterKey_ = false;
-  return buffer_.release();
 }
 
 }  // namespace credvault::rest

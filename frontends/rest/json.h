@@ -13,12 +13,13 @@
 // quote document content, which may be a password or a secret. Every decoded string lives in
 // one arena that is wiped when the document is destroyed. Never logs.
 //
-// The writer produces compact JSON, escapes what JSON requires (and U+2028/U+2029), and wipes
-// its buffer on growth and destruction (responses carry secrets). A string that is not valid
-// UTF-8 is written with U+FFFD and marks the writer lossy(): callers must then refuse to send.
+// The writer is base/json-writer.h's (WIRE flavour): compact, escapes what JSON requires (and
+// U+2028/U+2029), wipes its buffer (responses carry secrets). A string that is not valid UTF-8
+// is written with U+FFFD and marks the writer lossy(): callers must then refuse to send.
 
 #pragma once
 
+#include "base/json-writer.h"
 #include "frontends/http/message.h"
 #include "frontends/limits.h"
 
@@ -75,37 +76,15 @@ struct JsonError {
 kj::OneOf<JsonDocument, JsonError> parseJson(kj::ArrayPtr<const char> input,
                                              const JsonLimits& limits = {});
 
-class JsonWriter {
+// The gateway's JSON writer: base::JsonWriter in its WIRE flavour (the bytes REST has always
+// sent), finishing into the HTTP layer's wiped buffer.
+class JsonWriter : public base::JsonWriter {
  public:
-  explicit JsonWriter(size_t initialCapacity = 1024);
-  ~JsonWriter();
-  KJ_DISALLOW_COPY(JsonWriter);
-
-  JsonWriter& beginObject();
-  JsonWriter& endObject();
-  JsonWriter& beginArray();
-  JsonWriter& endArray();
-  JsonWriter& key(kj::StringPtr name);  // inside an object, before each value
-  JsonWriter& string(kj::StringPtr value);
-  JsonWriter& boolean(bool value);
-  JsonWriter& integer(int64_t value);
-  JsonWriter& null();
-  // Appends already valid JSON as one value (trusted: the gateway's own constants).
-  JsonWriter& raw(kj::StringPtr json);
-
-  bool lossy() const { return lossy_; }
-  size_t size() const { return buffer_.size(); }
+  JsonWriter() : base::JsonWriter(base::JsonFlavor::WIRE) {}
   // The document; the writer is empty afterwards.
-  http::WipedBytes finish();
-
- private:
-  void separate();
-  void append(kj::StringPtr s);
-  void appendChar(char c);
-  http::ByteBuffer buffer_;
-  kj::Vector<bool> first_;  // per open container: no member written yet
-  bool afterKey_ = false;
-  bool lossy_ = false;
+  http::WipedBytes finish() {
+    return http::WipedBytes(base::JsonWriter::finish().releaseAsBytes());
+  }
 };
 
 }  // namespace credvault::rest

@@ -1,14 +1,15 @@
 #include "render.h"
 
+#include "base/ascii.h"
+#include "base/ticks.h"
+
 #include "frontends/rest/json.h"
 #include "frontends/xml/writer.h"
 #include "ipc/client.h"
 
 #include <kj/debug.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 namespace credvault::rest {
@@ -21,15 +22,11 @@ constexpr kj::StringPtr XML_NS =
     "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"_kj;
 constexpr kj::StringPtr XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"_kj;
 
-bool equalsIgnoreCase(kj::StringPtr a, kj::StringPtr b) {
-  return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), a.size()) == 0;
-}
+using base::equalsIgnoreCase;
 
 // A copy of [b, e) without surrounding blanks.
 kj::String trimmed(const char* b, const char* e) {
-  while (b < e && (*b == ' ' || *b == '\t')) ++b;
-  while (e > b && (e[-1] == ' ' || e[-1] == '\t')) --e;
-  return kj::heapString(b, e - b);
+  return kj::heapString(base::trimOws(kj::arrayPtr(b, e)));
 }
 
 // q of one Accept element ("type/sub;q=0.5"); 1 when absent, -1 when malformed.
@@ -199,40 +196,7 @@ Negotiated negotiate(const http::HttpRequest& request) {
 kj::String formatDate(int64_t ticks) {
   // DateTime.MinValue too carries its offset: OpenAPI's date-time (RFC 3339) requires one,
   // and .NET writes a UTC MinValue so as well.
-  if (ticks <= 0) return kj::str("0001-01-01T00:00:00Z");
-  if (ticks > ipc::MAX_TICKS) ticks = ipc::MAX_TICKS;
-  int64_t seconds = ticks / ipc::TICKS_PER_SECOND;
-  int64_t fraction = ticks % ipc::TICKS_PER_SECOND;
-  // Civil date from days since 0001-01-01 (proleptic Gregorian), via days since 1970.
-  int64_t unixSeconds = seconds - ipc::UNIX_EPOCH_TICKS / ipc::TICKS_PER_SECOND;
-  int64_t days = unixSeconds >= 0 ? unixSeconds / 86400 : -((-unixSeconds + 86399) / 86400);
-  int64_t secOfDay = unixSeconds - days * 86400;
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  char buf[48];
-  int n = snprintf(
-      buf, sizeof(buf), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", static_cast<long long>(y),
-      static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(secOfDay / 3600),
-      static_cast<long long>(secOfDay / 60 % 60), static_cast<long long>(secOfDay % 60));
-  if (fraction > 0) {
-    char frac[16];
-    snprintf(frac, sizeof(frac), ".%07lld", static_cast<long long>(fraction));
-    size_t len = strlen(frac);
-    while (len > 1 && frac[len - 1] == '0') --len;
-    frac[len] = '\0';
-    snprintf(buf + n, sizeof(buf) - n, "%sZ", frac);
-  } else {
-    snprintf(buf + n, sizeof(buf) - n, "Z");
-  }
-  return kj::str(buf);
+  return kj::str(base::formatTicks(ticks, base::Fraction::TRIMMED), "Z");
 }
 
 Selection parseSelect(kj::Maybe<kj::StringPtr> select) {

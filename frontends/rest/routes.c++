@@ -1,5 +1,7 @@
 #include "routes.h"
 
+#include "base/ascii.h"
+
 #include "frontends/common/operations.h"
 #include "frontends/limits.h"
 #include "ipc/errors.h"
@@ -9,7 +11,6 @@
 #include "frontends/rest/render.h"
 
 #include <kj/debug.h>
-#include <strings.h>
 
 namespace credvault::rest {
 
@@ -66,9 +67,7 @@ OpDoc docFor(Op op) {
   KJ_UNREACHABLE;
 }
 
-bool startsWithIgnoreCase(kj::StringPtr s, kj::StringPtr prefix) {
-  return s.size() >= prefix.size() && strncasecmp(s.begin(), prefix.begin(), prefix.size()) == 0;
-}
+using base::startsWithIgnoreCase;
 
 // The path of a carrier field a Failure names, as the client wrote it in the body.
 kj::String fieldPath(Op op, kj::StringPtr field) {

@@ -1,6 +1,9 @@
 #include "user.h"
 #include "ipc/errors.h"
 
+#include "base/ascii.h"
+#include "base/parse-int.h"
+
 #include <kj/debug.h>
 
 namespace credvault::soap {
@@ -20,11 +23,7 @@ namespace {
 
 // Copies `s` without surrounding XML whitespace.
 kj::String trimmed(kj::StringPtr s) {
-  auto isWs = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  size_t b = 0, e = s.size();
-  while (b < e && isWs(s[b])) ++b;
-  while (e > b && isWs(s[e - 1])) --e;
-  return kj::heapString(s.begin() + b, e - b);
+  return kj::heapString(base::trimSpace(s));
 }
 
 Failure invalid(kj::StringPtr field, kj::StringPtr message) {
@@ -41,21 +40,11 @@ kj::OneOf<const xml::Element*, Failure> single(const xml::Element& parent, kj::S
 }
 
 kj::Maybe<int32_t> parseInt(kj::StringPtr text) {
-  auto t = trimmed(text);
-  const char* p = t.begin();
-  const char* end = t.end();
-  bool negative = false;
-  if (p < end && (*p == '+' || *p == '-')) negative = *p++ == '-';
-  if (p == end) return nullptr;
-  int64_t v = 0;
-  for (; p < end; ++p) {
-    if (*p < '0' || *p > '9') return nullptr;
-    v = v * 10 + (*p - '0');
-    if (v > 2147483648LL) return nullptr;
+  // xsd:int: surrounding whitespace and one leading '+' or '-'.
+  KJ_IF_MAYBE(v, base::signedOrNull(base::trimSpace(text), INT32_MIN, INT32_MAX, true)) {
+    return static_cast<int32_t>(*v);
   }
-  if (negative) v = -v;
-  if (v > 2147483647LL || v < -2147483648LL) return nullptr;
-  return static_cast<int32_t>(v);
+  return nullptr;
 }
 
 kj::Maybe<bool> parseBool(kj::StringPtr text) {

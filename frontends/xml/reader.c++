@@ -1,8 +1,10 @@
 #include "reader.h"
 
+#include "base/ascii.h"
+#include "base/utf8.h"
+
 #include <kj/debug.h>
 #include <string.h>
-#include <strings.h>
 
 namespace credvault::xml {
 
@@ -52,40 +54,6 @@ Document::~Document() {
 
 namespace {
 
-// Decodes one UTF-8 sequence at p (< end). Returns its length, or 0 when invalid. Rejects
-// overlong forms, surrogates and code points above U+10FFFF.
-size_t decodeUtf8(const unsigned char* p, const unsigned char* end, uint32_t& cp) {
-  unsigned char c = p[0];
-  if (c < 0x80) {
-    cp = c;
-    return 1;
-  }
-  size_t len;
-  uint32_t min;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    cp = c & 0x1f;
-    min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    cp = c & 0x0f;
-    min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    cp = c & 0x07;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
 bool isXmlChar(uint32_t cp) {
   return cp == 0x9 || cp == 0xa || cp == 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
          (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
@@ -102,7 +70,7 @@ ptrdiff_t findInvalid(kj::ArrayPtr<const char> text, bool& badUtf8) {
       continue;
     }
     uint32_t cp;
-    size_t n = decodeUtf8(p, end, cp);
+    size_t n = base::utf8::decode(p, end, cp);
     if (n == 0) {
       badUtf8 = true;
       return p - start;
@@ -287,7 +255,7 @@ class Parser {
       kj::ArrayPtr<const char> value(valueStart, p_);
       ++p_;
       auto is = [](kj::ArrayPtr<const char> a, kj::StringPtr b) {
-        return a.size() == b.size() && strncasecmp(a.begin(), b.begin(), b.size()) == 0;
+        return base::equalsIgnoreCase(a, b);
       };
       if (is(name, "version")) {
         if (!is(value, "1.0")) failAt("only XML 1.0 is supported", valueStart);
@@ -313,7 +281,7 @@ class Parser {
     const char* target = p_;
     while (p_ < end_ && isNameChar(*p_)) ++p_;
     if (p_ == target) fail("malformed processing instruction");
-    if (p_ - target == 3 && strncasecmp(target, "xml", 3) == 0) {
+    if (base::equalsIgnoreCase(kj::arrayPtr(target, p_), "xml")) {
       failAt("XML declaration is only allowed at the start", target);
     }
     const char* close = static_cast<const char*>(memmem(p_, end_ - p_, "?>", 2));
@@ -374,34 +342,15 @@ class Parser {
       if (i >= name.size()) failAt("malformed character reference", start);
       for (; i < name.size(); i++) {
         char c = name[i];
-        int d;
-        if (c >= '0' && c <= '9')
-          d = c - '0';
-        else if (hex && c >= 'a' && c <= 'f')
-          d = c - 'a' + 10;
-        else if (hex && c >= 'A' && c <= 'F')
-          d = c - 'A' + 10;
-        else
-          failAt("malformed character reference", start);
+        int d = hex ? base::hexDigitValue(c) : base::isAsciiDigit(c) ? c - '0' : -1;
+        if (d < 0) failAt("malformed character reference", start);
         cp = cp * (hex ? 16 : 10) + static_cast<uint32_t>(d);
         if (cp > 0x10ffff) failAt("character reference out of range", start);
       }
       if (!isXmlChar(cp)) failAt("character reference to a character XML does not allow", start);
-      if (cp < 0x80) {
-        put(static_cast<char>(cp));
-      } else if (cp < 0x800) {
-        put(static_cast<char>(0xc0 | (cp >> 6)));
-        put(static_cast<char>(0x80 | (cp & 0x3f)));
-      } else if (cp < 0x10000) {
-        put(static_cast<char>(0xe0 | (cp >> 12)));
-        put(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-        put(static_cast<char>(0x80 | (cp & 0x3f)));
-      } else {
-        put(static_cast<char>(0xf0 | (cp >> 18)));
-        put(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-        put(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-        put(static_cast<char>(0x80 | (cp & 0x3f)));
-      }
+      char encoded[base::utf8::MAX_SEQUENCE];
+      size_t length = base::utf8::encode(cp, encoded);  // isXmlChar: a scalar value
+      for (size_t k = 0; k < length; k++) put(encoded[k]);
       return;
     }
     failAt("undefined entity (only the predefined entities are allowed)", start);

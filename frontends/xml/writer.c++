@@ -1,5 +1,7 @@
 #include "writer.h"
 
+#include "base/utf8.h"
+
 #include <kj/debug.h>
 #include <stdint.h>
 #include <string.h>
@@ -103,31 +105,9 @@ namespace {
 size_t xmlCharLength(const unsigned char* p, const unsigned char* end) {
   unsigned char c = *p;
   if (c < 0x80) return (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') ? 1 : 0;
-  size_t len;
-  uint32_t cp, min;
-  if ((c & 0xe0) == 0xc0) {
-    len = 2;
-    cp = c & 0x1f;
-    min = 0x80;
-  } else if ((c & 0xf0) == 0xe0) {
-    len = 3;
-    cp = c & 0x0f;
-    min = 0x800;
-  } else if ((c & 0xf8) == 0xf0) {
-    len = 4;
-    cp = c & 0x07;
-    min = 0x10000;
-  } else
-    return 0;
-  if (static_cast<size_t>(end - p) < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff) {
-    return 0;
-  }
-  return len;
+  uint32_t cp;
+  size_t len = base::utf8::decode(p, end, cp);
+  return cp == 0xfffe || cp == 0xffff ? 0 : len;
 }
 
 }  // namespace

@@ -79,5 +79,36 @@ TEST(JsonWriter, LongStringsGrowTheBuffer) {
   EXPECT_EQ(text.substr(text.size() - 5), R"(,"y"])");
 }
 
+TEST(JsonWriter, WireFlavourDiffersOnlyInDelAndTheReplacement) {
+  // The gateway's bytes: DEL and U+FFFD as themselves; everything else as TERMINAL writes it.
+  JsonWriter wire(JsonFlavor::WIRE), terminal;
+  for (auto* w : {&wire, &terminal}) {
+    w->beginArray()
+        .string(kj::StringPtr("\x7f\x1f\"\\\n\xe2\x80\xa8 \xc3\xa9"))
+        .string(kj::StringPtr("a\xff"))
+        .endArray();
+  }
+  EXPECT_EQ(textOf(wire), "[\"\x7f\\u001f\\\"\\\\\\n\\u2028 \xc3\xa9\",\"a\xef\xbf\xbd\"]");
+  EXPECT_EQ(textOf(terminal), R"(["\u007f\u001f\"\\\n\u2028 )"
+                              "\xc3\xa9"
+                              R"(","a\ufffd"])");
+  EXPECT_TRUE(wire.lossy());
+  EXPECT_TRUE(terminal.lossy());
+}
+
+TEST(JsonWriter, RawAndFinish) {
+  JsonWriter w(JsonFlavor::WIRE);
+  w.beginObject().key("P").raw(R"([{"a":1}])").key("Q").raw("{}").endObject();
+  EXPECT_EQ(w.size(), textOf(w).size());
+  auto out = w.finish();
+  EXPECT_EQ(std::string(out.begin(), out.size()), R"({"P":[{"a":1}],"Q":{}})");
+  // Empty and reusable afterwards.
+  EXPECT_EQ(w.size(), 0u);
+  EXPECT_FALSE(w.complete());
+  w.integer(7);
+  EXPECT_TRUE(w.complete());
+  EXPECT_EQ(textOf(w), "7");
+}
+
 }  // namespace
 }  // namespace credvault::base
