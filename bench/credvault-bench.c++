@@ -625,14 +625,14 @@ class Bench {
       c.isActive = true;
       return c;
     };
-    vault.runNow(vault.save(who, nullptr, "imap", credential("bench@example.com")));
+    vault.runNow(vault.save(who, 0, "imap", credential("bench@example.com")));
 
     header("in-process ceiling (core::Vault on LMDB, no IPC)");
     for (unsigned threads : {1u, 2u}) {
       auto r = runThreads(
           threads, o.warmup, o.duration, 1, [](unsigned) {},
           [&](unsigned) {
-            auto list = vault.get(who, nullptr, "imap");
+            auto list = vault.get(who, 0, "imap");
             KJ_ASSERT(list.size() == 1);
           });
       row("Vault::get (1 record)", kj::str(threads, " thr"), r, "", false);
@@ -644,7 +644,7 @@ class Bench {
             // What the daemon does per Get besides transport: re-check the session's associate
             // (SessionImpl::current) and read.
             KJ_ASSERT(vault.findAssociate(who.associateId) != nullptr);
-            auto list = vault.get(who, nullptr, "imap");
+            auto list = vault.get(who, 0, "imap");
             KJ_ASSERT(list.size() == 1);
           });
       row("findAssociate + Vault::get", "1 thr", r, "the daemon's per-Get vault work", false);
@@ -655,7 +655,7 @@ class Bench {
           1, o.warmup, o.duration, 1, [](unsigned) {},
           [&](unsigned) {
             auto name = kj::str("inproc-", k++ % 200, "@example.com");
-            vault.runNow(vault.save(who, nullptr, "bench-save", credential(name)));
+            vault.runNow(vault.save(who, 0, "bench-save", credential(name)));
           });
       row("Vault::save via runNow (durable)", "1 thr", r, "1 op per commit", false);
     }
@@ -667,7 +667,7 @@ class Bench {
             kj::Vector<core::WriteOp<bool>> ops;
             for (int i = 0; i < 32; i++) {
               auto name = kj::str("batch-", k++ % 6400, "@example.com");
-              ops.add(vault.save(who, nullptr, "bench-save", credential(name)));
+              ops.add(vault.save(who, 0, "bench-save", credential(name)));
             }
             env.write([&](store::WriteTxn& txn) {
               for (auto& op : ops) {
@@ -1057,7 +1057,7 @@ class Bench {
       auto loader = connectClient(io, d);
       kj::Vector<kj::Promise<void>> saves;
       for (unsigned i = 0; i < BIG; i++) {
-        auto req = loader.session.saveForAssociateRequest();
+        auto req = loader.session.saveRequest();
         req.setAssociateId(benchId);
         req.setType("big");
         fillCredential(req.initCredential(), kj::str("big-", i, "@example.com"));
@@ -1293,7 +1293,7 @@ class Bench {
       ids.add(r.getAssociate().getAssociateId());
     }
     {
-      auto req = root.session.saveForAssociateRequest();
+      auto req = root.session.saveRequest();
       req.setAssociateId(ids[0]);
       req.setType("imap");
       fillCredential(req.initCredential(), "bench@example.com");
@@ -1344,12 +1344,11 @@ class Bench {
       auto other = connectClient(io, *d);
       kj::Vector<Issue> slots;
       slots.add([session = other.session, id = ids[0]]() mutable {
-        auto req = session.getForAssociateRequest();
+        auto req = session.getRequest();
         req.setAssociateId(id);
         req.setType("imap");
-        return req.send().then([](capnp::Response<rpc::Session::GetForAssociateResults>&& r) {
-          expectOk(r, "getForAssociate");
-        });
+        return req.send().then(
+            [](capnp::Response<rpc::Session::GetResults>&& r) { expectOk(r, "getForAssociate"); });
       });
       kj::Promise<void> logins = kj::READY_NOW;
       for (int i = 4; i < LOGINS - 1; i++) {
@@ -1424,12 +1423,12 @@ class Bench {
         slots.add([session = clients.back().session, &next, &ids]() mutable {
           uint32_t n = next++;
           uint32_t a = n % ASSOCIATES, k = n / ASSOCIATES;
-          auto req = session.saveForAssociateRequest();
+          auto req = session.saveRequest();
           req.setAssociateId(ids[a]);
           req.setType(kj::str("t", k % 10));
           auto c = req.initCredential();
           fillCredential(c, kj::str("user", k, "@mail", a, ".example.org"));
-          return req.send().then([](capnp::Response<rpc::Session::SaveForAssociateResults>&& r) {
+          return req.send().then([](capnp::Response<rpc::Session::SaveResults>&& r) {
             expectOk(r, "saveForAssociate");
           });
         });
@@ -1461,7 +1460,7 @@ class Bench {
     uint64_t seen = 0;
     for (auto id : ids) {
       for (int t = 0; t < 10; t++) {
-        auto req = root.session.getForAssociateRequest();
+        auto req = root.session.getRequest();
         req.setAssociateId(id);
         req.setType(kj::str("t", t));
         auto g = req.send().wait(ws);
