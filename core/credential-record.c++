@@ -84,9 +84,11 @@ CredentialRecord decodeCapnp(kj::ArrayPtr<const kj::byte> plain, bool withSecret
 
 }  // namespace
 
-crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& c) {
+crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& c,
+                                      kj::Maybe<const crypto::Secret&> keptSecret) {
   kj::ArrayPtr<const kj::byte> secret;
   KJ_IF_MAYBE(s, c.secretValue) { secret = s->reveal(); }
+  KJ_IF_MAYBE(s, keptSecret) { secret = s->reveal(); }
   // The whole message in one segment of Secret memory: the root pointer, the struct (3 data
   // words, 4 pointers) and the blobs. capnp allocates nothing else while it fits.
   size_t words = 1 + 3 + 4 + textWords(type.size()) + textWords(c.publicValue.size()) +

@@ -27,8 +27,10 @@ struct CredentialRecord {
   Credential credential;
 };
 
-// The current layout (0x02). An absent secretValue is stored as an empty secret.
-crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& credential);
+// The current layout (0x02). An absent secretValue is stored as an empty secret; `secret`,
+// when given, is stored instead of credential.secretValue (a save that keeps the stored one).
+crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& credential,
+                                      kj::Maybe<const crypto::Secret&> secret = nullptr);
 
 // Either layout. Without `withSecret` the secret is not copied out (secretValue stays null).
 CredentialRecord decodeCredentialRecord(kj::ArrayPtr<const kj::byte> plain, bool withSecret);

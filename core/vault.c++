@@ -537,9 +537,10 @@ kj::Array<kj::byte> Vault::credentialKey(int32_t associateId, kj::StringPtr type
 }
 
 kj::Array<kj::byte> Vault::sealCredential(int32_t associateId, kj::StringPtr type,
-                                          const Credential& c) const {
+                                          const Credential& c,
+                                          kj::Maybe<const crypto::Secret&> keptSecret) const {
   auto key = credentialKey(associateId, type, c.publicValue);
-  return sealValue("credential", key, encodeCredentialRecord(type, c));
+  return sealValue("credential", key, encodeCredentialRecord(type, c, keptSecret));
 }
 
 using OpenedCredential = CredentialRecord;
@@ -660,21 +661,8 @@ WriteOp<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringP
       }
       setCounter(txn, id, n + 1);
     }
-    kj::Array<kj::byte> sealed;
-    KJ_IF_MAYBE(k, kept) {
-      // Reseal with the stored secret; the caller's carrier stays untouched for reruns.
-      Credential merged;
-      merged.validFrom = credential.validFrom;
-      merged.validTo = credential.validTo;
-      merged.comment = kj::heapString(credential.comment);
-      merged.publicValue = kj::heapString(credential.publicValue);
-      merged.isActive = credential.isActive;
-      merged.secretValue = kj::mv(*k);
-      sealed = sealCredential(id, type, merged);
-    } else {
-      sealed = sealCredential(id, type, credential);
-    }
-    txn.put(credentials_, key, sealed);
+    // With the stored secret when one is kept; the caller's carrier stays untouched for reruns.
+    txn.put(credentials_, key, sealCredential(id, type, credential, kept));
     return created;
   };
 }

@@ -218,8 +218,9 @@ class Vault {
   kj::Array<kj::byte> credentialKey(int32_t associateId, kj::StringPtr type,
                                     kj::StringPtr publicValue) const;
   kj::Array<kj::byte> typePrefix(int32_t associateId, kj::StringPtr type) const;
-  kj::Array<kj::byte> sealCredential(int32_t associateId, kj::StringPtr type,
-                                     const Credential& c) const;
+  // `keptSecret`, when given, is stored instead of c.secretValue.
+  kj::Array<kj::byte> sealCredential(int32_t associateId, kj::StringPtr type, const Credential& c,
+                                     kj::Maybe<const crypto::Secret&> keptSecret = nullptr) const;
   uint32_t counter(const store::ReadTxn& txn, int32_t associateId) const;
   void setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value) const;
 };
