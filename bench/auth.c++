@@ -78,7 +78,7 @@ void defaultParamsRows(Context& ctx, kj::AsyncIoContext& io) {
     ids.add(addAssociate(ws, adminCap, kj::str("login-", i), -1, BENCH_PASSWORD));
   }
   {
-    auto req = root.session.saveForAssociateRequest();
+    auto req = root.session.saveRequest();
     req.setAssociateId(ids[0]);
     req.setType("imap");
     fillCredential(req.initCredential(), "bench@example.com");
@@ -129,10 +129,10 @@ void defaultParamsRows(Context& ctx, kj::AsyncIoContext& io) {
     auto other = connectClient(io, d->socket);
     kj::Vector<Issue> slots;
     slots.add([session = other.session, id = ids[0]]() mutable {
-      auto req = session.getForAssociateRequest();
+      auto req = session.getRequest();
       req.setAssociateId(id);
       req.setType("imap");
-      return req.send().then([](capnp::Response<rpc::Session::GetForAssociateResults>&& r) {
+      return req.send().then([](capnp::Response<rpc::Session::GetResults>&& r) {
         expectOk(r, "getForAssociate");
       });
     });

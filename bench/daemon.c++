@@ -84,7 +84,7 @@ void bigListRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d, int32_t benchI
     auto loader = connectClient(io, d.socket);
     kj::Vector<kj::Promise<void>> saves;
     for (unsigned i = 0; i < BIG; i++) {
-      auto req = loader.session.saveForAssociateRequest();
+      auto req = loader.session.saveRequest();
       req.setAssociateId(benchId);
       req.setType("big");
       fillCredential(req.initCredential(), kj::str("big-", i, "@example.com"));
@@ -169,11 +169,11 @@ void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Clie
       slots.add([session = clients.back().session, &next, &ids]() mutable {
         uint32_t n = next++;
         uint32_t a = n % ASSOCIATES, k = n / ASSOCIATES;
-        auto req = session.saveForAssociateRequest();
+        auto req = session.saveRequest();
         req.setAssociateId(ids[a]);
         req.setType(kj::str("t", k % 10));
         fillCredential(req.initCredential(), kj::str("user", k, "@mail", a, ".example.org"));
-        return req.send().then([](capnp::Response<rpc::Session::SaveForAssociateResults>&& r) {
+        return req.send().then([](capnp::Response<rpc::Session::SaveResults>&& r) {
           expectOk(r, "saveForAssociate");
         });
       });
@@ -204,7 +204,7 @@ void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Clie
   uint64_t seen = 0;
   for (auto id : ids) {
     for (int t = 0; t < 10; t++) {
-      auto req = root.session.getForAssociateRequest();
+      auto req = root.session.getRequest();
       req.setAssociateId(id);
       req.setType(kj::str("t", t));
       auto g = req.send().wait(ws);

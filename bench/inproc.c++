@@ -65,14 +65,14 @@ void inProcessSection(Context& ctx) {
   who.method = core::AuthMethod::PEER_CREDENTIALS;
   who.uid = 4242;
 
-  vault.runNow(vault.save(who, nullptr, "imap", sampleCredential("bench@example.com")));
+  vault.runNow(vault.save(who, 0, "imap", sampleCredential("bench@example.com")));
 
   header("in-process ceiling (core::Vault on LMDB, no IPC)");
   for (unsigned threads : {1u, 2u}) {
     auto r = runThreads(
         threads, o.warmup, o.duration, 1, [](unsigned) {},
         [&](unsigned) {
-          auto list = vault.get(who, nullptr, "imap");
+          auto list = vault.get(who, 0, "imap");
           KJ_ASSERT(list.size() == 1);
         });
     row("Vault::get (1 record)", kj::str(threads, " thr"), r, "", false);
@@ -84,7 +84,7 @@ void inProcessSection(Context& ctx) {
           // What the daemon does per Get besides transport: re-check the session's associate
           // (SessionImpl::current) and read.
           KJ_ASSERT(vault.findAssociate(who.associateId) != nullptr);
-          auto list = vault.get(who, nullptr, "imap");
+          auto list = vault.get(who, 0, "imap");
           KJ_ASSERT(list.size() == 1);
         });
     row("findAssociate + Vault::get", "1 thr", r, "the daemon's per-Get vault work", false);
@@ -95,7 +95,7 @@ void inProcessSection(Context& ctx) {
         1, o.warmup, o.duration, 1, [](unsigned) {},
         [&](unsigned) {
           auto name = kj::str("inproc-", k++ % 200, "@example.com");
-          vault.runNow(vault.save(who, nullptr, "bench-save", sampleCredential(name)));
+          vault.runNow(vault.save(who, 0, "bench-save", sampleCredential(name)));
         });
     row("Vault::save via runNow (durable)", "1 thr", r, "1 op per commit", false);
   }
@@ -107,7 +107,7 @@ void inProcessSection(Context& ctx) {
           kj::Vector<core::WriteOp<bool>> ops;
           for (int i = 0; i < 32; i++) {
             auto name = kj::str("batch-", k++ % 6400, "@example.com");
-            ops.add(vault.save(who, nullptr, "bench-save", sampleCredential(name)));
+            ops.add(vault.save(who, 0, "bench-save", sampleCredential(name)));
           }
           env.write([&](store::WriteTxn& txn) {
             for (auto& op : ops) {

@@ -3,6 +3,7 @@
 
 #include "vault.h"
 #include "codec.h"
+#include "credential-record.h"
 #include "validate.h"
 
 #include <kj/debug.h>
@@ -105,10 +106,8 @@ VerifyReport Vault::verify(kj::FunctionParam<void(kj::StringPtr table)> progress
     uint32_t id = store::getBe32(key.begin());
     KJ_IF_MAYBE(seen, associates.find(id)) {
       auto plain = openValue("credential", key, value);
-      Decoder d(plain.reveal());
-      auto type = d.text();
-      auto publicValue = d.text();
-      if (credentialKey(id, type, publicValue).asPtr() != key) {
+      auto record = decodeCredentialRecord(plain.reveal(), false);
+      if (credentialKey(id, record.type, record.credential.publicValue).asPtr() != key) {
         damaged("credentials", "a record is filed under the wrong key");
       }
       ++seen->credentials;

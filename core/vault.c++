@@ -1,5 +1,6 @@
 #include "vault.h"
 #include "codec.h"
+#include "credential-record.h"
 #include "limits.h"
 #include "validate.h"
 #include "crypto/aead.h"
@@ -45,12 +46,15 @@ Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock&
     legacyIndexValues_ = onDisk < 2;
     return;
   }
-  if (onDisk > 0 && onDisk < 2) {
-    // Release 1 kept credential counts and the next associate id in clear; they are rebuilt
-    // from the sealed records and stored with a MAC, in the transaction that moves the
-    // schema version (docs/operations.md, "Upgrades").
+  if (onDisk > 0 && onDisk < SCHEMA_VERSION) {
+    // Everything an older release wrote is brought up to date in the transaction that moves
+    // the schema version, so a crash leaves the old version on the old data
+    // (docs/operations.md, "Upgrades"). Release 1 kept credential counts and the next
+    // associate id in clear: rebuilt from the sealed records, stored with a MAC. Releases 1
+    // and 2 wrote positional credential records: resealed as stored.Credential.
     env_.write([&](store::WriteTxn& txn) {
-      rebuildIndexValues(txn);
+      if (onDisk < 2) rebuildIndexValues(txn);
+      upgradeCredentialRecords(txn);
       env_.setSchemaVersion(txn, SCHEMA_VERSION);
     });
   } else if (onDisk == 0) {
@@ -500,12 +504,10 @@ kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
 
 // ---- credentials -----------------------------------------------------------------------
 
-int32_t Vault::resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const {
+int32_t Vault::resolveTarget(const Principal& who, int32_t associateId) const {
   if (who.partnerApp) { denied("User management is not allowed for partner apps"); }
-  KJ_IF_MAYBE(t, target) {
-    if (*t <= 0) invalid("associateId", "associateId must be a positive number");
-    return *t;
-  }
+  if (associateId < 0) invalid("associateId", "associateId must be 0 (self) or a positive number");
+  if (associateId > 0) return associateId;
   if (who.associateId == 0) {
     fail(ErrorCode::NOT_FOUND, "associateId",
          kj::str("the caller is not mapped to an associate; name one explicitly"));
@@ -536,49 +538,39 @@ kj::Array<kj::byte> Vault::credentialKey(int32_t associateId, kj::StringPtr type
 }
 
 kj::Array<kj::byte> Vault::sealCredential(int32_t associateId, kj::StringPtr type,
-                                          const Credential& c) const {
+                                          const Credential& c,
+                                          kj::Maybe<const crypto::Secret&> keptSecret) const {
   auto key = credentialKey(associateId, type, c.publicValue);
-  auto plain = encodeSecret([&](Encoder& e) {
-    e.text(type);
-    e.text(c.publicValue);
-    e.u64(c.validFrom);
-    e.u64(c.validTo);
-    e.u8(c.isActive);
-    e.text(c.comment);
-    KJ_IF_MAYBE(s, c.secretValue) {
-      e.bytes(s->reveal());
-    } else {
-      e.bytes(nullptr);
-    }
-  });
-  return sealValue("credential", key, plain);
+  return sealValue("credential", key, encodeCredentialRecord(type, c, keptSecret));
 }
 
-namespace {
-
-struct OpenedCredential {
-  kj::String type;
-  Credential credential;
-};
-
-}  // namespace
+using OpenedCredential = CredentialRecord;
 
 // Opens the record stored under `key`; the key is the associated data, so a record copied
 // under another key (another owner, type or public value) fails to open.
 static OpenedCredential openAt(const Vault& vault, kj::ArrayPtr<const kj::byte> key,
                                kj::ArrayPtr<const kj::byte> stored, bool withSecret) {
   auto plain = vault.openValue("credential", key, stored);
-  Decoder d(plain.reveal());
-  OpenedCredential out;
-  out.type = d.text();
-  out.credential.publicValue = d.text();
-  out.credential.validFrom = d.u64();
-  out.credential.validTo = d.u64();
-  out.credential.isActive = d.u8() != 0;
-  out.credential.comment = d.text();
-  auto secret = d.bytes();
-  if (withSecret) out.credential.secretValue = crypto::Secret::copyOf(secret);
-  return out;
+  return decodeCredentialRecord(plain.reveal(), withSecret);
+}
+
+void Vault::upgradeCredentialRecords(store::WriteTxn& txn) const {
+  // Collected first: LMDB cursors must not walk a table while it is written.
+  kj::Vector<kj::Array<kj::byte>> keys;
+  txn.scan(credentials_, nullptr, [&](auto key, auto) {
+    keys.add(kj::heapArray(key));
+    return true;
+  });
+  for (auto& key : keys) {
+    KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
+    auto plain = openValue("credential", key, KJ_ASSERT_NONNULL(txn.get(credentials_, key)));
+    if (isCurrentCredentialRecord(plain.reveal())) continue;
+    // A record is resealed under the key it was found at: a record that does not belong
+    // there did not open above (the key is its associated data).
+    auto record = decodeCredentialRecord(plain.reveal(), true);
+    txn.put(credentials_, key,
+            sealValue("credential", key, encodeCredentialRecord(record.type, record.credential)));
+  }
 }
 
 Credential Vault::createDefault(const Principal& who) const {
@@ -592,14 +584,14 @@ Credential Vault::createDefault(const Principal& who) const {
   return c;
 }
 
-kj::Array<Credential> Vault::get(const Principal& who, kj::Maybe<int32_t> target,
+kj::Array<Credential> Vault::get(const Principal& who, int32_t associateId,
                                  kj::StringPtr type) const {
-  return KJ_ASSERT_NONNULL(tryGet(who, target, type, SIZE_MAX));
+  return KJ_ASSERT_NONNULL(tryGet(who, associateId, type, SIZE_MAX));
 }
 
-kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, kj::Maybe<int32_t> target,
+kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, int32_t associateId,
                                                kj::StringPtr type, size_t limit) const {
-  int32_t id = resolveTarget(who, target);
+  int32_t id = resolveTarget(who, associateId);
   raiseIf(checkType(type));
   auto access = accessTo(who, id);
   if (access == Access::NONE) { denied("not allowed to read another associate's credentials"); }
@@ -641,9 +633,9 @@ void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value
   }
 }
 
-WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+WriteOp<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringPtr type,
                           Credential credential) const {
-  int32_t id = resolveTarget(who, target);
+  int32_t id = resolveTarget(who, associateId);
   raiseIf(checkType(type));
   raiseIf(checkCredential(credential));
   if (accessTo(who, id) == Access::NONE) {
@@ -670,28 +662,15 @@ WriteOp<bool> Vault::save(const Principal& who, kj::Maybe<int32_t> target, kj::S
       }
       setCounter(txn, id, n + 1);
     }
-    kj::Array<kj::byte> sealed;
-    KJ_IF_MAYBE(k, kept) {
-      // Reseal with the stored secret; the caller's carrier stays untouched for reruns.
-      Credential merged;
-      merged.validFrom = credential.validFrom;
-      merged.validTo = credential.validTo;
-      merged.comment = kj::heapString(credential.comment);
-      merged.publicValue = kj::heapString(credential.publicValue);
-      merged.isActive = credential.isActive;
-      merged.secretValue = kj::mv(*k);
-      sealed = sealCredential(id, type, merged);
-    } else {
-      sealed = sealCredential(id, type, credential);
-    }
-    txn.put(credentials_, key, sealed);
+    // With the stored secret when one is kept; the caller's carrier stays untouched for reruns.
+    txn.put(credentials_, key, sealCredential(id, type, credential, kept));
     return created;
   };
 }
 
-WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+WriteOp<bool> Vault::update(const Principal& who, int32_t associateId, kj::StringPtr type,
                             kj::StringPtr publicValue, CredentialUpdate update) const {
-  int32_t id = resolveTarget(who, target);
+  int32_t id = resolveTarget(who, associateId);
   raiseIf(checkType(type));
   raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (accessTo(who, id) == Access::NONE) {
@@ -748,9 +727,9 @@ WriteOp<bool> Vault::update(const Principal& who, kj::Maybe<int32_t> target, kj:
   };
 }
 
-kj::Array<ListedCredential> Vault::list(const Principal& who, kj::Maybe<int32_t> target,
+kj::Array<ListedCredential> Vault::list(const Principal& who, int32_t associateId,
                                         kj::StringPtr type) const {
-  int32_t id = resolveTarget(who, target);
+  int32_t id = resolveTarget(who, associateId);
   if (type.size() > 0) raiseIf(checkType(type));
   if (accessTo(who, id) == Access::NONE) {
     denied("not allowed to read another associate's credentials");
@@ -801,9 +780,9 @@ kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr t
   return out.releaseAsArray();
 }
 
-WriteOp<bool> Vault::remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+WriteOp<bool> Vault::remove(const Principal& who, int32_t associateId, kj::StringPtr type,
                             kj::StringPtr publicValue) const {
-  int32_t id = resolveTarget(who, target);
+  int32_t id = resolveTarget(who, associateId);
   raiseIf(checkType(type));
   raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (accessTo(who, id) == Access::NONE) {

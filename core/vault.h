@@ -88,9 +88,11 @@ class Vault {
         VaultOptions options = {});
   KJ_DISALLOW_COPY(Vault);
 
-  // 1: the first release. 2: credential counts and the next associate id carry a MAC (a
-  // version-1 vault is migrated when it is first opened for writing).
-  static constexpr uint32_t SCHEMA_VERSION = 2;
+  // 1: the first release. 2: credential counts and the next associate id carry a MAC. 3:
+  // credential records are stored.Credential capnp structs (core/credential-record.h). An
+  // older vault is migrated, in one transaction, when it is first opened for writing; a
+  // read-only view (verify) reads every older layout as it is.
+  static constexpr uint32_t SCHEMA_VERSION = 3;
 
   // Walks every table and page of the database, opens every sealed record, and checks the
   // counts, the name and uid indexes and the next id against the records. Throws a VaultError
@@ -99,25 +101,25 @@ class Vault {
   VerifyReport verify(kj::FunctionParam<void(kj::StringPtr table)> progress) const;
 
   // ---- UntrustedCredentials --------------------------------------------------------------
-  // `target` null means the principal's own associate.
+  // `associateId` 0 means the principal's own associate (SuperOffice's AssociateId 0), as in
+  // every call below that takes one.
   Credential createDefault(const Principal& who) const;
-  kj::Array<Credential> get(const Principal& who, kj::Maybe<int32_t> target,
-                            kj::StringPtr type) const;
+  kj::Array<Credential> get(const Principal& who, int32_t associateId, kj::StringPtr type) const;
   // The same, giving up (null) as soon as the list would hold more than `limit` entries: an
   // event loop answers short lists itself and moves long ones (up to 10,000 decryptions) to
   // a worker, so one user's long list cannot stall everyone else's calls.
-  kj::Maybe<kj::Array<Credential>> tryGet(const Principal& who, kj::Maybe<int32_t> target,
+  kj::Maybe<kj::Array<Credential>> tryGet(const Principal& who, int32_t associateId,
                                           kj::StringPtr type, size_t limit) const;
   // Returns true when the entry was created, false when replaced.
-  WriteOp<bool> save(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+  WriteOp<bool> save(const Principal& who, int32_t associateId, kj::StringPtr type,
                      Credential credential) const;
   // Changes the fields `update` names of the entry (type, publicValue) and keeps the rest,
   // inside the write transaction (no read-modify-write race). NOT_FOUND when there is none.
-  WriteOp<bool> update(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+  WriteOp<bool> update(const Principal& who, int32_t associateId, kj::StringPtr type,
                        kj::StringPtr publicValue, CredentialUpdate update) const;
   // The entries of one associate (of every type when `type` is empty), never with secrets.
   // Allowed to whoever may Get that associate's list.
-  kj::Array<ListedCredential> list(const Principal& who, kj::Maybe<int32_t> target,
+  kj::Array<ListedCredential> list(const Principal& who, int32_t associateId,
                                    kj::StringPtr type) const;
   // The same over every associate: system users and user administrators. LIMIT_EXCEEDED past
   // MAX_LISTED_CREDENTIALS entries or MAX_LISTED_BYTES of text.
@@ -127,7 +129,7 @@ class Vault {
   void visitAll(const Principal& who, kj::StringPtr type,
                 kj::FunctionParam<void(ListedCredential&&)> each) const;
   // Returns whether an entry was removed.
-  WriteOp<bool> remove(const Principal& who, kj::Maybe<int32_t> target, kj::StringPtr type,
+  WriteOp<bool> remove(const Principal& who, int32_t associateId, kj::StringPtr type,
                        kj::StringPtr publicValue) const;
 
   // ---- Associates --------------------------------------------------------------------------
@@ -219,15 +221,18 @@ class Vault {
                                kj::ArrayPtr<const kj::byte> value) const;
   [[noreturn]] void indexMismatch(kj::StringPtr table) const;
   int64_t nowUnix() const;
-  int32_t resolveTarget(const Principal& who, kj::Maybe<int32_t> target) const;
+  int32_t resolveTarget(const Principal& who, int32_t associateId) const;
+  // Reseals every credential record of an older layout in the current one (schema 3).
+  void upgradeCredentialRecords(store::WriteTxn& txn) const;
   kj::Maybe<Associate> readAssociate(const store::ReadTxn& txn, int32_t id) const;
   Associate requireAssociate(const store::ReadTxn& txn, int32_t id) const;
   void writeAssociate(store::WriteTxn& txn, const Associate& a) const;
   kj::Array<kj::byte> credentialKey(int32_t associateId, kj::StringPtr type,
                                     kj::StringPtr publicValue) const;
   kj::Array<kj::byte> typePrefix(int32_t associateId, kj::StringPtr type) const;
-  kj::Array<kj::byte> sealCredential(int32_t associateId, kj::StringPtr type,
-                                     const Credential& c) const;
+  // `keptSecret`, when given, is stored instead of c.secretValue.
+  kj::Array<kj::byte> sealCredential(int32_t associateId, kj::StringPtr type, const Credential& c,
+                                     kj::Maybe<const crypto::Secret&> keptSecret = nullptr) const;
   uint32_t counter(const store::ReadTxn& txn, int32_t associateId) const;
   void setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value) const;
 };

@@ -84,6 +84,9 @@ enum class Target : uint8_t {
   SELF,           // the caller's own associate
   PARAM,          // params.associateId (a positive id)
   PARAM_OR_SELF,  // params.associateId, 0 meaning the caller
+  // params.associateId, 0 meaning the caller, as PARAM_OR_SELF; a negative id is left to core,
+  // which names the argument at fault before deciding (the credential calls).
+  OWNER,
 };
 
 struct Rule {
@@ -111,12 +114,12 @@ const Rule VAULT_RULES[] = {
 const Rule SESSION_RULES[] = {
     {"whoami", core::Operation::WHOAMI, Target::NONE},                        // @0
     {"create-default", core::Operation::CREATE_DEFAULT, Target::NONE},        // @1
-    {"get", core::Operation::GET, Target::SELF},                              // @2
-    {"get", core::Operation::GET, Target::PARAM},                             // @3
-    {"save", core::Operation::SAVE, Target::SELF},                            // @4
-    {"save", core::Operation::SAVE, Target::PARAM},                           // @5
-    {"remove", core::Operation::REMOVE, Target::SELF},                        // @6
-    {"remove", core::Operation::REMOVE, Target::PARAM},                       // @7
+    {"get", core::Operation::GET, Target::OWNER},                             // @2
+    {"get", core::Operation::GET, Target::OWNER},                             // @3 deprecated
+    {"save", core::Operation::SAVE, Target::OWNER},                           // @4
+    {"save", core::Operation::SAVE, Target::OWNER},                           // @5 deprecated
+    {"remove", core::Operation::REMOVE, Target::OWNER},                       // @6
+    {"remove", core::Operation::REMOVE, Target::OWNER},                       // @7 deprecated
     {"admin", core::Operation::ADMIN, Target::NONE},                          // @8
     {"logout", core::Operation::LOGOUT, Target::NONE},                        // @9
     {"token-create", core::Operation::CREATE_TOKEN, Target::PARAM_OR_SELF},   // @10
@@ -387,7 +390,8 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     r.publicValueHmac = pending->publicValueHmac;
                   }
                   int32_t named = 0;
-                  if (rule.target == Target::PARAM || rule.target == Target::PARAM_OR_SELF) {
+                  if (rule.target == Target::PARAM || rule.target == Target::PARAM_OR_SELF ||
+                      rule.target == Target::OWNER) {
                     named = fields.get(KJ_ASSERT_NONNULL(shape.associateId)).template as<int32_t>();
                   }
 
@@ -420,6 +424,10 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                         break;
                       case Target::PARAM_OR_SELF:
                         target = named == 0 ? who.associateId : named;
+                        break;
+                      case Target::OWNER:
+                        target = named == 0 ? who.associateId : named;
+                        decide = named >= 0;
                         break;
                     }
                     r.targetAssociateId = target;
@@ -785,8 +793,11 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     return kj::READY_NOW;
   }
 
+  // get/save/remove and their deprecated *ForAssociate twins: one path each, associateId 0
+  // meaning the caller, passed to core as it came.
   kj::Promise<void> get(GetContext context) override {
-    return doGet(context, nullptr, context.getParams().getType());
+    auto p = context.getParams();
+    return doGet(context, p.getAssociateId(), p.getType());
   }
 
   kj::Promise<void> getForAssociate(GetForAssociateContext context) override {
@@ -796,7 +807,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
 
   kj::Promise<void> save(SaveContext context) override {
     auto p = context.getParams();
-    return doSave(context, nullptr, p.getType(), p.getCredential());
+    return doSave(context, p.getAssociateId(), p.getType(), p.getCredential());
   }
 
   kj::Promise<void> saveForAssociate(SaveForAssociateContext context) override {
@@ -806,7 +817,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
 
   kj::Promise<void> remove(RemoveContext context) override {
     auto p = context.getParams();
-    return doRemove(context, nullptr, p.getType(), p.getPublicValue());
+    return doRemove(context, p.getAssociateId(), p.getType(), p.getPublicValue());
   }
 
   kj::Promise<void> removeForAssociate(RemoveForAssociateContext context) override {
@@ -859,12 +870,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> list(ListContext context) override {
     auto p = context.getParams();
     auto& vault = service_.vault();
-    kj::Maybe<int32_t> target;
-    if (p.getAssociateId() != 0) target = p.getAssociateId();
     return doList(context,
-                  [&vault, who = lateCheck(), target, type = kj::heapString(p.getType())]() {
-                    return vault.list(who(), target, type);
-                  });
+                  [&vault, who = lateCheck(), target = p.getAssociateId(),
+                   type = kj::heapString(p.getType())]() { return vault.list(who(), target, type); });
   }
 
   kj::Promise<void> listAll(ListAllContext context) override {
@@ -887,11 +895,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       // Into sodium memory at once, as fromWire does for a save.
       update.secretValue = crypto::Secret::copyOf(u.getSecretValue().getSet().asBytes());
     }
-    kj::Maybe<int32_t> target;
-    if (p.getAssociateId() != 0) target = p.getAssociateId();
-    auto op = rechecked(
-        core::Operation::SAVE, ownerOf(p.getAssociateId()),
-        service_.vault().update(who(), target, p.getType(), p.getPublicValue(), kj::mv(update)));
+    auto op = rechecked(core::Operation::SAVE, ownerOf(p.getAssociateId()),
+                        service_.vault().update(who(), p.getAssociateId(), p.getType(),
+                                                p.getPublicValue(), kj::mv(update)));
     return finishQueued(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
@@ -986,10 +992,6 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
     return recheckedAs(op, target, kj::mv(inner));
   }
-  int32_t targetOf(kj::Maybe<int32_t> target) {
-    KJ_IF_MAYBE(t, target) { return *t; }
-    return who().associateId;
-  }
   int32_t ownerOf(int32_t associateId) {
     return associateId == 0 ? who().associateId : associateId;
   }
@@ -1010,7 +1012,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   // A short list is answered here; a long one is opened on a reads worker (fair across uids)
   // and only encoded here, so it never holds the event loop for long.
   template<typename Context>
-  kj::Promise<void> doGet(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type) {
+  kj::Promise<void> doGet(Context& context, int32_t target, capnp::Text::Reader type) {
     auto& vault = service_.vault();
     KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
       fillList(context.getResults(), kj::mv(*list));
@@ -1025,17 +1027,17 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
   template<typename Context>
-  kj::Promise<void> doSave(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
+  kj::Promise<void> doSave(Context& context, int32_t target, capnp::Text::Reader type,
                            rpc::Credential::Reader credential) {
-    auto op = rechecked(core::Operation::SAVE, targetOf(target),
+    auto op = rechecked(core::Operation::SAVE, ownerOf(target),
                         service_.vault().save(who(), target, type, fromWire(credential)));
     return finishQueued(service_.committer().submit(kj::mv(op)), context, [](auto, bool) {});
   }
 
   template<typename Context>
-  kj::Promise<void> doRemove(Context& context, kj::Maybe<int32_t> target, capnp::Text::Reader type,
+  kj::Promise<void> doRemove(Context& context, int32_t target, capnp::Text::Reader type,
                              capnp::Text::Reader publicValue) {
-    auto op = rechecked(core::Operation::REMOVE, targetOf(target),
+    auto op = rechecked(core::Operation::REMOVE, ownerOf(target),
                         service_.vault().remove(who(), target, type, publicValue));
     return finishQueued(service_.committer().submit(kj::mv(op)), context,
                         [](auto results, bool removed) { results.setRemoved(removed); });

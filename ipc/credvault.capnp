@@ -197,15 +197,23 @@ struct CredentialUpdate {
 interface Session {
   whoami @0 () -> (error :Error, principal :Principal);
 
-  # The seven UntrustedCredentials operations.
+  # The UntrustedCredentials operations. `associateId` names whose entries: 0 = the
+  # session's own associate (SuperOffice's AssociateId 0, as in the token calls), another id
+  # for a user administrator or system user acting for that associate. A client of an earlier
+  # release sends no associateId, which reads as 0: its get/save/remove mean what they meant.
   createDefault @1 () -> (error :Error, credential :Credential);
-  get @2 (type :Text) -> (error :Error, credentials :List(Credential));
+  get @2 (type :Text, associateId :Int32) -> (error :Error, credentials :List(Credential));
+  save @4 (type :Text, credential :Credential, associateId :Int32) -> (error :Error);
+  remove @6 (type :Text, publicValue :Text, associateId :Int32)
+      -> (error :Error, removed :Bool);
+
+  # Deprecated (kept one release for gateways and clients of the earlier release talking to
+  # a new daemon during an upgrade): the same as get/save/remove with associateId, answered
+  # by the same code. Will be removed in the next release; do not use in new code.
   getForAssociate @3 (associateId :Int32, type :Text)
       -> (error :Error, credentials :List(Credential));
-  save @4 (type :Text, credential :Credential) -> (error :Error);
   saveForAssociate @5 (associateId :Int32, type :Text, credential :Credential)
       -> (error :Error);
-  remove @6 (type :Text, publicValue :Text) -> (error :Error, removed :Bool);
   removeForAssociate @7 (associateId :Int32, type :Text, publicValue :Text)
       -> (error :Error, removed :Bool);
 
@@ -223,7 +231,7 @@ interface Session {
 
   list @13 (associateId :Int32, type :Text) -> (error :Error, credentials :List(ListedCredential));
   # The entries of one associate (0 = self), of every type or only of `type` (empty: all),
-  # without secrets. Allowed as `getForAssociate` is: self, a userAdmin or a system user.
+  # without secrets. Allowed as `get` is: self, a userAdmin or a system user.
   listAll @14 (type :Text) -> (error :Error, credentials :List(ListedCredential));
   # The same for every associate: system users and userAdmins (the permission table's
   # "another associate's list").
@@ -231,7 +239,7 @@ interface Session {
       -> (error :Error);
   # Changes the named fields of the entry (associateId 0 = self) in one transaction and
   # keeps the rest: no read-modify-write race with another writer. notFound when there is no
-  # such entry. Allowed as `saveForAssociate` is (a userAdmin may set, never read, a secret).
+  # such entry. Allowed as `save` is (a userAdmin may set, never read, a secret).
   changePassword @16 (current :Text, password :Text) -> (error :Error);
   # The caller's own password, given the current one (wrong: notAuthenticated, throttled as
   # a login). Ends the tickets issued under the old one.

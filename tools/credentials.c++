@@ -251,18 +251,11 @@ kj::MainFunc Ctl::saveCmd() {
         wipeString(*sec);
       }
     };
-    KJ_IF_MAYBE(a, associate_) {
-      auto req = s.saveForAssociateRequest();
-      req.setAssociateId(*a);
-      req.setType(args_[0]);
-      fill(req.initCredential());
-      l.check(l.wait(req.send()));
-    } else {
-      auto req = s.saveRequest();
-      req.setType(args_[0]);
-      fill(req.initCredential());
-      l.check(l.wait(req.send()));
-    }
+    auto req = s.saveRequest();
+    req.setAssociateId(associate_.orDefault(0));
+    req.setType(args_[0]);
+    fill(req.initCredential());
+    l.check(l.wait(req.send()));
     return OK;
   });
 }
@@ -327,23 +320,13 @@ kj::MainFunc Ctl::removeCmd() {
   return run(b, [this]() {
     auto& l = link();
     auto s = l.session();
-    bool removed;
-    KJ_IF_MAYBE(a, associate_) {
-      auto req = s.removeForAssociateRequest();
-      req.setAssociateId(*a);
-      req.setType(args_[0]);
-      req.setPublicValue(args_[1]);
-      auto r = l.wait(req.send());
-      l.check(r);
-      removed = r.getRemoved();
-    } else {
-      auto req = s.removeRequest();
-      req.setType(args_[0]);
-      req.setPublicValue(args_[1]);
-      auto r = l.wait(req.send());
-      l.check(r);
-      removed = r.getRemoved();
-    }
+    auto req = s.removeRequest();
+    req.setAssociateId(associate_.orDefault(0));
+    req.setType(args_[0]);
+    req.setPublicValue(args_[1]);
+    auto r = l.wait(req.send());
+    l.check(r);
+    bool removed = r.getRemoved();
     if (!removed) failWith(format(), NOT_FOUND, "not-found", "no such credential");
     return OK;
   });

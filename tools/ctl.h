@@ -114,21 +114,12 @@ class Ctl {
   template<typename Use>
   void getCredentials(kj::StringPtr type, Use&& use) {
     auto& l = link();
-    auto s = l.session();
-    KJ_IF_MAYBE(a, associate_) {
-      auto req = s.getForAssociateRequest();
-      req.setAssociateId(*a);
-      req.setType(type);
-      auto r = l.wait(req.send());
-      l.check(r);
-      use(r.getCredentials());
-    } else {
-      auto req = s.getRequest();
-      req.setType(type);
-      auto r = l.wait(req.send());
-      l.check(r);
-      use(r.getCredentials());
-    }
+    auto req = l.session().getRequest();
+    req.setAssociateId(associate_.orDefault(0));
+    req.setType(type);
+    auto r = l.wait(req.send());
+    l.check(r);
+    use(r.getCredentials());
   }
   kj::MainFunc getCmd();
   // Rows of Session.list / listAll.

@@ -12,7 +12,6 @@
 namespace credvault::rest {
 
 using frontends::Caller;
-using frontends::Credential;
 using frontends::Op;
 using frontends::OpRequest;
 using frontends::SensitiveText;
@@ -438,27 +437,23 @@ kj::OneOf<OpRequest, RestError> bindRequest(Op op, const http::HttpRequest& requ
           b.wrongType("Credentials", "an object", *c);
         }
       } else {
-        Credential& cred = out.credential;
+        auto cred = out.credential();
         KJ_IF_MAYBE(n, c->member("ValidFrom")) {
-          cred.validFrom = b.date(*n, "Credentials.ValidFrom");
+          cred.setValidFrom(b.date(*n, "Credentials.ValidFrom"));
         }
-        KJ_IF_MAYBE(n, c->member("ValidTo")) { cred.validTo = b.date(*n, "Credentials.ValidTo"); }
+        KJ_IF_MAYBE(n, c->member("ValidTo")) { cred.setValidTo(b.date(*n, "Credentials.ValidTo")); }
         KJ_IF_MAYBE(n, c->member("Comment")) {
-          KJ_IF_MAYBE(t, b.string(*n, "Credentials.Comment")) { cred.comment = kj::str(*t); }
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.Comment")) { cred.setComment(*t); }
         }
         KJ_IF_MAYBE(n, c->member("SecretValue")) {
-          KJ_IF_MAYBE(t, b.string(*n, "Credentials.SecretValue")) {
-            cred.secretValue = SensitiveText(*t);
-          }
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.SecretValue")) { cred.setSecretValue(*t); }
         }
         KJ_IF_MAYBE(n, c->member("PublicValue")) {
-          KJ_IF_MAYBE(t, b.string(*n, "Credentials.PublicValue")) {
-            cred.publicValue = kj::str(*t);
-          }
+          KJ_IF_MAYBE(t, b.string(*n, "Credentials.PublicValue")) { cred.setPublicValue(*t); }
         }
         KJ_IF_MAYBE(n, c->member("IsActive")) {
           if (n->kind != Node::Kind::NUL) {
-            KJ_IF_MAYBE(v, b.boolean(*n, "Credentials.IsActive")) { cred.isActive = *v; }
+            KJ_IF_MAYBE(v, b.boolean(*n, "Credentials.IsActive")) { cred.setIsActive(*v); }
           }
         }
       }

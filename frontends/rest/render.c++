@@ -14,8 +14,6 @@
 
 namespace credvault::rest {
 
-using frontends::Credential;
-
 namespace {
 
 constexpr kj::StringPtr XML_NS =
@@ -57,7 +55,7 @@ bool selected(const Selection& s, CarrierField f) {
   return s.all || s.fields[f];
 }
 
-void writeJsonCarrier(JsonWriter& w, const Credential& c, const Selection& s) {
+void writeJsonCarrier(JsonWriter& w, rpc::Credential::Reader c, const Selection& s) {
   w.beginObject();
   auto date = [&](CarrierField f, int64_t ticks) {
     w.key(CARRIER_NAMES[f]);
@@ -73,20 +71,16 @@ void writeJsonCarrier(JsonWriter& w, const Credential& c, const Selection& s) {
     else
       w.null();
   };
-  date(VALID_FROM, c.validFrom);
-  date(VALID_TO, c.validTo);
-  text(COMMENT, c.comment);
-  // A withheld secret (another associate's, read by a userAdmin) is blank, as SuperOffice
-  // leaves it.
-  KJ_IF_MAYBE(secret, c.secretValue) {
-    text(SECRET_VALUE, secret->reveal());
-  } else {
-    text(SECRET_VALUE, "");
-  }
-  text(PUBLIC_VALUE, c.publicValue);
+  date(VALID_FROM, c.getValidFrom());
+  date(VALID_TO, c.getValidTo());
+  text(COMMENT, c.getComment());
+  // A withheld secret (null: another associate's, read by a userAdmin) is blank, as
+  // SuperOffice leaves it.
+  text(SECRET_VALUE, c.getSecretValue());
+  text(PUBLIC_VALUE, c.getPublicValue());
   w.key(CARRIER_NAMES[IS_ACTIVE]);
   if (selected(s, IS_ACTIVE))
-    w.boolean(c.isActive);
+    w.boolean(c.getIsActive());
   else
     w.null();
   w.key(CARRIER_NAMES[TABLE_RIGHT]).null();
@@ -98,7 +92,7 @@ void writeJsonCarrier(JsonWriter& w, const Credential& c, const Selection& s) {
   w.endObject();
 }
 
-void writeXmlCarrier(xml::XmlWriter& w, kj::StringPtr element, bool root, const Credential& c,
+void writeXmlCarrier(xml::XmlWriter& w, kj::StringPtr element, bool root, rpc::Credential::Reader c,
                      const Selection& s) {
   w.start(element);
   if (root) {
@@ -112,16 +106,12 @@ void writeXmlCarrier(xml::XmlWriter& w, kj::StringPtr element, bool root, const 
       w.start(CARRIER_NAMES[f]).attr("i:nil", "true").endEmpty();
     }
   };
-  field(VALID_FROM, formatDate(c.validFrom));
-  field(VALID_TO, formatDate(c.validTo));
-  field(COMMENT, c.comment);
-  KJ_IF_MAYBE(secret, c.secretValue) {
-    field(SECRET_VALUE, secret->reveal());
-  } else {
-    field(SECRET_VALUE, "");
-  }
-  field(PUBLIC_VALUE, c.publicValue);
-  field(IS_ACTIVE, c.isActive ? "true" : "false");
+  field(VALID_FROM, formatDate(c.getValidFrom()));
+  field(VALID_TO, formatDate(c.getValidTo()));
+  field(COMMENT, c.getComment());
+  field(SECRET_VALUE, c.getSecretValue());  // withheld (null): blank
+  field(PUBLIC_VALUE, c.getPublicValue());
+  field(IS_ACTIVE, c.getIsActive() ? "true" : "false");
   w.start(CARRIER_NAMES[TABLE_RIGHT]).attr("i:nil", "true").endEmpty();
   if (selected(s, FIELD_PROPERTIES)) {
     w.start(CARRIER_NAMES[FIELD_PROPERTIES]).endEmpty();
@@ -224,12 +214,12 @@ Selection parseSelect(kj::Maybe<kj::StringPtr> select) {
   return s;
 }
 
-http::HttpResponse renderCredentials(const Negotiated& n, kj::ArrayPtr<const Credential> list,
+http::HttpResponse renderCredentials(const Negotiated& n, capnp::List<rpc::Credential>::Reader list,
                                      bool asList, const Selection& selection) {
   if (n.format == Format::JSON) {
     JsonWriter w;
     if (asList) w.beginArray();
-    for (auto& c : list) writeJsonCarrier(w, c, selection);
+    for (auto c : list) writeJsonCarrier(w, c, selection);
     if (asList) w.endArray();
     if (w.lossy()) return unrepresentable(n);
     return withBody(200, n.contentType, w.finish());
@@ -240,11 +230,11 @@ http::HttpResponse renderCredentials(const Negotiated& n, kj::ArrayPtr<const Cre
     if (list.size() == 0) {
       w.endEmpty();
     } else {
-      for (auto& c : list) writeXmlCarrier(w, "UntrustedCredentials", false, c, selection);
+      for (auto c : list) writeXmlCarrier(w, "UntrustedCredentials", false, c, selection);
       w.end();
     }
   } else {
-    for (auto& c : list) writeXmlCarrier(w, "UntrustedCredentials", true, c, selection);
+    for (auto c : list) writeXmlCarrier(w, "UntrustedCredentials", true, c, selection);
   }
   if (w.lossy()) return unrepresentable(n);
   return withBody(200, n.contentType, http::WipedBytes(w.finish()));

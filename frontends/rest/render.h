@@ -60,8 +60,8 @@ Selection parseSelect(kj::Maybe<kj::StringPtr> select);
 
 // 200 with one carrier (CreateDefault) or an array of them (Get*).
 http::HttpResponse renderCredentials(const Negotiated& n,
-                                     kj::ArrayPtr<const frontends::Credential> credentials,
-                                     bool asList, const Selection& selection);
+                                     capnp::List<rpc::Credential>::Reader credentials, bool asList,
+                                     const Selection& selection);
 
 // An error body {"Message": …, "MessageDetail": …} (or <Error>) with `status`.
 http::HttpResponse renderError(const Negotiated& n, uint status, kj::StringPtr message,

@@ -263,14 +263,14 @@ class RestApi final : public kj::Refcounted {
           KJ_IF_MAYBE(f, result.failure) { return errorResponse(n, fromFailure(op, *f)); }
           http::HttpResponse r;
           if (frontends::opReturnsList(op)) {
-            r = renderCredentials(n, result.credentials, true, selection);
+            r = renderCredentials(n, result.credentials(), true, selection);
           } else if (op == Op::CREATE_DEFAULT) {
-            if (result.credentials.size() != 1) {
+            if (result.credentials().size() != 1) {
               return errorResponse(n,
                                    RestError{500, kj::str("An error has occurred."),
                                              kj::str("The vault returned no default."), nullptr});
             }
-            r = renderCredentials(n, result.credentials, false, selection);
+            r = renderCredentials(n, result.credentials(), false, selection);
           } else {
             r.status = 204;
             r.contentType = kj::str();

@@ -80,7 +80,7 @@ kj::OneOf<kj::String, Failure> typedText(const xml::Element& e, kj::StringPtr na
 
 // Reads an UntrustedCredentials carrier.
 kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
-                                  frontends::Credential& out) {
+                                  rpc::Credential::Builder out) {
   auto get = [&](kj::StringPtr name, const xml::Element*& found) -> kj::Maybe<Failure> {
     auto r = single(e, ns, name);
     KJ_IF_MAYBE(f, r.tryGet<Failure>()) { return kj::mv(*f); }
@@ -95,24 +95,28 @@ kj::Maybe<Failure> readCredential(const xml::Element& e, kj::StringPtr ns,
     auto text = typedText(*x, name, "xsd:dateTime");
     KJ_IF_MAYBE(f, text.tryGet<Failure>()) { return kj::mv(*f); }
     KJ_IF_MAYBE(v, ipc::parseTicks(text.get<kj::String>())) {
-      (name == "ValidFrom" ? out.validFrom : out.validTo) = *v;
+      if (name == "ValidFrom") {
+        out.setValidFrom(*v);
+      } else {
+        out.setValidTo(*v);
+      }
     } else {
       return invalid(name, "is not a valid xsd:dateTime");
     }
   }
   KJ_IF_MAYBE(f, get("Comment", x)) { return kj::mv(*f); }
-  if (x != nullptr) out.comment = kj::heapString(x->text);
+  if (x != nullptr) out.setComment(x->text);
   KJ_IF_MAYBE(f, get("SecretValue", x)) { return kj::mv(*f); }
   // Absent or nil: keep the stored secret. "" sets an empty secret.
-  if (x != nullptr) out.secretValue = frontends::SensitiveText(x->text);
+  if (x != nullptr) out.setSecretValue(x->text);
   KJ_IF_MAYBE(f, get("PublicValue", x)) { return kj::mv(*f); }
-  if (x != nullptr) out.publicValue = kj::heapString(x->text);
+  if (x != nullptr) out.setPublicValue(x->text);
   KJ_IF_MAYBE(f, get("IsActive", x)) { return kj::mv(*f); }
   if (x != nullptr) {
     auto text = typedText(*x, "IsActive", "xsd:boolean");
     KJ_IF_MAYBE(f, text.tryGet<Failure>()) { return kj::mv(*f); }
     KJ_IF_MAYBE(v, parseBool(text.get<kj::String>())) {
-      out.isActive = *v;
+      out.setIsActive(*v);
     } else {
       return invalid("IsActive", "is not a valid xsd:boolean");
     }
@@ -156,7 +160,7 @@ kj::OneOf<OpRequest, Failure> readUserOperation(const xml::Element& op, Op which
   if (frontends::opHasCredential(which)) {
     KJ_IF_MAYBE(f, get("Credentials")) { return kj::mv(*f); }
     if (x == nullptr) return invalid("Credentials", "is required");
-    KJ_IF_MAYBE(f, readCredential(*x, ns, req.credential)) { return kj::mv(*f); }
+    KJ_IF_MAYBE(f, readCredential(*x, ns, req.credential())) { return kj::mv(*f); }
   }
   if (frontends::opHasPublicValue(which)) {
     KJ_IF_MAYBE(f, get("PublicValue")) { return kj::mv(*f); }
@@ -168,24 +172,21 @@ kj::OneOf<OpRequest, Failure> readUserOperation(const xml::Element& op, Op which
 
 namespace {
 
-void writeCredentialFields(ResponseWriter& w, const frontends::Credential& c, uint depth) {
+void writeCredentialFields(ResponseWriter& w, rpc::Credential::Reader c, uint depth) {
   auto& x = w.xml();
   w.newline(depth);
-  x.element(w.q("ValidFrom"), formatDateTime(c.validFrom));
+  x.element(w.q("ValidFrom"), formatDateTime(c.getValidFrom()));
   w.newline(depth);
-  x.element(w.q("ValidTo"), formatDateTime(c.validTo));
+  x.element(w.q("ValidTo"), formatDateTime(c.getValidTo()));
   w.newline(depth);
-  x.element(w.q("Comment"), c.comment);
+  x.element(w.q("Comment"), c.getComment());
   w.newline(depth);
-  KJ_IF_MAYBE(s, c.secretValue) {
-    x.element(w.q("SecretValue"), s->reveal());
-  } else {
-    x.element(w.q("SecretValue"), "");  // withheld
-  }
+  // A withheld secret (null) is written empty.
+  x.element(w.q("SecretValue"), c.getSecretValue());
   w.newline(depth);
-  x.element(w.q("PublicValue"), c.publicValue);
+  x.element(w.q("PublicValue"), c.getPublicValue());
   w.newline(depth);
-  x.element(w.q("IsActive"), c.isActive ? "true" : "false");
+  x.element(w.q("IsActive"), c.getIsActive() ? "true" : "false");
 }
 
 }  // namespace
@@ -196,24 +197,25 @@ void writeUserResponse(ResponseWriter& w, Op op, const OpResult& result) {
   x.start(w.q(kj::str(frontends::opName(op), "Response")));
   bool content = false;
   if (result.failure == nullptr) {
-    if (op == Op::CREATE_DEFAULT && result.credentials.size() > 0) {
+    auto credentials = result.credentials();
+    if (op == Op::CREATE_DEFAULT && credentials.size() > 0) {
       w.newline(3);
       x.start(w.q("Response"));
-      writeCredentialFields(w, result.credentials[0], 4);
+      writeCredentialFields(w, credentials[0], 4);
       w.newline(3);
       x.end();
       content = true;
     } else if (frontends::opReturnsList(op)) {
       w.newline(3);
       x.start(w.q("Response"));
-      for (auto& c : result.credentials) {
+      for (auto c : credentials) {
         w.newline(4);
         x.start(w.q("UntrustedCredentials"));
         writeCredentialFields(w, c, 5);
         w.newline(4);
         x.end();
       }
-      if (result.credentials.size() > 0) w.newline(3);
+      if (credentials.size() > 0) w.newline(3);
       x.end();
       content = true;
     }

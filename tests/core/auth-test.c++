@@ -280,7 +280,7 @@ TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
 
   auto partner = as(alice);
   partner.partnerApp = true;
-  auto c = testing::catchVaultError([&]() { vault->get(partner, nullptr, "imap"); });
+  auto c = testing::catchVaultError([&]() { vault->get(partner, 0, "imap"); });
   ASSERT_TRUE(c.thrown);
   EXPECT_EQ(c.code, ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(c.message, "User management is not allowed for partner apps");

@@ -274,7 +274,7 @@ TEST_F(IdentityRules, TheCacheIsUsedOnlyWhileNothingChanged) {
   Credential c;
   c.publicValue = kj::str("x");
   c.secretValue = pw("s");
-  vault->runNow(vault->save(s.principal, nullptr, "imap", kj::mv(c)));
+  vault->runNow(vault->save(s.principal, 0, "imap", kj::mv(c)));
   EXPECT_EQ(env->generation(), before);
   AssociateUpdate rename;
   rename.name = kj::str("renamed");

@@ -133,16 +133,14 @@ class VaultTest : public ::testing::Test {
     return vault->runNow(vault->addAssociate(root(), kj::mv(na)));
   }
 
-  bool save(const Principal& who, kj::Maybe<int32_t> target, const std::string& type,
-            Credential c) {
+  bool save(const Principal& who, int32_t target, const std::string& type, Credential c) {
     return vault->runNow(vault->save(who, target, type.c_str(), kj::mv(c)));
   }
-  bool remove(const Principal& who, kj::Maybe<int32_t> target, const std::string& type,
+  bool remove(const Principal& who, int32_t target, const std::string& type,
               const std::string& pub) {
     return vault->runNow(vault->remove(who, target, type.c_str(), pub.c_str()));
   }
-  kj::Array<Credential> get(const Principal& who, kj::Maybe<int32_t> target,
-                            const std::string& type) {
+  kj::Array<Credential> get(const Principal& who, int32_t target, const std::string& type) {
     return vault->get(who, target, type.c_str());
   }
 
@@ -215,8 +213,8 @@ TEST_F(VaultTest, UserHasFullAccessToOwnCredentials) {
   EXPECT_EQ(def.validTo, 0);
   EXPECT_EQ(secretOf(def), "");
 
-  EXPECT_TRUE(save(alice, nullptr, "imap", cred("alice@example.com", some("pw1"), "work")));
-  auto list = get(alice, nullptr, "imap");
+  EXPECT_TRUE(save(alice, 0, "imap", cred("alice@example.com", some("pw1"), "work")));
+  auto list = get(alice, 0, "imap");
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(text(list[0].publicValue), "alice@example.com");
   EXPECT_EQ(secretOf(list[0]), "pw1");
@@ -226,16 +224,16 @@ TEST_F(VaultTest, UserHasFullAccessToOwnCredentials) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(secretOf(list[0]), "pw1");
   EXPECT_TRUE(save(alice, alice.associateId, "smtp", cred("alice@example.com", some("pw2"))));
-  EXPECT_TRUE(remove(alice, nullptr, "imap", "alice@example.com"));
+  EXPECT_TRUE(remove(alice, 0, "imap", "alice@example.com"));
   EXPECT_TRUE(remove(alice, alice.associateId, "smtp", "alice@example.com"));
-  EXPECT_EQ(get(alice, nullptr, "imap").size(), 0u);
-  EXPECT_EQ(get(alice, nullptr, "smtp").size(), 0u);
+  EXPECT_EQ(get(alice, 0, "imap").size(), 0u);
+  EXPECT_EQ(get(alice, 0, "smtp").size(), 0u);
 }
 
 TEST_F(VaultTest, UserIsDeniedOthersCredentials) {
   auto alice = principalOf(add("alice"));
   auto bob = principalOf(add("bob"));
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("bob@example.com", some("bobsecret"), "b")));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("bob@example.com", some("bobsecret"), "b")));
   auto before = dump(bob.associateId, "imap");
 
   EXPECT_VAULT_ERROR(get(alice, bob.associateId, "imap"), ErrorCode::PERMISSION_DENIED, "");
@@ -271,7 +269,7 @@ TEST_F(VaultTest, UserIsDeniedOthersCredentials) {
 TEST_F(VaultTest, UserAdminManagesOthersButNeverReadsTheirSecrets) {
   auto admin = principalOf(add("admin", Kind::USER, true));
   auto bob = principalOf(add("bob"));
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("bob@example.com", some("bobsecret"), "mine")));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("bob@example.com", some("bobsecret"), "mine")));
 
   // Another's list: yes, SecretValue withheld, everything else intact.
   auto list = get(admin, bob.associateId, "imap");
@@ -285,24 +283,24 @@ TEST_F(VaultTest, UserAdminManagesOthersButNeverReadsTheirSecrets) {
   list = get(admin, bob.associateId, "smtp");
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].secretValue, nullptr);
-  list = get(bob, nullptr, "smtp");
+  list = get(bob, 0, "smtp");
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(secretOf(list[0]), "set-by-admin");
 
   // A save without SecretValue keeps the owner's secret; the admin changes the rest.
   EXPECT_FALSE(save(admin, bob.associateId, "imap", cred("bob@example.com", none(), "admin's")));
-  list = get(bob, nullptr, "imap");
+  list = get(bob, 0, "imap");
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(secretOf(list[0]), "bobsecret");
   EXPECT_EQ(text(list[0].comment), "admin's");
 
   // Remove for another.
   EXPECT_TRUE(remove(admin, bob.associateId, "smtp", "bob@smtp"));
-  EXPECT_EQ(get(bob, nullptr, "smtp").size(), 0u);
+  EXPECT_EQ(get(bob, 0, "smtp").size(), 0u);
 
   // Own credentials: full.
-  EXPECT_TRUE(save(admin, nullptr, "imap", cred("admin@example.com", some("adminsecret"))));
-  list = get(admin, nullptr, "imap");
+  EXPECT_TRUE(save(admin, 0, "imap", cred("admin@example.com", some("adminsecret"))));
+  list = get(admin, 0, "imap");
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(secretOf(list[0]), "adminsecret");
 
@@ -328,7 +326,7 @@ TEST_F(VaultTest, UserAdminManagesOthersButNeverReadsTheirSecrets) {
 TEST_F(VaultTest, SystemUserMayDoEverything) {
   auto sys = principalOf(add("svc", Kind::SYSTEM));
   auto bob = principalOf(add("bob"));
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("bob@example.com", some("bobsecret"))));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("bob@example.com", some("bobsecret"))));
   for (auto* who : {&sys, static_cast<Principal*>(nullptr)}) {
     Principal r = root();
     const Principal& p = who == nullptr ? r : *who;
@@ -343,35 +341,35 @@ TEST_F(VaultTest, SystemUserMayDoEverything) {
     EXPECT_EQ(vault->listAssociates(p).size(), 2u);
   }
   // The system associate has own credentials too.
-  EXPECT_TRUE(save(sys, nullptr, "imap", cred("svc", some("svcsecret"))));
-  EXPECT_EQ(secretOf(get(sys, nullptr, "imap")[0]), "svcsecret");
+  EXPECT_TRUE(save(sys, 0, "imap", cred("svc", some("svcsecret"))));
+  EXPECT_EQ(secretOf(get(sys, 0, "imap")[0]), "svcsecret");
 }
 
 TEST_F(VaultTest, PrincipalWithoutAssociate) {
   auto bob = principalOf(add("bob"));
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("bob@example.com", some("s"))));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("bob@example.com", some("s"))));
   // Root unmapped: no credentials of its own, must name an associate.
-  EXPECT_VAULT_ERROR(get(root(), nullptr, "imap"), ErrorCode::NOT_FOUND, "associateId");
-  EXPECT_VAULT_ERROR(save(root(), nullptr, "imap", cred("x", some("s"))), ErrorCode::NOT_FOUND,
+  EXPECT_VAULT_ERROR(get(root(), 0, "imap"), ErrorCode::NOT_FOUND, "associateId");
+  EXPECT_VAULT_ERROR(save(root(), 0, "imap", cred("x", some("s"))), ErrorCode::NOT_FOUND,
                      "associateId");
-  EXPECT_VAULT_ERROR(remove(root(), nullptr, "imap", "x"), ErrorCode::NOT_FOUND, "associateId");
+  EXPECT_VAULT_ERROR(remove(root(), 0, "imap", "x"), ErrorCode::NOT_FOUND, "associateId");
   // No associate, not system, not authenticated: nothing.
   Principal nobody;
   EXPECT_VAULT_ERROR(vault->createDefault(nobody), ErrorCode::NOT_AUTHENTICATED, "");
-  EXPECT_VAULT_ERROR(get(nobody, nullptr, "imap"), ErrorCode::NOT_FOUND, "associateId");
+  EXPECT_VAULT_ERROR(get(nobody, 0, "imap"), ErrorCode::NOT_FOUND, "associateId");
   EXPECT_VAULT_ERROR(get(nobody, bob.associateId, "imap"), ErrorCode::PERMISSION_DENIED, "");
   EXPECT_VAULT_ERROR(save(nobody, bob.associateId, "imap", cred("x", some("s"))),
                      ErrorCode::PERMISSION_DENIED, "");
   EXPECT_VAULT_ERROR(remove(nobody, bob.associateId, "imap", "bob@example.com"),
                      ErrorCode::PERMISSION_DENIED, "");
   EXPECT_VAULT_ERROR(vault->listAssociates(nobody), ErrorCode::PERMISSION_DENIED, "");
-  EXPECT_EQ(get(bob, nullptr, "imap").size(), 1u);
+  EXPECT_EQ(get(bob, 0, "imap").size(), 1u);
 }
 
 TEST_F(VaultTest, PartnerAppIsDeniedEverything) {
   auto sysAssoc = add("svc", Kind::SYSTEM);
   auto alice = principalOf(add("alice", Kind::USER, true));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("alice", some("s"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("alice", some("s"))));
   const std::string message = "User management is not allowed for partner apps";
   Principal bases[] = {principalOf(sysAssoc), clonePrincipal(alice)};
   for (auto& base : bases) {
@@ -385,11 +383,11 @@ TEST_F(VaultTest, PartnerAppIsDeniedEverything) {
       EXPECT_EQ(caught.message, message);
     };
     check([&]() { vault->createDefault(partner); });
-    check([&]() { get(partner, nullptr, "imap"); });
+    check([&]() { get(partner, 0, "imap"); });
     check([&]() { get(partner, alice.associateId, "imap"); });
-    check([&]() { save(partner, nullptr, "imap", cred("p", some("s"))); });
+    check([&]() { save(partner, 0, "imap", cred("p", some("s"))); });
     check([&]() { save(partner, alice.associateId, "imap", cred("p", some("s"))); });
-    check([&]() { remove(partner, nullptr, "imap", "alice"); });
+    check([&]() { remove(partner, 0, "imap", "alice"); });
     check([&]() { remove(partner, alice.associateId, "imap", "alice"); });
     EXPECT_VAULT_ERROR(vault->listAssociates(partner), ErrorCode::PERMISSION_DENIED, "");
     NewAssociate na;
@@ -404,32 +402,32 @@ TEST_F(VaultTest, PartnerAppIsDeniedEverything) {
 TEST_F(VaultTest, SaveUpsertsByAssociateTypeAndPublicValue) {
   auto alice = principalOf(add("alice"));
   auto bob = principalOf(add("bob"));
-  EXPECT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("one"), "first")));
-  EXPECT_FALSE(save(alice, nullptr, "imap", cred("a@x", some("two"), "second")));
+  EXPECT_TRUE(save(alice, 0, "imap", cred("a@x", some("one"), "first")));
+  EXPECT_FALSE(save(alice, 0, "imap", cred("a@x", some("two"), "second")));
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|two|second|0|0|1\n");
   EXPECT_EQ(vault->counts().credentials, 1u);
 
   // Another public value, another type (case-sensitive), another associate: new entries.
-  EXPECT_TRUE(save(alice, nullptr, "imap", cred("b@x", some("three"))));
-  EXPECT_TRUE(save(alice, nullptr, "IMAP", cred("a@x", some("four"))));
-  EXPECT_TRUE(save(alice, nullptr, "smtp", cred("a@x", some("five"))));
-  EXPECT_TRUE(save(bob, nullptr, "imap", cred("a@x", some("six"))));
+  EXPECT_TRUE(save(alice, 0, "imap", cred("b@x", some("three"))));
+  EXPECT_TRUE(save(alice, 0, "IMAP", cred("a@x", some("four"))));
+  EXPECT_TRUE(save(alice, 0, "smtp", cred("a@x", some("five"))));
+  EXPECT_TRUE(save(bob, 0, "imap", cred("a@x", some("six"))));
   EXPECT_EQ(vault->counts().credentials, 5u);
-  auto imap = get(alice, nullptr, "imap");
+  auto imap = get(alice, 0, "imap");
   ASSERT_EQ(imap.size(), 2u);
-  EXPECT_EQ(get(alice, nullptr, "IMAP").size(), 1u);
-  EXPECT_EQ(secretOf(get(alice, nullptr, "IMAP")[0]), "four");
-  EXPECT_EQ(secretOf(get(bob, nullptr, "imap")[0]), "six");
+  EXPECT_EQ(get(alice, 0, "IMAP").size(), 1u);
+  EXPECT_EQ(secretOf(get(alice, 0, "IMAP")[0]), "four");
+  EXPECT_EQ(secretOf(get(bob, 0, "imap")[0]), "six");
   // A type that is a prefix of another does not see the other's entries.
-  EXPECT_EQ(get(alice, nullptr, "ima").size(), 0u);
-  EXPECT_EQ(get(alice, nullptr, "imap2").size(), 0u);
+  EXPECT_EQ(get(alice, 0, "ima").size(), 0u);
+  EXPECT_EQ(get(alice, 0, "imap2").size(), 0u);
 
   // Every field is replaced.
   Credential c = cred("a@x", some("seven"), "third");
   c.validFrom = UNIX_EPOCH_TICKS;
   c.validTo = UNIX_EPOCH_TICKS + 10 * TICKS_PER_SECOND;
   c.isActive = false;
-  EXPECT_FALSE(save(alice, nullptr, "imap", kj::mv(c)));
+  EXPECT_FALSE(save(alice, 0, "imap", kj::mv(c)));
   auto expect = std::string("a@x|seven|third|") + std::to_string(UNIX_EPOCH_TICKS) + "|" +
                 std::to_string(UNIX_EPOCH_TICKS + 10 * TICKS_PER_SECOND) + "|0\n";
   auto d = dump(alice.associateId, "imap");
@@ -438,17 +436,17 @@ TEST_F(VaultTest, SaveUpsertsByAssociateTypeAndPublicValue) {
 
 TEST_F(VaultTest, NullSecretKeepsStoredSecretButEmptyReplacesIt) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("keep-me"), "c1")));
-  EXPECT_FALSE(save(alice, nullptr, "imap", cred("a@x", none(), "c2")));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("keep-me"), "c1")));
+  EXPECT_FALSE(save(alice, 0, "imap", cred("a@x", none(), "c2")));
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|keep-me|c2|0|0|1\n");
   // Kept across a restart too (the secret was resealed, not lost).
   reopen();
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|keep-me|c2|0|0|1\n");
-  EXPECT_FALSE(save(alice, nullptr, "imap", cred("a@x", some(""), "c3")));
+  EXPECT_FALSE(save(alice, 0, "imap", cred("a@x", some(""), "c3")));
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x||c3|0|0|1\n");
   // A new entry without a secret has the empty secret.
-  EXPECT_TRUE(save(alice, nullptr, "imap", cred("b@x", none())));
-  auto list = get(alice, nullptr, "imap");
+  EXPECT_TRUE(save(alice, 0, "imap", cred("b@x", none())));
+  auto list = get(alice, 0, "imap");
   ASSERT_EQ(list.size(), 2u);
   for (auto& c : list) EXPECT_NE(c.secretValue, nullptr);
 }
@@ -456,34 +454,33 @@ TEST_F(VaultTest, NullSecretKeepsStoredSecretButEmptyReplacesIt) {
 TEST_F(VaultTest, EmptyTypeIsAnOrdinaryType) {
   // Allowed on purpose (docs/limits.md): SuperOffice clients send <Type></Type>.
   auto alice = principalOf(add("alice"));
-  EXPECT_TRUE(save(alice, nullptr, "", cred("a@x", some("empty-type"))));
-  EXPECT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("imap-type"))));
+  EXPECT_TRUE(save(alice, 0, "", cred("a@x", some("empty-type"))));
+  EXPECT_TRUE(save(alice, 0, "imap", cred("a@x", some("imap-type"))));
   EXPECT_EQ(dump(alice.associateId, ""), "a@x|empty-type||0|0|1\n");
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|imap-type||0|0|1\n");
-  EXPECT_TRUE(remove(alice, nullptr, "", "a@x"));
-  EXPECT_EQ(get(alice, nullptr, "").size(), 0u);
-  EXPECT_EQ(get(alice, nullptr, "imap").size(), 1u);
+  EXPECT_TRUE(remove(alice, 0, "", "a@x"));
+  EXPECT_EQ(get(alice, 0, "").size(), 0u);
+  EXPECT_EQ(get(alice, 0, "imap").size(), 1u);
 }
 
 TEST_F(VaultTest, RemoveDeletesByNaturalKey) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("1"))));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("b@x", some("2"))));
-  ASSERT_TRUE(save(alice, nullptr, "smtp", cred("a@x", some("3"))));
-  EXPECT_FALSE(remove(alice, nullptr, "imap", "c@x"));
-  EXPECT_FALSE(remove(alice, nullptr, "IMAP", "a@x"));
-  EXPECT_TRUE(remove(alice, nullptr, "imap", "a@x"));
-  EXPECT_FALSE(remove(alice, nullptr, "imap", "a@x"));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("1"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("b@x", some("2"))));
+  ASSERT_TRUE(save(alice, 0, "smtp", cred("a@x", some("3"))));
+  EXPECT_FALSE(remove(alice, 0, "imap", "c@x"));
+  EXPECT_FALSE(remove(alice, 0, "IMAP", "a@x"));
+  EXPECT_TRUE(remove(alice, 0, "imap", "a@x"));
+  EXPECT_FALSE(remove(alice, 0, "imap", "a@x"));
   EXPECT_EQ(dump(alice.associateId, "imap"), "b@x|2||0|0|1\n");
   EXPECT_EQ(dump(alice.associateId, "smtp"), "a@x|3||0|0|1\n");
   EXPECT_EQ(vault->counts().credentials, 2u);
   // Limits apply to remove's arguments too.
-  EXPECT_VAULT_ERROR(remove(alice, nullptr, "imap", repeat("p", MAX_PUBLIC_VALUE_CHARS + 1)),
+  EXPECT_VAULT_ERROR(remove(alice, 0, "imap", repeat("p", MAX_PUBLIC_VALUE_CHARS + 1)),
                      ErrorCode::LIMIT_EXCEEDED, "publicValue");
-  EXPECT_VAULT_ERROR(remove(alice, nullptr, repeat("t", MAX_TYPE_CHARS + 1), "b@x"),
+  EXPECT_VAULT_ERROR(remove(alice, 0, repeat("t", MAX_TYPE_CHARS + 1), "b@x"),
                      ErrorCode::LIMIT_EXCEEDED, "type");
-  EXPECT_VAULT_ERROR(remove(alice, nullptr, "imap", "b\xff"), ErrorCode::INVALID_ARGUMENT,
-                     "publicValue");
+  EXPECT_VAULT_ERROR(remove(alice, 0, "imap", "b\xff"), ErrorCode::INVALID_ARGUMENT, "publicValue");
 }
 
 // ---- limits and bad input -----------------------------------------------------------------
@@ -492,7 +489,7 @@ TEST_F(VaultTest, EveryLimitAtTheBoundAndOnePast) {
   auto alice = principalOf(add("alice"));
   int n = 0;
   auto ok = [&](const std::string& type, Credential c) {
-    EXPECT_NO_THROW(save(alice, nullptr, type, kj::mv(c))) << "case " << n;
+    EXPECT_NO_THROW(save(alice, 0, type, kj::mv(c))) << "case " << n;
     ++n;
   };
   auto before = [&]() { return vault->counts().credentials; };
@@ -509,7 +506,7 @@ TEST_F(VaultTest, EveryLimitAtTheBoundAndOnePast) {
   ok("imap", cred(pubMb, some(secret), commentMb));
   ok(type, cred("a", some("x")));
   ok(typeMb, cred("a", some("x")));
-  auto list = get(alice, nullptr, "imap");
+  auto list = get(alice, 0, "imap");
   ASSERT_EQ(list.size(), 2u);
   bool sawMb = false;
   for (auto& c : list) {
@@ -523,30 +520,29 @@ TEST_F(VaultTest, EveryLimitAtTheBoundAndOnePast) {
     }
   }
   EXPECT_TRUE(sawMb);
-  EXPECT_EQ(get(alice, nullptr, type).size(), 1u);
-  EXPECT_EQ(get(alice, nullptr, typeMb).size(), 1u);
+  EXPECT_EQ(get(alice, 0, type).size(), 1u);
+  EXPECT_EQ(get(alice, 0, typeMb).size(), 1u);
 
   // One past: refused, naming the field, nothing stored.
   auto count = before();
   auto snapshot = dump(alice.associateId, "imap");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred(pub + "p", some("x"))),
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred(pub + "p", some("x"))), ErrorCode::LIMIT_EXCEEDED,
+                     "publicValue");
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred(pubMb + "\xe2\x82\xac", some("x"))),
                      ErrorCode::LIMIT_EXCEEDED, "publicValue");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred(pubMb + "\xe2\x82\xac", some("x"))),
-                     ErrorCode::LIMIT_EXCEEDED, "publicValue");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred("a", some("x"), comment + "c")),
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred("a", some("x"), comment + "c")),
                      ErrorCode::LIMIT_EXCEEDED, "comment");
-  EXPECT_VAULT_ERROR(
-      save(alice, nullptr, "imap", cred("a", some("x"), commentMb + "\xf0\x9f\x94\x91")),
-      ErrorCode::LIMIT_EXCEEDED, "comment");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred("a", some(secret + "s"))),
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred("a", some("x"), commentMb + "\xf0\x9f\x94\x91")),
+                     ErrorCode::LIMIT_EXCEEDED, "comment");
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred("a", some(secret + "s"))),
                      ErrorCode::LIMIT_EXCEEDED, "secretValue");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, type + "t", cred("a", some("x"))),
+  EXPECT_VAULT_ERROR(save(alice, 0, type + "t", cred("a", some("x"))), ErrorCode::LIMIT_EXCEEDED,
+                     "type");
+  EXPECT_VAULT_ERROR(save(alice, 0, typeMb + "\xc3\xa9", cred("a", some("x"))),
                      ErrorCode::LIMIT_EXCEEDED, "type");
-  EXPECT_VAULT_ERROR(save(alice, nullptr, typeMb + "\xc3\xa9", cred("a", some("x"))),
-                     ErrorCode::LIMIT_EXCEEDED, "type");
-  EXPECT_VAULT_ERROR(get(alice, nullptr, type + "t"), ErrorCode::LIMIT_EXCEEDED, "type");
+  EXPECT_VAULT_ERROR(get(alice, 0, type + "t"), ErrorCode::LIMIT_EXCEEDED, "type");
   // Replacing an existing entry with an oversized field leaves it as it was.
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred(pub, some(secret + "s"), "changed")),
+  EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred(pub, some(secret + "s"), "changed")),
                      ErrorCode::LIMIT_EXCEEDED, "secretValue");
   EXPECT_EQ(before(), count);
   EXPECT_EQ(dump(alice.associateId, "imap"), snapshot);
@@ -554,7 +550,7 @@ TEST_F(VaultTest, EveryLimitAtTheBoundAndOnePast) {
 
 TEST_F(VaultTest, BadInputIsRefusedAndChangesNothing) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("orig"), "orig")));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("orig"), "orig")));
   auto snapshot = dump(alice.associateId, "imap");
   auto count = vault->counts().credentials;
 
@@ -603,15 +599,18 @@ TEST_F(VaultTest, BadInputIsRefusedAndChangesNothing) {
                    ErrorCode::INVALID_ARGUMENT, "validTo"});
   for (auto& c : cases) {
     SCOPED_TRACE(c.what);
-    EXPECT_VAULT_ERROR(save(alice, nullptr, c.type, kj::mv(c.c)), c.code, c.field);
+    EXPECT_VAULT_ERROR(save(alice, 0, c.type, kj::mv(c.c)), c.code, c.field);
   }
   // Dates at the edges are fine.
-  EXPECT_NO_THROW(save(alice, nullptr, "edge", withDates(MAX_TICKS, MAX_TICKS)));
-  EXPECT_NO_THROW(save(alice, nullptr, "edge", withDates(0, MAX_TICKS)));
-  EXPECT_NO_THROW(save(alice, nullptr, "edge", withDates(1, 1)));
-  // A non-positive target is invalid, an unknown one not found.
-  EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INVALID_ARGUMENT, "associateId");
+  EXPECT_NO_THROW(save(alice, 0, "edge", withDates(MAX_TICKS, MAX_TICKS)));
+  EXPECT_NO_THROW(save(alice, 0, "edge", withDates(0, MAX_TICKS)));
+  EXPECT_NO_THROW(save(alice, 0, "edge", withDates(1, 1)));
+  // A negative target is invalid (0 is the caller: SuperOffice's AssociateId 0).
+  EXPECT_EQ(get(alice, 0, "imap").size(), get(alice, alice.associateId, "imap").size());
   EXPECT_VAULT_ERROR(get(alice, -5, "imap"), ErrorCode::INVALID_ARGUMENT, "associateId");
+  EXPECT_VAULT_ERROR(save(alice, -5, "imap", cred("n@x", some("s"))), ErrorCode::INVALID_ARGUMENT,
+                     "associateId");
+  EXPECT_VAULT_ERROR(remove(alice, -5, "imap", "n@x"), ErrorCode::INVALID_ARGUMENT, "associateId");
 
   EXPECT_EQ(dump(alice.associateId, "imap"), snapshot);
   EXPECT_EQ(vault->counts().credentials, count + 1);  // only the "edge" entry
@@ -643,28 +642,28 @@ TEST_F(VaultTest, CredentialsPerAssociateLimit) {
   // Fill to the bound in one transaction (one fsync).
   env->write([&](store::WriteTxn& txn) {
     for (size_t i = 0; i < MAX_CREDENTIALS_PER_ASSOCIATE; i++) {
-      auto op = vault->save(alice, nullptr, "bulk", cred(std::to_string(i), some("s")));
+      auto op = vault->save(alice, 0, "bulk", cred(std::to_string(i), some("s")));
       EXPECT_TRUE(op(txn));
     }
   });
   EXPECT_EQ(vault->counts().credentials, MAX_CREDENTIALS_PER_ASSOCIATE);
-  EXPECT_VAULT_ERROR(save(alice, nullptr, "other", cred("one-more", some("s"))),
+  EXPECT_VAULT_ERROR(save(alice, 0, "other", cred("one-more", some("s"))),
                      ErrorCode::LIMIT_EXCEEDED, "");
   // Replacing an existing entry is still allowed at the bound; removing frees a slot.
-  EXPECT_FALSE(save(alice, nullptr, "bulk", cred("0", some("t"))));
-  EXPECT_TRUE(remove(alice, nullptr, "bulk", "1"));
-  EXPECT_TRUE(save(alice, nullptr, "other", cred("one-more", some("s"))));
+  EXPECT_FALSE(save(alice, 0, "bulk", cred("0", some("t"))));
+  EXPECT_TRUE(remove(alice, 0, "bulk", "1"));
+  EXPECT_TRUE(save(alice, 0, "other", cred("one-more", some("s"))));
   EXPECT_EQ(vault->counts().credentials, MAX_CREDENTIALS_PER_ASSOCIATE);
   // Another associate is not affected.
   auto bob = principalOf(add("bob"));
-  EXPECT_TRUE(save(bob, nullptr, "bulk", cred("0", some("s"))));
+  EXPECT_TRUE(save(bob, 0, "bulk", cred("0", some("s"))));
 }
 
 // ---- integrity ----------------------------------------------------------------------------
 
 TEST_F(VaultTest, TamperedRecordIsAnIntegrityError) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("secret"), "c")));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("secret"), "c")));
   auto rows = rawCredentials(alice.associateId);
   ASSERT_EQ(rows.size(), 1u);
   auto [key, value] = rows[0];
@@ -675,18 +674,18 @@ TEST_F(VaultTest, TamperedRecordIsAnIntegrityError) {
     auto tampered = value;
     tampered[pos] ^= 0x01;
     rawPut("credentials", key, tampered);
-    EXPECT_VAULT_ERROR(get(alice, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+    EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INTEGRITY, "");
     EXPECT_VAULT_ERROR(get(root(), alice.associateId, "imap"), ErrorCode::INTEGRITY, "");
     // A keep-secret save must open the old record: integrity again, nothing written.
-    EXPECT_VAULT_ERROR(save(alice, nullptr, "imap", cred("a@x", none(), "new")),
-                       ErrorCode::INTEGRITY, "");
+    EXPECT_VAULT_ERROR(save(alice, 0, "imap", cred("a@x", none(), "new")), ErrorCode::INTEGRITY,
+                       "");
     EXPECT_EQ(rawCredentials(alice.associateId)[0].second, tampered);
   }
   // Truncated and empty records.
   rawPut("credentials", key, std::vector<kj::byte>(value.begin(), value.begin() + 20));
-  EXPECT_VAULT_ERROR(get(alice, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INTEGRITY, "");
   rawPut("credentials", key, {});
-  EXPECT_VAULT_ERROR(get(alice, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INTEGRITY, "");
   // Restored, it opens again.
   rawPut("credentials", key, value);
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|secret|c|0|0|1\n");
@@ -694,11 +693,11 @@ TEST_F(VaultTest, TamperedRecordIsAnIntegrityError) {
   auto tampered = value;
   tampered.back() ^= 0x80;
   rawPut("credentials", key, tampered);
-  EXPECT_FALSE(save(alice, nullptr, "imap", cred("a@x", some("fresh"))));
+  EXPECT_FALSE(save(alice, 0, "imap", cred("a@x", some("fresh"))));
   EXPECT_EQ(dump(alice.associateId, "imap"), "a@x|fresh||0|0|1\n");
   // And remove works on a damaged record.
   rawPut("credentials", key, tampered);
-  EXPECT_TRUE(remove(alice, nullptr, "imap", "a@x"));
+  EXPECT_TRUE(remove(alice, 0, "imap", "a@x"));
 }
 
 TEST_F(VaultTest, TamperedAssociateRecordIsAnIntegrityError) {
@@ -730,9 +729,9 @@ TEST_F(VaultTest, TamperedAssociateRecordIsAnIntegrityError) {
 TEST_F(VaultTest, RecordCopiedToAnotherKeyFailsToOpen) {
   auto alice = principalOf(add("alice"));
   auto bob = principalOf(add("bob"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("shared", some("alice-secret"))));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("other", some("alice-other"))));
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("shared", some("bob-secret"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("shared", some("alice-secret"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("other", some("alice-other"))));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("shared", some("bob-secret"))));
   auto aliceRows = rawCredentials(alice.associateId);
   auto bobRows = rawCredentials(bob.associateId);
   ASSERT_EQ(aliceRows.size(), 2u);
@@ -741,20 +740,20 @@ TEST_F(VaultTest, RecordCopiedToAnotherKeyFailsToOpen) {
   // Alice's record under Bob's key (same type and public value, other associate).
   for (auto& row : aliceRows) {
     rawPut("credentials", bobRows[0].first, row.second);
-    EXPECT_VAULT_ERROR(get(bob, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+    EXPECT_VAULT_ERROR(get(bob, 0, "imap"), ErrorCode::INTEGRITY, "");
     EXPECT_VAULT_ERROR(get(root(), bob.associateId, "imap"), ErrorCode::INTEGRITY, "");
   }
   rawPut("credentials", bobRows[0].first, bobRows[0].second);
-  EXPECT_EQ(secretOf(get(bob, nullptr, "imap")[0]), "bob-secret");
+  EXPECT_EQ(secretOf(get(bob, 0, "imap")[0]), "bob-secret");
 
   // One of Alice's records under her other key (same associate, other public value).
   rawPut("credentials", aliceRows[1].first, aliceRows[0].second);
-  EXPECT_VAULT_ERROR(get(alice, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INTEGRITY, "");
   rawPut("credentials", aliceRows[1].first, aliceRows[1].second);
-  EXPECT_EQ(get(alice, nullptr, "imap").size(), 2u);
+  EXPECT_EQ(get(alice, 0, "imap").size(), 2u);
 
   // A record under a key of another type.
-  ASSERT_TRUE(save(alice, nullptr, "smtp", cred("shared", some("smtp-secret"))));
+  ASSERT_TRUE(save(alice, 0, "smtp", cred("shared", some("smtp-secret"))));
   std::vector<kj::byte> smtpKey;
   for (auto& row : rawCredentials(alice.associateId)) {
     bool known = false;
@@ -763,12 +762,12 @@ TEST_F(VaultTest, RecordCopiedToAnotherKeyFailsToOpen) {
   }
   ASSERT_FALSE(smtpKey.empty());
   rawPut("credentials", smtpKey, aliceRows[0].second);
-  EXPECT_VAULT_ERROR(get(alice, nullptr, "smtp"), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(get(alice, 0, "smtp"), ErrorCode::INTEGRITY, "");
 }
 
 TEST_F(VaultTest, WrongMasterKeyRefusesToOpen) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("s"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("s"))));
   close();
   auto wrong = crypto::Secret::random(32);
   bool threw = false;
@@ -792,8 +791,8 @@ TEST_F(VaultTest, WrongMasterKeyRefusesToOpen) {
 TEST_F(VaultTest, RestartPersistence) {
   auto alice = add("alice", Kind::USER, true, 60001u, some("pw"));
   auto bob = add("bob", Kind::SYSTEM, false, 60002u);
-  ASSERT_TRUE(save(principalOf(alice), nullptr, "imap", cred("a@x", some("s1"), "c1")));
-  ASSERT_TRUE(save(principalOf(bob), nullptr, "imap", cred("b@x", some("s2"), "c2")));
+  ASSERT_TRUE(save(principalOf(alice), 0, "imap", cred("a@x", some("s1"), "c1")));
+  ASSERT_TRUE(save(principalOf(bob), 0, "imap", cred("b@x", some("s2"), "c2")));
   auto counts = vault->counts();
   reopen();
   EXPECT_EQ(vault->counts().credentials, counts.credentials);
@@ -814,7 +813,7 @@ TEST_F(VaultTest, RestartPersistence) {
 
 TEST_F(VaultTest, RotateDataKey) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("old", some("old-secret"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("old", some("old-secret"))));
   EXPECT_EQ(vault->counts().dataKeyId, 1u);
   auto rowsBefore = rawCredentials(alice.associateId);
   ASSERT_EQ(rowsBefore.size(), 1u);
@@ -822,7 +821,7 @@ TEST_F(VaultTest, RotateDataKey) {
 
   EXPECT_EQ(vault->rotateDataKey(root()), 2u);
   EXPECT_EQ(vault->counts().dataKeyId, 2u);
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("new", some("new-secret"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("new", some("new-secret"))));
   auto rows = rawCredentials(alice.associateId);
   ASSERT_EQ(rows.size(), 2u);
   for (auto& row : rows) {
@@ -843,7 +842,7 @@ TEST_F(VaultTest, RotateDataKey) {
   check();
   EXPECT_EQ(vault->counts().dataKeyId, 2u);
   // Re-saving an old record moves it to the new key (keep-secret path included).
-  ASSERT_FALSE(save(alice, nullptr, "imap", cred("old", none(), "resealed")));
+  ASSERT_FALSE(save(alice, 0, "imap", cred("old", none(), "resealed")));
   for (auto& row : rawCredentials(alice.associateId)) {
     EXPECT_EQ(store::getBe32(row.second.data() + 1), 2u);
   }
@@ -853,7 +852,7 @@ TEST_F(VaultTest, RotateDataKey) {
   auto row = rawCredentials(alice.associateId)[0];
   store::putBe32(row.second.data() + 1, 77);
   rawPut("credentials", row.first, row.second);
-  EXPECT_VAULT_ERROR(get(alice, nullptr, "imap"), ErrorCode::INTEGRITY, "");
+  EXPECT_VAULT_ERROR(get(alice, 0, "imap"), ErrorCode::INTEGRITY, "");
 }
 
 TEST_F(VaultTest, RemoveAssociateRemovesItsCredentials) {
@@ -861,9 +860,9 @@ TEST_F(VaultTest, RemoveAssociateRemovesItsCredentials) {
   auto bob = principalOf(add("bob"));
   auto a = principalOf(alice);
   for (int i = 0; i < 5; i++) {
-    ASSERT_TRUE(save(a, nullptr, i % 2 ? "imap" : "smtp", cred(std::to_string(i), some("s"))));
+    ASSERT_TRUE(save(a, 0, i % 2 ? "imap" : "smtp", cred(std::to_string(i), some("s"))));
   }
-  ASSERT_TRUE(save(bob, nullptr, "imap", cred("bob", some("b"))));
+  ASSERT_TRUE(save(bob, 0, "imap", cred("bob", some("b"))));
   EXPECT_EQ(vault->counts().credentials, 6u);
   EXPECT_EQ(vault->runNow(vault->removeAssociate(root(), alice.id)), 5u);
   EXPECT_EQ(vault->counts().credentials, 1u);
@@ -874,15 +873,14 @@ TEST_F(VaultTest, RemoveAssociateRemovesItsCredentials) {
   EXPECT_EQ(vault->findAssociateByUid(60001), nullptr);
   EXPECT_EQ(dump(bob.associateId, "imap"), "bob|b||0|0|1\n");
   // The old principal now names a missing associate.
-  EXPECT_VAULT_ERROR(save(a, nullptr, "imap", cred("x", some("s"))), ErrorCode::NOT_FOUND,
-                     "associateId");
+  EXPECT_VAULT_ERROR(save(a, 0, "imap", cred("x", some("s"))), ErrorCode::NOT_FOUND, "associateId");
   // Name and uid are free again; the new associate gets a new id and nothing of the old.
   auto again = add("ALICE", Kind::USER, false, 60001u);
   EXPECT_NE(again.id, alice.id);
-  EXPECT_EQ(get(principalOf(again), nullptr, "imap").size(), 0u);
-  EXPECT_EQ(get(principalOf(again), nullptr, "smtp").size(), 0u);
+  EXPECT_EQ(get(principalOf(again), 0, "imap").size(), 0u);
+  EXPECT_EQ(get(principalOf(again), 0, "smtp").size(), 0u);
   // Its per-associate counter started from zero.
-  EXPECT_TRUE(save(principalOf(again), nullptr, "imap", cred("x", some("s"))));
+  EXPECT_TRUE(save(principalOf(again), 0, "imap", cred("x", some("s"))));
 }
 
 TEST_F(VaultTest, AssociateNamesAreUniqueCaseInsensitively) {
@@ -969,7 +967,7 @@ TEST_F(VaultTest, AssociateFieldsAndPasswords) {
 
 TEST_F(VaultTest, BackupIsAConsistentCopy) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("s"), "c")));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("s"), "c")));
   auto backupDir = dir / "backup";
   ASSERT_EQ(mkdir(backupDir.cStr(), 0700), 0);
   auto backupFile = kj::str(backupDir, "/data.mdb");
@@ -986,7 +984,7 @@ TEST_F(VaultTest, BackupIsAConsistentCopy) {
     VaultOptions options;
     options.passwordParams = crypto::minimalPasswordParams();
     Vault restored(copy, crypto::Secret::copyOf(masterKey.reveal()), clock, options);
-    auto list = restored.get(alice, nullptr, "imap");
+    auto list = restored.get(alice, 0, "imap");
     ASSERT_EQ(list.size(), 1u);
     EXPECT_EQ(secretOf(list[0]), "s");
   }
@@ -1002,11 +1000,11 @@ TEST_F(VaultTest, DatabaseFileHoldsNoPlaintext) {
   const std::string type = "zq7-type-name";
   auto a = add(name, Kind::USER, false, 60123u, some(password));
   auto p = principalOf(a);
-  ASSERT_TRUE(save(p, nullptr, type, cred(pub, some(secret), comment)));
-  ASSERT_TRUE(save(p, nullptr, "imap", cred(pub + "2", some(secret + "2"), comment + "2")));
+  ASSERT_TRUE(save(p, 0, type, cred(pub, some(secret), comment)));
+  ASSERT_TRUE(save(p, 0, "imap", cred(pub + "2", some(secret + "2"), comment + "2")));
   // Replace and remove, so older page versions exist too.
-  ASSERT_FALSE(save(p, nullptr, type, cred(pub, none(), comment)));
-  ASSERT_TRUE(remove(p, nullptr, "imap", pub + "2"));
+  ASSERT_FALSE(save(p, 0, type, cred(pub, none(), comment)));
+  ASSERT_TRUE(remove(p, 0, "imap", pub + "2"));
   close();
   auto data = readFile(kj::str(dir / "data.mdb").cStr());
   ASSERT_GT(data.size(), 0u);
@@ -1031,15 +1029,15 @@ namespace {
 
 TEST_F(VaultTest, ChangeMasterKeyRewrapsOnlineAndRetiresTheOldKey) {
   auto alice = principalOf(add("alice"));
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("a@x", some("kept-secret"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("a@x", some("kept-secret"))));
   vault->rotateDataKey(root());  // two data keys and the index key to re-wrap
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("b@x", some("second"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("b@x", some("second"))));
   auto fresh = crypto::Secret::random(32);
   EXPECT_VAULT_ERROR(vault->changeMasterKey(alice, crypto::Secret::copyOf(fresh.reveal())),
                      ErrorCode::PERMISSION_DENIED, "");
   vault->changeMasterKey(root(), crypto::Secret::copyOf(fresh.reveal()));
   // Still serving, and new records work under the new key.
-  ASSERT_TRUE(save(alice, nullptr, "imap", cred("c@x", some("third"))));
+  ASSERT_TRUE(save(alice, 0, "imap", cred("c@x", some("third"))));
   close();
   EXPECT_ANY_THROW(open());  // the old master key no longer opens the vault
   close();

@@ -77,7 +77,7 @@ class Attack : public AttackTest {
   }
   // Whether `target` holds an "imap" entry with public value `pub` (read as root).
   bool hasEntry(int32_t target, kj::StringPtr pub) {
-    auto req = peerSession(0).getForAssociateRequest();
+    auto req = peerSession(0).getRequest();
     req.setAssociateId(target);
     req.setType("imap");
     auto r = req.send().wait(ws);
@@ -108,7 +108,7 @@ TEST_F(Attack, QueuedWriteAuthorizedBeforeDemotionCommitsAfterIt) {
   auto demoted = demote.send();
   spin();  // the demotion is queued behind the held batch
 
-  auto plant = ua.saveForAssociateRequest();
+  auto plant = ua.saveRequest();
   plant.setAssociateId(bob);
   plant.setType("imap");
   auto c = plant.initCredential();

@@ -161,7 +161,7 @@ class RpcFixture : public ::testing::Test {
   // The outcome of a Get of `target`'s "imap" credentials: "ok:<secret>", "ok:<withheld>",
   // or the error code's name.
   std::string getAs(rpc::Session::Client s, int32_t target) {
-    auto req = s.getForAssociateRequest();
+    auto req = s.getRequest();
     req.setAssociateId(target);
     req.setType("imap");
     auto r = req.send().wait(ws);

@@ -341,7 +341,7 @@ TEST_F(ServiceTest, ARotationWhileAWriteIsSealedCompletesBoth) {
 TEST_F(ServiceTest, AUserCannotReadOrChangeAnothersCredentials) {
   auto s = peerSession(ALICE_UID);
   EXPECT_EQ(getAs(s, bob), "permission-denied");
-  auto req = s.saveForAssociateRequest();
+  auto req = s.saveRequest();
   req.setAssociateId(bob);
   req.setType("imap");
   req.initCredential().setPublicValue("x");
@@ -349,6 +349,65 @@ TEST_F(ServiceTest, AUserCannotReadOrChangeAnothersCredentials) {
   EXPECT_EQ(s.adminRequest().send().wait(ws).getError().getCode(),
             rpc::ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(getAs(peerSession(900), bob), std::string("ok:") + BOB_SECRET);
+}
+
+TEST_F(ServiceTest, AssociateIdZeroIsTheCallerInGetSaveAndRemove) {
+  auto s = peerSession(ALICE_UID);
+  EXPECT_EQ(getAs(s, 0), std::string("ok:") + ALICE_SECRET);
+  EXPECT_EQ(getAs(s, alice), std::string("ok:") + ALICE_SECRET);
+  EXPECT_EQ(getAs(s, -1), "invalid-argument");
+  auto save = s.saveRequest();  // no associateId, as a client of the earlier release sends it
+  save.setType("imap");
+  auto c = save.initCredential();
+  c.setPublicValue("alice@example.com");
+  c.setSecretValue("changed-by-zero");
+  ASSERT_FALSE(save.send().wait(ws).hasError());
+  EXPECT_EQ(getAs(s, alice), "ok:changed-by-zero");
+  auto rm = s.removeRequest();
+  rm.setAssociateId(0);
+  rm.setType("imap");
+  rm.setPublicValue("alice@example.com");
+  EXPECT_TRUE(rm.send().wait(ws).getRemoved());
+  EXPECT_EQ(getAs(s, alice), "ok:empty");
+  // uid 0 has no associate of its own: 0 names no one.
+  EXPECT_EQ(getAs(peerSession(0), 0), "not-found");
+}
+
+// getForAssociate/saveForAssociate/removeForAssociate are deprecated but answered, by the same
+// code, for clients and gateways of the earlier release during an upgrade.
+TEST_F(ServiceTest, DeprecatedForAssociateCallsAnswerAsBefore) {
+  auto s = peerSession(ALICE_UID);
+  auto get = [&](rpc::Session::Client session, int32_t target) -> std::string {
+    auto req = session.getForAssociateRequest();
+    req.setAssociateId(target);
+    req.setType("imap");
+    auto r = req.send().wait(ws);
+    if (r.hasError()) return ipc::errorCodeName(r.getError().getCode()).cStr();
+    if (r.getCredentials().size() == 0) return "ok:empty";
+    return std::string("ok:") + r.getCredentials()[0].getSecretValue().cStr();
+  };
+  EXPECT_EQ(get(s, alice), std::string("ok:") + ALICE_SECRET);
+  EXPECT_EQ(get(s, bob), "permission-denied");
+  EXPECT_EQ(get(peerSession(900), bob), std::string("ok:") + BOB_SECRET);
+  auto save = s.saveForAssociateRequest();
+  save.setAssociateId(bob);
+  save.setType("imap");
+  save.initCredential().setPublicValue("planted");
+  EXPECT_EQ(save.send().wait(ws).getError().getCode(), rpc::ErrorCode::PERMISSION_DENIED);
+  auto own = s.saveForAssociateRequest();
+  own.setAssociateId(alice);
+  own.setType("imap");
+  auto c = own.initCredential();
+  c.setPublicValue("alice@example.com");
+  c.setSecretValue("via-deprecated");
+  ASSERT_FALSE(own.send().wait(ws).hasError());
+  EXPECT_EQ(getAs(s, 0), "ok:via-deprecated");
+  auto rm = s.removeForAssociateRequest();
+  rm.setAssociateId(alice);
+  rm.setType("imap");
+  rm.setPublicValue("alice@example.com");
+  EXPECT_TRUE(rm.send().wait(ws).getRemoved());
+  EXPECT_EQ(get(s, alice), "ok:empty");
 }
 
 TEST_F(ServiceTest, EveryCallIsAuditedWithoutSecrets) {
@@ -466,7 +525,7 @@ TEST_F(ServiceTest, ALongListIsAnsweredWholeFromTheReadsWorker) {
       core::Credential c;
       c.publicValue = kj::str("bulk-", i, "@example.com");
       c.secretValue = crypto::Secret::copyOf(kj::str("bulk-secret-", i));
-      d.vault.save(self.principal, nullptr, "bulk", kj::mv(c))(txn);
+      d.vault.save(self.principal, 0, "bulk", kj::mv(c))(txn);
     }
   });
   auto s = peerSession(ALICE_UID);

@@ -64,7 +64,7 @@ class SessionCtl : public RpcFixture {
 
   // The stored "imap" entry `pub` of `target`, read as root: "comment|active|secret".
   std::string stored(int32_t target, kj::StringPtr pub) {
-    auto req = peerSession(0).getForAssociateRequest();
+    auto req = peerSession(0).getRequest();
     req.setAssociateId(target);
     req.setType("imap");
     auto r = req.send().wait(ws);

@@ -134,13 +134,14 @@ constexpr kj::StringPtr SAVE_JSON = R"({
 void expectSaved(const OpRequest& r) {
   EXPECT_EQ(r.associateId, 7);
   EXPECT_EQ(r.type, "imap");
-  EXPECT_EQ(r.credential.comment, "c");
-  EXPECT_EQ(KJ_ASSERT_NONNULL(r.credential.secretValue).reveal(), "s3cret");
-  EXPECT_EQ(r.credential.publicValue, "alice@example.org");
-  EXPECT_TRUE(r.credential.isActive);
-  EXPECT_EQ(r.credential.validFrom,
+  EXPECT_EQ(r.credential().getComment(), "c");
+  EXPECT_EQ(r.credential().getSecretValue(), "s3cret");
+  EXPECT_EQ(r.credential().getPublicValue(), "alice@example.org");
+  EXPECT_TRUE(r.credential().getIsActive());
+  EXPECT_EQ(r.credential().getValidFrom(),
             KJ_ASSERT_NONNULL(ipc::parseTicks("2019-07-14T01:24:48.5653818Z")));
-  EXPECT_EQ(r.credential.validTo, KJ_ASSERT_NONNULL(ipc::parseTicks("2030-01-01T00:00:00Z")));
+  EXPECT_EQ(r.credential().getValidTo(),
+            KJ_ASSERT_NONNULL(ipc::parseTicks("2030-01-01T00:00:00Z")));
 }
 
 TEST(Binding, BindsAPascalCaseJsonSave) {
@@ -188,21 +189,21 @@ TEST(Binding, BindsAFormSave) {
 
 TEST(Binding, AbsentOrNullSecretKeepsTheStoredOne) {
   auto a = bound(Op::SAVE, "application/json", R"({"Type":"t","Credentials":{"PublicValue":"p"}})");
-  EXPECT_TRUE(a.credential.secretValue == nullptr);
+  EXPECT_TRUE(!a.credential().hasSecretValue());
   auto b = bound(Op::SAVE, "application/json",
                  R"({"Type":"t","Credentials":{"PublicValue":"p","SecretValue":null}})");
-  EXPECT_TRUE(b.credential.secretValue == nullptr);
+  EXPECT_TRUE(!b.credential().hasSecretValue());
   auto c = bound(Op::SAVE, "application/xml",
                  R"(<r xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><Type>t</Type>)"
                  R"(<Credentials><SecretValue i:nil="true"/><PublicValue>p</PublicValue>)"
                  R"(</Credentials></r>)");
-  EXPECT_TRUE(c.credential.secretValue == nullptr);
+  EXPECT_TRUE(!c.credential().hasSecretValue());
   auto d = bound(Op::SAVE, "application/json",
                  R"({"Type":"t","Credentials":{"PublicValue":"p","SecretValue":""}})");
-  EXPECT_EQ(KJ_ASSERT_NONNULL(d.credential.secretValue).reveal(), "");
+  EXPECT_EQ(d.credential().getSecretValue(), "");
   // Absent dates and null dates are DateTime.MinValue; absent IsActive is false.
-  EXPECT_EQ(b.credential.validFrom, 0);
-  EXPECT_FALSE(b.credential.isActive);
+  EXPECT_EQ(b.credential().getValidFrom(), 0);
+  EXPECT_FALSE(b.credential().getIsActive());
 }
 
 TEST(Binding, AssociateIdDefaultsToTheCaller) {
@@ -302,7 +303,7 @@ TEST(Binding, ReadsDatesWithAndWithoutOffsetAndFraction) {
     auto r = bind(Op::SAVE, "application/json",
                   kj::str(R"({"Type":"t","Credentials":{"ValidFrom":")", v, R"("}})"));
     if (r.is<RestError>()) return -1;
-    return r.get<OpRequest>().credential.validFrom;
+    return r.get<OpRequest>().credential().getValidFrom();
   };
   int64_t base = KJ_ASSERT_NONNULL(ipc::parseTicks("2024-05-01T12:00:00Z"));
   EXPECT_EQ(date("2024-05-01T12:00:00Z"), base);
@@ -340,10 +341,11 @@ TEST(Binding, RefusesEmptyValuesNamingTheFieldAndNullIsNone) {
                    "<r xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><Type>t</Type>"
                    "<Credentials><ValidFrom i:nil=\"true\"/><IsActive i:nil=\"true\"/>"
                    "</Credentials></r>");
-  EXPECT_EQ(nil.credential.validFrom, 0);
-  EXPECT_FALSE(nil.credential.isActive);
+  EXPECT_EQ(nil.credential().getValidFrom(), 0);
+  EXPECT_FALSE(nil.credential().getIsActive());
   EXPECT_EQ(bound(Op::SAVE, "application/json", R"({"Type":"t","Credentials":{"ValidTo":null}})")
-                .credential.validTo,
+                .credential()
+                .getValidTo(),
             0);
 }
 

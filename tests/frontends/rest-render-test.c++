@@ -13,8 +13,7 @@
 namespace credvault::rest {
 namespace {
 
-using frontends::Credential;
-using frontends::SensitiveText;
+using frontends::OpResult;
 
 Negotiated accept(kj::StringPtr value) {
   http::HttpRequest r;
@@ -73,20 +72,35 @@ TEST(Select, ParsesCaseInsensitiveNamesAndIgnoresUnknownOnes) {
   EXPECT_TRUE(parseSelect("FieldProperties/fieldName"_kj).fields[FIELD_PROPERTIES]);
 }
 
-kj::Vector<Credential> sample() {
-  kj::Vector<Credential> list;
-  Credential a;
-  a.validFrom = ticks("2021-03-25T21:34:20Z");
-  a.comment = kj::str("line1\nline2 \"q\" <&>");
-  a.secretValue = SensitiveText("s3cr\xc3\xa9t");
-  a.publicValue = kj::str("alice@example.org");
-  a.isActive = true;
-  list.add(kj::mv(a));
-  Credential b;  // withheld secret
-  b.publicValue = kj::str("bob");
-  list.add(kj::mv(b));
-  return list;
+// A Get answer as the daemon sends it.
+OpResult sample() {
+  OpResult out;
+  auto list = out.initCredentials(2);
+  auto a = list[0];
+  a.setValidFrom(ticks("2021-03-25T21:34:20Z"));
+  a.setComment("line1\nline2 \"q\" <&>");
+  a.setSecretValue("s3cr\xc3\xa9t");
+  a.setPublicValue("alice@example.org");
+  a.setIsActive(true);
+  list[1].setPublicValue("bob");  // withheld secret
+  return out;
 }
+
+// Elements [from, to) of a list.
+OpResult slice(const OpResult& all, capnp::uint from, capnp::uint to) {
+  OpResult out;
+  auto list = out.initCredentials(to - from);
+  for (capnp::uint i = from; i < to; i++) list.setWithCaveats(i - from, all.credentials()[i]);
+  return out;
+}
+
+OpResult one(kj::StringPtr secret) {
+  OpResult out;
+  out.initCredentials(1)[0].setSecretValue(secret);
+  return out;
+}
+
+const capnp::List<rpc::Credential>::Reader NONE;
 
 kj::String bodyOf(const http::HttpResponse& r) {
   return kj::str(r.body.chars());
@@ -94,7 +108,7 @@ kj::String bodyOf(const http::HttpResponse& r) {
 
 TEST(Render, WritesJsonInPascalCaseAndCarrierOrder) {
   auto list = sample();
-  auto r = renderCredentials(Negotiated{}, list, true, Selection{});
+  auto r = renderCredentials(Negotiated{}, list.credentials(), true, Selection{});
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(r.contentType, "application/json; charset=utf-8");
   EXPECT_EQ(bodyOf(r),
@@ -105,15 +119,15 @@ TEST(Render, WritesJsonInPascalCaseAndCarrierOrder) {
             "{\"ValidFrom\":\"0001-01-01T00:00:00Z\",\"ValidTo\":\"0001-01-01T00:00:00Z\","
             "\"Comment\":\"\",\"SecretValue\":\"\",\"PublicValue\":\"bob\",\"IsActive\":false,"
             "\"TableRight\":null,\"FieldProperties\":{}}]");
-  auto one = renderCredentials(Negotiated{}, list.slice(1, 2), false, Selection{});
+  auto one = renderCredentials(Negotiated{}, slice(list, 1, 2).credentials(), false, Selection{});
   EXPECT_TRUE(bodyOf(one).startsWith("{\"ValidFrom\""));
-  auto empty = renderCredentials(Negotiated{}, nullptr, true, Selection{});
+  auto empty = renderCredentials(Negotiated{}, NONE, true, Selection{});
   EXPECT_EQ(bodyOf(empty), "[]");
 }
 
 TEST(Render, SelectNullsOutTheOtherFields) {
   auto list = sample();
-  auto r = renderCredentials(Negotiated{}, list.slice(0, 1), true,
+  auto r = renderCredentials(Negotiated{}, slice(list, 0, 1).credentials(), true,
                              parseSelect("PublicValue,isactive"_kj));
   EXPECT_EQ(bodyOf(r),
             "[{\"ValidFrom\":null,\"ValidTo\":null,\"Comment\":null,\"SecretValue\":null,"
@@ -124,7 +138,8 @@ TEST(Render, SelectNullsOutTheOtherFields) {
 TEST(Render, WritesDataContractXml) {
   auto list = sample();
   Negotiated n{Format::XML, "application/xml; charset=utf-8"};
-  auto r = renderCredentials(n, list, true, parseSelect("PublicValue,Comment,SecretValue"_kj));
+  auto r = renderCredentials(n, list.credentials(), true,
+                             parseSelect("PublicValue,Comment,SecretValue"_kj));
   auto text = bodyOf(r);
   auto parsed = xml::parse(text.asArray());
   ASSERT_TRUE(parsed.is<xml::Document>()) << text.cStr();
@@ -138,33 +153,27 @@ TEST(Render, WritesDataContractXml) {
   EXPECT_EQ(KJ_ASSERT_NONNULL(first.child(NS, "SecretValue")).text, "s3cr\xc3\xa9t");
   EXPECT_TRUE(KJ_ASSERT_NONNULL(first.child(NS, "ValidFrom")).isNil());
   EXPECT_TRUE(KJ_ASSERT_NONNULL(first.child(NS, "TableRight")).isNil());
-  auto one = renderCredentials(n, list.slice(0, 1), false, Selection{});
+  auto one = renderCredentials(n, slice(list, 0, 1).credentials(), false, Selection{});
   auto p1 = xml::parse(one.body.chars());
   auto& r1 = p1.get<xml::Document>().root();
   EXPECT_TRUE(r1.is(NS, "UntrustedCredentials"));
   EXPECT_EQ(KJ_ASSERT_NONNULL(r1.child(NS, "IsActive")).text, "true");
   EXPECT_EQ(KJ_ASSERT_NONNULL(r1.child(NS, "ValidFrom")).text, "2021-03-25T21:34:20Z");
-  auto empty = renderCredentials(n, nullptr, true, Selection{});
+  auto empty = renderCredentials(n, NONE, true, Selection{});
   EXPECT_TRUE(xml::parse(empty.body.chars()).is<xml::Document>());
 }
 
 TEST(Render, RefusesToAlterASecretItCannotCarry) {
-  kj::Vector<Credential> list;
-  Credential c;
-  c.secretValue = SensitiveText(
-      "a\x01"
-      "b");  // fine in JSON, impossible in XML 1.0
-  list.add(kj::mv(c));
-  EXPECT_EQ(renderCredentials(Negotiated{}, list, true, Selection{}).status, 200u);
-  auto x = renderCredentials(Negotiated{Format::XML, "text/xml; charset=utf-8"}, list, true,
-                             Selection{});
+  auto list =
+      one("a\x01"
+          "b");  // fine in JSON, impossible in XML 1.0
+  EXPECT_EQ(renderCredentials(Negotiated{}, list.credentials(), true, Selection{}).status, 200u);
+  auto x = renderCredentials(Negotiated{Format::XML, "text/xml; charset=utf-8"}, list.credentials(),
+                             true, Selection{});
   EXPECT_EQ(x.status, 500u);
   EXPECT_TRUE(strstr(bodyOf(x).cStr(), "a\x01") == nullptr);
-  kj::Vector<Credential> bad;
-  Credential d;
-  d.secretValue = SensitiveText("\xff");
-  bad.add(kj::mv(d));
-  EXPECT_EQ(renderCredentials(Negotiated{}, bad, true, Selection{}).status, 500u);
+  auto bad = one("\xff");
+  EXPECT_EQ(renderCredentials(Negotiated{}, bad.credentials(), true, Selection{}).status, 500u);
 }
 
 TEST(Render, WritesErrorsInTheNegotiatedFormat) {

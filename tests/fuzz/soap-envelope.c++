@@ -76,13 +76,8 @@ void renderFailure(SoapVersion v, const ServiceAddress& address, Op op, Failure 
 // As if the daemon had stored the request's credential and handed it back.
 void renderEcho(SoapVersion v, const ServiceAddress& address, const OpRequest& request) {
   OpResult result;
-  auto& c = result.credentials.add();
-  c.validFrom = request.credential.validFrom;
-  c.validTo = request.credential.validTo;
-  c.comment = kj::str(request.credential.comment);
-  KJ_IF_MAYBE(s, request.credential.secretValue) { c.secretValue = s->clone(); }
-  c.publicValue = kj::str(request.credential.publicValue);
-  c.isActive = request.credential.isActive;
+  result.initCredentials(1).setWithCaveats(0, request.credential());
+  auto c = result.credentials()[0];
   Op op = frontends::opReturnsList(request.op) ? request.op : Op::GET;
 
   ResponseWriter w(v, address);
@@ -91,22 +86,23 @@ void renderEcho(SoapVersion v, const ServiceAddress& address, const OpRequest& r
   writeUserResponse(w, op, result);
   KJ_IF_MAYBE(out, w.finish()) {
     readBack(*out, v, address.ns, [&](const xml::Element& response) {
-      KJ_IF_MAYBE(secret, c.secretValue) {
-        KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "SecretValue")) == secret->reveal());
+      if (c.hasSecretValue()) {
+        KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "SecretValue")) == c.getSecretValue());
       }
-      KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "Comment")) == c.comment);
-      KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "PublicValue")) == c.publicValue);
+      KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "Comment")) == c.getComment());
+      KJ_ASSERT(KJ_ASSERT_NONNULL(find(response, "PublicValue")) == c.getPublicValue());
       auto from = KJ_ASSERT_NONNULL(parseDateTime(KJ_ASSERT_NONNULL(find(response, "ValidFrom"))));
       auto to = KJ_ASSERT_NONNULL(parseDateTime(KJ_ASSERT_NONNULL(find(response, "ValidTo"))));
-      KJ_ASSERT(from == kj::max(c.validFrom, int64_t(0)) && to == kj::max(c.validTo, int64_t(0)),
-                c.validFrom, from, c.validTo, to);
+      KJ_ASSERT(from == kj::max(c.getValidFrom(), int64_t(0)) &&
+                    to == kj::max(c.getValidTo(), int64_t(0)),
+                c.getValidFrom(), from, c.getValidTo(), to);
     });
   } else {
     // Refused only when some value cannot be carried by XML.
-    bool allValid =
-        xml::isValidXmlText(c.comment.asArray()) && xml::isValidXmlText(c.publicValue.asArray());
-    KJ_IF_MAYBE(secret, c.secretValue) {
-      allValid = allValid && xml::isValidXmlText(secret->reveal().asArray());
+    bool allValid = xml::isValidXmlText(c.getComment().asArray()) &&
+                    xml::isValidXmlText(c.getPublicValue().asArray());
+    if (c.hasSecretValue()) {
+      allValid = allValid && xml::isValidXmlText(c.getSecretValue().asArray());
     }
     KJ_ASSERT(!allValid, "a response was refused as lossy without reason");
   }

@@ -1,14 +1,17 @@
 // libFuzzer target: decoding what the daemon reads from data.mdb.
 //
-// 1. The opened plaintext of a stored credential and of an associate record, decoded field by
-//    field as core/vault.c++ does (core/codec.h Decoder): only an INTEGRITY VaultError may
-//    come out of bytes that do not fit, never another exception, a read past the end or a
-//    crash. (A sealed record must authenticate first, so this is what a bug in an older
-//    release's encoder, or a forged record under a stolen key, could present.)
+// 1. The opened plaintext of a stored credential (core/credential-record.h, both layouts: the
+//    input as it is, and behind the capnp layout's header so most inputs reach the capnp
+//    reader) and of an associate record (core/codec.h Decoder, as core/vault.c++ does): only
+//    an INTEGRITY VaultError may come out of bytes that do not fit, never another exception, a
+//    read past the end or a crash. (A sealed record must authenticate first, so this is what
+//    a bug in an older release's encoder, or a forged record under a stolen key, could
+//    present.)
 // 2. The whole input as data.mdb, inspected before LMDB would map it (store::inspectDataFile):
 //    never a crash; a file shorter than its header says is always reported.
 
 #include "core/codec.h"
+#include "core/credential-record.h"
 #include "core/error.h"
 #include "store/env.h"
 #include "tests/fuzz/fuzz-util.h"
@@ -17,6 +20,7 @@
 #include <kj/debug.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 namespace credvault::core {
@@ -30,17 +34,29 @@ void expectIntegrityOnly(Func&& body) {
 }
 
 void decodeRecords(kj::ArrayPtr<const kj::byte> plain) {
-  expectIntegrityOnly([&]() {
-    Decoder d(plain);
-    auto type = d.text();
-    auto publicValue = d.text();
-    d.u64();
-    d.u64();
-    d.u8();
-    auto comment = d.text();
-    auto secret = d.bytes();
-    KJ_ASSERT(type.size() + publicValue.size() + comment.size() + secret.size() <= plain.size());
-  });
+  auto checkCredential = [](kj::ArrayPtr<const kj::byte> bytes) {
+    expectIntegrityOnly([&]() {
+      // In sodium memory, as an opened record is (and word-aligned like it).
+      auto copy = crypto::Secret::copyOf(bytes);
+      auto r = decodeCredentialRecord(copy.reveal(), true);
+      auto& c = r.credential;
+      size_t secret = KJ_ASSERT_NONNULL(c.secretValue).size();
+      KJ_ASSERT(r.type.size() + c.publicValue.size() + c.comment.size() + secret <= bytes.size());
+      // What decodes, encodes again and decodes to the same.
+      auto again = decodeCredentialRecord(encodeCredentialRecord(r.type, c).reveal(), true);
+      KJ_ASSERT(
+          again.type == r.type && again.credential.publicValue == c.publicValue &&
+          again.credential.comment == c.comment && again.credential.validFrom == c.validFrom &&
+          again.credential.validTo == c.validTo && again.credential.isActive == c.isActive &&
+          KJ_ASSERT_NONNULL(again.credential.secretValue).equals(KJ_ASSERT_NONNULL(c.secretValue)));
+    });
+  };
+  checkCredential(plain);
+  auto framed = kj::heapArray<kj::byte>(8 + plain.size());
+  memset(framed.begin(), 0, 8);
+  framed[0] = 0x02;
+  if (plain.size() > 0) memcpy(framed.begin() + 8, plain.begin(), plain.size());
+  checkCredential(framed);
   expectIntegrityOnly([&]() {
     Decoder d(plain);
     d.u32();

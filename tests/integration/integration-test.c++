@@ -181,13 +181,7 @@ void fill(rpc::Credential::Builder c, const Save& s) {
 }
 
 std::string save(rpc::Session::Client& s, int32_t target, const Save& what, kj::WaitScope& ws) {
-  if (target == 0) {
-    auto req = s.saveRequest();
-    req.setType(what.type.c_str());
-    fill(req.initCredential(), what);
-    return errorOf(req.send().wait(ws));
-  }
-  auto req = s.saveForAssociateRequest();
+  auto req = s.saveRequest();
   req.setAssociateId(target);
   req.setType(what.type.c_str());
   fill(req.initCredential(), what);
@@ -209,12 +203,7 @@ std::string list(rpc::Session::Client& s, int32_t target, const std::string& typ
     for (auto& i : items) out += (out.empty() ? "" : "|") + i;
     return out;
   };
-  if (target == 0) {
-    auto req = s.getRequest();
-    req.setType(type.c_str());
-    return render(req.send().wait(ws));
-  }
-  auto req = s.getForAssociateRequest();
+  auto req = s.getRequest();
   req.setAssociateId(target);
   req.setType(type.c_str());
   return render(req.send().wait(ws));
@@ -225,13 +214,7 @@ std::string removeCred(rpc::Session::Client& s, int32_t target, const std::strin
   auto fmt = [](auto r) {
     return r.hasError() ? errorOf(r) : std::string(r.getRemoved() ? "removed" : "absent");
   };
-  if (target == 0) {
-    auto req = s.removeRequest();
-    req.setType(type.c_str());
-    req.setPublicValue(pub.c_str());
-    return fmt(req.send().wait(ws));
-  }
-  auto req = s.removeForAssociateRequest();
+  auto req = s.removeRequest();
   req.setAssociateId(target);
   req.setType(type.c_str());
   req.setPublicValue(pub.c_str());
@@ -491,7 +474,7 @@ TEST_F(Roles, UserAdminRow) {
   auto got =
       withClientAs(ADMIN_UID, daemon().socket(), [&](ipc::Connection& conn, kj::WaitScope& ws) {
         auto s = conn.vault().sessionRequest().send().wait(ws).getSession();
-        auto req = s.getForAssociateRequest();
+        auto req = s.getRequest();
         req.setAssociateId(world->alice);
         req.setType("row-admin");
         auto resp = req.send().wait(ws);
@@ -1051,7 +1034,7 @@ TEST_F(Durability, DisconnectMidSaveLosesNothingAcknowledged) {
     int completed = 0;
     bool done = false;
     for (int i = 0; i < N; i++) {
-      auto req = s.saveForAssociateRequest();
+      auto req = s.saveRequest();
       req.setAssociateId(world->alice);
       req.setType("inflight-dc");
       Save what{"inflight-dc", "dc-" + std::to_string(i) + "@example.test",
@@ -1084,7 +1067,7 @@ TEST_F(Durability, DisconnectMidSaveLosesNothingAcknowledged) {
 
   auto conn = connect();
   auto s = session(*conn);
-  auto req = s.getForAssociateRequest();
+  auto req = s.getRequest();
   req.setAssociateId(world->alice);
   req.setType("inflight-dc");
   auto r = req.send().wait(ws());
@@ -1122,7 +1105,7 @@ TEST_F(Durability, SigtermWithWritesInFlightLosesNothingAcknowledged) {
     std::function<kj::Promise<void>(int)> sendOne = [&](int c) -> kj::Promise<void> {
       if (next[c] >= MAX_PER_CONN) return kj::READY_NOW;
       auto pub = "term-" + std::to_string(c) + "-" + std::to_string(next[c]++) + "@example.test";
-      auto req = sessions[c].saveForAssociateRequest();
+      auto req = sessions[c].saveRequest();
       req.setAssociateId(world->alice);
       req.setType("inflight-term");
       fill(req.initCredential(), {"inflight-term", pub, "term-secret-" + pub});
@@ -1157,7 +1140,7 @@ TEST_F(Durability, SigtermWithWritesInFlightLosesNothingAcknowledged) {
   daemon().start();
   auto conn = connect();
   auto s = session(*conn);
-  auto req = s.getForAssociateRequest();
+  auto req = s.getRequest();
   req.setAssociateId(world->alice);
   req.setType("inflight-term");
   auto r = req.send().wait(ws());

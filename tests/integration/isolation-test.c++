@@ -314,7 +314,7 @@ void storeBulk(kj::Own<ipc::Connection> conn, int32_t alice, kj::WaitScope& ws) 
   std::string secret(core::MAX_SECRET_BYTES, 's');
   kj::Vector<kj::Promise<void>> saves;
   for (int i = 0; i < CREDENTIALS; i++) {
-    auto req = s.saveForAssociateRequest();
+    auto req = s.saveRequest();
     req.setAssociateId(alice);
     req.setType("bulk");
     auto c = req.initCredential();
@@ -347,7 +347,7 @@ void Isolation::unreadAnswers(int connections, int gets) {
     // An answer far past the request limit goes out (capnp's send limit is the answer limit).
     auto conn = connect();
     auto s = conn->vault().sessionRequest().send().wait(ws()).getSession();
-    auto req = s.getForAssociateRequest();
+    auto req = s.getRequest();
     req.setAssociateId(alice);
     req.setType("bulk");
     auto r = req.send().wait(ws());

@@ -96,7 +96,7 @@ class Storage : public ::testing::Test {
   std::string save(rpc::Session::Client& s, int32_t who, const std::string& type,
                    const std::string& pub, const std::string& secret,
                    std::string* message = nullptr) {
-    auto req = s.saveForAssociateRequest();
+    auto req = s.saveRequest();
     req.setAssociateId(who);
     req.setType(type.c_str());
     fill(req.initCredential(), pub, secret);
@@ -106,7 +106,7 @@ class Storage : public ::testing::Test {
   }
   std::map<std::string, std::string> get(rpc::Session::Client& s, int32_t who,
                                          const std::string& type, std::string* error = nullptr) {
-    auto req = s.getForAssociateRequest();
+    auto req = s.getRequest();
     req.setAssociateId(who);
     req.setType(type.c_str());
     auto r = req.send().wait(ws());
@@ -262,7 +262,7 @@ class DamagedVaults : public Storage {
       for (int j = 0; j < PER_ASSOCIATE; ++j) {
         std::string pub = "p" + std::to_string(j) + "@example.test";
         std::string secret = "damage-secret-" + std::to_string(id) + "-" + std::to_string(j);
-        auto req = s.saveForAssociateRequest();
+        auto req = s.saveRequest();
         req.setAssociateId(id);
         req.setType(j % 2 ? "imap" : "smtp");
         fill(req.initCredential(), pub, secret);
@@ -539,7 +539,7 @@ TEST_F(Storage, SigtermUnderLoadAnswersEveryStoredSave) {
     int next[CONNS] = {};
     std::function<kj::Promise<void>(int)> sendOne = [&](int c) -> kj::Promise<void> {
       auto pub = "t" + std::to_string(c) + "-" + std::to_string(next[c]++) + "@example.test";
-      auto req = sessions[c].saveForAssociateRequest();
+      auto req = sessions[c].saveRequest();
       req.setAssociateId(alice);
       req.setType("drain");
       fill(req.initCredential(), pub, "drain-secret-" + pub);
