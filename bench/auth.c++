@@ -132,9 +132,8 @@ void defaultParamsRows(Context& ctx, kj::AsyncIoContext& io) {
       auto req = session.getRequest();
       req.setAssociateId(id);
       req.setType("imap");
-      return req.send().then([](capnp::Response<rpc::Session::GetResults>&& r) {
-        expectOk(r, "getForAssociate");
-      });
+      return req.send().then(
+          [](capnp::Response<rpc::Session::GetResults>&& r) { expectOk(r, "getForAssociate"); });
     });
     kj::Promise<void> logins = kj::READY_NOW;
     for (int i = 4; i < LOGINS - 1; i++) {

@@ -870,9 +870,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> list(ListContext context) override {
     auto p = context.getParams();
     auto& vault = service_.vault();
-    return doList(context,
-                  [&vault, who = lateCheck(), target = p.getAssociateId(),
-                   type = kj::heapString(p.getType())]() { return vault.list(who(), target, type); });
+    return doList(context, [&vault, who = lateCheck(), target = p.getAssociateId(),
+                            type = kj::heapString(p.getType())]() {
+      return vault.list(who(), target, type);
+    });
   }
 
   kj::Promise<void> listAll(ListAllContext context) override {

@@ -65,6 +65,15 @@ def assert_one_actionable_line(test, result, status, *needles):
     return lines[0]
 
 
+
+def silent_daemon_socket(name):
+    """A Unix socket where a daemon would be, listening and never answering."""
+    path = os.path.join(W.dir, name)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(8)
+    return path, s
+
 class Health(unittest.TestCase):
     def get(self, gw, path="/healthz", method="GET", headers=None):
         return gw.request(method, path, headers=headers or {})
@@ -130,10 +139,7 @@ class Health(unittest.TestCase):
 
     def test_a_daemon_that_does_not_answer_is_a_timeout_within_the_deadline(self):
         # A socket that accepts and never answers: the probe must not hang.
-        path = os.path.join(W.dir, "silent.sock")
-        s = socket.socket(socket.AF_UNIX)
-        s.bind(path)
-        s.listen(8)
+        path, s = silent_daemon_socket("silent.sock")
         gw = Gateway(W.dir, path)
         try:
             gw.start()
@@ -147,15 +153,11 @@ class Health(unittest.TestCase):
             gw.stop()
             s.close()
 
-
     def test_concurrent_probes_share_one_daemon_call(self):
         # Unauthenticated /healthz must not become one daemon call per request: requests that
         # arrive while a probe is out share it. Measured at a daemon socket that never answers,
         # by the bytes the gateway sends it: 40 concurrent probes cost what one does.
-        path = os.path.join(W.dir, "counting.sock")
-        s = socket.socket(socket.AF_UNIX)
-        s.bind(path)
-        s.listen(8)
+        path, s = silent_daemon_socket("counting.sock")
         received = [0]
         stop = threading.Event()
 
