@@ -8,6 +8,7 @@
 #include "core/vault.h"
 #include "crypto/password.h"
 #include "test-util.h"
+#include "tests/support/vault-world.h"
 
 #include <kj/encoding.h>
 #include <fcntl.h>
@@ -32,11 +33,9 @@ std::string fixture(const char* name) {
 }
 
 std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = support::readFile(kj::StringPtr(path.c_str()), "<missing>");
+  EXPECT_NE(text, "<missing>") << path;
+  return text;
 }
 
 std::string trim(std::string s) {
@@ -65,13 +64,7 @@ const std::vector<std::string> EXPECTED = {
     "svc-backup|backup|s3://bucket|AKIA-fixture-secret|nightly|0|0|1",
 };
 
-Principal root() {
-  Principal p;
-  p.name = kj::str("uid 0");
-  p.kind = Kind::SYSTEM;
-  p.method = AuthMethod::PEER_CREDENTIALS;
-  return p;
-}
+constexpr auto root = &support::rootPrincipal;
 
 class UpgradeTest : public ::testing::Test {
  protected:
@@ -87,10 +80,7 @@ class UpgradeTest : public ::testing::Test {
     // A copy: the checked-in file stays as the old release wrote it.
     auto data = slurp(fixture("data.mdb"));
     ASSERT_GT(data.size(), 0u);
-    int fd = open((dir / "data.mdb").cStr(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(write(fd, data.data(), data.size()), ssize_t(data.size()));
-    close(fd);
+    support::writeFile(dir / "data.mdb", kj::StringPtr(data.c_str(), data.size()));
   }
 
   std::unique_ptr<Vault> openVault(store::Environment& env) {

@@ -10,6 +10,7 @@
 #include "core/limits.h"
 #include "crypto/password.h"
 #include "test-util.h"
+#include "tests/support/vault-world.h"
 
 #include <kj/exception.h>
 #include <fcntl.h>
@@ -66,31 +67,13 @@ std::string secretOf(const Credential& c) {
 }
 
 Principal principalOf(const Associate& a) {
-  Principal p;
-  p.associateId = a.id;
-  p.name = kj::heapString(a.name);
-  p.kind = a.kind;
-  p.userAdmin = a.userAdmin;
-  p.method = AuthMethod::PEER_CREDENTIALS;
-  return p;
+  return support::principalOf(a, AuthMethod::PEER_CREDENTIALS);
 }
 
 // uid 0 without an associate: a system user with no credentials of its own.
-Principal root() {
-  Principal p;
-  p.name = kj::str("uid 0");
-  p.kind = Kind::SYSTEM;
-  p.method = AuthMethod::PEER_CREDENTIALS;
-  return p;
-}
+constexpr auto root = &support::rootPrincipal;
 
-// Everything a vault file could leak, for the plaintext scan.
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using support::readFile;  // everything a vault file could leak, for the plaintext scan
 
 class VaultTest : public ::testing::Test {
  protected:

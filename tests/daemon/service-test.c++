@@ -178,22 +178,29 @@ TEST_F(ServiceTest, TokenSessionsDieOnRevocationAndTokensDieWithTheirAssociate) 
   EXPECT_EQ(txn.count(d.env.table("api-token-names")), 0u);
 }
 
-TEST_F(ServiceTest, ASwappedUidIndexRefusesBothUids) {
-  {
-    // Root's view of the file: swap the two values of the uid -> associate index.
-    auto table = d.env.table("associate-uids");
-    d.env.write([&](store::WriteTxn& txn) {
-      kj::Vector<kj::Array<kj::byte>> keys, values;
-      txn.scan(table, nullptr, [&](auto k, auto v) {
-        keys.add(kj::heapArray(k));
-        values.add(kj::heapArray(v));
-        return true;
-      });
-      ASSERT_EQ(keys.size(), 2u);
-      txn.put(table, keys[0], values[1]);
-      txn.put(table, keys[1], values[0]);
+// What someone who can write the file does to the uid -> associate index: the first two
+// entries trade values. Returns how many entries the index holds (nothing is swapped below 2).
+size_t swapFirstTwoUidIndexValues(store::Environment& env) {
+  auto table = env.table("associate-uids");
+  size_t entries = 0;
+  env.write([&](store::WriteTxn& txn) {
+    kj::Vector<kj::Array<kj::byte>> keys, values;
+    txn.scan(table, nullptr, [&](auto k, auto v) {
+      keys.add(kj::heapArray(k));
+      values.add(kj::heapArray(v));
+      return true;
     });
-  }
+    entries = keys.size();
+    if (entries < 2) return;
+    txn.put(table, keys[0], values[1]);
+    txn.put(table, keys[1], values[0]);
+  });
+  return entries;
+}
+
+TEST_F(ServiceTest, ASwappedUidIndexRefusesBothUids) {
+  // Root's view of the file: swap the two values of the uid -> associate index.
+  ASSERT_EQ(swapFirstTwoUidIndexValues(d.env), 2u);
   for (uint32_t uid : {ALICE_UID, BOB_UID}) {
     auto r = connect(uid).sessionRequest().send().wait(ws);
     ASSERT_TRUE(r.hasError());
@@ -246,20 +253,7 @@ TEST_F(ServiceTest, VerifyIsForSystemUsersOnlyAndAudited) {
 
 // A value swapped in the file is found by verify on demand, while the daemon keeps serving.
 TEST_F(ServiceTest, VerifyReportsATamperedIndexAndTheDaemonKeepsServing) {
-  {
-    auto table = d.env.table("associate-uids");
-    d.env.write([&](store::WriteTxn& txn) {
-      kj::Vector<kj::Array<kj::byte>> keys, values;
-      txn.scan(table, nullptr, [&](auto k, auto v) {
-        keys.add(kj::heapArray(k));
-        values.add(kj::heapArray(v));
-        return true;
-      });
-      ASSERT_GE(keys.size(), 2u);
-      txn.put(table, keys[0], values[1]);
-      txn.put(table, keys[1], values[0]);
-    });
-  }
+  ASSERT_GE(swapFirstTwoUidIndexValues(d.env), 2u);
   auto r = rootAdmin().verifyRequest().send().wait(ws);
   ASSERT_TRUE(r.hasError());
   EXPECT_EQ(r.getError().getCode(), rpc::ErrorCode::INTEGRITY);
