@@ -61,10 +61,8 @@ class AuthTest : public ::testing::Test {
     return p;
   }
 
-  std::string file() {
-    std::ifstream in((dir / "data.mdb").cStr(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  // Everything the store could leak (data.mdb, or PostgreSQL's rows and log).
+  std::string file() { return world.where.everyStoredByte(); }
 };
 
 TEST_F(AuthTest, PasswordLoginIgnoresNameCaseAndRefusesWrongPasswordsAlike) {

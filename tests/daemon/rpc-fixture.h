@@ -45,7 +45,7 @@ struct Daemon {
   support::VaultWorld world;
   TempDir& dir = world.dir;
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  store::Environment& env;
+  store::Store& env;
   core::Vault& vault;
   core::Authenticator& auth;
   core::Identity& identity;
@@ -54,7 +54,7 @@ struct Daemon {
   AuditLog audit;
   Service service;
 
-  static store::Environment& open(support::VaultWorld& world, bool strangerIsGateway) {
+  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway) {
     world.identityOptions.systemUids = kj::heapArray<uint32_t>({900});
     if (strangerIsGateway)
       world.identityOptions.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});
