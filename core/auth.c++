@@ -184,6 +184,13 @@ WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
   return vault_.replacePasswordHash(associateId, kj::mv(hash), epoch);
 }
 
+uint32_t Authenticator::sweepFailures() {
+  KJ_IF_MAYBE(book, kj::dynamicDowncastIfAvailable<StoreThrottleBook>(*throttles_)) {
+    return book->sweep(nowMs());
+  }
+  return 0;
+}
+
 void Authenticator::flushCache() {
   // Not clear() on a map that never held an entry: KJ 0.9.2's HashIndex::clear() then passes
   // memset a null pointer (undefined behaviour; found by the daemon-rpc fuzz target).

@@ -132,6 +132,9 @@ class Authenticator {
 
   // Forget cached password verifications (password change, removal).
   void flushCache();
+  // Deletes failure counts idle for an hour from a store-kept book (the daemon calls it
+  // hourly off the event loop); returns how many. Memory books forget on their own: 0.
+  uint32_t sweepFailures();
 
  private:
   Vault& vault_;
