@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <mutex>
 
 namespace credvault::store {
 
@@ -183,6 +184,7 @@ class PostgresStore final : public Store {
     unsigned open = 0;  // idle + leased + being opened
   };
   kj::MutexGuarded<Pool> pool_;
+  std::mutex writer_;
   kj::MutexGuarded<kj::HashMap<kj::String, unsigned>> tables_;
 
   // The listener (other hosts' commits). While it is not listening, every transaction moves
@@ -454,7 +456,9 @@ PostgresStore::PostgresStore(PostgresOptions options)
     operatorFailure(kj::mv(*problem));
   }
   KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
-  KJ_REQUIRE(options_.connections >= 1, "postgresql needs at least one connection");
+  KJ_REQUIRE(options_.connections >= 2,
+             "the PostgreSQL store needs at least two connections (a write transaction may open "
+             "a read)");
   setUpSchema();
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   KJ_SYSCALL(wakeFd_, "eventfd");
@@ -551,6 +555,10 @@ ReadTxn PostgresStore::read() {
 void PostgresStore::runWrite(kj::FunctionParam<void(WriteTxn&)> body) {
   KJ_REQUIRE(!options_.readOnly, "the PostgreSQL store was opened read-only");
   freshIfDeaf();
+  // One write transaction per process at a time: they would wait for the server's writer
+  // lock anyway, and this way at most one pooled connection waits in a write, so a read that
+  // a write body opens always finds a connection (with two or more in the pool).
+  std::unique_lock<std::mutex> writer(writer_);
   for (unsigned attempt = 1;; ++attempt) {
     try {
       auto top = kj::heap<PgTxn>(kj::heap<Session>(*this, true));
