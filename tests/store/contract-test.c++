@@ -396,7 +396,7 @@ TEST_P(StoreContract, TheGenerationMovesOnlyForCommitsThatAskAndAfterCommit) {
       KJ_FAIL_REQUIRE("aborted");
     });
   });
-  if (!isPostgres()) EXPECT_EQ(s->generation(), g1);
+  if (!isPostgres()) { EXPECT_EQ(s->generation(), g1); }
 }
 
 TEST_P(StoreContract, ReadOnlyOpensWhatExistsAndWritesNothing) {

@@ -76,7 +76,7 @@ PostgresServer::PostgresServer() {
   KJ_REQUIRE(mkdtemp(pattern.begin()) != nullptr, "mkdtemp failed", strerror(errno));
   dir_ = kj::mv(pattern);
   KJ_SYSCALL(chmod(dir_.cStr(), 0700));
-  if (getuid() == 0) KJ_SYSCALL(chown(dir_.cStr(), uid_, gid_));
+  if (getuid() == 0) { KJ_SYSCALL(chown(dir_.cStr(), uid_, gid_)); }
   dataDir_ = kj::str(dir_, "/data");
   KJ_ON_SCOPE_FAILURE(removeTree(dir_));
 
