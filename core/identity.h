@@ -12,7 +12,7 @@
 // userAdmin are read afresh, so a demotion takes effect on the next call.
 //
 // Cost: the answer is cached per grant (Standing) together with the store's generation
-// (store::Environment::generation), which every write touching associates, tickets, tokens
+// (store::Store::generation), which every write touching associates, tickets, tokens
 // or applications moves after it commits. While the generation is unchanged a call costs one
 // atomic load and a clock comparison (expiry); when it moved, one read transaction.
 //

@@ -29,7 +29,7 @@ const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 
 }  // namespace
 
-Vault::Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
+Vault::Vault(store::Store& env, crypto::Secret masterKey, const kj::Clock& clock,
              VaultOptions options)
     : env_(env), clock_(clock), options_(options), keyring_(kj::mv(masterKey)) {
   // The version first: a database of a newer release is refused before anything is created.
@@ -844,7 +844,13 @@ void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
 
 void Vault::backup(const Principal& who, int fd) {
   raiseIf(requireSystem(who, "taking a backup"));
-  env_.backup(fd);
+  KJ_IF_MAYBE(lmdb, env_.lmdb()) {
+    lmdb->backup(fd);
+  } else {
+    raise(invalidArgument(
+        "", "a vault kept in ", env_.backendName(),
+        " is backed up with the database's own tools (pg_dump; docs/operations.md)"));
+  }
 }
 
 crypto::Secret Vault::masterKeyForVerify(const Principal& who) const {

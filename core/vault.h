@@ -84,7 +84,7 @@ class Vault {
   // Opens the vault kept in `env`: creates its tables, checks the schema version, and
   // unwraps its keys with `masterKey` (creating them on a new vault). Throws a KJ exception
   // with an operator-facing message when the master key does not open the stored keys.
-  Vault(store::Environment& env, crypto::Secret masterKey, const kj::Clock& clock,
+  Vault(store::Store& env, crypto::Secret masterKey, const kj::Clock& clock,
         VaultOptions options = {});
   KJ_DISALLOW_COPY(Vault);
 
@@ -189,7 +189,7 @@ class Vault {
     } catch (const VaultError& e) { return e.refusal(); }
   }
 
-  store::Environment& environment() { return env_; }
+  store::Store& environment() { return env_; }
   const crypto::PasswordParams& passwordParams() const { return options_.passwordParams; }
   // A keyed hash under the index key (for lookups of tickets and tokens by value).
   kj::Array<kj::byte> indexHash(kj::StringPtr label, kj::ArrayPtr<const kj::byte> value) const;
@@ -202,7 +202,7 @@ class Vault {
                            kj::ArrayPtr<const kj::byte> stored) const;
 
  private:
-  store::Environment& env_;
+  store::Store& env_;
   const kj::Clock& clock_;
   VaultOptions options_;
   kj::MutexGuarded<crypto::Keyring> keyring_;

@@ -9,7 +9,7 @@ namespace {
 constexpr kj::Duration MAX_COMMIT_WAIT = 4 * kj::MILLISECONDS;
 }  // namespace
 
-GroupCommitter::GroupCommitter(store::Environment& env, kj::Maybe<StoreHealth&> health)
+GroupCommitter::GroupCommitter(store::Store& env, kj::Maybe<StoreHealth&> health)
     : env_(env), health_(health) {
   thread_ = kj::heap<kj::Thread>([this]() { writerLoop(); });
 }

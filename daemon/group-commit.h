@@ -35,7 +35,7 @@ struct CommitStats {
 class GroupCommitter {
  public:
   // `health` (optional, must outlive the committer) hears every commit's outcome.
-  explicit GroupCommitter(store::Environment& env, kj::Maybe<StoreHealth&> health = nullptr);
+  explicit GroupCommitter(store::Store& env, kj::Maybe<StoreHealth&> health = nullptr);
   ~GroupCommitter() noexcept(false);  // drains the queue, then joins the writer
   KJ_DISALLOW_COPY(GroupCommitter);
 
@@ -103,7 +103,7 @@ class GroupCommitter {
     bool stopping = false;
   };
 
-  store::Environment& env_;
+  store::Store& env_;
   kj::Maybe<StoreHealth&> health_;
   kj::MutexGuarded<Queue> queue_;
   kj::MutexGuarded<CommitStats> stats_;

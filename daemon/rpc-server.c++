@@ -32,6 +32,18 @@ namespace {
 using DispatchCallResult = capnp::Capability::Server::DispatchCallResult;
 using AnyContext = capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>;
 
+// The LMDB environment behind `vault`, for the operations only a local file offers; a vault in
+// another backend is refused with where to look instead.
+store::Environment& lmdbFor(core::Vault& vault, kj::StringPtr operation) {
+  auto& store = vault.environment();
+  KJ_IF_MAYBE(env, store.lmdb()) { return *env; }
+  core::fail(core::ErrorCode::INVALID_ARGUMENT, "",
+             kj::str("credvaultctl ", operation, " works on an LMDB vault; a vault kept in ",
+                     store.backendName(),
+                     " is backed up and checked with the database's own tools "
+                     "(docs/operations.md)"));
+}
+
 kj::StringPtr methodName(core::AuthMethod m) {
   switch (m) {
     case core::AuthMethod::NONE:
@@ -667,8 +679,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> backupTo(BackupToContext context) override {
     auto& vault = service_.vault();
     BackupSource source;
-    source.spoolDirectory = vault.environment().directory();
-    source.sizeBound = vault.environment().stats().usedBytes;
+    auto& env = lmdbFor(vault, "backup");
+    source.spoolDirectory = env.directory();
+    source.sizeBound = env.stats().usedBytes;
     source.write = [&vault, who = lateCheck()](int fd) { vault.backup(who(), fd); };
     // Its own one-thread pool: a backup never holds up a password verification, and two
     // backups take turns.
@@ -686,7 +699,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto& vault = service_.vault();
     // The key is copied here (under the keyring's lock, on this thread), never in the child.
     auto key = vault.masterKeyForVerify(who());
-    auto dir = kj::heapString(vault.environment().directory());
+    auto dir = kj::heapString(lmdbFor(vault, "verify").directory());
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
     auto job = [dir = kj::mv(dir), key = kj::mv(key), who = lateCheck()]() mutable {
       core::raiseIf(core::requireSystem(who(), "verifying the vault"));  // still, at its turn

@@ -14,14 +14,6 @@ namespace credvault::store {
 
 namespace {
 
-constexpr const char META_TABLE[] = "meta";
-constexpr const char SCHEMA_KEY[] = "schema-version";
-
-[[noreturn]] void storageFailure(kj::StringPtr what, kj::StringPtr message) {
-  kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
-                                        kj::str(STORAGE_FAILURE_PREFIX, message, " (", what, ")")));
-}
-
 // The one place LMDB error codes become exceptions. MDB_MAP_FULL becomes MapFull so that
 // write() can grow the map; a full disk, an I/O error, a read-only file system and an
 // environment LMDB gave up on are storage failures (isStorageFailure); everything else is a
@@ -32,16 +24,16 @@ void check(int rc, const char* what) {
   switch (rc) {
     case ENOSPC:
     case EDQUOT:
-      storageFailure(what, "no space left on the vault's file system; free some and retry");
+      throwStorageFailure(what, "no space left on the vault's file system; free some and retry");
     case EIO:
-      storageFailure(what,
-                     "I/O error on the vault's file system; check the disk and the kernel log");
+      throwStorageFailure(
+          what, "I/O error on the vault's file system; check the disk and the kernel log");
     case EROFS:
-      storageFailure(what, "the vault's file system is read-only");
+      throwStorageFailure(what, "the vault's file system is read-only");
     case MDB_PANIC:
-      storageFailure(what,
-                     "the database environment failed after an earlier write error; restart "
-                     "credvaultd once the file system is healthy");
+      throwStorageFailure(what,
+                          "the database environment failed after an earlier write error; restart "
+                          "credvaultd once the file system is healthy");
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_BAD_TXN:
@@ -64,141 +56,93 @@ kj::ArrayPtr<const kj::byte> view(const MDB_val& v) {
   return {static_cast<const kj::byte*>(v.mv_data), v.mv_size};
 }
 
-}  // namespace
-
-bool isStorageFailure(const kj::Exception& e) {
-  return e.getType() == kj::Exception::Type::OVERLOADED &&
-         e.getDescription().startsWith(STORAGE_FAILURE_PREFIX);
-}
-
-StorageFailure storageFailureOf(const kj::Exception& e) {
-  if (!isStorageFailure(e)) return StorageFailure::NONE;
-  auto d = e.getDescription();
-  if (d.startsWith("storage: no space")) return StorageFailure::NO_SPACE;
-  if (d.startsWith("storage: I/O")) return StorageFailure::IO_ERROR;
-  if (d.startsWith("storage: the vault's file system is read-only")) {
-    return StorageFailure::READ_ONLY;
-  }
-  return StorageFailure::ENVIRONMENT_FAILED;
-}
-
-void putBe32(kj::byte* out, uint32_t v) {
-  out[0] = v >> 24;
-  out[1] = v >> 16;
-  out[2] = v >> 8;
-  out[3] = v;
-}
-uint32_t getBe32(const kj::byte* in) {
-  return (uint32_t(in[0]) << 24) | (uint32_t(in[1]) << 16) | (uint32_t(in[2]) << 8) | in[3];
-}
-void putBe64(kj::byte* out, uint64_t v) {
-  putBe32(out, v >> 32);
-  putBe32(out + 4, uint32_t(v));
-}
-uint64_t getBe64(const kj::byte* in) {
-  return (uint64_t(getBe32(in)) << 32) | getBe32(in + 4);
-}
-
 // ---------------------------------------------------------------------------------------
 
-ReadTxn::ReadTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock)
-    : txn_(txn), lock_(kj::mv(lock)) {}
-
-ReadTxn::ReadTxn(ReadTxn&& other) noexcept : txn_(other.txn_), lock_(kj::mv(other.lock_)) {
-  other.txn_ = nullptr;
-}
-
-ReadTxn::~ReadTxn() noexcept(false) {
-  if (txn_ != nullptr) mdb_txn_abort(txn_);  // abort unless committed
-}
-
-kj::Maybe<kj::ArrayPtr<const kj::byte>> ReadTxn::get(Table table,
-                                                     kj::ArrayPtr<const kj::byte> key) const {
-  MDB_val k = val(key), v;
-  int rc = mdb_get(txn_, table.dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) return nullptr;
-  check(rc, "mdb_get");
-  return view(v);
-}
-
-void ReadTxn::scan(
-    Table table, kj::ArrayPtr<const kj::byte> prefix,
-    kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte>, kj::ArrayPtr<const kj::byte>)> visit)
-    const {
-  MDB_cursor* cursor;
-  check(mdb_cursor_open(txn_, table.dbi, &cursor), "mdb_cursor_open");
-  KJ_DEFER(mdb_cursor_close(cursor));
-  MDB_val k = val(prefix), v;
-  int rc = mdb_cursor_get(cursor, &k, &v, prefix.size() == 0 ? MDB_FIRST : MDB_SET_RANGE);
-  while (rc == MDB_SUCCESS) {
-    auto key = view(k);
-    // memcmp() must not see the null pointer of an empty prefix, even for zero bytes.
-    if (key.size() < prefix.size() ||
-        (prefix.size() > 0 && memcmp(key.begin(), prefix.begin(), prefix.size()) != 0)) {
-      return;
-    }
-    if (!visit(key, view(v))) return;
-    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+// An LMDB transaction. The resize lock (shared) keeps the map size put while it is open; a
+// nested transaction shares its parent's lock and holds none of its own.
+class LmdbTxn final : public TxnBackend {
+ public:
+  LmdbTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock)
+      : txn_(txn), lock_(kj::mv(lock)) {}
+  ~LmdbTxn() noexcept(false) {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);  // abort unless committed
   }
-  if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get");
-}
+  KJ_DISALLOW_COPY(LmdbTxn);
 
-uint64_t ReadTxn::count(Table table) const {
-  MDB_stat st;
-  check(mdb_stat(txn_, table.dbi, &st), "mdb_stat");
-  return st.ms_entries;
-}
+  MDB_txn* handle() const { return txn_; }
 
-WriteTxn::WriteTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock)
-    : ReadTxn(txn, kj::mv(lock)) {}
+  kj::Maybe<kj::ArrayPtr<const kj::byte>> get(Table table,
+                                              kj::ArrayPtr<const kj::byte> key) const override {
+    MDB_val k = val(key), v;
+    int rc = mdb_get(txn_, table.dbi, &k, &v);
+    if (rc == MDB_NOTFOUND) return nullptr;
+    check(rc, "mdb_get");
+    return view(v);
+  }
 
-void WriteTxn::put(Table table, kj::ArrayPtr<const kj::byte> key,
-                   kj::ArrayPtr<const kj::byte> value) {
-  MDB_val k = val(key), v = val(value);
-  check(mdb_put(txn_, table.dbi, &k, &v, 0), "mdb_put");
-}
+  void scan(Table table, kj::ArrayPtr<const kj::byte> prefix,
+            kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte>, kj::ArrayPtr<const kj::byte>)>
+                visit) const override {
+    MDB_cursor* cursor;
+    check(mdb_cursor_open(txn_, table.dbi, &cursor), "mdb_cursor_open");
+    KJ_DEFER(mdb_cursor_close(cursor));
+    MDB_val k = val(prefix), v;
+    int rc = mdb_cursor_get(cursor, &k, &v, prefix.size() == 0 ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS) {
+      auto key = view(k);
+      // memcmp() must not see the null pointer of an empty prefix, even for zero bytes.
+      if (key.size() < prefix.size() ||
+          (prefix.size() > 0 && memcmp(key.begin(), prefix.begin(), prefix.size()) != 0)) {
+        return;
+      }
+      if (!visit(key, view(v))) return;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) check(rc, "mdb_cursor_get");
+  }
 
-bool WriteTxn::del(Table table, kj::ArrayPtr<const kj::byte> key) {
-  MDB_val k = val(key);
-  int rc = mdb_del(txn_, table.dbi, &k, nullptr);
-  if (rc == MDB_NOTFOUND) return false;
-  check(rc, "mdb_del");
-  return true;
-}
+  uint64_t count(Table table) const override {
+    MDB_stat st;
+    check(mdb_stat(txn_, table.dbi, &st), "mdb_stat");
+    return st.ms_entries;
+  }
 
-kj::Maybe<kj::Exception> WriteTxn::nested(kj::FunctionParam<void(WriteTxn&)> body) {
-  return nestedKeepIf([&](WriteTxn& inner) {
-    body(inner);
+  void put(Table table, kj::ArrayPtr<const kj::byte> key,
+           kj::ArrayPtr<const kj::byte> value) override {
+    MDB_val k = val(key), v = val(value);
+    check(mdb_put(txn_, table.dbi, &k, &v, 0), "mdb_put");
+  }
+
+  bool del(Table table, kj::ArrayPtr<const kj::byte> key) override {
+    MDB_val k = val(key);
+    int rc = mdb_del(txn_, table.dbi, &k, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    check(rc, "mdb_del");
     return true;
-  });
+  }
+
+  kj::Own<TxnBackend> beginNested() override {
+    MDB_txn* child;
+    check(mdb_txn_begin(mdb_txn_env(txn_), txn_, 0, &child), "mdb_txn_begin(nested)");
+    return kj::heap<LmdbTxn>(child, std::shared_lock<std::shared_mutex>());
+  }
+
+  void commit() override {
+    MDB_txn* txn = txn_;
+    txn_ = nullptr;  // committed or failed, the handle is gone either way
+    check(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+
+ private:
+  MDB_txn* txn_;
+  std::shared_lock<std::shared_mutex> lock_;
+};
+
+MDB_txn* handleOf(const ReadTxn& txn) {
+  return static_cast<const LmdbTxn&>(txn.backend()).handle();
 }
 
-kj::Maybe<kj::Exception> WriteTxn::nestedKeepIf(kj::FunctionParam<bool(WriteTxn&)> body) {
-  MDB_txn* child;
-  check(mdb_txn_begin(mdb_txn_env(txn_), txn_, 0, &child), "mdb_txn_begin(nested)");
-  // The child shares the parent's lock; give it an empty one.
-  WriteTxn inner(child, std::shared_lock<std::shared_mutex>());
-  bool mapFull = false;
-  bool keep = false;
-  auto failure = kj::runCatchingExceptions([&]() {
-    try {
-      keep = body(inner);
-    } catch (const MapFull&) { mapFull = true; }
-  });
-  if (*inner.moveGeneration_) *moveGeneration_ = true;
-  // The whole transaction must be rerun with a bigger map.
-  if (mapFull) throw MapFull();
-  // On failure (or when the body declines) inner's destructor aborts the child only.
-  KJ_IF_MAYBE(e, failure) return kj::mv(*e);
-  if (keep) inner.commit();
-  return nullptr;
-}
-
-void WriteTxn::commit() {
-  MDB_txn* txn = txn_;
-  txn_ = nullptr;  // committed or failed, the handle is gone either way
-  check(mdb_txn_commit(txn), "mdb_txn_commit");
-}
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 
@@ -239,7 +183,7 @@ Table Environment::table(kj::StringPtr name) {
   }
   return write([&](WriteTxn& txn) {
     MDB_dbi dbi;
-    check(mdb_dbi_open(txn.txn_, name.cStr(), MDB_CREATE, &dbi), "mdb_dbi_open");
+    check(mdb_dbi_open(handleOf(txn), name.cStr(), MDB_CREATE, &dbi), "mdb_dbi_open");
     return Table{dbi};
   });
 }
@@ -265,14 +209,25 @@ ReadTxn Environment::read() {
   std::shared_lock<std::shared_mutex> lock(resize_);
   MDB_txn* txn;
   check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin(read)");
-  return ReadTxn(txn, kj::mv(lock));
+  return ReadTxn(kj::heap<LmdbTxn>(txn, kj::mv(lock)));
+}
+
+void Environment::runWrite(kj::FunctionParam<void(WriteTxn&)> body) {
+  for (;;) {
+    try {
+      auto txn = beginWrite();
+      body(txn);
+      txn.commit();
+      return;
+    } catch (const MapFull&) { grow(); }
+  }
 }
 
 WriteTxn Environment::beginWrite() {
   std::shared_lock<std::shared_mutex> lock(resize_);
   MDB_txn* txn;
   check(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin(write)");
-  return WriteTxn(txn, kj::mv(lock));
+  return WriteTxn(kj::heap<LmdbTxn>(txn, kj::mv(lock)));
 }
 
 void Environment::grow() {
@@ -304,42 +259,6 @@ void Environment::backup(int fd) {
   check(mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT), "mdb_env_copyfd2");
 }
 
-uint32_t Environment::checkSchema(uint32_t version) {
-  auto key = kj::StringPtr(SCHEMA_KEY).asBytes();
-  if (options_.readOnly) {
-    auto meta = table(META_TABLE);
-    auto txn = read();
-    auto found =
-        KJ_REQUIRE_NONNULL(txn.get(meta, key), "the database is damaged: it has no schema version");
-    KJ_REQUIRE(found.size() == 4, "schema version record is damaged");
-    uint32_t onDisk = getBe32(found.begin());
-    KJ_REQUIRE(onDisk <= version,
-               "the database was written by a newer credvault; refusing to open it", onDisk,
-               version);
-    return onDisk;
-  }
-  auto meta = table(META_TABLE);
-  return write([&](WriteTxn& txn) -> uint32_t {
-    KJ_IF_MAYBE(found, txn.get(meta, key)) {
-      KJ_REQUIRE(found->size() == 4, "schema version record is damaged");
-      uint32_t onDisk = getBe32(found->begin());
-      KJ_REQUIRE(onDisk <= version,
-                 "the database was written by a newer credvault; refusing to open it", onDisk,
-                 version);
-      if (onDisk < version) {
-        kj::byte buf[4];
-        putBe32(buf, version);
-        txn.put(meta, key, buf);
-      }
-      return onDisk;
-    }
-    kj::byte buf[4];
-    putBe32(buf, version);
-    txn.put(meta, key, buf);
-    return 0;
-  });
-}
-
 kj::Array<TableWalk> Environment::walk(kj::FunctionParam<void(kj::StringPtr)> onTable) {
   auto txn = read();
   MDB_envinfo info;
@@ -359,9 +278,9 @@ kj::Array<TableWalk> Environment::walk(kj::FunctionParam<void(kj::StringPtr)> on
   auto walkOne = [&](MDB_dbi dbi, kj::StringPtr name, bool freeList) {
     onTable(name);
     MDB_stat st;
-    check(mdb_stat(txn.txn_, dbi, &st), kj::str("mdb_stat(", name, ")").cStr());
+    check(mdb_stat(handleOf(txn), dbi, &st), kj::str("mdb_stat(", name, ")").cStr());
     MDB_cursor* cursor;
-    check(mdb_cursor_open(txn.txn_, dbi, &cursor), "mdb_cursor_open");
+    check(mdb_cursor_open(handleOf(txn), dbi, &cursor), "mdb_cursor_open");
     KJ_DEFER(mdb_cursor_close(cursor));
     MDB_val k, v;
     uint64_t n = 0;
@@ -398,7 +317,7 @@ kj::Array<TableWalk> Environment::walk(kj::FunctionParam<void(kj::StringPtr)> on
   kj::Vector<kj::String> names;
   {
     MDB_cursor* cursor;
-    check(mdb_cursor_open(txn.txn_, 1, &cursor), "mdb_cursor_open");
+    check(mdb_cursor_open(handleOf(txn), 1, &cursor), "mdb_cursor_open");
     KJ_DEFER(mdb_cursor_close(cursor));
     MDB_val k, v;
     int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
@@ -410,7 +329,7 @@ kj::Array<TableWalk> Environment::walk(kj::FunctionParam<void(kj::StringPtr)> on
   }
   for (auto& name : names) {
     MDB_dbi dbi;
-    int rc = mdb_dbi_open(txn.txn_, name.cStr(), 0, &dbi);
+    int rc = mdb_dbi_open(handleOf(txn), name.cStr(), 0, &dbi);
     if (rc == MDB_INCOMPATIBLE || rc == MDB_NOTFOUND) {
       KJ_FAIL_REQUIRE("damaged page: the table directory is malformed; restore a backup", name);
     }
@@ -532,38 +451,16 @@ DataFileState inspectDataFile(kj::StringPtr dir) {
   return out;
 }
 
-uint32_t Environment::checkSchemaOnly(uint32_t version) {
-  auto key = kj::StringPtr(SCHEMA_KEY).asBytes();
-  KJ_IF_MAYBE(meta, existingTable(META_TABLE)) {
-    auto txn = read();
-    KJ_IF_MAYBE(found, txn.get(*meta, key)) {
-      KJ_REQUIRE(found->size() == 4, "schema version record is damaged");
-      uint32_t onDisk = getBe32(found->begin());
-      KJ_REQUIRE(onDisk <= version,
-                 "the database was written by a newer credvault; refusing to open it", onDisk,
-                 version);
-      return onDisk;
-    }
-  }
-  KJ_REQUIRE(!options_.readOnly,
-             "the database is damaged: it has no schema version; restore a backup");
-  return 0;
-}
-
-void Environment::setSchemaVersion(WriteTxn& txn, uint32_t version) {
-  MDB_dbi dbi;
-  check(mdb_dbi_open(txn.txn_, META_TABLE, MDB_CREATE, &dbi), "mdb_dbi_open");
-  kj::byte buf[4];
-  putBe32(buf, version);
-  txn.put(Table{dbi}, kj::StringPtr(SCHEMA_KEY).asBytes(), buf);
-}
-
-Stats Environment::stats() {
+StoreStats Environment::stats() {
   MDB_envinfo info;
   MDB_stat st;
   check(mdb_env_info(env_, &info), "mdb_env_info");
   check(mdb_env_stat(env_, &st), "mdb_env_stat");
-  return {info.me_mapsize, (info.me_last_pgno + 1) * uint64_t(st.ms_psize), info.me_numreaders};
+  StoreStats out;
+  out.mapSize = info.me_mapsize;
+  out.usedBytes = (info.me_last_pgno + 1) * uint64_t(st.ms_psize);
+  out.readers = info.me_numreaders;
+  return out;
 }
 
 }  // namespace credvault::store

@@ -1,14 +1,16 @@
-// credvault — the LMDB layer. Moves bytes; knows nothing of crypto or of records.
+// credvault — the LMDB backend of the storage interface (store/store.h). Moves bytes; knows
+// nothing of crypto or of records.
 //
 // One environment per state directory, named tables opened at start, RAII transactions
 // that abort unless committed. Views returned by a transaction point into the map and die
-// with the transaction. Write transactions run through Environment::write(), which grows
-// the map and reruns the body when LMDB reports MDB_MAP_FULL, and commits durably.
+// with the transaction. Write transactions run through Store::write(), which grows the map
+// and reruns the body when LMDB reports MDB_MAP_FULL, and commits durably.
 // Thread-safety: read transactions may run on any thread (MDB_NOTLS); writes are
 // serialised by LMDB. Never logs.
 
 #pragma once
 
+#include "store.h"
 #include <kj/array.h>
 #include <kj/exception.h>
 #include <kj/function.h>
@@ -32,15 +34,6 @@ struct Options {
   bool readOnly = false;
 };
 
-// Storage failures the operator must fix (no space, I/O error, read-only file system) are
-// thrown as kj::Exception of type OVERLOADED whose description starts with this prefix, so
-// that the layers above can tell them from bugs without knowing LMDB (isStorageFailure()).
-constexpr const char STORAGE_FAILURE_PREFIX[] = "storage: ";
-bool isStorageFailure(const kj::Exception& e);
-// The kind of a storage failure, for messages and health reports.
-enum class StorageFailure { NONE, NO_SPACE, IO_ERROR, READ_ONLY, ENVIRONMENT_FAILED };
-StorageFailure storageFailureOf(const kj::Exception& e);
-
 // What a state directory's data.mdb looks like before LMDB maps it. LMDB trusts the file:
 // one shorter than its meta page says is mapped past its end and the first read there dies of
 // SIGBUS; an empty one is silently initialised as a new database. Reads the two meta pages
@@ -63,87 +56,24 @@ struct TableWalk {
   uint64_t stated = 0;   // what the table's header says (mdb_stat)
 };
 
-struct Table {
-  unsigned int dbi;
-};
-
-// Thrown by put() when the map is full; caught by Environment::write(), which grows the
-// map and reruns the transaction body. Bodies must not swallow it.
-struct MapFull {};
-
-class ReadTxn {
- public:
-  KJ_DISALLOW_COPY(ReadTxn);
-  ReadTxn(ReadTxn&& other) noexcept;
-  ~ReadTxn() noexcept(false);
-
-  kj::Maybe<kj::ArrayPtr<const kj::byte>> get(Table table, kj::ArrayPtr<const kj::byte> key) const;
-  // Visits keys starting with `prefix` in byte order until `visit` returns false.
-  void scan(
-      Table table, kj::ArrayPtr<const kj::byte> prefix,
-      kj::FunctionParam<bool(kj::ArrayPtr<const kj::byte> key, kj::ArrayPtr<const kj::byte> value)>
-          visit) const;
-  uint64_t count(Table table) const;
-
- protected:
-  friend class Environment;
-  ReadTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock);
-  MDB_txn* txn_;
-  std::shared_lock<std::shared_mutex> lock_;
-};
-
-class WriteTxn : public ReadTxn {
- public:
-  WriteTxn(WriteTxn&&) noexcept = default;
-  void put(Table table, kj::ArrayPtr<const kj::byte> key, kj::ArrayPtr<const kj::byte> value);
-  // Returns whether the key existed.
-  bool del(Table table, kj::ArrayPtr<const kj::byte> key);
-  // Runs `body` in a nested transaction: if it throws (other than MapFull), only its
-  // changes are undone and the exception is returned; the outer transaction goes on.
-  kj::Maybe<kj::Exception> nested(kj::FunctionParam<void(WriteTxn&)> body);
-  // The same, where `body` also decides: its changes are kept only when it returns true (an
-  // operation that returned a refusal leaves nothing behind, without throwing).
-  kj::Maybe<kj::Exception> nestedKeepIf(kj::FunctionParam<bool(WriteTxn&)> body);
-
-  // Asks the environment to move its generation (Environment::generation) once this
-  // transaction has committed. A nested body that marks and then fails still moves it: a
-  // spurious move only costs readers a re-read.
-  void moveGenerationOnCommit() { *moveGeneration_ = true; }
-
- private:
-  friend class Environment;
-  WriteTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock);
-  void commit();
-  kj::Own<bool> moveGeneration_ = kj::heap<bool>(false);  // shared with nested transactions
-};
-
-struct Stats {
-  uint64_t mapSize;
-  uint64_t usedBytes;  // last page number × page size
-  uint32_t readers;
-};
-
-class Environment {
+// The embedded default: one LMDB environment in a state directory.
+class Environment final : public Store {
  public:
   // Opens (creating if needed) the environment in directory `dir`.
   Environment(kj::StringPtr dir, Options options = {});
   ~Environment() noexcept(false);
   KJ_DISALLOW_COPY(Environment);
 
-  // Opens or creates a named table. Call at start, before concurrent use. Read-only: opens an
-  // existing table, and fails naming it when there is none.
-  Table table(kj::StringPtr name);
-  // Opens an existing table (null when there is none); never creates one.
-  kj::Maybe<Table> existingTable(kj::StringPtr name);
-  bool readOnly() const { return options_.readOnly; }
+  kj::StringPtr backendName() const override { return "lmdb"; }
+  kj::StringPtr location() const override { return dir_; }
+  bool mayBlock() const override { return false; }
+  kj::Maybe<Environment&> lmdb() override { return *this; }
 
-  ReadTxn read();
-
-  // Runs `body` in a write transaction and commits it (durably unless Options::durable is
-  // false). On MDB_MAP_FULL the transaction is aborted, the map doubled, and `body` run
-  // again, so `body` must have no effects outside the transaction.
-  template<typename Func>
-  auto write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>()));
+  Table table(kj::StringPtr name) override;
+  kj::Maybe<Table> existingTable(kj::StringPtr name) override;
+  bool readOnly() const override { return options_.readOnly; }
+  ReadTxn read() override;
+  StoreStats stats() override;
 
   // A consistent snapshot of the whole environment, compacted (mdb_env_copyfd2 with
   // MDB_CP_COMPACT), written to `fd` from its current position while readers and writers
@@ -155,16 +85,6 @@ class Environment {
   // offline tools: the daemon never writes where a client names.
   void backup(kj::StringPtr path);
 
-  // Schema version in table "meta": stores `version` on a new environment; refuses one
-  // written by a newer version; returns the version found (0 on a new environment).
-  uint32_t checkSchema(uint32_t version);
-  // The same without storing anything: the version found (0 on a new environment), after
-  // refusing a newer one. The caller stores the new version with setSchemaVersion() in the
-  // transaction that migrates the data, so a crash never leaves a new version on old data.
-  uint32_t checkSchemaOnly(uint32_t version);
-  void setSchemaVersion(WriteTxn& txn, uint32_t version);
-
-  Stats stats();
   kj::StringPtr directory() const { return dir_; }
 
   // Walks every page of every table (the free-page list, the table directory, each named
@@ -175,12 +95,8 @@ class Environment {
   // a child process: see daemon/verify).
   kj::Array<TableWalk> walk(kj::FunctionParam<void(kj::StringPtr table)> onTable);
 
-  // A counter moved after every commit whose transaction asked for it. A reader that caches
-  // state derived from the database reads the generation *before* it opens the read
-  // transaction that fills the cache, and trusts the cache only while the generation is
-  // unchanged: a commit that completed after the read began has moved it by then. Counts
-  // commits of this process only (one daemon per state directory).
-  uint64_t generation() const { return __atomic_load_n(&generation_, __ATOMIC_ACQUIRE); }
+ protected:
+  void runWrite(kj::FunctionParam<void(WriteTxn&)> body) override;
 
  private:
   MDB_env* env_ = nullptr;
@@ -188,38 +104,9 @@ class Environment {
   Options options_;
   uint64_t mapSize_;
   std::shared_mutex resize_;  // shared: any open txn; exclusive: changing the map size
-  // Atomic through the builtins: <atomic> cannot be included where core/limits.h shadows
-  // <limits.h>.
-  uint64_t generation_ = 1;
 
   WriteTxn beginWrite();
   void grow();
 };
-
-template<typename Func>
-auto Environment::write(Func&& body) -> decltype(body(kj::instance<WriteTxn&>())) {
-  for (;;) {
-    try {
-      auto txn = beginWrite();
-      if constexpr (std::is_void_v<decltype(body(txn))>) {
-        body(txn);
-        txn.commit();
-        if (*txn.moveGeneration_) __atomic_fetch_add(&generation_, 1, __ATOMIC_RELEASE);
-        return;
-      } else {
-        auto result = body(txn);
-        txn.commit();
-        if (*txn.moveGeneration_) __atomic_fetch_add(&generation_, 1, __ATOMIC_RELEASE);
-        return result;
-      }
-    } catch (const MapFull&) { grow(); }
-  }
-}
-
-// Big-endian integer keys, so byte order is numeric order.
-void putBe32(kj::byte* out, uint32_t v);
-uint32_t getBe32(const kj::byte* in);
-void putBe64(kj::byte* out, uint64_t v);
-uint64_t getBe64(const kj::byte* in);
 
 }  // namespace credvault::store
