@@ -41,10 +41,23 @@ class ListenerFixture : public RpcFixture {
     receiver = r.get();
     start(kj::mv(r));
   }
+  // What start() gives the listener: the daemon's defaults unless a test shortens them.
+  TransportOptions transport;
   void start(kj::Own<kj::ConnectionReceiver> r) {
-    listener = std::make_unique<Listener>(d.service, kj::mv(r), d.io.provider->getTimer());
+    listener =
+        std::make_unique<Listener>(d.service, kj::mv(r), d.io.provider->getTimer(), transport);
     accepting = std::make_unique<kj::Promise<void>>(listener->run().eagerlyEvaluate(
         [](kj::Exception&& e) { ADD_FAILURE() << "accepting failed: " << kj::str(e).cStr(); }));
+  }
+  // Stops the listener (and its connections) and starts it again on a new receiver with
+  // `transport` as it is now.
+  void restart() {
+    conns.clear();
+    accepting = nullptr;
+    listener = nullptr;
+    auto r = kj::heap<support::FakePeerReceiver>(*d.io.provider);
+    receiver = r.get();
+    start(kj::mv(r));
   }
   void TearDown() override {
     conns.clear();

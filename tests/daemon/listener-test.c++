@@ -8,8 +8,12 @@
 #include "daemon/log.h"
 #include "tests/support/capture-stderr.h"
 
+#include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
+#include <capnp/rpc.capnp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 #include <memory>
 #include <set>
@@ -28,6 +32,30 @@ constexpr uint32_t UNMAPPED_UID = 7777;
 [[maybe_unused]] const bool NOT_UNDER_JOURNALD = (unsetenv("JOURNAL_STREAM"), true);
 
 class ListenerTest : public testing::ListenerFixture {};
+
+// A stream frame: segment 0 is `root` (a whole capnp message), then a second segment of
+// `padWords` zero words that nothing points to. capnp counts both against its limit.
+kj::Array<kj::byte> frameWithPadding(capnp::MessageBuilder& root, size_t padWords) {
+  auto segments = root.getSegmentsForOutput();
+  KJ_REQUIRE(segments.size() == 1);
+  size_t rootWords = segments[0].size();
+  auto out = kj::heapArray<kj::byte>(8 + 8 + (rootWords + padWords) * 8);
+  memset(out.begin(), 0, out.size());
+  auto put = [&](size_t at, uint32_t v) { memcpy(out.begin() + at, &v, 4); };
+  put(0, 1);  // two segments
+  put(4, rootWords);
+  put(8, padWords);
+  memcpy(out.begin() + 16, segments[0].begin(), rootWords * 8);
+  return out;
+}
+
+// A Bootstrap message of `totalWords`, whose answer is a Return: proof that the frame was read.
+kj::Array<kj::byte> bootstrapFrame(size_t totalWords) {
+  capnp::MallocMessageBuilder message(16);
+  message.initRoot<capnp::rpc::Message>().initBootstrap().setQuestionId(0);
+  size_t rootWords = message.getSegmentsForOutput()[0].size();
+  return frameWithPadding(message, totalWords - rootWords);
+}
 
 const std::string PEER = std::to_string(static_cast<int>(rpc::AuthMethod::PEER_CREDENTIALS));
 
@@ -167,6 +195,74 @@ TEST_F(ListenerTest, AClientThatDisconnectsMidSaveLosesNothingAcknowledged) {
   s = nullptr;
   conns.clear();
   leaks.check({(d.dir / "data.mdb").cStr(), (d.dir / "audit.jsonl").cStr()}, logs.text());
+}
+
+// The transport limit at its bound, in raw frames (moved here from the root-only isolation
+// suite): a message of exactly MAX_TRANSPORT_MESSAGE_BYTES is read and answered; one word more
+// closes that connection, and the listener goes on serving others.
+TEST_F(ListenerTest, MessageOfExactlyTheTransportLimitIsReadAndOneWordMoreClosesTheConnection) {
+  support::CaptureStderr logs;
+  signal(SIGPIPE, SIG_IGN);  // the rest of the refused frame may meet a closed socket
+  constexpr size_t LIMIT_WORDS = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
+  auto& timer = d.io.provider->getTimer();
+  {
+    auto peer = receiver->connect(ALICE_UID);
+    auto frame = bootstrapFrame(LIMIT_WORDS);
+    peer->write(frame.begin(), frame.size()).wait(ws);
+    kj::byte answer[8];
+    // The Return began: the frame was read.
+    EXPECT_EQ(peer->tryRead(answer, sizeof(answer), sizeof(answer))
+                  .exclusiveJoin(timer.afterDelay(5 * kj::SECONDS).then([]() { return size_t(0); }))
+                  .wait(ws),
+              sizeof(answer));
+  }
+  {
+    auto peer = receiver->connect(ALICE_UID);
+    auto frame = bootstrapFrame(LIMIT_WORDS + 1);
+    // Refused on the segment table; the write of the rest may fail.
+    (void)kj::runCatchingExceptions([&]() { peer->write(frame.begin(), frame.size()).wait(ws); });
+    // Closed within 2 s: end of stream or a reset, any answer read and dropped.
+    auto until = timer.now() + 2 * kj::SECONDS;
+    kj::byte buffer[4096];
+    bool closed = false;
+    while (!closed && timer.now() < until) {
+      size_t n = 1;
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    n = peer->tryRead(buffer, 1, sizeof(buffer))
+                            .exclusiveJoin(timer.atTime(until).then([]() { return size_t(1); }))
+                            .wait(ws);
+                  })) {
+        (void)e;
+        n = 0;  // reset
+      }
+      closed = n == 0;
+    }
+    EXPECT_TRUE(closed);
+  }
+  // The listener goes on serving.
+  EXPECT_NE(whoami(dial(ALICE_UID)), "disconnected");
+  EXPECT_NE(logs.text().find("RESULT=message-too-large"), std::string::npos) << logs.text();
+}
+
+// A silent connection is closed after the idle timeout (shortened here; the daemon's default is
+// ten minutes), a call just before it keeps the connection, and the client can connect again.
+// Moved here from the root-only isolation suite.
+TEST_F(ListenerTest, IdleConnectionIsClosedAndAClientCanReconnect) {
+  support::CaptureStderr logs;
+  constexpr int IDLE_MS = 1000, MARGIN_MS = 300;
+  transport.idleTimeout = IDLE_MS * kj::MILLISECONDS;
+  restart();
+  auto& timer = d.io.provider->getTimer();
+  auto& c = dial(ALICE_UID);
+  EXPECT_NE(whoami(c), "disconnected");
+  // Just under the idle timeout, a call keeps the connection.
+  timer.afterDelay((IDLE_MS - MARGIN_MS) * kj::MILLISECONDS).wait(ws);
+  EXPECT_NE(whoami(c), "disconnected");
+  // Past it, the connection has been closed.
+  timer.afterDelay((IDLE_MS + MARGIN_MS) * kj::MILLISECONDS).wait(ws);
+  EXPECT_EQ(whoami(c), "disconnected");
+  EXPECT_NE(logs.text().find("idle-timeout"), std::string::npos) << logs.text();
+  EXPECT_NE(whoami(dial(ALICE_UID)), "disconnected");
 }
 
 }  // namespace
