@@ -85,6 +85,14 @@ class Roles : public RpcFixture {
     leaks.remember(s);
   }
 
+  // Session.get's answer, for tests that look at its fields.
+  capnp::Response<rpc::Session::GetResults> getAnswer(rpc::Session::Client s, int32_t target,
+                                                      kj::StringPtr type) {
+    auto req = s.getRequest();
+    req.setAssociateId(target);
+    req.setType(type);
+    return req.send().wait(ws);
+  }
   std::string save(rpc::Session::Client s, int32_t target, const Entry& e) {
     return saveFor(s, target, e, ws);
   }
@@ -148,9 +156,7 @@ TEST_F(Roles, UserRow) {
   // Own credentials: full.
   ASSERT_EQ(save(s, 0, {"row-user", pub, secret, comment}), "ok");
   {
-    auto req = s.getRequest();
-    req.setType("row-user");
-    auto r = req.send().wait(ws);
+    auto r = getAnswer(s, 0, "row-user");
     ASSERT_EQ(errorOf(r), "ok");
     ASSERT_EQ(r.getCredentials().size(), 1u);
     auto c = r.getCredentials()[0];
@@ -166,10 +172,7 @@ TEST_F(Roles, UserRow) {
             "ok");
   remember("admin-owned-secret-1");
   {
-    auto req = s.getRequest();
-    req.setAssociateId(userAdmin);
-    req.setType("row-user");
-    auto r = req.send().wait(ws);
+    auto r = getAnswer(s, userAdmin, "row-user");
     EXPECT_EQ(errorOf(r), "permission-denied");
     EXPECT_EQ(r.getCredentials().size(), 0u);
     EXPECT_EQ(std::string(r.getError().getMessage().cStr()).find("admin-owned-secret-1"),
@@ -207,10 +210,7 @@ TEST_F(Roles, UserAdminRow) {
   // Another's list: yes, the SecretValue absent on the wire (not just blanked).
   auto a = peerSession(ADMIN_UID);
   {
-    auto req = a.getRequest();
-    req.setAssociateId(alice);
-    req.setType("row-admin");
-    auto r = req.send().wait(ws);
+    auto r = getAnswer(a, alice, "row-admin");
     ASSERT_EQ(errorOf(r), "ok");
     ASSERT_EQ(r.getCredentials().size(), 1u);
     auto c = r.getCredentials()[0];
@@ -228,9 +228,7 @@ TEST_F(Roles, UserAdminRow) {
   remember("changed by admin 5521");
   EXPECT_EQ(save(a, alice, {"row-admin", pub, nullptr, "changed by admin 5521"}), "ok");
   {
-    auto req = owner.getRequest();
-    req.setType("row-admin");
-    auto r = req.send().wait(ws);
+    auto r = getAnswer(owner, 0, "row-admin");
     bool seen = false;
     for (auto c : r.getCredentials()) {
       if (c.getPublicValue() != pub) continue;

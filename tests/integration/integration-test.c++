@@ -162,34 +162,12 @@ class Cli : public Integration {};
 class Durability : public Integration {};
 class Backups : public Integration {};
 
-// A save request as the client library builds it; `target` 0 means one's own.
-struct Save {
-  std::string type = "imap";
-  std::string pub;
-  kj::Maybe<std::string> secret;
-  std::string comment;
-  int64_t validFrom = 0, validTo = 0;
-  bool active = true;
-};
-
-void fill(rpc::Credential::Builder c, const Save& s) {
-  c.setPublicValue(s.pub.c_str());
-  c.setComment(s.comment.c_str());
-  KJ_IF_MAYBE(sec, s.secret) {
-    auto t = c.initSecretValue(sec->size());
-    memcpy(t.begin(), sec->data(), sec->size());
-  }
-  c.setValidFrom(s.validFrom);
-  c.setValidTo(s.validTo);
-  c.setIsActive(s.active);
-}
+// A save as the client library sends it; `target` 0 means one's own (tests/support/rpc-calls.h).
+using Save = support::Entry;
+using support::fill;
 
 std::string save(rpc::Session::Client& s, int32_t target, const Save& what, kj::WaitScope& ws) {
-  auto req = s.saveRequest();
-  req.setAssociateId(target);
-  req.setType(what.type.c_str());
-  fill(req.initCredential(), what);
-  return errorOf(req.send().wait(ws));
+  return support::saveFor(s, target, what, ws);
 }
 
 std::string id(int32_t n) {
