@@ -11,6 +11,7 @@
 #include "state-dir.h"
 #include "store-health.h"
 #include "verify.h"
+#include "storage.h"
 #include "system.h"
 #include "core/vault.h"
 #include "ipc/client.h"
@@ -47,7 +48,8 @@ class Main {
     // temporary kj::String here printed freed memory for --version).
     return kj::MainBuilder(context_, "credvaultd " CREDVAULT_VERSION,
                            "The credvault daemon: keeps credentials sealed in an LMDB state "
-                           "directory and serves them over a Unix socket.")
+                           "directory (or a PostgreSQL database shared by several hosts) and "
+                           "serves them over a Unix socket.")
         .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
                           "Read settings from <file> (default " CREDVAULT_DEFAULT_CONFIG
                           " if it exists).")
@@ -276,6 +278,18 @@ class Main {
     auto keyPath = config_.keyFilePath();
     keyOptions.keyFile = keyPath;
 
+    kj::Maybe<kj::StringPtr> credentialsDirectory;
+    if (credDir != nullptr && *credDir != '\0') credentialsDirectory = kj::StringPtr(credDir);
+    if (config_.storage == Storage::POSTGRESQL) {
+      runPostgres(io, keyOptions, credentialsDirectory);
+    } else {
+      runLmdb(io, keyOptions);
+    }
+    return true;
+  }
+
+  // The embedded default: one LMDB environment in the state directory.
+  void runLmdb(kj::AsyncIoContext& io, crypto::MasterKeyOptions& keyOptions) {
     if (verifyOnly_) {
       // Read-only and without the lock: a running daemon's vault can be verified too.
       if (!store::inspectDataFile(config_.stateDir).exists) {
@@ -339,8 +353,120 @@ class Main {
       }
       kj::throwFatalException(kj::mv(*e));  // not an operator's problem: keep the report
     }
-    core::Vault& vault = *vaultOwner;
     markVault(config_.stateDir);
+    serve(io, env, *vaultOwner, kj::mv(verification));
+  }
+
+  // The wrong key for an existing vault: one line naming this key, so that the operator can
+  // compare it with the key the other hosts (or the vault's creator) use.
+  [[noreturn]] void wrongKey(kj::StringPtr source, kj::StringPtr fingerprint, kj::StringPtr where) {
+    fatal(base::EXIT_BAD_KEY,
+          kj::str("wrong master key: the key from ", source, " (fingerprint ", fingerprint,
+                  ") does not open the vault in ", where,
+                  "; start with the key this vault was created with (every host sharing a "
+                  "database loads the same key; see docs/operations.md)"));
+  }
+
+  // Several hosts, one vault: the records live in a PostgreSQL database (daemon/storage.h).
+  // The state directory holds this host's socket, lock and key file only.
+  void runPostgres(kj::AsyncIoContext& io, crypto::MasterKeyOptions& keyOptions,
+                   kj::Maybe<kj::StringPtr> credentialsDirectory) {
+    if (verifyOnly_) {
+      // Read-only: nothing is created, and a running daemon's vault can be verified too.
+      kj::Own<store::Store> db;
+      try {
+        db = openPostgresStore(config_, credentialsDirectory, true);
+      } catch (StartRefused& r) { refuse(r); }
+      if (!storeHasVault(*db)) {
+        refuse({EXIT_NO_VAULT, kj::str("no vault in the PostgreSQL database ", db->location())});
+      }
+      auto key = loadKey(keyOptions);
+      auto fingerprint = crypto::Keyring::fingerprint(key.key);
+      kj::Own<core::Vault> vault;
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    vault = kj::heap<core::Vault>(*db, kj::mv(key.key),
+                                                  kj::systemPreciseCalendarClock());
+                  })) {
+        if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
+          wrongKey(key.source, fingerprint, db->location());
+        }
+        kj::throwFatalException(kj::mv(*e));
+      }
+      auto result = verifyInProcess(*vault);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      context_.exitInfo(kj::str(db->location(), ": ", result.message));
+    }
+
+    // One daemon per state directory (this host's socket and key), before anything else.
+    kj::Own<StateLock> stateLock;
+    try {
+      stateLock = lockStateDirectory(config_.stateDir);
+    } catch (StartRefused& r) { refuse(r); }
+    kj::Own<store::Store> db;
+    try {
+      db = openPostgresStore(config_, credentialsDirectory, false);
+    } catch (StartRefused& r) { refuse(r); }
+    // Only an empty database gets a new key: against a database that has keys, a missing key
+    // is an error, never a fresh key (it would only be refused, or worse, wrap new data keys
+    // that the other hosts cannot open).
+    bool fresh = !storeHasVault(*db);
+    keyOptions.createIfMissing = config_.createKey && fresh;
+    if (fresh && !config_.createKey) {
+      // As for an empty LMDB state directory, creating a vault is a decision (--create-key):
+      // an empty database may just as well be the wrong one.
+      refuse({EXIT_NO_VAULT, kj::str("no vault in the PostgreSQL database ", db->location(),
+                                     "; start one host once with --create-key to create it "
+                                     "(the other hosts then load the same key)")});
+    }
+    auto key = loadKey(keyOptions);
+    auto fingerprint = crypto::Keyring::fingerprint(key.key);
+    logf(Level::INFO, kj::str("master key from ", key.source),
+         LogField{"KEY_FINGERPRINT", kj::str(fingerprint)});
+
+    core::VaultOptions vaultOptions;
+    vaultOptions.passwordParams = config_.password;
+    kj::Own<core::Vault> vaultOwner;
+    auto source = kj::heapString(key.source);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  vaultOwner = kj::heap<core::Vault>(
+                      *db, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+                })) {
+      if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
+        wrongKey(source, fingerprint, db->location());
+      }
+      if (store::isStorageFailure(*e)) {
+        fatal(base::EXIT_UNAVAILABLE,
+              kj::str("cannot use the PostgreSQL database ", db->location(), ": ",
+                      e->getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+                      "; systemd restarts the daemon until the server answers"));
+      }
+      kj::throwFatalException(kj::mv(*e));
+    }
+    kj::String verification;
+    if (fresh) {
+      logf(Level::NOTICE,
+           kj::str("created a new vault in the PostgreSQL database ", db->location()),
+           LogField{"KEY_FINGERPRINT", kj::str(fingerprint)});
+      verification = kj::str("new vault");
+    } else if (config_.verifyOnStart) {
+      // No page walk (the server keeps its own pages): every record opened and every index
+      // and count checked in this process, before serving (docs/operations.md: its cost).
+      auto result = verifyInProcess(*vaultOwner);
+      if (!result.ok) {
+        refuse({result.damaged ? EXIT_DAMAGED : base::EXIT_UNAVAILABLE, kj::mv(result.message)});
+      }
+      logf(Level::INFO, result.message);
+      verification = kj::mv(result.message);
+    } else {
+      logf(Level::WARNING, "verification skipped (verify_on_start = false)");
+      verification = kj::str("skipped (verify_on_start = false)");
+    }
+    serve(io, *db, *vaultOwner, kj::mv(verification));
+  }
+
+  // Serves `vault` until SIGTERM: the same for every backend.
+  void serve(kj::AsyncIoContext& io, store::Store& env, core::Vault& vault,
+             kj::String verification) {
     core::AuthOptions authOptions;
     authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
     authOptions.onlineMode = config_.onlineMode;
@@ -405,7 +531,8 @@ class Main {
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
-         LogField{"STATE_DIR", kj::str(config_.stateDir)});
+         LogField{"STATE_DIR", kj::str(config_.stateDir)},
+         LogField{"STORAGE", kj::str(env.backendName(), " ", env.location())});
 
     auto& port = io.unixEventPort;
     port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT)).wait(io.waitScope);
@@ -435,7 +562,6 @@ class Main {
     receiver = nullptr;
     // A script that waits for the socket to appear must not find the old one.
     KJ_IF_MAYBE(id, boundSocket) { removeSocketIf(config_.socket, *id); }
-    return true;
   }
 };
 
