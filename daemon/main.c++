@@ -12,6 +12,7 @@
 #include "store-health.h"
 #include "verify.h"
 #include "storage.h"
+#include "migrate.h"
 #include "system.h"
 #include "core/vault.h"
 #include "ipc/client.h"
@@ -68,6 +69,13 @@ class Main {
         .addOption({"verify"}, KJ_BIND_METHOD(*this, setVerifyOnly),
                    "Verify the vault (every page, record, index and count) and exit: 0 when "
                    "it is sound, 65 when it is damaged.")
+        .addOptionWithArg({"migrate-to"}, KJ_BIND_METHOD(*this, setMigrateTo), "<config>",
+                          "Copy this vault, sealed records as they are, into the store that the "
+                          "configuration file <config> names (storage, state_dir, postgresql), "
+                          "verify the copy by count and by opening every record, and exit. "
+                          "Offline: refused while a daemon holds the state directory.")
+        .addOption({"migrate-replace"}, KJ_BIND_METHOD(*this, setMigrateReplace),
+                   "With --migrate-to: replace a destination that already holds a vault.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -85,6 +93,17 @@ class Main {
   };
   kj::Vector<Override> overrides_;
   bool verifyOnly_ = false;
+  kj::Maybe<kj::String> migrateTo_;
+  bool migrateReplace_ = false;
+
+  kj::MainBuilder::Validity setMigrateTo(kj::StringPtr path) {
+    migrateTo_ = kj::heapString(path);
+    return true;
+  }
+  kj::MainBuilder::Validity setMigrateReplace() {
+    migrateReplace_ = true;
+    return true;
+  }
 
   // A refused start (daemon/state-dir.h): the same one line and priority as fatal().
   [[noreturn]] void refuse(const StartRefused& r) { fatal(r.exitCode, r.message); }
@@ -280,12 +299,77 @@ class Main {
 
     kj::Maybe<kj::StringPtr> credentialsDirectory;
     if (credDir != nullptr && *credDir != '\0') credentialsDirectory = kj::StringPtr(credDir);
+    KJ_IF_MAYBE(destination, migrateTo_) {
+      runMigration(*destination, keyOptions, credentialsDirectory);
+    }
     if (config_.storage == Storage::POSTGRESQL) {
       runPostgres(io, keyOptions, credentialsDirectory);
     } else {
       runLmdb(io, keyOptions);
     }
     return true;
+  }
+
+  // --migrate-to: this configuration's store into the one `destinationFile` names (daemon/
+  // migrate.h). Exits.
+  [[noreturn]] void runMigration(kj::StringPtr destinationFile,
+                                 crypto::MasterKeyOptions& keyOptions,
+                                 kj::Maybe<kj::StringPtr> credentialsDirectory) {
+    Config destination = defaultConfig();
+    {
+      Config mine = kj::mv(config_);
+      config_ = defaultConfig();
+      configFile_ = kj::heapString(destinationFile);
+      loadConfigFile();
+      destination = kj::mv(config_);
+      config_ = kj::mv(mine);
+    }
+    kj::Vector<kj::Own<StateLock>> locks;
+    // Opens one side: an LMDB state directory under its lock (so no daemon runs on it), or a
+    // PostgreSQL database (the operator stops its daemons first).
+    auto open = [&](const Config& c, bool source) -> kj::Own<store::Store> {
+      try {
+        if (c.storage == Storage::POSTGRESQL) {
+          return openPostgresStore(c, credentialsDirectory, source);
+        }
+        if (source) {
+          if (!store::inspectDataFile(c.stateDir).exists) {
+            throw StartRefused{EXIT_NO_VAULT, kj::str("no vault in ", c.stateDir)};
+          }
+          checkStateDirectory(c.stateDir, false);
+        } else if (mkdir(c.stateDir.cStr(), 0700) != 0 && errno != EEXIST) {
+          throw StartRefused{base::EXIT_CANNOT_CREATE, kj::str("cannot create the state directory ",
+                                                               c.stateDir, ": ", strerror(errno))};
+        }
+        locks.add(lockStateDirectory(c.stateDir));
+        store::Options options;
+        options.readOnly = source;
+        return kj::heap<store::Environment>(c.stateDir, options);
+      } catch (StartRefused& r) { refuse(r); }
+    };
+    auto conninfo = [](const Config& c) -> kj::StringPtr {
+      KJ_IF_MAYBE(p, c.postgresql) { return *p; }
+      return "";
+    };
+    if (config_.storage == destination.storage &&
+        (config_.storage == Storage::LMDB ? config_.stateDir == destination.stateDir
+                                          : conninfo(config_) == conninfo(destination))) {
+      fatal(base::EXIT_CONFIG, "--migrate-to names the vault's own store; name another one");
+    }
+    auto from = open(config_, true);
+    auto key = loadKey(keyOptions);
+    auto to = open(destination, false);
+    MigrationReport report;
+    try {
+      report = migrateStore(*from, *to, key.key, migrateReplace_);
+    } catch (MigrationRefused& r) { fatal(base::EXIT_CANNOT_CREATE, r.message); }
+    if (destination.storage == Storage::LMDB) markVault(destination.stateDir);
+    context_.exitInfo(kj::str("migrated ", report.records, " records in ", report.tables.size(),
+                              " tables from ", from->backendName(), " ", from->location(), " to ",
+                              to->backendName(), " ", to->location(), "; verified ",
+                              report.verified.credentials, " credentials of ",
+                              report.verified.associates, " associates"));
+    KJ_UNREACHABLE;
   }
 
   // The embedded default: one LMDB environment in the state directory.
