@@ -6,10 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#if __has_include("store/postgres.h")
 #include "store/postgres.h"
-#define CREDVAULT_HAVE_POSTGRES 1
-#endif
 
 namespace credvault::daemon {
 
@@ -34,7 +31,6 @@ kj::Own<store::Store> openPostgresStore(const Config& config,
                        kj::str("storage = postgresql needs the setting postgresql (a libpq "
                                "connection string or service=NAME)")};
   }
-#ifdef CREDVAULT_HAVE_POSTGRES
   store::PostgresOptions options;
   options.conninfo = kj::heapString(conninfo);
   options.connections = config.postgresqlConnections;
@@ -58,13 +54,6 @@ kj::Own<store::Store> openPostgresStore(const Config& config,
     kj::throwFatalException(kj::mv(*e));
   }
   return opened;
-#else
-  (void)credentialsDirectory;
-  (void)readOnly;
-  throw StartRefused{base::EXIT_CONFIG,
-                     kj::str("this credvaultd was built without the PostgreSQL backend; set "
-                             "storage = lmdb or install a build with libpq")};
-#endif
 }
 
 bool storeHasVault(store::Store& store) {

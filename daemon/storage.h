@@ -29,8 +29,8 @@ constexpr const char PGPASS_CREDENTIAL[] = "credvault.pgpass";
 kj::Maybe<kj::String> pgpassFromCredentials(kj::Maybe<kj::StringPtr> credentialsDirectory);
 
 // Opens the PostgreSQL store `config` names (read-only for verification). Throws StartRefused
-// with one line: base::EXIT_CONFIG when `postgresql` is unset or the build has no PostgreSQL
-// backend, base::EXIT_UNAVAILABLE when the server cannot be reached or refuses the login.
+// with one line: base::EXIT_CONFIG when `postgresql` is unset, base::EXIT_UNAVAILABLE when the
+// server cannot be reached or refuses the login.
 kj::Own<store::Store> openPostgresStore(const Config& config,
                                         kj::Maybe<kj::StringPtr> credentialsDirectory,
                                         bool readOnly);

@@ -47,7 +47,7 @@ class PostgresServer {
 
  private:
   PostgresServer();
-  kj::String dir_;      // the socket directory and, under it, the data directory
+  kj::String dir_;  // the socket directory and, under it, the data directory
   kj::String dataDir_;
   uid_t uid_;
   gid_t gid_;
