@@ -435,9 +435,7 @@ PostgresStore::PostgresStore(PostgresOptions options)
     : options_(kj::mv(options)),
       params_{kj::heapString(options_.conninfo), nullptr},
       location_(pg::describeConninfo(options_.conninfo)) {
-  KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) {
-    operatorFailure(kj::mv(*problem));
-  }
+  KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) { operatorFailure(kj::mv(*problem)); }
   KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
   KJ_REQUIRE(options_.connections >= 1, "postgresql needs at least one connection");
   setUpSchema();
@@ -495,16 +493,17 @@ void PostgresStore::setUpSchema() {
 kj::Own<Connection> PostgresStore::lease() {
   kj::Own<Connection> conn;
   bool opening = false;
-  pool_.when([&](const Pool& p) { return !p.idle.empty() || p.open < options_.connections; },
-             [&](Pool& p) {
-               if (!p.idle.empty()) {
-                 conn = kj::mv(p.idle.back());
-                 p.idle.removeLast();
-               } else {
-                 ++p.open;
-                 opening = true;
-               }
-             });
+  pool_.when(
+      [&](const Pool& p) { return !p.idle.empty() || p.open < options_.connections; },
+      [&](Pool& p) {
+        if (!p.idle.empty()) {
+          conn = kj::mv(p.idle.back());
+          p.idle.removeLast();
+        } else {
+          ++p.open;
+          opening = true;
+        }
+      });
   if (conn.get() != nullptr && !conn->usable()) {
     conn = nullptr;
     opening = true;

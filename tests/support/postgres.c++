@@ -80,8 +80,8 @@ PostgresServer::PostgresServer() {
   dataDir_ = kj::str(dir_, "/data");
   KJ_ON_SCOPE_FAILURE(removeTree(dir_));
 
-  kj::StringPtr initdb[] = {"initdb", "-D", dataDir_, "-U",         "postgres", "-A",
-                            "trust",  "-E", "UTF8",   "--locale=C", "--no-sync"};
+  kj::StringPtr initdb[] = {"initdb", "-D",  dataDir_, "-U", "postgres", "-A", "trust",
+                            "-E",     "UTF8", "--locale=C", "--no-sync"};
   auto log = kj::str(dir_, "/initdb.log");
   pid_t pid = spawn(initdb, log, false);
   int status;
