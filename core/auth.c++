@@ -32,6 +32,13 @@ Authenticator::Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions o
       options_(options),
       cacheKey_(crypto::Secret::random(crypto::KEY_BYTES)) {
   auto& env = vault_.environment();
+  bool inStore = env.lmdb() == nullptr;
+  KJ_IF_MAYBE(chosen, options_.failuresInStore) { inStore = *chosen; }
+  if (inStore) {
+    throttles_ = kj::heap<StoreThrottleBook>(vault_);
+  } else {
+    throttles_ = kj::heap<MemoryThrottleBook>(options_.cacheCapacity);
+  }
   tickets_ = env.table("tickets");
   tokens_ = env.table("api-tokens");
   tokenNames_ = env.table("api-token-names");
@@ -46,8 +53,7 @@ int64_t Authenticator::nowMs() const {
 // ---- passwords ---------------------------------------------------------------------------
 
 kj::Maybe<Refusal> Authenticator::checkThrottle(kj::StringPtr key, int64_t now) {
-  auto mem = memory_.lockExclusive();
-  KJ_IF_MAYBE(t, mem->throttles.find(key)) {
+  KJ_IF_MAYBE(t, throttles_->find(key, now)) {
     if (t->blockedUntilMs > now) {
       uint32_t seconds = (t->blockedUntilMs - now + 999) / 1000;
       auto r = refuse(ErrorCode::THROTTLED, "",
@@ -60,47 +66,21 @@ kj::Maybe<Refusal> Authenticator::checkThrottle(kj::StringPtr key, int64_t now) 
 }
 
 bool Authenticator::underAttack(kj::StringPtr nameKey, int64_t now) {
-  auto mem = memory_.lockExclusive();
-  KJ_IF_MAYBE(t, mem->throttles.find(nameKey)) {
-    return now - t->lastMs <= 3'600'000 && t->failures > options_.accountBrakeFailures;
+  KJ_IF_MAYBE(t, throttles_->find(nameKey, now)) {
+    return now - t->lastMs <= THROTTLE_MEMORY_MS && t->failures > options_.accountBrakeFailures;
   }
   return false;
 }
 
 bool Authenticator::hasFailed(kj::StringPtr clientKey, int64_t now) {
-  auto mem = memory_.lockExclusive();
-  KJ_IF_MAYBE(t, mem->throttles.find(clientKey)) {
-    return now - t->lastMs <= 3'600'000 && t->failures > 0;
+  KJ_IF_MAYBE(t, throttles_->find(clientKey, now)) {
+    return now - t->lastMs <= THROTTLE_MEMORY_MS && t->failures > 0;
   }
   return false;
 }
 
 void Authenticator::recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t now) {
-  auto mem = memory_.lockExclusive();
-  if (mem->throttles.size() >= options_.cacheCapacity) {
-    // Bounded: forget entries idle for a minute, else start over. The worst an attacker
-    // gains by flooding names is that their own earlier delays are forgotten.
-    kj::Vector<kj::String> stale;
-    for (auto& e : mem->throttles) {
-      if (now - e.value.lastMs > 60'000) stale.add(kj::heapString(e.key));
-    }
-    for (auto& k : stale) mem->throttles.erase(k);
-    if (mem->throttles.size() >= options_.cacheCapacity) mem->throttles.clear();
-  }
-  auto& t = mem->throttles.findOrCreate(key, [&]() {
-    return kj::HashMap<kj::String, Throttle>::Entry{kj::heapString(key), Throttle()};
-  });
-  // Failures age out: an hour without one starts the count again, so a legitimate user is
-  // never locked out for good.
-  if (now - t.lastMs > 3'600'000) t.failures = 0;
-  ++t.failures;
-  t.lastMs = now;
-  if (t.failures > freeAttempts) {
-    uint32_t over = kj::min(t.failures - freeAttempts - 1, 16u);
-    int64_t delay =
-        kj::min<int64_t>(int64_t(1000) << over, options_.throttleMaxDelaySeconds * 1000);
-    t.blockedUntilMs = now + delay;
-  }
+  throttles_->recordFailure(key, freeAttempts, options_.throttleMaxDelaySeconds * 1000, now);
 }
 
 Result<kj::String> Authenticator::precheck(kj::StringPtr name, const crypto::Secret& password,
@@ -180,8 +160,8 @@ Result<Associate> Authenticator::checkPassword(kj::StringPtr name, const crypto:
 
   KJ_IF_MAYBE(a, vault_.verifyPassword(name, password)) {
     {
+      throttles_->forget(pairKey);
       auto mem = memory_.lockExclusive();
-      mem->throttles.erase(pairKey);
       if (mem->cache.size() >= options_.cacheCapacity) mem->cache.clear();
       mem->cache.upsert(
           kj::mv(cacheId),
@@ -202,6 +182,13 @@ Result<Associate> Authenticator::checkPassword(kj::StringPtr name, const crypto:
 WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
                                          uint32_t epoch) const {
   return vault_.replacePasswordHash(associateId, kj::mv(hash), epoch);
+}
+
+uint32_t Authenticator::sweepFailures() {
+  KJ_IF_MAYBE(book, kj::dynamicDowncastIfAvailable<StoreThrottleBook>(*throttles_)) {
+    return book->sweep(nowMs());
+  }
+  return 0;
 }
 
 void Authenticator::flushCache() {

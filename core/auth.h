@@ -8,10 +8,14 @@
 // the epoch (or the associate) and so ends every ticket at once.
 //
 // Thread-safety: reads may run on any thread; the throttle and cache are internally
-// locked. Never logs.
+// locked. Never logs. With a store shared by several hosts (anything but the embedded LMDB
+// file), failed attempts are counted in the store, so every host sees every host's failures;
+// the verification cache stays per process and is checked against the associate's stored
+// credential epoch on every hit, so a password change on any host ends it there too.
 
 #pragma once
 
+#include "throttle.h"
 #include "vault.h"
 #include <kj/map.h>
 
@@ -27,6 +31,9 @@ struct AuthOptions {
   // are refused for it; clean clients are not (docs/authentication.md).
   uint32_t accountBrakeFailures = 20;
   int64_t throttleMaxDelaySeconds = 60;
+  // Where failed attempts are counted: null decides by the store (in the store when it is
+  // shared by several hosts, i.e. not the embedded LMDB file; else in this process).
+  kj::Maybe<bool> failuresInStore;
 };
 
 struct IssuedTicket {
@@ -125,6 +132,9 @@ class Authenticator {
 
   // Forget cached password verifications (password change, removal).
   void flushCache();
+  // Deletes failure counts idle for an hour from a store-kept book (the daemon calls it
+  // hourly off the event loop); returns how many. Memory books forget on their own: 0.
+  uint32_t sweepFailures();
 
  private:
   Vault& vault_;
@@ -133,21 +143,18 @@ class Authenticator {
   store::Table tickets_, tokens_, tokenNames_, applications_, applicationNames_;
   crypto::Secret cacheKey_;  // random per start: cache entries mean nothing elsewhere
 
-  struct Throttle {
-    uint32_t failures = 0;
-    int64_t blockedUntilMs = 0;
-    int64_t lastMs = 0;
-  };
   struct CacheEntry {
     int32_t associateId;
     uint32_t epoch;
     int64_t expiresMs;
   };
   struct Memory {
-    kj::HashMap<kj::String, Throttle> throttles;
     kj::HashMap<kj::String, CacheEntry> cache;  // key: hex of a keyed hash of name+password
   };
   kj::MutexGuarded<Memory> memory_;
+  // Failed attempts: in this process for an LMDB vault; in the store, counted across every
+  // host, for a store shared by several daemons (core/throttle.h).
+  kj::Own<ThrottleBook> throttles_;
 
   int64_t nowMs() const;
   Result<kj::String> precheck(kj::StringPtr name, const crypto::Secret& password,

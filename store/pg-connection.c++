@@ -51,12 +51,16 @@ constexpr Prepared PREPARED[] = {
      4,
      {INT2, BYTEA, BYTEA, INT4}},
     {"count", "SELECT entries FROM credvault_tables WHERE tbl = $1", 1, {INT2}},
-    {"add_count", "UPDATE credvault_tables SET entries = entries + $2 WHERE tbl = $1", 2,
+    {"add_count",
+     "UPDATE credvault_tables SET entries = entries + $2 WHERE tbl = $1",
+     2,
      {INT2, INT8}},
     // Writers are serialised across every daemon on this database (docs/design.md
     // "PostgreSQL backend"); the transaction id lets a commit whose answer was lost be
     // looked up after reconnecting.
-    {"write_lock", "SELECT pg_advisory_xact_lock(7165064886127834113), pg_current_xact_id()", 0,
+    {"write_lock",
+     "SELECT pg_advisory_xact_lock(7165064886127834113), pg_current_xact_id()",
+     0,
      {}},
     {"bump",
      "WITH g AS (UPDATE credvault_generation SET generation = generation + 1 "
@@ -139,12 +143,12 @@ void pgFailure(PGconn* conn, PGresult* result, kj::StringPtr what) {
   const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
   auto message = firstLine(primary);
   if (isUnavailableState(s)) {
-    throwStorageFailure(what, kj::str("the database server cannot serve now: ", message,
-                                      " (SQLSTATE ", s, ")"));
+    throwStorageFailure(
+        what, kj::str("the database server cannot serve now: ", message, " (SQLSTATE ", s, ")"));
   }
-  kj::throwFatalException(kj::Exception(
-      kj::Exception::Type::FAILED, __FILE__, __LINE__,
-      kj::str("PostgreSQL refused ", what, ": ", message, " (SQLSTATE ", s, ")")));
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                    kj::str("PostgreSQL refused ", what, ": ", message, " (SQLSTATE ", s, ")")));
 }
 
 kj::Maybe<kj::String> conninfoProblem(kj::StringPtr conninfo) {
@@ -354,9 +358,7 @@ Result Connection::exec(kj::StringPtr sql, kj::StringPtr what) {
   KJ_REQUIRE(!pipeline_ || PQpipelineStatus(conn_) == PQ_PIPELINE_OFF);
   Result r(PQexec(conn_, sql.cStr()));
   auto status = r.get() == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(r.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    pgFailure(conn_, r.get(), what);
-  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) { pgFailure(conn_, r.get(), what); }
   return r;
 }
 

@@ -231,6 +231,10 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
     for (auto& s : statements) all.add(s);
     kj::Maybe<kj::Exception> failure;
     kj::Array<Result> results;
+    // Once BEGIN was sent the server may hold a transaction, even if a later statement of
+    // the same round trip failed: the end of the session must close it.
+    bool wasBegun = begun;
+    begun = true;
     try {
       results = conn->run(all, what);
     } catch (const kj::Exception& e) { failure = kj::cp(e); }
@@ -238,7 +242,8 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
       if (!lostConnection(*e) || conn->usable()) kj::throwFatalException(kj::mv(*e));
       // The connection is gone. Before the transaction began nothing is lost: one more try
       // on a new connection (the pool's idle ones die with a server restart unnoticed).
-      if (!begun && attempt == 0) {
+      if (!wasBegun && attempt == 0) {
+        begun = false;
         conn = store.connect();
         continue;
       }
@@ -249,7 +254,6 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
     }
     pending.clear();
     if (withLock) xid = uint64_t(results[skip - 1].int64(0, 1));
-    begun = true;
     auto out = kj::heapArrayBuilder<Result>(statements.size());
     for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
     return out.finish();
@@ -264,7 +268,6 @@ void Session::commit(kj::ArrayPtr<const Statement> extra) {
   kj::Vector<Statement> all;
   for (auto& s : extra) all.add(s);
   all.add(Statement{nullptr, "COMMIT", {}});
-  kj::Maybe<kj::Exception> failure;
   try {
     auto results = run(all, "committing");
     committed = true;
@@ -274,9 +277,11 @@ void Session::commit(kj::ArrayPtr<const Statement> extra) {
     }
     return;
   } catch (const RerunTransaction&) {
+    // A serialization failure or deadlock on a live connection: the transaction is still
+    // open there (the session's end rolls it back) and runs again.
+    if (conn->usable()) throw;
     // Lost before or during COMMIT: see below.
     committed = true;
-    failure = kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str("lost"));
   }
   // The answer to COMMIT was lost with the connection. Ask a new connection what became of
   // this transaction id.
@@ -435,7 +440,9 @@ PostgresStore::PostgresStore(PostgresOptions options)
     : options_(kj::mv(options)),
       params_{kj::heapString(options_.conninfo), nullptr},
       location_(pg::describeConninfo(options_.conninfo)) {
-  KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) { operatorFailure(kj::mv(*problem)); }
+  KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) {
+    operatorFailure(kj::mv(*problem));
+  }
   KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
   KJ_REQUIRE(options_.connections >= 1, "postgresql needs at least one connection");
   setUpSchema();
@@ -493,17 +500,16 @@ void PostgresStore::setUpSchema() {
 kj::Own<Connection> PostgresStore::lease() {
   kj::Own<Connection> conn;
   bool opening = false;
-  pool_.when(
-      [&](const Pool& p) { return !p.idle.empty() || p.open < options_.connections; },
-      [&](Pool& p) {
-        if (!p.idle.empty()) {
-          conn = kj::mv(p.idle.back());
-          p.idle.removeLast();
-        } else {
-          ++p.open;
-          opening = true;
-        }
-      });
+  pool_.when([&](const Pool& p) { return !p.idle.empty() || p.open < options_.connections; },
+             [&](Pool& p) {
+               if (!p.idle.empty()) {
+                 conn = kj::mv(p.idle.back());
+                 p.idle.removeLast();
+               } else {
+                 ++p.open;
+                 opening = true;
+               }
+             });
   if (conn.get() != nullptr && !conn->usable()) {
     conn = nullptr;
     opening = true;

@@ -3,6 +3,7 @@
 // application tokens in both modes, and nothing of it in clear in the LMDB file.
 
 #include "core/auth.h"
+#include "core/throttle.h"
 #include "core/limits.h"
 #include "crypto/aead.h"
 #include "test-util.h"
@@ -61,11 +62,21 @@ class AuthTest : public ::testing::Test {
     return p;
   }
 
-  std::string file() {
-    std::ifstream in((dir / "data.mdb").cStr(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+  // Everything the store could leak (data.mdb, or PostgreSQL's rows and log).
+  std::string file() { return world.where.everyStoredByte(); }
+};
+
+// The throttle's rules, with failures counted in this process (an LMDB vault) and in the
+// store (a store shared by several hosts: core/throttle.h).
+class ThrottleTest : public AuthTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    world.authOptions.failuresInStore = GetParam();
+    AuthTest::SetUp();
   }
 };
+INSTANTIATE_TEST_SUITE_P(Books, ThrottleTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "InStore" : "InMemory"; });
 
 TEST_F(AuthTest, PasswordLoginIgnoresNameCaseAndRefusesWrongPasswordsAlike) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
@@ -85,7 +96,7 @@ TEST_F(AuthTest, MalformedLoginInputIsRefusedWithoutDamage) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
 }
 
-TEST_F(AuthTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
+TEST_P(ThrottleTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
   for (int i = 0; i < 3; i++) {
     EXPECT_VAULT_ERROR(login("alice", "bad"), ErrorCode::NOT_AUTHENTICATED, "");
   }
@@ -103,7 +114,7 @@ TEST_F(AuthTest, FailuresAreThrottledWithGrowingDelaysThatEnd) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
 }
 
-TEST_F(AuthTest, AnAttackersFailuresNeverLockTheOwnerOut) {
+TEST_P(ThrottleTest, AnAttackersFailuresNeverLockTheOwnerOut) {
   // Someone guesses alice's password from their own address, far past every free attempt.
   for (int i = 0; i < 12; i++) {
     clock.advance(61 * kj::SECONDS);  // waiting out every delay: the worst case for us
@@ -115,7 +126,7 @@ TEST_F(AuthTest, AnAttackersFailuresNeverLockTheOwnerOut) {
   EXPECT_EQ(login("alice", "correct horse", "home").value().id, alice.id);
 }
 
-TEST_F(AuthTest, TheAccountBrakeStopsOnlyClientsThatFailedBefore) {
+TEST_P(ThrottleTest, TheAccountBrakeStopsOnlyClientsThatFailedBefore) {
   // A distributed guesser: 30 addresses, one guess each (none reaches a per-client limit).
   for (int i = 0; i < 30; i++) {
     EXPECT_VAULT_ERROR(login("alice", "guess", kj::str("bot-", i)), ErrorCode::NOT_AUTHENTICATED,
@@ -132,13 +143,60 @@ TEST_F(AuthTest, TheAccountBrakeStopsOnlyClientsThatFailedBefore) {
   EXPECT_EQ(login("alice", "correct horse", "bot-3").value().id, alice.id);
 }
 
-TEST_F(AuthTest, OneClientSprayingNamesIsThrottledPerClient) {
+TEST_P(ThrottleTest, OneClientSprayingNamesIsThrottledPerClient) {
   for (int i = 0; i < 16; i++) {
     EXPECT_VAULT_ERROR(login(kj::str("user", i), "bad", "attacker"), ErrorCode::NOT_AUTHENTICATED,
                        "");
   }
   EXPECT_VAULT_ERROR(login("alice", "correct horse", "attacker"), ErrorCode::THROTTLED, "");
   EXPECT_EQ(login("alice", "correct horse", "someone-else").value().id, alice.id);
+}
+
+// Two daemons on one shared store (here: two authenticators on one vault) count the same
+// failures: an attacker gains nothing by spreading guesses over hosts. The book holds no name
+// or client address in clear, and entries idle for an hour are swept.
+TEST_F(AuthTest, FailuresCountedInTheStoreAddUpAcrossHostsAndAreSwept) {
+  world.authOptions.failuresInStore = true;
+  world.open();
+  Authenticator other(*vault, clock, world.authOptions);
+  auto loginAt = [&](Authenticator& host, kj::StringPtr password) {
+    kj::Maybe<kj::String> rehash;
+    auto p = pw(password);
+    return host.checkPassword("alice", p, "guesser-10.9.8.7", rehash);
+  };
+  // Two guesses on each host: four in all, past the three free ones.
+  for (int i = 0; i < 2; i++) {
+    EXPECT_VAULT_ERROR(loginAt(*auth, "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+    EXPECT_VAULT_ERROR(loginAt(other, "bad"), ErrorCode::NOT_AUTHENTICATED, "");
+  }
+  EXPECT_VAULT_ERROR(loginAt(*auth, "correct horse"), ErrorCode::THROTTLED, "");
+  EXPECT_VAULT_ERROR(loginAt(other, "correct horse"), ErrorCode::THROTTLED, "");
+
+  auto text = file();
+  EXPECT_EQ(text.find("guesser-10.9.8.7"), std::string::npos);
+  EXPECT_EQ(text.find("alice\nguesser"), std::string::npos);
+
+  StoreThrottleBook book(*vault);
+  int64_t now = (clock.now() - kj::UNIX_EPOCH) / kj::MILLISECONDS;
+  EXPECT_EQ(book.sweep(now), 0u);                           // all fresh
+  EXPECT_EQ(book.sweep(now + THROTTLE_MEMORY_MS + 1), 3u);  // (name, client), client, name
+  clock.advance(2 * kj::SECONDS);
+  EXPECT_EQ(loginAt(other, "correct horse").value().id, alice.id);
+}
+
+TEST(ThrottleRules, FreeAttemptsThenDoublingDelaysUpToTheCapForgottenAfterAnHour) {
+  ThrottleState s;
+  for (int i = 0; i < 3; i++) s = afterFailure(s, 3, 60'000, 1000);
+  EXPECT_EQ(s.failures, 3u);
+  EXPECT_EQ(s.blockedUntilMs, 0);
+  s = afterFailure(s, 3, 60'000, 1000);
+  EXPECT_EQ(s.blockedUntilMs, 2000);  // 1 s
+  s = afterFailure(s, 3, 60'000, 1000);
+  EXPECT_EQ(s.blockedUntilMs, 3000);  // 2 s
+  for (int i = 0; i < 30; i++) s = afterFailure(s, 3, 60'000, 1000);
+  EXPECT_EQ(s.blockedUntilMs, 61'000);  // never past the cap
+  s = afterFailure(s, 3, 60'000, 1000 + THROTTLE_MEMORY_MS + 1);
+  EXPECT_EQ(s.failures, 1u);  // an hour later the count starts again
 }
 
 TEST_F(AuthTest, CachedVerificationEndsWithThePassword) {

@@ -1,7 +1,7 @@
 // A store for the daemon's tests that says it may block (as PostgreSQL does) and counts every
 // transaction opened on the event loop's thread: the in-process daemon tests run on it to prove
 // that no handler, identity re-check, listing or status reads or writes the store on the loop
-// (rpc-server.h, SHORT_READS_PER_UID). It keeps the records in a real LMDB environment.
+// (rpc-server.h, SHORT_READS_PER_UID). It keeps the records in the test's real store.
 
 #pragma once
 
@@ -13,7 +13,7 @@ namespace credvault::daemon::testing {
 
 class LoopGuardStore final : public store::Store {
  public:
-  explicit LoopGuardStore(store::Environment& inner) : inner_(inner) {}
+  explicit LoopGuardStore(store::Store& inner) : inner_(inner) {}
 
   // From now on, a transaction on the calling thread (the event loop's) is a violation.
   void arm() {
@@ -51,7 +51,7 @@ class LoopGuardStore final : public store::Store {
   }
 
  private:
-  store::Environment& inner_;
+  store::Store& inner_;
   pthread_t loop_{};
   bool armed_ = false;
   uint64_t violations_ = 0;

@@ -53,7 +53,7 @@ struct Daemon {
   support::VaultWorld world;
   TempDir& dir = world.dir;
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  store::Environment& env;
+  store::Store& env;
   store::Store& store;  // what the service uses: the guard when there is one, else env
   core::Vault& vault;
   core::Authenticator& auth;
@@ -63,7 +63,7 @@ struct Daemon {
   AuditLog audit;
   Service service;
 
-  static store::Environment& open(support::VaultWorld& world, bool strangerIsGateway) {
+  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway) {
     world.identityOptions.systemUids = kj::heapArray<uint32_t>({900});
     if (strangerIsGateway)
       world.identityOptions.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});

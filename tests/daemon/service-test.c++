@@ -181,7 +181,7 @@ TEST_F(ServiceTest, TokenSessionsDieOnRevocationAndTokensDieWithTheirAssociate) 
 
 // What someone who can write the file does to the uid -> associate index: the first two
 // entries trade values. Returns how many entries the index holds (nothing is swapped below 2).
-size_t swapFirstTwoUidIndexValues(store::Environment& env) {
+size_t swapFirstTwoUidIndexValues(store::Store& env) {
   auto table = env.table("associate-uids");
   size_t entries = 0;
   env.write([&](store::WriteTxn& txn) {

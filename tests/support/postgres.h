@@ -13,6 +13,7 @@
 
 #include <kj/string.h>
 #include <sys/types.h>
+#include <string>
 
 namespace credvault::support {
 
@@ -28,10 +29,14 @@ class PostgresServer {
   ~PostgresServer() noexcept(false);
 
   // A conninfo for a new, empty database of its own (CREATE DATABASE ... TEMPLATE template0).
-  kj::String freshDatabase();
+  // `durable` false: commits there do not wait for the WAL flush (synchronous_commit = off),
+  // for tests of logic rather than of durability, which commit thousands of times.
+  kj::String freshDatabase(bool durable = true);
   // The conninfo for an existing database.
   kj::String conninfo(kj::StringPtr database) const;
   kj::StringPtr socketDir() const { return dir_; }
+  // The server's log so far (for scans for secrets).
+  std::string log() const;
 
   // Fast shutdown (SIGINT: clients are disconnected, everything committed is kept).
   void stop();
@@ -47,7 +52,7 @@ class PostgresServer {
 
  private:
   PostgresServer();
-  kj::String dir_;      // the socket directory and, under it, the data directory
+  kj::String dir_;  // the socket directory and, under it, the data directory
   kj::String dataDir_;
   uid_t uid_;
   gid_t gid_;
