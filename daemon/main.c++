@@ -224,6 +224,20 @@ class Main {
     return nullptr;
   }
 
+  // Every hour: the failed-login counts idle for an hour leave the shared store.
+  static kj::Promise<void> sweepFailures(kj::Timer& timer, BlockingPool& pool,
+                                         core::Authenticator& auth) {
+    return timer.afterDelay(1 * kj::HOURS).then([&timer, &pool, &auth]() {
+      return pool.run<uint32_t>([&auth]() { return auth.sweepFailures(); })
+          .then([&timer, &pool, &auth](Outcome<uint32_t> swept) {
+            KJ_IF_MAYBE(f, swept.failure) {
+              logf(Level::WARNING, kj::str("the failure sweep did not run: ", f->getDescription()));
+            }
+            return sweepFailures(timer, pool, auth);
+          });
+    });
+  }
+
   // SIGHUP reopens the audit log (after logrotate moved it).
   static kj::Promise<void> reopenOnHangup(kj::UnixEventPort& port, AuditLog& audit) {
     return port.onSignal(SIGHUP).then([&port, &audit](siginfo_t) {
@@ -612,6 +626,16 @@ class Main {
                      logf(Level::ERROR, kj::str("expiry warnings stopped: ", e.getDescription()));
                    });
     }
+    // A store shared by several hosts keeps the failed-login counts in the database (core/
+    // throttle.h): entries idle for an hour are swept hourly, on the maintenance worker (a
+    // write transaction never runs on the event loop). In-process counts need no sweep.
+    kj::Promise<void> sweeping =
+        env.mayBlock()
+            ? sweepFailures(io.provider->getTimer(), service.maintenance(), auth)
+                  .eagerlyEvaluate([](kj::Exception&& e) {
+                    logf(Level::ERROR, kj::str("failure sweep stopped: ", e.getDescription()));
+                  })
+            : kj::Promise<void>(kj::READY_NOW);
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
@@ -643,6 +667,7 @@ class Main {
     listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
     expiry = nullptr;
+    sweeping = nullptr;
     receiver = nullptr;
     // A script that waits for the socket to appear must not find the old one.
     KJ_IF_MAYBE(id, boundSocket) { removeSocketIf(config_.socket, *id); }

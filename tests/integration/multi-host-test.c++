@@ -230,6 +230,74 @@ TEST_F(MultiHost, ADatabaseOutageIsUnavailableThenServedAgainWithoutARestart) {
   EXPECT_TRUE(a.daemon.running());
 }
 
+// kill -9 of host A while it saves: every save A acknowledged is read through host B.
+TEST_F(MultiHost, KillingAHostDuringSavesLosesNothingAcknowledged) {
+  Host& a = host();
+  Host& b = host();
+  a.daemon.start();
+  shareKey(a, b);
+  b.daemon.start();
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  auto& ws = io.waitScope;
+  int32_t alice;
+  {
+    Client cb(io, b.daemon.socket());
+    auto add = cb.admin().addAssociateRequest();
+    add.setName("alice");
+    add.setKind(rpc::Kind::USER);
+    add.setUnixUid(-1);
+    auto r = add.send().wait(ws);
+    ASSERT_EQ(errorOf(r), "ok");
+    alice = r.getAssociate().getAssociateId();
+  }
+  int acknowledged = 0;
+  {
+    Client ca(io, a.daemon.socket());
+    auto s = ca.root();
+    pid_t victim = a.daemon.pid();
+    std::thread killer([victim]() {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      kill(victim, SIGKILL);
+    });
+    KJ_DEFER(killer.join());
+    // Eight saves in flight at a time, until the connection breaks.
+    bool broken = false;
+    for (int round = 0; round < 10000 && !broken; ++round) {
+      kj::Vector<kj::Promise<bool>> batch;
+      for (int j = 0; j < 8; ++j) {
+        int n = round * 8 + j;
+        auto save = s.saveRequest();
+        save.setAssociateId(alice);
+        save.setType("imap");
+        auto c = save.initCredential();
+        c.setPublicValue(kj::str("user", n, "@example.com"));
+        c.setSecretValue(kj::str("killed-Secret-", n));
+        c.setIsActive(true);
+        batch.add(save.send().then([](auto r) { return !r.hasError(); },
+                                   [](kj::Exception&&) { return false; }));
+      }
+      for (bool ok : kj::joinPromises(batch.releaseAsArray()).wait(ws)) {
+        if (ok) {
+          ++acknowledged;
+        } else {
+          broken = true;
+        }
+      }
+    }
+  }
+  a.daemon.wait();
+  ASSERT_GT(acknowledged, 0);
+  Client cb(io, b.daemon.socket());
+  auto get = cb.root().getRequest();
+  get.setAssociateId(alice);
+  get.setType("imap");
+  auto r = get.send().wait(ws);
+  ASSERT_EQ(errorOf(r), "ok");
+  EXPECT_GE(r.getCredentials().size(), static_cast<unsigned>(acknowledged));
+  printf("[ multi-host ] %d saves acknowledged before kill -9, %u found through B\n", acknowledged,
+         r.getCredentials().size());
+}
+
 // LMDB -> PostgreSQL -> LMDB keeps every credential (credvaultd --migrate-to).
 TEST_F(MultiHost, AMigrationRoundTripKeepsEveryCredential) {
   TempDir dir;
