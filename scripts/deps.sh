@@ -6,13 +6,14 @@
 #                                 systemd, the third-party SOAP clients (PHP, node-soap)
 #   scripts/deps.sh --packaging   the above plus what builds the .deb/.rpm
 set -euo pipefail
-RUN_PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev liblmdb-dev
+RUN_PKGS=(meson ninja-build g++ pkg-config capnproto libcapnp-dev libssl-dev liblmdb-dev libpq-dev
           libsodium-dev libsystemd-dev)
 # php-cli php-soap libxml2-utils python3-xmlschema: the third-party SOAP client and WSDL
 # tests (python3-xmlschema ships the XML Schema for schemas that xmllint checks against).
-# zsh: the credvaultctl completion test.
+# zsh: the credvaultctl completion test. postgresql-15: the PostgreSQL backend's tests start
+# a throw-away server of their own (tests/support/postgres.h).
 TEST_PKGS=(libgtest-dev curl openssl python3-zeep systemd wrk clang-format
-           php-cli php-soap libxml2-utils python3-xmlschema zsh)
+           php-cli php-soap libxml2-utils python3-xmlschema zsh postgresql-15)
 PKGS=("${RUN_PKGS[@]}")
 if [ "${1:-}" != "--run" ]; then
   PKGS+=("${TEST_PKGS[@]}")

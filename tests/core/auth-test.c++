@@ -62,10 +62,8 @@ class AuthTest : public ::testing::Test {
     return p;
   }
 
-  std::string file() {
-    std::ifstream in((dir / "data.mdb").cStr(), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  // Everything the store could leak (data.mdb, or PostgreSQL's rows and log).
+  std::string file() { return world.where.everyStoredByte(); }
 };
 
 // The throttle's rules, with failures counted in this process (an LMDB vault) and in the

@@ -42,7 +42,7 @@ class IdentityTest : public ::testing::TestWithParam<AuthMethod> {
   std::unique_ptr<Vault>& vault = world.vault;
   std::unique_ptr<Authenticator>& auth = world.auth;
   std::unique_ptr<Identity>& identity = world.identity;
-  std::unique_ptr<store::Environment>& env = world.env;
+  support::StoreHandle& env = world.env;
   Principal& root = world.root;
   Associate user, userAdmin, system, other;
   kj::String appToken;

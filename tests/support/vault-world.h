@@ -1,5 +1,6 @@
-// A vault as core's and the daemon's tests need it: a real LMDB environment in a temporary
-// directory, the Vault on it (with a random master key kept for reopening, and the cheapest
+// A vault as core's and the daemon's tests need it: a real store (LMDB in a temporary
+// directory, or PostgreSQL when CREDVAULT_TEST_STORE=postgresql: tests/support/test-store.h),
+// the Vault on it (with a random master key kept for reopening, and the cheapest
 // password parameters), the Authenticator and the Identity on top, all on one clock — a
 // FakeClock the test moves, or the system's — and the principals tests act as.
 
@@ -12,6 +13,7 @@
 #include "crypto/password.h"
 #include "tests/support/clock.h"
 #include "tests/support/temp-dir.h"
+#include "tests/support/test-store.h"
 
 #include <memory>
 
@@ -43,22 +45,24 @@ class VaultWorld {
   enum class Clock { FAKE, SYSTEM };
   explicit VaultWorld(Clock which = Clock::FAKE, kj::StringPtr label = "credvault-test")
       : dir(label),
+        where(dir.path()),
         clockInUse(which == Clock::FAKE ? static_cast<const kj::Clock&>(clock)
                                         : kj::systemPreciseCalendarClock()) {}
   ~VaultWorld() noexcept { close(); }  // noexcept: gtest fixtures hold it
   KJ_DISALLOW_COPY(VaultWorld);
 
   TempDir dir;
+  TestStore where;              // the store's directory or database
   FakeClock clock;              // moves only when the test advances it
   const kj::Clock& clockInUse;  // what the vault, authenticator and identity read
   // Plain bytes, so that the master key survives close() for the next open().
   kj::Array<kj::byte> master = kj::heapArray(crypto::Secret::random(crypto::KEY_BYTES).reveal());
-  store::Options storeOptions;  // durable = false where a test does not restart (fuzzing)
+  store::Options storeOptions;  // LMDB: durable = false where a test does not restart (fuzzing)
   core::AuthOptions authOptions;
   core::IdentityOptions identityOptions;
   core::Principal root = rootPrincipal();
 
-  std::unique_ptr<store::Environment> env;
+  StoreHandle env;
   std::unique_ptr<core::Vault> vault;
   std::unique_ptr<core::Authenticator> auth;
   std::unique_ptr<core::Identity> identity;
@@ -66,7 +70,7 @@ class VaultWorld {
   // Opens (or, after close(), reopens as a restart would) with the options above.
   void open() {
     close();
-    env = std::make_unique<store::Environment>(dir.path(), storeOptions);
+    env = where.open(storeOptions);
     core::VaultOptions options;
     options.passwordParams = crypto::minimalPasswordParams();
     vault = std::make_unique<core::Vault>(*env, crypto::Secret::copyOf(master.asPtr()), clockInUse,

@@ -1,0 +1,651 @@
+#include "postgres.h"
+
+#include "pg-connection.h"
+#include <libpq-fe.h>
+#include <kj/debug.h>
+#include <kj/map.h>
+#include <kj/mutex.h>
+#include <kj/thread.h>
+#include <kj/vector.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace credvault::store {
+
+namespace {
+
+using pg::Connection;
+using pg::Param;
+using pg::Result;
+using pg::Statement;
+using Bytes = kj::ArrayPtr<const kj::byte>;
+
+// Session-level lock held while the relations are created or migrated; the writer lock
+// (pg-connection.c++ "write_lock") is another key.
+constexpr const char SCHEMA_LOCK[] = "7165064886127834114";
+constexpr const char CHANNEL[] = "credvault_generation";
+// Reruns of one write transaction after a serialization failure or deadlock (another
+// session than ours is involved: ours are serialised by the writer lock) or a connection
+// lost before COMMIT.
+constexpr unsigned MAX_RERUNS = 8;
+// Scans read pages of rows, growing: a visitor that stops early reads little, a long scan
+// holds at most one page.
+constexpr int32_t FIRST_PAGE = 16;
+constexpr int32_t MAX_PAGE = 1024;
+
+// Schema version 1: every table of the store in one relation, its rows' bytes as LMDB holds
+// them. Values are ciphertext: EXTERNAL storage keeps TOAST from trying to compress them.
+constexpr const char CREATE_V1[] = R"(
+BEGIN;
+CREATE TABLE credvault_schema (version integer NOT NULL);
+CREATE TABLE credvault_tables (
+  tbl smallint PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  entries bigint NOT NULL DEFAULT 0);
+CREATE TABLE credvault_kv (
+  tbl smallint NOT NULL,
+  key bytea NOT NULL,
+  value bytea NOT NULL,
+  PRIMARY KEY (tbl, key));
+ALTER TABLE credvault_kv ALTER COLUMN value SET STORAGE EXTERNAL;
+CREATE TABLE credvault_generation (generation bigint NOT NULL);
+INSERT INTO credvault_generation VALUES (1);
+INSERT INTO credvault_schema VALUES (1);
+COMMIT;
+)";
+
+[[noreturn]] void operatorFailure(kj::String message) {
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
+
+bool lostConnection(const kj::Exception& e) {
+  return storageFailureOf(e) == StorageFailure::UNAVAILABLE;
+}
+
+// The smallest key greater than every key that starts with `prefix`, or null when there is
+// none (an empty prefix, or one of 0xff bytes only).
+kj::Maybe<kj::Array<kj::byte>> successor(Bytes prefix) {
+  size_t n = prefix.size();
+  while (n > 0 && prefix[n - 1] == 0xff) --n;
+  if (n == 0) return nullptr;
+  auto out = kj::heapArray<kj::byte>(prefix.slice(0, n));
+  ++out[n - 1];
+  return kj::mv(out);
+}
+
+class PostgresStore;
+
+// One top-level transaction's connection. Statements that need no answer of their own
+// (BEGIN, the writer lock, SAVEPOINT, RELEASE) wait in `pending` and go with the next
+// statement, in the same round trip.
+struct Session {
+  Session(PostgresStore& store, bool write);
+  ~Session() noexcept(false);
+  KJ_DISALLOW_COPY(Session);
+
+  PostgresStore& store;
+  bool write;
+  kj::Own<Connection> conn;
+  bool begun = false;
+  bool committed = false;
+  kj::Vector<kj::String> pending;
+  kj::Maybe<uint64_t> xid;  // this write transaction's id, once begun
+  kj::Vector<Result> kept;  // the results whose bytes get() handed out
+  unsigned savepoints = 0;
+  bool moveGeneration = false;
+
+  kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
+  Result one(const Statement& s, kj::StringPtr what) { return kj::mv(run({&s, 1}, what)[0]); }
+  void commit(kj::ArrayPtr<const Statement> extra);
+};
+
+class PgTxn final : public TxnBackend {
+ public:
+  // Top level.
+  explicit PgTxn(kj::Own<Session> session)
+      : owned_(kj::mv(session)), s_(*owned_), parent_(nullptr), savepoint_(0) {}
+  // Nested.
+  PgTxn(Session& session, PgTxn& parent, unsigned savepoint)
+      : s_(session), parent_(&parent), savepoint_(savepoint) {}
+  ~PgTxn() noexcept(false);
+  KJ_DISALLOW_COPY(PgTxn);
+
+  Session& session() const { return s_; }
+
+  kj::Maybe<Bytes> get(Table table, Bytes key) const override;
+  void scan(Table table, Bytes prefix,
+            kj::FunctionParam<bool(Bytes key, Bytes value)> visit) const override;
+  uint64_t count(Table table) const override;
+  void put(Table table, Bytes key, Bytes value) override;
+  bool del(Table table, Bytes key) override;
+  kj::Own<TxnBackend> beginNested() override;
+  void commit() override;
+
+ private:
+  kj::Own<Session> owned_;
+  Session& s_;
+  PgTxn* parent_;
+  unsigned savepoint_;
+  bool done_ = false;
+  // Entry-count changes by table, applied at the top-level commit (credvault_tables.entries),
+  // kept per level so that an undone savepoint takes its own back.
+  kj::HashMap<unsigned, int64_t> deltas_;
+
+  void addDelta(unsigned table, int64_t d) {
+    deltas_.upsert(table, d, [](int64_t& old, int64_t n) { old += n; });
+  }
+  // Removes this level's SAVEPOINT if it never left the client; true if it did not.
+  bool unsentSavepoint();
+};
+
+struct Be16 {
+  kj::byte bytes[2];
+  explicit Be16(unsigned v) : bytes{kj::byte(v >> 8), kj::byte(v)} {}
+  Param param() const { return Param::of(bytes); }
+};
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(PostgresOptions options);
+  ~PostgresStore() noexcept(false);
+  KJ_DISALLOW_COPY(PostgresStore);
+
+  kj::StringPtr backendName() const override { return "postgresql"; }
+  kj::StringPtr location() const override { return location_; }
+  bool mayBlock() const override { return true; }
+  Table table(kj::StringPtr name) override;
+  kj::Maybe<Table> existingTable(kj::StringPtr name) override;
+  bool readOnly() const override { return options_.readOnly; }
+  ReadTxn read() override;
+  StoreStats stats() override;
+
+  kj::Own<Connection> lease();
+  void giveBack(kj::Own<Connection> conn);
+  kj::Own<Connection> connect() { return kj::heap<Connection>(params_); }
+
+ protected:
+  void runWrite(kj::FunctionParam<void(WriteTxn&)> body) override;
+
+ private:
+  PostgresOptions options_;
+  pg::ConnectParams params_;
+  kj::String location_;
+
+  struct Pool {
+    kj::Vector<kj::Own<Connection>> idle;
+    unsigned open = 0;  // idle + leased + being opened
+  };
+  kj::MutexGuarded<Pool> pool_;
+  kj::MutexGuarded<kj::HashMap<kj::String, unsigned>> tables_;
+
+  // The listener (other hosts' commits). While it is not listening, every transaction moves
+  // the generation, so that no cache outlives a commit it could not hear of.
+  bool listening_ = false;  // __atomic
+  bool stopping_ = false;   // __atomic
+  int wakeFd_ = -1;
+  kj::Own<kj::Thread> listener_;
+
+  void setUpSchema();
+  void listen();
+  bool isListening() const { return __atomic_load_n(&listening_, __ATOMIC_ACQUIRE); }
+  void freshIfDeaf() {
+    if (!isListening()) moveGeneration();
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+Session::Session(PostgresStore& store, bool write) : store(store), write(write) {
+  conn = store.lease();
+  if (write) {
+    pending.add(kj::str("BEGIN"));
+  } else {
+    pending.add(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  }
+}
+
+Session::~Session() noexcept(false) {
+  if (conn.get() == nullptr) return;
+  if (begun && !committed && conn->usable()) {
+    // A read transaction's end, or an aborted write: nobody waits for the answer.
+    Statement end{nullptr, write ? "ROLLBACK" : "COMMIT", {}};
+    kj::runCatchingExceptions([&]() { conn->send({&end, 1}); });
+  }
+  store.giveBack(kj::mv(conn));
+}
+
+kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what) {
+  for (unsigned attempt = 0;; ++attempt) {
+    kj::Vector<Statement> all;
+    bool withLock = write && !begun;
+    for (auto& p : pending) all.add(Statement{nullptr, p, {}});
+    size_t skip = all.size();
+    if (withLock) {
+      all.add(Statement{"write_lock", nullptr, {}});
+      ++skip;
+    }
+    for (auto& s : statements) all.add(s);
+    kj::Maybe<kj::Exception> failure;
+    kj::Array<Result> results;
+    // Once BEGIN was sent the server may hold a transaction, even if a later statement of
+    // the same round trip failed: the end of the session must close it.
+    bool wasBegun = begun;
+    begun = true;
+    try {
+      results = conn->run(all, what);
+    } catch (const kj::Exception& e) { failure = kj::cp(e); }
+    KJ_IF_MAYBE(e, failure) {
+      if (!lostConnection(*e) || conn->usable()) kj::throwFatalException(kj::mv(*e));
+      // The connection is gone. Before the transaction began nothing is lost: one more try
+      // on a new connection (the pool's idle ones die with a server restart unnoticed).
+      if (!wasBegun && attempt == 0) {
+        begun = false;
+        conn = store.connect();
+        continue;
+      }
+      // A write transaction runs again from the start on a new connection (Store::write);
+      // a read transaction's snapshot is gone: the caller hears that the server is unavailable.
+      if (write) throw RerunTransaction();
+      kj::throwFatalException(kj::mv(*e));
+    }
+    pending.clear();
+    if (withLock) xid = uint64_t(results[skip - 1].int64(0, 1));
+    auto out = kj::heapArrayBuilder<Result>(statements.size());
+    for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
+    return out.finish();
+  }
+}
+
+void Session::commit(kj::ArrayPtr<const Statement> extra) {
+  if (!begun && extra.size() == 0) {
+    committed = true;  // nothing was read or written
+    return;
+  }
+  kj::Vector<Statement> all;
+  for (auto& s : extra) all.add(s);
+  all.add(Statement{nullptr, "COMMIT", {}});
+  try {
+    auto results = run(all, "committing");
+    committed = true;
+    // After a failed statement PostgreSQL answers COMMIT with ROLLBACK.
+    if (results.back().commandStatus() != "COMMIT") {
+      operatorFailure(kj::str("PostgreSQL rolled the transaction back instead of committing it"));
+    }
+    return;
+  } catch (const RerunTransaction&) {
+    // A serialization failure or deadlock on a live connection: the transaction is still
+    // open there (the session's end rolls it back) and runs again.
+    if (conn->usable()) throw;
+    // Lost before or during COMMIT: see below.
+    committed = true;
+  }
+  // The answer to COMMIT was lost with the connection. Ask a new connection what became of
+  // this transaction id.
+  auto unknown = [&]() {
+    throwStorageFailure("committing",
+                        "the database server connection was lost while committing; the "
+                        "outcome of the write is unknown");
+  };
+  KJ_IF_MAYBE(id, xid) {
+    kj::Maybe<kj::String> status;
+    kj::runCatchingExceptions([&]() {
+      auto fresh = store.connect();
+      kj::byte buf[8];
+      putBe64(buf, *id);
+      Param p = Param::of(buf);
+      Statement s{"xact_status", nullptr, {&p, 1}};
+      auto r = fresh->run({&s, 1}, "asking for a commit's outcome");
+      if (!r[0].isNull(0, 0)) {
+        auto b = r[0].bytes(0, 0);
+        status = kj::heapString(reinterpret_cast<const char*>(b.begin()), b.size());
+      }
+      store.giveBack(kj::mv(fresh));
+    });
+    KJ_IF_MAYBE(st, status) {
+      if (*st == "committed") return;
+      if (*st == "aborted") throw RerunTransaction();
+    }
+  }
+  unknown();
+}
+
+// ---------------------------------------------------------------------------------------
+
+PgTxn::~PgTxn() noexcept(false) {
+  if (done_ || parent_ == nullptr) return;
+  // An undone savepoint: its changes and its entry counts go.
+  if (unsentSavepoint()) return;
+  s_.pending.add(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
+  s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+}
+
+bool PgTxn::unsentSavepoint() {
+  auto name = kj::str("SAVEPOINT s", savepoint_);
+  if (s_.pending.size() > 0 && s_.pending.back() == name) {
+    s_.pending.removeLast();
+    return true;
+  }
+  return false;
+}
+
+kj::Maybe<Bytes> PgTxn::get(Table table, Bytes key) const {
+  Be16 tbl(table.dbi);
+  Param params[] = {tbl.param(), Param::of(key)};
+  auto r = s_.one(Statement{"get", nullptr, params}, "reading a record");
+  if (r.rows() == 0) return nullptr;
+  auto value = r.bytes(0, 0);
+  s_.kept.add(kj::mv(r));
+  return value;
+}
+
+void PgTxn::scan(Table table, Bytes prefix,
+                 kj::FunctionParam<bool(Bytes key, Bytes value)> visit) const {
+  Be16 tbl(table.dbi);
+  auto end = successor(prefix);
+  kj::Array<kj::byte> after;
+  bool first = true;
+  int32_t limit = FIRST_PAGE;
+  for (;;) {
+    kj::byte limitBytes[4];
+    putBe32(limitBytes, uint32_t(limit));
+    kj::Vector<Param> params;
+    params.add(tbl.param());
+    params.add(Param::of(first ? prefix : after.asPtr()));
+    KJ_IF_MAYBE(e, end) { params.add(Param::of(*e)); }
+    params.add(Param::of(limitBytes));
+    kj::StringPtr name = first ? (end == nullptr ? "scan_from" : "scan_from_to")
+                               : (end == nullptr ? "scan_after" : "scan_after_to");
+    auto page = s_.one(Statement{name, nullptr, params}, "scanning a table");
+    int rows = page.rows();
+    for (int i = 0; i < rows; ++i) {
+      if (!visit(page.bytes(i, 0), page.bytes(i, 1))) return;
+    }
+    if (rows < limit) return;
+    after = kj::heapArray(page.bytes(rows - 1, 0));
+    first = false;
+    limit = kj::min(limit * 4, MAX_PAGE);
+  }
+}
+
+uint64_t PgTxn::count(Table table) const {
+  Be16 tbl(table.dbi);
+  Param p = tbl.param();
+  auto r = s_.one(Statement{"count", nullptr, {&p, 1}}, "counting a table");
+  int64_t n = r.rows() == 0 ? 0 : r.int64(0, 0);
+  for (const PgTxn* t = this; t != nullptr; t = t->parent_) {
+    KJ_IF_MAYBE(d, t->deltas_.find(table.dbi)) { n += *d; }
+  }
+  return uint64_t(n);
+}
+
+void PgTxn::put(Table table, Bytes key, Bytes value) {
+  KJ_REQUIRE(s_.write, "put() in a read transaction");
+  Be16 tbl(table.dbi);
+  Param params[] = {tbl.param(), Param::of(key), Param::of(value)};
+  auto r = s_.one(Statement{"put", nullptr, params}, "writing a record");
+  if (r.int64(0, 0) == 0) addDelta(table.dbi, 1);
+}
+
+bool PgTxn::del(Table table, Bytes key) {
+  KJ_REQUIRE(s_.write, "del() in a read transaction");
+  Be16 tbl(table.dbi);
+  Param params[] = {tbl.param(), Param::of(key)};
+  auto r = s_.one(Statement{"del", nullptr, params}, "deleting a record");
+  if (r.affected() != "1") return false;
+  addDelta(table.dbi, -1);
+  return true;
+}
+
+kj::Own<TxnBackend> PgTxn::beginNested() {
+  KJ_REQUIRE(s_.write, "nested transaction in a read transaction");
+  unsigned n = ++s_.savepoints;
+  s_.pending.add(kj::str("SAVEPOINT s", n));
+  return kj::heap<PgTxn>(s_, *this, n);
+}
+
+void PgTxn::commit() {
+  KJ_REQUIRE(!done_, "transaction already committed");
+  done_ = true;
+  if (parent_ != nullptr) {
+    if (!unsentSavepoint()) s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+    for (auto& d : deltas_) parent_->addDelta(d.key, d.value);
+    return;
+  }
+  // Entry counts and the generation move in the same transaction as the data.
+  kj::Vector<kj::Array<kj::byte>> buffers;
+  kj::Vector<kj::Array<Param>> params;
+  kj::Vector<Statement> extra;
+  for (auto& d : deltas_) {
+    if (d.value == 0) continue;
+    auto b = kj::heapArray<kj::byte>(10);
+    b[0] = kj::byte(d.key >> 8);
+    b[1] = kj::byte(d.key);
+    putBe64(b.begin() + 2, uint64_t(d.value));
+    auto p = kj::heapArray<Param>({Param::of(b.slice(0, 2)), Param::of(b.slice(2, 10))});
+    extra.add(Statement{"add_count", nullptr, p});
+    buffers.add(kj::mv(b));
+    params.add(kj::mv(p));
+  }
+  if (s_.moveGeneration) extra.add(Statement{"bump", nullptr, {}});
+  s_.commit(extra);
+}
+
+// ---------------------------------------------------------------------------------------
+
+PostgresStore::PostgresStore(PostgresOptions options)
+    : options_(kj::mv(options)),
+      params_{kj::heapString(options_.conninfo), nullptr},
+      location_(pg::describeConninfo(options_.conninfo)) {
+  KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) {
+    operatorFailure(kj::mv(*problem));
+  }
+  KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
+  KJ_REQUIRE(options_.connections >= 1, "postgresql needs at least one connection");
+  setUpSchema();
+  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  KJ_SYSCALL(wakeFd_, "eventfd");
+  listener_ = kj::heap<kj::Thread>([this]() { listen(); });
+}
+
+PostgresStore::~PostgresStore() noexcept(false) {
+  __atomic_store_n(&stopping_, true, __ATOMIC_RELEASE);
+  if (wakeFd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t n = ::write(wakeFd_, &one, sizeof(one));
+    (void)n;
+  }
+  listener_ = nullptr;  // joins
+  if (wakeFd_ >= 0) ::close(wakeFd_);
+}
+
+void PostgresStore::setUpSchema() {
+  Connection c(params_, false);
+  c.exec(kj::str("SELECT pg_advisory_lock(", SCHEMA_LOCK, ")"), "locking the schema");
+  KJ_DEFER(kj::runCatchingExceptions([&]() {
+    c.exec(kj::str("SELECT pg_advisory_unlock(", SCHEMA_LOCK, ")"), "unlocking the schema");
+  }));
+  auto exists = c.exec("SELECT to_regclass('credvault_schema') IS NOT NULL", "reading the schema");
+  uint32_t version = 0;
+  if (kj::StringPtr(PQgetvalue(exists.get(), 0, 0)) == "t") {
+    auto v = c.exec("SELECT version FROM credvault_schema", "reading the schema version");
+    KJ_REQUIRE(PQntuples(v.get()) == 1, "the credvault schema in PostgreSQL is damaged");
+    version = uint32_t(atol(PQgetvalue(v.get(), 0, 0)));
+  }
+  if (version > POSTGRES_SCHEMA_VERSION) {
+    operatorFailure(kj::str("the PostgreSQL database was written by a newer credvault (schema ",
+                            version, "; this build knows up to ", POSTGRES_SCHEMA_VERSION,
+                            "); upgrade credvault on this host"));
+  }
+  if (version == 0) {
+    if (options_.readOnly) {
+      operatorFailure(kj::str("there is no credvault vault in ", location_));
+    }
+    c.exec(CREATE_V1, "creating the schema");
+    version = 1;
+  }
+  // Later versions migrate here, each in its own transaction, still under the lock.
+  auto names = c.exec("SELECT name, tbl FROM credvault_tables", "reading the tables");
+  auto tables = tables_.lockExclusive();
+  for (int i = 0; i < PQntuples(names.get()); ++i) {
+    tables->upsert(kj::heapString(PQgetvalue(names.get(), i, 0)),
+                   unsigned(atoi(PQgetvalue(names.get(), i, 1))),
+                   [](unsigned& old, unsigned n) { old = n; });
+  }
+}
+
+kj::Own<Connection> PostgresStore::lease() {
+  kj::Own<Connection> conn;
+  bool opening = false;
+  pool_.when([&](const Pool& p) { return !p.idle.empty() || p.open < options_.connections; },
+             [&](Pool& p) {
+               if (!p.idle.empty()) {
+                 conn = kj::mv(p.idle.back());
+                 p.idle.removeLast();
+               } else {
+                 ++p.open;
+                 opening = true;
+               }
+             });
+  if (conn.get() != nullptr && !conn->usable()) {
+    conn = nullptr;
+    opening = true;
+  }
+  if (opening) {
+    KJ_ON_SCOPE_FAILURE(--pool_.lockExclusive()->open);
+    conn = connect();
+  }
+  return conn;
+}
+
+void PostgresStore::giveBack(kj::Own<Connection> conn) {
+  auto p = pool_.lockExclusive();
+  if (conn->usable()) {
+    p->idle.add(kj::mv(conn));
+  } else {
+    --p->open;
+  }
+}
+
+ReadTxn PostgresStore::read() {
+  freshIfDeaf();
+  return ReadTxn(kj::heap<PgTxn>(kj::heap<Session>(*this, false)));
+}
+
+void PostgresStore::runWrite(kj::FunctionParam<void(WriteTxn&)> body) {
+  KJ_REQUIRE(!options_.readOnly, "the PostgreSQL store was opened read-only");
+  freshIfDeaf();
+  for (unsigned attempt = 1;; ++attempt) {
+    try {
+      auto top = kj::heap<PgTxn>(kj::heap<Session>(*this, true));
+      PgTxn& backend = *top;
+      WriteTxn txn(kj::mv(top));
+      body(txn);
+      backend.session().moveGeneration = txn.movesGeneration();
+      txn.commit();
+      return;
+    } catch (const RerunTransaction&) {
+      if (attempt >= MAX_RERUNS) {
+        throwStorageFailure("writing", "the database server kept failing the transaction");
+      }
+      usleep(1000 * attempt);
+    }
+  }
+}
+
+Table PostgresStore::table(kj::StringPtr name) {
+  KJ_IF_MAYBE(t, existingTable(name)) { return *t; }
+  if (options_.readOnly) {
+    KJ_FAIL_REQUIRE("the database is damaged: a table is missing; restore a backup", name);
+  }
+  unsigned id = 0;
+  runWrite([&](WriteTxn& txn) {
+    auto& s = static_cast<const PgTxn&>(txn.backend()).session();
+    Param p = Param::of(name.asBytes());
+    Statement add{"add_table", nullptr, {&p, 1}};
+    Statement find{"table_id", nullptr, {&p, 1}};
+    Statement both[] = {add, find};
+    auto r = s.run(both, "creating a table");
+    KJ_ASSERT(r[1].rows() == 1);
+    auto b = r[1].bytes(0, 0);
+    KJ_ASSERT(b.size() == 2);
+    id = (unsigned(b[0]) << 8) | b[1];
+  });
+  tables_.lockExclusive()->upsert(kj::heapString(name), id,
+                                  [](unsigned& old, unsigned n) { old = n; });
+  return Table{id};
+}
+
+kj::Maybe<Table> PostgresStore::existingTable(kj::StringPtr name) {
+  {
+    auto t = tables_.lockShared();
+    KJ_IF_MAYBE(id, t->find(name)) { return Table{*id}; }
+  }
+  // Another host may have created it since we started.
+  Session s(*this, false);
+  Param p = Param::of(name.asBytes());
+  auto r = s.one(Statement{"table_id", nullptr, {&p, 1}}, "looking up a table");
+  if (r.rows() == 0) return nullptr;
+  auto b = r.bytes(0, 0);
+  unsigned id = (unsigned(b[0]) << 8) | b[1];
+  tables_.lockExclusive()->upsert(kj::heapString(name), id,
+                                  [](unsigned& old, unsigned n) { old = n; });
+  return Table{id};
+}
+
+StoreStats PostgresStore::stats() {
+  Session s(*this, false);
+  auto r = s.one(Statement{"size", nullptr, {}}, "measuring the database");
+  StoreStats out;
+  out.usedBytes = uint64_t(r.int64(0, 0));
+  return out;
+}
+
+void PostgresStore::listen() {
+  unsigned backoffMs = 50;
+  while (!__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) {
+    kj::Own<Connection> conn;
+    kj::runCatchingExceptions([&]() {
+      conn = kj::heap<Connection>(params_, false);
+      conn->exec(kj::str("LISTEN ", CHANNEL), "listening for commits");
+    });
+    if (conn.get() != nullptr && conn->usable()) {
+      // Commits made while we were not listening went unheard.
+      __atomic_store_n(&listening_, true, __ATOMIC_RELEASE);
+      moveGeneration();
+      backoffMs = 50;
+      PGconn* pc = conn->handle();
+      while (!__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) {
+        struct pollfd fds[2] = {{PQsocket(pc), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+        int n = poll(fds, 2, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (fds[1].revents != 0) break;
+        if (PQconsumeInput(pc) == 0) break;  // lost
+        bool any = false;
+        while (PGnotify* note = PQnotifies(pc)) {
+          any = true;
+          PQfreemem(note);
+        }
+        if (any) moveGeneration();
+        if (PQstatus(pc) == CONNECTION_BAD) break;
+      }
+      __atomic_store_n(&listening_, false, __ATOMIC_RELEASE);
+      moveGeneration();
+    }
+    // Reconnect after a pause that grows to a second; the stop signal cuts it short.
+    struct pollfd wake = {wakeFd_, POLLIN, 0};
+    poll(&wake, 1, int(backoffMs));
+    backoffMs = kj::min(backoffMs * 2, 1000u);
+  }
+}
+
+}  // namespace
+
+kj::Own<Store> openPostgres(PostgresOptions options) {
+  return kj::heap<PostgresStore>(kj::mv(options));
+}
+
+}  // namespace credvault::store
