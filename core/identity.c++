@@ -128,6 +128,14 @@ Principal Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
   gone("the associate no longer exists");
 }
 
+kj::Maybe<const Principal&> Identity::cached(const Standing& s) const {
+  if (s.generation != 0 && s.generation == vault_.environment().generation() &&
+      (s.expiresUnix == 0 || nowUnix() < s.expiresUnix)) {
+    return s.principal;
+  }
+  return nullptr;
+}
+
 const Principal& Identity::current(Standing& s) const {
   // Read before the store is: a change committed after this load moves it again.
   uint64_t generation = vault_.environment().generation();

@@ -93,6 +93,12 @@ class Identity {
   // its grant no longer holds. The reference is valid until the next call on `standing`.
   const Principal& current(Standing& standing) const;
 
+  // The cached principal while it still holds (the store's generation is unchanged and the
+  // ticket or token has not expired), without touching the store; null when `current` would
+  // read it. A daemon whose store may block (PostgreSQL) asks this on its event loop and
+  // resolves on a worker when it is null.
+  kj::Maybe<const Principal&> cached(const Standing& standing) const;
+
   // The same without the cache (tests compare the two).
   Principal resolve(const Grant& grant, int64_t& expiresUnix) const;
   // The same within `txn`: a write transaction sees the changes committed before it in its

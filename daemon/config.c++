@@ -7,6 +7,7 @@
 #include <kj/debug.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <string.h>
 
 namespace credvault::daemon {
 
@@ -192,6 +193,27 @@ void applyKnown(Config& c, kj::StringPtr key, kj::StringPtr value) {
       c.verifyOnStart = false;
     else
       bad(kj::str("verify_on_start must be true or false"));
+  } else if (key == "storage") {
+    if (value == "lmdb")
+      c.storage = Storage::LMDB;
+    else if (value == "postgresql")
+      c.storage = Storage::POSTGRESQL;
+    else
+      bad(kj::str("storage must be lmdb or postgresql"));
+  } else if (key == "postgresql") {
+    if (value.size() == 0)
+      bad(kj::str("postgresql needs a libpq connection string or service=NAME"));
+    // The value is not repeated: it may be exactly the password we refuse to keep here.
+    if (conninfoHasPassword(value)) {
+      bad(
+          kj::str("postgresql must not hold a password; put it in the systemd credential "
+                  "credvault.pgpass or a libpq passfile (docs/operations.md)"));
+    }
+    c.postgresql = kj::heapString(value);
+  } else if (key == "postgresql_connections") {
+    auto n = parseNumber(key, value);
+    if (n < 1 || n > 64) bad(kj::str("postgresql_connections must be between 1 and 64"));
+    c.postgresqlConnections = n;
   } else if (key == "drain_timeout") {
     auto d = parseDuration(key, value);
     if (d < 0 * kj::SECONDS || d > 10 * kj::MINUTES) {
@@ -212,6 +234,74 @@ kj::Maybe<kj::String> applyChecked(Config& c, kj::StringPtr key, kj::StringPtr v
 }
 
 }  // namespace
+
+bool conninfoHasPassword(kj::StringPtr conninfo) {
+  auto text = base::trimSpace(conninfo);
+  auto startsWith = [&](kj::StringPtr prefix) {
+    return text.size() >= prefix.size() && memcmp(text.begin(), prefix.begin(), prefix.size()) == 0;
+  };
+  if (startsWith("postgresql://") || startsWith("postgres://")) {
+    // postgresql://[user[:password]@][host][/dbname][?param=value&...]
+    size_t start = startsWith("postgresql://") ? 13 : 11;
+    size_t end = start;
+    while (end < text.size() && text[end] != '/' && text[end] != '?') ++end;
+    auto authority = text.slice(start, end);
+    for (size_t i = 0; i < authority.size(); i++) {
+      if (authority[i] != '@') continue;
+      for (size_t j = 0; j < i; j++) {
+        if (authority[j] == ':') return true;  // user:password@
+      }
+    }
+    size_t query = end;
+    while (query < text.size() && text[query] != '?') ++query;
+    size_t i = query + 1;
+    while (i < text.size()) {
+      size_t next = i;
+      while (next < text.size() && text[next] != '&') ++next;
+      auto param = text.slice(i, next);
+      static const char NAME[] = "password=";
+      if (param.size() >= sizeof(NAME) - 1 && memcmp(param.begin(), NAME, sizeof(NAME) - 1) == 0) {
+        return true;
+      }
+      i = next + 1;
+    }
+    return false;
+  }
+  // keyword = value pairs, values optionally in single quotes with backslash escapes. Keywords
+  // are matched as libpq does (exactly, lower case).
+  size_t i = 0;
+  auto skipSpace = [&]() {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n')) ++i;
+  };
+  while (true) {
+    skipSpace();
+    if (i >= text.size()) return false;
+    size_t keyStart = i;
+    while (i < text.size() && text[i] != '=' && text[i] != ' ' && text[i] != '\t' &&
+           text[i] != '\n') {
+      ++i;
+    }
+    auto keyword = text.slice(keyStart, i);
+    if (keyword.size() == 8 && memcmp(keyword.begin(), "password", 8) == 0) return true;
+    skipSpace();
+    if (i >= text.size() || text[i] != '=') return false;  // malformed: libpq refuses it
+    ++i;
+    skipSpace();
+    if (i < text.size() && text[i] == '\'') {
+      ++i;
+      while (i < text.size() && text[i] != '\'') {
+        if (text[i] == '\\') ++i;
+        ++i;
+      }
+      ++i;
+    } else {
+      while (i < text.size() && text[i] != ' ' && text[i] != '\t' && text[i] != '\n') {
+        if (text[i] == '\\') ++i;
+        ++i;
+      }
+    }
+  }
+}
 
 const kj::StringPtr CONFIG_KEYS[] = {
     "state_dir",
@@ -236,6 +326,9 @@ const kj::StringPtr CONFIG_KEYS[] = {
     "expiry_warning_days",
     "verify_on_start",
     "drain_timeout",
+    "storage",
+    "postgresql",
+    "postgresql_connections",
 };
 
 kj::ArrayPtr<const kj::StringPtr> configKeys() {

@@ -13,7 +13,17 @@
 
 namespace credvault::daemon {
 
+// Where the vault's records live (docs/operations.md, "Several hosts").
+enum class Storage { LMDB, POSTGRESQL };
+
 struct Config {
+  // LMDB in the state directory (the embedded default), or a PostgreSQL database shared by
+  // several hosts. Either way the state directory holds the socket, the lock and the key file.
+  Storage storage = Storage::LMDB;
+  // storage = postgresql: a libpq connection string or "service=NAME"; never a password
+  // (refused when it holds one: the password comes from a passfile, see main.c++).
+  kj::Maybe<kj::String> postgresql;
+  uint32_t postgresqlConnections = 4;  // for transactions; one more listens for other hosts
   kj::String stateDir;
   kj::String socket;
   kj::Maybe<kj::String> keyFile;    // default: STATE_DIR/master.key
@@ -52,6 +62,9 @@ struct Config {
 };
 
 Config defaultConfig();
+// Whether a libpq connection string (key=value form or a postgresql:// URI) names a password.
+bool conninfoHasPassword(kj::StringPtr conninfo);
+
 // Every setting name, for "did you mean" and the documentation test.
 kj::ArrayPtr<const kj::StringPtr> configKeys();
 // Each returns one line saying what is wrong ("PATH:LINE: message", "ORIGIN: message",

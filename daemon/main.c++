@@ -11,6 +11,8 @@
 #include "state-dir.h"
 #include "store-health.h"
 #include "verify.h"
+#include "storage.h"
+#include "migrate.h"
 #include "system.h"
 #include "core/vault.h"
 #include "ipc/client.h"
@@ -47,7 +49,8 @@ class Main {
     // temporary kj::String here printed freed memory for --version).
     return kj::MainBuilder(context_, "credvaultd " CREDVAULT_VERSION,
                            "The credvault daemon: keeps credentials sealed in an LMDB state "
-                           "directory and serves them over a Unix socket.")
+                           "directory (or a PostgreSQL database shared by several hosts) and "
+                           "serves them over a Unix socket.")
         .addOptionWithArg({"config"}, KJ_BIND_METHOD(*this, setConfig), "<file>",
                           "Read settings from <file> (default " CREDVAULT_DEFAULT_CONFIG
                           " if it exists).")
@@ -66,6 +69,13 @@ class Main {
         .addOption({"verify"}, KJ_BIND_METHOD(*this, setVerifyOnly),
                    "Verify the vault (every page, record, index and count) and exit: 0 when "
                    "it is sound, 65 when it is damaged.")
+        .addOptionWithArg({"migrate-to"}, KJ_BIND_METHOD(*this, setMigrateTo), "<config>",
+                          "Copy this vault, sealed records as they are, into the store that the "
+                          "configuration file <config> names (storage, state_dir, postgresql), "
+                          "verify the copy by count and by opening every record, and exit. "
+                          "Offline: refused while a daemon holds the state directory.")
+        .addOption({"migrate-replace"}, KJ_BIND_METHOD(*this, setMigrateReplace),
+                   "With --migrate-to: replace a destination that already holds a vault.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -83,6 +93,17 @@ class Main {
   };
   kj::Vector<Override> overrides_;
   bool verifyOnly_ = false;
+  kj::Maybe<kj::String> migrateTo_;
+  bool migrateReplace_ = false;
+
+  kj::MainBuilder::Validity setMigrateTo(kj::StringPtr path) {
+    migrateTo_ = kj::heapString(path);
+    return true;
+  }
+  kj::MainBuilder::Validity setMigrateReplace() {
+    migrateReplace_ = true;
+    return true;
+  }
 
   // A refused start (daemon/state-dir.h): the same one line and priority as fatal().
   [[noreturn]] void refuse(const StartRefused& r) { fatal(r.exitCode, r.message); }
@@ -203,6 +224,20 @@ class Main {
     return nullptr;
   }
 
+  // Every hour: the failed-login counts idle for an hour leave the shared store.
+  static kj::Promise<void> sweepFailures(kj::Timer& timer, BlockingPool& pool,
+                                         core::Authenticator& auth) {
+    return timer.afterDelay(1 * kj::HOURS).then([&timer, &pool, &auth]() {
+      return pool.run<uint32_t>([&auth]() { return auth.sweepFailures(); })
+          .then([&timer, &pool, &auth](Outcome<uint32_t> swept) {
+            KJ_IF_MAYBE(f, swept.failure) {
+              logf(Level::WARNING, kj::str("the failure sweep did not run: ", f->getDescription()));
+            }
+            return sweepFailures(timer, pool, auth);
+          });
+    });
+  }
+
   // SIGHUP reopens the audit log (after logrotate moved it).
   static kj::Promise<void> reopenOnHangup(kj::UnixEventPort& port, AuditLog& audit) {
     return port.onSignal(SIGHUP).then([&port, &audit](siginfo_t) {
@@ -276,6 +311,83 @@ class Main {
     auto keyPath = config_.keyFilePath();
     keyOptions.keyFile = keyPath;
 
+    kj::Maybe<kj::StringPtr> credentialsDirectory;
+    if (credDir != nullptr && *credDir != '\0') credentialsDirectory = kj::StringPtr(credDir);
+    KJ_IF_MAYBE(destination, migrateTo_) {
+      runMigration(*destination, keyOptions, credentialsDirectory);
+    }
+    if (config_.storage == Storage::POSTGRESQL) {
+      runPostgres(io, keyOptions, credentialsDirectory);
+    } else {
+      runLmdb(io, keyOptions);
+    }
+    return true;
+  }
+
+  // --migrate-to: this configuration's store into the one `destinationFile` names (daemon/
+  // migrate.h). Exits.
+  [[noreturn]] void runMigration(kj::StringPtr destinationFile,
+                                 crypto::MasterKeyOptions& keyOptions,
+                                 kj::Maybe<kj::StringPtr> credentialsDirectory) {
+    Config destination = defaultConfig();
+    {
+      Config mine = kj::mv(config_);
+      config_ = defaultConfig();
+      configFile_ = kj::heapString(destinationFile);
+      loadConfigFile();
+      destination = kj::mv(config_);
+      config_ = kj::mv(mine);
+    }
+    kj::Vector<kj::Own<StateLock>> locks;
+    // Opens one side: an LMDB state directory under its lock (so no daemon runs on it), or a
+    // PostgreSQL database (the operator stops its daemons first).
+    auto open = [&](const Config& c, bool source) -> kj::Own<store::Store> {
+      try {
+        if (c.storage == Storage::POSTGRESQL) {
+          return openPostgresStore(c, credentialsDirectory, source);
+        }
+        if (source) {
+          if (!store::inspectDataFile(c.stateDir).exists) {
+            throw StartRefused{EXIT_NO_VAULT, kj::str("no vault in ", c.stateDir)};
+          }
+          checkStateDirectory(c.stateDir, false);
+        } else if (mkdir(c.stateDir.cStr(), 0700) != 0 && errno != EEXIST) {
+          throw StartRefused{base::EXIT_CANNOT_CREATE, kj::str("cannot create the state directory ",
+                                                               c.stateDir, ": ", strerror(errno))};
+        }
+        locks.add(lockStateDirectory(c.stateDir));
+        store::Options options;
+        options.readOnly = source;
+        return kj::heap<store::Environment>(c.stateDir, options);
+      } catch (StartRefused& r) { refuse(r); }
+    };
+    auto conninfo = [](const Config& c) -> kj::StringPtr {
+      KJ_IF_MAYBE(p, c.postgresql) { return *p; }
+      return "";
+    };
+    if (config_.storage == destination.storage &&
+        (config_.storage == Storage::LMDB ? config_.stateDir == destination.stateDir
+                                          : conninfo(config_) == conninfo(destination))) {
+      fatal(base::EXIT_CONFIG, "--migrate-to names the vault's own store; name another one");
+    }
+    auto from = open(config_, true);
+    auto key = loadKey(keyOptions);
+    auto to = open(destination, false);
+    MigrationReport report;
+    try {
+      report = migrateStore(*from, *to, key.key, migrateReplace_);
+    } catch (MigrationRefused& r) { fatal(base::EXIT_CANNOT_CREATE, r.message); }
+    if (destination.storage == Storage::LMDB) markVault(destination.stateDir);
+    context_.exitInfo(kj::str("migrated ", report.records, " records in ", report.tables.size(),
+                              " tables from ", from->backendName(), " ", from->location(), " to ",
+                              to->backendName(), " ", to->location(), "; verified ",
+                              report.verified.credentials, " credentials of ",
+                              report.verified.associates, " associates"));
+    KJ_UNREACHABLE;
+  }
+
+  // The embedded default: one LMDB environment in the state directory.
+  void runLmdb(kj::AsyncIoContext& io, crypto::MasterKeyOptions& keyOptions) {
     if (verifyOnly_) {
       // Read-only and without the lock: a running daemon's vault can be verified too.
       if (!store::inspectDataFile(config_.stateDir).exists) {
@@ -339,8 +451,120 @@ class Main {
       }
       kj::throwFatalException(kj::mv(*e));  // not an operator's problem: keep the report
     }
-    core::Vault& vault = *vaultOwner;
     markVault(config_.stateDir);
+    serve(io, env, *vaultOwner, kj::mv(verification));
+  }
+
+  // The wrong key for an existing vault: one line naming this key, so that the operator can
+  // compare it with the key the other hosts (or the vault's creator) use.
+  [[noreturn]] void wrongKey(kj::StringPtr source, kj::StringPtr fingerprint, kj::StringPtr where) {
+    fatal(base::EXIT_BAD_KEY,
+          kj::str("wrong master key: the key from ", source, " (fingerprint ", fingerprint,
+                  ") does not open the vault in ", where,
+                  "; start with the key this vault was created with (every host sharing a "
+                  "database loads the same key; see docs/operations.md)"));
+  }
+
+  // Several hosts, one vault: the records live in a PostgreSQL database (daemon/storage.h).
+  // The state directory holds this host's socket, lock and key file only.
+  void runPostgres(kj::AsyncIoContext& io, crypto::MasterKeyOptions& keyOptions,
+                   kj::Maybe<kj::StringPtr> credentialsDirectory) {
+    if (verifyOnly_) {
+      // Read-only: nothing is created, and a running daemon's vault can be verified too.
+      kj::Own<store::Store> db;
+      try {
+        db = openPostgresStore(config_, credentialsDirectory, true);
+      } catch (StartRefused& r) { refuse(r); }
+      if (!storeHasVault(*db)) {
+        refuse({EXIT_NO_VAULT, kj::str("no vault in the PostgreSQL database ", db->location())});
+      }
+      auto key = loadKey(keyOptions);
+      auto fingerprint = crypto::Keyring::fingerprint(key.key);
+      kj::Own<core::Vault> vault;
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    vault = kj::heap<core::Vault>(*db, kj::mv(key.key),
+                                                  kj::systemPreciseCalendarClock());
+                  })) {
+        if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
+          wrongKey(key.source, fingerprint, db->location());
+        }
+        kj::throwFatalException(kj::mv(*e));
+      }
+      auto result = verifyInProcess(*vault);
+      if (!result.ok) refuse({result.damaged ? EXIT_DAMAGED : 1, kj::mv(result.message)});
+      context_.exitInfo(kj::str(db->location(), ": ", result.message));
+    }
+
+    // One daemon per state directory (this host's socket and key), before anything else.
+    kj::Own<StateLock> stateLock;
+    try {
+      stateLock = lockStateDirectory(config_.stateDir);
+    } catch (StartRefused& r) { refuse(r); }
+    kj::Own<store::Store> db;
+    try {
+      db = openPostgresStore(config_, credentialsDirectory, false);
+    } catch (StartRefused& r) { refuse(r); }
+    // Only an empty database gets a new key: against a database that has keys, a missing key
+    // is an error, never a fresh key (it would only be refused, or worse, wrap new data keys
+    // that the other hosts cannot open).
+    bool fresh = !storeHasVault(*db);
+    keyOptions.createIfMissing = config_.createKey && fresh;
+    if (fresh && !config_.createKey) {
+      // As for an empty LMDB state directory, creating a vault is a decision (--create-key):
+      // an empty database may just as well be the wrong one.
+      refuse({EXIT_NO_VAULT, kj::str("no vault in the PostgreSQL database ", db->location(),
+                                     "; start one host once with --create-key to create it "
+                                     "(the other hosts then load the same key)")});
+    }
+    auto key = loadKey(keyOptions);
+    auto fingerprint = crypto::Keyring::fingerprint(key.key);
+    logf(Level::INFO, kj::str("master key from ", key.source),
+         LogField{"KEY_FINGERPRINT", kj::str(fingerprint)});
+
+    core::VaultOptions vaultOptions;
+    vaultOptions.passwordParams = config_.password;
+    kj::Own<core::Vault> vaultOwner;
+    auto source = kj::heapString(key.source);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  vaultOwner = kj::heap<core::Vault>(
+                      *db, kj::mv(key.key), kj::systemPreciseCalendarClock(), vaultOptions);
+                })) {
+      if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
+        wrongKey(source, fingerprint, db->location());
+      }
+      if (store::isStorageFailure(*e)) {
+        fatal(base::EXIT_UNAVAILABLE,
+              kj::str("cannot use the PostgreSQL database ", db->location(), ": ",
+                      e->getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+                      "; systemd restarts the daemon until the server answers"));
+      }
+      kj::throwFatalException(kj::mv(*e));
+    }
+    kj::String verification;
+    if (fresh) {
+      logf(Level::NOTICE,
+           kj::str("created a new vault in the PostgreSQL database ", db->location()),
+           LogField{"KEY_FINGERPRINT", kj::str(fingerprint)});
+      verification = kj::str("new vault");
+    } else if (config_.verifyOnStart) {
+      // No page walk (the server keeps its own pages): every record opened and every index
+      // and count checked in this process, before serving (docs/operations.md: its cost).
+      auto result = verifyInProcess(*vaultOwner);
+      if (!result.ok) {
+        refuse({result.damaged ? EXIT_DAMAGED : base::EXIT_UNAVAILABLE, kj::mv(result.message)});
+      }
+      logf(Level::INFO, result.message);
+      verification = kj::mv(result.message);
+    } else {
+      logf(Level::WARNING, "verification skipped (verify_on_start = false)");
+      verification = kj::str("skipped (verify_on_start = false)");
+    }
+    serve(io, *db, *vaultOwner, kj::mv(verification));
+  }
+
+  // Serves `vault` until SIGTERM: the same for every backend.
+  void serve(kj::AsyncIoContext& io, store::Store& env, core::Vault& vault,
+             kj::String verification) {
     core::AuthOptions authOptions;
     authOptions.ticketLifetimeSeconds = config_.ticketLifetimeSeconds;
     authOptions.onlineMode = config_.onlineMode;
@@ -402,10 +626,21 @@ class Main {
                      logf(Level::ERROR, kj::str("expiry warnings stopped: ", e.getDescription()));
                    });
     }
+    // A store shared by several hosts keeps the failed-login counts in the database (core/
+    // throttle.h): entries idle for an hour are swept hourly, on the maintenance worker (a
+    // write transaction never runs on the event loop). In-process counts need no sweep.
+    kj::Promise<void> sweeping =
+        env.mayBlock()
+            ? sweepFailures(io.provider->getTimer(), service.maintenance(), auth)
+                  .eagerlyEvaluate([](kj::Exception&& e) {
+                    logf(Level::ERROR, kj::str("failure sweep stopped: ", e.getDescription()));
+                  })
+            : kj::Promise<void>(kj::READY_NOW);
     notify("READY=1");
     logf(Level::NOTICE, "credvaultd ready", LogField{"CREDENTIALS", kj::str(counts.credentials)},
          LogField{"ASSOCIATES", kj::str(counts.associates)},
-         LogField{"STATE_DIR", kj::str(config_.stateDir)});
+         LogField{"STATE_DIR", kj::str(config_.stateDir)},
+         LogField{"STORAGE", kj::str(env.backendName(), " ", env.location())});
 
     auto& port = io.unixEventPort;
     port.onSignal(SIGTERM).exclusiveJoin(port.onSignal(SIGINT)).wait(io.waitScope);
@@ -432,10 +667,10 @@ class Main {
     listener->closeGracefully(kj::min(deadline, timer.now() + 2 * kj::SECONDS)).wait(io.waitScope);
     listener = nullptr;
     expiry = nullptr;
+    sweeping = nullptr;
     receiver = nullptr;
     // A script that waits for the socket to appear must not find the old one.
     KJ_IF_MAYBE(id, boundSocket) { removeSocketIf(config_.socket, *id); }
-    return true;
   }
 };
 

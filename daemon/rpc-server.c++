@@ -294,9 +294,37 @@ struct GateSide {
   const core::Principal*& current;      // set for the synchronous part of the method body
 };
 
+// Who the caller is, found on a reads worker before the choke point runs (a store that may
+// block): the principal a session's grant stands for now (with the generation read before the
+// read began and the ticket's expiry), or the bootstrap peer's principal. `fresh` null: the
+// session's cached principal still holds.
+struct Known {
+  kj::Maybe<core::Principal> fresh;
+  uint64_t generation = 0;
+  int64_t expiresUnix = 0;
+};
+
+// The principal `known` brings for `standing`, stored as the standing's cache; throws the
+// refusal (NOT_AUTHENTICATED, throttled) or the failure (storage) the worker met.
+const core::Principal& adopt(core::Standing& standing, Outcome<Known>& known) {
+  KJ_IF_MAYBE(e, known.error) { throw core::VaultError(*e); }
+  KJ_IF_MAYBE(f, known.failure) { kj::throwFatalException(kj::mv(*f)); }
+  auto& k = KJ_ASSERT_NONNULL(known.value);
+  KJ_IF_MAYBE(p, k.fresh) {
+    standing.generation = 0;
+    standing.principal = kj::mv(*p);
+    standing.expiresUnix = k.expiresUnix;
+    standing.generation = k.generation;
+  }
+  return standing.principal;
+}
+
+// `known`: null when the store never blocks (the choke point reads it inline), else what gate()
+// found on a worker.
 template<typename Interface, typename Dispatch>
 DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t interfaceId,
-                        uint16_t methodId, AnyContext context, Dispatch&& dispatch) {
+                        uint16_t methodId, AnyContext context, kj::Maybe<Outcome<Known>> known,
+                        Dispatch&& dispatch) {
   if (interfaceId != capnp::typeId<Interface>() || methodId >= rules.size()) {
     // Not ours (capnp answers "unimplemented"), and still one record.
     AuditRecord r;
@@ -418,7 +446,13 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
 
                   KJ_IF_MAYBE(standing, side.standing) {
-                    const core::Principal& who = service.identity().current(*standing);
+                    const core::Principal* found;
+                    KJ_IF_MAYBE(k, known) {
+                      found = &adopt(*standing, *k);
+                    } else {
+                      found = &service.identity().current(*standing);
+                    }
+                    const core::Principal& who = *found;
                     r.authMethod = methodName(who.method);
                     r.associateId = who.associateId;
                     int32_t target = 0;
@@ -453,7 +487,14 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     side.current = &who;
                   } else if (!core::openToAnyone(rule.policy)) {
                     // The bootstrap: the peer's own identity decides (status, metrics).
-                    auto who = service.identity().peerPrincipal(side.caller.peer);
+                    core::Principal who;
+                    KJ_IF_MAYBE(k, known) {
+                      KJ_IF_MAYBE(e, k->error) { throw core::VaultError(*e); }
+                      KJ_IF_MAYBE(f, k->failure) { kj::throwFatalException(kj::mv(*f)); }
+                      who = kj::mv(KJ_ASSERT_NONNULL(KJ_ASSERT_NONNULL(k->value).fresh));
+                    } else {
+                      who = service.identity().peerPrincipal(side.caller.peer);
+                    }
                     r.authMethod = methodName(who.method);
                     r.associateId = who.associateId;
                     auto decision = core::authorize(who, rule.policy, 0);
@@ -517,6 +558,94 @@ void checkRules(kj::ArrayPtr<const Rule> rules) {
             capnp::Schema::from<Interface>().getProto().getDisplayName());
 }
 
+// A short store read in the caller's lane (SHORT_READS_PER_UID).
+Lane shortReadLane(const Caller& caller) {
+  Lane lane;
+  lane.uid = caller.peer.uid;
+  lane.client = caller.clientAddress;
+  lane.maxPerUid = SHORT_READS_PER_UID;
+  lane.maxPerClient = SHORT_READS_PER_CLIENT;
+  return lane;
+}
+
+// Runs `job` where it may read the store: inline when the store never blocks (LMDB), else on
+// the reads workers. The outcome is typed as a worker's (a refusal, a failure or the value).
+template<typename T>
+kj::Promise<Outcome<T>> storeRead(Service& service, const Lane& lane,
+                                  kj::Function<core::Result<T>()> job) {
+  if (service.offload()) return service.shortReads().run<T>(kj::mv(job), lane);
+  Outcome<T> outcome;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                try {
+                  auto result = job();
+                  if (result.ok()) {
+                    outcome.value = kj::mv(result).value();
+                  } else {
+                    outcome.error = core::VaultError(result.takeRefusal());
+                  }
+                } catch (const core::VaultError& e) { outcome.error = e; }
+              })) {
+    outcome.failure = kj::mv(*e);
+  }
+  return kj::mv(outcome);
+}
+
+// The choke point's entry. With a store that may block, the store read the choke point needs
+// (a session's principal when the store's generation moved; the bootstrap peer's principal
+// for status and metrics) runs on a reads worker first, and pass() goes on on the event loop
+// with its result; otherwise pass() runs at once and reads inline.
+template<typename Interface, typename Dispatch>
+DispatchCallResult gate(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t interfaceId,
+                        uint16_t methodId, AnyContext context, Dispatch&& dispatch) {
+  auto& service = side.service;
+  if (!service.offload() || interfaceId != capnp::typeId<Interface>() || methodId >= rules.size()) {
+    return pass<Interface>(side, rules, interfaceId, methodId, context, nullptr, dispatch);
+  }
+  const Rule& rule = rules[methodId];
+  kj::Function<core::Result<Known>()> job;
+  auto& identity = service.identity();
+  auto& store = service.vault().environment();
+  KJ_IF_MAYBE(standing, side.standing) {
+    if (identity.cached(*standing) != nullptr) {
+      Outcome<Known> cached;
+      cached.value = Known();
+      return pass<Interface>(side, rules, interfaceId, methodId, context, kj::mv(cached), dispatch);
+    }
+    job = [&identity, &store, grant = core::cloneGrant(standing->grant)]() {
+      Known k;
+      // Read before the store is (as Identity::current does).
+      k.generation = store.generation();
+      k.fresh = identity.resolve(grant, k.expiresUnix);
+      return core::Result<Known>(kj::mv(k));
+    };
+  } else if (!core::openToAnyone(rule.policy)) {
+    job = [&identity, peer = side.caller.peer]() {
+      Known k;
+      k.fresh = identity.peerPrincipal(peer);
+      return core::Result<Known>(kj::mv(k));
+    };
+  } else {
+    return pass<Interface>(side, rules, interfaceId, methodId, context, nullptr, dispatch);
+  }
+  // Counted as in flight and busy while it waits, like any call (graceful stop, idle timeout).
+  ++service.inFlight;
+  ++side.caller.load->calls;
+  auto busy = kj::defer([&service, load = kj::addRef(*side.caller.load)]() mutable {
+    --service.inFlight;
+    --load->calls;
+  });
+  auto promise = service.shortReads()
+                     .run<Known>(kj::mv(job), shortReadLane(side.caller))
+                     .then([side, rules, interfaceId, methodId, context,
+                            dispatch = kj::mv(dispatch)](Outcome<Known> known) mutable {
+                       return pass<Interface>(side, rules, interfaceId, methodId, context,
+                                              kj::mv(known), dispatch)
+                           .promise;
+                     })
+                     .attach(kj::mv(busy));
+  return {kj::mv(promise), false};
+}
+
 // Completes a queued job (a write in the group commit, work on a worker): the typed outcome
 // goes into the results. An unexpected failure is rethrown for the choke point to log and
 // answer `internal`.
@@ -566,6 +695,28 @@ class GrantHolder {
   };
   LateCheck lateCheck() { return {service_.identity(), core::cloneGrant(standing_.grant)}; }
 
+  // The principal for a short read that may wait in the reads queue: the one the choke point
+  // checked while the store's generation is unchanged (no read), else the grant resolved again
+  // at its turn, so a deactivation or revocation committed while it waited refuses it.
+  struct AtTurn {
+    const core::Identity& identity;
+    core::Standing standing;  // a copy of the capability's, as the choke point left it
+    const core::Principal& operator()() { return identity.current(standing); }
+  };
+  AtTurn atTurn() {
+    core::Standing copy(core::cloneGrant(standing_.grant));
+    copy.principal = core::clonePrincipal(standing_.principal);
+    copy.expiresUnix = standing_.expiresUnix;
+    copy.generation = standing_.generation;
+    return {service_.identity(), kj::mv(copy)};
+  }
+
+  // A short store read: inline with LMDB, on a reads worker when the store may block.
+  template<typename T>
+  kj::Promise<Outcome<T>> read(kj::Function<core::Result<T>()> job) {
+    return storeRead<T>(service_, shortReadLane(caller_), kj::mv(job));
+  }
+
   // A write authorized now and again inside the transaction that commits it.
   template<typename T>
   core::WriteOp<T> recheckedAs(core::Operation op, int32_t target, core::WriteOp<T> inner) {
@@ -580,9 +731,11 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
-    return pass<rpc::Admin>(
-        {service_, caller_, standing_, who_}, ADMIN_RULES, interfaceId, methodId, context,
-        [&]() { return rpc::Admin::Server::dispatchCall(interfaceId, methodId, context); });
+    return gate<rpc::Admin>({service_, caller_, standing_, who_}, ADMIN_RULES, interfaceId,
+                            methodId, context, [this, interfaceId, methodId, context]() mutable {
+                              return rpc::Admin::Server::dispatchCall(interfaceId, methodId,
+                                                                      context);
+                            });
   }
 
   kj::Promise<void> addAssociate(AddAssociateContext context) override {
@@ -607,18 +760,27 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   }
 
   kj::Promise<void> listAssociates(ListAssociatesContext context) override {
-    auto list = service_.vault().listAssociates(who());
-    auto out = context.getResults().initAssociates(list.size());
-    for (auto i : kj::indices(list)) toWire(list[i], out[i]);
-    return kj::READY_NOW;
+    auto& vault = service_.vault();
+    return finishQueued(read<kj::Array<core::Associate>>([&vault, who = atTurn()]() mutable {
+                          return vault.listAssociates(who());
+                        }),
+                        context, [](auto results, kj::Array<core::Associate> list) {
+                          auto out = results.initAssociates(list.size());
+                          for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+                        });
   }
 
   kj::Promise<void> findAssociate(FindAssociateContext context) override {
-    KJ_IF_MAYBE(a, service_.vault().findAssociateByName(context.getParams().getName())) {
-      toWire(*a, context.getResults().initAssociate());
-      return kj::READY_NOW;
-    }
-    core::fail(core::ErrorCode::NOT_FOUND, "name", kj::str("no associate has this name"));
+    auto& vault = service_.vault();
+    auto job = [&vault, name = kj::heapString(
+                            context.getParams().getName())]() -> core::Result<core::Associate> {
+      KJ_IF_MAYBE(a, vault.findAssociateByName(name)) { return kj::mv(*a); }
+      return core::refuse(core::ErrorCode::NOT_FOUND, "name",
+                          kj::str("no associate has this name"));
+    };
+    return finishQueued(
+        read<core::Associate>(kj::mv(job)), context,
+        [](auto results, core::Associate a) { toWire(a, results.initAssociate()); });
   }
 
   kj::Promise<void> setAssociate(SetAssociateContext context) override {
@@ -699,11 +861,19 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     auto& vault = service_.vault();
     // The key is copied here (under the keyring's lock, on this thread), never in the child.
     auto key = vault.masterKeyForVerify(who());
-    auto dir = kj::heapString(lmdbFor(vault, "verify").directory());
+    kj::Function<VerifyResult()> walk;
+    KJ_IF_MAYBE(env, vault.environment().lmdb()) {
+      walk = [dir = kj::heapString(env->directory()), key = kj::mv(key)]() {
+        return verifyInChild(dir, key);
+      };
+    } else {
+      // A database server's pages are its own: every record opened, in this process.
+      walk = [&vault]() { return verifyInProcess(vault); };
+    }
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
-    auto job = [dir = kj::mv(dir), key = kj::mv(key), who = lateCheck()]() mutable {
+    auto job = [walk = kj::mv(walk), who = lateCheck()]() mutable {
       core::raiseIf(core::requireSystem(who(), "verifying the vault"));  // still, at its turn
-      return verifyInChild(dir, key);
+      return walk();
     };
     return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
                         [](auto results, VerifyResult r) {
@@ -738,13 +908,17 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   }
 
   kj::Promise<void> listApplications(ListApplicationsContext context) override {
-    auto list = service_.auth().listApplications(who());
-    auto out = context.getResults().initApplications(list.size());
-    for (auto i : kj::indices(list)) {
-      out[i].setName(list[i].name);
-      out[i].setCreated(list[i].createdUnix);
-    }
-    return kj::READY_NOW;
+    auto& auth = service_.auth();
+    return finishQueued(read<kj::Array<core::ApplicationInfo>>([&auth, who = atTurn()]() mutable {
+                          return auth.listApplications(who());
+                        }),
+                        context, [](auto results, kj::Array<core::ApplicationInfo> list) {
+                          auto out = results.initApplications(list.size());
+                          for (auto i : kj::indices(list)) {
+                            out[i].setName(list[i].name);
+                            out[i].setCreated(list[i].createdUnix);
+                          }
+                        });
   }
 
   kj::Promise<void> removeApplication(RemoveApplicationContext context) override {
@@ -763,14 +937,32 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     options.keyFile = path;
     auto loaded = crypto::loadMasterKey(options);
     auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
-    service_.vault().changeMasterKey(who(), kj::mv(loaded.key));
-    context.getResults().setFingerprint(fingerprint);
-    return kj::READY_NOW;
+    if (!service_.offload()) {
+      service_.vault().changeMasterKey(who(), kj::mv(loaded.key));
+      context.getResults().setFingerprint(fingerprint);
+      return kj::READY_NOW;
+    }
+    // A write transaction that may wait on the database: on the maintenance worker.
+    auto& vault = service_.vault();
+    auto job = [&vault, key = kj::mv(loaded.key), who = lateCheck()]() mutable {
+      vault.changeMasterKey(who(), kj::mv(key));
+      return core::Result<bool>(true);
+    };
+    return finishQueued(service_.maintenance().run<bool>(kj::mv(job)), context,
+                        [fingerprint = kj::mv(fingerprint)](auto results, bool) {
+                          results.setFingerprint(fingerprint);
+                        });
   }
 
   kj::Promise<void> rotateDataKey(RotateDataKeyContext context) override {
-    context.getResults().setKeyId(service_.vault().rotateDataKey(who()));
-    return kj::READY_NOW;
+    if (!service_.offload()) {
+      context.getResults().setKeyId(service_.vault().rotateDataKey(who()));
+      return kj::READY_NOW;
+    }
+    auto& vault = service_.vault();
+    auto job = [&vault, who = lateCheck()]() { return vault.rotateDataKey(who()); };
+    return finishQueued(service_.maintenance().run<uint32_t>(kj::mv(job)), context,
+                        [](auto results, uint32_t id) { results.setKeyId(id); });
   }
 
  private:
@@ -791,9 +983,11 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
-    return pass<rpc::Session>(
-        {service_, caller_, standing_, who_}, SESSION_RULES, interfaceId, methodId, context,
-        [&]() { return rpc::Session::Server::dispatchCall(interfaceId, methodId, context); });
+    return gate<rpc::Session>({service_, caller_, standing_, who_}, SESSION_RULES, interfaceId,
+                              methodId, context, [this, interfaceId, methodId, context]() mutable {
+                                return rpc::Session::Server::dispatchCall(interfaceId, methodId,
+                                                                          context);
+                              });
   }
 
   kj::Promise<void> whoami(WhoamiContext context) override {
@@ -866,10 +1060,15 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
   kj::Promise<void> listTokens(ListTokensContext context) override {
-    auto list = service_.auth().listTokens(who(), context.getParams().getAssociateId());
-    auto out = context.getResults().initTokens(list.size());
-    for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
-    return kj::READY_NOW;
+    auto& auth = service_.auth();
+    auto job = [&auth, who = atTurn(), id = context.getParams().getAssociateId()]() mutable {
+      return auth.listTokens(who(), id);
+    };
+    return finishQueued(read<kj::Array<core::ApiTokenInfo>>(kj::mv(job)), context,
+                        [](auto results, kj::Array<core::ApiTokenInfo> list) {
+                          auto out = results.initTokens(list.size());
+                          for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
+                        });
   }
 
   kj::Promise<void> revokeToken(RevokeTokenContext context) override {
@@ -1028,10 +1227,44 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   template<typename Context>
   kj::Promise<void> doGet(Context& context, int32_t target, capnp::Text::Reader type) {
     auto& vault = service_.vault();
+    if (service_.offload()) {
+      // Short or long, the store is read on a worker; a long list is then opened like below.
+      using Short = kj::Maybe<kj::Array<core::Credential>>;
+      auto job = [&vault, who = atTurn(), target, type = kj::heapString(type)]() mutable {
+        return core::Result<Short>(vault.tryGet(who(), target, type, INLINE_GET_LIMIT));
+      };
+      return read<Short>(kj::mv(job))
+          .then([this, context, target,
+                 type = kj::heapString(type)](Outcome<Short> outcome) mutable -> kj::Promise<void> {
+            KJ_IF_MAYBE(e, outcome.error) {
+              setError(context.getResults().initError(), *e);
+              return kj::READY_NOW;
+            }
+            KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+            KJ_IF_MAYBE(list, KJ_ASSERT_NONNULL(outcome.value)) {
+              fillList(context.getResults(), kj::mv(*list));
+              return kj::READY_NOW;
+            }
+            try {
+              return longGet(context, target, type);
+            } catch (const core::VaultError& e) {  // throttled
+              setError(context.getResults().initError(), e);
+              return kj::READY_NOW;
+            }
+          });
+    }
     KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
       fillList(context.getResults(), kj::mv(*list));
       return kj::READY_NOW;
     }
+    return longGet(context, target, type);
+  }
+
+  // A long list, opened on a reads worker (fair across uids) as whoever the grant stands for
+  // at its turn.
+  template<typename Context>
+  kj::Promise<void> longGet(Context& context, int32_t target, kj::StringPtr type) {
+    auto& vault = service_.vault();
     auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
       return vault.get(who(), target, type);
     };
@@ -1067,30 +1300,43 @@ class VaultImpl final : public rpc::Vault::Server {
 
   DispatchCallResult dispatchCall(uint64_t interfaceId, uint16_t methodId,
                                   AnyContext context) override {
-    return pass<rpc::Vault>(
-        {service_, caller_, nullptr, unused_}, VAULT_RULES, interfaceId, methodId, context,
-        [&]() { return rpc::Vault::Server::dispatchCall(interfaceId, methodId, context); });
+    return gate<rpc::Vault>({service_, caller_, nullptr, unused_}, VAULT_RULES, interfaceId,
+                            methodId, context, [this, interfaceId, methodId, context]() mutable {
+                              return rpc::Vault::Server::dispatchCall(interfaceId, methodId,
+                                                                      context);
+                            });
   }
 
   kj::Promise<void> whoami(WhoamiContext context) override {
-    toWire(service_.identity().peerPrincipal(caller_.peer), context.getResults().initPrincipal());
-    return kj::READY_NOW;
+    auto& identity = service_.identity();
+    return finishQueued(
+        read<core::Principal>(
+            [&identity, peer = caller_.peer]() { return identity.peerPrincipal(peer); }),
+        context, [](auto results, core::Principal who) { toWire(who, results.initPrincipal()); });
   }
 
   kj::Promise<void> session(SessionContext context) override {
-    auto standing = service_.identity().byPeer(caller_.peer);
-    context.getResults().setSession(
-        kj::heap<SessionImpl>(service_, kj::mv(standing), caller_.clone()));
-    return kj::READY_NOW;
+    auto& identity = service_.identity();
+    return finishQueued(
+        read<core::Standing>([&identity, peer = caller_.peer]() { return identity.byPeer(peer); }),
+        context, [this](auto results, core::Standing standing) {
+          results.setSession(kj::heap<SessionImpl>(service_, kj::mv(standing), caller_.clone()));
+        });
   }
 
   kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
     bool issueTicket = p.getIssueTicket();
     struct Checked {
       core::Associate associate;
       kj::Maybe<kj::String> rehash;
+    };
+    // Before any hashing: the partner application's token (online mode) and the verification
+    // cache (a hit, e.g. HTTP Basic at request rate, needs no Argon2id; it is checked against
+    // the associate's record). Both read the store.
+    struct Precheck {
+      kj::Maybe<kj::Array<kj::byte>> appKey;
+      kj::Maybe<core::Associate> cached;
     };
     auto& auth = service_.auth();
     auto password = crypto::Secret::copyOf(p.getPassword().asBytes());
@@ -1106,30 +1352,52 @@ class VaultImpl final : public rpc::Vault::Server {
         gateway ? service_.options.passwordQueuePerClient : service_.options.passwordQueuePerUid;
     lane.maxPerUid = service_.options.passwordQueuePerUid * (gateway ? GATEWAY_QUEUE_FACTOR : 1);
     auto caller = sessionCaller(p);
-    kj::Promise<Outcome<Checked>> checked = nullptr;
-    auto cached = auth.checkCachedPassword(p.getName(), password, client);
-    if (!cached.ok()) {
-      // Refused before any hashing (malformed, throttled).
-      setError(context.getResults().initError(), cached.takeRefusal());
-      return kj::READY_NOW;
-    }
-    KJ_IF_MAYBE(a, cached.value()) {
-      // A verification-cache hit (HTTP Basic at request rate) needs no Argon2id.
-      Outcome<Checked> hit;
-      hit.value = Checked{kj::mv(*a), nullptr};
-      checked = kj::mv(hit);
-    } else {
-      // Argon2id runs on the blocking pool, never on the event loop.
-      auto job = [&auth, name = kj::heapString(p.getName()), password = kj::mv(password),
-                  client = kj::mv(client)]() mutable -> core::Result<Checked> {
-        Checked c;
-        auto verified = auth.checkPassword(name, password, client, c.rehash);
-        if (!verified.ok()) return verified.takeRefusal();
-        c.associate = kj::mv(verified).value();
-        return kj::mv(c);
-      };
-      checked = service_.passwords().run<Checked>(kj::mv(job), lane);
-    }
+    auto name = kj::heapString(p.getName());
+    auto precheck = [&auth, appToken = appTokenCopy(p), name = kj::heapString(name),
+                     password = crypto::Secret::copyOf(password.reveal()),
+                     client = kj::heapString(client)]() -> core::Result<Precheck> {
+      Precheck out;
+      out.appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      auto cached = auth.checkCachedPassword(name, password, client);
+      if (!cached.ok()) return cached.takeRefusal();
+      out.cached = kj::mv(cached).value();
+      return kj::mv(out);
+    };
+    using AppKey = kj::Maybe<kj::Array<kj::byte>>;
+    kj::Own<AppKey> appKey = kj::heap<AppKey>();
+    auto& appKeyRef = *appKey;
+    auto checked =
+        read<Precheck>(kj::mv(precheck))
+            .then([this, &auth, &appKeyRef, name = kj::mv(name), password = kj::mv(password),
+                   client = kj::mv(client), lane = kj::mv(lane)](
+                      Outcome<Precheck> pre) mutable -> kj::Promise<Outcome<Checked>> {
+              Outcome<Checked> out;
+              // Refused before any hashing (unknown application, malformed, throttled).
+              KJ_IF_MAYBE(e, pre.error) {
+                out.error = kj::mv(*e);
+                return kj::mv(out);
+              }
+              KJ_IF_MAYBE(f, pre.failure) {
+                out.failure = kj::mv(*f);
+                return kj::mv(out);
+              }
+              auto& found = KJ_ASSERT_NONNULL(pre.value);
+              appKeyRef = kj::mv(found.appKey);
+              KJ_IF_MAYBE(a, found.cached) {
+                out.value = Checked{kj::mv(*a), nullptr};
+                return kj::mv(out);
+              }
+              // Argon2id runs on the blocking pool, never on the event loop.
+              auto job = [&auth, name = kj::mv(name), password = kj::mv(password),
+                          client = kj::mv(client)]() mutable -> core::Result<Checked> {
+                Checked c;
+                auto verified = auth.checkPassword(name, password, client, c.rehash);
+                if (!verified.ok()) return verified.takeRefusal();
+                c.associate = kj::mv(verified).value();
+                return kj::mv(c);
+              };
+              return service_.passwords().run<Checked>(kj::mv(job), lane);
+            });
     return checked.then([this, context, appKey = kj::mv(appKey), issueTicket,
                          caller = kj::mv(caller)](
                             Outcome<Checked> outcome) mutable -> kj::Promise<void> {
@@ -1144,61 +1412,86 @@ class VaultImpl final : public rpc::Vault::Server {
       }
       KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
       auto checked = KJ_ASSERT_NONNULL(kj::mv(outcome.value));
-      auto& a = checked.associate;
       KJ_IF_MAYBE(h, checked.rehash) {
         // Best effort: a failure leaves the old hash, which still verifies.
+        auto& a = checked.associate;
         service_.committer()
             .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
             .detach([](kj::Exception&&) {});
       }
-      kj::Maybe<core::Standing> opened;
-      try {
-        opened = service_.identity().byPassword(caller_.peer, a, kj::mv(appKey));
-      } catch (const core::VaultError& e) {
-        setError(context.getResults().initError(), e);
-        return kj::READY_NOW;
-      }
-      auto standing = KJ_ASSERT_NONNULL(kj::mv(opened));
-      toWire(standing.principal, context.getResults().initPrincipal());
-      if (!issueTicket) {
-        context.getResults().setSession(
-            kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
-        return kj::READY_NOW;
-      }
-      auto op = service_.auth().issueTicket(a);
-      return finishQueued(
-          service_.committer().submit(kj::mv(op)), context,
-          [this, standing = kj::mv(standing), caller = kj::mv(caller)](
-              auto results, core::IssuedTicket t) mutable {
-            // The session follows the ticket: revoking it ends the session.
-            standing.grant.ticketKey = KJ_ASSERT_NONNULL(service_.auth().ticketKey(t.ticket));
-            standing.generation = 0;
-            results.setTicket(t.ticket);
-            results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
-                                     core::UNIX_EPOCH_TICKS);
-            results.setSession(kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
+      // Opening the session reads the associate's record again (a store read).
+      struct Opened {
+        core::Standing standing;
+        core::Associate associate;
+      };
+      auto& identity = service_.identity();
+      auto open = [&identity, peer = caller_.peer, a = kj::mv(checked.associate),
+                   appKey = kj::mv(*appKey)]() mutable -> core::Result<Opened> {
+        auto standing = identity.byPassword(peer, a, kj::mv(appKey));
+        return Opened{kj::mv(standing), kj::mv(a)};
+      };
+      return read<Opened>(kj::mv(open))
+          .then([this, context, issueTicket,
+                 caller = kj::mv(caller)](Outcome<Opened> opened) mutable -> kj::Promise<void> {
+            KJ_IF_MAYBE(e, opened.error) {
+              setError(context.getResults().initError(), *e);
+              return kj::READY_NOW;
+            }
+            KJ_IF_MAYBE(f, opened.failure) { kj::throwFatalException(kj::mv(*f)); }
+            auto o = KJ_ASSERT_NONNULL(kj::mv(opened.value));
+            auto standing = kj::mv(o.standing);
+            toWire(standing.principal, context.getResults().initPrincipal());
+            if (!issueTicket) {
+              context.getResults().setSession(
+                  kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
+              return kj::READY_NOW;
+            }
+            auto op = service_.auth().issueTicket(o.associate);
+            return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                                [this, standing = kj::mv(standing), caller = kj::mv(caller)](
+                                    auto results, core::IssuedTicket t) mutable {
+                                  // The session follows the ticket: revoking it ends the session.
+                                  standing.grant.ticketKey =
+                                      KJ_ASSERT_NONNULL(service_.auth().ticketKey(t.ticket));
+                                  standing.generation = 0;
+                                  results.setTicket(t.ticket);
+                                  results.setTicketExpires(t.expiresUnix * core::TICKS_PER_SECOND +
+                                                           core::UNIX_EPOCH_TICKS);
+                                  results.setSession(kj::heap<SessionImpl>(
+                                      service_, kj::mv(standing), kj::mv(caller)));
+                                });
           });
     });
   }
 
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
-    auto standing = service_.identity().byTicket(caller_.peer, p.getTicket(), kj::mv(appKey));
-    toWire(standing.principal, context.getResults().initPrincipal());
-    context.getResults().setSession(
-        kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));
-    return kj::READY_NOW;
+    auto& auth = service_.auth();
+    auto& identity = service_.identity();
+    auto job = [&auth, &identity, peer = caller_.peer, appToken = appTokenCopy(p),
+                ticket = crypto::Secret::copyOf(p.getTicket().asBytes())]() {
+      auto appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      auto text = kj::heapString(reinterpret_cast<const char*>(ticket.reveal().begin()),
+                                 ticket.reveal().size());
+      KJ_DEFER(crypto::wipe(text.asArray()));
+      return identity.byTicket(peer, text, kj::mv(appKey));
+    };
+    return openSession(context, read<core::Standing>(kj::mv(job)), sessionCaller(p));
   }
 
   kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
-    auto standing = service_.identity().byToken(caller_.peer, p.getToken(), kj::mv(appKey));
-    toWire(standing.principal, context.getResults().initPrincipal());
-    context.getResults().setSession(
-        kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));
-    return kj::READY_NOW;
+    auto& auth = service_.auth();
+    auto& identity = service_.identity();
+    auto job = [&auth, &identity, peer = caller_.peer, appToken = appTokenCopy(p),
+                token = crypto::Secret::copyOf(p.getToken().asBytes())]() {
+      auto appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      auto text = kj::heapString(reinterpret_cast<const char*>(token.reveal().begin()),
+                                 token.reveal().size());
+      KJ_DEFER(crypto::wipe(text.asArray()));
+      return identity.byToken(peer, text, kj::mv(appKey));
+    };
+    return openSession(context, read<core::Standing>(kj::mv(job)), sessionCaller(p));
   }
 
   kj::Promise<void> revokeTicket(RevokeTicketContext context) override {
@@ -1206,51 +1499,81 @@ class VaultImpl final : public rpc::Vault::Server {
     // every session's re-read) per made-up ticket would be a cheap denial of service.
     auto& auth = service_.auth();
     auto ticket = context.getParams().getTicket();
-    bool live = false;
-    KJ_IF_MAYBE(key, auth.ticketKey(ticket)) { live = auth.findTicketByKey(*key) != nullptr; }
-    if (!live) {
-      context.getResults().setRevoked(false);
-      return kj::READY_NOW;
-    }
-    auto op = auth.revokeTicket(ticket);
-    return finishQueued(service_.committer().submit(kj::mv(op)), context,
-                        [](auto results, bool revoked) { results.setRevoked(revoked); });
+    kj::Maybe<kj::Array<kj::byte>> key = auth.ticketKey(ticket);
+    auto live = [&auth, key = kj::mv(key)]() {
+      KJ_IF_MAYBE(k, key) { return core::Result<bool>(auth.findTicketByKey(*k) != nullptr); }
+      return core::Result<bool>(false);
+    };
+    return read<bool>(kj::mv(live))
+        .then([this, context](Outcome<bool> found) mutable -> kj::Promise<void> {
+          KJ_IF_MAYBE(e, found.error) {
+            setError(context.getResults().initError(), *e);
+            return kj::READY_NOW;
+          }
+          KJ_IF_MAYBE(f, found.failure) { kj::throwFatalException(kj::mv(*f)); }
+          if (!KJ_ASSERT_NONNULL(found.value)) {
+            context.getResults().setRevoked(false);
+            return kj::READY_NOW;
+          }
+          auto op = service_.auth().revokeTicket(context.getParams().getTicket());
+          return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                              [](auto results, bool revoked) { results.setRevoked(revoked); });
+        });
   }
 
   kj::Promise<void> health(HealthContext context) override {
     // One read transaction: the database answers. (The choke point has already refused the
     // call if the audit trail cannot take records.)
-    service_.vault().counts();
-    context.getResults().setVersion(CREDVAULT_VERSION);
-    return kj::READY_NOW;
+    auto& vault = service_.vault();
+    return finishQueued(
+        read<core::VaultCounts>([&vault]() { return vault.counts(); }), context,
+        [](auto results, core::VaultCounts) { results.setVersion(CREDVAULT_VERSION); });
+  }
+
+  // What status and metrics read from the store, on a worker when it may block.
+  struct StoreFacts {
+    core::VaultCounts counts;
+    store::StoreStats stats;
+    bool mapped = true;  // the peer is someone (status refuses no one)
+  };
+  kj::Promise<Outcome<StoreFacts>> storeFacts() {
+    auto& vault = service_.vault();
+    auto& identity = service_.identity();
+    return read<StoreFacts>([&vault, &identity, peer = caller_.peer]() {
+      StoreFacts f;
+      f.counts = vault.counts();
+      f.stats = vault.environment().stats();
+      f.mapped = identity.peerPrincipal(peer).method != core::AuthMethod::NONE;
+      return f;
+    });
   }
 
   kj::Promise<void> metrics(MetricsContext context) override {
     // The choke point has asked core::authorize (system user or front end).
-    auto s = context.getResults().initStatus();
-    fillStatus(s);
-    auto commits = service_.committer().stats();
-    s.setCommits(commits.commits);
-    s.setCommittedWrites(commits.ops);
-    s.setWriteQueue(service_.committer().queued());
-    s.setPasswordQueue(service_.passwords().queued());
-    s.setPasswordWorkers(service_.passwords().workers());
-    s.setReadQueue(service_.reads().queued());
-    s.setMaintenanceQueue(service_.maintenance().queued());
-    s.setMapReaders(service_.vault().environment().stats().readers);
-    s.setAuditAccepting(service_.audit().accepting());
-    return kj::READY_NOW;
+    return finishQueued(storeFacts(), context, [this](auto results, StoreFacts f) {
+      auto s = results.initStatus();
+      fillStatus(s, f);
+      auto commits = service_.committer().stats();
+      s.setCommits(commits.commits);
+      s.setCommittedWrites(commits.ops);
+      s.setWriteQueue(service_.committer().queued());
+      s.setPasswordQueue(service_.passwords().queued());
+      s.setPasswordWorkers(service_.passwords().workers());
+      s.setReadQueue(service_.reads().queued() +
+                     (service_.offload() ? service_.shortReads().queued() : 0));
+      s.setMaintenanceQueue(service_.maintenance().queued());
+      s.setMapReaders(f.stats.readers);
+      s.setAuditAccepting(service_.audit().accepting());
+    });
   }
 
-  void fillStatus(rpc::Status::Builder s) {
-    auto counts = service_.vault().counts();
-    auto env = service_.vault().environment().stats();
+  void fillStatus(rpc::Status::Builder s, const StoreFacts& f) {
     s.setVersion(CREDVAULT_VERSION);
-    s.setCredentials(counts.credentials);
-    s.setAssociates(counts.associates);
-    s.setDataKeyId(counts.dataKeyId);
-    s.setMapSize(env.mapSize);
-    s.setUsedBytes(env.usedBytes);
+    s.setCredentials(f.counts.credentials);
+    s.setAssociates(f.counts.associates);
+    s.setDataKeyId(f.counts.dataKeyId);
+    s.setMapSize(f.stats.mapSize);
+    s.setUsedBytes(f.stats.usedBytes);
     s.setUptimeSeconds((service_.clock().now() - service_.started) / kj::SECONDS);
     s.setConnections(service_.connections);
     KJ_IF_MAYBE(h, service_.storeHealth) {
@@ -1265,18 +1588,52 @@ class VaultImpl final : public rpc::Vault::Server {
   }
 
   kj::Promise<void> status(StatusContext context) override {
-    if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
-    }
-    fillStatus(context.getResults().initStatus());
-    return kj::READY_NOW;
+    return storeFacts().then([this, context](Outcome<StoreFacts> facts) mutable {
+      KJ_IF_MAYBE(e, facts.error) {
+        setError(context.getResults().initError(), *e);
+        return;
+      }
+      KJ_IF_MAYBE(f, facts.failure) { kj::throwFatalException(kj::mv(*f)); }
+      auto& f = KJ_ASSERT_NONNULL(facts.value);
+      if (!f.mapped) {
+        setError(
+            context.getResults().initError(),
+            core::VaultError(core::ErrorCode::NOT_AUTHENTICATED, "",
+                             kj::str("uid ", caller_.peer.uid, " is not mapped to an associate")));
+        return;
+      }
+      fillStatus(context.getResults().initStatus(), f);
+    });
   }
 
  private:
   Service& service_;
   Caller caller_;
   const core::Principal* unused_ = nullptr;
+
+  template<typename T>
+  kj::Promise<Outcome<T>> read(kj::Function<core::Result<T>()> job) {
+    return storeRead<T>(service_, shortReadLane(caller_), kj::mv(job));
+  }
+
+  // A session opened by a job (ticket, token): its principal and capability into the results.
+  template<typename Context>
+  kj::Promise<void> openSession(Context context, kj::Promise<Outcome<core::Standing>> opened,
+                                Caller caller) {
+    return finishQueued(
+        kj::mv(opened), context,
+        [this, caller = kj::mv(caller)](auto results, core::Standing standing) mutable {
+          toWire(standing.principal, results.initPrincipal());
+          results.setSession(kj::heap<SessionImpl>(service_, kj::mv(standing), kj::mv(caller)));
+        });
+  }
+
+  // The application token, copied for a job that runs later.
+  template<typename Params>
+  static kj::Maybe<kj::String> appTokenCopy(Params p) {
+    KJ_IF_MAYBE(t, appToken(p)) { return kj::heapString(*t); }
+    return nullptr;
+  }
 
   template<typename Params>
   static kj::Maybe<kj::StringPtr> appToken(Params p) {
@@ -1309,10 +1666,17 @@ Service::Service(core::Vault& vault, core::Authenticator& auth, core::Identity& 
       audit_(audit),
       clock_(clock),
       maintenance_(kj::heap<BlockingPool>(1, MAINTENANCE_NICENESS)),
-      reads_(kj::heap<BlockingPool>(1)) {
+      reads_(kj::heap<BlockingPool>(1)),
+      offload_(vault.environment().mayBlock()) {
+  if (offload_) shortReads_ = kj::heap<BlockingPool>(4);
   checkRules<rpc::Vault>(VAULT_RULES);
   checkRules<rpc::Session>(SESSION_RULES);
   checkRules<rpc::Admin>(ADMIN_RULES);
+}
+
+void Service::setReadWorkers(size_t n) {
+  KJ_REQUIRE(n >= 1 && offload_);
+  shortReads_ = kj::heap<BlockingPool>(n);
 }
 
 rpc::Vault::Client Service::newBootstrap(Peer peer, kj::Own<ConnectionLoad> load) {

@@ -73,6 +73,17 @@ constexpr size_t MAX_ANSWER_BYTES_PER_UID = 64 << 20;
 // CPU, so they still finish under full load.
 constexpr int MAINTENANCE_NICENESS = 10;
 
+// With a store whose reads may wait on the network (store::Store::mayBlock, PostgreSQL), no
+// store transaction runs on the event loop: the choke point's identity re-check (when the
+// store's generation moved) and every handler that reads (a short Get, a listing, status,
+// health) run on the reads workers, and the call goes on on the event loop with the result.
+// Short reads queue in the caller's lane with these caps (then `throttled`, retry in 1 s):
+// generous, as each takes one round trip to the database, but bounded, so one uid cannot queue
+// unlimited work. With LMDB (never blocks) everything stays inline as before.
+// Long lists keep their own worker (reads()), as with LMDB.
+constexpr size_t SHORT_READS_PER_UID = 256;
+constexpr size_t SHORT_READS_PER_CLIENT = 64;
+
 // Shared by every connection; lives as long as the daemon.
 class Service {
  public:
@@ -90,6 +101,14 @@ class Service {
   BlockingPool& passwords() { return passwords_; }
   BlockingPool& maintenance() { return *maintenance_; }  // backups: one at a time
   BlockingPool& reads() { return *reads_; }              // long lists (INLINE_GET_LIMIT)
+  // Whether store reads go to workers (the store may block; see above).
+  bool offload() const { return offload_; }
+  // With a store that may block: the short reads (identity re-checks, short Gets, listings of
+  // associates, status) on their own workers, so that they never wait behind long lists.
+  BlockingPool& shortReads() { return *KJ_REQUIRE_NONNULL(shortReads_); }
+  // Sets the short-read workers before serving: one per database connection
+  // (postgresql_connections).
+  void setReadWorkers(size_t n);
   AuditLog& audit() { return audit_; }
   const kj::Clock& clock() { return clock_; }
   uint32_t connections = 0;
@@ -118,6 +137,8 @@ class Service {
   const kj::Clock& clock_;
   kj::Own<BlockingPool> maintenance_;
   kj::Own<BlockingPool> reads_;
+  bool offload_;
+  kj::Maybe<kj::Own<BlockingPool>> shortReads_;
 };
 
 // Fills an rpc::Error from a VaultError.

@@ -172,4 +172,35 @@ VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey) {
   return result;
 }
 
+VerifyResult verifyInProcess(const core::Vault& vault) {
+  VerifyResult result;
+  auto started = kj::systemPreciseMonotonicClock().now();
+  kj::String table = kj::str("(before the first table)");
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                try {
+                  result.report = vault.verify([&](kj::StringPtr t) { table = kj::str(t); });
+                  result.ok = true;
+                } catch (const core::VaultError& e) {
+                  result.damaged = e.code() == core::ErrorCode::INTEGRITY;
+                  result.message = result.damaged
+                                       ? kj::str("database damaged: ", oneLine(e.message()),
+                                                 " (table ", table, ")")
+                                       : kj::str(oneLine(e.message()));
+                }
+              })) {
+    // The store's failures (the server went away) are not a verdict on the data.
+    result.damaged = !store::isStorageFailure(*e);
+    result.message = kj::str(result.damaged ? "database damaged: " : "",
+                             oneLine(e->getDescription()), " (table ", table, ")");
+  }
+  result.took = kj::systemPreciseMonotonicClock().now() - started;
+  if (result.ok) {
+    auto& r = result.report;
+    result.message = kj::str("verified ", r.credentials, " credentials of ", r.associates,
+                             " associates (", r.entries, " entries in ", r.tables, " tables) in ",
+                             result.took / kj::MILLISECONDS, " ms");
+  }
+  return result;
+}
+
 }  // namespace credvault::daemon

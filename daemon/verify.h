@@ -36,4 +36,11 @@ struct VerifyResult {
 // child. Whatever the walk meets (SIGSEGV, SIGBUS, LMDB's abort) ends the child only.
 VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey);
 
+// Verifies `vault` in this process: every record opened, every index and count checked
+// (core::Vault::verify), without LMDB's page walk. For a store that cannot crash the process
+// on damaged data (PostgreSQL: a damaged page is the server's error, reported as an
+// exception). Blocks for one read of every table (~4 s per million credentials): at start
+// before serving, else on a worker thread.
+VerifyResult verifyInProcess(const core::Vault& vault);
+
 }  // namespace credvault::daemon

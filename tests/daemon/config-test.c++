@@ -244,5 +244,71 @@ TEST(Config, ThePackagedFileLoadsWithEveryDefaultUncommented) {
   ok(applyConfigFile(d, PACKAGED_DAEMON_CONF, kj::strArray(lines, "\n")));
 }
 
+TEST(Config, StorageDefaultsToLmdb) {
+  auto c = defaultConfig();
+  EXPECT_EQ(c.storage, Storage::LMDB);
+  EXPECT_EQ(c.postgresql, nullptr);
+  EXPECT_EQ(c.postgresqlConnections, 4u);
+}
+
+TEST(Config, PostgresqlSettings) {
+  auto c = defaultConfig();
+  ok(applyConfigFile(c, "/etc/x.conf",
+                     "storage = postgresql\n"
+                     "postgresql = host=db.example.org dbname=credvault user=credvault\n"
+                     "postgresql_connections = 8\n"));
+  EXPECT_EQ(c.storage, Storage::POSTGRESQL);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(c.postgresql), "host=db.example.org dbname=credvault user=credvault");
+  EXPECT_EQ(c.postgresqlConnections, 8u);
+  ok(applySetting(c, "postgresql", "service=credvault"));
+  ok(applySetting(c, "storage", "lmdb"));
+  EXPECT_EQ(c.storage, Storage::LMDB);
+
+  EXPECT_EQ(errorOf(applySetting(c, "storage", "sqlite")), "storage must be lmdb or postgresql");
+  ok(applySetting(c, "postgresql_connections", "1"));
+  ok(applySetting(c, "postgresql_connections", "64"));
+  EXPECT_EQ(errorOf(applySetting(c, "postgresql_connections", "0")),
+            "postgresql_connections must be between 1 and 64");
+  EXPECT_EQ(errorOf(applySetting(c, "postgresql_connections", "65")),
+            "postgresql_connections must be between 1 and 64");
+}
+
+// The password never lives in the configuration file: a connection string that holds one is
+// refused with one line that does not repeat it, and the setting keeps its earlier value.
+TEST(Config, PostgresqlRefusesAPasswordWithoutRepeatingIt) {
+  const char* withPassword[] = {
+      "host=db password=Hunter2-secret dbname=credvault",
+      "password=Hunter2-secret",
+      "host=db password = Hunter2-secret",
+      "host=db password='Hunter2 secret'",
+      "postgresql://credvault:Hunter2-secret@db/credvault",
+      "postgres://credvault:Hunter2-secret@db:5432/credvault?sslmode=require",
+      "postgresql://db/credvault?sslmode=require&password=Hunter2-secret",
+  };
+  for (auto value : withPassword) {
+    auto c = defaultConfig();
+    ok(applySetting(c, "postgresql", "service=old"));
+    auto error = errorOf(applySetting(c, "postgresql", value));
+    EXPECT_NE(error.find("must not hold a password"), std::string::npos) << value;
+    EXPECT_EQ(error.find("Hunter2"), std::string::npos) << error;
+    EXPECT_EQ(KJ_ASSERT_NONNULL(c.postgresql), "service=old");
+  }
+  // A file line too: the message names the line, never the value.
+  auto c = defaultConfig();
+  auto error = errorOf(applyConfigFile(c, "/etc/x.conf", "postgresql = password=Hunter2-secret\n"));
+  EXPECT_NE(error.find("/etc/x.conf:1"), std::string::npos) << error;
+  EXPECT_EQ(error.find("Hunter2"), std::string::npos) << error;
+
+  const char* withoutPassword[] = {
+      "host=db dbname=credvault user=credvault",
+      "service=credvault",
+      "host=db dbname='pass word' passfile=/etc/x",  // a value or another keyword, not password
+      "host=db application_name=password",
+      "postgresql://credvault@db/credvault?sslmode=require",
+      "postgresql:///credvault?host=/run/postgresql",
+  };
+  for (auto value : withoutPassword) { EXPECT_FALSE(conninfoHasPassword(value)) << value; }
+}
+
 }  // namespace
 }  // namespace credvault::daemon

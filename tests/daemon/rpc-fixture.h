@@ -5,6 +5,7 @@
 #pragma once
 
 #include "daemon/rpc-server.h"
+#include "tests/daemon/loop-guard-store.h"
 #include "tests/daemon/writer-gate.h"
 #include "core/identity.h"
 #include "crypto/aead.h"
@@ -41,25 +42,68 @@ const char SYS_PW[] = "sys-Pw-4";
 const char NEW_PW[] = "alice-Pw-2";
 
 // One daemon: store, vault, auth, identity, committer, pool and audit log in a temp dir.
+//
+// Built with CREDVAULT_TEST_LOOP_GUARD (the *-offload test binaries), the service runs on a
+// LoopGuardStore that says it may block, as PostgreSQL does: every test then also proves that
+// no call touches the store on the event loop. Direct core calls of a test go under
+// unguarded().
 struct Daemon {
+  // Before `world`: it outlives the vault built on it.
+  std::unique_ptr<LoopGuardStore> guard;
   support::VaultWorld world;
   TempDir& dir = world.dir;
   kj::AsyncIoContext io = kj::setupAsyncIo();
   store::Store& env;
+  store::Store& store;  // what the service uses: the guard when there is one, else env
   core::Vault& vault;
   core::Authenticator& auth;
   core::Identity& identity;
-  GroupCommitter committer{env};
+  GroupCommitter committer{store};
   BlockingPool passwords{1};
   AuditLog audit;
   Service service;
 
-  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway) {
+  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway, bool onlineMode) {
     world.identityOptions.systemUids = kj::heapArray<uint32_t>({900});
+    world.authOptions.onlineMode = onlineMode;
     if (strangerIsGateway)
       world.identityOptions.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});
     world.open();
     return *world.env;
+  }
+  // With CREDVAULT_TEST_LOOP_GUARD: the vault, authenticator and identity again, on a guard.
+  store::Store& guarded() {
+#ifdef CREDVAULT_TEST_LOOP_GUARD
+    world.identity = nullptr;
+    world.auth = nullptr;
+    world.vault = nullptr;
+    guard = std::make_unique<LoopGuardStore>(*world.env);
+    core::VaultOptions options;
+    options.passwordParams = crypto::minimalPasswordParams();
+    world.vault = std::make_unique<core::Vault>(
+        *guard, crypto::Secret::copyOf(world.master.asPtr()), world.clockInUse, options);
+    world.auth = std::make_unique<core::Authenticator>(*world.vault, world.clockInUse,
+                                                       core::AuthOptions(world.authOptions));
+    core::IdentityOptions identityOptions;
+    identityOptions.systemUids = kj::heapArray(world.identityOptions.systemUids.asPtr());
+    identityOptions.gatewayUids = kj::heapArray(world.identityOptions.gatewayUids.asPtr());
+    world.identity = std::make_unique<core::Identity>(*world.vault, *world.auth, world.clockInUse,
+                                                      kj::mv(identityOptions));
+    return *guard;
+#else
+    return *world.env;
+#endif
+  }
+  // While the result lives, the test's own core calls on the loop's thread are allowed.
+  struct Unguarded {
+    LoopGuardStore* guard;
+    ~Unguarded() {
+      if (guard != nullptr) guard->arm();
+    }
+  };
+  Unguarded unguarded() {
+    if (guard != nullptr) guard->disarm();
+    return {guard.get()};
   }
   AuditOptions auditOptions() {
     AuditOptions o;
@@ -68,15 +112,22 @@ struct Daemon {
     return o;
   }
 
-  explicit Daemon(bool strangerIsGateway)
+  // `onlineMode`: SuperOffice Online (application tokens required, partner apps known).
+  explicit Daemon(bool strangerIsGateway, bool onlineMode = false)
       : world(support::VaultWorld::Clock::SYSTEM, "credvault-daemon-test"),
-        env(open(world, strangerIsGateway)),
+        env(open(world, strangerIsGateway, onlineMode)),
+        store(guarded()),
         vault(*world.vault),
         auth(*world.auth),
         identity(*world.identity),
         audit(auditOptions()),
         service(vault, auth, identity, committer, passwords, audit,
-                kj::systemPreciseCalendarClock()) {}
+                kj::systemPreciseCalendarClock()) {
+    if (guard != nullptr) {
+      service.setReadWorkers(2);  // the short reads; long ones keep their one worker
+      guard->arm();
+    }
+  }
 };
 
 // A client connected over a socket pair, as the given peer.
@@ -101,8 +152,8 @@ class RpcFixture : public ::testing::Test {
  protected:
   // Pointers: the fixture's destructor must stay noexcept (KJ's are not).
   // STRANGER_UID plays a gateway (its clientAddress is believed) when `strangerIsGateway`.
-  explicit RpcFixture(bool strangerIsGateway = true)
-      : dp(std::make_unique<Daemon>(strangerIsGateway)) {}
+  explicit RpcFixture(bool strangerIsGateway = true, bool onlineMode = false)
+      : dp(std::make_unique<Daemon>(strangerIsGateway, onlineMode)) {}
   std::unique_ptr<Daemon> dp;
   Daemon& d = *dp;
   kj::WaitScope& ws = d.io.waitScope;
