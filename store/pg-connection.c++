@@ -222,6 +222,10 @@ Connection::Connection(const ConnectParams& params, bool pipeline) : pipeline_(p
     PQfinish(conn_);
     conn_ = nullptr;
   });
+  // libpq prints the server's notices and asynchronous errors to stderr by default: the store
+  // never logs (what matters reaches the caller as an exception).
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   // A daemon that stops mid-transaction (SIGSTOP, a hung host) must not hold the writer lock
   // of every host for ever.
   exec("SET idle_in_transaction_session_timeout = '60s'", "configuring the session");

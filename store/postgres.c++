@@ -456,9 +456,8 @@ PostgresStore::PostgresStore(PostgresOptions options)
     operatorFailure(kj::mv(*problem));
   }
   KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
-  KJ_REQUIRE(options_.connections >= 2,
-             "the PostgreSQL store needs at least two connections (a write transaction may open "
-             "a read)");
+  // A write transaction may open a read: with one connection it would wait for itself.
+  options_.connections = kj::max(options_.connections, 2u);
   setUpSchema();
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   KJ_SYSCALL(wakeFd_, "eventfd");

@@ -23,7 +23,7 @@ namespace credvault::store {
 
 struct PostgresOptions {
   kj::String conninfo;             // libpq connection string or "service=NAME"; no password
-  unsigned connections = 4;        // connections for transactions (one more LISTENs)
+  unsigned connections = 4;        // for transactions, at least 2 (one more LISTENs)
   kj::Maybe<kj::String> passFile;  // a libpq passfile (e.g. from $CREDENTIALS_DIRECTORY)
   bool readOnly = false;           // verification/migration source: nothing created or written
 };
