@@ -73,6 +73,7 @@ CredentialRecord decodeCapnp(kj::ArrayPtr<const kj::byte> plain, bool withSecret
     out.credential.validTo = r.getValidTo();
     out.credential.isActive = r.getIsActive();
     out.credential.comment = textOf(r.getComment());
+    out.credential.carried = CarriedFields::readFrom(r);
     auto s = r.getSecretValue();
     if (withSecret) secret = crypto::Secret::copyOf(kj::arrayPtr(s.begin(), s.size()));
   });
@@ -89,10 +90,13 @@ crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& c,
   kj::ArrayPtr<const kj::byte> secret;
   KJ_IF_MAYBE(s, c.secretValue) { secret = s->reveal(); }
   KJ_IF_MAYBE(s, keptSecret) { secret = s->reveal(); }
-  // The whole message in one segment of Secret memory: the root pointer, the struct (3 data
-  // words, 4 pointers) and the blobs. capnp allocates nothing else while it fits.
-  size_t words = 1 + 3 + 4 + textWords(type.size()) + textWords(c.publicValue.size()) +
-                 textWords(c.comment.size()) + dataWords(secret.size());
+  // The whole message in one segment of Secret memory: the root pointer, the struct (its
+  // data and pointer sections, whatever fields the schema has) and the blobs, the carried
+  // fields' included. capnp allocates nothing else while it fits.
+  auto shape = capnp::Schema::from<stored::Credential>().getProto().getStruct();
+  size_t words = 1 + shape.getDataWordCount() + shape.getPointerCount() + textWords(type.size()) +
+                 textWords(c.publicValue.size()) + textWords(c.comment.size()) +
+                 dataWords(secret.size()) + c.carried.words();
   crypto::Secret segment(words * WORD + alignof(capnp::word));  // zero-filled
   auto raw = segment.revealMut();
   size_t skew = reinterpret_cast<uintptr_t>(raw.begin()) % alignof(capnp::word);
@@ -108,6 +112,7 @@ crypto::Secret encodeCredentialRecord(kj::StringPtr type, const Credential& c,
   b.setIsActive(c.isActive);
   b.setComment(c.comment);
   b.setSecretValue(secret);
+  c.carried.writeTo(b);
 
   auto segments = message.getSegmentsForOutput();
   KJ_ASSERT(segments.size() == 1 && segments[0].begin() == first.begin(),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "base/ticks.h"
+#include "carried-fields.h"
 #include "crypto/secret.h"
 #include <kj/string.h>
 #include <kj/one-of.h>
@@ -41,6 +42,9 @@ struct Credential {
   kj::Maybe<crypto::Secret> secretValue;
   kj::String publicValue;
   bool isActive = true;
+  // Every other field of the schemas, which core stores and returns without reading: see
+  // carried-fields.h. Never secret.
+  CarriedFields carried;
 };
 
 // Who is calling, as established by the daemon (peer credentials, ticket, password, token).

@@ -67,6 +67,7 @@ kj::Maybe<Refusal> checkCredential(const Credential& c) {
     return kj::mv(*r);
   }
   KJ_IF_MAYBE(r, checkText("comment", c.comment, MAX_COMMENT_CHARS, true)) { return kj::mv(*r); }
+  KJ_IF_MAYBE(r, c.carried.check()) { return kj::mv(*r); }
   KJ_IF_MAYBE(r, checkTicks("validFrom", c.validFrom)) { return kj::mv(*r); }
   KJ_IF_MAYBE(r, checkTicks("validTo", c.validTo)) { return kj::mv(*r); }
   if (c.validFrom != 0 && c.validTo != 0 && c.validTo < c.validFrom) {

@@ -769,7 +769,7 @@ kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr t
   size_t bytes = 0;
   visitAll(who, type, [&](ListedCredential&& entry) {
     auto& c = entry.credential;
-    bytes += entry.type.size() + c.publicValue.size() + c.comment.size();
+    bytes += entry.type.size() + c.publicValue.size() + c.comment.size() + c.carried.bytes();
     if (out.size() >= MAX_LISTED_CREDENTIALS || bytes > MAX_LISTED_BYTES) {
       fail(ErrorCode::LIMIT_EXCEEDED, "",
            kj::str("the listing is longer than ", MAX_LISTED_CREDENTIALS, " entries or ",

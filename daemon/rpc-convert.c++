@@ -16,6 +16,7 @@ core::Credential fromWire(rpc::Credential::Reader in) {
   }
   c.publicValue = kj::heapString(in.getPublicValue());
   c.isActive = in.getIsActive();
+  c.carried = core::CarriedFields::readFrom(in);
   return c;
 }
 
@@ -30,6 +31,7 @@ void toWire(const core::Credential& in, rpc::Credential::Builder out) {
   }
   out.setPublicValue(in.publicValue);
   out.setIsActive(in.isActive);
+  in.carried.writeTo(out);
 }
 
 void toWire(const core::Associate& in, rpc::Associate::Builder out) {

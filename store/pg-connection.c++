@@ -62,11 +62,13 @@ constexpr Prepared PREPARED[] = {
      "SELECT pg_advisory_xact_lock(7165064886127834113), pg_current_xact_id()",
      0,
      {}},
+    // The payload names the sending store, whose listener ignores its own notifications (its
+    // Store::write moves the generation itself after the commit).
     {"bump",
      "WITH g AS (UPDATE credvault_generation SET generation = generation + 1 "
-     "RETURNING generation) SELECT pg_notify('credvault_generation', generation::text) FROM g",
-     0,
-     {}},
+     "RETURNING generation) SELECT pg_notify('credvault_generation', $1) FROM g",
+     1,
+     {TEXT}},
     {"xact_status", "SELECT pg_xact_status($1)", 1, {XID8}},
     {"add_table",
      "INSERT INTO credvault_tables (tbl, name) SELECT coalesce(max(tbl), 0) + 1, $1 "

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <mutex>
 
 namespace credvault::store {
 
@@ -166,6 +167,8 @@ class PostgresStore final : public Store {
   kj::Own<Connection> lease();
   void giveBack(kj::Own<Connection> conn);
   kj::Own<Connection> connect() { return kj::heap<Connection>(params_); }
+  // This store's name in its notifications.
+  kj::StringPtr instance() const { return instance_; }
 
  protected:
   void runWrite(kj::FunctionParam<void(WriteTxn&)> body) override;
@@ -174,12 +177,14 @@ class PostgresStore final : public Store {
   PostgresOptions options_;
   pg::ConnectParams params_;
   kj::String location_;
+  kj::String instance_;
 
   struct Pool {
     kj::Vector<kj::Own<Connection>> idle;
     unsigned open = 0;  // idle + leased + being opened
   };
   kj::MutexGuarded<Pool> pool_;
+  std::mutex writer_;
   kj::MutexGuarded<kj::HashMap<kj::String, unsigned>> tables_;
 
   // The listener (other hosts' commits). While it is not listening, every transaction moves
@@ -187,6 +192,7 @@ class PostgresStore final : public Store {
   bool listening_ = false;  // __atomic
   bool stopping_ = false;   // __atomic
   int wakeFd_ = -1;
+  kj::MutexGuarded<bool> firstAttemptDone_;  // the listener tried to connect once
   kj::Own<kj::Thread> listener_;
 
   void setUpSchema();
@@ -430,7 +436,8 @@ void PgTxn::commit() {
     buffers.add(kj::mv(b));
     params.add(kj::mv(p));
   }
-  if (s_.moveGeneration) extra.add(Statement{"bump", nullptr, {}});
+  Param sender = Param::of(s_.store.instance().asBytes());
+  if (s_.moveGeneration) extra.add(Statement{"bump", nullptr, {&sender, 1}});
   s_.commit(extra);
 }
 
@@ -440,15 +447,25 @@ PostgresStore::PostgresStore(PostgresOptions options)
     : options_(kj::mv(options)),
       params_{kj::heapString(options_.conninfo), nullptr},
       location_(pg::describeConninfo(options_.conninfo)) {
+  {
+    kj::byte id[8];
+    KJ_SYSCALL(getentropy(id, sizeof(id)));
+    instance_ = kj::str(getpid(), "-", getBe64(id));
+  }
   KJ_IF_MAYBE(problem, pg::conninfoProblem(options_.conninfo)) {
     operatorFailure(kj::mv(*problem));
   }
   KJ_IF_MAYBE(p, options_.passFile) { params_.passFile = kj::heapString(*p); }
-  KJ_REQUIRE(options_.connections >= 1, "postgresql needs at least one connection");
+  KJ_REQUIRE(options_.connections >= 2,
+             "the PostgreSQL store needs at least two connections (a write transaction may open "
+             "a read)");
   setUpSchema();
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   KJ_SYSCALL(wakeFd_, "eventfd");
   listener_ = kj::heap<kj::Thread>([this]() { listen(); });
+  // Open listening where the server answers, so that caches work from the first call (until
+  // then every transaction moves the generation).
+  firstAttemptDone_.when([](const bool& done) { return done; }, [](bool&) {});
 }
 
 PostgresStore::~PostgresStore() noexcept(false) {
@@ -538,6 +555,10 @@ ReadTxn PostgresStore::read() {
 void PostgresStore::runWrite(kj::FunctionParam<void(WriteTxn&)> body) {
   KJ_REQUIRE(!options_.readOnly, "the PostgreSQL store was opened read-only");
   freshIfDeaf();
+  // One write transaction per process at a time: they would wait for the server's writer
+  // lock anyway, and this way at most one pooled connection waits in a write, so a read that
+  // a write body opens always finds a connection (with two or more in the pool).
+  std::unique_lock<std::mutex> writer(writer_);
   for (unsigned attempt = 1;; ++attempt) {
     try {
       auto top = kj::heap<PgTxn>(kj::heap<Session>(*this, true));
@@ -612,10 +633,14 @@ void PostgresStore::listen() {
       conn = kj::heap<Connection>(params_, false);
       conn->exec(kj::str("LISTEN ", CHANNEL), "listening for commits");
     });
-    if (conn.get() != nullptr && conn->usable()) {
+    bool listening = conn.get() != nullptr && conn->usable();
+    if (listening) {
       // Commits made while we were not listening went unheard.
       __atomic_store_n(&listening_, true, __ATOMIC_RELEASE);
       moveGeneration();
+    }
+    *firstAttemptDone_.lockExclusive() = true;
+    if (listening) {
       backoffMs = 50;
       PGconn* pc = conn->handle();
       while (!__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) {
@@ -626,7 +651,7 @@ void PostgresStore::listen() {
         if (PQconsumeInput(pc) == 0) break;  // lost
         bool any = false;
         while (PGnotify* note = PQnotifies(pc)) {
-          any = true;
+          if (note->extra == nullptr || instance_ != note->extra) any = true;
           PQfreemem(note);
         }
         if (any) moveGeneration();

@@ -4,6 +4,7 @@
 // complaints without record content) and the one-line error at start.
 
 #include "daemon/audit.h"
+#include "tests/support/capture-stderr.h"
 #include "tests/support/clock.h"
 #include "tests/support/temp-dir.h"
 
@@ -243,45 +244,7 @@ bool haveDevFull() {
   return access("/dev/full", W_OK) == 0;
 }
 
-// Everything written to stderr (where log.h writes outside journald) while it lives.
-class CaptureStderr {
- public:
-  CaptureStderr() {
-    fflush(stderr);
-    saved_ = dup(STDERR_FILENO);
-    file_ = tmpfile();
-    KJ_ASSERT(saved_ >= 0 && file_ != nullptr);
-    dup2(fileno(file_), STDERR_FILENO);
-  }
-  ~CaptureStderr() {
-    fflush(stderr);
-    dup2(saved_, STDERR_FILENO);
-    close(saved_);
-    fclose(file_);
-  }
-  std::string text() {
-    fflush(stderr);
-    std::string out;
-    char buffer[4096];
-    ssize_t n;
-    for (off_t at = 0; (n = pread(fileno(file_), buffer, sizeof(buffer), at)) > 0; at += n) {
-      out.append(buffer, n);
-    }
-    return out;
-  }
-  size_t count(const std::string& needle) {
-    auto all = text();
-    size_t n = 0;
-    for (size_t at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) {
-      ++n;
-    }
-    return n;
-  }
-
- private:
-  int saved_;
-  FILE* file_;
-};
+using support::CaptureStderr;
 
 // ---------------------------------------------------------------------------------------
 // The record as JSON

@@ -2,9 +2,13 @@
 // an absent SecretValue (keep / withheld) and an empty one, and error codes map 1:1.
 
 #include "daemon/rpc-convert.h"
+#include "core/credential-record.h"
+#include "core/validate.h"
 
 #include <gtest/gtest.h>
 #include <capnp/message.h>
+#include <capnp/dynamic.h>
+#include <string>
 
 namespace credvault::daemon {
 namespace {
@@ -58,6 +62,107 @@ TEST(RpcConvert, ToWireRoundTrip) {
   EXPECT_EQ(back.validFrom, 10);
   EXPECT_EQ(back.validTo, 20);
   EXPECT_TRUE(back.isActive);
+}
+
+// A value for each field of the wire credential that is not its default and passes core's
+// checks: text "v-<name>", booleans flipped, integers valid ticks in field order (so validTo
+// follows validFrom). Written over the schema, so a new field is covered without a new test.
+void fillEveryField(capnp::DynamicStruct::Builder wire) {
+  int64_t ticks = 638'396'640'000'000'000;
+  for (auto field : wire.getSchema().getFields()) {
+    auto name = field.getProto().getName();
+    switch (field.getType().which()) {
+      case capnp::schema::Type::TEXT:
+        wire.set(field, capnp::Text::Reader(kj::str("v-", name)));
+        break;
+      case capnp::schema::Type::BOOL:
+        wire.set(field, !wire.get(field).as<bool>());
+        break;
+      case capnp::schema::Type::INT64:
+        wire.set(field, ticks + int64_t(field.getIndex()));
+        break;
+      case capnp::schema::Type::INT8:
+      case capnp::schema::Type::INT16:
+      case capnp::schema::Type::INT32:
+      case capnp::schema::Type::UINT8:
+      case capnp::schema::Type::UINT16:
+      case capnp::schema::Type::UINT32:
+      case capnp::schema::Type::UINT64:
+        wire.set(field, uint64_t(field.getIndex()) + 1);
+        break;
+      case capnp::schema::Type::ENUM:
+        wire.set(field, capnp::DynamicEnum(field.getType().asEnum(), 1));
+        break;
+      default:
+        ADD_FAILURE() << "the test cannot fill wire field " << name.cStr();
+    }
+  }
+}
+
+std::string show(capnp::DynamicValue::Reader v) {
+  switch (v.getType()) {
+    case capnp::DynamicValue::TEXT:
+      return std::string("\"") + v.as<capnp::Text>().cStr() + "\"";
+    case capnp::DynamicValue::BOOL:
+      return v.as<bool>() ? "true" : "false";
+    case capnp::DynamicValue::INT:
+      return std::to_string(v.as<int64_t>());
+    case capnp::DynamicValue::UINT:
+      return std::to_string(v.as<uint64_t>());
+    case capnp::DynamicValue::FLOAT:
+      return std::to_string(v.as<double>());
+    case capnp::DynamicValue::ENUM:
+      return "enum " + std::to_string(v.as<capnp::DynamicEnum>().getRaw());
+    default:
+      return "?";
+  }
+}
+
+// Every field of the wire credential, each set, comes back the same after wire -> core ->
+// sealed record plaintext -> core -> wire: the fields core names (copied by hand) and the ones it
+// carries (core/carried-fields.h) alike. A field that is on the wire and not stored fails here.
+TEST(RpcConvert, EveryWireFieldSurvivesTheStoredRecord) {
+  capnp::MallocMessageBuilder in;
+  capnp::DynamicStruct::Builder wire = in.initRoot<rpc::Credential>();
+  fillEveryField(wire);
+  auto c = fromWire(wire.asReader().as<rpc::Credential>());
+  EXPECT_EQ(core::checkCredential(c), nullptr);
+  auto plain = core::encodeCredentialRecord("imap", c);
+  auto stored = core::decodeCredentialRecord(plain.reveal(), true);
+  EXPECT_EQ(stored.type, "imap");
+  capnp::MallocMessageBuilder out;
+  capnp::DynamicStruct::Builder back = out.initRoot<rpc::Credential>();
+  toWire(stored.credential, back.as<rpc::Credential>());
+  for (auto field : wire.getSchema().getFields()) {
+    EXPECT_EQ(show(back.asReader().get(field)), show(wire.asReader().get(field)))
+        << field.getProto().getName().cStr();
+  }
+}
+
+// Each carried Text field is refused one past the $maxChars its stored schema gives, by name,
+// and accepted at it; a control character is refused.
+TEST(RpcConvert, CarriedTextFieldsAreCheckedAtTheirLimit) {
+  for (auto field : core::CarriedFields::fields()) {
+    KJ_IF_MAYBE(limit, core::CarriedFields::maxChars(field)) {
+      auto name = field.getProto().getName();
+      auto with = [&](std::string value) {
+        capnp::MallocMessageBuilder message;
+        capnp::DynamicStruct::Builder wire = message.initRoot<rpc::Credential>();
+        wire.set(name, capnp::Text::Reader(value.c_str()));
+        return core::checkCredential(fromWire(wire.asReader().as<rpc::Credential>()));
+      };
+      std::string euros;
+      for (size_t i = 0; i < *limit; i++) euros += "\xe2\x82\xac";
+      EXPECT_EQ(with(euros), nullptr) << name.cStr();
+      auto over = with(euros + "x");
+      ASSERT_NE(over, nullptr) << name.cStr();
+      EXPECT_EQ(KJ_ASSERT_NONNULL(over).code, core::ErrorCode::LIMIT_EXCEEDED);
+      EXPECT_EQ(KJ_ASSERT_NONNULL(over).field, name);
+      auto control = with("one\ntwo");
+      ASSERT_NE(control, nullptr) << name.cStr();
+      EXPECT_EQ(KJ_ASSERT_NONNULL(control).code, core::ErrorCode::INVALID_ARGUMENT);
+    }
+  }
 }
 
 TEST(RpcConvert, ErrorCodesMapOneToOne) {

@@ -63,8 +63,9 @@ struct Daemon {
   AuditLog audit;
   Service service;
 
-  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway) {
+  static store::Store& open(support::VaultWorld& world, bool strangerIsGateway, bool onlineMode) {
     world.identityOptions.systemUids = kj::heapArray<uint32_t>({900});
+    world.authOptions.onlineMode = onlineMode;
     if (strangerIsGateway)
       world.identityOptions.gatewayUids = kj::heapArray<uint32_t>({STRANGER_UID});
     world.open();
@@ -111,9 +112,10 @@ struct Daemon {
     return o;
   }
 
-  explicit Daemon(bool strangerIsGateway)
+  // `onlineMode`: SuperOffice Online (application tokens required, partner apps known).
+  explicit Daemon(bool strangerIsGateway, bool onlineMode = false)
       : world(support::VaultWorld::Clock::SYSTEM, "credvault-daemon-test"),
-        env(open(world, strangerIsGateway)),
+        env(open(world, strangerIsGateway, onlineMode)),
         store(guarded()),
         vault(*world.vault),
         auth(*world.auth),
@@ -150,8 +152,8 @@ class RpcFixture : public ::testing::Test {
  protected:
   // Pointers: the fixture's destructor must stay noexcept (KJ's are not).
   // STRANGER_UID plays a gateway (its clientAddress is believed) when `strangerIsGateway`.
-  explicit RpcFixture(bool strangerIsGateway = true)
-      : dp(std::make_unique<Daemon>(strangerIsGateway)) {}
+  explicit RpcFixture(bool strangerIsGateway = true, bool onlineMode = false)
+      : dp(std::make_unique<Daemon>(strangerIsGateway, onlineMode)) {}
   std::unique_ptr<Daemon> dp;
   Daemon& d = *dp;
   kj::WaitScope& ws = d.io.waitScope;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "ipc/client.h"
+#include "tests/support/rpc-calls.h"
 #include "tests/support/temp-dir.h"
 
 #include <kj/async-io.h>
@@ -124,14 +125,7 @@ CtlResult runAs(uid_t uid, const std::vector<std::string>& argv, const std::stri
 std::string withClientAs(uid_t uid, const std::string& socket,
                          std::function<std::string(ipc::Connection&, kj::WaitScope&)> body);
 
-// Converts an error of a result to "code field" ("ok" when there is none).
-template<typename Results>
-std::string errorOf(const Results& r) {
-  if (!r.hasError()) return "ok";
-  auto e = r.getError();
-  std::string out = ipc::errorCodeName(e.getCode()).cStr();
-  if (e.getField().size() > 0) out += std::string(" ") + e.getField().cStr();
-  return out;
-}
+// "ok" or "code field" of an answer (tests/support/rpc-calls.h).
+using support::errorOf;
 
 }  // namespace credvault::integration

@@ -2,8 +2,9 @@
 // "Transport"): the real credvaultd with short timeouts, attacked from real uids in forked
 // children, its memory read from /proc/PID/status. Half-sent messages from 64 connections and
 // 60 pipelined, unread large answers must each grow the daemon by at most 128 MiB while a
-// client of another uid is still served; idle and half-sent connections are closed; a message
-// of exactly the transport limit is read and one word more closes the connection.
+// client of another uid is still served; half-sent connections are closed. (The transport
+// limit at its bound and the idle timeout need no real process or uid: they are tested through
+// the in-process listener, tests/daemon/listener-test.c++.)
 // Prints the figures (RSS growth, the other client's p50/p99) for docs/performance.md.
 
 #include "harness.h"
@@ -11,8 +12,6 @@
 #include "ipc/credvault.capnp.h"
 
 #include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <capnp/rpc.capnp.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <grp.h>
@@ -35,7 +34,7 @@ constexpr uid_t STRANGER_UID = 60103;  // maps to no associate
 constexpr size_t MIB = 1 << 20;
 constexpr size_t RSS_BUDGET = 128 * MIB;
 constexpr int MESSAGE_TIMEOUT_MS = 1000;
-constexpr int IDLE_TIMEOUT_MS = 2000;
+constexpr int IDLE_TIMEOUT_MS = 2000;  // kept as before for the tests here
 constexpr int WRITE_TIMEOUT_MS = 2000;
 
 // The daemon's resident set, in bytes.
@@ -81,30 +80,6 @@ bool closedWithin(int fd, int ms) {
     ssize_t n = read(fd, buffer, sizeof(buffer));
     if (n <= 0) return true;
   }
-}
-
-// A stream frame: segment 0 is `root` (a whole capnp message), then a second segment of
-// `padWords` zero words that nothing points to. capnp counts both against its limit.
-kj::Array<kj::byte> frameWithPadding(capnp::MessageBuilder& root, size_t padWords) {
-  auto segments = root.getSegmentsForOutput();
-  KJ_REQUIRE(segments.size() == 1);
-  size_t rootWords = segments[0].size();
-  auto out = kj::heapArray<kj::byte>(8 + 8 + (rootWords + padWords) * 8);
-  memset(out.begin(), 0, out.size());
-  auto put = [&](size_t at, uint32_t v) { memcpy(out.begin() + at, &v, 4); };
-  put(0, 1);  // two segments
-  put(4, rootWords);
-  put(8, padWords);
-  memcpy(out.begin() + 16, segments[0].begin(), rootWords * 8);
-  return out;
-}
-
-// A Bootstrap message, whose answer is a Return: proof that the daemon read the frame.
-kj::Array<kj::byte> bootstrapFrame(size_t totalWords) {
-  capnp::MallocMessageBuilder message(16);
-  message.initRoot<capnp::rpc::Message>().initBootstrap().setQuestionId(0);
-  size_t rootWords = message.getSegmentsForOutput()[0].size();
-  return frameWithPadding(message, totalWords - rootWords);
 }
 
 // Runs `body` in a forked child as `uid`; returns its pid. The child writes its outcome to
@@ -230,31 +205,6 @@ std::string daemonLog() {
 TempDir* Isolation::dir = nullptr;
 Daemon* Isolation::daemon = nullptr;
 int32_t Isolation::alice = 0;
-
-TEST_F(Isolation, MessageOfExactlyTheTransportLimitIsReadAndOneWordMoreClosesTheConnection) {
-  constexpr size_t LIMIT_WORDS = core::MAX_TRANSPORT_MESSAGE_BYTES / 8;
-  {
-    int fd = connectRaw(daemon->socket());
-    auto frame = bootstrapFrame(LIMIT_WORDS);
-    writeAll(fd, frame.begin(), frame.size());
-    char answer[8];
-    EXPECT_EQ(read(fd, answer, sizeof(answer)), 8);  // the Return began: the frame was read
-    close(fd);
-  }
-  {
-    int fd = connectRaw(daemon->socket());
-    auto frame = bootstrapFrame(LIMIT_WORDS + 1);
-    // The daemon refuses on the segment table; the rest may meet a closed socket.
-    signal(SIGPIPE, SIG_IGN);
-    (void)send(fd, frame.begin(), frame.size(), MSG_NOSIGNAL);
-    EXPECT_TRUE(closedWithin(fd, 2000));
-    close(fd);
-  }
-  // The daemon goes on serving.
-  auto conn = connect();
-  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
-  EXPECT_TRUE(contains(daemonLog(), "RESULT=message-too-large"));
-}
 
 TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
   constexpr int CONNECTIONS = 64;
@@ -418,23 +368,6 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
 // same budget as one connection's.
 TEST_F(Isolation, UnreadAnswersOnManyConnectionsShareTheUidsBudget) {
   unreadAnswers(64, 2);
-}
-
-TEST_F(Isolation, IdleConnectionIsClosedAndAClientCanReconnect) {
-  auto conn = connect();
-  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
-  // Just under the idle timeout, a call keeps the connection.
-  io->provider->getTimer().afterDelay((IDLE_TIMEOUT_MS - 500) * kj::MILLISECONDS).wait(ws());
-  EXPECT_FALSE(conn->vault().whoamiRequest().send().wait(ws()).hasError());
-  // Past it, the daemon has closed the connection.
-  io->provider->getTimer().afterDelay((IDLE_TIMEOUT_MS + 500) * kj::MILLISECONDS).wait(ws());
-  auto failed =
-      kj::runCatchingExceptions([&]() { conn->vault().whoamiRequest().send().wait(ws()); });
-  ASSERT_NE(failed, nullptr);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(failed).getType(), kj::Exception::Type::DISCONNECTED);
-  EXPECT_TRUE(contains(daemonLog(), "idle-timeout"));
-  auto again = connect();
-  EXPECT_FALSE(again->vault().whoamiRequest().send().wait(ws()).hasError());
 }
 
 }  // namespace
