@@ -544,9 +544,15 @@ TEST_F(Roles, BackupToIsForSystemUsersOnly) {
   // A user administrator gets an Admin capability, but not a backup.
   EXPECT_EQ(backupAs(ADMIN_UID), "permission-denied 0");
   // A system associate's uid, a configured system uid and root may.
-  EXPECT_EQ(backupAs(SVC_UID), "ok all bytes");
-  EXPECT_EQ(backupAs(SYSTEM_UID), "ok all bytes");
-  EXPECT_EQ(backupAs(0), "ok all bytes");
+#ifndef CREDVAULT_TEST_LOOP_GUARD
+  const std::string allowed = "ok all bytes";
+#else
+  // The offload build's store is not LMDB: a file backup is refused (pg_dump instead).
+  const std::string allowed = "invalid-argument 0";
+#endif
+  EXPECT_EQ(backupAs(SVC_UID), allowed);
+  EXPECT_EQ(backupAs(SYSTEM_UID), allowed);
+  EXPECT_EQ(backupAs(0), allowed);
 }
 
 TEST_F(Roles, AuditHashFindsAnEntrysRecordsAndIsForSystemUsersOnly) {

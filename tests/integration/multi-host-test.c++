@@ -335,6 +335,15 @@ TEST_F(MultiHost, AMigrationRoundTripKeepsEveryCredential) {
                     "", {});
   ASSERT_EQ(toPg.exitCode, 0) << toPg.err;
   EXPECT_TRUE(contains(toPg.out + toPg.err, "to postgresql")) << toPg.out << toPg.err;
+  // --verify on the PostgreSQL vault: every record opened in the process, read-only.
+  auto verifyPg = runAs(0,
+                        {credvaultdPath(), "--config", dir / "pg.conf", "--state-dir",
+                         dir / "pg-host", "--key-file", lmdb.keyFile(), "--verify"},
+                        "", {});
+  EXPECT_EQ(verifyPg.exitCode, 0) << verifyPg.err;
+  EXPECT_TRUE(
+      contains(verifyPg.out + verifyPg.err, "verified " + std::to_string(N) + " credentials"))
+      << verifyPg.out << verifyPg.err;
   // Back, into an empty LMDB state directory, with the PostgreSQL side as the source.
   writeFile(dir / "back.conf", "state_dir = " + (dir / "back") + "\n");
   auto toLmdb =
