@@ -133,8 +133,8 @@ void Vault::rebuildIndexValues(store::WriteTxn& txn) const {
 
 void Vault::loadOrCreateKeys() {
   auto ring = keyring_.lockExclusive();
-  bool any = false;
-  {
+  auto load = [&]() {
+    bool any = false;
     auto txn = env_.read();
     txn.scan(keys_, nullptr, [&](auto key, auto value) {
       KJ_REQUIRE(key.size() == 4, "the key table is damaged");
@@ -148,19 +148,33 @@ void Vault::loadOrCreateKeys() {
       any = true;
       return true;
     });
-  }
-  if (!any) {
+    return any;
+  };
+  if (!load()) {
     if (env_.readOnly()) {
       fail(ErrorCode::INTEGRITY, "",
            kj::str("table keys: the vault has no keys (empty or damaged database); restore a "
                    "backup"));
     }
-    env_.write([&](store::WriteTxn& txn) {
+    // Looked for again inside the write: on a store shared by several daemons another one
+    // may have created the keys since, and then those are the vault's keys, not ours. The
+    // body may run more than once, so it starts from a keyring without the new ids.
+    bool created = env_.write([&](store::WriteTxn& txn) {
+      ring->forget(crypto::INDEX_KEY_ID);
+      ring->forget(1);
+      bool found = false;
+      txn.scan(keys_, nullptr, [&](auto, auto) {
+        found = true;
+        return false;
+      });
+      if (found) return false;
       auto index = ring->create(crypto::INDEX_KEY_ID);
       auto data = ring->create(1);
       txn.put(keys_, be32(crypto::INDEX_KEY_ID), index);
       txn.put(keys_, be32(1), data);
+      return true;
     });
+    if (!created) load();
   }
   KJ_REQUIRE(ring->find(crypto::INDEX_KEY_ID) != nullptr && ring->currentId() >= 1,
              "the key table is incomplete");

@@ -621,6 +621,69 @@ TEST_F(VaultTest, UnknownAssociateIsNotFound) {
   EXPECT_EQ(bob.associateId, 1);
 }
 
+// A store whose first write lets another daemon create the vault first: two hosts starting on
+// one empty database at the same moment (issue 17). The later one must adopt the keys the
+// first one stored, never seal with keys of its own that the other host cannot open.
+class SecondDaemonFirst final : public store::Store {
+ public:
+  SecondDaemonFirst(store::Store& inner, kj::Function<void()> before)
+      : inner_(inner), before_(kj::mv(before)) {}
+  kj::StringPtr backendName() const override { return inner_.backendName(); }
+  kj::StringPtr location() const override { return inner_.location(); }
+  bool mayBlock() const override { return inner_.mayBlock(); }
+  store::Table table(kj::StringPtr name) override { return inner_.table(name); }
+  kj::Maybe<store::Table> existingTable(kj::StringPtr name) override {
+    return inner_.existingTable(name);
+  }
+  bool readOnly() const override { return inner_.readOnly(); }
+  store::ReadTxn read() override { return inner_.read(); }
+  store::StoreStats stats() override { return inner_.stats(); }
+
+ protected:
+  void runWrite(kj::FunctionParam<void(store::WriteTxn&)> body) override {
+    KJ_IF_MAYBE(f, before_) {
+      auto run = kj::mv(*f);
+      before_ = nullptr;
+      run();
+    }
+    inner_.write([&](store::WriteTxn& txn) { body(txn); });
+  }
+
+ private:
+  store::Store& inner_;
+  kj::Maybe<kj::Function<void()>> before_;
+};
+
+TEST_F(VaultTest, TwoDaemonsCreatingOneVaultAtOnceAgreeOnItsKeys) {
+  TempDir fresh;
+  support::TestStore place(fresh.path());
+  auto shared = place.open();
+  VaultOptions options;
+  options.passwordParams = crypto::minimalPasswordParams();
+  std::unique_ptr<Vault> first;
+  // The later daemon looked for keys and found none; then the first one created the vault.
+  SecondDaemonFirst racing(*shared, [&]() {
+    first = std::make_unique<Vault>(*shared, crypto::Secret::copyOf(masterKey.reveal()), clock,
+                                    options);
+  });
+  Vault second(racing, crypto::Secret::copyOf(masterKey.reveal()), clock, options);
+  ASSERT_TRUE(first != nullptr);
+  auto owner = first->runNow(first->addAssociate(root(), [] {
+    NewAssociate na;
+    na.name = kj::str("race-owner");
+    return na;
+  }()));
+  Credential c;
+  c.publicValue = kj::str("race@example.org");
+  c.secretValue = crypto::Secret::copyOf(kj::StringPtr("race-secret-4471"));
+  first->runNow(first->save(root(), owner.id, "imap", kj::mv(c)));
+  // What one host sealed, the other opens, and the keyed hashes agree.
+  auto got = second.get(root(), owner.id, "imap");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(got[0].secretValue).reveal().asChars(), "race-secret-4471"_kj);
+  EXPECT_EQ(first->auditHash("x"), second.auditHash("x"));
+}
+
 TEST_F(VaultTest, CredentialsPerAssociateLimit) {
   // Core's bound, the same on every store; 10,000 rewrites of one counter in one transaction
   // take a minute on PostgreSQL (each leaves a row version the next lookup walks).
