@@ -49,23 +49,7 @@ void inProcessSection(Context& ctx) {
   options.passwordParams = crypto::minimalPasswordParams();
   core::Vault vault(env, crypto::Secret::random(32), kj::systemPreciseCalendarClock(), options);
 
-  core::Principal root;
-  root.kind = core::Kind::SYSTEM;
-  root.method = core::AuthMethod::PEER_CREDENTIALS;
-  root.name = kj::str("root");
-  core::NewAssociate na;
-  na.name = kj::str("bench");
-  na.unixUid = 4242;
-  auto associate = vault.runNow(vault.addAssociate(root, kj::mv(na)));
-
-  core::Principal who;
-  who.associateId = associate.id;
-  who.name = kj::str("bench");
-  who.kind = core::Kind::USER;
-  who.method = core::AuthMethod::PEER_CREDENTIALS;
-  who.uid = 4242;
-
-  vault.runNow(vault.save(who, 0, "imap", sampleCredential("bench@example.com")));
+  auto who = addBenchAssociate(vault);
 
   header("in-process ceiling (core::Vault on LMDB, no IPC)");
   for (unsigned threads : {1u, 2u}) {

@@ -23,4 +23,23 @@ void fillCredential(rpc::Credential::Builder c, kj::StringPtr publicValue) {
   c.setIsActive(true);
 }
 
+core::Principal addBenchAssociate(core::Vault& vault) {
+  core::Principal root;
+  root.kind = core::Kind::SYSTEM;
+  root.method = core::AuthMethod::PEER_CREDENTIALS;
+  root.name = kj::str("root");
+  core::NewAssociate na;
+  na.name = kj::str("bench");
+  na.unixUid = 4242;
+  auto associate = vault.runNow(vault.addAssociate(root, kj::mv(na)));
+  core::Principal who;
+  who.associateId = associate.id;
+  who.name = kj::str("bench");
+  who.kind = core::Kind::USER;
+  who.method = core::AuthMethod::PEER_CREDENTIALS;
+  who.uid = 4242;
+  vault.runNow(vault.save(who, 0, "imap", sampleCredential("bench@example.com")));
+  return who;
+}
+
 }  // namespace credvault::bench

@@ -12,6 +12,7 @@
 // commit from one thread (commit latency). None of the values is a real secret.
 
 #include "core/vault.h"
+#include "sample.h"
 #include "crypto/password.h"
 #include "crypto/secret.h"
 #include "daemon/group-commit.h"
@@ -40,15 +41,6 @@ uint64_t nowNs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-core::Credential credential(kj::StringPtr publicValue) {
-  core::Credential c;
-  c.publicValue = kj::heapString(publicValue);
-  c.secretValue = crypto::Secret::copyOf(kj::StringPtr("bench-not-a-secret-0123456789"));
-  c.comment = kj::str("bench");
-  c.isActive = true;
-  return c;
 }
 
 struct Stats {
@@ -107,26 +99,12 @@ void benchStore(kj::StringPtr backend, store::Store& env, double seconds) {
   core::VaultOptions options;
   options.passwordParams = crypto::minimalPasswordParams();
   core::Vault vault(env, crypto::Secret::random(32), kj::systemPreciseCalendarClock(), options);
-  core::Principal root;
-  root.kind = core::Kind::SYSTEM;
-  root.method = core::AuthMethod::PEER_CREDENTIALS;
-  root.name = kj::str("root");
-  core::NewAssociate na;
-  na.name = kj::str("bench");
-  na.unixUid = 4242;
-  auto associate = vault.runNow(vault.addAssociate(root, kj::mv(na)));
-  core::Principal who;
-  who.associateId = associate.id;
-  who.name = kj::str("bench");
-  who.kind = core::Kind::USER;
-  who.method = core::AuthMethod::PEER_CREDENTIALS;
-  who.uid = 4242;
-  vault.runNow(vault.save(who, 0, "imap", credential("bench@example.com")));
+  auto who = addBenchAssociate(vault);
   // Neighbours, so that the Get's range scan is not on a near-empty table.
   env.write([&](store::WriteTxn& txn) {
     for (int i = 0; i < 300; ++i) {
       vault.save(who, 0, kj::str("other-", i % 10),
-                 credential(kj::str("n", i, "@example.com")))(txn);
+                 sampleCredential(kj::str("n", i, "@example.com")))(txn);
     }
   });
 
@@ -139,7 +117,7 @@ void benchStore(kj::StringPtr backend, store::Store& env, double seconds) {
   }
   print(backend, "Vault::save, 1 op per commit (durable)", "1 thr",
         run(1, seconds, [&](unsigned, uint64_t i) {
-          vault.runNow(vault.save(who, 0, "single", credential(kj::str("s", i % 200, "@x"))));
+          vault.runNow(vault.save(who, 0, "single", sampleCredential(kj::str("s", i % 200, "@x"))));
         }));
   {
     daemon::GroupCommitter committer(env);
@@ -153,7 +131,7 @@ void benchStore(kj::StringPtr backend, store::Store& env, double seconds) {
             }
             auto name = kj::str("w", t, "-", i % 100, "@example.com");
             auto outcome =
-                committer.submit(vault.save(who, 0, "group", credential(name))).wait(*ws);
+                committer.submit(vault.save(who, 0, "group", sampleCredential(name))).wait(*ws);
             KJ_ASSERT(outcome.failure == nullptr && outcome.error == nullptr);
           }));
     auto s = committer.stats();

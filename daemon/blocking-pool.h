@@ -33,6 +33,26 @@ struct Lane {
   size_t maxPerClient = SIZE_MAX;  // jobs queued for this (uid, client)
 };
 
+// Runs `job` here and now, and types what came of it: its value, its refusal, or the exception
+// it threw (a storage failure, damaged data, a bug).
+template<typename T>
+Outcome<T> runToOutcome(kj::Function<core::Result<T>()>& job) {
+  Outcome<T> outcome;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                try {
+                  auto result = job();
+                  if (result.ok()) {
+                    outcome.value = kj::mv(result).value();
+                  } else {
+                    outcome.error = core::VaultError(result.takeRefusal());
+                  }
+                } catch (const core::VaultError& e) { outcome.error = e; }
+              })) {
+    outcome.failure = kj::mv(*e);
+  }
+  return outcome;
+}
+
 class BlockingPool {
  public:
   // `niceness` > 0 runs the workers below the event loop's priority (background work such as
@@ -81,20 +101,7 @@ kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<core::Result<T>()> job, c
   auto paf = kj::newPromiseAndCrossThreadFulfiller<Outcome<T>>();
   bool queued = enqueue(
       [job = kj::mv(job), fulfiller = kj::mv(paf.fulfiller)]() mutable {
-        Outcome<T> outcome;
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                      try {
-                        auto result = job();
-                        if (result.ok()) {
-                          outcome.value = kj::mv(result).value();
-                        } else {
-                          outcome.error = core::VaultError(result.takeRefusal());
-                        }
-                      } catch (const core::VaultError& e) { outcome.error = e; }
-                    })) {
-          outcome.failure = kj::mv(*e);
-        }
-        fulfiller->fulfill(kj::mv(outcome));
+        fulfiller->fulfill(runToOutcome(job));
       },
       lane);
   if (!queued) {

@@ -574,20 +574,7 @@ template<typename T>
 kj::Promise<Outcome<T>> storeRead(Service& service, const Lane& lane,
                                   kj::Function<core::Result<T>()> job) {
   if (service.offload()) return service.shortReads().run<T>(kj::mv(job), lane);
-  Outcome<T> outcome;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  auto result = job();
-                  if (result.ok()) {
-                    outcome.value = kj::mv(result).value();
-                  } else {
-                    outcome.error = core::VaultError(result.takeRefusal());
-                  }
-                } catch (const core::VaultError& e) { outcome.error = e; }
-              })) {
-    outcome.failure = kj::mv(*e);
-  }
-  return kj::mv(outcome);
+  return runToOutcome(job);
 }
 
 // The choke point's entry. With a store that may block, the store read the choke point needs
