@@ -32,9 +32,9 @@ Authenticator::Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions o
       options_(options),
       cacheKey_(crypto::Secret::random(crypto::KEY_BYTES)) {
   auto& env = vault_.environment();
-  bool inStore = env.lmdb() == nullptr;
-  KJ_IF_MAYBE(chosen, options_.failuresInStore) { inStore = *chosen; }
-  if (inStore) {
+  failuresInStore_ = env.lmdb() == nullptr;
+  KJ_IF_MAYBE(chosen, options_.failuresInStore) { failuresInStore_ = *chosen; }
+  if (failuresInStore_) {
     throttles_ = kj::heap<StoreThrottleBook>(vault_);
   } else {
     throttles_ = kj::heap<MemoryThrottleBook>(options_.cacheCapacity);
@@ -67,15 +67,13 @@ kj::Maybe<Refusal> Authenticator::checkThrottle(kj::StringPtr key, int64_t now) 
 
 bool Authenticator::underAttack(kj::StringPtr nameKey, int64_t now) {
   KJ_IF_MAYBE(t, throttles_->find(nameKey, now)) {
-    return now - t->lastMs <= THROTTLE_MEMORY_MS && t->failures > options_.accountBrakeFailures;
+    return t->failures > options_.accountBrakeFailures;
   }
   return false;
 }
 
 bool Authenticator::hasFailed(kj::StringPtr clientKey, int64_t now) {
-  KJ_IF_MAYBE(t, throttles_->find(clientKey, now)) {
-    return now - t->lastMs <= THROTTLE_MEMORY_MS && t->failures > 0;
-  }
+  KJ_IF_MAYBE(t, throttles_->find(clientKey, now)) { return t->failures > 0; }
   return false;
 }
 
@@ -185,10 +183,7 @@ WriteOp<bool> Authenticator::storeRehash(int32_t associateId, kj::String hash,
 }
 
 uint32_t Authenticator::sweepFailures() {
-  KJ_IF_MAYBE(book, kj::dynamicDowncastIfAvailable<StoreThrottleBook>(*throttles_)) {
-    return book->sweep(nowMs());
-  }
-  return 0;
+  return throttles_->sweep(nowMs());
 }
 
 void Authenticator::flushCache() {

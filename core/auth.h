@@ -132,8 +132,10 @@ class Authenticator {
 
   // Forget cached password verifications (password change, removal).
   void flushCache();
-  // Deletes failure counts idle for an hour from a store-kept book (the daemon calls it
-  // hourly off the event loop); returns how many. Memory books forget on their own: 0.
+  // Whether failed attempts are counted in the store (shared by every host) rather than here.
+  bool failuresInStore() const { return failuresInStore_; }
+  // Deletes failure counts idle for an hour; returns how many. The daemon calls it hourly,
+  // off the event loop, where they are counted in the store (in memory they are bounded).
   uint32_t sweepFailures();
 
  private:
@@ -155,6 +157,7 @@ class Authenticator {
   // Failed attempts: in this process for an LMDB vault; in the store, counted across every
   // host, for a store shared by several daemons (core/throttle.h).
   kj::Own<ThrottleBook> throttles_;
+  bool failuresInStore_ = false;
 
   int64_t nowMs() const;
   Result<kj::String> precheck(kj::StringPtr name, const crypto::Secret& password,

@@ -48,9 +48,11 @@ ThrottleState afterFailure(ThrottleState s, uint32_t freeAttempts, int64_t maxDe
 
 // ---- in this process ----------------------------------------------------------------------
 
-kj::Maybe<ThrottleState> MemoryThrottleBook::find(kj::StringPtr key, int64_t) {
+kj::Maybe<ThrottleState> MemoryThrottleBook::find(kj::StringPtr key, int64_t nowMs) {
   auto states = states_.lockExclusive();
-  KJ_IF_MAYBE(s, states->find(key)) { return *s; }
+  KJ_IF_MAYBE(s, states->find(key)) {
+    if (!forgotten(*s, nowMs)) return *s;
+  }
   return nullptr;
 }
 
@@ -73,6 +75,16 @@ void MemoryThrottleBook::recordFailure(kj::StringPtr key, uint32_t freeAttempts,
 
 void MemoryThrottleBook::forget(kj::StringPtr key) {
   states_.lockExclusive()->erase(key);
+}
+
+uint32_t MemoryThrottleBook::sweep(int64_t nowMs) {
+  auto states = states_.lockExclusive();
+  kj::Vector<kj::String> stale;
+  for (auto& e : *states) {
+    if (forgotten(e.value, nowMs)) stale.add(kj::heapString(e.key));
+  }
+  for (auto& k : stale) states->erase(k);
+  return uint32_t(stale.size());
 }
 
 // ---- in the store -------------------------------------------------------------------------

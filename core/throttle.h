@@ -10,11 +10,12 @@
 // - MemoryThrottleBook: one daemon on one host (LMDB). Bounded: past `capacity` keys, entries
 //   idle for a minute are forgotten, else all; the worst an attacker gains by flooding names
 //   is that their own earlier delays are forgotten.
+// Both answer an entry idle for longer than THROTTLE_MEMORY_MS as none, and sweep() deletes
+// such entries.
 // - StoreThrottleBook: several daemons sharing one database (PostgreSQL). Counts live in a
 //   table of the store, under a keyed hash of the key (names and client addresses never reach
 //   the database), updated inside a write transaction, so failures from every host add up
-//   and adding hosts does not multiply an attacker's attempts. Entries idle for an hour are
-//   deleted as they are met and by sweep().
+//   and adding hosts does not multiply an attacker's attempts.
 //
 // Thread-safety: both may be used from any thread. Never logs.
 
@@ -40,12 +41,14 @@ ThrottleState afterFailure(ThrottleState state, uint32_t freeAttempts, int64_t m
 class ThrottleBook {
  public:
   virtual ~ThrottleBook() noexcept(false) = default;
-  // The state of `key` (null: no failure counted, or forgotten).
+  // The state of `key` (null: no failure counted, or idle for longer than THROTTLE_MEMORY_MS).
   virtual kj::Maybe<ThrottleState> find(kj::StringPtr key, int64_t nowMs) = 0;
   virtual void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t maxDelayMs,
                              int64_t nowMs) = 0;
   // After a success: the key starts again from zero.
   virtual void forget(kj::StringPtr key) = 0;
+  // Deletes every entry idle for longer than THROTTLE_MEMORY_MS; returns how many.
+  virtual uint32_t sweep(int64_t nowMs) = 0;
 };
 
 class MemoryThrottleBook final : public ThrottleBook {
@@ -55,6 +58,7 @@ class MemoryThrottleBook final : public ThrottleBook {
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t maxDelayMs,
                      int64_t nowMs) override;
   void forget(kj::StringPtr key) override;
+  uint32_t sweep(int64_t nowMs) override;
 
  private:
   size_t capacity_;
@@ -69,8 +73,7 @@ class StoreThrottleBook final : public ThrottleBook {
   void recordFailure(kj::StringPtr key, uint32_t freeAttempts, int64_t maxDelayMs,
                      int64_t nowMs) override;
   void forget(kj::StringPtr key) override;
-  // Deletes every entry idle for longer than THROTTLE_MEMORY_MS; returns how many.
-  uint32_t sweep(int64_t nowMs);
+  uint32_t sweep(int64_t nowMs) override;
 
  private:
   Vault& vault_;

@@ -630,7 +630,7 @@ class Main {
     // throttle.h): entries idle for an hour are swept hourly, on the maintenance worker (a
     // write transaction never runs on the event loop). In-process counts need no sweep.
     kj::Promise<void> sweeping =
-        env.mayBlock()
+        auth.failuresInStore()
             ? sweepFailures(io.provider->getTimer(), service.maintenance(), auth)
                   .eagerlyEvaluate([](kj::Exception&& e) {
                     logf(Level::ERROR, kj::str("failure sweep stopped: ", e.getDescription()));

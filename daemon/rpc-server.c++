@@ -1453,30 +1453,30 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
     auto p = context.getParams();
-    auto& auth = service_.auth();
-    auto& identity = service_.identity();
-    auto job = [&auth, &identity, peer = caller_.peer, appToken = appTokenCopy(p),
-                ticket = crypto::Secret::copyOf(p.getTicket().asBytes())]() {
-      auto appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
-      auto text = kj::heapString(reinterpret_cast<const char*>(ticket.reveal().begin()),
-                                 ticket.reveal().size());
-      KJ_DEFER(crypto::wipe(text.asArray()));
-      return identity.byTicket(peer, text, kj::mv(appKey));
-    };
-    return openSession(context, read<core::Standing>(kj::mv(job)), sessionCaller(p));
+    return bearerLogin(context, p, p.getTicket(), &core::Identity::byTicket);
   }
 
   kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
     auto p = context.getParams();
+    return bearerLogin(context, p, p.getToken(), &core::Identity::byToken);
+  }
+
+  // A session opened by a bearer secret (ticket or API token), looked up where the store may
+  // be read. The secret is copied into sodium memory for the job and wiped after.
+  template<typename Context, typename Params>
+  kj::Promise<void> bearerLogin(Context& context, Params p, capnp::Text::Reader bearer,
+                                core::Standing (core::Identity::*by)(core::Peer, kj::StringPtr,
+                                                                     kj::Maybe<kj::Array<kj::byte>>)
+                                    const) {
     auto& auth = service_.auth();
     auto& identity = service_.identity();
-    auto job = [&auth, &identity, peer = caller_.peer, appToken = appTokenCopy(p),
-                token = crypto::Secret::copyOf(p.getToken().asBytes())]() {
+    auto job = [&auth, &identity, by, peer = caller_.peer, appToken = appTokenCopy(p),
+                secret = crypto::Secret::copyOf(bearer.asBytes())]() {
       auto appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
-      auto text = kj::heapString(reinterpret_cast<const char*>(token.reveal().begin()),
-                                 token.reveal().size());
+      auto text = kj::heapString(reinterpret_cast<const char*>(secret.reveal().begin()),
+                                 secret.reveal().size());
       KJ_DEFER(crypto::wipe(text.asArray()));
-      return identity.byToken(peer, text, kj::mv(appKey));
+      return (identity.*by)(peer, text, kj::mv(appKey));
     };
     return openSession(context, read<core::Standing>(kj::mv(job)), sessionCaller(p));
   }

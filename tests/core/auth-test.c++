@@ -199,6 +199,18 @@ TEST(ThrottleRules, FreeAttemptsThenDoublingDelaysUpToTheCapForgottenAfterAnHour
   EXPECT_EQ(s.failures, 1u);  // an hour later the count starts again
 }
 
+// Both books answer an entry idle for an hour as none, and their sweep deletes it.
+TEST_P(ThrottleTest, AnEntryIdleForAnHourIsNoneAndIsSwept) {
+  for (int i = 0; i < 2; i++) {
+    EXPECT_VAULT_ERROR(login("alice", "bad", "idle-client"), ErrorCode::NOT_AUTHENTICATED, "");
+  }
+  EXPECT_EQ(auth->sweepFailures(), 0u);
+  clock.advance(3601 * kj::SECONDS);
+  EXPECT_EQ(auth->sweepFailures(), 3u);  // (name, client), client, name
+  EXPECT_EQ(auth->sweepFailures(), 0u);
+  EXPECT_EQ(auth->failuresInStore(), GetParam());
+}
+
 TEST_F(AuthTest, CachedVerificationEndsWithThePassword) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);  // cache hit
