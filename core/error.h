@@ -57,7 +57,8 @@ Refusal invalidArgument(kj::StringPtr field, Params&&... message) {
 }
 
 // A value, or the Refusal that stands in for it. Test with ok() or refused() before taking
-// either; taking the wrong one is a bug (KJ_REQUIRE).
+// either; taking the wrong one is a bug (KJ_REQUIRE, naming the refusal's message: where a
+// refusal cannot happen, as for a bench acting as root, value() alone is the assertion).
 template<typename T>
 class [[nodiscard]] Result {
  public:
@@ -70,7 +71,7 @@ class [[nodiscard]] Result {
     return v_.template get<Refusal>();
   }
   T& value() & {
-    KJ_REQUIRE(ok(), "value() of a refused Result");
+    KJ_REQUIRE(ok(), "value() of a refused Result", v_.template get<Refusal>().message);
     return v_.template get<T>();
   }
   T value() && { return kj::mv(value()); }
@@ -83,6 +84,39 @@ class [[nodiscard]] Result {
 
  private:
   kj::OneOf<T, Refusal> v_;
+};
+
+// Returns the refusal of a failed check (a kj::Maybe<Refusal>) from the enclosing function,
+// whose return type a Refusal converts to (a Result<T>, a kj::Maybe<Refusal>); goes on when
+// the check passed.
+#define CV_REFUSE_IF(check)                                          \
+  do {                                                               \
+    KJ_IF_MAYBE(cvRefusal_, check) { return ::kj::mv(*cvRefusal_); } \
+  } while (false)
+
+// A reference to a value that lives elsewhere (as kj::Maybe<T&>), or the Refusal.
+template<typename T>
+class [[nodiscard]] Result<T&> {
+ public:
+  Result(T& value) : v_(&value) {}
+  Result(Refusal refusal) : v_(kj::mv(refusal)) {}
+
+  bool ok() const { return v_.template is<T*>(); }
+  kj::Maybe<const Refusal&> refused() const {
+    if (ok()) return nullptr;
+    return v_.template get<Refusal>();
+  }
+  T& value() const {
+    KJ_REQUIRE(ok(), "value() of a refused Result", v_.template get<Refusal>().message);
+    return *v_.template get<T*>();
+  }
+  Refusal takeRefusal() {
+    KJ_REQUIRE(!ok(), "takeRefusal() of a Result that holds a value");
+    return kj::mv(v_.template get<Refusal>());
+  }
+
+ private:
+  kj::OneOf<T*, Refusal> v_;
 };
 
 // Whether T is a Result, and the type of its value (T itself when it is not).
@@ -150,6 +184,18 @@ T Result<T>::orThrow() && {
 }
 
 [[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);
+
+// Damaged data (a record that fails authentication or does not decode, an index that
+// disagrees with the records it points to): thrown, never returned (see the header comment),
+// as a kj::Exception (FAILED) whose description is INTEGRITY_FAILURE_PREFIX + the message,
+// so that it crosses nested transactions, worker threads and promises as any exception does
+// and the daemon tells it from a bug by its prefix, as it tells a storage failure
+// (store::isStorageFailure). The message names tables and record kinds, never a value.
+constexpr const char INTEGRITY_FAILURE_PREFIX[] = "integrity: ";
+[[noreturn]] void damaged(kj::String message);
+bool isIntegrityFailure(const kj::Exception& e);
+// The message of an integrity failure, without its prefix.
+kj::StringPtr integrityMessage(const kj::Exception& e);
 
 template<typename... Params>
 [[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {

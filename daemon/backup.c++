@@ -36,17 +36,19 @@ kj::AutoCloseFd openSpool(kj::StringPtr dir) {
 }
 
 // Runs on a pool thread: the copy takes as long as the disk needs, never the event loop.
-Spool writeSpool(kj::StringPtr dir, uint64_t sizeBound, kj::Function<void(int)>& write) {
+core::Result<Spool> writeSpool(kj::StringPtr dir, uint64_t sizeBound,
+                               kj::Function<kj::Maybe<core::Refusal>(int)>& write) {
   auto fd = openSpool(dir);
   struct statvfs fs;
   KJ_SYSCALL(::fstatvfs(fd, &fs), "statvfs(state directory)", dir);
   uint64_t available = uint64_t(fs.f_bavail) * fs.f_frsize;
   if (available / 2 < sizeBound) {
-    core::fail(core::ErrorCode::UNAVAILABLE, "",
-               kj::str("not enough free space in the state directory to take a backup (", available,
-                       " bytes free; it needs twice the database's ", sizeBound, " bytes)"));
+    return core::refuse(
+        core::ErrorCode::UNAVAILABLE, "",
+        kj::str("not enough free space in the state directory to take a backup (", available,
+                " bytes free; it needs twice the database's ", sizeBound, " bytes)"));
   }
-  write(fd);
+  CV_REFUSE_IF(write(fd));
   struct stat st;
   KJ_SYSCALL(::fstat(fd, &st), "fstat(backup spool)");
   return Spool{kj::mv(fd), uint64_t(st.st_size)};

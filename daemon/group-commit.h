@@ -44,6 +44,17 @@ class GroupCommitter {
   // thrown VaultError does.
   template<typename T>
   kj::Promise<Outcome<typename core::IsResult<T>::Value>> submit(core::WriteOp<T> op);
+  // A checked write (core::CheckedWrite): refused before it was queued, its refusal is the
+  // outcome at once; else its op is queued as above.
+  template<typename T>
+  kj::Promise<Outcome<T>> submit(core::CheckedWrite<T> write) {
+    if (!write.ok()) {
+      Outcome<T> refused;
+      refused.error = core::VaultError(write.takeRefusal());
+      return kj::mv(refused);
+    }
+    return submit(kj::mv(write).value());
+  }
 
   CommitStats stats() const { return *stats_.lockShared(); }
   // Writes queued for the next commit.

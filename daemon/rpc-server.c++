@@ -235,9 +235,11 @@ void checkSize(capnp::AnyPointer::Reader params) {
 constexpr uint32_t STORAGE_RETRY_AFTER_SECONDS = 5;
 
 // Logs an unexpected failure (its text is ours and holds no secrets) and answers the
-// client only `internal`. A storage failure (no space, I/O error) is the operator's to fix,
-// not a bug: it is answered `unavailable` naming the store (field "storage") with what went
-// wrong, and logged by StoreHealth (rate-limited), not once per call.
+// client only `internal`. Damaged data (core::isIntegrityFailure) is answered `integrity`
+// with core's message, as a refusal is (the call's audit record and log line say so). A storage
+// failure (no space, I/O error) is the operator's to fix, not a bug: it is answered `unavailable`
+// naming the store (field "storage") with what went wrong, and logged by StoreHealth
+// (rate-limited), not once per call.
 void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception& e) {
   if (store::isStorageFailure(e)) {
     logf(Level::DEBUG, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
@@ -248,6 +250,12 @@ void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception&
     out.setMessage(kj::str("the vault cannot store data now: ",
                            d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1)));
     out.setRetryAfterSeconds(STORAGE_RETRY_AFTER_SECONDS);
+    return;
+  }
+  if (core::isIntegrityFailure(e)) {
+    // Damaged data (core/error.h): `integrity` with core's message, which names no value.
+    out.setCode(rpc::ErrorCode::INTEGRITY);
+    out.setMessage(core::integrityMessage(e));
     return;
   }
   logf(Level::ERROR, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
@@ -406,7 +414,12 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
 
                   KJ_IF_MAYBE(standing, side.standing) {
-                    const core::Principal& who = service.identity().current(*standing);
+                    auto now = service.identity().current(*standing);
+                    if (!now.ok()) {
+                      refused = now.takeRefusal();
+                      return;
+                    }
+                    const core::Principal& who = now.value();
                     r.authMethod = methodName(who.method);
                     r.associateId = who.associateId;
                     int32_t target = 0;
@@ -520,6 +533,13 @@ kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context,
   });
 }
 
+// Answers a call with a refusal (the choke point records it like any answer).
+template<typename Context>
+kj::Promise<void> refuseCall(Context& context, const core::Refusal& refusal) {
+  setError(context.getResults().initError(), refusal);
+  return kj::READY_NOW;
+}
+
 // ---- Admin -------------------------------------------------------------------------------
 
 // What Session and Admin capabilities share: the grant they act under (re-checked on every
@@ -547,17 +567,32 @@ class GrantHolder {
   struct LateCheck {
     const core::Identity& identity;
     core::Grant grant;
-    core::Principal operator()() const {
+    core::Result<core::Principal> operator()() const {
       int64_t expiresUnix;
       return identity.resolve(grant, expiresUnix);
+    }
+    // What `body` answers as that principal, or the refusal of the grant.
+    template<typename Body>
+    auto run(Body&& body) const -> decltype(body(kj::instance<const core::Principal&>())) {
+      auto who = (*this)();
+      if (!who.ok()) return who.takeRefusal();
+      return body(who.value());
     }
   };
   LateCheck lateCheck() { return {service_.identity(), core::cloneGrant(standing_.grant)}; }
 
   // A write authorized now and again inside the transaction that commits it.
   template<typename T>
-  core::WriteOp<T> recheckedAs(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  core::WriteOp<core::Result<T>> recheckedAs(core::Operation op, int32_t target,
+                                             core::WriteOp<core::Result<T>> inner) {
     return service_.identity().recheck(standing_.grant, op, target, kj::mv(inner));
+  }
+  // The same for a checked write; one refused before it is queued stays refused.
+  template<typename T>
+  core::CheckedWrite<T> recheckedAs(core::Operation op, int32_t target,
+                                    core::CheckedWrite<T> inner) {
+    if (!inner.ok()) return inner;
+    return recheckedAs(op, target, kj::mv(inner).value());
   }
 };
 
@@ -595,7 +630,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   }
 
   kj::Promise<void> listAssociates(ListAssociatesContext context) override {
-    auto list = service_.vault().listAssociates(who());
+    auto listed = service_.vault().listAssociates(who());
+    if (!listed.ok()) return refuseCall(context, listed.takeRefusal());
+    auto& list = listed.value();
     auto out = context.getResults().initAssociates(list.size());
     for (auto i : kj::indices(list)) toWire(list[i], out[i]);
     return kj::READY_NOW;
@@ -669,7 +706,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     BackupSource source;
     source.spoolDirectory = vault.environment().directory();
     source.sizeBound = vault.environment().stats().usedBytes;
-    source.write = [&vault, who = lateCheck()](int fd) { vault.backup(who(), fd); };
+    source.write = [&vault, who = lateCheck()](int fd) {
+      return who.run([&](const core::Principal& p) { return vault.backup(p, fd); });
+    };
     // Its own one-thread pool: a backup never holds up a password verification, and two
     // backups take turns.
     return finishQueued(
@@ -685,12 +724,18 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> verify(VerifyContext context) override {
     auto& vault = service_.vault();
     // The key is copied here (under the keyring's lock, on this thread), never in the child.
-    auto key = vault.masterKeyForVerify(who());
+    auto copied = vault.masterKeyForVerify(who());
+    if (!copied.ok()) return refuseCall(context, copied.takeRefusal());
+    auto key = kj::mv(copied).value();
     auto dir = kj::heapString(vault.environment().directory());
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
-    auto job = [dir = kj::mv(dir), key = kj::mv(key), who = lateCheck()]() mutable {
-      core::raiseIf(core::requireSystem(who(), "verifying the vault"));  // still, at its turn
-      return verifyInChild(dir, key);
+    auto job = [dir = kj::mv(dir), key = kj::mv(key),
+                who = lateCheck()]() mutable -> core::Result<VerifyResult> {
+      // Still allowed, at its turn.
+      return who.run([&](const core::Principal& p) -> core::Result<VerifyResult> {
+        CV_REFUSE_IF(core::requireSystem(p, "verifying the vault"));
+        return verifyInChild(dir, key);
+      });
     };
     return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
                         [](auto results, VerifyResult r) {
@@ -725,7 +770,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   }
 
   kj::Promise<void> listApplications(ListApplicationsContext context) override {
-    auto list = service_.auth().listApplications(who());
+    auto listed = service_.auth().listApplications(who());
+    if (!listed.ok()) return refuseCall(context, listed.takeRefusal());
+    auto& list = listed.value();
     auto out = context.getResults().initApplications(list.size());
     for (auto i : kj::indices(list)) {
       out[i].setName(list[i].name);
@@ -750,21 +797,25 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     options.keyFile = path;
     auto loaded = crypto::loadMasterKey(options);
     auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
-    service_.vault().changeMasterKey(who(), kj::mv(loaded.key));
+    KJ_IF_MAYBE(r, service_.vault().changeMasterKey(who(), kj::mv(loaded.key))) {
+      return refuseCall(context, *r);
+    }
     context.getResults().setFingerprint(fingerprint);
     return kj::READY_NOW;
   }
 
   kj::Promise<void> rotateDataKey(RotateDataKeyContext context) override {
-    context.getResults().setKeyId(service_.vault().rotateDataKey(who()));
+    auto rotated = service_.vault().rotateDataKey(who());
+    if (!rotated.ok()) return refuseCall(context, rotated.takeRefusal());
+    context.getResults().setKeyId(rotated.value());
     return kj::READY_NOW;
   }
 
  private:
   // A write authorized now and again inside the transaction that commits it; an Admin
   // write also needs the right to administer, then as now.
-  template<typename T>
-  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  template<typename Write>  // a core::WriteOp<core::Result<T>> or a core::CheckedWrite<T>
+  Write rechecked(core::Operation op, int32_t target, Write inner) {
     return recheckedAs(core::Operation::ADMIN, 0, recheckedAs(op, target, kj::mv(inner)));
   }
 };
@@ -789,7 +840,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
   kj::Promise<void> createDefault(CreateDefaultContext context) override {
-    toWire(service_.vault().createDefault(who()), context.getResults().initCredential());
+    auto made = service_.vault().createDefault(who());
+    if (!made.ok()) return refuseCall(context, made.takeRefusal());
+    toWire(made.value(), context.getResults().initCredential());
     return kj::READY_NOW;
   }
 
@@ -853,7 +906,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
   kj::Promise<void> listTokens(ListTokensContext context) override {
-    auto list = service_.auth().listTokens(who(), context.getParams().getAssociateId());
+    auto listed = service_.auth().listTokens(who(), context.getParams().getAssociateId());
+    if (!listed.ok()) return refuseCall(context, listed.takeRefusal());
+    auto& list = listed.value();
     auto out = context.getResults().initTokens(list.size());
     for (auto i : kj::indices(list)) fillToken(out[i], list[i]);
     return kj::READY_NOW;
@@ -872,7 +927,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto& vault = service_.vault();
     return doList(context, [&vault, who = lateCheck(), target = p.getAssociateId(),
                             type = kj::heapString(p.getType())]() {
-      return vault.list(who(), target, type);
+      return who.run([&](const core::Principal& p) { return vault.list(p, target, type); });
     });
   }
 
@@ -880,7 +935,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto& vault = service_.vault();
     return doList(context, [&vault, who = lateCheck(),
                             type = kj::heapString(context.getParams().getType())]() {
-      return vault.listAll(who(), type);
+      return who.run([&](const core::Principal& p) { return vault.listAll(p, type); });
     });
   }
 
@@ -919,10 +974,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     lane.uid = caller_.peer.uid;
     lane.maxPerClient = service_.options.passwordQueuePerUid;
     lane.maxPerUid = service_.options.passwordQueuePerUid;
+    using SetPassword = core::WriteOp<core::Result<bool>>;
     auto job = [&auth, &vault, me = core::clonePrincipal(who()), current = kj::mv(current),
                 fresh = kj::mv(fresh),
-                client =
-                    kj::str(caller_.peer.uid, "/")]() mutable -> core::Result<core::WriteOp<bool>> {
+                client = kj::str(caller_.peer.uid, "/")]() mutable -> core::Result<SetPassword> {
       kj::Maybe<kj::String> rehash;
       auto checked = auth.checkPassword(me.name, current, client, rehash);
       if (!checked.ok()) return checked.takeRefusal();
@@ -933,20 +988,19 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       return vault.setPassword(me, me.associateId, kj::mv(fresh));
     };
     return service_.passwords()
-        .run<core::WriteOp<bool>>(kj::mv(job), lane)
-        .then(
-            [this, context, id](Outcome<core::WriteOp<bool>> outcome) mutable -> kj::Promise<void> {
-              KJ_IF_MAYBE(e, outcome.error) {
-                setError(context.getResults().initError(), *e);
-                return kj::READY_NOW;
-              }
-              KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
-              auto op = rechecked(core::Operation::SET_PASSWORD, id,
-                                  KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-              auto& auth = service_.auth();
-              return finishQueued(service_.committer().submit(kj::mv(op)), context,
-                                  [&auth](auto, bool) { auth.flushCache(); });
-            });
+        .run<SetPassword>(kj::mv(job), lane)
+        .then([this, context, id](Outcome<SetPassword> outcome) mutable -> kj::Promise<void> {
+          KJ_IF_MAYBE(e, outcome.error) {
+            setError(context.getResults().initError(), *e);
+            return kj::READY_NOW;
+          }
+          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+          auto op = rechecked(core::Operation::SET_PASSWORD, id,
+                              KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+          auto& auth = service_.auth();
+          return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                              [&auth](auto, bool) { auth.flushCache(); });
+        });
   }
 
  private:
@@ -989,8 +1043,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
                         });
   }
 
-  template<typename T>
-  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  template<typename Write>  // a core::WriteOp<core::Result<T>> or a core::CheckedWrite<T>
+  Write rechecked(core::Operation op, int32_t target, Write inner) {
     return recheckedAs(op, target, kj::mv(inner));
   }
   int32_t ownerOf(int32_t associateId) {
@@ -1015,12 +1069,14 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   template<typename Context>
   kj::Promise<void> doGet(Context& context, int32_t target, capnp::Text::Reader type) {
     auto& vault = service_.vault();
-    KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
+    auto shortList = vault.tryGet(who(), target, type, INLINE_GET_LIMIT);
+    if (!shortList.ok()) return refuseCall(context, shortList.takeRefusal());
+    KJ_IF_MAYBE(list, shortList.value()) {
       fillList(context.getResults(), kj::mv(*list));
       return kj::READY_NOW;
     }
     auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
-      return vault.get(who(), target, type);
+      return who.run([&](const core::Principal& p) { return vault.get(p, target, type); });
     };
     return finishQueued(
         runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
@@ -1066,14 +1122,17 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> session(SessionContext context) override {
     auto standing = service_.identity().byPeer(caller_.peer);
+    if (!standing.ok()) return refuseCall(context, standing.takeRefusal());
     context.getResults().setSession(
-        kj::heap<SessionImpl>(service_, kj::mv(standing), caller_.clone()));
+        kj::heap<SessionImpl>(service_, kj::mv(standing).value(), caller_.clone()));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> authenticatePassword(AuthenticatePasswordContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
+    auto app = service_.auth().checkApplicationKey(appToken(p));
+    if (!app.ok()) return refuseCall(context, app.takeRefusal());
+    auto appKey = kj::mv(app).value();
     bool issueTicket = p.getIssueTicket();
     struct Checked {
       core::Associate associate;
@@ -1138,14 +1197,9 @@ class VaultImpl final : public rpc::Vault::Server {
             .submit(service_.auth().storeRehash(a.id, kj::mv(*h), a.credentialEpoch))
             .detach([](kj::Exception&&) {});
       }
-      kj::Maybe<core::Standing> opened;
-      try {
-        opened = service_.identity().byPassword(caller_.peer, a, kj::mv(appKey));
-      } catch (const core::VaultError& e) {
-        setError(context.getResults().initError(), e);
-        return kj::READY_NOW;
-      }
-      auto standing = KJ_ASSERT_NONNULL(kj::mv(opened));
+      auto opened = service_.identity().byPassword(caller_.peer, a, kj::mv(appKey));
+      if (!opened.ok()) return refuseCall(context, opened.takeRefusal());
+      auto standing = kj::mv(opened).value();
       toWire(standing.principal, context.getResults().initPrincipal());
       if (!issueTicket) {
         context.getResults().setSession(
@@ -1170,8 +1224,12 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> authenticateTicket(AuthenticateTicketContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
-    auto standing = service_.identity().byTicket(caller_.peer, p.getTicket(), kj::mv(appKey));
+    auto app = service_.auth().checkApplicationKey(appToken(p));
+    if (!app.ok()) return refuseCall(context, app.takeRefusal());
+    auto appKey = kj::mv(app).value();
+    auto opened = service_.identity().byTicket(caller_.peer, p.getTicket(), kj::mv(appKey));
+    if (!opened.ok()) return refuseCall(context, opened.takeRefusal());
+    auto standing = kj::mv(opened).value();
     toWire(standing.principal, context.getResults().initPrincipal());
     context.getResults().setSession(
         kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));
@@ -1180,8 +1238,12 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> authenticateToken(AuthenticateTokenContext context) override {
     auto p = context.getParams();
-    auto appKey = service_.auth().checkApplicationKey(appToken(p));
-    auto standing = service_.identity().byToken(caller_.peer, p.getToken(), kj::mv(appKey));
+    auto app = service_.auth().checkApplicationKey(appToken(p));
+    if (!app.ok()) return refuseCall(context, app.takeRefusal());
+    auto appKey = kj::mv(app).value();
+    auto opened = service_.identity().byToken(caller_.peer, p.getToken(), kj::mv(appKey));
+    if (!opened.ok()) return refuseCall(context, opened.takeRefusal());
+    auto standing = kj::mv(opened).value();
     toWire(standing.principal, context.getResults().initPrincipal());
     context.getResults().setSession(
         kj::heap<SessionImpl>(service_, kj::mv(standing), sessionCaller(p)));

@@ -49,11 +49,14 @@ kj::String oneLine(kj::StringPtr text) {
                   vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
                                                 kj::systemPreciseCalendarClock());
                 } catch (const core::VaultError& e) {
-                  writeLine(fd, kj::str(e.code() == core::ErrorCode::INTEGRITY ? "fail " : "error ",
-                                        oneLine(e.message())));
+                  writeLine(fd, kj::str("error ", oneLine(e.message())));
                   _exit(1);
                 }
               })) {
+    if (core::isIntegrityFailure(*e)) {
+      writeLine(fd, kj::str("fail ", oneLine(core::integrityMessage(*e))));
+      _exit(1);
+    }
     auto d = e->getDescription();
     bool damage = false;
     for (auto word : {"damaged", "LMDB found", "MDB_INVALID"}) {
@@ -74,7 +77,8 @@ kj::String oneLine(kj::StringPtr text) {
                   writeLine(fd, kj::str("fail ", oneLine(e.message())));
                 }
               })) {
-    writeLine(fd, kj::str("fail ", oneLine(e->getDescription())));
+    writeLine(fd, kj::str("fail ", oneLine(core::isIntegrityFailure(*e) ? core::integrityMessage(*e)
+                                                                        : e->getDescription())));
   }
   _exit(status);
 }

@@ -49,7 +49,13 @@ Caught catchVaultError(Func&& body) {
     } else {
       body();
     }
-  } catch (const VaultError& e) { record(c, e.refusal()); }
+  } catch (const VaultError& e) { record(c, e.refusal()); } catch (const kj::Exception& e) {
+    // Damaged data is thrown (core/error.h); anything else is not a refusal.
+    if (!isIntegrityFailure(e)) throw;
+    c.thrown = true;
+    c.code = ErrorCode::INTEGRITY;
+    c.message = integrityMessage(e).cStr();
+  }
   return c;
 }
 

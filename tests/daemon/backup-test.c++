@@ -105,7 +105,10 @@ class StreamBackupTest : public ::testing::Test {
     BackupSource s;
     s.spoolDirectory = env->directory();
     s.sizeBound = sizeBound;
-    s.write = [this](int fd) { env->backup(fd); };
+    s.write = [this](int fd) -> kj::Maybe<core::Refusal> {
+      env->backup(fd);
+      return nullptr;
+    };
     return s;
   }
 };
@@ -167,7 +170,10 @@ TEST_F(StreamBackupTest, RefusesWithoutRoomForTheSpoolAndWritesNothing) {
   Received got;
   bool called = false;
   BackupSource s = source(uint64_t(1) << 62);
-  s.write = [&called](int) { called = true; };
+  s.write = [&called](int) -> kj::Maybe<core::Refusal> {
+    called = true;
+    return nullptr;
+  };
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
   auto& e = KJ_ASSERT_NONNULL(outcome.error);
@@ -179,9 +185,9 @@ TEST_F(StreamBackupTest, RefusesWithoutRoomForTheSpoolAndWritesNothing) {
 TEST_F(StreamBackupTest, ARefusalFromTheVaultIsCarriedTyped) {
   Received got;
   BackupSource s = source();
-  s.write = [](int) {
-    core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-               kj::str("taking a backup needs a system user"));
+  s.write = [](int) -> kj::Maybe<core::Refusal> {
+    return core::refuse(core::ErrorCode::PERMISSION_DENIED, "",
+                        kj::str("taking a backup needs a system user"));
   };
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
