@@ -6,10 +6,6 @@
 
 namespace credvault::core {
 
-void fail(ErrorCode code, kj::StringPtr field, kj::String message) {
-  throw VaultError(code, field, kj::mv(message));
-}
-
 void damaged(kj::String message) {
   kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
                                         kj::str(INTEGRITY_FAILURE_PREFIX, message)));

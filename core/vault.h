@@ -8,7 +8,7 @@
 // it must only read its captures.
 //
 // Security invariants: only ciphertext and keyed hashes reach the store; a SecretValue is
-// returned only to its owner or a system principal; VaultError messages never contain a
+// returned only to its owner or a system principal; refusal messages never contain a
 // secret, public value or comment.
 
 #pragma once
@@ -101,9 +101,10 @@ class Vault {
   static constexpr uint32_t SCHEMA_VERSION = 3;
 
   // Walks every table and page of the database, opens every sealed record, and checks the
-  // counts, the name and uid indexes and the next id against the records. Throws a VaultError
-  // (INTEGRITY, naming the table) at the first problem. Works on a read-only environment.
-  // `progress` is called with each table's name before it is read (see daemon/verify.h).
+  // counts, the name and uid indexes and the next id against the records. Throws an integrity
+  // failure (core/error.h, naming the table) at the first problem. Works on a read-only
+  // environment. `progress` is called with each table's name before it is read (see
+  // daemon/verify.h).
   VerifyReport verify(kj::FunctionParam<void(kj::StringPtr table)> progress) const;
 
   // ---- UntrustedCredentials --------------------------------------------------------------

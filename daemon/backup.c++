@@ -96,7 +96,7 @@ class Stream {
               if (sinkFailed_) {
                 // The client's text is not ours to log or echo; say only where it stopped.
                 bool gone = e.getType() == kj::Exception::Type::DISCONNECTED;
-                out.error = core::VaultError(
+                out.error = core::refuse(
                     gone ? core::ErrorCode::UNAVAILABLE : core::ErrorCode::INVALID_ARGUMENT, "sink",
                     kj::str(gone ? "the client went away" : "the sink failed", " after ", sent_,
                             " of ", spool_.size, " bytes; the backup is incomplete"));
@@ -145,7 +145,7 @@ kj::Promise<Outcome<uint64_t>> streamBackup(BlockingPool& pool, BackupSource sou
           [sink = kj::mv(sink)](Outcome<Spool> spooled) mutable -> kj::Promise<Outcome<uint64_t>> {
             Outcome<uint64_t> out;
             KJ_IF_MAYBE(e, spooled.error) {
-              out.error = *e;
+              out.error = kj::mv(*e);
               return kj::mv(out);
             }
             KJ_IF_MAYBE(f, spooled.failure) {

@@ -44,7 +44,7 @@ struct BackupSource {
 };
 
 // Writes the snapshot, streams it into `sink`, calls sink.done(), and resolves to the
-// number of bytes sent. The outcome's error is a VaultError for an expected refusal
+// number of bytes sent. The outcome's error is the refusal, when one is expected
 // (`unavailable` for lack of space, or on field "sink" when the client's connection broke
 // mid-stream; `invalidArgument` on field "sink" when the sink refused a call); its failure
 // is anything unexpected (to be logged, answered as `internal`).

@@ -51,7 +51,7 @@ kj::Promise<void> expiryWarnings(kj::Timer& timer, BlockingPool& pool, const cor
           KJ_IF_MAYBE(found, outcome.value) {
             logExpiring(*found, days);
           } else KJ_IF_MAYBE(e, outcome.error) {
-            logf(Level::WARNING, kj::str("the expiry check did not run: ", e->message()),
+            logf(Level::WARNING, kj::str("the expiry check did not run: ", e->message),
                  LogField{"OP", kj::str("expiry")});
           } else KJ_IF_MAYBE(f, outcome.failure) {
             logf(Level::ERROR, kj::str("the expiry check failed: ", f->getDescription()),

@@ -20,13 +20,6 @@ void setError(rpc::Error::Builder out, const core::Refusal& r) {
   out.setRetryAfterSeconds(r.retryAfterSeconds);
 }
 
-void setError(rpc::Error::Builder out, const core::VaultError& e) {
-  out.setCode(toWire(e.code()));
-  out.setField(e.field());
-  out.setMessage(e.message());
-  out.setRetryAfterSeconds(e.retryAfterSeconds());
-}
-
 namespace {
 
 using DispatchCallResult = capnp::Capability::Server::DispatchCallResult;
@@ -202,34 +195,37 @@ bool isSet(Struct s, const kj::Maybe<capnp::StructSchema::Field>& field) {
 }
 
 // Text a front end passes about its client: printable ASCII, bounded.
-kj::String frontEndText(capnp::DynamicStruct::Reader params,
-                        const kj::Maybe<capnp::StructSchema::Field>& field, kj::StringPtr name) {
+core::Result<kj::String> frontEndText(capnp::DynamicStruct::Reader params,
+                                      const kj::Maybe<capnp::StructSchema::Field>& field,
+                                      kj::StringPtr name) {
   KJ_IF_MAYBE(f, field) {
-    if (!params.has(*f)) return nullptr;
+    if (!params.has(*f)) return kj::String();
     auto text = params.get(*f).as<capnp::Text>();
-    if (text.size() > 64) core::invalid(name, name, " is longer than 64 bytes");
+    if (text.size() > 64) return core::invalidArgument(name, name, " is longer than 64 bytes");
     for (char c : text) {
-      if (c < 0x21 || c > 0x7e) core::invalid(name, name, " must be printable ASCII");
+      if (c < 0x21 || c > 0x7e)
+        return core::invalidArgument(name, name, " must be printable ASCII");
     }
     return kj::heapString(text);
   }
-  return nullptr;
+  return kj::String();
 }
 
 // Oversized requests are refused per call, so the connection stays usable. (The transport
 // closes a connection only past TRANSPORT_LIMIT, see listener.h.)
-void checkSize(capnp::AnyPointer::Reader params) {
+kj::Maybe<core::Refusal> checkSize(capnp::AnyPointer::Reader params) {
   // Measuring walks the whole request, so it meets a nesting or traversal limit first.
   uint64_t words = 0;
   if (kj::runCatchingExceptions([&]() { words = params.targetSize().wordCount; }) != nullptr) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
-                       " levels or too large to read"));
+    return core::refuse(core::ErrorCode::LIMIT_EXCEEDED, "message",
+                        kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
+                                " levels or too large to read"));
   }
   if (words * 8 > core::MAX_MESSAGE_BYTES) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
+    return core::refuse(core::ErrorCode::LIMIT_EXCEEDED, "message",
+                        kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
   }
+  return nullptr;
 }
 
 constexpr uint32_t STORAGE_RETRY_AFTER_SECONDS = 5;
@@ -364,14 +360,24 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   auto& load = *side.caller.load;
   size_t longBefore = load.longCalls;
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
-                try {
+                {
                   auto params = context.getParams();
-                  checkSize(params);
+                  KJ_IF_MAYBE(tooBig, checkSize(params)) {
+                    refused = kj::mv(*tooBig);
+                    return;
+                  }
                   auto fields = params.template getAs<capnp::DynamicStruct>(shape.params);
                   auto& r = pending->record;
-                  pending->clientAddress =
-                      frontEndText(fields, shape.clientAddress, "clientAddress");
-                  pending->requestId = frontEndText(fields, shape.requestId, "requestId");
+                  auto clientAddress = frontEndText(fields, shape.clientAddress, "clientAddress");
+                  auto requestId = frontEndText(fields, shape.requestId, "requestId");
+                  for (auto* text : {&clientAddress, &requestId}) {
+                    if (!text->ok()) {
+                      refused = text->takeRefusal();
+                      return;
+                    }
+                  }
+                  pending->clientAddress = kj::mv(clientAddress).value();
+                  pending->requestId = kj::mv(requestId).value();
                   if (!service.identity().isGatewayUid(side.caller.peer.uid)) {
                     // Only a front end's word about its client is recorded.
                     pending->clientAddress = nullptr;
@@ -404,13 +410,17 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
 
                   if (service.stopping) {
-                    core::fail(core::ErrorCode::UNAVAILABLE, "",
-                               kj::str("credvaultd is stopping; retry when it is back"));
+                    refused =
+                        core::refuse(core::ErrorCode::UNAVAILABLE, "",
+                                     kj::str("credvaultd is stopping; retry when it is back"));
+                    return;
                   }
                   if (!service.audit().accepting()) {
-                    core::fail(core::ErrorCode::UNAVAILABLE, "",
-                               kj::str("the audit trail cannot be written; the daemon refuses "
-                                       "calls until it can (see its log)"));
+                    refused = core::refuse(
+                        core::ErrorCode::UNAVAILABLE, "",
+                        kj::str("the audit trail cannot be written; the daemon refuses "
+                                "calls until it can (see its log)"));
+                    return;
                   }
 
                   KJ_IF_MAYBE(standing, side.standing) {
@@ -465,7 +475,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
                   KJ_DEFER(side.current = nullptr);
                   dispatched = dispatch();
-                } catch (const core::VaultError& e) { refused = e.refusal(); }
+                }
               })) {
     load.longCalls = longBefore;
     setInternal(context.getResults()
@@ -616,10 +626,13 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     na.userAdmin = p.getUserAdmin();
     int64_t uid = p.getUnixUid();
     if (uid >= 0) {
-      if (uid > UINT32_MAX - 1) core::invalid("unixUid", "unixUid is out of range");
+      if (uid > UINT32_MAX - 1) {
+        return refuseCall(context, core::invalidArgument("unixUid", "unixUid is out of range"));
+      }
       na.unixUid = static_cast<uint32_t>(uid);
     } else if (uid != -1) {
-      core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+      return refuseCall(context,
+                        core::invalidArgument("unixUid", "unixUid must be -1 (none) or a uid"));
     }
     if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, 0,
@@ -643,7 +656,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       toWire(*a, context.getResults().initAssociate());
       return kj::READY_NOW;
     }
-    core::fail(core::ErrorCode::NOT_FOUND, "name", kj::str("no associate has this name"));
+    return refuseCall(context, core::refuse(core::ErrorCode::NOT_FOUND, "name",
+                                            kj::str("no associate has this name")));
   }
 
   kj::Promise<void> setAssociate(SetAssociateContext context) override {
@@ -661,7 +675,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       } else if (uid >= 0 && uid < UINT32_MAX) {
         update.unixUid = kj::Maybe<uint32_t>(static_cast<uint32_t>(uid));
       } else {
-        core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+        return refuseCall(context,
+                          core::invalidArgument("unixUid", "unixUid must be -1 (none) or a uid"));
       }
     }
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, p.getAssociateId(),
@@ -693,12 +708,14 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
                         [&auth](auto, bool) { auth.flushCache(); });
   }
 
-  kj::Promise<void> backup(BackupContext) override {
+  kj::Promise<void> backup(BackupContext context) override {
     // Withdrawn: the daemon never creates a file where a client names (a file-creation
     // primitive and an existence oracle when it runs as root). The path is not looked at.
-    core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-               kj::str("Admin.backup is withdrawn: the daemon no longer writes backup files; "
-                       "use Admin.backupTo (credvaultctl backup FILE writes FILE as you)"));
+    return refuseCall(context,
+                      core::refuse(core::ErrorCode::PERMISSION_DENIED, "",
+                                   kj::str("Admin.backup is withdrawn: the daemon no longer writes "
+                                           "backup files; use Admin.backupTo (credvaultctl backup "
+                                           "FILE writes FILE as you)")));
   }
 
   kj::Promise<void> backupTo(BackupToContext context) override {
@@ -750,9 +767,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
                             // Damage is `integrity`; anything else (the key no longer opens the
                             // file) is not a verdict on the data.
                             setError(results.initError(),
-                                     core::VaultError(r.damaged ? core::ErrorCode::INTEGRITY
-                                                                : core::ErrorCode::INTERNAL,
-                                                      "", kj::mv(r.message)));
+                                     core::refuse(r.damaged ? core::ErrorCode::INTEGRITY
+                                                            : core::ErrorCode::INTERNAL,
+                                                  "", kj::mv(r.message)));
                           }
                         });
   }
@@ -791,7 +808,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> changeMasterKey(ChangeMasterKeyContext context) override {
     auto path = context.getParams().getKeyFile();
     if (path.size() == 0 || path[0] != '/') {
-      core::invalid("keyFile", "the key file path must be absolute");
+      return refuseCall(context,
+                        core::invalidArgument("keyFile", "the key file path must be absolute"));
     }
     crypto::MasterKeyOptions options;
     options.keyFile = path;
@@ -960,8 +978,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> changePassword(ChangePasswordContext context) override {
     auto p = context.getParams();
     if (who().associateId == 0) {
-      core::fail(core::ErrorCode::NOT_FOUND, "associateId",
-                 kj::str("the caller is not mapped to an associate; it has no password"));
+      return refuseCall(context,
+                        core::refuse(core::ErrorCode::NOT_FOUND, "associateId",
+                                     kj::str("the caller is not mapped to an associate; it has no "
+                                             "password")));
     }
     auto current = crypto::Secret::copyOf(p.getCurrent().asBytes());
     auto fresh = crypto::Secret::copyOf(p.getPassword().asBytes());
@@ -1012,10 +1032,13 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<Outcome<T>> runLong(Job job) {
     KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
       if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
-        throw core::VaultError(core::ErrorCode::THROTTLED, "",
-                               kj::str("too many long answers are waiting to be read; read "
-                                       "them, then retry"),
-                               1);
+        auto r = core::refuse(core::ErrorCode::THROTTLED, "",
+                              kj::str("too many long answers are waiting to be read; read "
+                                      "them, then retry"));
+        r.retryAfterSeconds = 1;
+        Outcome<T> refused;
+        refused.error = kj::mv(r);
+        return kj::mv(refused);
       }
     }
     Lane lane;
@@ -1184,7 +1207,7 @@ class VaultImpl final : public rpc::Vault::Server {
         logf(Level::NOTICE, "authentication failed",
              LogField{"OP", kj::str("authenticate-password")},
              LogField{"UID", kj::str(caller_.peer.uid)},
-             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code())))});
+             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code)))});
         setError(context.getResults().initError(), *e);
         return kj::READY_NOW;
       }
@@ -1315,8 +1338,9 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> status(StatusContext context) override {
     if (service_.identity().peerPrincipal(caller_.peer).method == core::AuthMethod::NONE) {
-      core::fail(core::ErrorCode::NOT_AUTHENTICATED, "",
-                 kj::str("uid ", caller_.peer.uid, " is not mapped to an associate"));
+      return refuseCall(context, core::refuse(core::ErrorCode::NOT_AUTHENTICATED, "",
+                                              kj::str("uid ", caller_.peer.uid,
+                                                      " is not mapped to an associate")));
     }
     fillStatus(context.getResults().initStatus());
     return kj::READY_NOW;

@@ -42,16 +42,11 @@ kj::String oneLine(kj::StringPtr text) {
   // Opening: a wrong master key or an unreadable file is not a verdict on the data; LMDB's
   // and the store's findings ("damaged") are.
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  store::Options options;
-                  options.readOnly = true;
-                  env = kj::heap<store::Environment>(dir, options);
-                  vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
-                                                kj::systemPreciseCalendarClock());
-                } catch (const core::VaultError& e) {
-                  writeLine(fd, kj::str("error ", oneLine(e.message())));
-                  _exit(1);
-                }
+                store::Options options;
+                options.readOnly = true;
+                env = kj::heap<store::Environment>(dir, options);
+                vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
+                                              kj::systemPreciseCalendarClock());
               })) {
     if (core::isIntegrityFailure(*e)) {
       writeLine(fd, kj::str("fail ", oneLine(core::integrityMessage(*e))));
@@ -67,15 +62,11 @@ kj::String oneLine(kj::StringPtr text) {
   }
   // Walking: whatever goes wrong now is about the data.
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  auto r = vault->verify(
-                      [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
-                  writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
-                                        r.credentials));
-                  status = 0;
-                } catch (const core::VaultError& e) {
-                  writeLine(fd, kj::str("fail ", oneLine(e.message())));
-                }
+                auto r = vault->verify(
+                    [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
+                writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
+                                      r.credentials));
+                status = 0;
               })) {
     writeLine(fd, kj::str("fail ", oneLine(core::isIntegrityFailure(*e) ? core::integrityMessage(*e)
                                                                         : e->getDescription())));

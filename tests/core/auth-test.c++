@@ -69,8 +69,8 @@ class AuthTest : public ::testing::Test {
 
 TEST_F(AuthTest, PasswordLoginIgnoresNameCaseAndRefusesWrongPasswordsAlike) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
-  auto wrong = testing::catchVaultError([&]() { return login("Alice", "wrong", "c2"); });
-  auto unknown = testing::catchVaultError([&]() { return login("mallory", "wrong", "c3"); });
+  auto wrong = testing::catchRefusal([&]() { return login("Alice", "wrong", "c2"); });
+  auto unknown = testing::catchRefusal([&]() { return login("mallory", "wrong", "c3"); });
   ASSERT_TRUE(wrong.thrown && unknown.thrown);
   EXPECT_EQ(wrong.code, ErrorCode::NOT_AUTHENTICATED);
   EXPECT_EQ(unknown.code, ErrorCode::NOT_AUTHENTICATED);
@@ -107,7 +107,7 @@ TEST_F(AuthTest, AnAttackersFailuresNeverLockTheOwnerOut) {
   // Someone guesses alice's password from their own address, far past every free attempt.
   for (int i = 0; i < 12; i++) {
     clock.advance(61 * kj::SECONDS);  // waiting out every delay: the worst case for us
-    auto c = testing::catchVaultError([&]() { return login("alice", "guess", "evil"); });
+    auto c = testing::catchRefusal([&]() { return login("alice", "guess", "evil"); });
     EXPECT_TRUE(c.thrown);
   }
   EXPECT_VAULT_ERROR(login("alice", "guess", "evil"), ErrorCode::THROTTLED, "");
@@ -280,7 +280,7 @@ TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
 
   auto partner = as(alice);
   partner.partnerApp = true;
-  auto c = testing::catchVaultError([&]() { return vault->get(partner, 0, "imap"); });
+  auto c = testing::catchRefusal([&]() { return vault->get(partner, 0, "imap"); });
   ASSERT_TRUE(c.thrown);
   EXPECT_EQ(c.code, ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(c.message, "User management is not allowed for partner apps");

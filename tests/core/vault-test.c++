@@ -369,7 +369,7 @@ TEST_F(VaultTest, PartnerAppIsDeniedEverything) {
     partner.partnerApp = true;
     partner.method = AuthMethod::TICKET;
     auto check = [&](auto&& body) {
-      auto caught = testing::catchVaultError(body);
+      auto caught = testing::catchRefusal(body);
       ASSERT_TRUE(caught.thrown);
       EXPECT_EQ(caught.code, ErrorCode::PERMISSION_DENIED);
       EXPECT_EQ(caught.message, message);
@@ -1084,7 +1084,7 @@ class VaultVerifyTest : public VaultTest {
     });
   }
   std::string verifyError() {
-    auto caught = testing::catchVaultError([&]() { vault->verify([](kj::StringPtr) {}); });
+    auto caught = testing::catchRefusal([&]() { vault->verify([](kj::StringPtr) {}); });
     return testing::codeName(caught.code) + ": " + caught.message;
   }
 };
@@ -1107,7 +1107,7 @@ TEST_F(VaultVerifyTest, AnEditedCountIsAnIntegrityErrorInVerifyAndOnSave) {
   Credential c;
   c.publicValue = kj::str("new@example.test");
   c.isActive = true;
-  auto caught = testing::catchVaultError(
+  auto caught = testing::catchRefusal(
       [&]() { return vault->runNow(vault->save(root(), 1, "imap", kj::mv(c))); });
   EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
 }
@@ -1130,7 +1130,7 @@ TEST_F(VaultVerifyTest, IndexesThatDisagreeWithTheRecordsAreFound) {
   auto v0 = vault->indexHash("name", foldName(kj::StringPtr("v0")).asBytes());
   env->write([&](store::WriteTxn& txn) { txn.put(t, v0, be32(2)); });
   EXPECT_TRUE(contains(verifyError(), "associate-names")) << verifyError();
-  auto caught = testing::catchVaultError([&]() { vault->findAssociateByName("v0"); });
+  auto caught = testing::catchRefusal([&]() { vault->findAssociateByName("v0"); });
   EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
 }
 
@@ -1146,7 +1146,7 @@ TEST_F(VaultVerifyTest, ATamperedNextIdNeverHandsOutAnIdInUse) {
     txn.put(t, key, stored);
   });
   EXPECT_TRUE(contains(verifyError(), "meta")) << verifyError();
-  auto caught = testing::catchVaultError([&]() { return tryAdd("intruder"); });
+  auto caught = testing::catchRefusal([&]() { return tryAdd("intruder"); });
   EXPECT_EQ(caught.code, ErrorCode::INTEGRITY);
   EXPECT_EQ(
       vault->findAssociate(2).map([](auto& a) { return std::string(a.name.cStr()); }).orDefault(""),

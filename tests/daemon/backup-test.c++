@@ -143,10 +143,10 @@ TEST_F(StreamBackupTest, ASinkThatFailsIsAnInvalidArgumentAndTheSpoolIsClosed) {
   auto outcome =
       streamBackup(*pool, source(), kj::heap<Sink>(got, Sink::FAIL_SECOND)).wait(io->waitScope);
   auto& e = KJ_ASSERT_NONNULL(outcome.error);
-  EXPECT_EQ(e.code(), core::ErrorCode::INVALID_ARGUMENT);
-  EXPECT_EQ(e.field(), "sink");
+  EXPECT_EQ(e.code, core::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(e.field, "sink");
   // The client's text is neither echoed nor trusted.
-  EXPECT_EQ(kj::StringPtr(e.message()).findFirst('/'), nullptr) << e.message().cStr();
+  EXPECT_EQ(kj::StringPtr(e.message).findFirst('/'), nullptr) << e.message.cStr();
   EXPECT_EQ(got.dones, 0u);
   EXPECT_EQ(openFds(), fds);
 }
@@ -177,7 +177,7 @@ TEST_F(StreamBackupTest, RefusesWithoutRoomForTheSpoolAndWritesNothing) {
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
   auto& e = KJ_ASSERT_NONNULL(outcome.error);
-  EXPECT_EQ(e.code(), core::ErrorCode::UNAVAILABLE);
+  EXPECT_EQ(e.code, core::ErrorCode::UNAVAILABLE);
   EXPECT_FALSE(called);
   EXPECT_EQ(got.writes, 0u);
 }
@@ -191,7 +191,7 @@ TEST_F(StreamBackupTest, ARefusalFromTheVaultIsCarriedTyped) {
   };
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(outcome.error).code(), core::ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(outcome.error).code, core::ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(got.writes, 0u);
 }
 

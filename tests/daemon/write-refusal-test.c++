@@ -73,11 +73,11 @@ TEST_F(WriteRefusal, ARefusedWriteInABatchLeavesNothingAndSparesTheOthers) {
   EXPECT_TRUE(secondOutcome.value != nullptr);
   EXPECT_TRUE(refusedOutcome.value == nullptr && refusedOutcome.failure == nullptr);
   auto& r = KJ_ASSERT_NONNULL(refusedOutcome.error);
-  EXPECT_EQ(r.code(), core::ErrorCode::CONFLICT);
-  EXPECT_EQ(r.field(), "scratch");
+  EXPECT_EQ(r.code, core::ErrorCode::CONFLICT);
+  EXPECT_EQ(r.field, "scratch");
   auto& a = KJ_ASSERT_NONNULL(againOutcome.error);
-  EXPECT_EQ(a.code(), core::ErrorCode::CONFLICT);
-  EXPECT_EQ(a.field(), "name");
+  EXPECT_EQ(a.code, core::ErrorCode::CONFLICT);
+  EXPECT_EQ(a.field, "name");
 
   // Nothing of the refused write; both accepted tokens, once each.
   EXPECT_TRUE(d.env.read().get(scratch, key) == nullptr);
