@@ -140,8 +140,7 @@ TEST(CredentialRecord, DamagedRecordsAreIntegrityErrorsNeverCrashes) {
     for (int bit = 0; bit < 8; bit++) {
       auto copy = crypto::Secret::copyOf(bytes);
       copy.revealMut()[i] ^= kj::byte(1 << bit);
-      auto caught =
-          testing::catchRefusal([&]() { decodeCredentialRecord(copy.reveal(), true); });
+      auto caught = testing::catchRefusal([&]() { decodeCredentialRecord(copy.reveal(), true); });
       if (caught.thrown) EXPECT_EQ(caught.code, ErrorCode::INTEGRITY) << i << ":" << bit;
     }
   }
