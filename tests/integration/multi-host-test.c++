@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -660,6 +661,41 @@ TEST_F(MultiHost, TheDatabasePasswordComesFromAPassfile) {
                            "AND datname = '",
                            db.c_str(), "'")) != "0",
             true);
+}
+
+// --migrate-to from a PostgreSQL vault is offline: refused (exit 75, one line) while a daemon
+// is connected to the database, as an LMDB source is while a daemon holds its directory; done
+// once the daemons are stopped.
+TEST_F(MultiHost, AMigrationFromADatabaseInUseIsRefused) {
+  Host& a = host();
+  a.daemon.start();
+  {
+    kj::AsyncIoContext io = kj::setupAsyncIo();
+    Client ca(io, a.daemon.socket());
+    auto add = ca.admin().addAssociateRequest();
+    add.setName("alice");
+    add.setKind(rpc::Kind::USER);
+    add.setUnixUid(-1);
+    ASSERT_EQ(errorOf(add.send().wait(io.waitScope)), "ok");
+  }
+  TempDir dir;
+  writeFile(dir / "pg.conf", "storage = postgresql\npostgresql = " + conninfo + "\n");
+  writeFile(dir / "back.conf", "state_dir = " + (dir / "back") + "\n");
+  std::vector<std::string> migrate = {
+      credvaultdPath(), "--config",   dir / "pg.conf",    "--state-dir",
+      dir / "host",     "--key-file", a.daemon.keyFile(), "--migrate-to=" + (dir / "back.conf")};
+  auto refused = runAs(0, migrate, "", {});
+  EXPECT_EQ(refused.exitCode, 75) << refused.out << refused.err;
+  EXPECT_TRUE(contains(refused.err, "credvaultd")) << refused.err;
+  EXPECT_TRUE(contains(refused.err, "stop")) << refused.err;
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  struct stat st;
+  EXPECT_NE(stat((dir / "back/data.mdb").c_str(), &st), 0) << "a refused migration wrote";
+  a.daemon.stop();
+  auto done = runAs(0, migrate, "", {});
+  EXPECT_EQ(done.exitCode, 0) << done.out << done.err;
+  EXPECT_TRUE(contains(done.out + done.err, "verified 0 credentials of 1 associates"))
+      << done.out << done.err;
 }
 
 // A unix-socket proxy in front of the test server, as a network between a host and its
