@@ -350,6 +350,9 @@ TEST_F(MultiHost, AMigrationRoundTripKeepsEveryCredential) {
   EXPECT_TRUE(
       contains(verifyPg.out + verifyPg.err, "verified " + std::to_string(N) + " credentials"))
       << verifyPg.out << verifyPg.err;
+  // Its counts: every table the vault keeps, and their entries (not "0 entries in 0 tables").
+  EXPECT_FALSE(contains(verifyPg.out + verifyPg.err, " in 0 tables")) << verifyPg.err;
+  printf("[ multi-host ] %s", (verifyPg.out + verifyPg.err).c_str());
   // Back, into an empty LMDB state directory, with the PostgreSQL side as the source.
   writeFile(dir / "back.conf", "state_dir = " + (dir / "back") + "\n");
   auto toLmdb =
@@ -689,6 +692,7 @@ TEST_F(MultiHost, AMigrationFromADatabaseInUseIsRefused) {
   EXPECT_TRUE(contains(refused.err, "credvaultd")) << refused.err;
   EXPECT_TRUE(contains(refused.err, "stop")) << refused.err;
   EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  printf("[ multi-host ] %s", refused.err.c_str());
   struct stat st;
   EXPECT_NE(stat((dir / "back/data.mdb").c_str(), &st), 0) << "a refused migration wrote";
   a.daemon.stop();
