@@ -50,6 +50,18 @@ struct Client {
     return conn->vault().sessionRequest().send().wait(io.waitScope).getSession();
   }
   rpc::Admin::Client admin() { return root().adminRequest().send().wait(io.waitScope).getAdmin(); }
+  // Adds a user associate without a uid (with `password` unless empty): its id, or -1 with a
+  // test failure when refused.
+  int32_t addUser(const std::string& name, const std::string& password = "") {
+    auto add = admin().addAssociateRequest();
+    add.setName(name);
+    add.setKind(rpc::Kind::USER);
+    add.setUnixUid(-1);
+    if (!password.empty()) add.setPassword(password);
+    auto r = add.send().wait(io.waitScope);
+    EXPECT_EQ(errorOf(r), "ok") << name;
+    return r.hasError() ? -1 : r.getAssociate().getAssociateId();
+  }
 };
 
 std::string getSecret(kj::WaitScope& ws, rpc::Session::Client s) {
@@ -391,16 +403,8 @@ TEST_F(MultiHost, APostgresRestartUnderLoadAnswersUnavailableAndLosesNothingAckn
   auto& ws = io.waitScope;
   Client ca(io, a.daemon.socket());
   auto s = ca.root();
-  int32_t alice;
-  {
-    auto add = ca.admin().addAssociateRequest();
-    add.setName("alice");
-    add.setKind(rpc::Kind::USER);
-    add.setUnixUid(-1);
-    auto r = add.send().wait(ws);
-    ASSERT_EQ(errorOf(r), "ok");
-    alice = r.getAssociate().getAssociateId();
-  }
+  int32_t alice = ca.addUser("alice");
+  ASSERT_GT(alice, 0);
   ASSERT_EQ(
       support::saveFor(
           s, alice,
@@ -526,14 +530,8 @@ TEST_F(MultiHost, APgDumpRestoredIntoANewDatabaseServesEveryCredential) {
   int32_t alice;
   {
     Client ca(io, a.daemon.socket());
-    auto add = ca.admin().addAssociateRequest();
-    add.setName("alice");
-    add.setKind(rpc::Kind::USER);
-    add.setUnixUid(-1);
-    add.setPassword(ALICE_PW);
-    auto r = add.send().wait(ws);
-    ASSERT_EQ(errorOf(r), "ok");
-    alice = r.getAssociate().getAssociateId();
+    alice = ca.addUser("alice", ALICE_PW);
+    ASSERT_GT(alice, 0);
     auto s = ca.root();
     for (int i = 0; i < N; ++i) {
       auto secret = "dumped-Secret-" + std::to_string(1000 + i);
@@ -679,11 +677,7 @@ TEST_F(MultiHost, AMigrationFromADatabaseInUseIsRefused) {
   {
     kj::AsyncIoContext io = kj::setupAsyncIo();
     Client ca(io, a.daemon.socket());
-    auto add = ca.admin().addAssociateRequest();
-    add.setName("alice");
-    add.setKind(rpc::Kind::USER);
-    add.setUnixUid(-1);
-    ASSERT_EQ(errorOf(add.send().wait(io.waitScope)), "ok");
+    ASSERT_GT(ca.addUser("alice"), 0);
   }
   TempDir dir;
   writeFile(dir / "pg.conf", "storage = postgresql\npostgresql = " + conninfo + "\n");
@@ -825,16 +819,8 @@ TEST_F(MultiHost, AConnectionLostDuringCommitNeverAcknowledgesAnUncommittedWrite
   auto& ws = io.waitScope;
   Client ca(io, a.daemon.socket());
   auto s = ca.root();
-  int32_t alice;
-  {
-    auto add = ca.admin().addAssociateRequest();
-    add.setName("alice");
-    add.setKind(rpc::Kind::USER);
-    add.setUnixUid(-1);
-    auto r = add.send().wait(ws);
-    ASSERT_EQ(errorOf(r), "ok");
-    alice = r.getAssociate().getAssociateId();
-  }
+  int32_t alice = ca.addUser("alice");
+  ASSERT_GT(alice, 0);
   for (auto mode : {CommitDropper::AFTER_FORWARDING, CommitDropper::BEFORE_FORWARDING}) {
     std::string pub =
         mode == CommitDropper::AFTER_FORWARDING ? "after@example.com" : "before@example.com";
