@@ -340,10 +340,11 @@ class Main {
     }
     kj::Vector<kj::Own<StateLock>> locks;
     // Opens one side: an LMDB state directory under its lock (so no daemon runs on it), or a
-    // PostgreSQL database (the operator stops its daemons first).
+    // PostgreSQL database that no daemon is connected to (the operator stops them first).
     auto open = [&](const Config& c, bool source) -> kj::Own<store::Store> {
       try {
         if (c.storage == Storage::POSTGRESQL) {
+          refuseWhileDaemonsConnected(c, credentialsDirectory);
           return openPostgresStore(c, credentialsDirectory, source);
         }
         if (source) {

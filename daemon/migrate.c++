@@ -38,6 +38,10 @@ bool known(kj::StringPtr name) {
 
 }  // namespace
 
+kj::ArrayPtr<const kj::StringPtr> vaultTables() {
+  return TABLES;
+}
+
 MigrationReport migrateStore(store::Store& from, store::Store& to, const crypto::Secret& masterKey,
                              bool replace) {
   // The key opens the source (a wrong key is refused before anything is written).

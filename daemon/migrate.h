@@ -38,6 +38,10 @@ struct MigrationRefused {
   kj::String message;
 };
 
+// Every table core keeps (core/vault.c++, core/auth.c++), by name: what a migration copies and
+// a verification on PostgreSQL counts.
+kj::ArrayPtr<const kj::StringPtr> vaultTables();
+
 // Copies `from` into `to` and verifies the copy with `masterKey` (which must open `from`: it is
 // checked first, by opening the source vault read-only). `from` may be read-only.
 MigrationReport migrateStore(store::Store& from, store::Store& to, const crypto::Secret& masterKey,

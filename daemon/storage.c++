@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/pg-connection.h"
 #include "store/postgres.h"
 
 namespace credvault::daemon {
@@ -20,17 +21,67 @@ kj::Maybe<kj::String> pgpassFromCredentials(kj::Maybe<kj::StringPtr> credentials
   return nullptr;
 }
 
+namespace {
+
+kj::StringPtr conninfoOf(const Config& config) {
+  KJ_IF_MAYBE(c, config.postgresql) { return *c; }
+  throw StartRefused{base::EXIT_CONFIG,
+                     kj::str("storage = postgresql needs the setting postgresql (a libpq "
+                             "connection string or service=NAME)")};
+}
+
+// A storage failure at start: the server cannot be reached or refuses the login.
+void refuseIfUnavailable(const kj::Exception& e) {
+  if (!store::isStorageFailure(e)) return;
+  // The store's text names the server (never a password) and libpq's reason.
+  auto d = e.getDescription();
+  throw StartRefused{
+      base::EXIT_UNAVAILABLE,
+      kj::str("cannot use the PostgreSQL database: ",
+              d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+              "; start the server or fix the setting postgresql and the password in ",
+              PGPASS_CREDENTIAL,
+              " (systemd restarts the daemon until the server answers, see "
+              "docs/operations.md)")};
+}
+
+}  // namespace
+
+void refuseWhileDaemonsConnected(const Config& config,
+                                 kj::Maybe<kj::StringPtr> credentialsDirectory) {
+  store::pg::ConnectParams params{kj::heapString(conninfoOf(config)),
+                                  pgpassFromCredentials(credentialsDirectory)};
+  kj::String count, hosts;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                store::pg::Connection conn(params, false);
+                auto r = conn.exec(
+                    "SELECT count(*), coalesce(string_agg(DISTINCT coalesce(host(client_addr), "
+                    "'a unix socket or hidden'), ', '), '') FROM pg_stat_activity WHERE datname "
+                    "= current_database() AND application_name = 'credvaultd' AND pid <> "
+                    "pg_backend_pid()",
+                    "looking for daemons connected to the database");
+                auto text = [&](int col) {
+                  auto b = r.bytes(0, col);
+                  return kj::heapString(reinterpret_cast<const char*>(b.begin()), b.size());
+                };
+                count = text(0);
+                hosts = text(1);
+              })) {
+    refuseIfUnavailable(*e);
+    kj::throwFatalException(kj::mv(*e));
+  }
+  if (count == "0") return;
+  throw StartRefused{
+      EXIT_LOCKED,
+      kj::str(count, " credvaultd session(s) use the ",
+              store::pg::describeConninfo(params.conninfo), " (from ", hosts,
+              "); stop credvaultd on every host first (see docs/operations.md, \"Migration\")")};
+}
+
 kj::Own<store::Store> openPostgresStore(const Config& config,
                                         kj::Maybe<kj::StringPtr> credentialsDirectory,
                                         bool readOnly) {
-  kj::StringPtr conninfo;
-  KJ_IF_MAYBE(c, config.postgresql) {
-    conninfo = *c;
-  } else {
-    throw StartRefused{base::EXIT_CONFIG,
-                       kj::str("storage = postgresql needs the setting postgresql (a libpq "
-                               "connection string or service=NAME)")};
-  }
+  kj::StringPtr conninfo = conninfoOf(config);
   store::PostgresOptions options;
   options.conninfo = kj::heapString(conninfo);
   options.connections = config.postgresqlConnections;
@@ -39,18 +90,7 @@ kj::Own<store::Store> openPostgresStore(const Config& config,
   kj::Own<store::Store> opened;
   KJ_IF_MAYBE(e,
               kj::runCatchingExceptions([&]() { opened = store::openPostgres(kj::mv(options)); })) {
-    if (store::isStorageFailure(*e)) {
-      // The store's text names the server (never a password) and libpq's reason.
-      auto d = e->getDescription();
-      throw StartRefused{
-          base::EXIT_UNAVAILABLE,
-          kj::str("cannot use the PostgreSQL database: ",
-                  d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
-                  "; start the server or fix the setting postgresql and the password in ",
-                  PGPASS_CREDENTIAL,
-                  " (systemd restarts the daemon until the server answers, see "
-                  "docs/operations.md)")};
-    }
+    refuseIfUnavailable(*e);
     kj::throwFatalException(kj::mv(*e));
   }
   return opened;

@@ -35,6 +35,14 @@ kj::Own<store::Store> openPostgresStore(const Config& config,
                                         kj::Maybe<kj::StringPtr> credentialsDirectory,
                                         bool readOnly);
 
+// Refuses (StartRefused, EXIT_LOCKED, one line) while a credvaultd is connected to the
+// database `config` names: a session whose application_name is "credvaultd" (libpq's
+// fallback_application_name, set by the store) in pg_stat_activity, from any host. For the
+// offline --migrate-to, as lockStateDirectory() is for an LMDB state directory. Refuses like
+// openPostgresStore() when the server cannot be reached.
+void refuseWhileDaemonsConnected(const Config& config,
+                                 kj::Maybe<kj::StringPtr> credentialsDirectory);
+
 // Whether `store` holds a vault: its key table exists and has keys. Never creates anything.
 bool storeHasVault(store::Store& store);
 

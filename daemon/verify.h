@@ -41,6 +41,10 @@ VerifyResult verifyInChild(kj::StringPtr dir, const crypto::Secret& masterKey);
 // on damaged data (PostgreSQL: a damaged page is the server's error, reported as an
 // exception). Blocks for one read of every table (~4 s per million credentials): at start
 // before serving, else on a worker thread.
-VerifyResult verifyInProcess(const core::Vault& vault);
+//
+// Without a page walk to count them, the report's tables and entries are the vault's tables
+// (vaultTables(), daemon/migrate.h) in the store and their entries, counted in one snapshot
+// after the check.
+VerifyResult verifyInProcess(core::Vault& vault);
 
 }  // namespace credvault::daemon

@@ -307,7 +307,10 @@ void Connection::drain() {
 }
 
 kj::Array<Result> Connection::run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what) {
-  KJ_REQUIRE(pipeline_ && !broken_, "connection not usable");
+  KJ_REQUIRE(pipeline_, "connection not in pipeline mode");
+  // Lost earlier in the same transaction (a write of a group-commit batch after another one
+  // met the outage): unavailable like the first, never an internal error.
+  if (broken_) throwStorageFailure(what, "the database server connection was lost");
   // Until every answer is read, the connection's state is unknown: a throw leaves it broken.
   broken_ = true;
   drain();
@@ -351,7 +354,9 @@ kj::Array<Result> Connection::run(kj::ArrayPtr<const Statement> statements, kj::
 }
 
 void Connection::send(kj::ArrayPtr<const Statement> statements) {
-  KJ_REQUIRE(pipeline_ && !broken_, "connection not usable");
+  KJ_REQUIRE(pipeline_, "connection not in pipeline mode");
+  if (broken_)
+    throwStorageFailure("sending a statement", "the database server connection was lost");
   broken_ = true;
   drain();
   for (auto& s : statements) queue(s);

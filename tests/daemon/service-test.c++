@@ -221,11 +221,9 @@ TEST_F(ServiceTest, VerifyIsForSystemUsersOnlyAndAudited) {
   EXPECT_FALSE(ok.getReport().hasProblem());
   EXPECT_GE(ok.getReport().getCredentials(), 2u);  // alice's and bob's
   EXPECT_GE(ok.getReport().getAssociates(), 4u);
-#ifndef CREDVAULT_TEST_LOOP_GUARD
+  // Without a page walk (the loop-guard store, as PostgreSQL) the vault's tables are counted.
   EXPECT_GT(ok.getReport().getTables(), 0u);
-#else
-  EXPECT_EQ(ok.getReport().getTables(), 0u);  // no page walk: records, indexes and counts only
-#endif
+  EXPECT_GT(ok.getReport().getEntries(), ok.getReport().getCredentials());
 
   // A userAdmin holds an Admin capability but is no system user.
   auto ua = password(STRANGER_UID, "ua", "ua-Pw-3").session;

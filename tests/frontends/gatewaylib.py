@@ -20,6 +20,8 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+import pglib
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -68,10 +70,16 @@ def wait_for(predicate, timeout=10.0, what="condition"):
 
 
 class Daemon:
+    """A credvaultd; with CREDVAULT_TEST_STORE=postgresql its records live in a fresh database
+    of the process's throw-away PostgreSQL (pglib.py), kept across its restarts."""
+
     def __init__(self, directory, settings=()):
         self.dir = directory
         self.socket = os.path.join(directory, "credvaultd.sock")
-        self.settings = list(settings)
+        if pglib.wanted() and not pglib.available():
+            print("skipping: PostgreSQL 15 is not installed (scripts/deps.sh installs it)")
+            sys.exit(77)
+        self.settings = pglib.daemon_settings() + list(settings)
         self.proc = None
         self.logs = []
 

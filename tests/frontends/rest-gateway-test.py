@@ -27,6 +27,7 @@ import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
+import pglib
 from gatewaylib import free_port, port_open, wait_for
 
 ARGS = None
@@ -52,7 +53,7 @@ class Stack:
         self.daemon = self.spawn("daemon", [
             ARGS.daemon, "--state-dir", os.path.join(self.dir, "state"), "--socket", self.socket,
             "--create-key", "--set", "password_ops_limit=1", "--set", "password_mem_limit=8192",
-            "--set", "mode=" + mode])
+            "--set", "mode=" + mode] + [a for kv in pglib.daemon_settings() for a in ("--set", kv)])
         wait_for(lambda: os.path.exists(self.socket), timeout=20.0, what="the daemon's socket")
 
     def spawn(self, name, argv):

@@ -1,5 +1,8 @@
 #include "harness.h"
 
+#include "tests/support/postgres.h"
+#include "tests/support/test-store.h"
+
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <errno.h>
@@ -127,6 +130,13 @@ void LeakCheck::check(const Daemon& daemon) const {
   };
   for (auto& f : daemon.logFiles()) scan(f, true);
   scan(daemon.dataFile(), false);
+  if (!daemon.postgres().empty()) {
+    auto rows = support::everyStoredByteOf(daemon.postgres().c_str());
+    for (auto& s : sensitive_) {
+      if (s.size() < 10) continue;
+      EXPECT_FALSE(contains(rows, s)) << "'" << s << "' found in the PostgreSQL database";
+    }
+  }
   for (auto& f : files_) scan(f, false);
 }
 
@@ -152,8 +162,19 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 // ---- Daemon --------------------------------------------------------------------------------
 
+bool onPostgres() {
+  return support::testStoreIsPostgres();
+}
+
 Daemon::Daemon(std::string dir, uid_t runAsUid) : dir_(std::move(dir)), uid_(runAsUid) {
   writeFile(dir_ + "/empty.conf", "# no settings: everything comes from the command line\n", 0644);
+  if (onPostgres() && uid_ == 0) {
+    usePostgres(support::PostgresServer::instance().freshDatabase().cStr());
+  }
+}
+
+void Daemon::usePostgres(const std::string& conninfo) {
+  conninfo_ = conninfo;
 }
 
 Daemon::~Daemon() {
@@ -213,12 +234,17 @@ void Daemon::spawn() {
       "--set",
       "audit_log=" + dir_ + "/audit.jsonl",
   };
+  if (!conninfo_.empty()) {
+    args.insert(args.end(), {"--set", "storage=postgresql", "--set", "postgresql=" + conninfo_,
+                             "--set", "postgresql_connections=2"});
+  }
   for (auto& s : settings_) {
     args.push_back("--set");
     args.push_back(s);
   }
   std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                                   "NOTIFY_SOCKET=" + notifyPath};
+  env.insert(env.end(), env_.begin(), env_.end());
   auto argv = cArgs(args);
   auto envp = cArgs(env);
   auto path = credvaultdPath();

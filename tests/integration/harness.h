@@ -2,7 +2,10 @@
 // and drives it as several real uids, with credvaultctl (fork + setresuid + exec) or with
 // the client library (in-process as root; in a forked child as another uid).
 //
-// The binaries come from the environment: CREDVAULTD and CREDVAULTCTL (set by meson).
+// The binaries come from the environment: CREDVAULTD and CREDVAULTCTL (set by meson). With
+// CREDVAULT_TEST_STORE=postgresql (tests/support/test-store.h) every Daemon run as root keeps its
+// records in a fresh database of the binary's throw-away PostgreSQL 15 instead of data.mdb
+// (meson registers such runs as integration-postgresql and ctl-postgresql, suite slow).
 
 #pragma once
 
@@ -42,7 +45,10 @@ bool contains(const std::string& haystack, const std::string& needle);
 // per start), all of which are kept for the final scan for secrets.
 class Daemon {
  public:
-  // `dir` must exist. `runAsUid` runs the daemon itself as that uid (default: root).
+  // `dir` must exist. `runAsUid` runs the daemon itself as that uid (default: root). On the
+  // PostgreSQL test store, a daemon run as root gets a fresh database of its own (kept across
+  // its restarts); one run as another uid stays on LMDB (the test server's socket is reachable
+  // by its own user and root only).
   explicit Daemon(std::string dir, uid_t runAsUid = 0);
   ~Daemon();  // SIGKILLs a daemon still running
 
@@ -55,9 +61,16 @@ class Daemon {
   std::string lastLog() const { return current_.empty() ? "" : readFile(current_); }
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
+  // The libpq connection string of its database, or "" on LMDB.
+  const std::string& postgres() const { return conninfo_; }
+  // Moves the daemon to PostgreSQL (`storage = postgresql` with `conninfo`), or back to LMDB
+  // with "", for its next start.
+  void usePostgres(const std::string& conninfo);
 
   // Extra `--set key=value` settings for every start.
   void addSetting(const std::string& kv) { settings_.push_back(kv); }
+  // Extra `NAME=value` environment variables for every start.
+  void addEnv(const std::string& kv) { env_.push_back(kv); }
 
   // Starts and waits for READY=1 (sd_notify) — fails the test if it exits instead.
   void start();
@@ -76,6 +89,8 @@ class Daemon {
   int notifyFd_ = -1;
   int starts_ = 0;
   std::vector<std::string> settings_;
+  std::vector<std::string> env_;
+  std::string conninfo_;
   std::vector<std::string> logs_;
   std::string current_;  // the latest start's log file
 
@@ -97,7 +112,8 @@ class LeakCheck {
   void alsoScan(const std::string& file) { files_.push_back(file); }
   size_t remembered() const { return sensitive_.size(); }
   // Adds a test failure for every remembered string found in `daemon`'s logs, its data file
-  // or the extra files, and when the logs were not captured (the scan would prove nothing).
+  // (every row of its database, on PostgreSQL) or the extra files, and when the logs were not
+  // captured (the scan would prove nothing).
   void check(const Daemon& daemon) const;
 
  private:
@@ -113,6 +129,9 @@ struct CtlResult {
 
 // Runs credvaultctl as `uid` (gid = uid, no supplementary groups) with `args` after
 // `--socket SOCKET`, feeding `input` on stdin.
+// Whether the tests run on PostgreSQL (CREDVAULT_TEST_STORE=postgresql).
+bool onPostgres();
+
 CtlResult ctl(uid_t uid, const std::string& socket, const std::vector<std::string>& args,
               const std::string& input = "");
 

@@ -187,6 +187,23 @@ kj::String PostgresServer::conninfo(kj::StringPtr database) const {
   return kj::str("host=", dir_, " user=postgres dbname=", database);
 }
 
+std::string PostgresServer::sql(kj::StringPtr database, kj::StringPtr statement) const {
+  PGconn* conn = PQconnectdb(conninfo(database).cStr());
+  KJ_DEFER(PQfinish(conn));
+  KJ_REQUIRE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
+  PGresult* r = PQexec(conn, statement.cStr());
+  KJ_DEFER(PQclear(r));
+  auto status = PQresultStatus(r);
+  KJ_REQUIRE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, statement,
+             PQerrorMessage(conn));
+  std::string out;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    if (i > 0) out += '\n';
+    out.append(PQgetvalue(r, i, 0), PQgetlength(r, i, 0));
+  }
+  return out;
+}
+
 kj::String PostgresServer::freshDatabase(bool durable) {
   auto name = kj::str("credvault_test_", ++databases_);
   PGconn* conn = PQconnectdb(conninfo("postgres").cStr());

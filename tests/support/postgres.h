@@ -35,6 +35,11 @@ class PostgresServer {
   // The conninfo for an existing database.
   kj::String conninfo(kj::StringPtr database) const;
   kj::StringPtr socketDir() const { return dir_; }
+  // The data directory (pg_hba.conf, postgresql.conf).
+  kj::StringPtr dataDir() const { return dataDir_; }
+  // Runs `statement` in `database` as the superuser; the first column of each row, joined by
+  // newlines.
+  std::string sql(kj::StringPtr database, kj::StringPtr statement) const;
   // The server's log so far (for scans for secrets).
   std::string log() const;
 

@@ -32,7 +32,11 @@ kj::Own<store::Store> TestStore::open(const store::Options& lmdbOptions) const {
 
 std::string TestStore::everyStoredByte() const {
   if (!testStoreIsPostgres()) return readFile(kj::str(dir_, "/data.mdb"));
-  PGconn* conn = PQconnectdb(conninfo_.cStr());
+  return everyStoredByteOf(conninfo_);
+}
+
+std::string everyStoredByteOf(kj::StringPtr conninfo) {
+  PGconn* conn = PQconnectdb(conninfo.cStr());
   KJ_DEFER(PQfinish(conn));
   KJ_REQUIRE(PQstatus(conn) == CONNECTION_OK, PQerrorMessage(conn));
   // Binary results: the bytes as stored, not an escaped rendering of them.

@@ -18,6 +18,10 @@ bool testStoreIsPostgres();
 #define CREDVAULT_SKIP_ON_POSTGRES(why) \
   if (::credvault::support::testStoreIsPostgres()) GTEST_SKIP() << "LMDB only: " << why
 
+// Every row of the PostgreSQL database `conninfo` (credvault_kv's keys and values, as stored)
+// and the test server's log: what a plaintext scan greps.
+std::string everyStoredByteOf(kj::StringPtr conninfo);
+
 // Where one test's store lives. Opening it again after closing is a restart.
 class TestStore {
  public:
