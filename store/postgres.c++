@@ -79,10 +79,25 @@ kj::Maybe<kj::Array<kj::byte>> successor(Bytes prefix) {
 }
 
 class PostgresStore;
+class PgTxn;
+
+// A statement waiting in a session for the next round trip: plain SQL whose answer nobody
+// reads (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO), or a put, whose answer (whether the key
+// existed) only moves the entry count of its table at the level `level` (a savepoint's
+// number; 0 the top level) once it arrives.
+struct Queued {
+  kj::String sql;  // empty for a put
+  unsigned table = 0;
+  kj::Array<kj::byte> key, value;
+  unsigned level = 0;
+
+  bool isPut() const { return sql.size() == 0; }
+};
 
 // One top-level transaction's connection. Statements that need no answer of their own
-// (BEGIN, the writer lock, SAVEPOINT, RELEASE) wait in `pending` and go with the next
-// statement, in the same round trip.
+// (BEGIN, the writer lock, SAVEPOINT, RELEASE) and puts wait in `pending` and go, in order,
+// with the next statement that needs an answer (a read, a delete, the commit), in the same
+// round trip: a batch of saves costs a round trip per read, its writes ride along.
 struct Session {
   Session(PostgresStore& store, bool write);
   ~Session() noexcept(false);
@@ -93,12 +108,22 @@ struct Session {
   kj::Own<Connection> conn;
   bool begun = false;
   bool committed = false;
-  kj::Vector<kj::String> pending;
+  kj::Vector<Queued> pending;
+  // The levels not ended yet, by savepoint number (0: the top), for the entry counts of the
+  // puts they queued.
+  kj::HashMap<unsigned, PgTxn*> levels;
   kj::Maybe<uint64_t> xid;  // this write transaction's id, once begun
   kj::Vector<Result> kept;  // the results whose bytes get() handed out
   unsigned savepoints = 0;
   bool moveGeneration = false;
 
+  void queue(kj::String sql) { pending.add(Queued{kj::mv(sql)}); }
+  bool putsPending() const {
+    for (auto& q : pending)
+      if (q.isPut()) return true;
+    return false;
+  }
+  // Sends what is pending, then `statements`, and waits: the answers to `statements`.
   kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
   Result one(const Statement& s, kj::StringPtr what) { return kj::mv(run({&s, 1}, what)[0]); }
   void commit(kj::ArrayPtr<const Statement> extra);
@@ -108,10 +133,14 @@ class PgTxn final : public TxnBackend {
  public:
   // Top level.
   explicit PgTxn(kj::Own<Session> session)
-      : owned_(kj::mv(session)), s_(*owned_), parent_(nullptr), savepoint_(0) {}
+      : owned_(kj::mv(session)), s_(*owned_), parent_(nullptr), savepoint_(0) {
+    s_.levels.insert(0, this);
+  }
   // Nested.
   PgTxn(Session& session, PgTxn& parent, unsigned savepoint)
-      : s_(session), parent_(&parent), savepoint_(savepoint) {}
+      : s_(session), parent_(&parent), savepoint_(savepoint) {
+    s_.levels.insert(savepoint_, this);
+  }
   ~PgTxn() noexcept(false);
   KJ_DISALLOW_COPY(PgTxn);
 
@@ -126,6 +155,10 @@ class PgTxn final : public TxnBackend {
   kj::Own<TxnBackend> beginNested() override;
   void commit() override;
 
+  void addDelta(unsigned table, int64_t d) {
+    deltas_.upsert(table, d, [](int64_t& old, int64_t n) { old += n; });
+  }
+
  private:
   kj::Own<Session> owned_;
   Session& s_;
@@ -136,11 +169,11 @@ class PgTxn final : public TxnBackend {
   // kept per level so that an undone savepoint takes its own back.
   kj::HashMap<unsigned, int64_t> deltas_;
 
-  void addDelta(unsigned table, int64_t d) {
-    deltas_.upsert(table, d, [](int64_t& old, int64_t n) { old += n; });
-  }
-  // Removes this level's SAVEPOINT if it never left the client; true if it did not.
+  // Removes this level's SAVEPOINT if it never left the client and nothing was queued after
+  // it; true if it did not.
   bool unsentSavepoint();
+  // This level's end: it no longer takes entry counts.
+  void ended() { s_.levels.erase(savepoint_); }
 };
 
 struct Be16 {
@@ -208,9 +241,9 @@ class PostgresStore final : public Store {
 Session::Session(PostgresStore& store, bool write) : store(store), write(write) {
   conn = store.lease();
   if (write) {
-    pending.add(kj::str("BEGIN"));
+      queue(kj::str("BEGIN"));
   } else {
-    pending.add(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    queue(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   }
 }
 
@@ -228,12 +261,47 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
   for (unsigned attempt = 0;; ++attempt) {
     kj::Vector<Statement> all;
     bool withLock = write && !begun;
-    for (auto& p : pending) all.add(Statement{nullptr, p, {}});
-    size_t skip = all.size();
+    // The writer lock right after BEGIN, before any queued write.
+    kj::Maybe<size_t> lockAt;
     if (withLock) {
-      all.add(Statement{"write_lock", nullptr, {}});
-      ++skip;
+      KJ_ASSERT(pending.size() > 0 && !pending[0].isPut());
     }
+    // The puts' parameters (table number, key, value), and where their answers come.
+    kj::Vector<kj::byte> tables;
+    tables.reserve(pending.size() * 2);
+    kj::Vector<Param> putParams;
+    putParams.reserve(pending.size() * 3);
+    kj::Vector<size_t> putAt;  // index in `all` of pending[i]'s statement, for each put
+    for (size_t i = 0; i < pending.size(); ++i) {
+      auto& q = pending[i];
+      if (q.isPut()) {
+        tables.add(kj::byte(q.table >> 8));
+        tables.add(kj::byte(q.table));
+        putAt.add(all.size());
+        all.add(Statement{"put", nullptr, {}});
+      } else {
+        all.add(Statement{nullptr, q.sql, {}});
+      }
+      if (i == 0 && withLock) {
+        lockAt = all.size();
+        all.add(Statement{"write_lock", nullptr, {}});
+      }
+    }
+    // Parameters point into `tables` and `pending`, complete now (no more reallocation).
+    {
+      size_t k = 0, t = 0;
+      for (auto& q : pending) {
+        if (!q.isPut()) continue;
+        size_t first = putParams.size();
+        putParams.add(Param::of(tables.asPtr().slice(t, t + 2)));
+        putParams.add(Param::of(q.key));
+        putParams.add(Param::of(q.value));
+        all[putAt[k]].params = putParams.asPtr().slice(first, first + 3);
+        ++k;
+        t += 2;
+      }
+    }
+    size_t skip = all.size();
     for (auto& s : statements) all.add(s);
     kj::Maybe<kj::Exception> failure;
     kj::Array<Result> results;
@@ -258,8 +326,23 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
       if (write) throw RerunTransaction();
       kj::throwFatalException(kj::mv(*e));
     }
+    // The puts' answers: a key that did not exist adds an entry to its level's count.
+    {
+      size_t k = 0;
+      for (auto& q : pending) {
+        if (!q.isPut()) continue;
+        if (results[putAt[k]].int64(0, 0) == 0) {
+          KJ_IF_MAYBE(level, levels.find(q.level)) {
+            (*level)->addDelta(q.table, 1);
+          } else {
+            KJ_FAIL_ASSERT("a put's answer for a level that ended", q.level);
+          }
+        }
+        ++k;
+      }
+    }
     pending.clear();
-    if (withLock) xid = uint64_t(results[skip - 1].int64(0, 1));
+    KJ_IF_MAYBE(at, lockAt) { xid = uint64_t(results[*at].int64(0, 1)); }
     auto out = kj::heapArrayBuilder<Result>(statements.size());
     for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
     return out.finish();
@@ -322,16 +405,31 @@ void Session::commit(kj::ArrayPtr<const Statement> extra) {
 // ---------------------------------------------------------------------------------------
 
 PgTxn::~PgTxn() noexcept(false) {
+  ended();
   if (done_ || parent_ == nullptr) return;
-  // An undone savepoint: its changes and its entry counts go.
-  if (unsentSavepoint()) return;
-  s_.pending.add(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
-  s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+  // An undone savepoint: its changes and its entry counts go. If its SAVEPOINT never left
+  // the client, nothing queued since did either: all of it goes unsent.
+  auto name = kj::str("SAVEPOINT s", savepoint_);
+  for (size_t i = 0; i < s_.pending.size(); ++i) {
+    if (!s_.pending[i].isPut() && s_.pending[i].sql == name) {
+      s_.pending.truncate(i);
+      return;
+    }
+  }
+  // Its queued puts would be undone with it: they go unsent (nested levels' puts were
+  // handed to it when they ended).
+  kj::Vector<Queued> keep;
+  for (auto& q : s_.pending) {
+    if (!(q.isPut() && q.level == savepoint_)) keep.add(kj::mv(q));
+  }
+  s_.pending = kj::mv(keep);
+  s_.queue(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
+  s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
 }
 
 bool PgTxn::unsentSavepoint() {
   auto name = kj::str("SAVEPOINT s", savepoint_);
-  if (s_.pending.size() > 0 && s_.pending.back() == name) {
+  if (s_.pending.size() > 0 && !s_.pending.back().isPut() && s_.pending.back().sql == name) {
     s_.pending.removeLast();
     return true;
   }
@@ -390,10 +488,15 @@ uint64_t PgTxn::count(Table table) const {
 
 void PgTxn::put(Table table, Bytes key, Bytes value) {
   KJ_REQUIRE(s_.write, "put() in a read transaction");
-  Be16 tbl(table.dbi);
-  Param params[] = {tbl.param(), Param::of(key), Param::of(value)};
-  auto r = s_.one(Statement{"put", nullptr, params}, "writing a record");
-  if (r.int64(0, 0) == 0) addDelta(table.dbi, 1);
+  // Sent with the next statement that needs an answer; a failure then fails that statement,
+  // and with it the transaction (as a failed put always did: nothing is acknowledged
+  // before the commit).
+  Queued q;
+  q.table = table.dbi;
+  q.key = kj::heapArray(key);
+  q.value = kj::heapArray(value);
+  q.level = savepoint_;
+  s_.pending.add(kj::mv(q));
 }
 
 bool PgTxn::del(Table table, Bytes key) {
@@ -409,7 +512,7 @@ bool PgTxn::del(Table table, Bytes key) {
 kj::Own<TxnBackend> PgTxn::beginNested() {
   KJ_REQUIRE(s_.write, "nested transaction in a read transaction");
   unsigned n = ++s_.savepoints;
-  s_.pending.add(kj::str("SAVEPOINT s", n));
+  s_.queue(kj::str("SAVEPOINT s", n));
   return kj::heap<PgTxn>(s_, *this, n);
 }
 
@@ -417,10 +520,17 @@ void PgTxn::commit() {
   KJ_REQUIRE(!done_, "transaction already committed");
   done_ = true;
   if (parent_ != nullptr) {
-    if (!unsentSavepoint()) s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+    if (!unsentSavepoint()) s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
     for (auto& d : deltas_) parent_->addDelta(d.key, d.value);
+    // Its queued puts now count for the parent.
+    for (auto& q : s_.pending) {
+      if (q.isPut() && q.level == savepoint_) q.level = parent_->savepoint_;
+    }
+    ended();
     return;
   }
+  // The entry counts need the queued puts' answers: they go first, in one round trip.
+  if (s_.putsPending()) s_.run(nullptr, "writing records");
   // Entry counts and the generation move in the same transaction as the data.
   kj::Vector<kj::Array<kj::byte>> buffers;
   kj::Vector<kj::Array<Param>> params;

@@ -281,6 +281,34 @@ TEST_P(StoreContract, CountsFollowInsertsReplacesDeletesAndUndoneChildren) {
   EXPECT_EQ(s->read().count(t), 2u);
 }
 
+// Writes that nothing reads back before the commit (PostgreSQL sends them with the next
+// statement that needs an answer, here the commit): the entry counts still follow each level.
+TEST_P(StoreContract, CountsFollowWritesNotReadBackThroughKeptAndUndoneChildren) {
+  auto s = open();
+  auto t = s->table("counted");
+  put(*s, t, b("old"), b("0"));
+  s->write([&](WriteTxn& txn) {
+    txn.put(t, b("a"), b("1"));
+    txn.nested([&](WriteTxn& inner) {
+      inner.put(t, b("b"), b("1"));
+      inner.nested([&](WriteTxn& grand) { grand.put(t, b("c"), b("1")); });
+    });
+    // A child that read (so it began on the server), then wrote, then failed: undone.
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      EXPECT_TRUE(inner.get(t, b("old")) != nullptr);
+      inner.put(t, b("d"), b("1"));
+      inner.put(t, b("old"), b("1"));
+      KJ_FAIL_REQUIRE("undo d");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    txn.put(t, b("old"), b("2"));  // a replace
+  });
+  EXPECT_EQ(s->read().count(t), 4u);  // old, a, b, c
+  EXPECT_EQ(get(*s, t, b("c")), "1");
+  EXPECT_EQ(get(*s, t, b("d")), "<absent>");
+  EXPECT_EQ(get(*s, t, b("old")), "2");
+}
+
 TEST_P(StoreContract, NestedTransactionsKeepOrUndoOnlyThemselves) {
   auto s = open();
   auto t = s->table("things");
@@ -499,6 +527,8 @@ TEST_P(PostgresStore, ALostConnectionBeforeCommitRerunsTheWholeTransaction) {
   s->write([&](WriteTxn& txn) {
     ++runs;
     txn.put(t, b("k"), b("v"));
+    // A read sends the queued put: the transaction is open on the server now.
+    EXPECT_TRUE(txn.get(t, b("k")) != nullptr);
     if (runs == 1) {
       sql(conninfo,
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
