@@ -13,6 +13,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 namespace credvault::store {
 
@@ -114,6 +116,23 @@ struct Session {
   kj::HashMap<unsigned, PgTxn*> levels;
   kj::Maybe<uint64_t> xid;  // this write transaction's id, once begun
   kj::Vector<Result> kept;  // the results whose bytes get() handed out
+  // A write transaction's reads, by table and key, until it writes that key or undoes a
+  // savepoint: it holds the writer lock from its first statement, so no other credvault
+  // writer changes a row meanwhile, and a second read of the same key (core re-reads the
+  // associate the identity check just read) needs no round trip.
+  struct Read {
+    bool found;
+    Bytes value;  // into `kept`
+  };
+  std::unordered_map<std::string, Read> reads;
+  static std::string readKey(unsigned table, Bytes key) {
+    std::string k;
+    k.reserve(2 + key.size());
+    k.push_back(char(table >> 8));
+    k.push_back(char(table));
+    k.append(reinterpret_cast<const char*>(key.begin()), key.size());
+    return k;
+  }
   unsigned savepoints = 0;
   bool moveGeneration = false;
 
@@ -241,7 +260,7 @@ class PostgresStore final : public Store {
 Session::Session(PostgresStore& store, bool write) : store(store), write(write) {
   conn = store.lease();
   if (write) {
-      queue(kj::str("BEGIN"));
+    queue(kj::str("BEGIN"));
   } else {
     queue(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   }
@@ -263,9 +282,7 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
     bool withLock = write && !begun;
     // The writer lock right after BEGIN, before any queued write.
     kj::Maybe<size_t> lockAt;
-    if (withLock) {
-      KJ_ASSERT(pending.size() > 0 && !pending[0].isPut());
-    }
+    if (withLock) { KJ_ASSERT(pending.size() > 0 && !pending[0].isPut()); }
     // The puts' parameters (table number, key, value), and where their answers come.
     kj::Vector<kj::byte> tables;
     tables.reserve(pending.size() * 2);
@@ -407,8 +424,10 @@ void Session::commit(kj::ArrayPtr<const Statement> extra) {
 PgTxn::~PgTxn() noexcept(false) {
   ended();
   if (done_ || parent_ == nullptr) return;
-  // An undone savepoint: its changes and its entry counts go. If its SAVEPOINT never left
-  // the client, nothing queued since did either: all of it goes unsent.
+  // An undone savepoint: its changes and its entry counts go, and what was read may have
+  // been its own writes. If its SAVEPOINT never left the client, nothing queued since did
+  // either: all of it goes unsent.
+  s_.reads.clear();
   auto name = kj::str("SAVEPOINT s", savepoint_);
   for (size_t i = 0; i < s_.pending.size(); ++i) {
     if (!s_.pending[i].isPut() && s_.pending[i].sql == name) {
@@ -437,12 +456,25 @@ bool PgTxn::unsentSavepoint() {
 }
 
 kj::Maybe<Bytes> PgTxn::get(Table table, Bytes key) const {
+  std::string cacheKey;
+  if (s_.write) {
+    cacheKey = Session::readKey(table.dbi, key);
+    auto it = s_.reads.find(cacheKey);
+    if (it != s_.reads.end()) {
+      if (!it->second.found) return nullptr;
+      return it->second.value;
+    }
+  }
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
   auto r = s_.one(Statement{"get", nullptr, params}, "reading a record");
-  if (r.rows() == 0) return nullptr;
+  if (r.rows() == 0) {
+    if (s_.write) s_.reads[cacheKey] = Session::Read{false, nullptr};
+    return nullptr;
+  }
   auto value = r.bytes(0, 0);
   s_.kept.add(kj::mv(r));
+  if (s_.write) s_.reads[cacheKey] = Session::Read{true, value};
   return value;
 }
 
@@ -491,6 +523,7 @@ void PgTxn::put(Table table, Bytes key, Bytes value) {
   // Sent with the next statement that needs an answer; a failure then fails that statement,
   // and with it the transaction (as a failed put always did: nothing is acknowledged
   // before the commit).
+  s_.reads.erase(Session::readKey(table.dbi, key));
   Queued q;
   q.table = table.dbi;
   q.key = kj::heapArray(key);
@@ -501,6 +534,7 @@ void PgTxn::put(Table table, Bytes key, Bytes value) {
 
 bool PgTxn::del(Table table, Bytes key) {
   KJ_REQUIRE(s_.write, "del() in a read transaction");
+  s_.reads.erase(Session::readKey(table.dbi, key));
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
   auto r = s_.one(Statement{"del", nullptr, params}, "deleting a record");

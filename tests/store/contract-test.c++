@@ -309,6 +309,35 @@ TEST_P(StoreContract, CountsFollowWritesNotReadBackThroughKeptAndUndoneChildren)
   EXPECT_EQ(get(*s, t, b("old")), "2");
 }
 
+// What a write transaction reads again is what it holds now: its own writes, and after an
+// undone child what was there before the child (PostgreSQL remembers a write transaction's
+// reads until it writes the key or undoes a child).
+TEST_P(StoreContract, ReadsAgainSeeTheTransactionsWritesAndNotThoseOfAnUndoneChild) {
+  auto s = open();
+  auto t = s->table("things");
+  put(*s, t, b("k"), b("0"));
+  s->write([&](WriteTxn& txn) {
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "0");
+    EXPECT_TRUE(txn.get(t, b("new")) == nullptr);
+    txn.put(t, b("k"), b("1"));
+    txn.put(t, b("new"), b("1"));
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "1");
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("new")))), "1");
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      inner.put(t, b("k"), b("2"));
+      EXPECT_EQ(text(KJ_ASSERT_NONNULL(inner.get(t, b("k")))), "2");
+      EXPECT_TRUE(inner.del(t, b("new")));
+      EXPECT_TRUE(inner.get(t, b("new")) == nullptr);
+      KJ_FAIL_REQUIRE("undo the child");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "1");
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("new")))), "1");
+  });
+  EXPECT_EQ(get(*s, t, b("k")), "1");
+  EXPECT_EQ(get(*s, t, b("new")), "1");
+}
+
 TEST_P(StoreContract, NestedTransactionsKeepOrUndoOnlyThemselves) {
   auto s = open();
   auto t = s->table("things");
