@@ -48,9 +48,12 @@ pid_t parentOf(pid_t pid) {
 }  // namespace
 
 Database::Database() : server_(support::PostgresServer::instance()) {
-  // A backend's parent is the postmaster.
-  auto row = queryRow(server_.conninfo("postgres"), "SELECT pg_backend_pid()");
-  postmaster_ = parentOf(pid_t(atoi(row[0].cStr())));
+  // A backend's parent is the postmaster; asked while the backend still lives.
+  PGconn* conn = PQconnectdb(server_.conninfo("postgres").cStr());
+  KJ_DEFER(PQfinish(conn));
+  KJ_REQUIRE(PQstatus(conn) == CONNECTION_OK, "connecting to the bench's PostgreSQL",
+             PQerrorMessage(conn));
+  postmaster_ = parentOf(pid_t(PQbackendPID(conn)));
   KJ_REQUIRE(postmaster_ > 1, "cannot find the PostgreSQL postmaster");
 }
 
