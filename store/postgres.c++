@@ -38,6 +38,9 @@ constexpr unsigned MAX_RERUNS = 8;
 // holds at most one page.
 constexpr int32_t FIRST_PAGE = 16;
 constexpr int32_t MAX_PAGE = 1024;
+// Puts a transaction queues before it sends them without waiting for a read (a bulk copy
+// writes without reading): bounds the memory and the size of one round trip.
+constexpr size_t MAX_QUEUED_PUTS = 256;
 
 // Schema version 1: every table of the store in one relation, its rows' bytes as LMDB holds
 // them. Values are ciphertext: EXTERNAL storage keeps TOAST from trying to compress them.
@@ -111,6 +114,7 @@ struct Session {
   bool begun = false;
   bool committed = false;
   kj::Vector<Queued> pending;
+  size_t queuedPuts = 0;  // in `pending`
   // The levels not ended yet, by savepoint number (0: the top), for the entry counts of the
   // puts they queued.
   kj::HashMap<unsigned, PgTxn*> levels;
@@ -137,10 +141,10 @@ struct Session {
   bool moveGeneration = false;
 
   void queue(kj::String sql) { pending.add(Queued{kj::mv(sql)}); }
-  bool putsPending() const {
-    for (auto& q : pending)
-      if (q.isPut()) return true;
-    return false;
+  bool putsPending() const { return queuedPuts > 0; }
+  void countQueuedPuts() {
+    queuedPuts = 0;
+    for (auto& q : pending) queuedPuts += q.isPut();
   }
   // Sends what is pending, then `statements`, and waits: the answers to `statements`.
   kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
@@ -359,6 +363,7 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
       }
     }
     pending.clear();
+    queuedPuts = 0;
     KJ_IF_MAYBE(at, lockAt) { xid = uint64_t(results[*at].int64(0, 1)); }
     auto out = kj::heapArrayBuilder<Result>(statements.size());
     for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
@@ -432,6 +437,7 @@ PgTxn::~PgTxn() noexcept(false) {
   for (size_t i = 0; i < s_.pending.size(); ++i) {
     if (!s_.pending[i].isPut() && s_.pending[i].sql == name) {
       s_.pending.truncate(i);
+      s_.countQueuedPuts();
       return;
     }
   }
@@ -442,6 +448,7 @@ PgTxn::~PgTxn() noexcept(false) {
     if (!(q.isPut() && q.level == savepoint_)) keep.add(kj::mv(q));
   }
   s_.pending = kj::mv(keep);
+  s_.countQueuedPuts();
   s_.queue(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
   s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
 }
@@ -530,6 +537,7 @@ void PgTxn::put(Table table, Bytes key, Bytes value) {
   q.value = kj::heapArray(value);
   q.level = savepoint_;
   s_.pending.add(kj::mv(q));
+  if (++s_.queuedPuts >= MAX_QUEUED_PUTS) s_.run(nullptr, "writing records");
 }
 
 bool PgTxn::del(Table table, Bytes key) {

@@ -338,6 +338,28 @@ TEST_P(StoreContract, ReadsAgainSeeTheTransactionsWritesAndNotThoseOfAnUndoneChi
   EXPECT_EQ(get(*s, t, b("new")), "1");
 }
 
+// A transaction that writes many keys without reading (a bulk copy): all kept, counted once,
+// and an undone child's share undone, however many of its writes had already been sent.
+TEST_P(StoreContract, ManyWritesWithoutReadsAreKeptAndCountedAndAnUndoneChildsAreNot) {
+  auto s = open();
+  auto t = s->table("bulk");
+  auto key = [](const char* prefix, int i) { return kj::str(prefix, i); };
+  s->write([&](WriteTxn& txn) {
+    for (int i = 0; i < 1000; i++) txn.put(t, key("k", i).asBytes(), b("v"));
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      for (int i = 0; i < 600; i++) inner.put(t, key("undone", i).asBytes(), b("v"));
+      KJ_FAIL_REQUIRE("undo the child");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    for (int i = 0; i < 300; i++) txn.put(t, key("k", i).asBytes(), b("w"));  // replaces
+  });
+  EXPECT_EQ(s->read().count(t), 1000u);
+  EXPECT_EQ(get(*s, t, key("k", 0).asBytes()), "w");
+  EXPECT_EQ(get(*s, t, key("k", 999).asBytes()), "v");
+  EXPECT_EQ(get(*s, t, key("undone", 0).asBytes()), "<absent>");
+  EXPECT_EQ(get(*s, t, key("undone", 599).asBytes()), "<absent>");
+}
+
 TEST_P(StoreContract, NestedTransactionsKeepOrUndoOnlyThemselves) {
   auto s = open();
   auto t = s->table("things");
