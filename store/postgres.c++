@@ -527,9 +527,10 @@ uint64_t PgTxn::count(Table table) const {
 
 void PgTxn::put(Table table, Bytes key, Bytes value) {
   KJ_REQUIRE(s_.write, "put() in a read transaction");
-  // Sent with the next statement that needs an answer; a failure then fails that statement,
-  // and with it the transaction (as a failed put always did: nothing is acknowledged
-  // before the commit).
+  // Sent with the next statement that needs an answer; a failure then fails that statement
+  // (in a batch, the next op's) and the transaction after it: nothing is acknowledged that
+  // was not committed. A put has no error of its own op to report (short keys, values not
+  // indexed).
   s_.reads.erase(Session::readKey(table.dbi, key));
   Queued q;
   q.table = table.dbi;
