@@ -63,8 +63,10 @@ void ticketRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d, rpc::Vault::Cli
 void defaultParamsRows(Context& ctx, kj::AsyncIoContext& io) {
   auto& o = ctx.o;
   auto& ws = io.waitScope;
-  auto d = startDaemon(o, ctx.dir, kj::str(ctx.dir, "/state-default-params"),
-                       "credvaultd-default-params", false);
+  auto settings = newVaultSettings(ctx);
+  auto d =
+      startDaemon(o, ctx.dir, kj::str(ctx.dir, "/", ctx.storage, "-state-default-params"),
+                  kj::str(ctx.storage, "-credvaultd-default-params"), false, pointers(settings));
   header(
       "credvaultd authentication at the default Argon2id parameters "
       "(crypto::defaultPasswordParams)");

@@ -1,7 +1,10 @@
 // credvaultd over IPC: Get, durable Save, a simple Get beside long Gets, and resident
-// memory, all on one daemon whose system user (this process) maps to an associate "bench".
+// memory, on daemons whose system user (this process) maps to an associate "bench". Get and
+// Save run on every daemon of the set (--daemons, one vault in PostgreSQL), connection i on
+// daemon i mod n; the rest on the first.
 
 #include "sections.h"
+#include "database.h"
 #include "sample.h"
 
 #include <kj/debug.h>
@@ -12,28 +15,72 @@ namespace credvault::bench {
 
 namespace {
 
-void getRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d) {
-  header("credvaultd Get over IPC (own credentials, 1 record of type \"imap\")");
-  for (size_t i = 0; i < SHAPE_COUNT; i++) {
-    auto& shape = SHAPES[i];
+// The daemons of a set, sharing one vault, and what their rows watch.
+struct DaemonSet {
+  kj::Vector<kj::Own<Daemon>> daemons;
+  kj::Vector<pid_t> pids;
+  Watched watched(Context& ctx) const { return Watched{pids, ctx.database}; }
+};
+
+// Calls completed through each daemon of a set (warm-up included, as Result::allOps).
+struct PerDaemon {
+  kj::Array<uint64_t> ops;
+  explicit PerDaemon(size_t daemons) : ops(kj::heapArray<uint64_t>(daemons)) {
+    for (auto& n : ops) n = 0;
+  }
+  // ", per daemon a/s + b/s", from each one's share of the calls, or "" for one daemon.
+  kj::String note(const Result& r) const {
+    if (ops.size() < 2 || r.allOps == 0) return kj::str("");
+    auto out = kj::str("; per daemon");
+    for (size_t i = 0; i < ops.size(); i++) {
+      char buf[32];
+      snprintf(buf, sizeof(buf), "%s%.0f", i == 0 ? " " : " + ",
+               r.opsPerSecond() * double(ops[i]) / double(r.allOps));
+      out = kj::str(out, buf);
+    }
+    return kj::str(out, "/s");
+  }
+};
+
+// The database server's CPU per call, when the store is one.
+kj::String databaseNote(Context& ctx, const Result& r) {
+  if (ctx.database == nullptr || r.allOps == 0) return kj::str("");
+  char buf[48];
+  snprintf(buf, sizeof(buf), "; pg µs/op %.1f", r.databaseCpuNs / 1000.0 / r.allOps);
+  return kj::str(buf);
+}
+
+void getRows(Context& ctx, kj::AsyncIoContext& io, DaemonSet& set) {
+  size_t n = set.daemons.size();
+  header(kj::str(
+      "credvaultd Get over IPC (own credentials, 1 record of type \"imap\")",
+      n > 1 ? kj::str("; ", n, " daemons, connection i on daemon i mod ", n) : kj::str("")));
+  kj::Vector<Shape> shapes;
+  for (auto& shape : SHAPES) shapes.add(shape);
+  // 64 in flight split evenly over two daemons.
+  if (n > 1) shapes.add(Shape{unsigned(n), 64 / unsigned(n)});
+  for (size_t i = 0; i < shapes.size(); i++) {
+    auto& shape = shapes[i];
     kj::Vector<Client> clients;
     kj::Vector<Issue> slots;
+    PerDaemon per(n);
     for (unsigned c = 0; c < shape.connections; c++) {
-      clients.add(connectClient(io, d.socket));
+      clients.add(connectClient(io, set.daemons[c % n]->socket));
       for (unsigned s = 0; s < shape.perConnection; s++) {
-        slots.add([session = clients.back().session]() mutable {
+        slots.add([session = clients.back().session, &count = per.ops[c % n]]() mutable {
           auto req = session.getRequest();
           req.setType("imap");
-          return req.send().then([](capnp::Response<rpc::Session::GetResults>&& r) {
+          return req.send().then([&count](capnp::Response<rpc::Session::GetResults>&& r) {
             expectOk(r, "get");
             KJ_ASSERT(r.getCredentials().size() == 1);
             KJ_ASSERT(r.getCredentials()[0].hasSecretValue());
+            ++count;
           });
         });
       }
     }
-    auto r = runLoad(io.waitScope, slots, ctx.o.warmup, ctx.o.duration, d.pid);
-    double echo = ctx.echoOpsPerSecond[i];
+    auto r = runLoad(io.waitScope, slots, ctx.o.warmup, ctx.o.duration, set.watched(ctx));
+    double echo = i < SHAPE_COUNT ? ctx.echoOpsPerSecond[i] : 0;
     kj::String notes =
         shape.connections == 1 ? kj::str("pipelined on one connection") : kj::str("");
     if (echo > 0) {
@@ -42,36 +89,69 @@ void getRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d) {
                echo / r.opsPerSecond());
       notes = kj::str(notes, buf);
     }
+    notes = kj::str(notes, per.note(r), databaseNote(ctx, r));
+    if (notes.startsWith("; ")) notes = kj::heapString(notes.slice(2));
     row("Get", shape.label(), r, notes);
   }
 }
 
-void saveRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d) {
+void saveRows(Context& ctx, kj::AsyncIoContext& io, DaemonSet& set) {
+  size_t n = set.daemons.size();
   header(
-      "credvaultd durable Save over IPC (upserts of own credentials; 1 call in flight "
-      "per client, one connection per client)");
-  TxnCounter txns(d.stateDir);
+      kj::str("credvaultd durable Save over IPC (upserts of own credentials; 1 call in flight "
+              "per client, one connection per client)",
+              n > 1 ? kj::str("; ", n, " daemons, client i on daemon i mod ", n) : kj::str("")));
+  // Commits: LMDB's transaction ids; on PostgreSQL (whose transaction ids count savepoints
+  // too) the group commits every daemon of the set reports (Vault.metrics).
+  kj::Maybe<TxnCounter> txns;
+  if (ctx.database == nullptr) txns.emplace(set.daemons[0]->stateDir);
+  kj::Vector<Client> watchers;
+  for (auto& d : set.daemons) watchers.add(connectClient(io, d->socket));
+  struct Counters {
+    uint64_t commits = 0, walBytes = 0;
+  };
+  auto counters = [&]() -> Counters {
+    KJ_IF_MAYBE(t, txns) { return {t->lastTxnId(), 0}; }
+    Counters c{0, ctx.database->walBytes()};
+    for (auto& w : watchers) {
+      auto m = w.connection->vault().metricsRequest().send().wait(io.waitScope);
+      expectOk(m, "metrics");
+      c.commits += m.getStatus().getCommits();
+    }
+    return c;
+  };
   for (unsigned clientsCount : {1u, 32u}) {
     kj::Vector<Client> clients;
     kj::Vector<Issue> slots;
+    PerDaemon per(n);
     for (unsigned c = 0; c < clientsCount; c++) {
-      clients.add(connectClient(io, d.socket));
-      slots.add([session = clients.back().session, c, k = uint32_t(0)]() mutable {
+      clients.add(connectClient(io, set.daemons[c % n]->socket));
+      slots.add([session = clients.back().session, c, k = uint32_t(0),
+                 &count = per.ops[c % n]]() mutable {
         auto req = session.saveRequest();
         req.setType("bench-save");
         fillCredential(req.initCredential(), kj::str("client", c, "-", k++ % 200, "@example.com"));
-        return req.send().then(
-            [](capnp::Response<rpc::Session::SaveResults>&& r) { expectOk(r, "save"); });
+        return req.send().then([&count](capnp::Response<rpc::Session::SaveResults>&& r) {
+          expectOk(r, "save");
+          ++count;
+        });
       });
     }
-    uint64_t before = txns.lastTxnId();
-    auto r = runLoad(io.waitScope, slots, ctx.o.warmup, ctx.o.duration, d.pid);
-    uint64_t commits = txns.lastTxnId() - before;
+    auto before = counters();
+    auto r = runLoad(io.waitScope, slots, ctx.o.warmup, ctx.o.duration, set.watched(ctx));
+    auto after = counters();
+    uint64_t commits = after.commits - before.commits;
     char buf[128];
     snprintf(buf, sizeof(buf), "%llu commits for %llu saves: %.1f saves per commit",
              (unsigned long long)commits, (unsigned long long)r.allOps,
              commits ? double(r.allOps) / commits : 0.0);
-    row("Save", kj::str(clientsCount, "c×1"), r, buf);
+    kj::String notes = kj::str(buf);
+    if (ctx.database != nullptr && r.allOps > 0) {
+      snprintf(buf, sizeof(buf), "; WAL %.0f B/save",
+               double(after.walBytes - before.walBytes) / r.allOps);
+      notes = kj::str(notes, buf);
+    }
+    row("Save", kj::str(clientsCount, "c×1"), r, kj::str(notes, per.note(r), databaseNote(ctx, r)));
   }
 }
 
@@ -99,12 +179,20 @@ void bigListRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d, int32_t benchI
     auto hog = connectClient(io, d.socket);
     auto victim = connectClient(io, d.socket);
     bool stop = false;
-    uint64_t bigGets = 0;
+    uint64_t bigGets = 0, throttled = 0;
     kj::Function<kj::Promise<void>()> loop = [&]() -> kj::Promise<void> {
       if (stop) return kj::READY_NOW;
       auto req = hog.session.getRequest();
       req.setType("big");
-      return req.send().then([&](auto r) {
+      return req.send().then([&](auto r) -> kj::Promise<void> {
+        // The daemon may answer `throttled` while it still counts the previous answer as
+        // unread (its bytes are on their way): as its message says, retry.
+        if (r.hasError() && r.getError().getCode() == rpc::ErrorCode::THROTTLED) {
+          ++throttled;
+          return io.provider->getTimer().afterDelay(kj::MILLISECONDS).then([&]() {
+            return loop();
+          });
+        }
         expectOk(r, "get big");
         KJ_ASSERT(r.getCredentials().size() == BIG);
         ++bigGets;
@@ -124,7 +212,10 @@ void bigListRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d, int32_t benchI
     stop = true;
     hogging.wait(ws);
     row(what, kj::str("1c×", inFlight), r,
-        loaded ? kj::str(bigGets, " long Gets meanwhile") : kj::str("unloaded"));
+        loaded ? kj::str(bigGets, " long Gets meanwhile",
+                         throttled > 0 ? kj::str(" (", throttled, " answered throttled, retried)")
+                                       : kj::str(""))
+               : kj::str("unloaded"));
   };
   for (unsigned inFlight : {1u, 8u}) {
     measure("simple Get", inFlight, false);
@@ -143,7 +234,8 @@ Status status(kj::WaitScope& ws, Client& c) {
   return {r.getStatus().getCredentials(), r.getStatus().getUsedBytes()};
 }
 
-void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Client& admin,
+void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon,
+             kj::ArrayPtr<const kj::StringPtr> storeSettings, Client& admin,
              rpc::Admin::Client& adminCap, const Memory& startMemory) {
   auto& ws = io.waitScope;
   printf(
@@ -197,7 +289,8 @@ void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Clie
   admin = Client();
   stopProcess(daemon->pid);
   daemon->pid = -1;
-  daemon = startDaemon(ctx.o, ctx.dir, daemon->stateDir, "credvaultd-restarted");
+  daemon =
+      startDaemon(ctx.o, ctx.dir, daemon->stateDir, "credvaultd-restarted", true, storeSettings);
   auto root = connectClient(io, daemon->socket);
   memoryRow(kj::str("restarted with ", status(ws, root).credentials, " stored"),
             readMemory(daemon->pid));
@@ -218,11 +311,39 @@ void rssRows(Context& ctx, kj::AsyncIoContext& io, kj::Own<Daemon>& daemon, Clie
 
 }  // namespace
 
+kj::Vector<kj::String> newVaultSettings(Context& ctx) {
+  kj::Vector<kj::String> out;
+  if (ctx.database != nullptr) {
+    out.add(kj::str("storage=postgresql"));
+    out.add(kj::str("postgresql=", ctx.database->freshDatabase()));
+  }
+  return out;
+}
+
+kj::Vector<kj::StringPtr> pointers(const kj::Vector<kj::String>& strings) {
+  kj::Vector<kj::StringPtr> out;
+  for (auto& s : strings) out.add(s);
+  return out;
+}
+
 void daemonSections(Context& ctx, kj::AsyncIoContext& io) {
   auto& o = ctx.o;
   auto& ws = io.waitScope;
-  auto stateDir = kj::str(ctx.dir, "/state");
-  auto daemon = startDaemon(o, ctx.dir, stateDir, "credvaultd");
+  auto prefix = kj::str(ctx.storage == "lmdb" ? "" : "pg-");
+  auto settings = newVaultSettings(ctx);
+  DaemonSet set;
+  unsigned count = ctx.database != nullptr ? o.daemons : 1;
+  for (unsigned i = 0; i < count; i++) {
+    auto name = kj::str(prefix, "credvaultd", i == 0 ? kj::str("") : kj::str("-", char('a' + i)));
+    auto stateDir = kj::str(ctx.dir, "/", prefix, "state", i == 0 ? kj::str("") : kj::str("-", i));
+    kj::Vector<kj::String> mine;
+    for (auto& s : settings) mine.add(kj::heapString(s));
+    // The others open the first one's vault with its key, as an operator distributes it.
+    if (i > 0) mine.add(kj::str("key_file=", set.daemons[0]->stateDir, "/master.key"));
+    set.daemons.add(startDaemon(o, ctx.dir, stateDir, name, true, pointers(mine)));
+    set.pids.add(set.daemons.back()->pid);
+  }
+  auto& daemon = set.daemons[0];
   auto startMemory = readMemory(daemon->pid);
 
   // Set up as the system user (this process's uid): an associate mapped to our uid, so
@@ -243,11 +364,11 @@ void daemonSections(Context& ctx, kj::AsyncIoContext& io) {
     expectOk(r, "save");
   }
 
-  if (o.wants("get")) getRows(ctx, io, *daemon);
-  if (o.wants("save")) saveRows(ctx, io, *daemon);
+  if (o.wants("get")) getRows(ctx, io, set);
+  if (o.wants("save")) saveRows(ctx, io, set);
   if (o.wants("auth")) authSection(ctx, io, *daemon);
   if (o.wants("biglist")) bigListRows(ctx, io, *daemon, benchId);
-  if (o.wants("rss")) rssRows(ctx, io, daemon, admin, adminCap, startMemory);
+  if (o.wants("rss")) rssRows(ctx, io, daemon, pointers(settings), admin, adminCap, startMemory);
 }
 
 }  // namespace credvault::bench

@@ -1,4 +1,5 @@
 #include "load.h"
+#include "database.h"
 
 #include <kj/thread.h>
 #include <kj/vector.h>
@@ -76,6 +77,19 @@ kj::Promise<void> slotLoop(Run& run, Issue& issue) {
 
 Result runLoad(kj::WaitScope& ws, kj::ArrayPtr<Issue> slots, double warmup, double seconds,
                pid_t server, uint64_t count) {
+  return runLoad(ws, slots, warmup, seconds, Watched{{&server, 1}}, count);
+}
+
+Result runLoad(kj::WaitScope& ws, kj::ArrayPtr<Issue> slots, double warmup, double seconds,
+               const Watched& watched, uint64_t count) {
+  auto serverCpu = [&]() {
+    uint64_t ns = 0;
+    for (auto pid : watched.servers) ns += processCpuNs(pid);
+    return ns;
+  };
+  auto databaseCpu = [&]() -> uint64_t {
+    return watched.database == nullptr ? 0 : watched.database->cpuNs();
+  };
   Run run;
   uint64_t start = nowNs();
   if (count > 0) {
@@ -87,12 +101,13 @@ Result runLoad(kj::WaitScope& ws, kj::ArrayPtr<Issue> slots, double warmup, doub
     run.deadline = run.measureFrom + uint64_t(seconds * 1e9);
   }
   run.result.latencies.reserve(count > 0 ? count : 1 << 20);
-  uint64_t srv0 = processCpuNs(server), cli0 = selfCpuNs();
+  uint64_t srv0 = serverCpu(), db0 = databaseCpu(), cli0 = selfCpuNs();
   auto loops = kj::heapArrayBuilder<kj::Promise<void>>(slots.size());
   for (auto& s : slots) loops.add(slotLoop(run, s));
   kj::joinPromises(loops.finish()).wait(ws);
   uint64_t end = nowNs();
-  run.result.serverCpuNs = processCpuNs(server) - srv0;
+  run.result.serverCpuNs = serverCpu() - srv0;
+  run.result.databaseCpuNs = databaseCpu() - db0;
   run.result.clientCpuNs = selfCpuNs() - cli0;
   run.result.seconds = (count > 0 ? end - start : run.deadline - run.measureFrom) / 1e9;
   return kj::mv(run.result);

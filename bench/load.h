@@ -28,10 +28,22 @@ uint64_t processCpuNs(pid_t pid);
 // One slot's next call.
 using Issue = kj::Function<kj::Promise<void>()>;
 
+class Database;
+
+// Whose CPU time a row counts besides this process's: the daemons (all their threads, in
+// Result::serverCpuNs) and, when their store is a database server, all its processes (in
+// Result::databaseCpuNs).
+struct Watched {
+  kj::ArrayPtr<const pid_t> servers;
+  const Database* database = nullptr;
+};
+
 // Runs every slot until `seconds` after `warmup`; or, with `count`, until `count` calls
 // have been sent (then all of them are measured). `server`'s CPU time is counted.
 Result runLoad(kj::WaitScope& ws, kj::ArrayPtr<Issue> slots, double warmup, double seconds,
                pid_t server, uint64_t count = 0);
+Result runLoad(kj::WaitScope& ws, kj::ArrayPtr<Issue> slots, double warmup, double seconds,
+               const Watched& watched, uint64_t count = 0);
 
 // The same, for in-process work on `threads` threads (each a plain loop); each `call`
 // counts as `opsPerCall` operations.

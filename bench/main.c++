@@ -6,6 +6,8 @@
 // runs the sections --only names.
 
 #include "sections.h"
+#include "database.h"
+#include "tests/support/postgres.h"
 
 #include <kj/debug.h>
 #include <kj/main.h>
@@ -37,7 +39,29 @@ void runSections(const Options& o) {
   if (o.wants("echo")) echoSection(ctx, io);
   if (o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss") ||
       o.wants("biglist")) {
-    daemonSections(ctx, io);
+    kj::Maybe<kj::Own<Database>> database;
+    for (auto& storage : o.storages) {
+      ctx.storage = storage;
+      ctx.database = nullptr;
+      printf("\n=== storage: %s ===\n", storage.cStr());
+      if (storage == "postgresql") {
+        if (database == nullptr) database = kj::heap<Database>();
+        KJ_IF_MAYBE(db, database) { ctx.database = *db; }
+        printf("%s\n", ctx.database->describe().cStr());
+        if (o.daemons > 1) {
+          printf(
+              "get and save on %u daemons sharing one database, each with its own state "
+              "directory, socket and a copy of the first one's key\n",
+              o.daemons);
+        }
+      } else {
+        printf("LMDB in the state directory (one daemon)\n");
+      }
+      fflush(stdout);
+      daemonSections(ctx, io);
+    }
+    ctx.storage = "lmdb";
+    ctx.database = nullptr;
   }
   if (o.wants("backup")) {
     for (auto n : o.backupCredentials) backupSection(ctx, io, n);
@@ -88,6 +112,13 @@ class Main {
                           "Pass --set <key=value> to credvaultd (e.g. audit_log=/tmp/a.jsonl).")
         .addOptionWithArg({"daemon-log-level"}, KJ_BIND_METHOD(*this, setLogLevel), "<level>",
                           "Pass log_level=<level> to credvaultd (default: its own, info).")
+        .addOptionWithArg({"storage"}, KJ_BIND_METHOD(*this, setStorage), "<list>",
+                          "Where the daemons keep their records, comma-separated, run in "
+                          "turn: lmdb (default), postgresql (a throw-away PostgreSQL 15 the "
+                          "bench starts, as the tests do: unix socket, fsync on).")
+        .addOptionWithArg({"daemons"}, KJ_BIND_METHOD(*this, setDaemons), "<n>",
+                          "Daemons sharing the PostgreSQL vault in the get and save sections, "
+                          "clients spread across them (default 1; LMDB always has one).")
         .addOptionWithArg({"only"}, KJ_BIND_METHOD(*this, setOnly), "<list>",
                           "Comma-separated sections: inproc,echo,get,save,auth,rss,biglist,"
                           "backup (backup runs only when named).")
@@ -161,6 +192,24 @@ class Main {
     o.daemonLogLevel = kj::heapString(v);
     return true;
   }
+  kj::MainBuilder::Validity setStorage(kj::StringPtr v) {
+    o.storages.clear();
+    for (auto& s : commaList(v)) {
+      if (s != "lmdb" && s != "postgresql") return "storages are lmdb and postgresql";
+      o.storages.add(kj::mv(s));
+    }
+    if (o.storages.empty()) return "name at least one storage";
+    return true;
+  }
+  kj::MainBuilder::Validity setDaemons(kj::StringPtr v) {
+    KJ_IF_MAYBE(d, number(v)) {
+      if (*d >= 1 && *d <= 8 && *d == double(unsigned(*d))) {
+        o.daemons = unsigned(*d);
+        return true;
+      }
+    }
+    return "expected a count from 1 to 8";
+  }
   kj::MainBuilder::Validity setOnly(kj::StringPtr v) {
     for (auto& s : commaList(v)) {
       if (s != "inproc" && s != "echo" && s != "get" && s != "save" && s != "auth" && s != "rss" &&
@@ -201,6 +250,12 @@ class Main {
   kj::MainBuilder::Validity run() {
     bool needsDaemon = o.wants("get") || o.wants("save") || o.wants("auth") || o.wants("rss") ||
                        o.wants("biglist") || o.wants("backup");
+    if (o.storages.empty()) o.storages.add(kj::str("lmdb"));
+    for (auto& s : o.storages) {
+      if (s == "postgresql" && !support::PostgresServer::available()) {
+        return "--storage postgresql needs PostgreSQL 15 (scripts/deps.sh installs it)";
+      }
+    }
     if (o.backupCredentials.empty()) {
       o.backupCredentials.add(10'000);
       o.backupCredentials.add(100'000);

@@ -19,6 +19,12 @@ struct Options {
   kj::Vector<kj::String> daemonSettings;  // --daemon-set KEY=VALUE, passed as --set
   kj::Vector<kj::String> only;
   kj::Vector<uint64_t> backupCredentials;  // vault sizes for the "backup" section
+  // Where the daemons of get, save, auth, biglist and rss keep their records, in the order
+  // run: "lmdb" (the default) and/or "postgresql" (bench/database.h).
+  kj::Vector<kj::String> storages;
+  // Daemons sharing one vault in the get and save sections (2 needs postgresql); clients are
+  // spread across them.
+  unsigned daemons = 1;
 
   bool wants(kj::StringPtr section) const {
     // Minutes per size: run only when named.

@@ -17,6 +17,7 @@ struct Result {
   std::vector<uint64_t> latencies;  // ns, of the calls counted in `ops`
   uint64_t allOps = 0;              // completed in total (warm-up included)
   uint64_t serverCpuNs = 0;         // over the whole run
+  uint64_t databaseCpuNs = 0;       // the database server's processes, when watched
   uint64_t clientCpuNs = 0;
 
   double opsPerSecond() const { return seconds > 0 ? ops / seconds : 0; }

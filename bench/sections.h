@@ -11,7 +11,9 @@
 //            credvaultd over IPC: Get with 1, 8 and 64 calls in flight; durable Save with 1
 //            and 32 clients and the commits they took; a simple Get beside long Gets; its
 //            resident memory with 100,000 stored credentials, before and after a restart and
-//            a read of every record (daemon.c++)
+//            a read of every record (daemon.c++). On each --storage in turn (LMDB, or a
+//            PostgreSQL server the bench starts: database.h), get and save on --daemons
+//            daemons sharing one vault
 //   auth     password and ticket authentication, cheap and at the default Argon2id
 //            parameters, and a password flood from another uid (auth.c++)
 //   backup   only when named: a simple Get's latency on one connection while Admin.backupTo
@@ -25,20 +27,32 @@
 #include "process.h"
 
 #include <kj/async-io.h>
+#include <kj/vector.h>
 
 namespace credvault::bench {
 
-// What every section shares: the options, the bench's temporary directory and the echo
-// rates the Get rows compare themselves with (0 when echo did not run).
+class Database;
+
+// What every section shares: the options, the bench's temporary directory, the echo rates
+// the Get rows compare themselves with (0 when echo did not run), and the storage the
+// daemon sections run on now (--storage; `database` set for "postgresql").
 struct Context {
   const Options& o;
   kj::StringPtr dir;
   double echoOpsPerSecond[SHAPE_COUNT] = {};
+  kj::StringPtr storage = "lmdb";
+  Database* database = nullptr;
 };
+
+// The settings that put a new vault in ctx's storage: none for LMDB; for PostgreSQL the
+// storage, and a fresh database of the bench's server.
+kj::Vector<kj::String> newVaultSettings(Context& ctx);
+kj::Vector<kj::StringPtr> pointers(const kj::Vector<kj::String>& strings);
 
 void inProcessSection(Context& ctx);
 void echoSection(Context& ctx, kj::AsyncIoContext& io);
-// get, save, auth, biglist and rss, on one daemon.
+// get, save, auth, biglist and rss, on ctx.storage: get and save on o.daemons daemons
+// sharing one vault (PostgreSQL only), the others on the first of them.
 void daemonSections(Context& ctx, kj::AsyncIoContext& io);
 void authSection(Context& ctx, kj::AsyncIoContext& io, Daemon& d);
 void backupSection(Context& ctx, kj::AsyncIoContext& io, uint64_t credentials);

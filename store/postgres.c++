@@ -13,6 +13,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 namespace credvault::store {
 
@@ -36,6 +38,9 @@ constexpr unsigned MAX_RERUNS = 8;
 // holds at most one page.
 constexpr int32_t FIRST_PAGE = 16;
 constexpr int32_t MAX_PAGE = 1024;
+// Puts a transaction queues before it sends them without waiting for a read (a bulk copy
+// writes without reading): bounds the memory and the size of one round trip.
+constexpr size_t MAX_QUEUED_PUTS = 256;
 
 // Schema version 1: every table of the store in one relation, its rows' bytes as LMDB holds
 // them. Values are ciphertext: EXTERNAL storage keeps TOAST from trying to compress them.
@@ -79,10 +84,25 @@ kj::Maybe<kj::Array<kj::byte>> successor(Bytes prefix) {
 }
 
 class PostgresStore;
+class PgTxn;
+
+// A statement waiting in a session for the next round trip: plain SQL whose answer nobody
+// reads (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO), or a put, whose answer (whether the key
+// existed) only moves the entry count of its table at the level `level` (a savepoint's
+// number; 0 the top level) once it arrives.
+struct Queued {
+  kj::String sql;  // empty for a put
+  unsigned table = 0;
+  kj::Array<kj::byte> key, value;
+  unsigned level = 0;
+
+  bool isPut() const { return sql.size() == 0; }
+};
 
 // One top-level transaction's connection. Statements that need no answer of their own
-// (BEGIN, the writer lock, SAVEPOINT, RELEASE) wait in `pending` and go with the next
-// statement, in the same round trip.
+// (BEGIN, the writer lock, SAVEPOINT, RELEASE) and puts wait in `pending` and go, in order,
+// with the next statement that needs an answer (a read, a delete, the commit), in the same
+// round trip: a batch of saves costs a round trip per read, its writes ride along.
 struct Session {
   Session(PostgresStore& store, bool write);
   ~Session() noexcept(false);
@@ -93,12 +113,40 @@ struct Session {
   kj::Own<Connection> conn;
   bool begun = false;
   bool committed = false;
-  kj::Vector<kj::String> pending;
+  kj::Vector<Queued> pending;
+  size_t queuedPuts = 0;  // in `pending`
+  // The levels not ended yet, by savepoint number (0: the top), for the entry counts of the
+  // puts they queued.
+  kj::HashMap<unsigned, PgTxn*> levels;
   kj::Maybe<uint64_t> xid;  // this write transaction's id, once begun
   kj::Vector<Result> kept;  // the results whose bytes get() handed out
+  // A write transaction's reads, by table and key, until it writes that key or undoes a
+  // savepoint: it holds the writer lock from its first statement, so no other credvault
+  // writer changes a row meanwhile, and a second read of the same key (core re-reads the
+  // associate the identity check just read) needs no round trip.
+  struct Read {
+    bool found;
+    Bytes value;  // into `kept`
+  };
+  std::unordered_map<std::string, Read> reads;
+  static std::string readKey(unsigned table, Bytes key) {
+    std::string k;
+    k.reserve(2 + key.size());
+    k.push_back(char(table >> 8));
+    k.push_back(char(table));
+    k.append(reinterpret_cast<const char*>(key.begin()), key.size());
+    return k;
+  }
   unsigned savepoints = 0;
   bool moveGeneration = false;
 
+  void queue(kj::String sql) { pending.add(Queued{kj::mv(sql)}); }
+  bool putsPending() const { return queuedPuts > 0; }
+  void countQueuedPuts() {
+    queuedPuts = 0;
+    for (auto& q : pending) queuedPuts += q.isPut();
+  }
+  // Sends what is pending, then `statements`, and waits: the answers to `statements`.
   kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
   Result one(const Statement& s, kj::StringPtr what) { return kj::mv(run({&s, 1}, what)[0]); }
   void commit(kj::ArrayPtr<const Statement> extra);
@@ -108,10 +156,14 @@ class PgTxn final : public TxnBackend {
  public:
   // Top level.
   explicit PgTxn(kj::Own<Session> session)
-      : owned_(kj::mv(session)), s_(*owned_), parent_(nullptr), savepoint_(0) {}
+      : owned_(kj::mv(session)), s_(*owned_), parent_(nullptr), savepoint_(0) {
+    s_.levels.insert(0, this);
+  }
   // Nested.
   PgTxn(Session& session, PgTxn& parent, unsigned savepoint)
-      : s_(session), parent_(&parent), savepoint_(savepoint) {}
+      : s_(session), parent_(&parent), savepoint_(savepoint) {
+    s_.levels.insert(savepoint_, this);
+  }
   ~PgTxn() noexcept(false);
   KJ_DISALLOW_COPY(PgTxn);
 
@@ -126,6 +178,10 @@ class PgTxn final : public TxnBackend {
   kj::Own<TxnBackend> beginNested() override;
   void commit() override;
 
+  void addDelta(unsigned table, int64_t d) {
+    deltas_.upsert(table, d, [](int64_t& old, int64_t n) { old += n; });
+  }
+
  private:
   kj::Own<Session> owned_;
   Session& s_;
@@ -136,11 +192,11 @@ class PgTxn final : public TxnBackend {
   // kept per level so that an undone savepoint takes its own back.
   kj::HashMap<unsigned, int64_t> deltas_;
 
-  void addDelta(unsigned table, int64_t d) {
-    deltas_.upsert(table, d, [](int64_t& old, int64_t n) { old += n; });
-  }
-  // Removes this level's SAVEPOINT if it never left the client; true if it did not.
+  // Removes this level's SAVEPOINT if it never left the client and nothing was queued after
+  // it; true if it did not.
   bool unsentSavepoint();
+  // This level's end: it no longer takes entry counts.
+  void ended() { s_.levels.erase(savepoint_); }
 };
 
 struct Be16 {
@@ -208,9 +264,9 @@ class PostgresStore final : public Store {
 Session::Session(PostgresStore& store, bool write) : store(store), write(write) {
   conn = store.lease();
   if (write) {
-    pending.add(kj::str("BEGIN"));
+    queue(kj::str("BEGIN"));
   } else {
-    pending.add(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    queue(kj::str("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   }
 }
 
@@ -228,12 +284,45 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
   for (unsigned attempt = 0;; ++attempt) {
     kj::Vector<Statement> all;
     bool withLock = write && !begun;
-    for (auto& p : pending) all.add(Statement{nullptr, p, {}});
-    size_t skip = all.size();
-    if (withLock) {
-      all.add(Statement{"write_lock", nullptr, {}});
-      ++skip;
+    // The writer lock right after BEGIN, before any queued write.
+    kj::Maybe<size_t> lockAt;
+    if (withLock) { KJ_ASSERT(pending.size() > 0 && !pending[0].isPut()); }
+    // The puts' parameters (table number, key, value), and where their answers come.
+    kj::Vector<kj::byte> tables;
+    tables.reserve(pending.size() * 2);
+    kj::Vector<Param> putParams;
+    putParams.reserve(pending.size() * 3);
+    kj::Vector<size_t> putAt;  // index in `all` of pending[i]'s statement, for each put
+    for (size_t i = 0; i < pending.size(); ++i) {
+      auto& q = pending[i];
+      if (q.isPut()) {
+        tables.add(kj::byte(q.table >> 8));
+        tables.add(kj::byte(q.table));
+        putAt.add(all.size());
+        all.add(Statement{"put", nullptr, {}});
+      } else {
+        all.add(Statement{nullptr, q.sql, {}});
+      }
+      if (i == 0 && withLock) {
+        lockAt = all.size();
+        all.add(Statement{"write_lock", nullptr, {}});
+      }
     }
+    // Parameters point into `tables` and `pending`, complete now (no more reallocation).
+    {
+      size_t k = 0, t = 0;
+      for (auto& q : pending) {
+        if (!q.isPut()) continue;
+        size_t first = putParams.size();
+        putParams.add(Param::of(tables.asPtr().slice(t, t + 2)));
+        putParams.add(Param::of(q.key));
+        putParams.add(Param::of(q.value));
+        all[putAt[k]].params = putParams.asPtr().slice(first, first + 3);
+        ++k;
+        t += 2;
+      }
+    }
+    size_t skip = all.size();
     for (auto& s : statements) all.add(s);
     kj::Maybe<kj::Exception> failure;
     kj::Array<Result> results;
@@ -258,8 +347,24 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
       if (write) throw RerunTransaction();
       kj::throwFatalException(kj::mv(*e));
     }
+    // The puts' answers: a key that did not exist adds an entry to its level's count.
+    {
+      size_t k = 0;
+      for (auto& q : pending) {
+        if (!q.isPut()) continue;
+        if (results[putAt[k]].int64(0, 0) == 0) {
+          KJ_IF_MAYBE(level, levels.find(q.level)) {
+            (*level)->addDelta(q.table, 1);
+          } else {
+            KJ_FAIL_ASSERT("a put's answer for a level that ended", q.level);
+          }
+        }
+        ++k;
+      }
+    }
     pending.clear();
-    if (withLock) xid = uint64_t(results[skip - 1].int64(0, 1));
+    queuedPuts = 0;
+    KJ_IF_MAYBE(at, lockAt) { xid = uint64_t(results[*at].int64(0, 1)); }
     auto out = kj::heapArrayBuilder<Result>(statements.size());
     for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
     return out.finish();
@@ -322,16 +427,35 @@ void Session::commit(kj::ArrayPtr<const Statement> extra) {
 // ---------------------------------------------------------------------------------------
 
 PgTxn::~PgTxn() noexcept(false) {
+  ended();
   if (done_ || parent_ == nullptr) return;
-  // An undone savepoint: its changes and its entry counts go.
-  if (unsentSavepoint()) return;
-  s_.pending.add(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
-  s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+  // An undone savepoint: its changes and its entry counts go, and what was read may have
+  // been its own writes. If its SAVEPOINT never left the client, nothing queued since did
+  // either: all of it goes unsent.
+  s_.reads.clear();
+  auto name = kj::str("SAVEPOINT s", savepoint_);
+  for (size_t i = 0; i < s_.pending.size(); ++i) {
+    if (!s_.pending[i].isPut() && s_.pending[i].sql == name) {
+      s_.pending.truncate(i);
+      s_.countQueuedPuts();
+      return;
+    }
+  }
+  // Its queued puts would be undone with it: they go unsent (nested levels' puts were
+  // handed to it when they ended).
+  kj::Vector<Queued> keep;
+  for (auto& q : s_.pending) {
+    if (!(q.isPut() && q.level == savepoint_)) keep.add(kj::mv(q));
+  }
+  s_.pending = kj::mv(keep);
+  s_.countQueuedPuts();
+  s_.queue(kj::str("ROLLBACK TO SAVEPOINT s", savepoint_));
+  s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
 }
 
 bool PgTxn::unsentSavepoint() {
   auto name = kj::str("SAVEPOINT s", savepoint_);
-  if (s_.pending.size() > 0 && s_.pending.back() == name) {
+  if (s_.pending.size() > 0 && !s_.pending.back().isPut() && s_.pending.back().sql == name) {
     s_.pending.removeLast();
     return true;
   }
@@ -339,12 +463,25 @@ bool PgTxn::unsentSavepoint() {
 }
 
 kj::Maybe<Bytes> PgTxn::get(Table table, Bytes key) const {
+  std::string cacheKey;
+  if (s_.write) {
+    cacheKey = Session::readKey(table.dbi, key);
+    auto it = s_.reads.find(cacheKey);
+    if (it != s_.reads.end()) {
+      if (!it->second.found) return nullptr;
+      return it->second.value;
+    }
+  }
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
   auto r = s_.one(Statement{"get", nullptr, params}, "reading a record");
-  if (r.rows() == 0) return nullptr;
+  if (r.rows() == 0) {
+    if (s_.write) s_.reads[cacheKey] = Session::Read{false, nullptr};
+    return nullptr;
+  }
   auto value = r.bytes(0, 0);
   s_.kept.add(kj::mv(r));
+  if (s_.write) s_.reads[cacheKey] = Session::Read{true, value};
   return value;
 }
 
@@ -390,14 +527,23 @@ uint64_t PgTxn::count(Table table) const {
 
 void PgTxn::put(Table table, Bytes key, Bytes value) {
   KJ_REQUIRE(s_.write, "put() in a read transaction");
-  Be16 tbl(table.dbi);
-  Param params[] = {tbl.param(), Param::of(key), Param::of(value)};
-  auto r = s_.one(Statement{"put", nullptr, params}, "writing a record");
-  if (r.int64(0, 0) == 0) addDelta(table.dbi, 1);
+  // Sent with the next statement that needs an answer; a failure then fails that statement
+  // (in a batch, the next op's) and the transaction after it: nothing is acknowledged that
+  // was not committed. A put has no error of its own op to report (short keys, values not
+  // indexed).
+  s_.reads.erase(Session::readKey(table.dbi, key));
+  Queued q;
+  q.table = table.dbi;
+  q.key = kj::heapArray(key);
+  q.value = kj::heapArray(value);
+  q.level = savepoint_;
+  s_.pending.add(kj::mv(q));
+  if (++s_.queuedPuts >= MAX_QUEUED_PUTS) s_.run(nullptr, "writing records");
 }
 
 bool PgTxn::del(Table table, Bytes key) {
   KJ_REQUIRE(s_.write, "del() in a read transaction");
+  s_.reads.erase(Session::readKey(table.dbi, key));
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
   auto r = s_.one(Statement{"del", nullptr, params}, "deleting a record");
@@ -409,7 +555,7 @@ bool PgTxn::del(Table table, Bytes key) {
 kj::Own<TxnBackend> PgTxn::beginNested() {
   KJ_REQUIRE(s_.write, "nested transaction in a read transaction");
   unsigned n = ++s_.savepoints;
-  s_.pending.add(kj::str("SAVEPOINT s", n));
+  s_.queue(kj::str("SAVEPOINT s", n));
   return kj::heap<PgTxn>(s_, *this, n);
 }
 
@@ -417,10 +563,17 @@ void PgTxn::commit() {
   KJ_REQUIRE(!done_, "transaction already committed");
   done_ = true;
   if (parent_ != nullptr) {
-    if (!unsentSavepoint()) s_.pending.add(kj::str("RELEASE SAVEPOINT s", savepoint_));
+    if (!unsentSavepoint()) s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
     for (auto& d : deltas_) parent_->addDelta(d.key, d.value);
+    // Its queued puts now count for the parent.
+    for (auto& q : s_.pending) {
+      if (q.isPut() && q.level == savepoint_) q.level = parent_->savepoint_;
+    }
+    ended();
     return;
   }
+  // The entry counts need the queued puts' answers: they go first, in one round trip.
+  if (s_.putsPending()) s_.run(nullptr, "writing records");
   // Entry counts and the generation move in the same transaction as the data.
   kj::Vector<kj::Array<kj::byte>> buffers;
   kj::Vector<kj::Array<Param>> params;

@@ -281,6 +281,85 @@ TEST_P(StoreContract, CountsFollowInsertsReplacesDeletesAndUndoneChildren) {
   EXPECT_EQ(s->read().count(t), 2u);
 }
 
+// Writes that nothing reads back before the commit (PostgreSQL sends them with the next
+// statement that needs an answer, here the commit): the entry counts still follow each level.
+TEST_P(StoreContract, CountsFollowWritesNotReadBackThroughKeptAndUndoneChildren) {
+  auto s = open();
+  auto t = s->table("counted");
+  put(*s, t, b("old"), b("0"));
+  s->write([&](WriteTxn& txn) {
+    txn.put(t, b("a"), b("1"));
+    txn.nested([&](WriteTxn& inner) {
+      inner.put(t, b("b"), b("1"));
+      inner.nested([&](WriteTxn& grand) { grand.put(t, b("c"), b("1")); });
+    });
+    // A child that read (so it began on the server), then wrote, then failed: undone.
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      EXPECT_TRUE(inner.get(t, b("old")) != nullptr);
+      inner.put(t, b("d"), b("1"));
+      inner.put(t, b("old"), b("1"));
+      KJ_FAIL_REQUIRE("undo d");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    txn.put(t, b("old"), b("2"));  // a replace
+  });
+  EXPECT_EQ(s->read().count(t), 4u);  // old, a, b, c
+  EXPECT_EQ(get(*s, t, b("c")), "1");
+  EXPECT_EQ(get(*s, t, b("d")), "<absent>");
+  EXPECT_EQ(get(*s, t, b("old")), "2");
+}
+
+// What a write transaction reads again is what it holds now: its own writes, and after an
+// undone child what was there before the child (PostgreSQL remembers a write transaction's
+// reads until it writes the key or undoes a child).
+TEST_P(StoreContract, ReadsAgainSeeTheTransactionsWritesAndNotThoseOfAnUndoneChild) {
+  auto s = open();
+  auto t = s->table("things");
+  put(*s, t, b("k"), b("0"));
+  s->write([&](WriteTxn& txn) {
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "0");
+    EXPECT_TRUE(txn.get(t, b("new")) == nullptr);
+    txn.put(t, b("k"), b("1"));
+    txn.put(t, b("new"), b("1"));
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "1");
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("new")))), "1");
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      inner.put(t, b("k"), b("2"));
+      EXPECT_EQ(text(KJ_ASSERT_NONNULL(inner.get(t, b("k")))), "2");
+      EXPECT_TRUE(inner.del(t, b("new")));
+      EXPECT_TRUE(inner.get(t, b("new")) == nullptr);
+      KJ_FAIL_REQUIRE("undo the child");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("k")))), "1");
+    EXPECT_EQ(text(KJ_ASSERT_NONNULL(txn.get(t, b("new")))), "1");
+  });
+  EXPECT_EQ(get(*s, t, b("k")), "1");
+  EXPECT_EQ(get(*s, t, b("new")), "1");
+}
+
+// A transaction that writes many keys without reading (a bulk copy): all kept, counted once,
+// and an undone child's share undone, however many of its writes had already been sent.
+TEST_P(StoreContract, ManyWritesWithoutReadsAreKeptAndCountedAndAnUndoneChildsAreNot) {
+  auto s = open();
+  auto t = s->table("bulk");
+  auto key = [](const char* prefix, int i) { return kj::str(prefix, i); };
+  s->write([&](WriteTxn& txn) {
+    for (int i = 0; i < 1000; i++) txn.put(t, key("k", i).asBytes(), b("v"));
+    auto failed = txn.nested([&](WriteTxn& inner) {
+      for (int i = 0; i < 600; i++) inner.put(t, key("undone", i).asBytes(), b("v"));
+      KJ_FAIL_REQUIRE("undo the child");
+    });
+    EXPECT_TRUE(failed != nullptr);
+    for (int i = 0; i < 300; i++) txn.put(t, key("k", i).asBytes(), b("w"));  // replaces
+  });
+  EXPECT_EQ(s->read().count(t), 1000u);
+  EXPECT_EQ(get(*s, t, key("k", 0).asBytes()), "w");
+  EXPECT_EQ(get(*s, t, key("k", 999).asBytes()), "v");
+  EXPECT_EQ(get(*s, t, key("undone", 0).asBytes()), "<absent>");
+  EXPECT_EQ(get(*s, t, key("undone", 599).asBytes()), "<absent>");
+}
+
 TEST_P(StoreContract, NestedTransactionsKeepOrUndoOnlyThemselves) {
   auto s = open();
   auto t = s->table("things");
@@ -499,6 +578,8 @@ TEST_P(PostgresStore, ALostConnectionBeforeCommitRerunsTheWholeTransaction) {
   s->write([&](WriteTxn& txn) {
     ++runs;
     txn.put(t, b("k"), b("v"));
+    // A read sends the queued put: the transaction is open on the server now.
+    EXPECT_TRUE(txn.get(t, b("k")) != nullptr);
     if (runs == 1) {
       sql(conninfo,
           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
