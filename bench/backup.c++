@@ -58,9 +58,9 @@ double populate(kj::StringPtr stateDir, uint64_t n) {
     core::NewAssociate na;
     na.name = kj::str("getter");
     na.unixUid = getuid();
-    auto id = vault.runNow(vault.addAssociate(root, kj::mv(na))).id;
+    auto id = vault.runNow(vault.addAssociate(root, kj::mv(na))).value().id;
     env.write([&](store::WriteTxn& txn) {
-      vault.save(root, id, "small", sampleCredential("getter@example.com"))(txn);
+      vault.save(root, id, "small", sampleCredential("getter@example.com")).value()(txn).value();
     });
   }
   uint64_t made = 0;
@@ -68,12 +68,15 @@ double populate(kj::StringPtr stateDir, uint64_t n) {
     core::NewAssociate na;
     na.name = kj::str("bulk-", a);
     na.unixUid = 200000 + a;
-    auto id = vault.runNow(vault.addAssociate(root, kj::mv(na))).id;
+    auto id = vault.runNow(vault.addAssociate(root, kj::mv(na))).value().id;
     uint64_t here = kj::min(n - made, uint64_t(core::MAX_CREDENTIALS_PER_ASSOCIATE));
     env.write([&](store::WriteTxn& txn) {
       for (uint64_t i = 0; i < here; ++i) {
-        vault.save(root, id, "imap",
-                   sampleCredential(kj::str("user", i, "@mail", a, ".example.org")))(txn);
+        vault
+            .save(root, id, "imap",
+                  sampleCredential(kj::str("user", i, "@mail", a, ".example.org")))
+            .value()(txn)
+            .value();
       }
     });
     made += here;

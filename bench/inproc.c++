@@ -56,7 +56,7 @@ void inProcessSection(Context& ctx) {
     auto r = runThreads(
         threads, o.warmup, o.duration, 1, [](unsigned) {},
         [&](unsigned) {
-          auto list = vault.get(who, 0, "imap");
+          auto list = vault.get(who, 0, "imap").value();
           KJ_ASSERT(list.size() == 1);
         });
     row("Vault::get (1 record)", kj::str(threads, " thr"), r, "", false);
@@ -68,7 +68,7 @@ void inProcessSection(Context& ctx) {
           // What the daemon does per Get besides transport: re-check the session's associate
           // (SessionImpl::current) and read.
           KJ_ASSERT(vault.findAssociate(who.associateId) != nullptr);
-          auto list = vault.get(who, 0, "imap");
+          auto list = vault.get(who, 0, "imap").value();
           KJ_ASSERT(list.size() == 1);
         });
     row("findAssociate + Vault::get", "1 thr", r, "the daemon's per-Get vault work", false);
@@ -79,7 +79,7 @@ void inProcessSection(Context& ctx) {
         1, o.warmup, o.duration, 1, [](unsigned) {},
         [&](unsigned) {
           auto name = kj::str("inproc-", k++ % 200, "@example.com");
-          vault.runNow(vault.save(who, 0, "bench-save", sampleCredential(name)));
+          vault.runNow(vault.save(who, 0, "bench-save", sampleCredential(name))).value();
         });
     row("Vault::save via runNow (durable)", "1 thr", r, "1 op per commit", false);
   }
@@ -88,14 +88,14 @@ void inProcessSection(Context& ctx) {
     auto r = runThreads(
         1, o.warmup, o.duration, 32, [](unsigned) {},
         [&](unsigned) {
-          kj::Vector<core::WriteOp<bool>> ops;
+          kj::Vector<core::WriteOp<core::Result<bool>>> ops;
           for (int i = 0; i < 32; i++) {
             auto name = kj::str("batch-", k++ % 6400, "@example.com");
-            ops.add(vault.save(who, 0, "bench-save", sampleCredential(name)));
+            ops.add(vault.save(who, 0, "bench-save", sampleCredential(name)).value());
           }
           env.write([&](store::WriteTxn& txn) {
             for (auto& op : ops) {
-              auto failure = txn.nested([&](store::WriteTxn& inner) { op(inner); });
+              auto failure = txn.nested([&](store::WriteTxn& inner) { op(inner).value(); });
               KJ_IF_MAYBE(f, failure) { kj::throwFatalException(kj::mv(*f)); }
             }
           });

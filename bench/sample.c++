@@ -31,14 +31,14 @@ core::Principal addBenchAssociate(core::Vault& vault) {
   core::NewAssociate na;
   na.name = kj::str("bench");
   na.unixUid = 4242;
-  auto associate = vault.runNow(vault.addAssociate(root, kj::mv(na)));
+  auto associate = vault.runNow(vault.addAssociate(root, kj::mv(na))).value();
   core::Principal who;
   who.associateId = associate.id;
   who.name = kj::str("bench");
   who.kind = core::Kind::USER;
   who.method = core::AuthMethod::PEER_CREDENTIALS;
   who.uid = 4242;
-  vault.runNow(vault.save(who, 0, "imap", sampleCredential("bench@example.com")));
+  vault.runNow(vault.save(who, 0, "imap", sampleCredential("bench@example.com"))).value();
   return who;
 }
 

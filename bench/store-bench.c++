@@ -103,21 +103,25 @@ void benchStore(kj::StringPtr backend, store::Store& env, double seconds) {
   // Neighbours, so that the Get's range scan is not on a near-empty table.
   env.write([&](store::WriteTxn& txn) {
     for (int i = 0; i < 300; ++i) {
-      vault.save(who, 0, kj::str("other-", i % 10),
-                 sampleCredential(kj::str("n", i, "@example.com")))(txn);
+      vault
+          .save(who, 0, kj::str("other-", i % 10),
+                sampleCredential(kj::str("n", i, "@example.com")))
+          .value()(txn)
+          .value();
     }
   });
 
   for (unsigned threads : {1u, 4u}) {
     print(backend, "Vault::get (1 record)", kj::str(threads, " thr"),
           run(threads, seconds, [&](unsigned, uint64_t) {
-            auto list = vault.get(who, 0, "imap");
+            auto list = vault.get(who, 0, "imap").value();
             KJ_ASSERT(list.size() == 1);
           }));
   }
   print(backend, "Vault::save, 1 op per commit (durable)", "1 thr",
         run(1, seconds, [&](unsigned, uint64_t i) {
-          vault.runNow(vault.save(who, 0, "single", sampleCredential(kj::str("s", i % 200, "@x"))));
+          vault.runNow(vault.save(who, 0, "single", sampleCredential(kj::str("s", i % 200, "@x"))))
+              .value();
         }));
   {
     daemon::GroupCommitter committer(env);

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
       core::NewAssociate na;
       na.name = kj::str("bench", associate);
       na.unixUid = 100000 + associate;
-      associate = vault.runNow(vault.addAssociate(who, kj::mv(na))).id;
+      associate = vault.runNow(vault.addAssociate(who, kj::mv(na))).value().id;
       uint64_t here = kj::min(n - made, uint64_t(core::MAX_CREDENTIALS_PER_ASSOCIATE));
       env.write([&](store::WriteTxn& txn) {
         for (uint64_t i = 0; i < here; ++i) {
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
           c.comment = kj::str("bench");
           c.secretValue = crypto::Secret::copyOf(kj::StringPtr("a-secret-of-thirty-two-bytes..."));
           c.isActive = true;
-          vault.save(who, associate, "imap", kj::mv(c))(txn);
+          vault.save(who, associate, "imap", kj::mv(c)).value()(txn).value();
         }
       });
       made += here;

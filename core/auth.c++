@@ -20,10 +20,6 @@ Refusal notAuthenticated(kj::StringPtr why) {
   return refuse(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
 }
 
-[[noreturn]] void throwNotAuthenticated(kj::StringPtr why) {
-  raise(notAuthenticated(why));
-}
-
 }  // namespace
 
 Authenticator::Authenticator(Vault& vault, const kj::Clock& clock, AuthOptions options)
@@ -285,9 +281,10 @@ kj::Array<kj::byte> Authenticator::tokenNameKey(int32_t associateId, kj::StringP
   return key;
 }
 
-int32_t Authenticator::tokenOwner(const Principal& who, int32_t associateId) const {
+Result<int32_t> Authenticator::tokenOwner(const Principal& who, int32_t associateId) const {
   if (associateId == 0) associateId = who.associateId;  // 0 = the caller
-  (void)authorize(who, Operation::MANAGE_TOKENS, associateId).orThrow();
+  auto decision = authorize(who, Operation::MANAGE_TOKENS, associateId);
+  if (!decision.ok()) return decision.takeRefusal();
   return associateId;
 }
 
@@ -304,16 +301,18 @@ ApiTokenInfo decodeTokenInfo(Decoder& d) {
 
 }  // namespace
 
-WriteOp<Result<IssuedApiToken>> Authenticator::createToken(const Principal& who,
-                                                           int32_t associateId, kj::StringPtr name,
-                                                           int64_t expiresUnix) const {
-  associateId = tokenOwner(who, associateId);
-  if (associateId <= 0) invalid("associateId", "associateId must name an associate");
-  if (name.size() == 0) invalid("name", "name is empty");
-  raiseIf(checkText("name", name, MAX_TOKEN_NAME_CHARS));
+CheckedWrite<IssuedApiToken> Authenticator::createToken(const Principal& who, int32_t associateId,
+                                                        kj::StringPtr name,
+                                                        int64_t expiresUnix) const {
+  auto owner = tokenOwner(who, associateId);
+  if (!owner.ok()) return owner.takeRefusal();
+  associateId = owner.value();
+  if (associateId <= 0) return invalidArgument("associateId", "associateId must name an associate");
+  if (name.size() == 0) return invalidArgument("name", "name is empty");
+  CV_REFUSE_IF(checkText("name", name, MAX_TOKEN_NAME_CHARS));
   int64_t now = nowMs() / 1000;
   if (expiresUnix < 0 || (expiresUnix != 0 && expiresUnix <= now)) {
-    invalid("expires", "expires must be in the future (or 0 for never)");
+    return invalidArgument("expires", "expires must be in the future (or 0 for never)");
   }
   auto token = kj::str(TOKEN_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
   auto key = vault_.indexHash("api-token", token.asBytes());
@@ -327,10 +326,11 @@ WriteOp<Result<IssuedApiToken>> Authenticator::createToken(const Principal& who,
   });
   auto sealedByToken = vault_.sealValue("api-token", key, plain);
   auto sealedByName = vault_.sealValue("api-token-name", nameKey, plain);
-  return [this, associateId, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
-          sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
-          name = kj::heapString(name), now,
-          expiresUnix](store::WriteTxn& txn) -> Result<IssuedApiToken> {
+  WriteOp<Result<IssuedApiToken>> op =
+      [this, associateId, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
+       sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
+       name = kj::heapString(name), now,
+       expiresUnix](store::WriteTxn& txn) -> Result<IssuedApiToken> {
     if (vault_.findAssociateIn(txn, associateId) == nullptr) {
       return refuse(ErrorCode::NOT_FOUND, "associateId",
                     kj::str("associate ", associateId, " does not exist"));
@@ -353,10 +353,14 @@ WriteOp<Result<IssuedApiToken>> Authenticator::createToken(const Principal& who,
     return IssuedApiToken{kj::heapString(token),
                           {kj::heapString(name), associateId, now, expiresUnix}};
   };
+  return kj::mv(op);
 }
 
-kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who, int32_t associateId) const {
-  associateId = tokenOwner(who, associateId);
+Result<kj::Array<ApiTokenInfo>> Authenticator::listTokens(const Principal& who,
+                                                          int32_t associateId) const {
+  auto owner = tokenOwner(who, associateId);
+  if (!owner.ok()) return owner.takeRefusal();
+  associateId = owner.value();
   kj::Vector<ApiTokenInfo> out;
   auto txn = vault_.environment().read();
   txn.scan(tokenNames_, be32(associateId), [&](auto key, auto value) {
@@ -368,11 +372,13 @@ kj::Array<ApiTokenInfo> Authenticator::listTokens(const Principal& who, int32_t 
   return out.releaseAsArray();
 }
 
-WriteOp<bool> Authenticator::revokeToken(const Principal& who, int32_t associateId,
-                                         kj::StringPtr name) const {
-  associateId = tokenOwner(who, associateId);
-  auto nameKey = tokenNameKey(associateId, name);
-  return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
+CheckedWrite<bool> Authenticator::revokeToken(const Principal& who, int32_t associateId,
+                                              kj::StringPtr name) const {
+  auto owner = tokenOwner(who, associateId);
+  if (!owner.ok()) return owner.takeRefusal();
+  auto nameKey = tokenNameKey(owner.value(), name);
+  WriteOp<Result<bool>> op = [this,
+                              nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> Result<bool> {
     KJ_IF_MAYBE(stored, txn.get(tokenNames_, nameKey)) {
       auto plain = vault_.openValue("api-token-name", nameKey, *stored);
       Decoder d(plain.reveal());
@@ -385,6 +391,7 @@ WriteOp<bool> Authenticator::revokeToken(const Principal& who, int32_t associate
     }
     return false;
   };
+  return kj::mv(op);
 }
 
 kj::Maybe<kj::Array<kj::byte>> Authenticator::tokenKey(kj::StringPtr token) const {
@@ -416,11 +423,11 @@ kj::Maybe<ApiTokenInfo> Authenticator::findTokenIn(const store::ReadTxn& txn,
 
 // ---- partner applications -----------------------------------------------------------------
 
-WriteOp<Result<IssuedApiToken>> Authenticator::addApplication(const Principal& who,
-                                                              kj::StringPtr name) const {
-  raiseIf(requireSystem(who, "registering applications"));
-  if (name.size() == 0) invalid("name", "name is empty");
-  raiseIf(checkText("name", name, MAX_TOKEN_NAME_CHARS));
+CheckedWrite<IssuedApiToken> Authenticator::addApplication(const Principal& who,
+                                                           kj::StringPtr name) const {
+  CV_REFUSE_IF(requireSystem(who, "registering applications"));
+  if (name.size() == 0) return invalidArgument("name", "name is empty");
+  CV_REFUSE_IF(checkText("name", name, MAX_TOKEN_NAME_CHARS));
   auto token = kj::str(APP_PREFIX, crypto::randomBase64(TOKEN_RANDOM_BYTES, true));
   auto key = vault_.indexHash("application", token.asBytes());
   auto nameKey = vault_.indexHash("application-name", name.asBytes());
@@ -434,9 +441,10 @@ WriteOp<Result<IssuedApiToken>> Authenticator::addApplication(const Principal& w
   });
   auto sealedByToken = vault_.sealValue("application", key, plain);
   auto sealedByName = vault_.sealValue("application-name", nameKey, plain);
-  return [this, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
-          sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
-          name = kj::heapString(name), now](store::WriteTxn& txn) -> Result<IssuedApiToken> {
+  WriteOp<Result<IssuedApiToken>> op =
+      [this, token = kj::mv(token), key = kj::mv(key), nameKey = kj::mv(nameKey),
+       sealedByToken = kj::mv(sealedByToken), sealedByName = kj::mv(sealedByName),
+       name = kj::heapString(name), now](store::WriteTxn& txn) -> Result<IssuedApiToken> {
     if (txn.get(applicationNames_, nameKey) != nullptr) {
       return refuse(ErrorCode::CONFLICT, "name", kj::str("an application with this name exists"));
     }
@@ -444,10 +452,11 @@ WriteOp<Result<IssuedApiToken>> Authenticator::addApplication(const Principal& w
     txn.put(applicationNames_, nameKey, sealedByName);
     return IssuedApiToken{kj::heapString(token), {kj::heapString(name), 0, now, 0}};
   };
+  return kj::mv(op);
 }
 
-kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who) const {
-  raiseIf(requireSystem(who, "listing applications"));
+Result<kj::Array<ApplicationInfo>> Authenticator::listApplications(const Principal& who) const {
+  CV_REFUSE_IF(requireSystem(who, "listing applications"));
   kj::Vector<ApplicationInfo> out;
   auto txn = vault_.environment().read();
   txn.scan(applicationNames_, nullptr, [&](auto key, auto value) {
@@ -460,10 +469,12 @@ kj::Array<ApplicationInfo> Authenticator::listApplications(const Principal& who)
   return out.releaseAsArray();
 }
 
-WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringPtr name) const {
-  raiseIf(requireSystem(who, "removing applications"));
+CheckedWrite<bool> Authenticator::removeApplication(const Principal& who,
+                                                    kj::StringPtr name) const {
+  CV_REFUSE_IF(requireSystem(who, "removing applications"));
   auto nameKey = vault_.indexHash("application-name", name.asBytes());
-  return [this, nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> bool {
+  WriteOp<Result<bool>> op = [this,
+                              nameKey = kj::mv(nameKey)](store::WriteTxn& txn) -> Result<bool> {
     KJ_IF_MAYBE(stored, txn.get(applicationNames_, nameKey)) {
       auto plain = vault_.openValue("application-name", nameKey, *stored);
       Decoder d(plain.reveal());
@@ -476,23 +487,27 @@ WriteOp<bool> Authenticator::removeApplication(const Principal& who, kj::StringP
     }
     return false;
   };
+  return kj::mv(op);
 }
 
-bool Authenticator::checkApplication(kj::Maybe<kj::StringPtr> appToken) const {
-  return checkApplicationKey(appToken) != nullptr;
+Result<bool> Authenticator::checkApplication(kj::Maybe<kj::StringPtr> appToken) const {
+  auto checked = checkApplicationKey(appToken);
+  if (!checked.ok()) return checked.takeRefusal();
+  return checked.value() != nullptr;
 }
 
-kj::Maybe<kj::Array<kj::byte>> Authenticator::checkApplicationKey(
+Result<kj::Maybe<kj::Array<kj::byte>>> Authenticator::checkApplicationKey(
     kj::Maybe<kj::StringPtr> appToken) const {
-  if (!options_.onlineMode) return nullptr;  // on-site: application tokens are not checked
+  using Key = kj::Maybe<kj::Array<kj::byte>>;
+  if (!options_.onlineMode) return Key(nullptr);  // on-site: application tokens are not checked
   KJ_IF_MAYBE(t, appToken) {
     if (t->startsWith(APP_PREFIX) && t->size() <= MAX_APP_TOKEN_BYTES) {
       auto key = vault_.indexHash("application", t->asBytes());
-      if (applicationKnown(key)) return kj::mv(key);
+      if (applicationKnown(key)) return Key(kj::mv(key));
     }
-    throwNotAuthenticated("unknown application token");
+    return notAuthenticated("unknown application token");
   }
-  throwNotAuthenticated("an application token is required");
+  return notAuthenticated("an application token is required");
 }
 
 bool Authenticator::applicationKnown(kj::ArrayPtr<const kj::byte> key) const {
@@ -519,26 +534,32 @@ void Authenticator::deleteTokens(store::WriteTxn& txn, int32_t id) const {
   for (auto& k : doomed) txn.del(tokenNames_, k);
 }
 
-WriteOp<Associate> Authenticator::setAssociate(const Principal& who, int32_t id,
-                                               AssociateUpdate update) const {
+CheckedWrite<Associate> Authenticator::setAssociate(const Principal& who, int32_t id,
+                                                    AssociateUpdate update) const {
   bool deactivates = false;
   KJ_IF_MAYBE(active, update.active) { deactivates = !*active; }
-  auto change = vault_.setAssociate(who, id, kj::mv(update));
-  return [this, id, deactivates, change = kj::mv(change)](store::WriteTxn& txn) mutable {
+  auto checked = vault_.setAssociate(who, id, kj::mv(update));
+  if (!checked.ok()) return checked.takeRefusal();
+  WriteOp<Result<Associate>> op = [this, id, deactivates, change = kj::mv(checked).value()](
+                                      store::WriteTxn& txn) mutable -> Result<Associate> {
     bool wasActive = false;
     KJ_IF_MAYBE(a, vault_.findAssociateIn(txn, id)) { wasActive = a->active; }
     auto a = change(txn);
     // Deactivation is the answer to a compromised account: its tokens must not come back
     // with a later reactivation (its tickets die by the epoch).
-    if (deactivates && wasActive) deleteTokens(txn, id);
+    if (a.ok() && deactivates && wasActive) deleteTokens(txn, id);
     return a;
   };
+  return kj::mv(op);
 }
 
-WriteOp<uint32_t> Authenticator::removeAssociate(const Principal& who, int32_t id) const {
-  auto removeRecords = vault_.removeAssociate(who, id);
-  return [this, id, removeRecords = kj::mv(removeRecords)](store::WriteTxn& txn) mutable {
-    uint32_t removed = removeRecords(txn);
+CheckedWrite<uint32_t> Authenticator::removeAssociate(const Principal& who, int32_t id) const {
+  auto checked = vault_.removeAssociate(who, id);
+  if (!checked.ok()) return checked.takeRefusal();
+  WriteOp<Result<uint32_t>> op = [this, id, removeRecords = kj::mv(checked).value()](
+                                     store::WriteTxn& txn) mutable -> Result<uint32_t> {
+    auto removed = removeRecords(txn);
+    if (!removed.ok()) return removed;
     deleteTokens(txn, id);
     // And its tickets (keyed by the ticket's hash only, so each is opened to see its owner;
     // expired ones of anyone are swept on the way).
@@ -557,6 +578,7 @@ WriteOp<uint32_t> Authenticator::removeAssociate(const Principal& who, int32_t i
     for (auto& k : doomed) txn.del(tickets_, k);
     return removed;
   };
+  return kj::mv(op);
 }
 
 }  // namespace credvault::core

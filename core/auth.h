@@ -101,10 +101,11 @@ class Authenticator {
   WriteOp<bool> revokeTicket(kj::StringPtr ticket) const;
   WriteOp<bool> revokeTicketByKey(kj::ArrayPtr<const kj::byte> key) const;
 
-  WriteOp<Result<IssuedApiToken>> createToken(const Principal& who, int32_t associateId,
-                                              kj::StringPtr name, int64_t expiresUnix) const;
-  kj::Array<ApiTokenInfo> listTokens(const Principal& who, int32_t associateId) const;
-  WriteOp<bool> revokeToken(const Principal& who, int32_t associateId, kj::StringPtr name) const;
+  CheckedWrite<IssuedApiToken> createToken(const Principal& who, int32_t associateId,
+                                           kj::StringPtr name, int64_t expiresUnix) const;
+  Result<kj::Array<ApiTokenInfo>> listTokens(const Principal& who, int32_t associateId) const;
+  CheckedWrite<bool> revokeToken(const Principal& who, int32_t associateId,
+                                 kj::StringPtr name) const;
   kj::Maybe<ApiTokenInfo> validateToken(kj::StringPtr token) const;
   kj::Maybe<kj::Array<kj::byte>> tokenKey(kj::StringPtr token) const;
   kj::Maybe<ApiTokenInfo> findTokenByKey(kj::ArrayPtr<const kj::byte> key) const;
@@ -113,20 +114,22 @@ class Authenticator {
 
   // Removes the associate with its credentials (Vault::removeAssociate) and, in the same
   // transaction, its API tokens and tickets. Returns the number of credentials removed.
-  WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
+  CheckedWrite<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
   // Vault::setAssociate, and a deactivation deletes the associate's API tokens in the same
   // transaction (reactivating must not revive credentials an intruder may have minted).
-  WriteOp<Associate> setAssociate(const Principal& who, int32_t id, AssociateUpdate update) const;
+  CheckedWrite<Associate> setAssociate(const Principal& who, int32_t id,
+                                       AssociateUpdate update) const;
 
-  WriteOp<Result<IssuedApiToken>> addApplication(const Principal& who, kj::StringPtr name) const;
-  kj::Array<ApplicationInfo> listApplications(const Principal& who) const;
-  WriteOp<bool> removeApplication(const Principal& who, kj::StringPtr name) const;
+  CheckedWrite<IssuedApiToken> addApplication(const Principal& who, kj::StringPtr name) const;
+  Result<kj::Array<ApplicationInfo>> listApplications(const Principal& who) const;
+  CheckedWrite<bool> removeApplication(const Principal& who, kj::StringPtr name) const;
   // Applies the application-token rule of the mode: onsite ignores tokens; online needs a
-  // known one and marks the caller a partner app. Throws NOT_AUTHENTICATED otherwise.
-  bool checkApplication(kj::Maybe<kj::StringPtr> appToken) const;
-  // The same, returning the partner application's index key (null: not a partner app), so
-  // a session can check on every call that the application is still registered.
-  kj::Maybe<kj::Array<kj::byte>> checkApplicationKey(kj::Maybe<kj::StringPtr> appToken) const;
+  // known one and marks the caller a partner app (true). Refuses NOT_AUTHENTICATED otherwise.
+  Result<bool> checkApplication(kj::Maybe<kj::StringPtr> appToken) const;
+  // The same, giving the partner application's index key (null: not a partner app), so a
+  // session can check on every call that the application is still registered.
+  Result<kj::Maybe<kj::Array<kj::byte>>> checkApplicationKey(
+      kj::Maybe<kj::StringPtr> appToken) const;
   bool applicationKnown(kj::ArrayPtr<const kj::byte> key) const;
   bool applicationKnownIn(const store::ReadTxn& txn, kj::ArrayPtr<const kj::byte> key) const;
 
@@ -169,7 +172,7 @@ class Authenticator {
   bool hasFailed(kj::StringPtr clientKey, int64_t now);
   void deleteTokens(store::WriteTxn& txn, int32_t associateId) const;
   // The associate whose tokens are meant (0 = the caller), once `who` may manage them.
-  int32_t tokenOwner(const Principal& who, int32_t associateId) const;
+  Result<int32_t> tokenOwner(const Principal& who, int32_t associateId) const;
   // Key of the by-name token record: be32 associate ‖ keyed hash of the name.
   kj::Array<kj::byte> tokenNameKey(int32_t associateId, kj::StringPtr name) const;
 };

@@ -36,9 +36,7 @@ void Encoder::bytes(kj::ArrayPtr<const kj::byte> b) {
 }
 
 const kj::byte* Decoder::take(size_t n) {
-  if (in_.size() - pos_ < n) {
-    fail(ErrorCode::INTEGRITY, "", kj::str("a stored record is damaged (truncated)"));
-  }
+  if (in_.size() - pos_ < n) { damaged(kj::str("a stored record is damaged (truncated)")); }
   auto p = in_.begin() + pos_;
   pos_ += n;
   return p;

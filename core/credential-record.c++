@@ -18,7 +18,7 @@ constexpr size_t HEADER_BYTES = 8;  // keeps the capnp message word-aligned afte
 constexpr size_t WORD = sizeof(capnp::word);
 
 [[noreturn]] void damaged(kj::StringPtr why) {
-  fail(ErrorCode::INTEGRITY, "", kj::str("a stored credential record is damaged (", why, ")"));
+  core::damaged(kj::str("a stored credential record is damaged (", why, ")"));
 }
 
 size_t textWords(size_t bytes) {

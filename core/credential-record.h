@@ -11,8 +11,9 @@
 //
 // Security invariant: the plaintext holds the secret, so encoding writes only into Secret
 // memory (the capnp segment is a Secret too), and decoding copies the secret straight into a
-// Secret. A plaintext that opened but does not decode is an INTEGRITY VaultError, whatever is
-// wrong with it; no other exception, crash or read past the end comes out of these bytes.
+// Secret. A plaintext that opened but does not decode is an integrity failure (core/error.h),
+// whatever is wrong with it; no other exception, crash or read past the end comes out of
+// these bytes.
 
 #pragma once
 

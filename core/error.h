@@ -3,10 +3,20 @@
 // An expected refusal (not found, permission denied, invalid argument, limit exceeded,
 // conflict, throttled, not authenticated) is a value: a Refusal, returned as a Result<T> or,
 // by a check with nothing to return, as kj::Maybe<Refusal> (null = passed). Its code maps 1:1
-// onto rpc::ErrorCode; it names the field at fault and carries a message for humans.
-// Boundaries that still speak exceptions (Vault's public methods, see docs/design.md
-// "Errors") turn a Refusal into a thrown VaultError with raise(). KJ_REQUIRE/KJ_ASSERT are for
-// bugs; storage and integrity failures may throw (a damaged record is not a request's fault).
+// onto rpc::ErrorCode; it names the field at fault and carries a message for humans. Every
+// public call of core (Vault, Authenticator, Identity, the checks and the policy) returns its
+// refusals; nothing in core throws one, and nothing catches one.
+//
+// What is thrown (docs/design.md "Errors"):
+//   - bugs: KJ_REQUIRE/KJ_ASSERT;
+//   - storage failures (store::isStorageFailure): a failing disk is not the request's fault,
+//     surfaces from any LMDB call and must abort the whole transaction;
+//   - damaged data (isIntegrityFailure, below): a record that fails authentication or does
+//     not decode is found deep inside decoding and scans, has nothing to do with the request,
+//     and must stop the read or write it was found in; threading a result through every
+//     decoder would make each a place to forget it.
+// The daemon answers the last two `unavailable` and `integrity` at the one place every
+// exception lands, and anything else `internal`.
 // Security invariant: messages and fields never carry a secret, password, ticket, public
 // value or comment — only names of fields, ids and limits.
 
@@ -15,7 +25,6 @@
 #include <kj/debug.h>
 #include <kj/one-of.h>
 #include <kj/string.h>
-#include <exception>
 #include <stdint.h>
 
 namespace credvault::core {
@@ -57,7 +66,8 @@ Refusal invalidArgument(kj::StringPtr field, Params&&... message) {
 }
 
 // A value, or the Refusal that stands in for it. Test with ok() or refused() before taking
-// either; taking the wrong one is a bug (KJ_REQUIRE).
+// either; taking the wrong one is a bug (KJ_REQUIRE, naming the refusal's message: where a
+// refusal cannot happen, as for a bench acting as root, value() alone is the assertion).
 template<typename T>
 class [[nodiscard]] Result {
  public:
@@ -70,7 +80,7 @@ class [[nodiscard]] Result {
     return v_.template get<Refusal>();
   }
   T& value() & {
-    KJ_REQUIRE(ok(), "value() of a refused Result");
+    KJ_REQUIRE(ok(), "value() of a refused Result", v_.template get<Refusal>().message);
     return v_.template get<T>();
   }
   T value() && { return kj::mv(value()); }
@@ -78,11 +88,42 @@ class [[nodiscard]] Result {
     KJ_REQUIRE(!ok(), "takeRefusal() of a Result that holds a value");
     return kj::mv(v_.template get<Refusal>());
   }
-  // At a boundary that speaks exceptions: the value, or throws the refusal as a VaultError.
-  T orThrow() &&;
 
  private:
   kj::OneOf<T, Refusal> v_;
+};
+
+// Returns the refusal of a failed check (a kj::Maybe<Refusal>) from the enclosing function,
+// whose return type a Refusal converts to (a Result<T>, a kj::Maybe<Refusal>); goes on when
+// the check passed.
+#define CV_REFUSE_IF(check)                                          \
+  do {                                                               \
+    KJ_IF_MAYBE(cvRefusal_, check) { return ::kj::mv(*cvRefusal_); } \
+  } while (false)
+
+// A reference to a value that lives elsewhere (as kj::Maybe<T&>), or the Refusal.
+template<typename T>
+class [[nodiscard]] Result<T&> {
+ public:
+  Result(T& value) : v_(&value) {}
+  Result(Refusal refusal) : v_(kj::mv(refusal)) {}
+
+  bool ok() const { return v_.template is<T*>(); }
+  kj::Maybe<const Refusal&> refused() const {
+    if (ok()) return nullptr;
+    return v_.template get<Refusal>();
+  }
+  T& value() const {
+    KJ_REQUIRE(ok(), "value() of a refused Result", v_.template get<Refusal>().message);
+    return *v_.template get<T*>();
+  }
+  Refusal takeRefusal() {
+    KJ_REQUIRE(!ok(), "takeRefusal() of a Result that holds a value");
+    return kj::mv(v_.template get<Refusal>());
+  }
+
+ private:
+  kj::OneOf<T*, Refusal> v_;
 };
 
 // Whether T is a Result, and the type of its value (T itself when it is not).
@@ -97,63 +138,16 @@ struct IsResult<Result<T>> {
   using Value = T;
 };
 
-class VaultError : public std::exception {
- public:
-  VaultError(ErrorCode code, kj::StringPtr field, kj::String message)
-      : code_(code), field_(kj::heapString(field)), message_(kj::mv(message)) {}
-  VaultError(ErrorCode code, kj::StringPtr field, kj::String message, uint32_t retryAfterSeconds)
-      : code_(code),
-        field_(kj::heapString(field)),
-        message_(kj::mv(message)),
-        retryAfterSeconds_(retryAfterSeconds) {}
-  explicit VaultError(Refusal r)
-      : code_(r.code),
-        field_(kj::mv(r.field)),
-        message_(kj::mv(r.message)),
-        retryAfterSeconds_(r.retryAfterSeconds) {}
-  VaultError(const VaultError& other)
-      : code_(other.code_),
-        field_(kj::heapString(other.field_)),
-        message_(kj::heapString(other.message_)),
-        retryAfterSeconds_(other.retryAfterSeconds_) {}
-
-  ErrorCode code() const { return code_; }
-  kj::StringPtr field() const { return field_; }
-  kj::StringPtr message() const { return message_; }
-  const char* what() const noexcept override { return message_.cStr(); }
-  // THROTTLED: seconds until an attempt can succeed (HTTP Retry-After); 0 when not said.
-  uint32_t retryAfterSeconds() const { return retryAfterSeconds_; }
-  Refusal refusal() const {
-    return {code_, kj::heapString(field_), kj::heapString(message_), retryAfterSeconds_};
-  }
-
- private:
-  ErrorCode code_;
-  kj::String field_;
-  kj::String message_;
-  uint32_t retryAfterSeconds_ = 0;
-};
-
-// Throws `refusal` (where a caller still expects exceptions).
-[[noreturn]] inline void raise(Refusal refusal) {
-  throw VaultError(kj::mv(refusal));
-}
-// Throws the refusal of a failed check; does nothing when it passed.
-inline void raiseIf(kj::Maybe<Refusal> refusal) {
-  KJ_IF_MAYBE(r, refusal) { raise(kj::mv(*r)); }
-}
-
-template<typename T>
-T Result<T>::orThrow() && {
-  if (!ok()) raise(takeRefusal());
-  return kj::mv(v_.template get<T>());
-}
-
-[[noreturn]] void fail(ErrorCode code, kj::StringPtr field, kj::String message);
-
-template<typename... Params>
-[[noreturn]] void invalid(kj::StringPtr field, Params&&... message) {
-  fail(ErrorCode::INVALID_ARGUMENT, field, kj::str(kj::fwd<Params>(message)...));
-}
+// Damaged data (a record that fails authentication or does not decode, an index that
+// disagrees with the records it points to): thrown, never returned (see the header comment),
+// as a kj::Exception (FAILED) whose description is INTEGRITY_FAILURE_PREFIX + the message,
+// so that it crosses nested transactions, worker threads and promises as any exception does
+// and the daemon tells it from a bug by its prefix, as it tells a storage failure
+// (store::isStorageFailure). The message names tables and record kinds, never a value.
+constexpr const char INTEGRITY_FAILURE_PREFIX[] = "integrity: ";
+[[noreturn]] void damaged(kj::String message);
+bool isIntegrityFailure(const kj::Exception& e);
+// The message of an integrity failure, without its prefix.
+kj::StringPtr integrityMessage(const kj::Exception& e);
 
 }  // namespace credvault::core

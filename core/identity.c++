@@ -6,8 +6,8 @@ namespace credvault::core {
 
 namespace {
 
-[[noreturn]] void gone(kj::StringPtr why) {
-  fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
+Refusal gone(kj::StringPtr why) {
+  return refuse(ErrorCode::NOT_AUTHENTICATED, "", kj::str(why));
 }
 
 kj::Array<kj::byte> copyOf(kj::ArrayPtr<const kj::byte> bytes) {
@@ -53,28 +53,28 @@ int64_t Identity::nowUnix() const {
   return (clock_.now() - kj::UNIX_EPOCH) / kj::SECONDS;
 }
 
-Principal Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
+Result<Principal> Identity::resolve(const Grant& g, int64_t& expiresUnix) const {
   // One read transaction for every record the grant depends on: a consistent view.
   auto txn = vault_.environment().read();
   return resolveIn(txn, g, expiresUnix);
 }
 
-Principal Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
-                              int64_t& expiresUnix) const {
+Result<Principal> Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
+                                      int64_t& expiresUnix) const {
   expiresUnix = 0;
-  if (g.method == AuthMethod::NONE) gone("not authenticated");
+  if (g.method == AuthMethod::NONE) return gone("not authenticated");
   if (g.appKey.size() > 0 && !auth_.applicationKnownIn(txn, g.appKey)) {
-    gone("the application token was removed");
+    return gone("the application token was removed");
   }
   uint32_t epoch = g.epoch;
   // A ticket session, and a password session that was issued a ticket, live as long as it.
   if (g.ticketKey.size() > 0) {
     KJ_IF_MAYBE(t, auth_.findTicketIn(txn, g.ticketKey)) {
-      if (t->associateId != g.associateId) gone("the ticket was revoked or expired");
+      if (t->associateId != g.associateId) return gone("the ticket was revoked or expired");
       epoch = t->epoch;
       expiresUnix = t->expiresUnix;
     } else {
-      gone("the ticket was revoked or expired");
+      return gone("the ticket was revoked or expired");
     }
   }
   switch (g.method) {
@@ -85,10 +85,10 @@ Principal Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
       break;
     case AuthMethod::API_TOKEN:
       KJ_IF_MAYBE(t, auth_.findTokenIn(txn, g.tokenKey)) {
-        if (t->associateId != g.associateId) gone("the token was revoked or expired");
+        if (t->associateId != g.associateId) return gone("the token was revoked or expired");
         expiresUnix = t->expiresUnix;
       } else {
-        gone("the token was revoked or expired");
+        return gone("the token was revoked or expired");
       }
       break;
   }
@@ -100,32 +100,32 @@ Principal Identity::resolveIn(const store::ReadTxn& txn, const Grant& g,
   p.partnerApp = g.appKey.size() > 0;
   if (g.associateId == 0) {
     // Only a system uid acts without an associate.
-    if (g.method != AuthMethod::PEER_CREDENTIALS || !g.systemUid) gone("not authenticated");
+    if (g.method != AuthMethod::PEER_CREDENTIALS || !g.systemUid) return gone("not authenticated");
     p.name = kj::str("uid ", g.peer.uid);
     p.kind = Kind::SYSTEM;
-    return p;
+    return kj::mv(p);
   }
   KJ_IF_MAYBE(a, vault_.findAssociateIn(txn, g.associateId)) {
-    if (!a->active) gone("the associate is inactive");
+    if (!a->active) return gone("the associate is inactive");
     if (g.method == AuthMethod::PEER_CREDENTIALS) {
       // The associate's own (sealed) record must name the uid: a moved index entry cannot
       // make one uid act as another associate.
       bool mapped = false;
       KJ_IF_MAYBE(uid, a->unixUid) { mapped = *uid == g.peer.uid; }
-      if (!mapped) gone("the uid is no longer mapped to this associate");
+      if (!mapped) return gone("the uid is no longer mapped to this associate");
     } else if (g.method == AuthMethod::PASSWORD || g.method == AuthMethod::TICKET) {
       // A new password or a deactivation moved the epoch: every session and ticket opened
       // under the old one ends.
-      if (a->credentialEpoch != epoch) gone("the session's credentials were revoked");
+      if (a->credentialEpoch != epoch) return gone("the session's credentials were revoked");
     }
     p.associateId = a->id;
     p.name = kj::mv(a->name);
     p.kind = a->kind;
     p.userAdmin = a->userAdmin;
     if (g.method == AuthMethod::PEER_CREDENTIALS && g.systemUid) p.kind = Kind::SYSTEM;
-    return p;
+    return kj::mv(p);
   }
-  gone("the associate no longer exists");
+  return gone("the associate no longer exists");
 }
 
 kj::Maybe<const Principal&> Identity::cached(const Standing& s) const {
@@ -136,14 +136,16 @@ kj::Maybe<const Principal&> Identity::cached(const Standing& s) const {
   return nullptr;
 }
 
-const Principal& Identity::current(Standing& s) const {
+Result<const Principal&> Identity::current(Standing& s) const {
   // Read before the store is: a change committed after this load moves it again.
   uint64_t generation = vault_.environment().generation();
   if (s.generation == generation && (s.expiresUnix == 0 || nowUnix() < s.expiresUnix)) {
     return s.principal;
   }
   s.generation = 0;
-  s.principal = resolve(s.grant, s.expiresUnix);
+  auto resolved = resolve(s.grant, s.expiresUnix);
+  if (!resolved.ok()) return resolved.takeRefusal();
+  s.principal = kj::mv(resolved).value();
   s.generation = generation;
   return s.principal;
 }
@@ -158,39 +160,43 @@ Grant Identity::grantFor(AuthMethod method, Peer peer,
   return g;
 }
 
-Standing Identity::check(Grant grant) const {
+Result<Standing> Identity::check(Grant grant) const {
   Standing s(kj::mv(grant));
-  current(s);
-  return s;
+  auto now = current(s);
+  if (!now.ok()) return now.takeRefusal();
+  return kj::mv(s);
 }
 
-Standing Identity::byPeer(Peer peer) const {
+Result<Standing> Identity::byPeer(Peer peer) const {
   auto g = grantFor(AuthMethod::PEER_CREDENTIALS, peer, nullptr);
   KJ_IF_MAYBE(a, vault_.findAssociateByUid(peer.uid)) {
     bool matches = false;
     KJ_IF_MAYBE(uid, a->unixUid) { matches = *uid == peer.uid; }
     if (!matches && !g.systemUid) {
-      fail(ErrorCode::INTEGRITY, "",
-           kj::str("the uid index names an associate whose record has another uid; the "
-                   "database was changed outside credvault"));
+      damaged(
+          kj::str("the uid index names an associate whose record has another uid; the "
+                  "database was changed outside credvault"));
     }
     if (matches && a->active) g.associateId = a->id;
   }
   if (g.associateId == 0 && !g.systemUid) {
-    fail(ErrorCode::NOT_AUTHENTICATED, "",
-         kj::str("uid ", peer.uid,
-                 " is not mapped to an associate; authenticate with a ticket or password"));
+    return refuse(
+        ErrorCode::NOT_AUTHENTICATED, "",
+        kj::str("uid ", peer.uid,
+                " is not mapped to an associate; authenticate with a ticket or password"));
   }
   return check(kj::mv(g));
 }
 
 Principal Identity::peerPrincipal(Peer peer) const {
-  Principal p;
+  Principal p;  // no one (method NONE) unless the peer is someone
   try {
     auto standing = byPeer(peer);
-    p = kj::mv(standing.principal);
-  } catch (const VaultError&) {
-    p = Principal();  // no one: method NONE
+    if (standing.ok()) p = kj::mv(standing.value().principal);
+  } catch (const kj::Exception& e) {
+    // A damaged record makes the peer no one here; the calls that need its identity answer
+    // `integrity` themselves.
+    if (!isIntegrityFailure(e)) throw;
   }
   p.uid = peer.uid;
   p.pid = peer.pid;
@@ -198,47 +204,44 @@ Principal Identity::peerPrincipal(Peer peer) const {
   return p;
 }
 
-Standing Identity::byPassword(Peer peer, const Associate& verified,
-                              kj::Maybe<kj::Array<kj::byte>> appKey) const {
+Result<Standing> Identity::byPassword(Peer peer, const Associate& verified,
+                                      kj::Maybe<kj::Array<kj::byte>> appKey) const {
   auto g = grantFor(AuthMethod::PASSWORD, peer, kj::mv(appKey));
   g.associateId = verified.id;
   g.epoch = verified.credentialEpoch;
   return check(kj::mv(g));
 }
 
-Standing Identity::byTicket(Peer peer, kj::StringPtr ticket,
-                            kj::Maybe<kj::Array<kj::byte>> appKey) const {
+Result<Standing> Identity::byTicket(Peer peer, kj::StringPtr ticket,
+                                    kj::Maybe<kj::Array<kj::byte>> appKey) const {
   auto g = grantFor(AuthMethod::TICKET, peer, kj::mv(appKey));
   KJ_IF_MAYBE(key, auth_.ticketKey(ticket)) {
     KJ_IF_MAYBE(t, auth_.findTicketByKey(*key)) {
       g.associateId = t->associateId;
       g.epoch = t->epoch;
       g.ticketKey = kj::mv(*key);
-      try {
-        return check(kj::mv(g));
-      } catch (const VaultError& e) {
-        if (e.code() != ErrorCode::NOT_AUTHENTICATED) throw;
-      }
+      // Every reason the ticket does not hold is answered as one, below.
+      auto checked = check(kj::mv(g));
+      if (checked.ok()) return checked;
     }
   }
-  fail(ErrorCode::NOT_AUTHENTICATED, "ticket", kj::str("unknown, expired or revoked ticket"));
+  return refuse(ErrorCode::NOT_AUTHENTICATED, "ticket",
+                kj::str("unknown, expired or revoked ticket"));
 }
 
-Standing Identity::byToken(Peer peer, kj::StringPtr token,
-                           kj::Maybe<kj::Array<kj::byte>> appKey) const {
+Result<Standing> Identity::byToken(Peer peer, kj::StringPtr token,
+                                   kj::Maybe<kj::Array<kj::byte>> appKey) const {
   auto g = grantFor(AuthMethod::API_TOKEN, peer, kj::mv(appKey));
   KJ_IF_MAYBE(key, auth_.tokenKey(token)) {
     KJ_IF_MAYBE(t, auth_.findTokenByKey(*key)) {
       g.associateId = t->associateId;
       g.tokenKey = kj::mv(*key);
-      try {
-        return check(kj::mv(g));
-      } catch (const VaultError& e) {
-        if (e.code() != ErrorCode::NOT_AUTHENTICATED) throw;
-      }
+      auto checked = check(kj::mv(g));
+      if (checked.ok()) return checked;
     }
   }
-  fail(ErrorCode::NOT_AUTHENTICATED, "token", kj::str("unknown, expired or revoked token"));
+  return refuse(ErrorCode::NOT_AUTHENTICATED, "token",
+                kj::str("unknown, expired or revoked token"));
 }
 
 }  // namespace credvault::core

@@ -71,27 +71,30 @@ class Identity {
   bool isGatewayUid(uint32_t uid) const;
 
   // ---- Opening a session: each returns the standing already checked (principal filled),
-  // or throws NOT_AUTHENTICATED when the caller is no one. -------------------------------
+  // or refuses NOT_AUTHENTICATED when the caller is no one. ------------------------------
   // By peer credentials: a system uid (with its associate, if one is mapped and active), or
   // the active associate whose unixUid is the peer's uid. An index entry that points to an
-  // associate whose record names another uid is refused (INTEGRITY) for an ordinary uid and
-  // ignored for a system uid (which then acts without an associate).
-  Standing byPeer(Peer peer) const;
-  // The peer's principal without throwing (whoami, status, metrics): method NONE when no
-  // one; frontEnd set for uid 0 and the gateway uids.
+  // associate whose record names another uid is damaged data (an integrity failure, thrown:
+  // core/error.h) for an ordinary uid and ignored for a system uid (which then acts without
+  // an associate).
+  Result<Standing> byPeer(Peer peer) const;
+  // The peer's principal (whoami, status, metrics): method NONE when no one, or when a
+  // record it depends on is damaged; frontEnd set for uid 0 and the gateway uids.
   Principal peerPrincipal(Peer peer) const;
   // After the password was verified (Authenticator::checkPassword).
-  Standing byPassword(Peer peer, const Associate& verified,
-                      kj::Maybe<kj::Array<kj::byte>> appKey) const;
+  Result<Standing> byPassword(Peer peer, const Associate& verified,
+                              kj::Maybe<kj::Array<kj::byte>> appKey) const;
   // A malformed, unknown, expired or revoked ticket (or token), or one whose associate is
   // gone, inactive or has a new password, all give the same NOT_AUTHENTICATED.
-  Standing byTicket(Peer peer, kj::StringPtr ticket, kj::Maybe<kj::Array<kj::byte>> appKey) const;
-  Standing byToken(Peer peer, kj::StringPtr token, kj::Maybe<kj::Array<kj::byte>> appKey) const;
+  Result<Standing> byTicket(Peer peer, kj::StringPtr ticket,
+                            kj::Maybe<kj::Array<kj::byte>> appKey) const;
+  Result<Standing> byToken(Peer peer, kj::StringPtr token,
+                           kj::Maybe<kj::Array<kj::byte>> appKey) const;
 
   // ---- Every call. -----------------------------------------------------------------------
-  // The principal `standing` stands for now; throws NOT_AUTHENTICATED (or INTEGRITY) when
-  // its grant no longer holds. The reference is valid until the next call on `standing`.
-  const Principal& current(Standing& standing) const;
+  // The principal `standing` stands for now, or NOT_AUTHENTICATED when its grant no longer
+  // holds. The reference is valid until the next call on `standing`.
+  Result<const Principal&> current(Standing& standing) const;
 
   // The cached principal while it still holds (the store's generation is unchanged and the
   // ticket or token has not expired), without touching the store; null when `current` would
@@ -100,31 +103,39 @@ class Identity {
   kj::Maybe<const Principal&> cached(const Standing& standing) const;
 
   // The same without the cache (tests compare the two).
-  Principal resolve(const Grant& grant, int64_t& expiresUnix) const;
+  Result<Principal> resolve(const Grant& grant, int64_t& expiresUnix) const;
   // The same within `txn`: a write transaction sees the changes committed before it in its
   // own batch.
-  Principal resolveIn(const store::ReadTxn& txn, const Grant& grant, int64_t& expiresUnix) const;
+  Result<Principal> resolveIn(const store::ReadTxn& txn, const Grant& grant,
+                              int64_t& expiresUnix) const;
 
   // Wraps a write so that it happens only if, inside the transaction that commits it, the
   // grant still holds and still permits `op` on `target`. A write is authorized when it is
   // queued (the choke point) and again when it runs: a demotion or deactivation committed in
-  // between — even earlier in the same group commit — refuses it: as a returned refusal when
-  // the write returns a Result (its transaction is then aborted), else thrown.
+  // between — even earlier in the same group commit — refuses it, as the write's returned
+  // refusal (its nested transaction is then aborted).
   template<typename T>
-  WriteOp<T> recheck(const Grant& grant, Operation op, int32_t target, WriteOp<T> inner) const {
+  WriteOp<Result<T>> recheck(const Grant& grant, Operation op, int32_t target,
+                             WriteOp<Result<T>> inner) const {
     return [this, grant = cloneGrant(grant), op, target,
-            inner = kj::mv(inner)](store::WriteTxn& txn) mutable -> T {
+            inner = kj::mv(inner)](store::WriteTxn& txn) mutable -> Result<T> {
       int64_t expires;
-      auto decision = authorize(resolveIn(txn, grant, expires), op, target);
-      if (!decision.ok()) {
-        if constexpr (IsResult<T>::value) {
-          return decision.takeRefusal();
-        } else {
-          raise(decision.takeRefusal());
-        }
-      }
+      auto who = resolveIn(txn, grant, expires);
+      if (!who.ok()) return who.takeRefusal();
+      auto decision = authorize(who.value(), op, target);
+      if (!decision.ok()) return decision.takeRefusal();
       return inner(txn);
     };
+  }
+  // The same for a write that cannot be refused otherwise (its value is wrapped).
+  template<typename T>
+  WriteOp<Result<T>> recheck(const Grant& grant, Operation op, int32_t target,
+                             WriteOp<T> inner) const {
+    return recheck<T>(
+        grant, op, target,
+        WriteOp<Result<T>>([inner = kj::mv(inner)](store::WriteTxn& txn) mutable -> Result<T> {
+          return inner(txn);
+        }));
   }
 
  private:
@@ -134,7 +145,7 @@ class Identity {
   IdentityOptions options_;
 
   int64_t nowUnix() const;
-  Standing check(Grant grant) const;
+  Result<Standing> check(Grant grant) const;
   // What every grant starts with: method, peer, whether the peer is a system uid, app key.
   Grant grantFor(AuthMethod method, Peer peer, kj::Maybe<kj::Array<kj::byte>> appKey) const;
 };

@@ -6,8 +6,19 @@
 
 namespace credvault::core {
 
-void fail(ErrorCode code, kj::StringPtr field, kj::String message) {
-  throw VaultError(code, field, kj::mv(message));
+void damaged(kj::String message) {
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                                        kj::str(INTEGRITY_FAILURE_PREFIX, message)));
+}
+
+bool isIntegrityFailure(const kj::Exception& e) {
+  return e.getType() == kj::Exception::Type::FAILED &&
+         e.getDescription().startsWith(INTEGRITY_FAILURE_PREFIX);
+}
+
+kj::StringPtr integrityMessage(const kj::Exception& e) {
+  KJ_REQUIRE(isIntegrityFailure(e), "not an integrity failure");
+  return e.getDescription().slice(sizeof(INTEGRITY_FAILURE_PREFIX) - 1);
 }
 
 Principal clonePrincipal(const Principal& p) {

@@ -15,8 +15,7 @@ namespace credvault::core {
 namespace {
 
 [[noreturn]] void damaged(kj::StringPtr table, kj::StringPtr what) {
-  fail(ErrorCode::INTEGRITY, "",
-       kj::str("table ", table, ": ", what, "; restore a backup (docs/operations.md)"));
+  core::damaged(kj::str("table ", table, ": ", what, "; restore a backup (docs/operations.md)"));
 }
 
 struct Seen {

@@ -19,12 +19,20 @@ constexpr size_t INDEX_HASH_PART = 16;  // bytes of keyed hash per key component
 constexpr size_t INDEX_VALUE_MAC = 16;  // bytes of MAC after a stored count or id
 const kj::byte NEXT_ID_KEY[] = {'n', 'e', 'x', 't', '-', 'i', 'd'};
 
-[[noreturn]] void notFoundAssociate(int32_t id) {
-  fail(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", id, " does not exist"));
+Refusal noSuchAssociate(int32_t id) {
+  return refuse(ErrorCode::NOT_FOUND, "associateId", kj::str("associate ", id, " does not exist"));
 }
 
-[[noreturn]] void denied(kj::StringPtr what) {
-  fail(ErrorCode::PERMISSION_DENIED, "", kj::str(what));
+Refusal deny(kj::StringPtr what) {
+  return refuse(ErrorCode::PERMISSION_DENIED, "", kj::str(what));
+}
+
+// A read on behalf of who may reach `associateId`'s credentials.
+kj::Maybe<Refusal> checkReach(const Principal& who, int32_t associateId, kj::StringPtr verb) {
+  if (accessTo(who, associateId) == Access::NONE) {
+    return deny(kj::str("not allowed to ", verb, " another associate's credentials"));
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -91,10 +99,9 @@ uint32_t Vault::openValue32(kj::StringPtr table, kj::ArrayPtr<const kj::byte> ke
     auto expected = macValue(table, key, v);
     if (sodium_memcmp(expected.begin(), stored.begin(), expected.size()) == 0) return v;
   }
-  fail(ErrorCode::INTEGRITY, "",
-       kj::str("a value in table ", table,
-               " failed authentication (tampered or damaged); run "
-               "credvaultd --verify and restore a backup"));
+  damaged(kj::str("a value in table ", table,
+                  " failed authentication (tampered or damaged); run "
+                  "credvaultd --verify and restore a backup"));
 }
 
 void Vault::rebuildIndexValues(store::WriteTxn& txn) const {
@@ -152,9 +159,9 @@ void Vault::loadOrCreateKeys() {
   };
   if (!load()) {
     if (env_.readOnly()) {
-      fail(ErrorCode::INTEGRITY, "",
-           kj::str("table keys: the vault has no keys (empty or damaged database); restore a "
-                   "backup"));
+      damaged(
+          kj::str("table keys: the vault has no keys (empty or damaged database); restore a "
+                  "backup"));
     }
     // Looked for again inside the write: on a store shared by several daemons another one
     // may have created the keys since, and then those are the vault's keys, not ours. The
@@ -230,7 +237,7 @@ kj::Array<kj::byte> Vault::sealValue(kj::StringPtr purpose, kj::ArrayPtr<const k
 crypto::Secret Vault::openValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::byte> context,
                                 kj::ArrayPtr<const kj::byte> stored) const {
   if (stored.size() < 5 || stored[0] != RECORD_FORMAT) {
-    fail(ErrorCode::INTEGRITY, "", kj::str("a stored ", purpose, " record is damaged"));
+    damaged(kj::str("a stored ", purpose, " record is damaged"));
   }
   uint32_t keyId = store::getBe32(stored.begin() + 1);
   auto ring = keyring_.lockShared();
@@ -239,10 +246,9 @@ crypto::Secret Vault::openValue(kj::StringPtr purpose, kj::ArrayPtr<const kj::by
     KJ_IF_MAYBE(plain, crypto::open(*key, stored.slice(5, stored.size()), ad)) {
       return kj::mv(*plain);
     }
-    fail(ErrorCode::INTEGRITY, "",
-         kj::str("a stored ", purpose, " record failed authentication (tampered or moved)"));
+    damaged(kj::str("a stored ", purpose, " record failed authentication (tampered or moved)"));
   }
-  fail(ErrorCode::INTEGRITY, "", kj::str("a stored ", purpose, " record names an unknown key"));
+  damaged(kj::str("a stored ", purpose, " record names an unknown key"));
 }
 
 // ---- associates ------------------------------------------------------------------------
@@ -266,15 +272,15 @@ kj::Maybe<Associate> Vault::readAssociate(const store::ReadTxn& txn, int32_t id)
     a.createdUnix = d.u64();
     a.modifiedUnix = d.u64();
     a.credentialEpoch = d.u32();
-    if (a.id != id) fail(ErrorCode::INTEGRITY, "", kj::str("an associate record was moved"));
+    if (a.id != id) damaged(kj::str("an associate record was moved"));
     return kj::mv(a);
   }
   return nullptr;
 }
 
-Associate Vault::requireAssociate(const store::ReadTxn& txn, int32_t id) const {
+Result<Associate> Vault::requireAssociate(const store::ReadTxn& txn, int32_t id) const {
   KJ_IF_MAYBE(a, readAssociate(txn, id)) { return kj::mv(*a); }
-  notFoundAssociate(id);
+  return noSuchAssociate(id);
 }
 
 void Vault::writeAssociate(store::WriteTxn& txn, const Associate& a) const {
@@ -328,10 +334,9 @@ Associate Vault::checkedIndexTarget(const store::ReadTxn& txn, kj::StringPtr tab
 }
 
 void Vault::indexMismatch(kj::StringPtr table) const {
-  fail(ErrorCode::INTEGRITY, "",
-       kj::str("table ", table,
-               " disagrees with the sealed associate records (tampered or "
-               "damaged); run credvaultd --verify and restore a backup"));
+  damaged(kj::str("table ", table,
+                  " disagrees with the sealed associate records (tampered or "
+                  "damaged); run credvaultd --verify and restore a backup"));
 }
 
 kj::Maybe<Associate> Vault::findAssociateByUid(uint32_t uid) const {
@@ -344,9 +349,9 @@ kj::Maybe<Associate> Vault::findAssociateByUid(uint32_t uid) const {
   return nullptr;
 }
 
-kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
+Result<kj::Array<Associate>> Vault::listAssociates(const Principal& who) const {
   if (who.partnerApp || !(who.isSystem() || who.userAdmin)) {
-    denied("listing associates needs a system user or a user administrator");
+    return deny("listing associates needs a system user or a user administrator");
   }
   kj::Vector<Associate> out;
   auto txn = env_.read();
@@ -357,26 +362,28 @@ kj::Array<Associate> Vault::listAssociates(const Principal& who) const {
   return out.releaseAsArray();
 }
 
-WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
-  raiseIf(requireSystem(who, "adding an associate"));
-  raiseIf(checkAssociateName(na.name));
+CheckedWrite<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) const {
+  CV_REFUSE_IF(requireSystem(who, "adding an associate"));
+  CV_REFUSE_IF(checkAssociateName(na.name));
   kj::String hash;
   KJ_IF_MAYBE(pw, na.password) {
-    raiseIf(checkPassword(*pw));
+    CV_REFUSE_IF(checkPassword(*pw));
     hash = crypto::hashPassword(*pw, options_.passwordParams);
   }
   auto nameKey = indexHash("name", foldName(na.name).asBytes());
   kj::Maybe<kj::Array<kj::byte>> uidKey;
   KJ_IF_MAYBE(uid, na.unixUid) { uidKey = indexHash("uid", be32(*uid)); }
   int64_t now = nowUnix();
-  return [this, na = kj::mv(na), hash = kj::mv(hash), nameKey = kj::mv(nameKey),
-          uidKey = kj::mv(uidKey), now](store::WriteTxn& txn) -> Associate {
+  WriteOp<Result<Associate>> op = [this, na = kj::mv(na), hash = kj::mv(hash),
+                                   nameKey = kj::mv(nameKey), uidKey = kj::mv(uidKey),
+                                   now](store::WriteTxn& txn) -> Result<Associate> {
     if (txn.get(names_, nameKey) != nullptr) {
-      fail(ErrorCode::CONFLICT, "name", kj::str("an associate with this name already exists"));
+      return refuse(ErrorCode::CONFLICT, "name",
+                    kj::str("an associate with this name already exists"));
     }
     KJ_IF_MAYBE(k, uidKey) {
       if (txn.get(uids_, *k) != nullptr) {
-        fail(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
+        return refuse(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
       }
     }
     uint32_t next = 1;
@@ -384,7 +391,8 @@ WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) co
       next = openValue32("meta", NEXT_ID_KEY, *stored);
     }
     if (next > MAX_ASSOCIATES) {
-      fail(ErrorCode::LIMIT_EXCEEDED, "", kj::str("the vault holds its maximum of associates"));
+      return refuse(ErrorCode::LIMIT_EXCEEDED, "",
+                    kj::str("the vault holds its maximum of associates"));
     }
     // An id in use would hand the new associate another's record and credentials.
     if (txn.get(associates_, be32(next)) != nullptr) indexMismatch("meta (next-id)");
@@ -403,21 +411,26 @@ WriteOp<Associate> Vault::addAssociate(const Principal& who, NewAssociate na) co
     KJ_IF_MAYBE(k, uidKey) { txn.put(uids_, *k, be32(a.id)); }
     return a;
   };
+  return kj::mv(op);
 }
 
-WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
-                                       AssociateUpdate update) const {
-  raiseIf(requireSystem(who, "changing an associate"));
-  KJ_IF_MAYBE(n, update.name) { raiseIf(checkAssociateName(*n)); }
+CheckedWrite<Associate> Vault::setAssociate(const Principal& who, int32_t id,
+                                            AssociateUpdate update) const {
+  CV_REFUSE_IF(requireSystem(who, "changing an associate"));
+  KJ_IF_MAYBE(n, update.name) { CV_REFUSE_IF(checkAssociateName(*n)); }
   int64_t now = nowUnix();
-  return [this, id, update = kj::mv(update), now](store::WriteTxn& txn) -> Associate {
-    auto a = requireAssociate(txn, id);
+  WriteOp<Result<Associate>> op = [this, id, update = kj::mv(update),
+                                   now](store::WriteTxn& txn) -> Result<Associate> {
+    auto found = requireAssociate(txn, id);
+    if (!found.ok()) return found.takeRefusal();
+    auto& a = found.value();
     KJ_IF_MAYBE(n, update.name) {
       auto oldKey = indexHash("name", foldName(a.name).asBytes());
       auto newKey = indexHash("name", foldName(*n).asBytes());
       if (newKey != oldKey.asPtr()) {
         if (txn.get(names_, newKey) != nullptr) {
-          fail(ErrorCode::CONFLICT, "name", kj::str("an associate with this name already exists"));
+          return refuse(ErrorCode::CONFLICT, "name",
+                        kj::str("an associate with this name already exists"));
         }
         txn.del(names_, oldKey);
         txn.put(names_, newKey, be32(id));
@@ -431,7 +444,7 @@ WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
       KJ_IF_MAYBE(newUid, *uid) {
         auto key = indexHash("uid", be32(*newUid));
         if (txn.get(uids_, key) != nullptr) {
-          fail(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
+          return refuse(ErrorCode::CONFLICT, "unixUid", kj::str("another associate has this uid"));
         }
         txn.put(uids_, key, be32(id));
       }
@@ -443,14 +456,17 @@ WriteOp<Associate> Vault::setAssociate(const Principal& who, int32_t id,
     }
     a.modifiedUnix = now;
     writeAssociate(txn, a);
-    return a;
+    return kj::mv(found);
   };
+  return kj::mv(op);
 }
 
-WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const {
-  raiseIf(requireSystem(who, "removing an associate"));
-  return [this, id](store::WriteTxn& txn) -> uint32_t {
-    auto a = requireAssociate(txn, id);
+CheckedWrite<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const {
+  CV_REFUSE_IF(requireSystem(who, "removing an associate"));
+  WriteOp<Result<uint32_t>> op = [this, id](store::WriteTxn& txn) -> Result<uint32_t> {
+    auto found = requireAssociate(txn, id);
+    if (!found.ok()) return found.takeRefusal();
+    auto& a = found.value();
     // Credentials go with their associate: kept, they would be readable by whoever is
     // later given the same id or uid. See docs/associates.md.
     kj::Vector<kj::Array<kj::byte>> doomed;
@@ -464,24 +480,31 @@ WriteOp<uint32_t> Vault::removeAssociate(const Principal& who, int32_t id) const
     KJ_IF_MAYBE(uid, a.unixUid) { txn.del(uids_, indexHash("uid", be32(*uid))); }
     txn.del(associates_, be32(id));
     txn.moveGenerationOnCommit();
-    return doomed.size();
+    return uint32_t(doomed.size());
   };
+  return kj::mv(op);
 }
 
-WriteOp<bool> Vault::setPassword(const Principal& who, int32_t id, crypto::Secret password) const {
-  if (!(who.associateId == id && !who.partnerApp))
-    raiseIf(requireSystem(who, "setting a password"));
-  raiseIf(checkPassword(password));
+CheckedWrite<bool> Vault::setPassword(const Principal& who, int32_t id,
+                                      crypto::Secret password) const {
+  if (!(who.associateId == id && !who.partnerApp)) {
+    CV_REFUSE_IF(requireSystem(who, "setting a password"));
+  }
+  CV_REFUSE_IF(checkPassword(password));
   auto hash = crypto::hashPassword(password, options_.passwordParams);
   int64_t now = nowUnix();
-  return [this, id, hash = kj::mv(hash), now](store::WriteTxn& txn) -> bool {
-    auto a = requireAssociate(txn, id);
+  WriteOp<Result<bool>> op = [this, id, hash = kj::mv(hash),
+                              now](store::WriteTxn& txn) -> Result<bool> {
+    auto found = requireAssociate(txn, id);
+    if (!found.ok()) return found.takeRefusal();
+    auto& a = found.value();
     a.passwordHash = kj::heapString(hash);
     ++a.credentialEpoch;  // a new password ends every ticket issued under the old one
     a.modifiedUnix = now;
     writeAssociate(txn, a);
     return true;
   };
+  return kj::mv(op);
 }
 
 WriteOp<bool> Vault::replacePasswordHash(int32_t id, kj::String hash, uint32_t epoch) const {
@@ -518,13 +541,15 @@ kj::Maybe<Associate> Vault::verifyPassword(kj::StringPtr name,
 
 // ---- credentials -----------------------------------------------------------------------
 
-int32_t Vault::resolveTarget(const Principal& who, int32_t associateId) const {
-  if (who.partnerApp) { denied("User management is not allowed for partner apps"); }
-  if (associateId < 0) invalid("associateId", "associateId must be 0 (self) or a positive number");
+Result<int32_t> Vault::resolveTarget(const Principal& who, int32_t associateId) const {
+  if (who.partnerApp) return deny("User management is not allowed for partner apps");
+  if (associateId < 0) {
+    return invalidArgument("associateId", "associateId must be 0 (self) or a positive number");
+  }
   if (associateId > 0) return associateId;
   if (who.associateId == 0) {
-    fail(ErrorCode::NOT_FOUND, "associateId",
-         kj::str("the caller is not mapped to an associate; name one explicitly"));
+    return refuse(ErrorCode::NOT_FOUND, "associateId",
+                  kj::str("the caller is not mapped to an associate; name one explicitly"));
   }
   return who.associateId;
 }
@@ -587,10 +612,10 @@ void Vault::upgradeCredentialRecords(store::WriteTxn& txn) const {
   }
 }
 
-Credential Vault::createDefault(const Principal& who) const {
-  if (who.partnerApp) denied("User management is not allowed for partner apps");
+Result<Credential> Vault::createDefault(const Principal& who) const {
+  if (who.partnerApp) return deny("User management is not allowed for partner apps");
   if (who.method == AuthMethod::NONE) {
-    fail(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
+    return refuse(ErrorCode::NOT_AUTHENTICATED, "", kj::str("not authenticated"));
   }
   Credential c;
   c.isActive = true;
@@ -598,17 +623,21 @@ Credential Vault::createDefault(const Principal& who) const {
   return c;
 }
 
-kj::Array<Credential> Vault::get(const Principal& who, int32_t associateId,
-                                 kj::StringPtr type) const {
-  return KJ_ASSERT_NONNULL(tryGet(who, associateId, type, SIZE_MAX));
+Result<kj::Array<Credential>> Vault::get(const Principal& who, int32_t associateId,
+                                         kj::StringPtr type) const {
+  auto got = tryGet(who, associateId, type, SIZE_MAX);
+  if (!got.ok()) return got.takeRefusal();
+  return KJ_ASSERT_NONNULL(kj::mv(got).value());
 }
 
-kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, int32_t associateId,
-                                               kj::StringPtr type, size_t limit) const {
-  int32_t id = resolveTarget(who, associateId);
-  raiseIf(checkType(type));
+Result<kj::Maybe<kj::Array<Credential>>> Vault::tryGet(const Principal& who, int32_t associateId,
+                                                       kj::StringPtr type, size_t limit) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  CV_REFUSE_IF(checkType(type));
   auto access = accessTo(who, id);
-  if (access == Access::NONE) { denied("not allowed to read another associate's credentials"); }
+  CV_REFUSE_IF(checkReach(who, id, "read"));
   auto txn = env_.read();
   kj::Vector<Credential> out;
   bool tooMany = false;
@@ -620,16 +649,16 @@ kj::Maybe<kj::Array<Credential>> Vault::tryGet(const Principal& who, int32_t ass
     }
     auto opened = openAt(*this, key, value, access == Access::FULL);
     if (opened.type != type) {
-      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+      damaged(kj::str("a credential record is filed under the wrong type"));
     }
     out.add(kj::mv(opened.credential));
     return true;
   });
-  if (tooMany) return nullptr;
+  if (tooMany) return kj::Maybe<kj::Array<Credential>>(nullptr);
   // Credentials exist only while their associate does (removeAssociate deletes them in the
   // same transaction), so only an empty answer needs the associate looked up.
-  if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);
-  return out.releaseAsArray();
+  if (out.empty() && readAssociate(txn, id) == nullptr) return noSuchAssociate(id);
+  return kj::Maybe<kj::Array<Credential>>(out.releaseAsArray());
 }
 
 uint32_t Vault::counter(const store::ReadTxn& txn, int32_t associateId) const {
@@ -647,18 +676,19 @@ void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value
   }
 }
 
-WriteOp<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringPtr type,
-                          Credential credential) const {
-  int32_t id = resolveTarget(who, associateId);
-  raiseIf(checkType(type));
-  raiseIf(checkCredential(credential));
-  if (accessTo(who, id) == Access::NONE) {
-    denied("not allowed to save another associate's credentials");
-  }
+CheckedWrite<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringPtr type,
+                               Credential credential) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  CV_REFUSE_IF(checkType(type));
+  CV_REFUSE_IF(checkCredential(credential));
+  CV_REFUSE_IF(checkReach(who, id, "save"));
   auto key = credentialKey(id, type, credential.publicValue);
-  return [this, id, key = kj::mv(key), type = kj::heapString(type),
-          credential = kj::mv(credential)](store::WriteTxn& txn) -> bool {
-    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  WriteOp<Result<bool>> op = [this, id, key = kj::mv(key), type = kj::heapString(type),
+                              credential =
+                                  kj::mv(credential)](store::WriteTxn& txn) -> Result<bool> {
+    if (readAssociate(txn, id) == nullptr) return noSuchAssociate(id);
     bool created = true;
     kj::Maybe<crypto::Secret> kept;
     KJ_IF_MAYBE(existing, txn.get(credentials_, key)) {
@@ -671,8 +701,8 @@ WriteOp<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringP
     if (created) {
       uint32_t n = counter(txn, id);
       if (n >= MAX_CREDENTIALS_PER_ASSOCIATE) {
-        fail(ErrorCode::LIMIT_EXCEEDED, "",
-             kj::str("associate ", id, " already has ", n, " credentials, the limit"));
+        return refuse(ErrorCode::LIMIT_EXCEEDED, "",
+                      kj::str("associate ", id, " already has ", n, " credentials, the limit"));
       }
       setCounter(txn, id, n + 1);
     }
@@ -680,16 +710,17 @@ WriteOp<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringP
     txn.put(credentials_, key, sealCredential(id, type, credential, kept));
     return created;
   };
+  return kj::mv(op);
 }
 
-WriteOp<bool> Vault::update(const Principal& who, int32_t associateId, kj::StringPtr type,
-                            kj::StringPtr publicValue, CredentialUpdate update) const {
-  int32_t id = resolveTarget(who, associateId);
-  raiseIf(checkType(type));
-  raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
-  if (accessTo(who, id) == Access::NONE) {
-    denied("not allowed to change another associate's credentials");
-  }
+CheckedWrite<bool> Vault::update(const Principal& who, int32_t associateId, kj::StringPtr type,
+                                 kj::StringPtr publicValue, CredentialUpdate update) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  CV_REFUSE_IF(checkType(type));
+  CV_REFUSE_IF(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
+  CV_REFUSE_IF(checkReach(who, id, "change"));
   // Each given field alone; the combination (validTo after validFrom) once merged below.
   {
     Credential probe;
@@ -698,33 +729,33 @@ WriteOp<bool> Vault::update(const Principal& who, int32_t associateId, kj::Strin
     KJ_IF_MAYBE(f, update.validFrom) { probe.validFrom = *f; }
     KJ_IF_MAYBE(t, update.validTo) { probe.validTo = *t; }
     if (update.validFrom != nullptr && update.validTo != nullptr) {
-      raiseIf(checkCredential(probe));
+      CV_REFUSE_IF(checkCredential(probe));
     } else {
       probe.validFrom = update.validFrom.orDefault(0);
       probe.validTo = 0;
-      raiseIf(checkCredential(probe));
+      CV_REFUSE_IF(checkCredential(probe));
       probe.validFrom = 0;
       probe.validTo = update.validTo.orDefault(0);
-      raiseIf(checkCredential(probe));
+      CV_REFUSE_IF(checkCredential(probe));
     }
     KJ_IF_MAYBE(sec, update.secretValue) {
       Credential secretOnly;
       secretOnly.secretValue = crypto::Secret::copyOf(sec->reveal());
-      raiseIf(checkCredential(secretOnly));
+      CV_REFUSE_IF(checkCredential(secretOnly));
     }
   }
   auto key = credentialKey(id, type, publicValue);
-  return [this, id, key = kj::mv(key), type = kj::heapString(type),
-          update = kj::mv(update)](store::WriteTxn& txn) -> bool {
-    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  WriteOp<Result<bool>> op = [this, id, key = kj::mv(key), type = kj::heapString(type),
+                              update = kj::mv(update)](store::WriteTxn& txn) -> Result<bool> {
+    if (readAssociate(txn, id) == nullptr) return noSuchAssociate(id);
     auto stored = txn.get(credentials_, key);
     if (stored == nullptr) {
-      fail(ErrorCode::NOT_FOUND, "publicValue",
-           kj::str("no credential of this type has this public value"));
+      return refuse(ErrorCode::NOT_FOUND, "publicValue",
+                    kj::str("no credential of this type has this public value"));
     }
     auto opened = openAt(*this, key, KJ_ASSERT_NONNULL(stored), true);
     if (opened.type != type) {
-      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+      damaged(kj::str("a credential record is filed under the wrong type"));
     }
     // The op may run again (map growth): read the captured update, never move out of it.
     auto& c = opened.credential;
@@ -734,88 +765,105 @@ WriteOp<bool> Vault::update(const Principal& who, int32_t associateId, kj::Strin
     KJ_IF_MAYBE(a, update.isActive) { c.isActive = *a; }
     KJ_IF_MAYBE(sec, update.secretValue) { c.secretValue = crypto::Secret::copyOf(sec->reveal()); }
     if (c.validFrom != 0 && c.validTo != 0 && c.validTo < c.validFrom) {
-      invalid("validTo", "validTo would be before validFrom");
+      return invalidArgument("validTo", "validTo would be before validFrom");
     }
     txn.put(credentials_, key, sealCredential(id, type, c));
     return true;
   };
+  return kj::mv(op);
 }
 
-kj::Array<ListedCredential> Vault::list(const Principal& who, int32_t associateId,
-                                        kj::StringPtr type) const {
-  int32_t id = resolveTarget(who, associateId);
-  if (type.size() > 0) raiseIf(checkType(type));
-  if (accessTo(who, id) == Access::NONE) {
-    denied("not allowed to read another associate's credentials");
-  }
+Result<kj::Array<ListedCredential>> Vault::list(const Principal& who, int32_t associateId,
+                                                kj::StringPtr type) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  if (type.size() > 0) CV_REFUSE_IF(checkType(type));
+  CV_REFUSE_IF(checkReach(who, id, "read"));
   auto txn = env_.read();
   kj::Vector<ListedCredential> out;
   auto prefix = type.size() > 0 ? typePrefix(id, type) : kj::heapArray<kj::byte>(be32(id));
   txn.scan(credentials_, prefix, [&](auto key, auto value) {
     auto opened = openAt(*this, key, value, false);
     if (type.size() > 0 && opened.type != type) {
-      fail(ErrorCode::INTEGRITY, "", kj::str("a credential record is filed under the wrong type"));
+      damaged(kj::str("a credential record is filed under the wrong type"));
     }
     out.add(ListedCredential{id, kj::mv(opened.type), kj::mv(opened.credential)});
     return true;
   });
-  if (out.empty() && readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  if (out.empty() && readAssociate(txn, id) == nullptr) return noSuchAssociate(id);
   return out.releaseAsArray();
 }
 
-void Vault::visitAll(const Principal& who, kj::StringPtr type,
-                     kj::FunctionParam<void(ListedCredential&&)> each) const {
-  (void)authorize(who, Operation::LIST_ALL, 0).orThrow();
-  if (type.size() > 0) raiseIf(checkType(type));
+kj::Maybe<Refusal> Vault::visitAll(const Principal& who, kj::StringPtr type,
+                                   kj::FunctionParam<void(ListedCredential&&)> each) const {
+  return visitAllWhile(who, type, [&](ListedCredential&& entry) {
+    each(kj::mv(entry));
+    return true;
+  });
+}
+
+kj::Maybe<Refusal> Vault::visitAllWhile(const Principal& who, kj::StringPtr type,
+                                        kj::FunctionParam<bool(ListedCredential&&)> each) const {
+  auto decision = authorize(who, Operation::LIST_ALL, 0);
+  if (!decision.ok()) return decision.takeRefusal();
+  if (type.size() > 0) CV_REFUSE_IF(checkType(type));
   auto txn = env_.read();
   txn.scan(credentials_, nullptr, [&](auto key, auto value) {
     KJ_REQUIRE(key.size() >= 4, "the credential table is damaged");
     auto opened = openAt(*this, key, value, false);
     if (type.size() > 0 && opened.type != type) return true;
-    each(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
-                          kj::mv(opened.credential)});
-    return true;
+    return each(ListedCredential{int32_t(store::getBe32(key.begin())), kj::mv(opened.type),
+                                 kj::mv(opened.credential)});
   });
+  return nullptr;
 }
 
-kj::Array<ListedCredential> Vault::listAll(const Principal& who, kj::StringPtr type) const {
+Result<kj::Array<ListedCredential>> Vault::listAll(const Principal& who, kj::StringPtr type) const {
   kj::Vector<ListedCredential> out;
   size_t bytes = 0;
-  visitAll(who, type, [&](ListedCredential&& entry) {
+  bool tooLong = false;
+  CV_REFUSE_IF(visitAllWhile(who, type, [&](ListedCredential&& entry) {
     auto& c = entry.credential;
     bytes += entry.type.size() + c.publicValue.size() + c.comment.size() + c.carried.bytes();
     if (out.size() >= MAX_LISTED_CREDENTIALS || bytes > MAX_LISTED_BYTES) {
-      fail(ErrorCode::LIMIT_EXCEEDED, "",
-           kj::str("the listing is longer than ", MAX_LISTED_CREDENTIALS, " entries or ",
-                   MAX_LISTED_BYTES >> 20, " MiB; name a type or an associate"));
+      tooLong = true;
+      return false;
     }
     out.add(kj::mv(entry));
-  });
+    return true;
+  }));
+  if (tooLong) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, "",
+                  kj::str("the listing is longer than ", MAX_LISTED_CREDENTIALS, " entries or ",
+                          MAX_LISTED_BYTES >> 20, " MiB; name a type or an associate"));
+  }
   return out.releaseAsArray();
 }
 
-WriteOp<bool> Vault::remove(const Principal& who, int32_t associateId, kj::StringPtr type,
-                            kj::StringPtr publicValue) const {
-  int32_t id = resolveTarget(who, associateId);
-  raiseIf(checkType(type));
-  raiseIf(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
-  if (accessTo(who, id) == Access::NONE) {
-    denied("not allowed to remove another associate's credentials");
-  }
+CheckedWrite<bool> Vault::remove(const Principal& who, int32_t associateId, kj::StringPtr type,
+                                 kj::StringPtr publicValue) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  CV_REFUSE_IF(checkType(type));
+  CV_REFUSE_IF(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
+  CV_REFUSE_IF(checkReach(who, id, "remove"));
   auto key = credentialKey(id, type, publicValue);
-  return [this, id, key = kj::mv(key)](store::WriteTxn& txn) -> bool {
-    if (readAssociate(txn, id) == nullptr) notFoundAssociate(id);
+  WriteOp<Result<bool>> op = [this, id, key = kj::mv(key)](store::WriteTxn& txn) -> Result<bool> {
+    if (readAssociate(txn, id) == nullptr) return noSuchAssociate(id);
     if (!txn.del(credentials_, key)) return false;
     uint32_t n = counter(txn, id);
     setCounter(txn, id, n > 0 ? n - 1 : 0);
     return true;
   };
+  return kj::mv(op);
 }
 
 // ---- keys and maintenance ----------------------------------------------------------------
 
-uint32_t Vault::rotateDataKey(const Principal& who) {
-  raiseIf(requireSystem(who, "rotating the data key"));
+Result<uint32_t> Vault::rotateDataKey(const Principal& who) {
+  CV_REFUSE_IF(requireSystem(who, "rotating the data key"));
   // No record may be sealed with a key that a failed commit would leave unstored: the new key
   // is made aside, stored, and only then loaded into the keyring, where it becomes current.
   // The keyring is never held while waiting for LMDB's writer lock: a write (the group
@@ -838,9 +886,11 @@ uint32_t Vault::rotateDataKey(const Principal& who) {
   return id;
 }
 
-void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
-  raiseIf(requireSystem(who, "changing the master key"));
-  if (newMasterKey.size() != crypto::KEY_BYTES) invalid("keyFile", "the new key is not 32 bytes");
+kj::Maybe<Refusal> Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
+  CV_REFUSE_IF(requireSystem(who, "changing the master key"));
+  if (newMasterKey.size() != crypto::KEY_BYTES) {
+    return invalidArgument("keyFile", "the new key is not 32 bytes");
+  }
   // The keyring is taken inside the write transaction, after LMDB's writer lock, the order
   // every write follows (see rotateDataKey): taken before, this waited for a write being
   // committed while that write waited for the keyring.
@@ -854,21 +904,22 @@ void Vault::changeMasterKey(const Principal& who, crypto::Secret newMasterKey) {
     for (auto id : ids) txn.put(keys_, be32(id), ring->wrapUnder(id, newMasterKey));
   });
   keyring_.lockExclusive()->replaceMasterKey(kj::mv(newMasterKey));
+  return nullptr;
 }
 
-void Vault::backup(const Principal& who, int fd) {
-  raiseIf(requireSystem(who, "taking a backup"));
+kj::Maybe<Refusal> Vault::backup(const Principal& who, int fd) {
+  CV_REFUSE_IF(requireSystem(who, "taking a backup"));
   KJ_IF_MAYBE(lmdb, env_.lmdb()) {
     lmdb->backup(fd);
-  } else {
-    raise(invalidArgument(
-        "", "a vault kept in ", env_.backendName(),
-        " is backed up with the database's own tools (pg_dump; docs/operations.md)"));
+    return nullptr;
   }
+  return invalidArgument(
+      "", "a vault kept in ", env_.backendName(),
+      " is backed up with the database's own tools (pg_dump; docs/operations.md)");
 }
 
-crypto::Secret Vault::masterKeyForVerify(const Principal& who) const {
-  raiseIf(requireSystem(who, "verifying the vault"));
+Result<crypto::Secret> Vault::masterKeyForVerify(const Principal& who) const {
+  CV_REFUSE_IF(requireSystem(who, "verifying the vault"));
   return crypto::Secret::copyOf(keyring_.lockShared()->masterKey().reveal());
 }
 

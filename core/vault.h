@@ -8,7 +8,7 @@
 // it must only read its captures.
 //
 // Security invariants: only ciphertext and keyed hashes reach the store; a SecretValue is
-// returned only to its owner or a system principal; VaultError messages never contain a
+// returned only to its owner or a system principal; refusal messages never contain a
 // secret, public value or comment.
 
 #pragma once
@@ -28,6 +28,12 @@ namespace credvault::core {
 
 template<typename T>
 using WriteOp = kj::Function<T(store::WriteTxn&)>;
+
+// A write whose arguments and permission were checked before it is queued: the refusal, or
+// the op to run, which may itself be refused inside its transaction (a returned refusal
+// aborts the op's nested transaction: nothing of the refused write is stored).
+template<typename T>
+using CheckedWrite = Result<WriteOp<Result<T>>>;
 
 struct VaultOptions {
   crypto::PasswordParams passwordParams = crypto::defaultPasswordParams();
@@ -95,53 +101,57 @@ class Vault {
   static constexpr uint32_t SCHEMA_VERSION = 3;
 
   // Walks every table and page of the database, opens every sealed record, and checks the
-  // counts, the name and uid indexes and the next id against the records. Throws a VaultError
-  // (INTEGRITY, naming the table) at the first problem. Works on a read-only environment.
-  // `progress` is called with each table's name before it is read (see daemon/verify.h).
+  // counts, the name and uid indexes and the next id against the records. Throws an integrity
+  // failure (core/error.h, naming the table) at the first problem. Works on a read-only
+  // environment. `progress` is called with each table's name before it is read (see
+  // daemon/verify.h).
   VerifyReport verify(kj::FunctionParam<void(kj::StringPtr table)> progress) const;
 
   // ---- UntrustedCredentials --------------------------------------------------------------
   // `associateId` 0 means the principal's own associate (SuperOffice's AssociateId 0), as in
   // every call below that takes one.
-  Credential createDefault(const Principal& who) const;
-  kj::Array<Credential> get(const Principal& who, int32_t associateId, kj::StringPtr type) const;
+  Result<Credential> createDefault(const Principal& who) const;
+  Result<kj::Array<Credential>> get(const Principal& who, int32_t associateId,
+                                    kj::StringPtr type) const;
   // The same, giving up (null) as soon as the list would hold more than `limit` entries: an
   // event loop answers short lists itself and moves long ones (up to 10,000 decryptions) to
   // a worker, so one user's long list cannot stall everyone else's calls.
-  kj::Maybe<kj::Array<Credential>> tryGet(const Principal& who, int32_t associateId,
-                                          kj::StringPtr type, size_t limit) const;
+  Result<kj::Maybe<kj::Array<Credential>>> tryGet(const Principal& who, int32_t associateId,
+                                                  kj::StringPtr type, size_t limit) const;
   // Returns true when the entry was created, false when replaced.
-  WriteOp<bool> save(const Principal& who, int32_t associateId, kj::StringPtr type,
-                     Credential credential) const;
+  CheckedWrite<bool> save(const Principal& who, int32_t associateId, kj::StringPtr type,
+                          Credential credential) const;
   // Changes the fields `update` names of the entry (type, publicValue) and keeps the rest,
   // inside the write transaction (no read-modify-write race). NOT_FOUND when there is none.
-  WriteOp<bool> update(const Principal& who, int32_t associateId, kj::StringPtr type,
-                       kj::StringPtr publicValue, CredentialUpdate update) const;
+  CheckedWrite<bool> update(const Principal& who, int32_t associateId, kj::StringPtr type,
+                            kj::StringPtr publicValue, CredentialUpdate update) const;
   // The entries of one associate (of every type when `type` is empty), never with secrets.
   // Allowed to whoever may Get that associate's list.
-  kj::Array<ListedCredential> list(const Principal& who, int32_t associateId,
-                                   kj::StringPtr type) const;
+  Result<kj::Array<ListedCredential>> list(const Principal& who, int32_t associateId,
+                                           kj::StringPtr type) const;
   // The same over every associate: system users and user administrators. LIMIT_EXCEEDED past
   // MAX_LISTED_CREDENTIALS entries or MAX_LISTED_BYTES of text.
-  kj::Array<ListedCredential> listAll(const Principal& who, kj::StringPtr type) const;
+  Result<kj::Array<ListedCredential>> listAll(const Principal& who, kj::StringPtr type) const;
   // Every entry of every associate (of `type` when not empty), one at a time and without
-  // secrets, for the daemon's own scans (expiry warnings): no cap, nothing kept.
-  void visitAll(const Principal& who, kj::StringPtr type,
-                kj::FunctionParam<void(ListedCredential&&)> each) const;
+  // secrets, for the daemon's own scans (expiry warnings): no cap, nothing kept. Refused (and
+  // nothing visited) like listAll.
+  [[nodiscard]] kj::Maybe<Refusal> visitAll(const Principal& who, kj::StringPtr type,
+                                            kj::FunctionParam<void(ListedCredential&&)> each) const;
   // Returns whether an entry was removed.
-  WriteOp<bool> remove(const Principal& who, int32_t associateId, kj::StringPtr type,
-                       kj::StringPtr publicValue) const;
+  CheckedWrite<bool> remove(const Principal& who, int32_t associateId, kj::StringPtr type,
+                            kj::StringPtr publicValue) const;
 
   // ---- Associates --------------------------------------------------------------------------
   kj::Maybe<Associate> findAssociate(int32_t id) const;
   kj::Maybe<Associate> findAssociateByName(kj::StringPtr name) const;
   kj::Maybe<Associate> findAssociateByUid(uint32_t uid) const;
-  kj::Array<Associate> listAssociates(const Principal& who) const;
-  WriteOp<Associate> addAssociate(const Principal& who, NewAssociate associate) const;
-  WriteOp<Associate> setAssociate(const Principal& who, int32_t id, AssociateUpdate update) const;
+  Result<kj::Array<Associate>> listAssociates(const Principal& who) const;
+  CheckedWrite<Associate> addAssociate(const Principal& who, NewAssociate associate) const;
+  CheckedWrite<Associate> setAssociate(const Principal& who, int32_t id,
+                                       AssociateUpdate update) const;
   // Removes the associate and all of its credentials (returns how many).
-  WriteOp<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
-  WriteOp<bool> setPassword(const Principal& who, int32_t id, crypto::Secret password) const;
+  CheckedWrite<uint32_t> removeAssociate(const Principal& who, int32_t id) const;
+  CheckedWrite<bool> setPassword(const Principal& who, int32_t id, crypto::Secret password) const;
 
   // Replaces the stored hash with one made under the current parameters, unless the
   // password changed meanwhile (epoch moved). Does not end tickets.
@@ -157,36 +167,48 @@ class Vault {
   // ---- Keys and maintenance ---------------------------------------------------------------
   // Adds a data key; new records are sealed with it. Old records stay readable.
   // Runs synchronously (it must be durable before any record uses the new key).
-  uint32_t rotateDataKey(const Principal& who);
+  Result<uint32_t> rotateDataKey(const Principal& who);
   // Writes a consistent, compacted snapshot of the whole database (ciphertext and keyed
   // hashes, as on disk) to `fd`, which the caller opened and owns. The vault never opens a
   // path for a backup: where a copy goes is the caller's business (the daemon streams it to
   // the client, who writes it as itself).
-  void backup(const Principal& who, int fd);
+  [[nodiscard]] kj::Maybe<Refusal> backup(const Principal& who, int fd);
   // Re-wraps every stored key under `newMasterKey` in one durable transaction, then uses it.
   // On failure nothing changes (the old master key still opens everything).
-  void changeMasterKey(const Principal& who, crypto::Secret newMasterKey);
+  [[nodiscard]] kj::Maybe<Refusal> changeMasterKey(const Principal& who,
+                                                   crypto::Secret newMasterKey);
   VaultCounts counts() const;
   // A copy of the current master key, for a verification child that opens its own read-only
   // view of this vault (daemon/verify.h). System users only; the copy wipes on free.
-  crypto::Secret masterKeyForVerify(const Principal& who) const;
+  Result<crypto::Secret> masterKeyForVerify(const Principal& who) const;
 
   // Runs a write op in its own durable transaction (tools, tests, the in-process bench).
   template<typename T>
   T runNow(WriteOp<T>&& op) {
     return env_.write([&](store::WriteTxn& txn) { return op(txn); });
   }
-  // The same for a write that may be refused: a refusal aborts the transaction, so nothing
-  // of the refused write is stored.
+  // The same for a write that may be refused: it runs in a nested transaction that a returned
+  // refusal aborts, so nothing of the refused write is stored (as in the group commit).
   template<typename T>
   Result<T> runNow(WriteOp<Result<T>>&& op) {
-    try {
-      return env_.write([&](store::WriteTxn& txn) -> Result<T> {
-        auto r = op(txn);
-        if (!r.ok()) raise(r.takeRefusal());  // unwinds out of write(), which aborts
-        return r;
-      });
-    } catch (const VaultError& e) { return e.refusal(); }
+    return env_.write([&](store::WriteTxn& txn) -> Result<T> {
+      kj::Maybe<Result<T>> out;
+      KJ_IF_MAYBE(e, txn.nestedKeepIf([&](store::WriteTxn& inner) {
+                    auto r = op(inner);
+                    bool keep = r.ok();
+                    out = kj::mv(r);
+                    return keep;
+                  })) {
+        kj::throwFatalException(kj::mv(*e));
+      }
+      return KJ_ASSERT_NONNULL(kj::mv(out));
+    });
+  }
+  // And for a checked write: its refusal before the write, or what running it gave.
+  template<typename T>
+  Result<T> runNow(CheckedWrite<T>&& write) {
+    if (!write.ok()) return write.takeRefusal();
+    return runNow(kj::mv(write).value());
   }
 
   store::Store& environment() { return env_; }
@@ -221,11 +243,14 @@ class Vault {
                                kj::ArrayPtr<const kj::byte> value) const;
   [[noreturn]] void indexMismatch(kj::StringPtr table) const;
   int64_t nowUnix() const;
-  int32_t resolveTarget(const Principal& who, int32_t associateId) const;
+  Result<int32_t> resolveTarget(const Principal& who, int32_t associateId) const;
+  // visitAll, stopping when `each` returns false.
+  kj::Maybe<Refusal> visitAllWhile(const Principal& who, kj::StringPtr type,
+                                   kj::FunctionParam<bool(ListedCredential&&)> each) const;
   // Reseals every credential record of an older layout in the current one (schema 3).
   void upgradeCredentialRecords(store::WriteTxn& txn) const;
   kj::Maybe<Associate> readAssociate(const store::ReadTxn& txn, int32_t id) const;
-  Associate requireAssociate(const store::ReadTxn& txn, int32_t id) const;
+  Result<Associate> requireAssociate(const store::ReadTxn& txn, int32_t id) const;
   void writeAssociate(store::WriteTxn& txn, const Associate& a) const;
   kj::Array<kj::byte> credentialKey(int32_t associateId, kj::StringPtr type,
                                     kj::StringPtr publicValue) const;

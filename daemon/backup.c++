@@ -36,17 +36,19 @@ kj::AutoCloseFd openSpool(kj::StringPtr dir) {
 }
 
 // Runs on a pool thread: the copy takes as long as the disk needs, never the event loop.
-Spool writeSpool(kj::StringPtr dir, uint64_t sizeBound, kj::Function<void(int)>& write) {
+core::Result<Spool> writeSpool(kj::StringPtr dir, uint64_t sizeBound,
+                               kj::Function<kj::Maybe<core::Refusal>(int)>& write) {
   auto fd = openSpool(dir);
   struct statvfs fs;
   KJ_SYSCALL(::fstatvfs(fd, &fs), "statvfs(state directory)", dir);
   uint64_t available = uint64_t(fs.f_bavail) * fs.f_frsize;
   if (available / 2 < sizeBound) {
-    core::fail(core::ErrorCode::UNAVAILABLE, "",
-               kj::str("not enough free space in the state directory to take a backup (", available,
-                       " bytes free; it needs twice the database's ", sizeBound, " bytes)"));
+    return core::refuse(
+        core::ErrorCode::UNAVAILABLE, "",
+        kj::str("not enough free space in the state directory to take a backup (", available,
+                " bytes free; it needs twice the database's ", sizeBound, " bytes)"));
   }
-  write(fd);
+  CV_REFUSE_IF(write(fd));
   struct stat st;
   KJ_SYSCALL(::fstat(fd, &st), "fstat(backup spool)");
   return Spool{kj::mv(fd), uint64_t(st.st_size)};
@@ -103,7 +105,7 @@ class Stream {
               if (sinkFailed_) {
                 // The client's text is not ours to log or echo; say only where it stopped.
                 bool gone = e.getType() == kj::Exception::Type::DISCONNECTED;
-                out.error = core::VaultError(
+                out.error = core::refuse(
                     gone ? core::ErrorCode::UNAVAILABLE : core::ErrorCode::INVALID_ARGUMENT, "sink",
                     kj::str(gone ? "the client went away" : "the sink failed", " after ", sent_,
                             " of ", spool_.size, " bytes; the backup is incomplete"));
@@ -153,7 +155,7 @@ kj::Promise<Outcome<uint64_t>> streamBackup(BlockingPool& pool, BackupSource sou
                 Outcome<Spool> spooled) mutable -> kj::Promise<Outcome<uint64_t>> {
         Outcome<uint64_t> out;
         KJ_IF_MAYBE(e, spooled.error) {
-          out.error = *e;
+          out.error = kj::mv(*e);
           return kj::mv(out);
         }
         KJ_IF_MAYBE(f, spooled.failure) {

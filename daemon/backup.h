@@ -38,12 +38,13 @@ struct BackupSource {
   // `unavailable` unless the spool's file system has twice that free, so the copy never
   // takes the space the live database needs to grow.
   uint64_t sizeBound;
-  // Writes the snapshot to the descriptor (core::Vault::backup); runs on a pool thread.
-  kj::Function<void(int fd)> write;
+  // Writes the snapshot to the descriptor (core::Vault::backup), or refuses to; runs on a
+  // pool thread.
+  kj::Function<kj::Maybe<core::Refusal>(int fd)> write;
 };
 
 // Writes the snapshot, streams it into `sink`, calls sink.done(), and resolves to the
-// number of bytes sent. The outcome's error is a VaultError for an expected refusal
+// number of bytes sent. The outcome's error is the refusal, when one is expected
 // (`unavailable` for lack of space, or on field "sink" when the client's connection broke
 // mid-stream; `invalidArgument` on field "sink" when the sink refused a call); its failure
 // is anything unexpected (to be logged, answered as `internal`).

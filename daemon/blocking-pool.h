@@ -4,7 +4,7 @@
 // event-loop thread it would stall every connection. Jobs queue here and run on
 // `threads` workers (so at most that many hashes, and that much memory, at once); the
 // promise resolves on the submitting thread's event loop. A job returns its value or a
-// core::Result<T>; a returned refusal (or a VaultError it throws) is carried back typed, like
+// core::Result<T>; a returned refusal is carried back typed (anything thrown as a failure), like
 // GroupCommitter's outcomes.
 //
 // Fair share: every job names its lane — the peer uid, and for a front end that speaks for
@@ -39,14 +39,12 @@ template<typename T>
 Outcome<T> runToOutcome(kj::Function<core::Result<T>()>& job) {
   Outcome<T> outcome;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  auto result = job();
-                  if (result.ok()) {
-                    outcome.value = kj::mv(result).value();
-                  } else {
-                    outcome.error = core::VaultError(result.takeRefusal());
-                  }
-                } catch (const core::VaultError& e) { outcome.error = e; }
+                auto result = job();
+                if (result.ok()) {
+                  outcome.value = kj::mv(result).value();
+                } else {
+                  outcome.error = result.takeRefusal();
+                }
               })) {
     outcome.failure = kj::mv(*e);
   }
@@ -106,9 +104,10 @@ kj::Promise<Outcome<T>> BlockingPool::run(kj::Function<core::Result<T>()> job, c
       lane);
   if (!queued) {
     Outcome<T> refused;
-    refused.error =
-        core::VaultError(core::ErrorCode::THROTTLED, "",
-                         kj::str("too many requests of this kind are waiting; retry in 1 s"), 1);
+    auto r = core::refuse(core::ErrorCode::THROTTLED, "",
+                          kj::str("too many requests of this kind are waiting; retry in 1 s"));
+    r.retryAfterSeconds = 1;
+    refused.error = kj::mv(r);
     return kj::mv(refused);
   }
   return kj::mv(paf.promise);

@@ -17,13 +17,13 @@
 
 namespace credvault::daemon {
 
-// The result of a queued write (or of a job on a BlockingPool): a value, or the refusal (an
-// op's returned core::Refusal or a thrown VaultError, kept as a VaultError), or an
-// unexpected failure (logged by the caller, reported as an internal error).
+// The result of a queued write (or of a job on a BlockingPool): a value, or the refusal the
+// op returned, or a failure: anything it threw (a storage failure, damaged data, a bug; the
+// caller answers it as setInternal does).
 template<typename T>
 struct Outcome {
   kj::Maybe<T> value;
-  kj::Maybe<core::VaultError> error;
+  kj::Maybe<core::Refusal> error;
   kj::Maybe<kj::Exception> failure;
 };
 
@@ -40,10 +40,21 @@ class GroupCommitter {
   KJ_DISALLOW_COPY(GroupCommitter);
 
   // An op may return a plain value or a core::Result<T>: a returned refusal undoes that op's
-  // changes (its nested transaction is aborted) and leaves the rest of the batch alone, as a
-  // thrown VaultError does.
+  // changes (its nested transaction is aborted) and leaves the rest of the batch alone, as an
+  // op that throws does.
   template<typename T>
   kj::Promise<Outcome<typename core::IsResult<T>::Value>> submit(core::WriteOp<T> op);
+  // A checked write (core::CheckedWrite): refused before it was queued, its refusal is the
+  // outcome at once; else its op is queued as above.
+  template<typename T>
+  kj::Promise<Outcome<T>> submit(core::CheckedWrite<T> write) {
+    if (!write.ok()) {
+      Outcome<T> refused;
+      refused.error = write.takeRefusal();
+      return kj::mv(refused);
+    }
+    return submit(kj::mv(write).value());
+  }
 
   CommitStats stats() const { return *stats_.lockShared(); }
   // Writes queued for the next commit.
@@ -67,23 +78,15 @@ class GroupCommitter {
     void run(store::WriteTxn& txn) override {
       outcome_ = Outcome<T>();
       auto failure = txn.nestedKeepIf([&](store::WriteTxn& inner) {
-        try {
-          auto result = op_(inner);
-          if (result.ok()) {
-            outcome_.value = kj::mv(result).value();
-            return true;
-          }
-          outcome_.error = core::VaultError(result.takeRefusal());
-          return false;  // undo this op's changes
-        } catch (const core::VaultError& e) {
-          // A refusal core still throws (Vault's methods; docs/design.md "Errors").
-          outcome_.error = e;
-          throw;  // undo this op's changes
+        auto result = op_(inner);
+        if (result.ok()) {
+          outcome_.value = kj::mv(result).value();
+          return true;
         }
+        outcome_.error = result.takeRefusal();
+        return false;  // undo this op's changes
       });
-      KJ_IF_MAYBE(f, failure) {
-        if (outcome_.error == nullptr) outcome_.failure = kj::mv(*f);
-      }
+      KJ_IF_MAYBE(f, failure) { outcome_.failure = kj::mv(*f); }
     }
     void complete() override { fulfiller_->fulfill(kj::mv(outcome_)); }
     void failAll(const kj::Exception& e) override {

@@ -20,13 +20,6 @@ void setError(rpc::Error::Builder out, const core::Refusal& r) {
   out.setRetryAfterSeconds(r.retryAfterSeconds);
 }
 
-void setError(rpc::Error::Builder out, const core::VaultError& e) {
-  out.setCode(toWire(e.code()));
-  out.setField(e.field());
-  out.setMessage(e.message());
-  out.setRetryAfterSeconds(e.retryAfterSeconds());
-}
-
 namespace {
 
 using DispatchCallResult = capnp::Capability::Server::DispatchCallResult;
@@ -34,14 +27,13 @@ using AnyContext = capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>;
 
 // The LMDB environment behind `vault`, for the operations only a local file offers; a vault in
 // another backend is refused with where to look instead.
-store::Environment& lmdbFor(core::Vault& vault, kj::StringPtr operation) {
+core::Result<store::Environment&> lmdbFor(core::Vault& vault, kj::StringPtr operation) {
   auto& store = vault.environment();
   KJ_IF_MAYBE(env, store.lmdb()) { return *env; }
-  core::fail(core::ErrorCode::INVALID_ARGUMENT, "",
-             kj::str("credvaultctl ", operation, " works on an LMDB vault; a vault kept in ",
-                     store.backendName(),
-                     " is backed up and checked with the database's own tools "
-                     "(docs/operations.md)"));
+  return core::invalidArgument("", "credvaultctl ", operation,
+                               " works on an LMDB vault; a vault kept in ", store.backendName(),
+                               " is backed up and checked with the database's own tools "
+                               "(docs/operations.md)");
 }
 
 kj::StringPtr methodName(core::AuthMethod m) {
@@ -214,42 +206,47 @@ bool isSet(Struct s, const kj::Maybe<capnp::StructSchema::Field>& field) {
 }
 
 // Text a front end passes about its client: printable ASCII, bounded.
-kj::String frontEndText(capnp::DynamicStruct::Reader params,
-                        const kj::Maybe<capnp::StructSchema::Field>& field, kj::StringPtr name) {
+core::Result<kj::String> frontEndText(capnp::DynamicStruct::Reader params,
+                                      const kj::Maybe<capnp::StructSchema::Field>& field,
+                                      kj::StringPtr name) {
   KJ_IF_MAYBE(f, field) {
-    if (!params.has(*f)) return nullptr;
+    if (!params.has(*f)) return kj::String();
     auto text = params.get(*f).as<capnp::Text>();
-    if (text.size() > 64) core::invalid(name, name, " is longer than 64 bytes");
+    if (text.size() > 64) return core::invalidArgument(name, name, " is longer than 64 bytes");
     for (char c : text) {
-      if (c < 0x21 || c > 0x7e) core::invalid(name, name, " must be printable ASCII");
+      if (c < 0x21 || c > 0x7e)
+        return core::invalidArgument(name, name, " must be printable ASCII");
     }
     return kj::heapString(text);
   }
-  return nullptr;
+  return kj::String();
 }
 
 // Oversized requests are refused per call, so the connection stays usable. (The transport
 // closes a connection only past TRANSPORT_LIMIT, see listener.h.)
-void checkSize(capnp::AnyPointer::Reader params) {
+kj::Maybe<core::Refusal> checkSize(capnp::AnyPointer::Reader params) {
   // Measuring walks the whole request, so it meets a nesting or traversal limit first.
   uint64_t words = 0;
   if (kj::runCatchingExceptions([&]() { words = params.targetSize().wordCount; }) != nullptr) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
-                       " levels or too large to read"));
+    return core::refuse(core::ErrorCode::LIMIT_EXCEEDED, "message",
+                        kj::str("the request is nested deeper than ", core::MAX_MESSAGE_NESTING,
+                                " levels or too large to read"));
   }
   if (words * 8 > core::MAX_MESSAGE_BYTES) {
-    core::fail(core::ErrorCode::LIMIT_EXCEEDED, "message",
-               kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
+    return core::refuse(core::ErrorCode::LIMIT_EXCEEDED, "message",
+                        kj::str("the request is larger than ", core::MAX_MESSAGE_BYTES, " bytes"));
   }
+  return nullptr;
 }
 
 constexpr uint32_t STORAGE_RETRY_AFTER_SECONDS = 5;
 
 // Logs an unexpected failure (its text is ours and holds no secrets) and answers the
-// client only `internal`. A storage failure (no space, I/O error) is the operator's to fix,
-// not a bug: it is answered `unavailable` naming the store (field "storage") with what went
-// wrong, and logged by StoreHealth (rate-limited), not once per call.
+// client only `internal`. Damaged data (core::isIntegrityFailure) is answered `integrity`
+// with core's message, as a refusal is (the call's audit record and log line say so). A storage
+// failure (no space, I/O error) is the operator's to fix, not a bug: it is answered `unavailable`
+// naming the store (field "storage") with what went wrong, and logged by StoreHealth
+// (rate-limited), not once per call.
 void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception& e) {
   if (store::isStorageFailure(e)) {
     logf(Level::DEBUG, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
@@ -260,6 +257,12 @@ void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception&
     out.setMessage(kj::str("the vault cannot store data now: ",
                            d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1)));
     out.setRetryAfterSeconds(STORAGE_RETRY_AFTER_SECONDS);
+    return;
+  }
+  if (core::isIntegrityFailure(e)) {
+    // Damaged data (core/error.h): `integrity` with core's message, which names no value.
+    out.setCode(rpc::ErrorCode::INTEGRITY);
+    out.setMessage(core::integrityMessage(e));
     return;
   }
   logf(Level::ERROR, kj::str(op, " failed: ", e.getDescription()), LogField{"OP", kj::str(op)},
@@ -304,10 +307,10 @@ struct Known {
   int64_t expiresUnix = 0;
 };
 
-// The principal `known` brings for `standing`, stored as the standing's cache; throws the
-// refusal (NOT_AUTHENTICATED, throttled) or the failure (storage) the worker met.
-const core::Principal& adopt(core::Standing& standing, Outcome<Known>& known) {
-  KJ_IF_MAYBE(e, known.error) { throw core::VaultError(*e); }
+// The principal `known` brings for `standing`, stored as the standing's cache; or the refusal
+// (NOT_AUTHENTICATED, throttled) the worker met. Rethrows its failure (storage).
+core::Result<const core::Principal&> adopt(core::Standing& standing, Outcome<Known>& known) {
+  KJ_IF_MAYBE(e, known.error) { return e->clone(); }
   KJ_IF_MAYBE(f, known.failure) { kj::throwFatalException(kj::mv(*f)); }
   auto& k = KJ_ASSERT_NONNULL(known.value);
   KJ_IF_MAYBE(p, k.fresh) {
@@ -396,14 +399,24 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   auto& load = *side.caller.load;
   size_t longBefore = load.longCalls;
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
-                try {
+                {
                   auto params = context.getParams();
-                  checkSize(params);
+                  KJ_IF_MAYBE(tooBig, checkSize(params)) {
+                    refused = kj::mv(*tooBig);
+                    return;
+                  }
                   auto fields = params.template getAs<capnp::DynamicStruct>(shape.params);
                   auto& r = pending->record;
-                  pending->clientAddress =
-                      frontEndText(fields, shape.clientAddress, "clientAddress");
-                  pending->requestId = frontEndText(fields, shape.requestId, "requestId");
+                  auto clientAddress = frontEndText(fields, shape.clientAddress, "clientAddress");
+                  auto requestId = frontEndText(fields, shape.requestId, "requestId");
+                  for (auto* text : {&clientAddress, &requestId}) {
+                    if (!text->ok()) {
+                      refused = text->takeRefusal();
+                      return;
+                    }
+                  }
+                  pending->clientAddress = kj::mv(clientAddress).value();
+                  pending->requestId = kj::mv(requestId).value();
                   if (!service.identity().isGatewayUid(side.caller.peer.uid)) {
                     // Only a front end's word about its client is recorded.
                     pending->clientAddress = nullptr;
@@ -436,23 +449,29 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
 
                   if (service.stopping) {
-                    core::fail(core::ErrorCode::UNAVAILABLE, "",
-                               kj::str("credvaultd is stopping; retry when it is back"));
+                    refused =
+                        core::refuse(core::ErrorCode::UNAVAILABLE, "",
+                                     kj::str("credvaultd is stopping; retry when it is back"));
+                    return;
                   }
                   if (!service.audit().accepting()) {
-                    core::fail(core::ErrorCode::UNAVAILABLE, "",
-                               kj::str("the audit trail cannot be written; the daemon refuses "
-                                       "calls until it can (see its log)"));
+                    refused = core::refuse(
+                        core::ErrorCode::UNAVAILABLE, "",
+                        kj::str("the audit trail cannot be written; the daemon refuses "
+                                "calls until it can (see its log)"));
+                    return;
                   }
 
                   KJ_IF_MAYBE(standing, side.standing) {
-                    const core::Principal* found;
-                    KJ_IF_MAYBE(k, known) {
-                      found = &adopt(*standing, *k);
-                    } else {
-                      found = &service.identity().current(*standing);
+                    auto now = [&]() -> core::Result<const core::Principal&> {
+                      KJ_IF_MAYBE(k, known) { return adopt(*standing, *k); }
+                      return service.identity().current(*standing);
+                    }();
+                    if (!now.ok()) {
+                      refused = now.takeRefusal();
+                      return;
                     }
-                    const core::Principal& who = *found;
+                    const core::Principal& who = now.value();
                     r.authMethod = methodName(who.method);
                     r.associateId = who.associateId;
                     int32_t target = 0;
@@ -489,7 +508,10 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     // The bootstrap: the peer's own identity decides (status, metrics).
                     core::Principal who;
                     KJ_IF_MAYBE(k, known) {
-                      KJ_IF_MAYBE(e, k->error) { throw core::VaultError(*e); }
+                      KJ_IF_MAYBE(e, k->error) {
+                        refused = e->clone();
+                        return;
+                      }
                       KJ_IF_MAYBE(f, k->failure) { kj::throwFatalException(kj::mv(*f)); }
                       who = kj::mv(KJ_ASSERT_NONNULL(KJ_ASSERT_NONNULL(k->value).fresh));
                     } else {
@@ -505,7 +527,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
                   KJ_DEFER(side.current = nullptr);
                   dispatched = dispatch();
-                } catch (const core::VaultError& e) { refused = e.refusal(); }
+                }
               })) {
     load.longCalls = longBefore;
     setInternal(context.getResults()
@@ -602,7 +624,9 @@ DispatchCallResult gate(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
       Known k;
       // Read before the store is (as Identity::current does).
       k.generation = store.generation();
-      k.fresh = identity.resolve(grant, k.expiresUnix);
+      auto resolved = identity.resolve(grant, k.expiresUnix);
+      if (!resolved.ok()) return core::Result<Known>(resolved.takeRefusal());
+      k.fresh = kj::mv(resolved).value();
       return core::Result<Known>(kj::mv(k));
     };
   } else if (!core::openToAnyone(rule.policy)) {
@@ -648,6 +672,13 @@ kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context,
   });
 }
 
+// Answers a call with a refusal (the choke point records it like any answer).
+template<typename Context>
+kj::Promise<void> refuseCall(Context& context, const core::Refusal& refusal) {
+  setError(context.getResults().initError(), refusal);
+  return kj::READY_NOW;
+}
+
 // ---- Admin -------------------------------------------------------------------------------
 
 // What Session and Admin capabilities share: the grant they act under (re-checked on every
@@ -675,9 +706,16 @@ class GrantHolder {
   struct LateCheck {
     const core::Identity& identity;
     core::Grant grant;
-    core::Principal operator()() const {
+    core::Result<core::Principal> operator()() const {
       int64_t expiresUnix;
       return identity.resolve(grant, expiresUnix);
+    }
+    // What `body` answers as that principal, or the refusal of the grant.
+    template<typename Body>
+    auto run(Body&& body) const -> decltype(body(kj::instance<const core::Principal&>())) {
+      auto who = (*this)();
+      if (!who.ok()) return who.takeRefusal();
+      return body(who.value());
     }
   };
   LateCheck lateCheck() { return {service_.identity(), core::cloneGrant(standing_.grant)}; }
@@ -688,7 +726,13 @@ class GrantHolder {
   struct AtTurn {
     const core::Identity& identity;
     core::Standing standing;  // a copy of the capability's, as the choke point left it
-    const core::Principal& operator()() { return identity.current(standing); }
+    // What `body` answers as that principal, or the refusal of the grant.
+    template<typename Body>
+    auto run(Body&& body) -> decltype(body(kj::instance<const core::Principal&>())) {
+      auto who = identity.current(standing);
+      if (!who.ok()) return who.takeRefusal();
+      return body(who.value());
+    }
   };
   AtTurn atTurn() {
     core::Standing copy(core::cloneGrant(standing_.grant));
@@ -706,8 +750,16 @@ class GrantHolder {
 
   // A write authorized now and again inside the transaction that commits it.
   template<typename T>
-  core::WriteOp<T> recheckedAs(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  core::WriteOp<core::Result<T>> recheckedAs(core::Operation op, int32_t target,
+                                             core::WriteOp<core::Result<T>> inner) {
     return service_.identity().recheck(standing_.grant, op, target, kj::mv(inner));
+  }
+  // The same for a checked write; one refused before it is queued stays refused.
+  template<typename T>
+  core::CheckedWrite<T> recheckedAs(core::Operation op, int32_t target,
+                                    core::CheckedWrite<T> inner) {
+    if (!inner.ok()) return inner;
+    return recheckedAs(op, target, kj::mv(inner).value());
   }
 };
 
@@ -733,10 +785,13 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     na.userAdmin = p.getUserAdmin();
     int64_t uid = p.getUnixUid();
     if (uid >= 0) {
-      if (uid > UINT32_MAX - 1) core::invalid("unixUid", "unixUid is out of range");
+      if (uid > UINT32_MAX - 1) {
+        return refuseCall(context, core::invalidArgument("unixUid", "unixUid is out of range"));
+      }
       na.unixUid = static_cast<uint32_t>(uid);
     } else if (uid != -1) {
-      core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+      return refuseCall(context,
+                        core::invalidArgument("unixUid", "unixUid must be -1 (none) or a uid"));
     }
     if (p.hasPassword()) na.password = crypto::Secret::copyOf(p.getPassword().asBytes());
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, 0,
@@ -749,7 +804,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> listAssociates(ListAssociatesContext context) override {
     auto& vault = service_.vault();
     return finishQueued(read<kj::Array<core::Associate>>([&vault, who = atTurn()]() mutable {
-                          return vault.listAssociates(who());
+                          return who.run([&](auto& p) { return vault.listAssociates(p); });
                         }),
                         context, [](auto results, kj::Array<core::Associate> list) {
                           auto out = results.initAssociates(list.size());
@@ -785,7 +840,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       } else if (uid >= 0 && uid < UINT32_MAX) {
         update.unixUid = kj::Maybe<uint32_t>(static_cast<uint32_t>(uid));
       } else {
-        core::invalid("unixUid", "unixUid must be -1 (none) or a uid");
+        return refuseCall(context,
+                          core::invalidArgument("unixUid", "unixUid must be -1 (none) or a uid"));
       }
     }
     auto op = rechecked(core::Operation::CHANGE_ASSOCIATES, p.getAssociateId(),
@@ -817,21 +873,26 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
                         [&auth](auto, bool) { auth.flushCache(); });
   }
 
-  kj::Promise<void> backup(BackupContext) override {
+  kj::Promise<void> backup(BackupContext context) override {
     // Withdrawn: the daemon never creates a file where a client names (a file-creation
     // primitive and an existence oracle when it runs as root). The path is not looked at.
-    core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-               kj::str("Admin.backup is withdrawn: the daemon no longer writes backup files; "
-                       "use Admin.backupTo (credvaultctl backup FILE writes FILE as you)"));
+    return refuseCall(context,
+                      core::refuse(core::ErrorCode::PERMISSION_DENIED, "",
+                                   kj::str("Admin.backup is withdrawn: the daemon no longer writes "
+                                           "backup files; use Admin.backupTo (credvaultctl backup "
+                                           "FILE writes FILE as you)")));
   }
 
   kj::Promise<void> backupTo(BackupToContext context) override {
     auto& vault = service_.vault();
     BackupSource source;
-    auto& env = lmdbFor(vault, "backup");
-    source.spoolDirectory = env.directory();
-    source.sizeBound = env.stats().usedBytes;
-    source.write = [&vault, who = lateCheck()](int fd) { vault.backup(who(), fd); };
+    auto env = lmdbFor(vault, "backup");
+    if (!env.ok()) return refuseCall(context, env.takeRefusal());
+    source.spoolDirectory = env.value().directory();
+    source.sizeBound = env.value().stats().usedBytes;
+    source.write = [&vault, who = lateCheck()](int fd) {
+      return who.run([&](const core::Principal& p) { return vault.backup(p, fd); });
+    };
     // Its own one-thread pool: a backup never holds up a password verification, and two
     // backups take turns.
     return finishQueued(
@@ -847,7 +908,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> verify(VerifyContext context) override {
     auto& vault = service_.vault();
     // The key is copied here (under the keyring's lock, on this thread), never in the child.
-    auto key = vault.masterKeyForVerify(who());
+    auto copied = vault.masterKeyForVerify(who());
+    if (!copied.ok()) return refuseCall(context, copied.takeRefusal());
+    auto key = kj::mv(copied).value();
     kj::Function<VerifyResult()> walk;
     KJ_IF_MAYBE(env, vault.environment().lmdb()) {
       walk = [dir = kj::heapString(env->directory()), key = kj::mv(key)]() {
@@ -858,9 +921,12 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       walk = [&vault]() { return verifyInProcess(vault); };
     }
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
-    auto job = [walk = kj::mv(walk), who = lateCheck()]() mutable {
-      core::raiseIf(core::requireSystem(who(), "verifying the vault"));  // still, at its turn
-      return walk();
+    auto job = [walk = kj::mv(walk), who = lateCheck()]() mutable -> core::Result<VerifyResult> {
+      // Still allowed, at its turn.
+      return who.run([&](const core::Principal& p) -> core::Result<VerifyResult> {
+        CV_REFUSE_IF(core::requireSystem(p, "verifying the vault"));
+        return walk();
+      });
     };
     return finishQueued(service_.maintenance().run<VerifyResult>(kj::mv(job)), context,
                         [](auto results, VerifyResult r) {
@@ -875,9 +941,9 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
                             // Damage is `integrity`; anything else (the key no longer opens the
                             // file) is not a verdict on the data.
                             setError(results.initError(),
-                                     core::VaultError(r.damaged ? core::ErrorCode::INTEGRITY
-                                                                : core::ErrorCode::INTERNAL,
-                                                      "", kj::mv(r.message)));
+                                     core::refuse(r.damaged ? core::ErrorCode::INTEGRITY
+                                                            : core::ErrorCode::INTERNAL,
+                                                  "", kj::mv(r.message)));
                           }
                         });
   }
@@ -897,7 +963,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> listApplications(ListApplicationsContext context) override {
     auto& auth = service_.auth();
     return finishQueued(read<kj::Array<core::ApplicationInfo>>([&auth, who = atTurn()]() mutable {
-                          return auth.listApplications(who());
+                          return who.run([&](auto& p) { return auth.listApplications(p); });
                         }),
                         context, [](auto results, kj::Array<core::ApplicationInfo> list) {
                           auto out = results.initApplications(list.size());
@@ -918,22 +984,27 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
   kj::Promise<void> changeMasterKey(ChangeMasterKeyContext context) override {
     auto path = context.getParams().getKeyFile();
     if (path.size() == 0 || path[0] != '/') {
-      core::invalid("keyFile", "the key file path must be absolute");
+      return refuseCall(context,
+                        core::invalidArgument("keyFile", "the key file path must be absolute"));
     }
     crypto::MasterKeyOptions options;
     options.keyFile = path;
     auto loaded = crypto::loadMasterKey(options);
     auto fingerprint = crypto::Keyring::fingerprint(loaded.key);
     if (!service_.offload()) {
-      service_.vault().changeMasterKey(who(), kj::mv(loaded.key));
+      KJ_IF_MAYBE(r, service_.vault().changeMasterKey(who(), kj::mv(loaded.key))) {
+        return refuseCall(context, *r);
+      }
       context.getResults().setFingerprint(fingerprint);
       return kj::READY_NOW;
     }
     // A write transaction that may wait on the database: on the maintenance worker.
     auto& vault = service_.vault();
     auto job = [&vault, key = kj::mv(loaded.key), who = lateCheck()]() mutable {
-      vault.changeMasterKey(who(), kj::mv(key));
-      return core::Result<bool>(true);
+      return who.run([&](const core::Principal& p) -> core::Result<bool> {
+        CV_REFUSE_IF(vault.changeMasterKey(p, kj::mv(key)));
+        return true;
+      });
     };
     return finishQueued(service_.maintenance().run<bool>(kj::mv(job)), context,
                         [fingerprint = kj::mv(fingerprint)](auto results, bool) {
@@ -943,11 +1014,15 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
 
   kj::Promise<void> rotateDataKey(RotateDataKeyContext context) override {
     if (!service_.offload()) {
-      context.getResults().setKeyId(service_.vault().rotateDataKey(who()));
+      auto rotated = service_.vault().rotateDataKey(who());
+      if (!rotated.ok()) return refuseCall(context, rotated.takeRefusal());
+      context.getResults().setKeyId(rotated.value());
       return kj::READY_NOW;
     }
     auto& vault = service_.vault();
-    auto job = [&vault, who = lateCheck()]() { return vault.rotateDataKey(who()); };
+    auto job = [&vault, who = lateCheck()]() {
+      return who.run([&](const core::Principal& p) { return vault.rotateDataKey(p); });
+    };
     return finishQueued(service_.maintenance().run<uint32_t>(kj::mv(job)), context,
                         [](auto results, uint32_t id) { results.setKeyId(id); });
   }
@@ -955,8 +1030,8 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
  private:
   // A write authorized now and again inside the transaction that commits it; an Admin
   // write also needs the right to administer, then as now.
-  template<typename T>
-  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  template<typename Write>  // a core::WriteOp<core::Result<T>> or a core::CheckedWrite<T>
+  Write rechecked(core::Operation op, int32_t target, Write inner) {
     return recheckedAs(core::Operation::ADMIN, 0, recheckedAs(op, target, kj::mv(inner)));
   }
 };
@@ -983,7 +1058,9 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
   kj::Promise<void> createDefault(CreateDefaultContext context) override {
-    toWire(service_.vault().createDefault(who()), context.getResults().initCredential());
+    auto made = service_.vault().createDefault(who());
+    if (!made.ok()) return refuseCall(context, made.takeRefusal());
+    toWire(made.value(), context.getResults().initCredential());
     return kj::READY_NOW;
   }
 
@@ -1049,7 +1126,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> listTokens(ListTokensContext context) override {
     auto& auth = service_.auth();
     auto job = [&auth, who = atTurn(), id = context.getParams().getAssociateId()]() mutable {
-      return auth.listTokens(who(), id);
+      return who.run([&](auto& p) { return auth.listTokens(p, id); });
     };
     return finishQueued(read<kj::Array<core::ApiTokenInfo>>(kj::mv(job)), context,
                         [](auto results, kj::Array<core::ApiTokenInfo> list) {
@@ -1071,7 +1148,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto& vault = service_.vault();
     return doList(context, [&vault, who = lateCheck(), target = p.getAssociateId(),
                             type = kj::heapString(p.getType())]() {
-      return vault.list(who(), target, type);
+      return who.run([&](const core::Principal& p) { return vault.list(p, target, type); });
     });
   }
 
@@ -1079,7 +1156,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto& vault = service_.vault();
     return doList(context, [&vault, who = lateCheck(),
                             type = kj::heapString(context.getParams().getType())]() {
-      return vault.listAll(who(), type);
+      return who.run([&](const core::Principal& p) { return vault.listAll(p, type); });
     });
   }
 
@@ -1104,8 +1181,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> changePassword(ChangePasswordContext context) override {
     auto p = context.getParams();
     if (who().associateId == 0) {
-      core::fail(core::ErrorCode::NOT_FOUND, "associateId",
-                 kj::str("the caller is not mapped to an associate; it has no password"));
+      return refuseCall(context,
+                        core::refuse(core::ErrorCode::NOT_FOUND, "associateId",
+                                     kj::str("the caller is not mapped to an associate; it has no "
+                                             "password")));
     }
     auto current = crypto::Secret::copyOf(p.getCurrent().asBytes());
     auto fresh = crypto::Secret::copyOf(p.getPassword().asBytes());
@@ -1118,10 +1197,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     lane.uid = caller_.peer.uid;
     lane.maxPerClient = service_.options.passwordQueuePerUid;
     lane.maxPerUid = service_.options.passwordQueuePerUid;
+    using SetPassword = core::WriteOp<core::Result<bool>>;
     auto job = [&auth, &vault, me = core::clonePrincipal(who()), current = kj::mv(current),
                 fresh = kj::mv(fresh),
-                client =
-                    kj::str(caller_.peer.uid, "/")]() mutable -> core::Result<core::WriteOp<bool>> {
+                client = kj::str(caller_.peer.uid, "/")]() mutable -> core::Result<SetPassword> {
       kj::Maybe<kj::String> rehash;
       auto checked = auth.checkPassword(me.name, current, client, rehash);
       if (!checked.ok()) return checked.takeRefusal();
@@ -1132,20 +1211,19 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       return vault.setPassword(me, me.associateId, kj::mv(fresh));
     };
     return service_.passwords()
-        .run<core::WriteOp<bool>>(kj::mv(job), lane)
-        .then(
-            [this, context, id](Outcome<core::WriteOp<bool>> outcome) mutable -> kj::Promise<void> {
-              KJ_IF_MAYBE(e, outcome.error) {
-                setError(context.getResults().initError(), *e);
-                return kj::READY_NOW;
-              }
-              KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
-              auto op = rechecked(core::Operation::SET_PASSWORD, id,
-                                  KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
-              auto& auth = service_.auth();
-              return finishQueued(service_.committer().submit(kj::mv(op)), context,
-                                  [&auth](auto, bool) { auth.flushCache(); });
-            });
+        .run<SetPassword>(kj::mv(job), lane)
+        .then([this, context, id](Outcome<SetPassword> outcome) mutable -> kj::Promise<void> {
+          KJ_IF_MAYBE(e, outcome.error) {
+            setError(context.getResults().initError(), *e);
+            return kj::READY_NOW;
+          }
+          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+          auto op = rechecked(core::Operation::SET_PASSWORD, id,
+                              KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
+          auto& auth = service_.auth();
+          return finishQueued(service_.committer().submit(kj::mv(op)), context,
+                              [&auth](auto, bool) { auth.flushCache(); });
+        });
   }
 
  private:
@@ -1157,10 +1235,13 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<Outcome<T>> runLong(Job job) {
     KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
       if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
-        throw core::VaultError(core::ErrorCode::THROTTLED, "",
-                               kj::str("too many long answers are waiting to be read; read "
-                                       "them, then retry"),
-                               1);
+        auto r = core::refuse(core::ErrorCode::THROTTLED, "",
+                              kj::str("too many long answers are waiting to be read; read "
+                                      "them, then retry"));
+        r.retryAfterSeconds = 1;
+        Outcome<T> refused;
+        refused.error = kj::mv(r);
+        return kj::mv(refused);
       }
     }
     Lane lane;
@@ -1188,8 +1269,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
                         });
   }
 
-  template<typename T>
-  core::WriteOp<T> rechecked(core::Operation op, int32_t target, core::WriteOp<T> inner) {
+  template<typename Write>  // a core::WriteOp<core::Result<T>> or a core::CheckedWrite<T>
+  Write rechecked(core::Operation op, int32_t target, Write inner) {
     return recheckedAs(op, target, kj::mv(inner));
   }
   int32_t ownerOf(int32_t associateId) {
@@ -1218,7 +1299,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       // Short or long, the store is read on a worker; a long list is then opened like below.
       using Short = kj::Maybe<kj::Array<core::Credential>>;
       auto job = [&vault, who = atTurn(), target, type = kj::heapString(type)]() mutable {
-        return core::Result<Short>(vault.tryGet(who(), target, type, INLINE_GET_LIMIT));
+        return who.run([&](auto& p) { return vault.tryGet(p, target, type, INLINE_GET_LIMIT); });
       };
       return read<Short>(kj::mv(job))
           .then([this, context, target,
@@ -1232,15 +1313,12 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
               fillList(context.getResults(), kj::mv(*list));
               return kj::READY_NOW;
             }
-            try {
-              return longGet(context, target, type);
-            } catch (const core::VaultError& e) {  // throttled
-              setError(context.getResults().initError(), e);
-              return kj::READY_NOW;
-            }
+            return longGet(context, target, type);
           });
     }
-    KJ_IF_MAYBE(list, vault.tryGet(who(), target, type, INLINE_GET_LIMIT)) {
+    auto shortList = vault.tryGet(who(), target, type, INLINE_GET_LIMIT);
+    if (!shortList.ok()) return refuseCall(context, shortList.takeRefusal());
+    KJ_IF_MAYBE(list, shortList.value()) {
       fillList(context.getResults(), kj::mv(*list));
       return kj::READY_NOW;
     }
@@ -1253,7 +1331,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> longGet(Context& context, int32_t target, kj::StringPtr type) {
     auto& vault = service_.vault();
     auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
-      return vault.get(who(), target, type);
+      return who.run([&](const core::Principal& p) { return vault.get(p, target, type); });
     };
     return finishQueued(
         runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
@@ -1344,7 +1422,9 @@ class VaultImpl final : public rpc::Vault::Server {
                      password = crypto::Secret::copyOf(password.reveal()),
                      client = kj::heapString(client)]() -> core::Result<Precheck> {
       Precheck out;
-      out.appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      auto app = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      if (!app.ok()) return app.takeRefusal();
+      out.appKey = kj::mv(app).value();
       auto cached = auth.checkCachedPassword(name, password, client);
       if (!cached.ok()) return cached.takeRefusal();
       out.cached = kj::mv(cached).value();
@@ -1393,7 +1473,7 @@ class VaultImpl final : public rpc::Vault::Server {
         logf(Level::NOTICE, "authentication failed",
              LogField{"OP", kj::str("authenticate-password")},
              LogField{"UID", kj::str(caller_.peer.uid)},
-             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code())))});
+             LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code)))});
         setError(context.getResults().initError(), *e);
         return kj::READY_NOW;
       }
@@ -1415,7 +1495,8 @@ class VaultImpl final : public rpc::Vault::Server {
       auto open = [&identity, peer = caller_.peer, a = kj::mv(checked.associate),
                    appKey = kj::mv(*appKey)]() mutable -> core::Result<Opened> {
         auto standing = identity.byPassword(peer, a, kj::mv(appKey));
-        return Opened{kj::mv(standing), kj::mv(a)};
+        if (!standing.ok()) return standing.takeRefusal();
+        return Opened{kj::mv(standing).value(), kj::mv(a)};
       };
       return read<Opened>(kj::mv(open))
           .then([this, context, issueTicket,
@@ -1465,18 +1546,20 @@ class VaultImpl final : public rpc::Vault::Server {
   // be read. The secret is copied into sodium memory for the job and wiped after.
   template<typename Context, typename Params>
   kj::Promise<void> bearerLogin(Context& context, Params p, capnp::Text::Reader bearer,
-                                core::Standing (core::Identity::*by)(core::Peer, kj::StringPtr,
-                                                                     kj::Maybe<kj::Array<kj::byte>>)
+                                core::Result<core::Standing> (core::Identity::*by)(
+                                    core::Peer, kj::StringPtr, kj::Maybe<kj::Array<kj::byte>>)
                                     const) {
     auto& auth = service_.auth();
     auto& identity = service_.identity();
     auto job = [&auth, &identity, by, peer = caller_.peer, appToken = appTokenCopy(p),
-                secret = crypto::Secret::copyOf(bearer.asBytes())]() {
+                secret =
+                    crypto::Secret::copyOf(bearer.asBytes())]() -> core::Result<core::Standing> {
       auto appKey = auth.checkApplicationKey(appToken.map([](auto& t) { return t.asPtr(); }));
+      if (!appKey.ok()) return appKey.takeRefusal();
       auto text = kj::heapString(reinterpret_cast<const char*>(secret.reveal().begin()),
                                  secret.reveal().size());
       KJ_DEFER(crypto::wipe(text.asArray()));
-      return (identity.*by)(peer, text, kj::mv(appKey));
+      return (identity.*by)(peer, text, kj::mv(appKey).value());
     };
     return openSession(context, read<core::Standing>(kj::mv(job)), sessionCaller(p));
   }
@@ -1583,10 +1666,9 @@ class VaultImpl final : public rpc::Vault::Server {
       KJ_IF_MAYBE(f, facts.failure) { kj::throwFatalException(kj::mv(*f)); }
       auto& f = KJ_ASSERT_NONNULL(facts.value);
       if (!f.mapped) {
-        setError(
-            context.getResults().initError(),
-            core::VaultError(core::ErrorCode::NOT_AUTHENTICATED, "",
-                             kj::str("uid ", caller_.peer.uid, " is not mapped to an associate")));
+        setError(context.getResults().initError(),
+                 core::refuse(core::ErrorCode::NOT_AUTHENTICATED, "",
+                              kj::str("uid ", caller_.peer.uid, " is not mapped to an associate")));
         return;
       }
       fillStatus(context.getResults().initStatus(), f);

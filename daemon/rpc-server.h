@@ -10,8 +10,9 @@
 //      is now (core::Identity::current): a revoked right dies on the very next call;
 //   4. core decides whether that principal may do this operation to this target
 //      (core::authorize), before any method body runs;
-//   5. a VaultError becomes a typed rpc::Error; any other exception is logged (its text is
-//      ours and holds no secrets) and reported as `internal`;
+//   5. a refusal (core::Refusal, returned by core or by the daemon's own checks) becomes a
+//      typed rpc::Error; a storage failure `unavailable`, damaged data `integrity`; any other
+//      exception is logged (its text is ours and holds no secrets) and reported as `internal`;
 //   6. exactly one audit record is written with the call's outcome.
 // A method body cannot skip any of these: they run in dispatchCall, which capnp calls for
 // every method.
@@ -141,8 +142,7 @@ class Service {
   kj::Maybe<kj::Own<BlockingPool>> shortReads_;
 };
 
-// Fills an rpc::Error from a VaultError.
-void setError(rpc::Error::Builder out, const core::VaultError& e);
+// Fills an rpc::Error from a refusal.
 void setError(rpc::Error::Builder out, const core::Refusal& r);
 
 }  // namespace credvault::daemon

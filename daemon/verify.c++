@@ -42,18 +42,16 @@ kj::String oneLine(kj::StringPtr text) {
   // Opening: a wrong master key or an unreadable file is not a verdict on the data; LMDB's
   // and the store's findings ("damaged") are.
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  store::Options options;
-                  options.readOnly = true;
-                  env = kj::heap<store::Environment>(dir, options);
-                  vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
-                                                kj::systemPreciseCalendarClock());
-                } catch (const core::VaultError& e) {
-                  writeLine(fd, kj::str(e.code() == core::ErrorCode::INTEGRITY ? "fail " : "error ",
-                                        oneLine(e.message())));
-                  _exit(1);
-                }
+                store::Options options;
+                options.readOnly = true;
+                env = kj::heap<store::Environment>(dir, options);
+                vault = kj::heap<core::Vault>(*env, crypto::Secret::copyOf(masterKey.reveal()),
+                                              kj::systemPreciseCalendarClock());
               })) {
+    if (core::isIntegrityFailure(*e)) {
+      writeLine(fd, kj::str("fail ", oneLine(core::integrityMessage(*e))));
+      _exit(1);
+    }
     auto d = e->getDescription();
     bool damage = false;
     for (auto word : {"damaged", "LMDB found", "MDB_INVALID"}) {
@@ -64,17 +62,14 @@ kj::String oneLine(kj::StringPtr text) {
   }
   // Walking: whatever goes wrong now is about the data.
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  auto r = vault->verify(
-                      [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
-                  writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
-                                        r.credentials));
-                  status = 0;
-                } catch (const core::VaultError& e) {
-                  writeLine(fd, kj::str("fail ", oneLine(e.message())));
-                }
+                auto r = vault->verify(
+                    [&](kj::StringPtr table) { writeLine(fd, kj::str("table ", table)); });
+                writeLine(fd, kj::str("ok ", r.tables, " ", r.entries, " ", r.associates, " ",
+                                      r.credentials));
+                status = 0;
               })) {
-    writeLine(fd, kj::str("fail ", oneLine(e->getDescription())));
+    writeLine(fd, kj::str("fail ", oneLine(core::isIntegrityFailure(*e) ? core::integrityMessage(*e)
+                                                                        : e->getDescription())));
   }
   _exit(status);
 }
@@ -177,21 +172,14 @@ VerifyResult verifyInProcess(const core::Vault& vault) {
   auto started = kj::systemPreciseMonotonicClock().now();
   kj::String table = kj::str("(before the first table)");
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                try {
-                  result.report = vault.verify([&](kj::StringPtr t) { table = kj::str(t); });
-                  result.ok = true;
-                } catch (const core::VaultError& e) {
-                  result.damaged = e.code() == core::ErrorCode::INTEGRITY;
-                  result.message = result.damaged
-                                       ? kj::str("database damaged: ", oneLine(e.message()),
-                                                 " (table ", table, ")")
-                                       : kj::str(oneLine(e.message()));
-                }
+                result.report = vault.verify([&](kj::StringPtr t) { table = kj::str(t); });
+                result.ok = true;
               })) {
     // The store's failures (the server went away) are not a verdict on the data.
     result.damaged = !store::isStorageFailure(*e);
-    result.message = kj::str(result.damaged ? "database damaged: " : "",
-                             oneLine(e->getDescription()), " (table ", table, ")");
+    auto what = core::isIntegrityFailure(*e) ? core::integrityMessage(*e) : e->getDescription();
+    result.message =
+        kj::str(result.damaged ? "database damaged: " : "", oneLine(what), " (table ", table, ")");
   }
   result.took = kj::systemPreciseMonotonicClock().now() - started;
   if (result.ok) {

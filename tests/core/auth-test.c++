@@ -45,7 +45,7 @@ class AuthTest : public ::testing::Test {
     NewAssociate na;
     na.name = kj::str("Alice");
     na.password = pw("correct horse");
-    alice = vault->runNow(vault->addAssociate(root, kj::mv(na)));
+    alice = vault->runNow(vault->addAssociate(root, kj::mv(na))).value();
   }
 
   Result<Associate> login(kj::StringPtr name, kj::StringPtr password, kj::StringPtr client = "c1") {
@@ -80,8 +80,8 @@ INSTANTIATE_TEST_SUITE_P(Books, ThrottleTest, ::testing::Values(false, true),
 
 TEST_F(AuthTest, PasswordLoginIgnoresNameCaseAndRefusesWrongPasswordsAlike) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
-  auto wrong = testing::catchVaultError([&]() { return login("Alice", "wrong", "c2"); });
-  auto unknown = testing::catchVaultError([&]() { return login("mallory", "wrong", "c3"); });
+  auto wrong = testing::catchRefusal([&]() { return login("Alice", "wrong", "c2"); });
+  auto unknown = testing::catchRefusal([&]() { return login("mallory", "wrong", "c3"); });
   ASSERT_TRUE(wrong.thrown && unknown.thrown);
   EXPECT_EQ(wrong.code, ErrorCode::NOT_AUTHENTICATED);
   EXPECT_EQ(unknown.code, ErrorCode::NOT_AUTHENTICATED);
@@ -118,7 +118,7 @@ TEST_P(ThrottleTest, AnAttackersFailuresNeverLockTheOwnerOut) {
   // Someone guesses alice's password from their own address, far past every free attempt.
   for (int i = 0; i < 12; i++) {
     clock.advance(61 * kj::SECONDS);  // waiting out every delay: the worst case for us
-    auto c = testing::catchVaultError([&]() { return login("alice", "guess", "evil"); });
+    auto c = testing::catchRefusal([&]() { return login("alice", "guess", "evil"); });
     EXPECT_TRUE(c.thrown);
   }
   EXPECT_VAULT_ERROR(login("alice", "guess", "evil"), ErrorCode::THROTTLED, "");
@@ -214,7 +214,7 @@ TEST_P(ThrottleTest, AnEntryIdleForAnHourIsNoneAndIsSwept) {
 TEST_F(AuthTest, CachedVerificationEndsWithThePassword) {
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);
   EXPECT_EQ(login("alice", "correct horse").value().id, alice.id);  // cache hit
-  vault->runNow(vault->setPassword(root, alice.id, pw("new password")));
+  vault->runNow(vault->setPassword(root, alice.id, pw("new password"))).value();
   EXPECT_VAULT_ERROR(login("alice", "correct horse"), ErrorCode::NOT_AUTHENTICATED, "");
   EXPECT_EQ(login("alice", "new password").value().id, alice.id);
 }
@@ -283,23 +283,23 @@ TEST_F(AuthTest, TicketsSurviveRestartAndDieOnRevocationPasswordDeactivationRemo
   EXPECT_TRUE(auth->validateTicket(t1) == nullptr);
   EXPECT_TRUE(auth->validateTicket(t2) != nullptr);  // one by one
 
-  vault->runNow(vault->setPassword(root, alice.id, pw("changed")));
+  vault->runNow(vault->setPassword(root, alice.id, pw("changed"))).value();
   EXPECT_TRUE(auth->validateTicket(t2) == nullptr);
 
   alice = KJ_ASSERT_NONNULL(vault->findAssociate(alice.id));
   auto t3 = vault->runNow(auth->issueTicket(alice)).ticket;
   AssociateUpdate off;
   off.active = false;
-  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(off)));
+  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(off))).value();
   EXPECT_TRUE(auth->validateTicket(t3) == nullptr);
   AssociateUpdate on;
   on.active = true;
-  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(on)));
+  vault->runNow(vault->setAssociate(root, alice.id, kj::mv(on))).value();
   EXPECT_TRUE(auth->validateTicket(t3) == nullptr);  // reactivation does not revive it
 
   alice = KJ_ASSERT_NONNULL(vault->findAssociate(alice.id));
   auto t4 = vault->runNow(auth->issueTicket(alice)).ticket;
-  vault->runNow(vault->removeAssociate(root, alice.id));
+  vault->runNow(vault->removeAssociate(root, alice.id)).value();
   EXPECT_TRUE(auth->validateTicket(t4) == nullptr);
 }
 
@@ -309,7 +309,7 @@ TEST_F(AuthTest, ApiTokensAreShownOnceListedWithoutValueAndRevocable) {
   EXPECT_TRUE(issued.token.startsWith("cvt_"));
   auto info = KJ_ASSERT_NONNULL(auth->validateToken(issued.token));
   EXPECT_EQ(info.associateId, alice.id);
-  auto list = auth->listTokens(me, 0);
+  auto list = auth->listTokens(me, 0).value();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].name, "ci");
   EXPECT_VAULT_ERROR(vault->runNow(auth->createToken(me, 0, "ci", 0)), ErrorCode::CONFLICT, "name");
@@ -319,12 +319,12 @@ TEST_F(AuthTest, ApiTokensAreShownOnceListedWithoutValueAndRevocable) {
   // Another user may not manage Alice's tokens.
   NewAssociate nb;
   nb.name = kj::str("bob");
-  auto bob = vault->runNow(vault->addAssociate(root, kj::mv(nb)));
+  auto bob = vault->runNow(vault->addAssociate(root, kj::mv(nb))).value();
   EXPECT_VAULT_ERROR(auth->listTokens(as(bob), alice.id), ErrorCode::PERMISSION_DENIED, "");
 
-  EXPECT_TRUE(vault->runNow(auth->revokeToken(me, 0, "ci")));
+  EXPECT_TRUE(vault->runNow(auth->revokeToken(me, 0, "ci")).value());
   EXPECT_TRUE(auth->validateToken(issued.token) == nullptr);
-  EXPECT_FALSE(vault->runNow(auth->revokeToken(me, 0, "ci")));
+  EXPECT_FALSE(vault->runNow(auth->revokeToken(me, 0, "ci")).value());
 }
 
 TEST_F(AuthTest, ApiTokensExpire) {
@@ -336,8 +336,8 @@ TEST_F(AuthTest, ApiTokensExpire) {
 }
 
 TEST_F(AuthTest, OnsiteIgnoresApplicationTokens) {
-  EXPECT_FALSE(auth->checkApplication(nullptr));
-  EXPECT_FALSE(auth->checkApplication(kj::StringPtr("whatever")));
+  EXPECT_FALSE(auth->checkApplication(nullptr).value());
+  EXPECT_FALSE(auth->checkApplication(kj::StringPtr("whatever")).value());
 }
 
 TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
@@ -346,16 +346,16 @@ TEST_F(AuthTest, OnlineNeedsAKnownApplicationTokenAndMarksPartnerApps) {
   EXPECT_VAULT_ERROR(auth->checkApplication(nullptr), ErrorCode::NOT_AUTHENTICATED, "");
   EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr("cva_unknown")),
                      ErrorCode::NOT_AUTHENTICATED, "");
-  EXPECT_TRUE(auth->checkApplication(kj::StringPtr(app.token)));
+  EXPECT_TRUE(auth->checkApplication(kj::StringPtr(app.token)).value());
 
   auto partner = as(alice);
   partner.partnerApp = true;
-  auto c = testing::catchVaultError([&]() { vault->get(partner, 0, "imap"); });
+  auto c = testing::catchRefusal([&]() { return vault->get(partner, 0, "imap"); });
   ASSERT_TRUE(c.thrown);
   EXPECT_EQ(c.code, ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(c.message, "User management is not allowed for partner apps");
 
-  EXPECT_TRUE(vault->runNow(auth->removeApplication(root, "crm-sync")));
+  EXPECT_TRUE(vault->runNow(auth->removeApplication(root, "crm-sync")).value());
   EXPECT_VAULT_ERROR(auth->checkApplication(kj::StringPtr(app.token)), ErrorCode::NOT_AUTHENTICATED,
                      "");
 }

@@ -1,7 +1,7 @@
 // Tests for core/credential-record.h: the current layout round-trips every field (secrets
 // included, exactly), the positional layout of schema-2 releases still decodes, a record
 // written by a later release with fields this one does not know decodes, and damaged
-// plaintext is an INTEGRITY VaultError, never a crash or another exception.
+// plaintext is an integrity failure (core/error.h), never a crash or another exception.
 
 #include "core/credential-record.h"
 #include "core/model.h"
@@ -114,7 +114,7 @@ TEST(CredentialRecord, FieldsOfALaterReleaseAreSkipped) {
 }
 
 void expectIntegrity(kj::ArrayPtr<const kj::byte> plain) {
-  auto caught = testing::catchVaultError([&]() { decodeCredentialRecord(plain, true); });
+  auto caught = testing::catchRefusal([&]() { decodeCredentialRecord(plain, true); });
   EXPECT_TRUE(caught.thrown);
   EXPECT_EQ(caught.code, ErrorCode::INTEGRITY) << caught.message;
   // The message says what is wrong, never what the record holds.
@@ -132,7 +132,7 @@ TEST(CredentialRecord, DamagedRecordsAreIntegrityErrorsNeverCrashes) {
   for (size_t i = 1; i < 16; i++) {
     auto copy = crypto::Secret::copyOf(bytes);
     copy.revealMut()[i] ^= 0x40;
-    auto caught = testing::catchVaultError([&]() { decodeCredentialRecord(copy.reveal(), true); });
+    auto caught = testing::catchRefusal([&]() { decodeCredentialRecord(copy.reveal(), true); });
     if (caught.thrown) { EXPECT_EQ(caught.code, ErrorCode::INTEGRITY) << i; }
   }
   // Every bit flipped anywhere: decodes to something or is INTEGRITY, nothing else.
@@ -140,8 +140,7 @@ TEST(CredentialRecord, DamagedRecordsAreIntegrityErrorsNeverCrashes) {
     for (int bit = 0; bit < 8; bit++) {
       auto copy = crypto::Secret::copyOf(bytes);
       copy.revealMut()[i] ^= kj::byte(1 << bit);
-      auto caught =
-          testing::catchVaultError([&]() { decodeCredentialRecord(copy.reveal(), true); });
+      auto caught = testing::catchRefusal([&]() { decodeCredentialRecord(copy.reveal(), true); });
       if (caught.thrown) EXPECT_EQ(caught.code, ErrorCode::INTEGRITY) << i << ":" << bit;
     }
   }

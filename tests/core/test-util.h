@@ -1,4 +1,4 @@
-// Helpers shared by the core tests: a way to assert on the VaultError an expression throws
+// Helpers shared by the core tests: a way to assert on the refusal an expression returns
 // (temporary directories and clocks come from tests/support/).
 
 #pragma once
@@ -19,7 +19,7 @@ namespace credvault::core::testing {
 using support::FakeClock;
 using support::TempDir;
 
-// The VaultError `body` throws, or a failure if it throws none (or something else).
+// What `body` was refused with, if anything.
 struct Caught {
   bool thrown = false;
   ErrorCode code = ErrorCode::INTERNAL;
@@ -34,10 +34,11 @@ inline void record(Caught& c, const Refusal& r) {
   c.message = r.message.cStr();
 }
 
-// The refusal `body` returns (a check's kj::Maybe<Refusal>, a Result<T>) or the VaultError it
-// throws; `thrown` is false when it did neither.
+// The refusal `body` returns (a check's kj::Maybe<Refusal>, a Result<T>), or the integrity
+// failure it throws, read as the `integrity` refusal the daemon answers it with; `thrown` is
+// false when it did neither. Any other exception propagates (the test fails).
 template<typename Func>
-Caught catchVaultError(Func&& body) {
+Caught catchRefusal(Func&& body) {
   Caught c;
   try {
     using R = decltype(body());
@@ -49,7 +50,13 @@ Caught catchVaultError(Func&& body) {
     } else {
       body();
     }
-  } catch (const VaultError& e) { record(c, e.refusal()); }
+  } catch (const kj::Exception& e) {
+    // Damaged data is thrown (core/error.h); anything else is not a refusal.
+    if (!isIntegrityFailure(e)) throw;
+    c.thrown = true;
+    c.code = ErrorCode::INTEGRITY;
+    c.message = integrityMessage(e).cStr();
+  }
   return c;
 }
 
@@ -59,25 +66,25 @@ inline std::string codeName(ErrorCode code) {
 }
 
 // Asserts that `expr` is refused (returns or throws) with `code` (and, when non-empty, `field`).
-#define EXPECT_VAULT_ERROR(expr, code_, field_)                                                  \
-  do {                                                                                           \
-    auto caught_ =                                                                               \
-        ::credvault::core::testing::catchVaultError([&]() -> decltype(auto) { return (expr); }); \
-    EXPECT_TRUE(caught_.thrown) << #expr << " was not refused";                                  \
-    if (caught_.thrown) {                                                                        \
-      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                              \
-                ::credvault::core::testing::codeName(code_))                                     \
-          << #expr << ": " << caught_.message;                                                   \
-      if (std::string(field_).size() > 0) { EXPECT_EQ(caught_.field, std::string(field_)); }     \
-    }                                                                                            \
+#define EXPECT_VAULT_ERROR(expr, code_, field_)                                               \
+  do {                                                                                        \
+    auto caught_ =                                                                            \
+        ::credvault::core::testing::catchRefusal([&]() -> decltype(auto) { return (expr); }); \
+    EXPECT_TRUE(caught_.thrown) << #expr << " was not refused";                               \
+    if (caught_.thrown) {                                                                     \
+      EXPECT_EQ(::credvault::core::testing::codeName(caught_.code),                           \
+                ::credvault::core::testing::codeName(code_))                                  \
+          << #expr << ": " << caught_.message;                                                \
+      if (std::string(field_).size() > 0) { EXPECT_EQ(caught_.field, std::string(field_)); }  \
+    }                                                                                         \
   } while (false)
 
 // Asserts that `expr` is neither refused nor throws.
-#define EXPECT_ACCEPTED(expr)                                                                    \
-  do {                                                                                           \
-    auto caught_ =                                                                               \
-        ::credvault::core::testing::catchVaultError([&]() -> decltype(auto) { return (expr); }); \
-    EXPECT_FALSE(caught_.thrown) << #expr << ": " << caught_.message;                            \
+#define EXPECT_ACCEPTED(expr)                                                                 \
+  do {                                                                                        \
+    auto caught_ =                                                                            \
+        ::credvault::core::testing::catchRefusal([&]() -> decltype(auto) { return (expr); }); \
+    EXPECT_FALSE(caught_.thrown) << #expr << ": " << caught_.message;                         \
   } while (false)
 
 }  // namespace credvault::core::testing

@@ -93,11 +93,11 @@ class UpgradeTest : public ::testing::Test {
   // Every credential with its secret, through the system principal's listing and Get.
   std::vector<std::string> everything(Vault& vault) {
     std::vector<std::string> out;
-    for (auto& a : vault.listAssociates(root())) {
+    for (auto& a : vault.listAssociates(root()).value()) {
       std::map<std::string, bool> types;
-      for (auto& e : vault.list(root(), a.id, "")) types[e.type.cStr()] = true;
+      for (auto& e : vault.list(root(), a.id, "").value()) types[e.type.cStr()] = true;
       for (auto& t : types) {
-        for (auto& c : vault.get(root(), a.id, t.first.c_str())) {
+        for (auto& c : vault.get(root(), a.id, t.first.c_str()).value()) {
           auto& s = KJ_ASSERT_NONNULL(c.secretValue);
           out.push_back(std::string(a.name.cStr()) + "|" + t.first + "|" + c.publicValue.cStr() +
                         "|" + std::string(s.revealChars().begin(), s.size()) + "|" +
@@ -166,8 +166,8 @@ TEST_F(UpgradeTest, OpeningForWritingUpgradesEveryRecordAndKeepsEverything) {
     Credential c;
     c.publicValue = kj::str("alice@example.com");
     c.comment = kj::str("changed");
-    vault->runNow(vault->save(root(), alice.id, "imap", kj::mv(c)));
-    auto list = vault->get(root(), alice.id, "imap");
+    vault->runNow(vault->save(root(), alice.id, "imap", kj::mv(c))).value();
+    auto list = vault->get(root(), alice.id, "imap").value();
     bool found = false;
     for (auto& e : list) {
       if (e.publicValue == "alice@example.com") {

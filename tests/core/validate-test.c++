@@ -12,7 +12,7 @@
 namespace credvault::core {
 namespace {
 
-using testing::catchVaultError;
+using testing::catchRefusal;
 
 std::string repeat(const std::string& unit, size_t n) {
   std::string out;
@@ -79,7 +79,7 @@ TEST(CheckText, ControlCharacters) {
     s += "b";
     bool allowedMultiline = c == '\n' || c == '\t' || c == '\r';
     EXPECT_VAULT_ERROR(checkText("f", chars(s), 100), ErrorCode::INVALID_ARGUMENT, "f");
-    auto caught = catchVaultError([&]() { return checkText("f", chars(s), 100, true); });
+    auto caught = catchRefusal([&]() { return checkText("f", chars(s), 100, true); });
     EXPECT_EQ(caught.thrown, !allowedMultiline) << "control character " << c;
   }
   EXPECT_VAULT_ERROR(checkText("f", chars("a\x7f"), 100, true), ErrorCode::INVALID_ARGUMENT, "f");
@@ -87,12 +87,12 @@ TEST(CheckText, ControlCharacters) {
 }
 
 TEST(CheckText, MessagesNeverEchoTheValue) {
-  auto caught = catchVaultError([&]() {
+  auto caught = catchRefusal([&]() {
     return checkText("comment", chars(repeat("sEcReTcOmMeNt", 30)), MAX_COMMENT_CHARS);
   });
   ASSERT_TRUE(caught.thrown);
   EXPECT_EQ(caught.message.find("sEcReT"), std::string::npos);
-  caught = catchVaultError([&]() { return checkText("comment", chars("sEcReT\x01"), 10); });
+  caught = catchRefusal([&]() { return checkText("comment", chars("sEcReT\x01"), 10); });
   ASSERT_TRUE(caught.thrown);
   EXPECT_EQ(caught.message.find("sEcReT"), std::string::npos);
 }

@@ -115,7 +115,10 @@ class StreamBackupTest : public ::testing::Test {
     BackupSource s;
     s.spoolDirectory = env->directory();
     s.sizeBound = sizeBound;
-    s.write = [this](int fd) { env->backup(fd); };
+    s.write = [this](int fd) -> kj::Maybe<core::Refusal> {
+      env->backup(fd);
+      return nullptr;
+    };
     return s;
   }
 };
@@ -150,10 +153,10 @@ TEST_F(StreamBackupTest, ASinkThatFailsIsAnInvalidArgumentAndTheSpoolIsClosed) {
   auto outcome =
       streamBackup(*pool, source(), kj::heap<Sink>(got, Sink::FAIL_SECOND)).wait(io->waitScope);
   auto& e = KJ_ASSERT_NONNULL(outcome.error);
-  EXPECT_EQ(e.code(), core::ErrorCode::INVALID_ARGUMENT);
-  EXPECT_EQ(e.field(), "sink");
+  EXPECT_EQ(e.code, core::ErrorCode::INVALID_ARGUMENT);
+  EXPECT_EQ(e.field, "sink");
   // The client's text is neither echoed nor trusted.
-  EXPECT_EQ(kj::StringPtr(e.message()).findFirst('/'), nullptr) << e.message().cStr();
+  EXPECT_EQ(kj::StringPtr(e.message).findFirst('/'), nullptr) << e.message.cStr();
   EXPECT_EQ(got.dones, 0u);
   EXPECT_EQ(fdsOnceSettled(fds), fds);
 }
@@ -177,11 +180,14 @@ TEST_F(StreamBackupTest, RefusesWithoutRoomForTheSpoolAndWritesNothing) {
   Received got;
   bool called = false;
   BackupSource s = source(uint64_t(1) << 62);
-  s.write = [&called](int) { called = true; };
+  s.write = [&called](int) -> kj::Maybe<core::Refusal> {
+    called = true;
+    return nullptr;
+  };
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
   auto& e = KJ_ASSERT_NONNULL(outcome.error);
-  EXPECT_EQ(e.code(), core::ErrorCode::UNAVAILABLE);
+  EXPECT_EQ(e.code, core::ErrorCode::UNAVAILABLE);
   EXPECT_FALSE(called);
   EXPECT_EQ(got.writes, 0u);
 }
@@ -189,13 +195,13 @@ TEST_F(StreamBackupTest, RefusesWithoutRoomForTheSpoolAndWritesNothing) {
 TEST_F(StreamBackupTest, ARefusalFromTheVaultIsCarriedTyped) {
   Received got;
   BackupSource s = source();
-  s.write = [](int) {
-    core::fail(core::ErrorCode::PERMISSION_DENIED, "",
-               kj::str("taking a backup needs a system user"));
+  s.write = [](int) -> kj::Maybe<core::Refusal> {
+    return core::refuse(core::ErrorCode::PERMISSION_DENIED, "",
+                        kj::str("taking a backup needs a system user"));
   };
   auto outcome =
       streamBackup(*pool, kj::mv(s), kj::heap<Sink>(got, Sink::NORMAL)).wait(io->waitScope);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(outcome.error).code(), core::ErrorCode::PERMISSION_DENIED);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(outcome.error).code, core::ErrorCode::PERMISSION_DENIED);
   EXPECT_EQ(got.writes, 0u);
 }
 

@@ -49,7 +49,7 @@ struct Harness {
     if (outcome.poll(ws)) {
       auto o = outcome.wait(ws);
       KJ_IF_MAYBE(e, o.error) {
-        EXPECT_EQ(e->code(), core::ErrorCode::THROTTLED);
+        EXPECT_EQ(e->code, core::ErrorCode::THROTTLED);
         return false;
       }
       return true;
@@ -109,14 +109,14 @@ TEST(BlockingPool, CarriesARefusalTypedAndAnyOtherExceptionAsAFailure) {
   kj::EventLoop loop;
   kj::WaitScope ws(loop);
   BlockingPool pool(2);
-  auto refused = pool.run<int>([]() -> int {
-    throw core::VaultError(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str("wrong password"));
+  auto refused = pool.run<int>([]() -> core::Result<int> {
+    return core::refuse(core::ErrorCode::NOT_AUTHENTICATED, "", kj::str("wrong password"));
   });
   auto broken = pool.run<int>([]() -> int { KJ_FAIL_REQUIRE("a bug in the job"); });
   auto fine = pool.run<int>([]() { return 7; });
   auto r = refused.wait(ws);
   ASSERT_TRUE(r.error != nullptr);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(r.error).code(), core::ErrorCode::NOT_AUTHENTICATED);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(r.error).code, core::ErrorCode::NOT_AUTHENTICATED);
   EXPECT_TRUE(r.value == nullptr && r.failure == nullptr);
   auto b = broken.wait(ws);
   EXPECT_TRUE(b.failure != nullptr && b.value == nullptr && b.error == nullptr);

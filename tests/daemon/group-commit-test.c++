@@ -120,10 +120,11 @@ TEST(GroupCommit, ARefusedWriteUndoesOnlyItselfAndItsBatchCommits) {
   auto held = holdWriter(*rig.committer, gate);
   waitEntered(gate);
   auto first = rig.put("before", kj::str("1"));
-  auto refused = rig.committer->submit<bool>([&](store::WriteTxn& txn) -> bool {
-    txn.put(rig.table, bytes("refused"), bytes("half-written"));
-    throw core::VaultError(core::ErrorCode::CONFLICT, "name", kj::str("already taken"));
-  });
+  auto refused =
+      rig.committer->submit<core::Result<bool>>([&](store::WriteTxn& txn) -> core::Result<bool> {
+        txn.put(rig.table, bytes("refused"), bytes("half-written"));
+        return core::refuse(core::ErrorCode::CONFLICT, "name", kj::str("already taken"));
+      });
   auto broken = rig.committer->submit<bool>([&](store::WriteTxn& txn) -> bool {
     txn.put(rig.table, bytes("broken"), bytes("half-written"));
     KJ_FAIL_REQUIRE("a bug in one write");
@@ -134,7 +135,7 @@ TEST(GroupCommit, ARefusedWriteUndoesOnlyItselfAndItsBatchCommits) {
 
   auto r = refused.wait(rig.ws);
   ASSERT_TRUE(r.error != nullptr);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(r.error).code(), core::ErrorCode::CONFLICT);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(r.error).code, core::ErrorCode::CONFLICT);
   EXPECT_TRUE(r.value == nullptr && r.failure == nullptr);
   auto b = broken.wait(rig.ws);
   ASSERT_TRUE(b.failure != nullptr) << "an unexpected exception is that write's failure";

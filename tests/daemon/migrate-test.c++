@@ -29,7 +29,7 @@ void fill(support::VaultWorld& w) {
     c.publicValue = kj::str("user", i, "@example.com");
     c.secretValue = crypto::Secret::copyOf(secretOf(i));
     c.isActive = true;
-    w.vault->runNow(w.vault->save(who, 0, "imap", kj::mv(c)));
+    w.vault->runNow(w.vault->save(who, 0, "imap", kj::mv(c))).value();
   }
   w.auth->flushCache();
   w.vault->runNow(w.auth->issueTicket(alice));
@@ -39,7 +39,7 @@ void fill(support::VaultWorld& w) {
 void expectEveryCredential(store::Store& store, kj::ArrayPtr<const kj::byte> key) {
   core::Vault vault(store, crypto::Secret::copyOf(key), kj::systemPreciseCalendarClock());
   auto alice = KJ_ASSERT_NONNULL(vault.findAssociateByName("alice"));
-  auto list = vault.get(support::principalOf(alice), 0, "imap");
+  auto list = vault.get(support::principalOf(alice), 0, "imap").value();
   ASSERT_EQ(list.size(), CREDENTIALS);
   size_t found = 0;
   for (auto& c : list) {

@@ -308,9 +308,9 @@ TEST_F(ServiceTest, ARotationWhileAWriteIsSealedCompletesBoth) {
   WriterGate gate;
   core::NewAssociate na;
   na.name = kj::str("sealed-during-rotation");
-  auto add = d.vault.addAssociate(support::rootPrincipal(), kj::mv(na));
-  auto queued = d.committer.submit<core::Associate>(
-      [&gate, add = kj::mv(add)](store::WriteTxn& txn) mutable -> core::Associate {
+  auto add = d.vault.addAssociate(support::rootPrincipal(), kj::mv(na)).value();
+  auto queued = d.committer.submit<core::Result<core::Associate>>(
+      [&gate, add = kj::mv(add)](store::WriteTxn& txn) mutable -> core::Result<core::Associate> {
         *gate.entered.lockExclusive() = true;
         gate.open.when([](const bool& o) { return o; }, [](bool&) {});
         return add(txn);  // seals the name under the keyring, holding the writer lock
@@ -326,7 +326,7 @@ TEST_F(ServiceTest, ARotationWhileAWriteIsSealedCompletesBoth) {
     }
   });
   uint32_t before = d.vault.counts().dataKeyId;
-  uint32_t id = d.vault.rotateDataKey(support::rootPrincipal());
+  uint32_t id = d.vault.rotateDataKey(support::rootPrincipal()).value();
   auto outcome = queued.wait(ws);
   *done.lockExclusive() = true;
   EXPECT_EQ(id, before + 1);
@@ -521,13 +521,13 @@ TEST_F(ServiceTest, ALongListIsAnsweredWholeFromTheReadsWorker) {
   // Past INLINE_GET_LIMIT the list is opened off the event loop; the answer is the same.
   {
     auto unguarded = d.unguarded();
-    auto self = d.identity.byPeer({ALICE_UID, 1});
+    auto self = d.identity.byPeer({ALICE_UID, 1}).value();
     d.env.write([&](store::WriteTxn& txn) {
       for (size_t i = 0; i < INLINE_GET_LIMIT + 44; ++i) {
         core::Credential c;
         c.publicValue = kj::str("bulk-", i, "@example.com");
         c.secretValue = crypto::Secret::copyOf(kj::str("bulk-secret-", i));
-        d.vault.save(self.principal, 0, "bulk", kj::mv(c))(txn);
+        d.vault.save(self.principal, 0, "bulk", kj::mv(c)).value()(txn).value();
       }
     });
   }

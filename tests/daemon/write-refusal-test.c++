@@ -29,12 +29,12 @@ class WriteRefusal : public ::testing::Test {
   void SetUp() override {
     core::NewAssociate na;
     na.name = kj::str("alice");
-    alice = d.vault.runNow(d.vault.addAssociate(root, kj::mv(na))).id;
+    alice = d.vault.runNow(d.vault.addAssociate(root, kj::mv(na))).value().id;
   }
 
   kj::Vector<kj::String> tokenNames() {
     kj::Vector<kj::String> names;
-    for (auto& t : d.auth.listTokens(root, alice)) names.add(kj::heapString(t.name));
+    for (auto& t : d.auth.listTokens(root, alice).value()) names.add(kj::heapString(t.name));
     return names;
   }
 };
@@ -73,11 +73,11 @@ TEST_F(WriteRefusal, ARefusedWriteInABatchLeavesNothingAndSparesTheOthers) {
   EXPECT_TRUE(secondOutcome.value != nullptr);
   EXPECT_TRUE(refusedOutcome.value == nullptr && refusedOutcome.failure == nullptr);
   auto& r = KJ_ASSERT_NONNULL(refusedOutcome.error);
-  EXPECT_EQ(r.code(), core::ErrorCode::CONFLICT);
-  EXPECT_EQ(r.field(), "scratch");
+  EXPECT_EQ(r.code, core::ErrorCode::CONFLICT);
+  EXPECT_EQ(r.field, "scratch");
   auto& a = KJ_ASSERT_NONNULL(againOutcome.error);
-  EXPECT_EQ(a.code(), core::ErrorCode::CONFLICT);
-  EXPECT_EQ(a.field(), "name");
+  EXPECT_EQ(a.code, core::ErrorCode::CONFLICT);
+  EXPECT_EQ(a.field, "name");
 
   // Nothing of the refused write; both accepted tokens, once each.
   EXPECT_TRUE(d.env.read().get(scratch, key) == nullptr);
@@ -115,13 +115,13 @@ TEST_F(WriteRefusal, AFailedRecheckIsARefusalValueNotAThrow) {
   core::NewAssociate na;
   na.name = kj::str("boss");
   na.userAdmin = true;
-  auto boss = d.vault.runNow(d.vault.addAssociate(root, kj::mv(na)));
+  auto boss = d.vault.runNow(d.vault.addAssociate(root, kj::mv(na))).value();
   core::Grant grant;
   grant.method = core::AuthMethod::PASSWORD;
   grant.associateId = boss.id;
   grant.epoch = boss.credentialEpoch;
   auto op = d.identity.recheck(grant, core::Operation::CREATE_TOKEN, alice,
-                               d.auth.createToken(root, alice, "via-boss", 0));
+                               d.auth.createToken(root, alice, "via-boss", 0).value());
   auto outcome = d.vault.runNow(kj::mv(op));
   // Only alice or a system user manages alice's tokens: refused, as a value, and nothing
   // was written.

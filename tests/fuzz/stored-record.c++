@@ -3,10 +3,10 @@
 // 1. The opened plaintext of a stored credential (core/credential-record.h, both layouts: the
 //    input as it is, and behind the capnp layout's header so most inputs reach the capnp
 //    reader) and of an associate record (core/codec.h Decoder, as core/vault.c++ does): only
-//    an INTEGRITY VaultError may come out of bytes that do not fit, never another exception, a
-//    read past the end or a crash. (A sealed record must authenticate first, so this is what
-//    a bug in an older release's encoder, or a forged record under a stolen key, could
-//    present.)
+//    an integrity failure (core::isIntegrityFailure) may come out of bytes that do not fit,
+//    never another exception, a read past the end or a crash. (A sealed record must authenticate
+//    first, so this is what a bug in an older release's encoder, or a forged record under a stolen
+//    key, could present.)
 // 2. The whole input as data.mdb, inspected before LMDB would map it (store::inspectDataFile):
 //    never a crash; a file shorter than its header says is always reported.
 
@@ -30,7 +30,7 @@ template<typename Func>
 void expectIntegrityOnly(Func&& body) {
   try {
     body();
-  } catch (const VaultError& e) { KJ_ASSERT(e.code() == ErrorCode::INTEGRITY, e.message()); }
+  } catch (const kj::Exception& e) { KJ_ASSERT(isIntegrityFailure(e), e.getDescription()); }
 }
 
 void decodeRecords(kj::ArrayPtr<const kj::byte> plain) {

@@ -95,7 +95,7 @@ class VaultWorld {
     na.userAdmin = userAdmin;
     na.unixUid = uid;
     if (password != nullptr) na.password = crypto::Secret::copyOf(password);
-    return vault->runNow(vault->addAssociate(root, kj::mv(na)));
+    return vault->runNow(vault->addAssociate(root, kj::mv(na))).value();
   }
 
  private:
