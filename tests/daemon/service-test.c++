@@ -496,7 +496,8 @@ TEST_F(ServiceTest, AShorterOrLongerParamsStructIsReadAsItsFieldsSay) {
     auto params = req.initAsAnyStruct(dataWords, pointers);
     params.getPointerSection()[0].setAs<capnp::Text>("imap");
     if (dataWords > 0) memcpy(params.getDataSection().begin(), &associateId, 4);
-    auto r = req.send().wait(ws).getAs<rpc::Session::GetResults>();
+    auto response = req.send().wait(ws);
+    auto r = response.getAs<rpc::Session::GetResults>();
     if (r.hasError()) return std::string(ipc::errorCodeName(r.getError().getCode()).cStr());
     if (r.getCredentials().size() == 0) return std::string("ok:empty");
     return std::string("ok:") + r.getCredentials()[0].getSecretValue().cStr();
