@@ -1302,23 +1302,53 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   // (pass()). Only the encoding of its result runs on the event loop.
   template<typename T, typename Job>
   kj::Promise<Outcome<T>> runLong(Job job) {
+    auto throttled = [](kj::StringPtr why) {
+      auto r = core::refuse(core::ErrorCode::THROTTLED, "", kj::str(why));
+      r.retryAfterSeconds = 1;
+      Outcome<T> refused;
+      refused.error = kj::mv(r);
+      return refused;
+    };
+    // A gateway's clients are told apart by the address it reports (GATEWAY_ANSWER_FACTOR).
+    bool gateway = service_.identity().isGatewayUid(caller_.peer.uid);
     KJ_IF_MAYBE(bytesOf, service_.answerBytesOf) {
-      if ((*bytesOf)(caller_.peer.uid) >= MAX_ANSWER_BYTES_PER_UID) {
-        auto r = core::refuse(core::ErrorCode::THROTTLED, "",
-                              kj::str("too many long answers are waiting to be read; read "
-                                      "them, then retry"));
-        r.retryAfterSeconds = 1;
-        Outcome<T> refused;
-        refused.error = kj::mv(r);
-        return kj::mv(refused);
+      size_t budget = MAX_ANSWER_BYTES_PER_UID * (gateway ? GATEWAY_ANSWER_FACTOR : 1);
+      if ((*bytesOf)(caller_.peer.uid) >= budget) {
+        return throttled("too many long answers are waiting to be read; read them, then retry");
       }
     }
     Lane lane;
     lane.uid = caller_.peer.uid;
-    lane.maxPerUid = LONG_GETS_PER_UID;
+    lane.maxPerUid = LONG_GETS_PER_UID * (gateway ? GATEWAY_ANSWER_FACTOR : 1);
     lane.maxPerClient = LONG_GETS_PER_UID;
+    kj::Maybe<kj::String> client;
+    if (gateway) {
+      lane.client = caller_.clientAddress;
+      lane.maxPerClient = LONG_GETS_PER_CLIENT;
+      auto key = kj::str(caller_.peer.uid, "/", caller_.clientAddress);
+      auto& admitted = service_.longGetsByClient.findOrCreate(key, [&]() {
+        return kj::HashMap<kj::String, uint32_t>::Entry{kj::heapString(key), 0};
+      });
+      if (admitted >= LONG_GETS_PER_CLIENT) {
+        return throttled(
+            "this client has too many long answers in progress; retry when they "
+            "are answered");
+      }
+      ++admitted;
+      client = kj::mv(key);
+    }
     ++caller_.load->longCalls;
-    return service_.reads().run<T>(kj::mv(job), lane);
+    auto opened = service_.reads().run<T>(kj::mv(job), lane);
+    KJ_IF_MAYBE(key, client) {
+      // Counted until the list is opened (or the call is dropped); what it then holds counts
+      // in the uid's answer budget above.
+      return opened.attach(kj::defer([&service = service_, key = kj::mv(*key)]() {
+        KJ_IF_MAYBE(n, service.longGetsByClient.find(key)) {
+          if (--*n == 0) service.longGetsByClient.erase(key);
+        }
+      }));
+    }
+    return opened;
   }
 
   // A listing (no secrets, every entry decrypted) runs like a long Get.

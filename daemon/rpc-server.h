@@ -28,6 +28,7 @@
 #include "store-health.h"
 #include "ipc/credvault.capnp.h"
 #include <kj/refcount.h>
+#include <kj/map.h>
 #include <kj/time.h>
 #include <kj/vector.h>
 
@@ -67,6 +68,13 @@ constexpr size_t LONG_CALL_WEIGHT_BYTES = 16 << 20;
 // long Get is answered `throttled`: one uid with many connections, each reading nothing,
 // cannot make the daemon hold a long answer per connection.
 constexpr size_t MAX_ANSWER_BYTES_PER_UID = 64 << 20;
+// A gateway's link carries many HTTP clients under one uid, so its long Gets are counted per
+// client address as well: one client has at most LONG_GETS_PER_CLIENT admitted (queued or being
+// opened; the next is `throttled`), queued in its own lane, and the gateway uid's answer budget
+// is GATEWAY_ANSWER_FACTOR times a local uid's. One HTTP client looping long lists then takes
+// its own turns, not every other client's (docs/limits.md "Long answers through a gateway").
+constexpr size_t LONG_GETS_PER_CLIENT = 2;
+constexpr size_t GATEWAY_ANSWER_FACTOR = 4;
 
 // Backups and on-demand verification run at this nice value (see BlockingPool): they read the
 // whole file and would otherwise take a CPU from the event loop on a small machine for as long
@@ -127,6 +135,9 @@ class Service {
   // received run to the end. `inFlight` counts calls whose answer is not yet complete.
   bool stopping = false;
   uint32_t inFlight = 0;
+
+  // A gateway's long Gets admitted and not yet opened, per "uid/client address" (runLong).
+  kj::HashMap<kj::String, uint32_t> longGetsByClient;
 
  private:
   core::Vault& vault_;

@@ -587,6 +587,78 @@ TEST_F(ServiceTest, ALongListIsAnsweredWholeFromTheReadsWorker) {
   EXPECT_EQ(getAs(peerSession(BOB_UID), alice), "permission-denied");
 }
 
+TEST_F(ServiceTest, OneGatewayClientsLongListsDoNotTakeAnotherClientsTurn) {
+  // Through a gateway (one uid, many HTTP clients), a client that pipelines long Gets gets
+  // LONG_GETS_PER_CLIENT of them admitted and `throttled` for the rest; another client of the
+  // same gateway, same account even, still gets its long Get queued and answered. (Before,
+  // every client of a gateway shared one lane of LONG_GETS_PER_UID places: one client took
+  // them all and the others were throttled.)
+  {
+    auto unguarded = d.unguarded();
+    auto self = d.identity.byPeer({ALICE_UID, 1}).value();
+    d.env.write([&](store::WriteTxn& txn) {
+      for (size_t i = 0; i < INLINE_GET_LIMIT + 10; ++i) {
+        core::Credential c;
+        c.publicValue = kj::str("bulk-", i, "@example.com");
+        c.secretValue = crypto::Secret::copyOf(kj::str("bulk-secret-", i));
+        d.vault.save(self.principal, 0, "bulk", kj::mv(c)).value()(txn).value();
+      }
+    });
+  }
+  auto ticket = password(STRANGER_UID, "alice", ALICE_PW, true).ticket;
+  auto asClient = [&](kj::StringPtr address) {
+    auto req = connect(STRANGER_UID).authenticateTicketRequest();
+    req.setTicket(ticket);
+    req.setClientAddress(address);
+    return req.send().wait(ws).getSession();
+  };
+  auto greedy = asClient("203.0.113.7");
+  auto other = asClient("198.51.100.2");
+
+  // The long-list worker is kept busy, so every admitted long Get waits in its lane.
+  kj::MutexGuarded<bool> released(false);
+  auto blocker = d.service.reads().run<bool>([&]() -> core::Result<bool> {
+    released.when([](bool r) { return r; }, [](bool) {});
+    return true;
+  });
+  KJ_DEFER(*released.lockExclusive() = true);
+
+  constexpr size_t SENT = 6;
+  size_t greedyOk = 0, greedyThrottled = 0;
+  kj::Vector<kj::Promise<void>> answers;
+  for (size_t i = 0; i < SENT; ++i) {
+    auto req = greedy.getRequest();
+    req.setType("bulk");
+    answers.add(req.send()
+                    .then([&](auto r) {
+                      if (!r.hasError()) {
+                        ++greedyOk;
+                      } else if (r.getError().getCode() == rpc::ErrorCode::THROTTLED) {
+                        ++greedyThrottled;
+                      }
+                    })
+                    .eagerlyEvaluate(nullptr));
+  }
+  // The refusals come at once; the admitted ones wait for the worker.
+  for (int i = 0; i < 2000 && greedyThrottled < SENT - LONG_GETS_PER_CLIENT; ++i) {
+    d.io.provider->getTimer().afterDelay(1 * kj::MILLISECONDS).wait(ws);
+  }
+  EXPECT_EQ(greedyThrottled, SENT - LONG_GETS_PER_CLIENT);
+
+  auto req = other.getRequest();
+  req.setType("bulk");
+  auto mine = req.send();
+  d.io.provider->getTimer().afterDelay(20 * kj::MILLISECONDS).wait(ws);
+  *released.lockExclusive() = true;
+  auto r = mine.wait(ws);
+  ASSERT_FALSE(r.hasError()) << ipc::errorCodeName(r.getError().getCode()).cStr();
+  EXPECT_EQ(r.getCredentials().size(), INLINE_GET_LIMIT + 10);
+  kj::joinPromises(answers.releaseAsArray()).wait(ws);
+  EXPECT_EQ(greedyOk, LONG_GETS_PER_CLIENT);
+  EXPECT_TRUE(blocker.wait(ws).value != nullptr);
+  EXPECT_TRUE(d.service.longGetsByClient.size() == 0) << "a client's count outlived its calls";
+}
+
 TEST_F(ServiceTest, AnAuditLogThatCannotBeWrittenWithholdsTheAnswer) {
   // Fail closed: a Get whose record cannot be written is answered `unavailable` and
   // carries no secret. The file stops taking writes behind the daemon's back (a file size
