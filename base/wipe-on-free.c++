@@ -24,11 +24,12 @@
 
 #if CREDVAULT_WIPE_HOOK
 
-// glibc's allocator under its exported internal names (GLIBC_2.2.5, all of glibc 2.x).
+// glibc's allocator under its exported internal names (GLIBC_2.2.5, all of glibc 2.x). They
+// throw nothing (C), and saying so lets free() end in a jump to __libc_free, not a call.
 extern "C" {
-void* __libc_malloc(size_t size);
-void __libc_free(void* block);
-void* __libc_realloc(void* block, size_t size);
+void* __libc_malloc(size_t size) noexcept;
+void __libc_free(void* block) noexcept;
+void* __libc_realloc(void* block, size_t size) noexcept;
 }
 
 namespace {
@@ -47,22 +48,53 @@ uintptr_t learnTcacheKey() {
   return probe[1];
 }
 
-// Learnt on the first free. A plain atomic rather than a function-local static: no C++
-// guard (and its locking) on the way into free(). Threads that race here learn the same key.
+// Whether chunkUsableSize answers as malloc_usable_size does in this process, tried on probe
+// blocks of the sizes free() meets most (tcache, fast and small bins, a large one). A glibc
+// whose chunks look otherwise keeps paying the call into libc.
+bool headerAgrees() {
+  constexpr size_t SIZES[] = {1, 24, 25, 40, 100, 200, 1000, 1100, 5000, 40000};
+  void* probes[sizeof(SIZES) / sizeof(SIZES[0])];
+  bool agrees = true;
+  for (size_t i = 0; i < sizeof(SIZES) / sizeof(SIZES[0]); ++i) {
+    probes[i] = __libc_malloc(SIZES[i]);
+    if (probes[i] == nullptr ||
+        credvault::base::chunkUsableSize(probes[i]) != malloc_usable_size(probes[i])) {
+      agrees = false;
+    }
+  }
+  for (void* p : probes) __libc_free(p);  // fresh blocks: nothing in them to wipe
+  return agrees;
+}
+
+// Learnt on the first free. Plain atomics rather than a function-local static: no C++ guard
+// (and its locking) on the way into free(). Threads that race here learn the same.
 constexpr uintptr_t UNKNOWN = 1;  // glibc's key is random; 1 is as unlikely as any value
 std::atomic<uintptr_t> tcacheKeyLearnt{UNKNOWN};
+std::atomic<bool> headerReadable{false};
 
-uintptr_t tcacheKey() {
-  uintptr_t key = tcacheKeyLearnt.load(std::memory_order_relaxed);
-  if (key == UNKNOWN) {
-    key = learnTcacheKey();
-    tcacheKeyLearnt.store(key, std::memory_order_relaxed);
-  }
+[[gnu::noinline, gnu::cold]] uintptr_t learn() {
+  uintptr_t key = learnTcacheKey();
+  headerReadable.store(headerAgrees(), std::memory_order_relaxed);
+  tcacheKeyLearnt.store(key, std::memory_order_relaxed);
   return key;
 }
 
+// Inline in free(): one load once learnt.
+inline uintptr_t tcacheKey() {
+  uintptr_t key = tcacheKeyLearnt.load(std::memory_order_relaxed);
+  if (__builtin_expect(key == UNKNOWN, 0)) key = learn();
+  return key;
+}
+
+size_t usableSize(void* block) {
+  if (headerReadable.load(std::memory_order_relaxed)) {
+    return credvault::base::chunkUsableSize(block);
+  }
+  return malloc_usable_size(block);
+}
+
 constexpr credvault::base::HeapFunctions GLIBC = {__libc_malloc, __libc_free, __libc_realloc,
-                                                  tcacheKey};
+                                                  tcacheKey, usableSize};
 
 }  // namespace
 

@@ -58,6 +58,7 @@ struct HeapFunctions {
   void* (*resize)(void* block, size_t size);  // __libc_realloc, used only to shrink
   // The mark glibc's tcache leaves in the second word of a block it holds (0: none known).
   uintptr_t (*freedMark)();
+  size_t (*usableSize)(void* block);  // malloc_usable_size, or chunkUsableSize once checked
 };
 
 // Zeroes `size` bytes at `bytes` in a way the compiler may not drop as a dead store to
@@ -66,8 +67,44 @@ inline void wipe(void* bytes, size_t size) noexcept {
   // Hides where `bytes` came from: where malloc is visible, _FORTIFY_SOURCE would check `size`
   // against what malloc was asked for, and malloc_usable_size may be more.
   asm("" : "+r"(bytes));
-  memset(bytes, 0, size);
+  auto* b = static_cast<unsigned char*>(bytes);
+  if (size >= 16 && size <= 128) {
+    // Most blocks: two overlapping runs of 16, 32 or 64 bytes from either end, as memset would
+    // do after a call and its own dispatch on the size.
+    if (size <= 32) {
+      __builtin_memset(b, 0, 16);
+      __builtin_memset(b + size - 16, 0, 16);
+    } else if (size <= 64) {
+      __builtin_memset(b, 0, 32);
+      __builtin_memset(b + size - 32, 0, 32);
+    } else {
+      __builtin_memset(b, 0, 64);
+      __builtin_memset(b + size - 64, 0, 64);
+    }
+  } else {
+    memset(b, 0, size);
+  }
   asm volatile("" : : "r"(bytes) : "memory");
+}
+
+// What malloc_usable_size(block) answers for a block glibc's malloc handed out, read from the
+// chunk's header as glibc itself does (malloc.c, musable) rather than through a call into libc
+// on every free: the size word before the block, its low three bits being flags; an mmapped
+// chunk (IS_MMAPPED, 2) has its two header words to take off, a heap chunk its size word, and a
+// heap chunk counts as in use only while the next chunk's PREV_INUSE bit (1) is set — otherwise
+// 0, as glibc answers. (Memory tagging, which would change this, exists on AArch64 only.) The
+// hook uses it only after checking it against malloc_usable_size on probe blocks
+// (wipe-on-free.c++).
+inline size_t chunkUsableSize(const void* block) noexcept {
+  constexpr size_t WORD = sizeof(size_t);
+  auto* bytes = static_cast<const unsigned char*>(block);
+  size_t header;
+  memcpy(&header, bytes - WORD, WORD);
+  size_t chunk = header & ~size_t{7};
+  if ((header & 2) != 0) return chunk - 2 * WORD;
+  size_t next;
+  memcpy(&next, bytes - 2 * WORD + chunk + WORD, WORD);
+  return (next & 1) != 0 ? chunk - WORD : 0;
 }
 
 // What free(block) does: zeroes the usable size of `block` (null is ignored), then releases it.
@@ -77,8 +114,8 @@ inline void wipe(void* bytes, size_t size) noexcept {
 // happens to equal the random mark (one chance in 2^64) would only go unwiped.
 inline void wipeAndFree(void* block, const HeapFunctions& heap) noexcept {
   if (block == nullptr) return;
-  size_t size = malloc_usable_size(block);
   uintptr_t mark = heap.freedMark();
+  size_t size = heap.usableSize(block);
   if (mark != 0 && size >= 2 * sizeof(uintptr_t) &&
       __builtin_memcmp(static_cast<char*>(block) + sizeof(uintptr_t), &mark, sizeof(mark)) == 0) {
     heap.release(block);
@@ -98,7 +135,7 @@ inline void* wipingRealloc(void* block, size_t size, const HeapFunctions& heap) 
     wipeAndFree(block, heap);  // glibc frees and returns null for realloc(p, 0)
     return nullptr;
   }
-  size_t old = malloc_usable_size(block);
+  size_t old = heap.usableSize(block);
   if (size <= old) {
     // A heap chunk shrinks in place and glibc frees the split-off tail internally; an
     // mmapped one shrinks with mremap, which moves pages, not bytes.

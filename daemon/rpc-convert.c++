@@ -34,6 +34,21 @@ void toWire(const core::Credential& in, rpc::Credential::Builder out) {
   in.carried.writeTo(out);
 }
 
+namespace {
+uint64_t textWords(size_t bytes) {
+  return (bytes + 1 + sizeof(capnp::word) - 1) / sizeof(capnp::word);  // with its NUL
+}
+}  // namespace
+
+uint64_t wireWords(kj::ArrayPtr<const core::Credential> list) {
+  uint64_t words = 1 + list.size() * capnp::sizeInWords<rpc::Credential>();  // tag, structs
+  for (auto& c : list) {
+    words += textWords(c.comment.size()) + textWords(c.publicValue.size()) + c.carried.words();
+    KJ_IF_MAYBE(s, c.secretValue) { words += textWords(s->size()); }
+  }
+  return words;
+}
+
 void toWire(const core::Associate& in, rpc::Associate::Builder out) {
   out.setAssociateId(in.id);
   out.setName(in.name);

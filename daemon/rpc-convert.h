@@ -11,6 +11,11 @@ namespace credvault::daemon {
 
 core::Credential fromWire(rpc::Credential::Reader in);
 void toWire(const core::Credential& in, rpc::Credential::Builder out);
+// At least the words a List(Credential) takes once toWire has filled it with `list` (the list,
+// each struct, its texts and carried fields), for an answer's size hint: without one capnp
+// starts every answer with an 8 KiB segment, calloc'd and, when freed, wiped again
+// (docs/performance.md §13).
+uint64_t wireWords(kj::ArrayPtr<const core::Credential> list);
 void toWire(const core::Associate& in, rpc::Associate::Builder out);
 void toWire(const core::Principal& in, rpc::Principal::Builder out);
 core::Kind fromWire(rpc::Kind kind);

@@ -164,33 +164,72 @@ struct Pending {
   kj::String requestId;
 };
 
-// Where the choke point finds what it records in one method's params and results: looked up
-// by name once per method, not on every call.
+// Where one field the choke point records lives in its struct, found in the schema once per
+// method: its pointer's index, or (associateId) its offset in the data section in 32-bit units
+// and its default. The choke point reads these raw (AnyStruct) on every call: capnp's reflection
+// (DynamicStruct::get/has) looks each field's type up in the schema every time, which was about
+// half of the choke point's own cost (docs/performance.md §14, "perf-11").
+struct Place {
+  uint32_t index = 0;
+  int32_t defaultValue = 0;
+};
+
+// The places of one method's params and results; null where the method has no such field.
 struct Shape {
   capnp::StructSchema params;
   capnp::StructSchema results;
-  kj::Maybe<capnp::StructSchema::Field> clientAddress, requestId, type, publicValue, credential,
-      associateId;                                         // params
-  kj::Maybe<capnp::StructSchema::Field> error, principal;  // results
+  kj::Maybe<Place> clientAddress, requestId, type, publicValue, credential, associateId;  // params
+  kj::Maybe<Place> error, principal;                                                      // results
+  uint64_t resultWords = 0;  // the results struct's own size
 };
+
+// The place of `name` in `schema`, checked to be a plain field (no union member, no group) of
+// the type the choke point reads it as; null when `schema` has no such field. A same-named field
+// of another type is a schema bug, found at start (checkRules).
+kj::Maybe<Place> placeOf(capnp::StructSchema schema, kj::StringPtr name,
+                         capnp::schema::Type::Which which, uint64_t structId = 0) {
+  KJ_IF_MAYBE(field, schema.findFieldByName(name)) {
+    auto proto = field->getProto();
+    KJ_ASSERT(
+        proto.isSlot() && proto.getDiscriminantValue() == capnp::schema::Field::NO_DISCRIMINANT,
+        "the choke point reads this field raw; it must be a plain field", name);
+    auto type = field->getType();
+    KJ_ASSERT(type.which() == which, "the choke point reads this field as another type", name);
+    if (which == capnp::schema::Type::STRUCT) {
+      KJ_ASSERT(type.asStruct().getProto().getId() == structId,
+                "the choke point reads this field as another struct", name);
+    }
+    Place place;
+    place.index = proto.getSlot().getOffset();
+    if (which == capnp::schema::Type::INT32) {
+      place.defaultValue = proto.getSlot().getDefaultValue().getInt32();
+    }
+    return place;
+  }
+  return nullptr;
+}
 
 template<typename Interface>
 const Shape& shapeOf(uint16_t methodId) {
   static const kj::Array<Shape> shapes = []() {
+    using Which = capnp::schema::Type::Which;
     auto methods = capnp::Schema::from<Interface>().getMethods();
     auto out = kj::heapArrayBuilder<Shape>(methods.size());
     for (auto method : methods) {
       Shape s;
       s.params = method.getParamType();
       s.results = method.getResultType();
-      s.clientAddress = s.params.findFieldByName("clientAddress");
-      s.requestId = s.params.findFieldByName("requestId");
-      s.type = s.params.findFieldByName("type");
-      s.publicValue = s.params.findFieldByName("publicValue");
-      s.credential = s.params.findFieldByName("credential");
-      s.associateId = s.params.findFieldByName("associateId");
-      s.error = s.results.findFieldByName("error");
-      s.principal = s.results.findFieldByName("principal");
+      auto resultShape = s.results.getProto().getStruct();
+      s.resultWords = resultShape.getDataWordCount() + resultShape.getPointerCount();
+      s.clientAddress = placeOf(s.params, "clientAddress", Which::TEXT);
+      s.requestId = placeOf(s.params, "requestId", Which::TEXT);
+      s.type = placeOf(s.params, "type", Which::TEXT);
+      s.publicValue = placeOf(s.params, "publicValue", Which::TEXT);
+      s.credential =
+          placeOf(s.params, "credential", Which::STRUCT, capnp::typeId<rpc::Credential>());
+      s.associateId = placeOf(s.params, "associateId", Which::INT32);
+      s.error = placeOf(s.results, "error", Which::STRUCT, capnp::typeId<rpc::Error>());
+      s.principal = placeOf(s.results, "principal", Which::STRUCT, capnp::typeId<rpc::Principal>());
       out.add(kj::mv(s));
     }
     return out.finish();
@@ -198,28 +237,36 @@ const Shape& shapeOf(uint16_t methodId) {
   return shapes[methodId];
 }
 
-// Whether `s` has `field` (when its method has one) and it is set.
-template<typename Struct>
-bool isSet(Struct s, const kj::Maybe<capnp::StructSchema::Field>& field) {
-  KJ_IF_MAYBE(f, field) { return s.has(*f); }
-  return false;
+// The pointer at `place` of `s`, when the method has the field and the struct is recent enough
+// to carry it (an older client's shorter struct reads as null, i.e. as the default).
+capnp::AnyPointer::Reader pointerAt(capnp::AnyStruct::Reader s, const kj::Maybe<Place>& place) {
+  KJ_IF_MAYBE(p, place) {
+    auto pointers = s.getPointerSection();
+    if (p->index < pointers.size()) return pointers[p->index];
+  }
+  return capnp::AnyPointer::Reader();
+}
+
+// The Int32 at `place` of `s` (capnp keeps a data field XORed with its default, little-endian).
+int32_t int32At(capnp::AnyStruct::Reader s, const Place& place) {
+  auto data = s.getDataSection();
+  if ((uint64_t{place.index} + 1) * 4 > data.size()) return place.defaultValue;
+  auto b = data.begin() + place.index * 4;
+  uint32_t raw = uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+  return static_cast<int32_t>(raw) ^ place.defaultValue;
 }
 
 // Text a front end passes about its client: printable ASCII, bounded.
-core::Result<kj::String> frontEndText(capnp::DynamicStruct::Reader params,
-                                      const kj::Maybe<capnp::StructSchema::Field>& field,
-                                      kj::StringPtr name) {
-  KJ_IF_MAYBE(f, field) {
-    if (!params.has(*f)) return kj::String();
-    auto text = params.get(*f).as<capnp::Text>();
-    if (text.size() > 64) return core::invalidArgument(name, name, " is longer than 64 bytes");
-    for (char c : text) {
-      if (c < 0x21 || c > 0x7e)
-        return core::invalidArgument(name, name, " must be printable ASCII");
-    }
-    return kj::heapString(text);
+core::Result<kj::String> frontEndText(capnp::AnyStruct::Reader params,
+                                      const kj::Maybe<Place>& place, kj::StringPtr name) {
+  auto pointer = pointerAt(params, place);
+  if (pointer.isNull()) return kj::String();
+  auto text = pointer.getAs<capnp::Text>();
+  if (text.size() > 64) return core::invalidArgument(name, name, " is longer than 64 bytes");
+  for (char c : text) {
+    if (c < 0x21 || c > 0x7e) return core::invalidArgument(name, name, " must be printable ASCII");
   }
-  return kj::String();
+  return kj::heapString(text);
 }
 
 // Oversized requests are refused per call, so the connection stays usable. (The transport
@@ -269,6 +316,27 @@ void setInternal(rpc::Error::Builder out, kj::StringPtr op, const kj::Exception&
        LogField{"RESULT", kj::str("internal")});
   out.setCode(rpc::ErrorCode::INTERNAL);
   out.setMessage("internal error; see the daemon's log");
+}
+
+// The error field of a call's results, in an answer sized for an error (a code and two short
+// texts; a longer message takes a second segment): without the hint capnp starts the answer
+// with 8 KiB, calloc'd and, when freed, wiped again.
+constexpr uint64_t ERROR_TEXT_WORDS = 32;
+
+rpc::Error::Builder initError(AnyContext& context, const Shape& shape) {
+  uint64_t words = shape.resultWords + capnp::sizeInWords<rpc::Error>() + ERROR_TEXT_WORDS;
+  return context.getResults(capnp::MessageSize{words, 0})
+      .getAs<capnp::DynamicStruct>(shape.results)
+      .init("error")
+      .as<rpc::Error>();
+}
+
+// The same for a method's typed results.
+template<typename Params, typename Results>
+typename Results::Builder errorResults(capnp::CallContext<Params, Results>& context) {
+  uint64_t words =
+      capnp::sizeInWords<Results>() + capnp::sizeInWords<rpc::Error>() + ERROR_TEXT_WORDS;
+  return context.getResults(capnp::MessageSize{words, 0});
 }
 
 // The daemon's own log of a call (the audit trail is the record): refusals at INFO, the
@@ -342,7 +410,6 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   }
   const Rule& rule = rules[methodId];
   const Shape& shape = shapeOf<Interface>(methodId);
-  auto resultType = shape.results;
   // Counted until its answer is complete (audit record included), for the graceful stop.
   ++side.service.inFlight;
   auto inFlight = kj::defer([&service = side.service]() { --service.inFlight; });
@@ -364,15 +431,21 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   // so no answer leaves before its record is written.
   bool auditSuccess = rule.auditSuccess;
   auto finish = [&service, context, &shape, auditSuccess](Pending& p) mutable -> kj::Promise<void> {
-    auto results = context.getResults().template getAs<capnp::DynamicStruct>(shape.results);
+    // A reader: what the method set. (A method that set nothing gets its empty results here,
+    // sized as such rather than capnp's default 8 KiB.)
+    auto results = context.getResults(capnp::MessageSize{shape.resultWords, 0})
+                       .asReader()
+                       .template getAs<capnp::AnyStruct>();
     p.record.result = "ok";
     kj::StringPtr field;
-    if (isSet(results, shape.error)) {
-      auto error = results.get(KJ_ASSERT_NONNULL(shape.error)).template as<rpc::Error>();
+    auto errorAt = pointerAt(results, shape.error);
+    auto principalAt = pointerAt(results, shape.principal);
+    if (!errorAt.isNull()) {
+      auto error = errorAt.template getAs<rpc::Error>();
       p.record.result = ipc::errorCodeName(error.getCode());
       field = error.getField();
-    } else if (p.record.associateId == 0 && isSet(results, shape.principal)) {
-      auto who = results.get(KJ_ASSERT_NONNULL(shape.principal)).template as<rpc::Principal>();
+    } else if (p.record.associateId == 0 && !principalAt.isNull()) {
+      auto who = principalAt.template getAs<rpc::Principal>();
       p.record.associateId = who.getAssociateId();
       p.record.authMethod = methodName(who.getMethod());
     }
@@ -405,7 +478,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     refused = kj::mv(*tooBig);
                     return;
                   }
-                  auto fields = params.template getAs<capnp::DynamicStruct>(shape.params);
+                  auto fields = params.template getAs<capnp::AnyStruct>();
                   auto& r = pending->record;
                   auto clientAddress = frontEndText(fields, shape.clientAddress, "clientAddress");
                   auto requestId = frontEndText(fields, shape.requestId, "requestId");
@@ -424,18 +497,18 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   }
                   if (pending->clientAddress.size() > 0) r.clientAddress = pending->clientAddress;
                   if (pending->requestId.size() > 0) r.requestId = pending->requestId;
-                  if (isSet(fields, shape.type)) {
-                    pending->type = kj::heapString(
-                        fields.get(KJ_ASSERT_NONNULL(shape.type)).template as<capnp::Text>());
+                  auto type = pointerAt(fields, shape.type);
+                  if (!type.isNull()) {
+                    pending->type = kj::heapString(type.template getAs<capnp::Text>());
                     r.type = pending->type;
                   }
                   kj::Maybe<capnp::Text::Reader> publicValue;
-                  if (isSet(fields, shape.publicValue)) {
-                    publicValue =
-                        fields.get(KJ_ASSERT_NONNULL(shape.publicValue)).template as<capnp::Text>();
-                  } else if (isSet(fields, shape.credential)) {
-                    auto c = fields.get(KJ_ASSERT_NONNULL(shape.credential))
-                                 .template as<rpc::Credential>();
+                  auto value = pointerAt(fields, shape.publicValue);
+                  auto credential = pointerAt(fields, shape.credential);
+                  if (!value.isNull()) {
+                    publicValue = value.template getAs<capnp::Text>();
+                  } else if (!credential.isNull()) {
+                    auto c = credential.template getAs<rpc::Credential>();
                     if (c.hasPublicValue()) publicValue = c.getPublicValue();
                   }
                   KJ_IF_MAYBE(v, publicValue) {
@@ -445,7 +518,7 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                   int32_t named = 0;
                   if (rule.target == Target::PARAM || rule.target == Target::PARAM_OR_SELF ||
                       rule.target == Target::OWNER) {
-                    named = fields.get(KJ_ASSERT_NONNULL(shape.associateId)).template as<int32_t>();
+                    named = int32At(fields, KJ_ASSERT_NONNULL(shape.associateId));
                   }
 
                   if (service.stopping) {
@@ -530,21 +603,13 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                 }
               })) {
     load.longCalls = longBefore;
-    setInternal(context.getResults()
-                    .template getAs<capnp::DynamicStruct>(resultType)
-                    .init("error")
-                    .template as<rpc::Error>(),
-                rule.operation, *exception);
+    setInternal(initError(context, shape), rule.operation, *exception);
     auto written = finish(*pending);
     return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   KJ_IF_MAYBE(e, refused) {
     load.longCalls = longBefore;
-    setError(context.getResults()
-                 .template getAs<capnp::DynamicStruct>(resultType)
-                 .init("error")
-                 .template as<rpc::Error>(),
-             *e);
+    setError(initError(context, shape), *e);
     auto written = finish(*pending);
     return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
@@ -559,13 +624,9 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   });
   result.promise = result.promise
                        .then([finish, &pending = *pending]() mutable { return finish(pending); },
-                             [finish, &pending = *pending, context, resultType,
+                             [finish, &pending = *pending, context, &shape,
                               operation](kj::Exception&& e) mutable {
-                               setInternal(context.getResults()
-                                               .template getAs<capnp::DynamicStruct>(resultType)
-                                               .init("error")
-                                               .template as<rpc::Error>(),
-                                           operation, e);
+                               setInternal(initError(context, shape), operation, e);
                                return finish(pending);
                              })
                        .attach(kj::mv(pending), kj::mv(answered), kj::mv(inFlight));
@@ -578,6 +639,14 @@ void checkRules(kj::ArrayPtr<const Rule> rules) {
   auto methods = capnp::Schema::from<Interface>().getMethods();
   KJ_ASSERT(methods.size() == rules.size(), "a method has no rule in rpc-server.c++",
             capnp::Schema::from<Interface>().getProto().getDisplayName());
+  // Each method's places, found now: a field of an unexpected type stops the start here.
+  for (auto i : kj::indices(rules)) {
+    const Shape& shape = shapeOf<Interface>(i);
+    auto target = rules[i].target;
+    KJ_ASSERT(shape.associateId != nullptr || target == Target::NONE || target == Target::SELF,
+              "a rule names params.associateId, which its method lacks",
+              methods[i].getProto().getName());
+  }
 }
 
 // A short store read in the caller's lane (SHORT_READS_PER_UID).
@@ -664,7 +733,7 @@ template<typename T, typename Context, typename Fill>
 kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context, Fill&& fill) {
   return promise.then([context, fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
     KJ_IF_MAYBE(e, outcome.error) {
-      setError(context.getResults().initError(), *e);
+      setError(errorResults(context).initError(), *e);
       return;
     }
     KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
@@ -675,7 +744,7 @@ kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context,
 // Answers a call with a refusal (the choke point records it like any answer).
 template<typename Context>
 kj::Promise<void> refuseCall(Context& context, const core::Refusal& refusal) {
-  setError(context.getResults().initError(), refusal);
+  setError(errorResults(context).initError(), refusal);
   return kj::READY_NOW;
 }
 
@@ -1214,7 +1283,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
         .run<SetPassword>(kj::mv(job), lane)
         .then([this, context, id](Outcome<SetPassword> outcome) mutable -> kj::Promise<void> {
           KJ_IF_MAYBE(e, outcome.error) {
-            setError(context.getResults().initError(), *e);
+            setError(errorResults(context).initError(), *e);
             return kj::READY_NOW;
           }
           KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
@@ -1314,9 +1383,13 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     out.setExpires(info.expiresUnix);
   }
 
-  template<typename Results>
-  static void fillList(Results results, kj::Array<core::Credential> list) {
-    auto out = results.initCredentials(list.size());
+  // The answer in one segment of the size it needs (getResults' hint): capnp would otherwise
+  // calloc 8 KiB for a one-entry answer, and wipe-on-free zero it again when it is freed.
+  template<typename Params, typename Results>
+  static void fillList(capnp::CallContext<Params, Results>& context,
+                       kj::Array<core::Credential> list) {
+    uint64_t words = capnp::sizeInWords<Results>() + wireWords(list);
+    auto out = context.getResults(capnp::MessageSize{words, 0}).initCredentials(list.size());
     for (auto i : kj::indices(list)) toWire(list[i], out[i]);
   }
 
@@ -1335,12 +1408,12 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
           .then([this, context, target,
                  type = kj::heapString(type)](Outcome<Short> outcome) mutable -> kj::Promise<void> {
             KJ_IF_MAYBE(e, outcome.error) {
-              setError(context.getResults().initError(), *e);
+              setError(errorResults(context).initError(), *e);
               return kj::READY_NOW;
             }
             KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
             KJ_IF_MAYBE(list, KJ_ASSERT_NONNULL(outcome.value)) {
-              fillList(context.getResults(), kj::mv(*list));
+              fillList(context, kj::mv(*list));
               return kj::READY_NOW;
             }
             return longGet(context, target, type);
@@ -1349,7 +1422,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto shortList = vault.tryGet(who(), target, type, INLINE_GET_LIMIT);
     if (!shortList.ok()) return refuseCall(context, shortList.takeRefusal());
     KJ_IF_MAYBE(list, shortList.value()) {
-      fillList(context.getResults(), kj::mv(*list));
+      fillList(context, kj::mv(*list));
       return kj::READY_NOW;
     }
     return longGet(context, target, type);
@@ -1363,9 +1436,11 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
       return who.run([&](const core::Principal& p) { return vault.get(p, target, type); });
     };
-    return finishQueued(
-        runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
-        [](auto results, kj::Array<core::Credential> list) { fillList(results, kj::mv(list)); });
+    return finishQueued(runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
+                        [](auto results, kj::Array<core::Credential> list) {
+                          auto out = results.initCredentials(list.size());
+                          for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+                        });
   }
 
   template<typename Context>
@@ -1504,7 +1579,7 @@ class VaultImpl final : public rpc::Vault::Server {
              LogField{"OP", kj::str("authenticate-password")},
              LogField{"UID", kj::str(caller_.peer.uid)},
              LogField{"RESULT", kj::str(ipc::errorCodeName(toWire(e->code)))});
-        setError(context.getResults().initError(), *e);
+        setError(errorResults(context).initError(), *e);
         return kj::READY_NOW;
       }
       KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
@@ -1532,7 +1607,7 @@ class VaultImpl final : public rpc::Vault::Server {
           .then([this, context, issueTicket,
                  caller = kj::mv(caller)](Outcome<Opened> opened) mutable -> kj::Promise<void> {
             KJ_IF_MAYBE(e, opened.error) {
-              setError(context.getResults().initError(), *e);
+              setError(errorResults(context).initError(), *e);
               return kj::READY_NOW;
             }
             KJ_IF_MAYBE(f, opened.failure) { kj::throwFatalException(kj::mv(*f)); }
@@ -1607,7 +1682,7 @@ class VaultImpl final : public rpc::Vault::Server {
     return read<bool>(kj::mv(live))
         .then([this, context](Outcome<bool> found) mutable -> kj::Promise<void> {
           KJ_IF_MAYBE(e, found.error) {
-            setError(context.getResults().initError(), *e);
+            setError(errorResults(context).initError(), *e);
             return kj::READY_NOW;
           }
           KJ_IF_MAYBE(f, found.failure) { kj::throwFatalException(kj::mv(*f)); }
@@ -1690,13 +1765,13 @@ class VaultImpl final : public rpc::Vault::Server {
   kj::Promise<void> status(StatusContext context) override {
     return storeFacts().then([this, context](Outcome<StoreFacts> facts) mutable {
       KJ_IF_MAYBE(e, facts.error) {
-        setError(context.getResults().initError(), *e);
+        setError(errorResults(context).initError(), *e);
         return;
       }
       KJ_IF_MAYBE(f, facts.failure) { kj::throwFatalException(kj::mv(*f)); }
       auto& f = KJ_ASSERT_NONNULL(facts.value);
       if (!f.mapped) {
-        setError(context.getResults().initError(),
+        setError(errorResults(context).initError(),
                  core::refuse(core::ErrorCode::NOT_AUTHENTICATED, "",
                               kj::str("uid ", caller_.peer.uid, " is not mapped to an associate")));
         return;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,8 +57,11 @@ constexpr uintptr_t FAKE_TCACHE_KEY = 0x6b65792d6b65792dull;
 uintptr_t fakeTcacheKey() {
   return FAKE_TCACHE_KEY;
 }
+size_t libcUsableSize(void* block) {
+  return malloc_usable_size(block);
+}
 constexpr HeapFunctions RECORDING = {recordingAllocate, recordingRelease, recordingResize,
-                                     fakeTcacheKey};
+                                     fakeTcacheKey, libcUsableSize};
 
 bool allZero(const std::vector<unsigned char>& bytes, size_t from = 0) {
   for (size_t i = from; i < bytes.size(); ++i) {
@@ -97,6 +101,20 @@ TEST_F(WipeOnFree, LeavesABlockMarkedAsInTheTcacheToGlibc) {
   memcpy(&second, recorder.released.data() + 8, sizeof(second));
   EXPECT_EQ(second, FAKE_TCACHE_KEY);
   EXPECT_EQ(recorder.released[20], 0x5a);
+}
+
+// The short blocks are zeroed with two overlapping stores instead of memset: every size zeroes
+// exactly its bytes, none before or after.
+TEST_F(WipeOnFree, WipeZeroesExactlyItsBytesAtEverySize) {
+  std::vector<unsigned char> buffer(300 + 64);
+  for (size_t size = 0; size <= 300; ++size) {
+    std::fill(buffer.begin(), buffer.end(), 0xa5);
+    wipe(buffer.data() + 32, size);
+    for (size_t i = 0; i < buffer.size(); ++i) {
+      bool inside = i >= 32 && i < 32 + size;
+      ASSERT_EQ(buffer[i], inside ? 0 : 0xa5) << "size " << size << ", byte " << i;
+    }
+  }
 }
 
 TEST_F(WipeOnFree, IgnoresNull) {
@@ -264,6 +282,24 @@ TEST_F(WipeOnFreeHook, DoubleFreeStillAborts) {
         free(block);
       },
       "double free");
+}
+
+// The hook reads a block's usable size from glibc's chunk header (once it has checked that
+// this works): the same as malloc_usable_size for blocks of every size class, on the main
+// arena and a thread's, and for an mmapped one.
+TEST_F(WipeOnFreeHook, ChunkHeaderGivesMallocUsableSize) {
+  auto check = [](size_t size) {
+    void* block = malloc(size);
+    escape(block);
+    EXPECT_EQ(chunkUsableSize(block), malloc_usable_size(block)) << size;
+    free(block);
+  };
+  for (size_t size = 0; size <= 4200; size += 7) check(size);
+  check(64 << 10);
+  check(8 << 20);  // mmapped
+  std::thread([&] {
+    for (size_t size = 0; size <= 2000; size += 13) check(size);
+  }).join();
 }
 
 TEST_F(WipeOnFreeHook, LargeMmappedBlockLeavesNoBytes) {

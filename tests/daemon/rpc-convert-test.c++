@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <capnp/message.h>
 #include <capnp/dynamic.h>
+#include <kj/vector.h>
 #include <string>
 
 namespace credvault::daemon {
@@ -162,6 +163,35 @@ TEST(RpcConvert, CarriedTextFieldsAreCheckedAtTheirLimit) {
       ASSERT_NE(control, nullptr) << name.cStr();
       EXPECT_EQ(KJ_ASSERT_NONNULL(control).code, core::ErrorCode::INVALID_ARGUMENT);
     }
+  }
+}
+
+// The answer's size hint (wireWords) holds the whole list, so an answer is one segment of
+// about its own size: checked with every wire field set (carried ones included), texts of
+// lengths around a word boundary, with and without secrets, and for an empty list.
+TEST(RpcConvert, TheSizeHintHoldsTheWholeList) {
+  auto answerFits = [](kj::ArrayPtr<const core::Credential> list) {
+    uint64_t words = 1 + capnp::sizeInWords<rpc::Session::GetResults>() + wireWords(list);
+    capnp::MallocMessageBuilder message(words, capnp::AllocationStrategy::FIXED_SIZE);
+    auto out = message.initRoot<rpc::Session::GetResults>().initCredentials(list.size());
+    for (auto i : kj::indices(list)) toWire(list[i], out[i]);
+    return message.getSegmentsForOutput().size() == 1;
+  };
+  EXPECT_TRUE(answerFits(nullptr));
+  kj::Vector<core::Credential> list;
+  for (size_t n = 0; n < 20; ++n) {
+    capnp::MallocMessageBuilder in;
+    capnp::DynamicStruct::Builder wire = in.initRoot<rpc::Credential>();
+    fillEveryField(wire);
+    auto text = std::string(n, 'x');
+    wire.set("comment", capnp::Text::Reader(text.c_str()));
+    wire.set("publicValue", capnp::Text::Reader(text.c_str()));
+    auto c = fromWire(wire.asReader().as<rpc::Credential>());
+    if (n % 3 == 0) c.secretValue = nullptr;  // withheld
+    if (n % 3 == 1) c.secretValue = crypto::Secret::copyOf(kj::StringPtr(text.c_str()).asBytes());
+    list.add(kj::mv(c));
+    EXPECT_TRUE(answerFits(list.asPtr())) << n + 1 << " entries";
+    EXPECT_TRUE(answerFits(list.asPtr().slice(n, n + 1))) << "entry " << n;
   }
 }
 

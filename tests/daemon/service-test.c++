@@ -483,6 +483,45 @@ TEST_F(ServiceTest, OnlyAGatewayUidsClientAddressIsBelieved) {
   EXPECT_EQ(kj::StringPtr(r.getError().getField()), "requestId");
 }
 
+// The choke point reads the fields it checks and records straight from the request's bytes
+// (daemon/rpc-server.c++, Shape). A client of an earlier release sends a shorter params struct:
+// Get's associateId is missing and reads as 0, the caller's own, so a shorter struct can never
+// name someone else. A newer client's longer struct is read as far as ours goes.
+TEST_F(ServiceTest, AShorterOrLongerParamsStructIsReadAsItsFieldsSay) {
+  auto send = [&](rpc::Session::Client s, uint16_t dataWords, uint16_t pointers,
+                  int32_t associateId) {
+    auto req = s.typelessRequest(capnp::typeId<rpc::Session>(), 2, nullptr);  // get @2
+    auto params = req.initAsAnyStruct(dataWords, pointers);
+    params.getPointerSection()[0].setAs<capnp::Text>("imap");
+    if (dataWords > 0) memcpy(params.getDataSection().begin(), &associateId, 4);
+    auto response = req.send().wait(ws);
+    auto r = response.getAs<rpc::Session::GetResults>();
+    if (r.hasError()) return std::string(ipc::errorCodeName(r.getError().getCode()).cStr());
+    if (r.getCredentials().size() == 0) return std::string("ok:empty");
+    return std::string("ok:") + r.getCredentials()[0].getSecretValue().cStr();
+  };
+  // No data section: associateId 0, bob's own, whoever he would have named.
+  EXPECT_EQ(send(peerSession(BOB_UID), 0, 1, 0), std::string("ok:") + BOB_SECRET);
+  // The same struct as ours, and a longer one: associateId says alice's, which bob may not read.
+  EXPECT_EQ(send(peerSession(BOB_UID), 1, 1, alice), "permission-denied");
+  EXPECT_EQ(send(peerSession(BOB_UID), 3, 4, alice), "permission-denied");
+  EXPECT_EQ(send(peerSession(ALICE_UID), 3, 4, alice), std::string("ok:") + ALICE_SECRET);
+  // Each went into the trail with its type and the target it was decided on.
+  auto log = readFile(d.dir / "audit.jsonl");
+  auto denied = kj::str("\"operation\":\"get\",\"result\":\"permission-denied\"");
+  auto target = kj::str("\"target_associate_id\":", alice);
+  size_t deniedWithTarget = 0;
+  std::stringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(denied.cStr()) != std::string::npos &&
+        line.find(target.cStr()) != std::string::npos &&
+        line.find("\"type\":\"imap\"") != std::string::npos) {
+      ++deniedWithTarget;
+    }
+  }
+  EXPECT_EQ(deniedWithTarget, 2u) << log;
+}
+
 TEST_F(ServiceTest, APasswordFloodFromOneUidDoesNotDelayAnotherUidsLogin) {
   // An unmapped uid pipelines 400 logins with random names; alice (another uid) logs in
   // meanwhile. The flood gets a few places in the queue and `throttled` for the rest; alice's
