@@ -591,6 +591,9 @@ class Main {
     service.options.passwordQueuePerClient = config_.passwordQueuePerClient;
     service.storeHealth = storeHealth;
     service.verification = kj::mv(verification);
+    // With a database: one short-read worker per connection for transactions (more would only
+    // wait for a connection; docs/design.md).
+    if (env.mayBlock()) service.setReadWorkers(config_.postgresqlConnections);
 
     kj::Own<kj::ConnectionReceiver> receiver;
     // Ours to remove at a clean stop (systemd owns its own); the file's identity, so that a
