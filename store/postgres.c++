@@ -95,6 +95,7 @@ struct Queued {
   unsigned table = 0;
   kj::Array<kj::byte> key, value;
   unsigned level = 0;
+  bool lent = false;  // get() handed out a view of `value`: it must outlive the round trip
 
   bool isPut() const { return sql.size() == 0; }
 };
@@ -103,6 +104,16 @@ struct Queued {
 // (BEGIN, the writer lock, SAVEPOINT, RELEASE) and puts wait in `pending` and go, in order,
 // with the next statement that needs an answer (a read, a delete, the commit), in the same
 // round trip: a batch of saves costs a round trip per read, its writes ride along.
+//
+// The puts queued since the last such statement (all of one level) wait apart, in `held`,
+// one per key: a put of a key held there replaces the held value (the last write wins, and
+// the server never sees the ones before: 10,000 saves of one associate in one transaction
+// rewrite its counter 10,000 times, and each row version PostgreSQL keeps makes the next
+// lookup of that row longer). A get or delete of another key goes without them (its answer
+// does not depend on them); a get of a held key is answered from `held`; a delete of a held
+// key drops it and deletes on the server (where the key may exist from before); scans,
+// counts, the next SAVEPOINT/RELEASE/ROLLBACK TO and the commit send them first. Held puts
+// are bounded like queued ones (MAX_QUEUED_PUTS).
 struct Session {
   Session(PostgresStore& store, bool write);
   ~Session() noexcept(false);
@@ -114,7 +125,12 @@ struct Session {
   bool begun = false;
   bool committed = false;
   kj::Vector<Queued> pending;
-  size_t queuedPuts = 0;  // in `pending`
+  size_t queuedPuts = 0;    // in `pending`
+  kj::Vector<Queued> held;  // puts only, one per key; order does not matter (distinct keys)
+  std::unordered_map<std::string, size_t> heldAt;  // readKey() -> index in `held`
+  // Values get() handed out that are no longer queued (sent or replaced): they live as long
+  // as the transaction, as a view from a read does.
+  kj::Vector<kj::Array<kj::byte>> lentValues;
   // The levels not ended yet, by savepoint number (0: the top), for the entry counts of the
   // puts they queued.
   kj::HashMap<unsigned, PgTxn*> levels;
@@ -140,15 +156,39 @@ struct Session {
   unsigned savepoints = 0;
   bool moveGeneration = false;
 
-  void queue(kj::String sql) { pending.add(Queued{kj::mv(sql)}); }
-  bool putsPending() const { return queuedPuts > 0; }
+  void queue(kj::String sql) {
+    releaseHeld();
+    pending.add(Queued{kj::mv(sql)});
+  }
+  bool putsPending() const { return queuedPuts > 0 || held.size() > 0; }
+  size_t putsWaiting() const { return queuedPuts + held.size(); }
   void countQueuedPuts() {
     queuedPuts = 0;
     for (auto& q : pending) queuedPuts += q.isPut();
   }
-  // Sends what is pending, then `statements`, and waits: the answers to `statements`.
-  kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
-  Result one(const Statement& s, kj::StringPtr what) { return kj::mv(run({&s, 1}, what)[0]); }
+  // The held put of `key`, or null.
+  Queued* heldPut(const std::string& key) {
+    auto it = heldAt.find(key);
+    return it == heldAt.end() ? nullptr : &held[it->second];
+  }
+  // Keeps a value that get() may have handed out.
+  void retire(Queued& q) {
+    if (q.lent) lentValues.add(kj::mv(q.value));
+  }
+  // Removes the held put of `key` (which must be held).
+  void dropHeld(const std::string& key);
+  // Held puts join the ordered queue (before a statement that must follow them).
+  void releaseHeld();
+  // Drops the held puts of level `level` (an undone savepoint's).
+  void dropHeldOf(unsigned level);
+  // Sends what is pending (with the held puts unless `keepHeld`), then `statements`, and
+  // waits: the answers to `statements`. `keepHeld` only for a statement whose answer does
+  // not depend on the held puts (a get or delete of a key that is not held).
+  kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what,
+                        bool keepHeld = false);
+  Result one(const Statement& s, kj::StringPtr what, bool keepHeld = false) {
+    return kj::mv(run({&s, 1}, what, keepHeld)[0]);
+  }
   void commit(kj::ArrayPtr<const Statement> extra);
 };
 
@@ -280,12 +320,49 @@ Session::~Session() noexcept(false) {
   store.giveBack(kj::mv(conn));
 }
 
-kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what) {
+void Session::dropHeld(const std::string& key) {
+  auto it = heldAt.find(key);
+  KJ_ASSERT(it != heldAt.end());
+  size_t i = it->second;
+  heldAt.erase(it);
+  retire(held[i]);
+  size_t last = held.size() - 1;
+  if (i != last) {
+    held[i] = kj::mv(held[last]);
+    heldAt[readKey(held[i].table, held[i].key)] = i;
+  }
+  held.removeLast();
+}
+
+void Session::releaseHeld() {
+  for (auto& q : held) pending.add(kj::mv(q));
+  queuedPuts += held.size();
+  held.clear();
+  heldAt.clear();
+}
+
+void Session::dropHeldOf(unsigned level) {
+  kj::Vector<Queued> keep;
+  for (auto& q : held) {
+    if (q.level == level) {
+      retire(q);
+    } else {
+      keep.add(kj::mv(q));
+    }
+  }
+  held = kj::mv(keep);
+  heldAt.clear();
+  for (size_t i = 0; i < held.size(); ++i) heldAt[readKey(held[i].table, held[i].key)] = i;
+}
+
+kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what,
+                               bool keepHeld) {
+  if (!keepHeld) releaseHeld();
   for (unsigned attempt = 0;; ++attempt) {
     kj::Vector<Statement> all;
     bool withLock = write && !begun;
     // The writer lock right after BEGIN, before any queued write.
-    kj::Maybe<size_t> lockAt;
+    size_t lockAt = SIZE_MAX;  // none (a Maybe here draws a false -Wmaybe-uninitialized)
     if (withLock) { KJ_ASSERT(pending.size() > 0 && !pending[0].isPut()); }
     // The puts' parameters (table number, key, value), and where their answers come.
     kj::Vector<kj::byte> tables;
@@ -347,7 +424,9 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
       if (write) throw RerunTransaction();
       kj::throwFatalException(kj::mv(*e));
     }
-    // The puts' answers: a key that did not exist adds an entry to its level's count.
+    // The puts' answers: a key that did not exist adds an entry to its level's count. A
+    // value that get() handed out stays (and answers the next read of its key); the last
+    // put of a key decides what a read remembers.
     {
       size_t k = 0;
       for (auto& q : pending) {
@@ -359,12 +438,18 @@ kj::Array<Result> Session::run(kj::ArrayPtr<const Statement> statements, kj::Str
             KJ_FAIL_ASSERT("a put's answer for a level that ended", q.level);
           }
         }
+        if (q.lent) {
+          reads[readKey(q.table, q.key)] = Read{true, q.value.asPtr()};
+          lentValues.add(kj::mv(q.value));
+        } else {
+          reads.erase(readKey(q.table, q.key));
+        }
         ++k;
       }
     }
     pending.clear();
     queuedPuts = 0;
-    KJ_IF_MAYBE(at, lockAt) { xid = uint64_t(results[*at].int64(0, 1)); }
+    if (lockAt != SIZE_MAX) xid = uint64_t(results[lockAt].int64(0, 1));
     auto out = kj::heapArrayBuilder<Result>(statements.size());
     for (size_t i = skip; i < results.size(); ++i) out.add(kj::mv(results[i]));
     return out.finish();
@@ -433,19 +518,25 @@ PgTxn::~PgTxn() noexcept(false) {
   // been its own writes. If its SAVEPOINT never left the client, nothing queued since did
   // either: all of it goes unsent.
   s_.reads.clear();
+  // Its held puts go unsent (nested levels' puts were handed to it when they ended).
+  s_.dropHeldOf(savepoint_);
   auto name = kj::str("SAVEPOINT s", savepoint_);
   for (size_t i = 0; i < s_.pending.size(); ++i) {
     if (!s_.pending[i].isPut() && s_.pending[i].sql == name) {
+      for (size_t j = i; j < s_.pending.size(); ++j) s_.retire(s_.pending[j]);
       s_.pending.truncate(i);
       s_.countQueuedPuts();
       return;
     }
   }
-  // Its queued puts would be undone with it: they go unsent (nested levels' puts were
-  // handed to it when they ended).
+  // Its queued puts would be undone with it: they go unsent.
   kj::Vector<Queued> keep;
   for (auto& q : s_.pending) {
-    if (!(q.isPut() && q.level == savepoint_)) keep.add(kj::mv(q));
+    if (!(q.isPut() && q.level == savepoint_)) {
+      keep.add(kj::mv(q));
+    } else {
+      s_.retire(q);
+    }
   }
   s_.pending = kj::mv(keep);
   s_.countQueuedPuts();
@@ -466,6 +557,10 @@ kj::Maybe<Bytes> PgTxn::get(Table table, Bytes key) const {
   std::string cacheKey;
   if (s_.write) {
     cacheKey = Session::readKey(table.dbi, key);
+    if (Queued* q = s_.heldPut(cacheKey)) {
+      q->lent = true;
+      return Bytes(q->value.asPtr());
+    }
     auto it = s_.reads.find(cacheKey);
     if (it != s_.reads.end()) {
       if (!it->second.found) return nullptr;
@@ -474,7 +569,8 @@ kj::Maybe<Bytes> PgTxn::get(Table table, Bytes key) const {
   }
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
-  auto r = s_.one(Statement{"get", nullptr, params}, "reading a record");
+  // Not held: the answer does not depend on the held puts, which stay held.
+  auto r = s_.one(Statement{"get", nullptr, params}, "reading a record", true);
   if (r.rows() == 0) {
     if (s_.write) s_.reads[cacheKey] = Session::Read{false, nullptr};
     return nullptr;
@@ -531,23 +627,52 @@ void PgTxn::put(Table table, Bytes key, Bytes value) {
   // (in a batch, the next op's) and the transaction after it: nothing is acknowledged that
   // was not committed. A put has no error of its own op to report (short keys, values not
   // indexed).
-  s_.reads.erase(Session::readKey(table.dbi, key));
+  auto cacheKey = Session::readKey(table.dbi, key);
+  s_.reads.erase(cacheKey);
+  if (Queued* held = s_.heldPut(cacheKey)) {
+    if (held->level == savepoint_) {
+      // The last write wins: the held one is never sent. Its answer (whether the key
+      // existed) is the new one's, at the same level.
+      s_.retire(*held);
+      held->value = kj::heapArray(value);
+      held->lent = false;
+      return;
+    }
+    // Held by another level (written while a child was open): keep the order instead.
+    s_.releaseHeld();
+  }
   Queued q;
   q.table = table.dbi;
   q.key = kj::heapArray(key);
   q.value = kj::heapArray(value);
   q.level = savepoint_;
-  s_.pending.add(kj::mv(q));
-  if (++s_.queuedPuts >= MAX_QUEUED_PUTS) s_.run(nullptr, "writing records");
+  s_.heldAt[kj::mv(cacheKey)] = s_.held.size();
+  s_.held.add(kj::mv(q));
+  if (s_.putsWaiting() >= MAX_QUEUED_PUTS) s_.run(nullptr, "writing records");
 }
 
 bool PgTxn::del(Table table, Bytes key) {
   KJ_REQUIRE(s_.write, "del() in a read transaction");
-  s_.reads.erase(Session::readKey(table.dbi, key));
+  auto cacheKey = Session::readKey(table.dbi, key);
+  s_.reads.erase(cacheKey);
+  // A held put of the key at this level is dropped: it existed for this transaction, and
+  // the server's row (if the key existed before the put) is deleted below. Its count: the
+  // put was never counted, the delete counts only a row that the server had.
+  bool wasHeld = false;
+  if (Queued* held = s_.heldPut(cacheKey)) {
+    if (held->level == savepoint_) {
+      s_.dropHeld(cacheKey);
+      wasHeld = true;
+    } else {
+      s_.releaseHeld();
+    }
+  }
   Be16 tbl(table.dbi);
   Param params[] = {tbl.param(), Param::of(key)};
-  auto r = s_.one(Statement{"del", nullptr, params}, "deleting a record");
-  if (r.affected() != "1") return false;
+  // The other held puts are of other keys: they stay held.
+  auto r = s_.one(Statement{"del", nullptr, params}, "deleting a record", true);
+  s_.reads[cacheKey] = Session::Read{false, nullptr};
+  if (r.affected() != "1") return wasHeld;
   addDelta(table.dbi, -1);
   return true;
 }
@@ -565,9 +690,13 @@ void PgTxn::commit() {
   if (parent_ != nullptr) {
     if (!unsentSavepoint()) s_.queue(kj::str("RELEASE SAVEPOINT s", savepoint_));
     for (auto& d : deltas_) parent_->addDelta(d.key, d.value);
-    // Its queued puts now count for the parent.
+    // Its queued puts now count for the parent (held ones too, when its SAVEPOINT never
+    // left the client: then nothing separates them from the parent's).
     for (auto& q : s_.pending) {
       if (q.isPut() && q.level == savepoint_) q.level = parent_->savepoint_;
+    }
+    for (auto& q : s_.held) {
+      if (q.level == savepoint_) q.level = parent_->savepoint_;
     }
     ended();
     return;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -360,6 +361,126 @@ TEST_P(StoreContract, ManyWritesWithoutReadsAreKeptAndCountedAndAnUndoneChildsAr
   EXPECT_EQ(get(*s, t, key("undone", 599).asBytes()), "<absent>");
 }
 
+// One key written again and again in one transaction (PostgreSQL sends only the last of
+// the writes it still holds): every read inside sees the latest write, a delete after a put
+// stays a delete, the counts follow, and the commit keeps exactly the last state.
+TEST_P(StoreContract, RewritesOfOneKeyInOneTransactionKeepTheLastAndReadBackEachStep) {
+  auto s = open();
+  auto t = s->table("things");
+  put(*s, t, b("before"), b("0"));
+  auto read = [&](WriteTxn& txn, const char* key) {
+    KJ_IF_MAYBE(v, txn.get(t, b(key))) { return text(*v); }
+    return std::string("<absent>");
+  };
+  s->write([&](WriteTxn& txn) {
+    txn.put(t, b("A"), b("1"));
+    EXPECT_EQ(read(txn, "A"), "1");
+    txn.put(t, b("A"), b("2"));
+    EXPECT_EQ(read(txn, "A"), "2");
+    EXPECT_TRUE(txn.del(t, b("A")));
+    EXPECT_EQ(read(txn, "A"), "<absent>");
+    EXPECT_FALSE(txn.del(t, b("A")));
+    txn.put(t, b("A"), b("3"));
+    EXPECT_EQ(read(txn, "A"), "3");
+    EXPECT_EQ(txn.count(t), 2u);  // before, A
+    // A key that existed before the transaction: rewritten, then deleted.
+    txn.put(t, b("before"), b("1"));
+    txn.put(t, b("before"), b("2"));
+    EXPECT_TRUE(txn.del(t, b("before")));
+    EXPECT_EQ(read(txn, "before"), "<absent>");
+    // A new key written and deleted without a read: never there, never counted.
+    txn.put(t, b("B"), b("1"));
+    txn.put(t, b("B"), b("2"));
+    EXPECT_TRUE(txn.del(t, b("B")));
+    EXPECT_EQ(txn.count(t), 1u);
+    // A view of a value the transaction wrote outlives the writes being sent (the count
+    // sends them) and later rewrites of other keys.
+    txn.put(t, b("C"), b("viewed"));
+    auto view = KJ_ASSERT_NONNULL(txn.get(t, b("C")));
+    txn.put(t, b("D"), b("1"));
+    EXPECT_EQ(txn.count(t), 3u);
+    EXPECT_EQ(text(view), "viewed");
+    EXPECT_EQ(read(txn, "C"), "viewed");
+    txn.put(t, b("C"), b("last"));
+    EXPECT_EQ(read(txn, "C"), "last");
+  });
+  EXPECT_EQ(get(*s, t, b("A")), "3");
+  EXPECT_EQ(get(*s, t, b("before")), "<absent>");
+  EXPECT_EQ(get(*s, t, b("B")), "<absent>");
+  EXPECT_EQ(get(*s, t, b("C")), "last");
+  EXPECT_EQ(s->read().count(t), 3u);  // A, C, D
+}
+
+// Puts, deletes and reads of a few hot keys and many cold ones in one transaction, with
+// children kept and undone, against a model: each read and each delete's answer inside, the
+// count after each child, and after the commit every key and value.
+TEST_P(StoreContract, InterleavedPutsAndDeletesInOneTransactionMatchAModel) {
+  auto s = open();
+  auto t = s->table("model");
+  std::map<std::string, std::string> model;
+  s->write([&](WriteTxn& txn) {
+    for (int i = 0; i < 12; i += 3) {
+      auto key = kj::str("hot", i);
+      txn.put(t, key.asBytes(), b("old"));
+      model[key.cStr()] = "old";
+    }
+  });
+  uint32_t seed = 20261201;
+  auto next = [&](uint32_t n) {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) % n;
+  };
+  auto anyKey = [&]() {
+    return next(5) < 4 ? kj::str("hot", next(12)) : kj::str("cold", next(400));
+  };
+  // One step on `txn` against `m`: a put, a delete or a read.
+  auto step = [&](WriteTxn& txn, std::map<std::string, std::string>& m, int n) {
+    auto key = anyKey();
+    uint32_t what = next(10);
+    if (what < 5) {
+      auto value = kj::str(key, "=", n);
+      txn.put(t, key.asBytes(), value.asBytes());
+      m[key.cStr()] = value.cStr();
+    } else if (what < 7) {
+      bool existed = m.erase(key.cStr()) > 0;
+      EXPECT_EQ(txn.del(t, key.asBytes()), existed) << key.cStr() << " at step " << n;
+    } else {
+      auto it = m.find(key.cStr());
+      auto got = txn.get(t, key.asBytes());
+      if (it == m.end()) {
+        EXPECT_TRUE(got == nullptr) << key.cStr() << " at step " << n;
+      } else {
+        EXPECT_EQ(text(KJ_ASSERT_NONNULL(got)), it->second) << key.cStr() << " at step " << n;
+      }
+    }
+  };
+  s->write([&](WriteTxn& txn) {
+    for (int n = 0; n < 2000; n++) {
+      if (next(20) != 0) {
+        step(txn, model, n);
+        continue;
+      }
+      auto copy = model;
+      bool keep = next(2) == 0;
+      txn.nestedKeepIf([&](WriteTxn& inner) {
+        for (int i = 0; i < 8; i++) step(inner, copy, n * 100 + i);
+        return keep;
+      });
+      if (keep) model = copy;
+      EXPECT_EQ(txn.count(t), model.size()) << "after the child at step " << n;
+    }
+    EXPECT_EQ(txn.count(t), model.size());
+  });
+  std::map<std::string, std::string> stored;
+  auto txn = s->read();
+  txn.scan(t, nullptr, [&](Bytes key, Bytes value) {
+    stored[text(key)] = text(value);
+    return true;
+  });
+  EXPECT_EQ(stored, model);
+  EXPECT_EQ(txn.count(t), model.size());
+}
+
 TEST_P(StoreContract, NestedTransactionsKeepOrUndoOnlyThemselves) {
   auto s = open();
   auto t = s->table("things");
@@ -578,7 +699,8 @@ TEST_P(PostgresStore, ALostConnectionBeforeCommitRerunsTheWholeTransaction) {
   s->write([&](WriteTxn& txn) {
     ++runs;
     txn.put(t, b("k"), b("v"));
-    // A read sends the queued put: the transaction is open on the server now.
+    // A read of another key opens the transaction on the server (the put may stay queued).
+    EXPECT_TRUE(txn.get(t, b("other")) == nullptr);
     EXPECT_TRUE(txn.get(t, b("k")) != nullptr);
     if (runs == 1) {
       sql(conninfo,
