@@ -533,12 +533,9 @@ class Main {
       if (strstr(e->getDescription().cStr(), "wrong master key") != nullptr) {
         wrongKey(source, fingerprint, db->location());
       }
-      if (store::isStorageFailure(*e)) {
-        fatal(base::EXIT_UNAVAILABLE,
-              kj::str("cannot use the PostgreSQL database ", db->location(), ": ",
-                      e->getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
-                      "; systemd restarts the daemon until the server answers"));
-      }
+      try {
+        refuseIfStorageFailure(*e);
+      } catch (StartRefused& r) { refuse(r); }
       kj::throwFatalException(kj::mv(*e));
     }
     kj::String verification;

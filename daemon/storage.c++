@@ -30,22 +30,31 @@ kj::StringPtr conninfoOf(const Config& config) {
                              "connection string or service=NAME)")};
 }
 
-// A storage failure at start: the server cannot be reached or refuses the login.
-void refuseIfUnavailable(const kj::Exception& e) {
+}  // namespace
+
+// A storage failure at start: the server refuses the login (a configuration error: exit
+// 78, which the packaged unit does not restart) or cannot be reached (69: systemd retries).
+void refuseIfStorageFailure(const kj::Exception& e) {
   if (!store::isStorageFailure(e)) return;
   // The store's text names the server (never a password) and libpq's reason.
   auto d = e.getDescription();
-  throw StartRefused{
-      base::EXIT_UNAVAILABLE,
-      kj::str("cannot use the PostgreSQL database: ",
-              d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
-              "; start the server or fix the setting postgresql and the password in ",
-              PGPASS_CREDENTIAL,
-              " (systemd restarts the daemon until the server answers, see "
-              "docs/operations.md)")};
+  if (store::pg::isLoginRefused(e)) {
+    throw StartRefused{
+        base::EXIT_CONFIG,
+        kj::str("cannot use the PostgreSQL database: ",
+                d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+                "; fix the user or database in the setting postgresql, the password in ",
+                PGPASS_CREDENTIAL, " (or the passfile libpq reads), or the server's pg_hba.conf",
+                " (a configuration error: systemd does not restart the daemon for it, see "
+                "docs/operations.md)")};
+  }
+  throw StartRefused{base::EXIT_UNAVAILABLE,
+                     kj::str("cannot use the PostgreSQL database: ",
+                             d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+                             "; start the server or fix the setting postgresql",
+                             " (systemd restarts the daemon until the server answers, see "
+                             "docs/operations.md)")};
 }
-
-}  // namespace
 
 void refuseWhileDaemonsConnected(const Config& config,
                                  kj::Maybe<kj::StringPtr> credentialsDirectory) {
@@ -67,7 +76,7 @@ void refuseWhileDaemonsConnected(const Config& config,
                 count = text(0);
                 hosts = text(1);
               })) {
-    refuseIfUnavailable(*e);
+    refuseIfStorageFailure(*e);
     kj::throwFatalException(kj::mv(*e));
   }
   if (count == "0") return;
@@ -90,7 +99,7 @@ kj::Own<store::Store> openPostgresStore(const Config& config,
   kj::Own<store::Store> opened;
   KJ_IF_MAYBE(e,
               kj::runCatchingExceptions([&]() { opened = store::openPostgres(kj::mv(options)); })) {
-    refuseIfUnavailable(*e);
+    refuseIfStorageFailure(*e);
     kj::throwFatalException(kj::mv(*e));
   }
   return opened;

@@ -28,9 +28,15 @@ constexpr const char PGPASS_CREDENTIAL[] = "credvault.pgpass";
 // else null (libpq's own defaults apply).
 kj::Maybe<kj::String> pgpassFromCredentials(kj::Maybe<kj::StringPtr> credentialsDirectory);
 
+// Throws StartRefused with one line when `e` is a storage failure met at start: EXIT_CONFIG
+// when the PostgreSQL server refused the login (retrying does not fix it), else
+// EXIT_UNAVAILABLE (the server cannot be reached now: systemd retries). Returns otherwise.
+void refuseIfStorageFailure(const kj::Exception& e);
+
 // Opens the PostgreSQL store `config` names (read-only for verification). Throws StartRefused
-// with one line: base::EXIT_CONFIG when `postgresql` is unset, base::EXIT_UNAVAILABLE when the
-// server cannot be reached or refuses the login.
+// with one line: base::EXIT_CONFIG when `postgresql` is unset or the server refuses the login
+// (password, role, database, pg_hba.conf), base::EXIT_UNAVAILABLE when the server cannot be
+// reached or cannot serve now.
 kj::Own<store::Store> openPostgresStore(const Config& config,
                                         kj::Maybe<kj::StringPtr> credentialsDirectory,
                                         bool readOnly);

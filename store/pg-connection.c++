@@ -91,7 +91,40 @@ kj::String firstLine(const char* message) {
   return kj::heapString(message, n);
 }
 
+// The line of libpq's connection failure `message` that says the server refused the login,
+// or null when it says something else (unreachable, starting, too many connections). libpq
+// has no SQLSTATE for a failed connection: these are the server's (28P01, 28000, 3D000,
+// 42501) and libpq's own texts in English; a server that words them in another language
+// (lc_messages) is taken for unavailable, as before.
+kj::Maybe<kj::String> loginRefusal(const char* message) {
+  static constexpr const char* PHRASES[] = {
+      "password authentication failed",  // 28P01: wrong password, or no such role
+      "authentication failed for user",  // 28000: peer, ident, cert, ...
+      "no pg_hba.conf entry",            // 28000
+      "pg_hba.conf rejects connection",  // 28000
+      "does not exist",                  // 28000 role, 3D000 database
+      "permission denied for database",  // 42501: no CONNECT privilege
+      "no password supplied",            // libpq: the server asked, no passfile entry
+  };
+  if (message == nullptr) return nullptr;
+  for (const char* line = message; *line != '\0';) {
+    const char* end = strchr(line, '\n');
+    size_t n = end == nullptr ? strlen(line) : size_t(end - line);
+    auto text = kj::heapString(line, n);
+    for (auto phrase : PHRASES) {
+      if (strstr(text.cStr(), phrase) != nullptr) return kj::mv(text);
+    }
+    if (end == nullptr) break;
+    line = end + 1;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+bool isLoginRefused(const kj::Exception& e) {
+  return strstr(e.getDescription().cStr(), LOGIN_REFUSED) != nullptr;
+}
 
 // ---------------------------------------------------------------------------------------
 
@@ -211,6 +244,19 @@ Connection::Connection(const ConnectParams& params, bool pipeline) : pipeline_(p
   conn_ = PQconnectdbParams(keys.begin(), values.begin(), 1);
   KJ_ASSERT(conn_ != nullptr, "out of memory");
   if (PQstatus(conn_) != CONNECTION_OK) {
+    kj::Maybe<kj::String> refusal = loginRefusal(PQerrorMessage(conn_));
+    if (refusal == nullptr && PQconnectionNeedsPassword(conn_)) {
+      refusal = firstLine(PQerrorMessage(conn_));
+    }
+    KJ_IF_MAYBE(r, refusal) {
+      auto line = kj::mv(*r);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      // Still "the database server ...": while serving, a refused login (a password rotated
+      // on the server first) answers unavailable like any other failure to connect; at start
+      // the daemon tells it apart (isLoginRefused) as a configuration error.
+      throwStorageFailure("connecting", kj::str(LOGIN_REFUSED, " (", line, ")"));
+    }
     auto message = firstLine(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;

@@ -111,6 +111,13 @@ class Connection {
   [[noreturn]] void lost(kj::StringPtr what);
 };
 
+// The words of the storage failure (StorageFailure::UNAVAILABLE) thrown when the server
+// refuses the login: a wrong or missing password, an unknown role or database, no pg_hba.conf
+// entry, no CONNECT privilege. Followed by libpq's line in parentheses (never a password).
+constexpr const char LOGIN_REFUSED[] = "the database server refused the login";
+// Whether `e` is that failure: a configuration error that retrying does not fix.
+bool isLoginRefused(const kj::Exception& e);
+
 // Throws the exception for a failed result (or a lost connection when `result` is null).
 [[noreturn]] void pgFailure(PGconn* conn, PGresult* result, kj::StringPtr what);
 // Whether SQLSTATE `state` means the server cannot serve now (connection exception, shutting

@@ -603,8 +603,9 @@ TEST_F(MultiHost, APgDumpRestoredIntoANewDatabaseServesEveryCredential) {
 
 // The database password only in a libpq passfile: a role with scram-sha-256 authentication on
 // the server's socket, the daemon given the password through the systemd credential
-// credvault.pgpass or through PGPASSFILE connects; without either it stops at start with one
-// line that does not contain the password.
+// credvault.pgpass or through PGPASSFILE connects; without either, or with a wrong one, it
+// stops at start with one line that does not contain the password and exit 78 (no restart);
+// a server that is not there is exit 69 (systemd retries).
 TEST_F(MultiHost, TheDatabasePasswordComesFromAPassfile) {
   auto& pg = support::PostgresServer::instance();
   const std::string PG_PW = "pg-Role-Passw0rd-73e1";
@@ -626,21 +627,50 @@ TEST_F(MultiHost, TheDatabasePasswordComesFromAPassfile) {
   });
   auto asRole = "host=" + std::string(pg.socketDir().cStr()) + " user=credvault_pw dbname=" + db;
 
-  // Without a password: refused at start, one line, exit 69 (unavailable: systemd retries).
+  // Without a password: refused at start, one line saying what to fix, exit 78 (a
+  // configuration error: the packaged unit does not restart on it; retrying cannot help).
   Host& a = host();
   a.daemon.addSetting("postgresql=" + asRole);
   int status = a.daemon.startExpectingFailure();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 69) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 78) << status;
   auto refusal = a.daemon.lastLog();
   EXPECT_EQ(std::count(refusal.begin(), refusal.end(), '\n'), 1) << refusal;
+  EXPECT_TRUE(contains(refusal, "refused the login")) << refusal;
   EXPECT_TRUE(contains(refusal, "no password supplied")) << refusal;
+  EXPECT_TRUE(contains(refusal, "credvault.pgpass")) << refusal;
   printf("[ multi-host ] without a passfile: %s", refusal.c_str());
 
-  // The systemd credential credvault.pgpass.
+  // A wrong password (SQLSTATE 28P01): the same, and the line never holds a password.
   auto creds = a.dir / "credentials";
   ASSERT_EQ(mkdir(creds.c_str(), 0700), 0);
-  writeFile(creds + "/credvault.pgpass", "*:*:" + db + ":credvault_pw:" + PG_PW + "\n", 0600);
+  const std::string WRONG_PW = "pg-Wrong-Passw0rd-5c2d";
+  leaks.remember(WRONG_PW);
+  writeFile(creds + "/credvault.pgpass", "*:*:" + db + ":credvault_pw:" + WRONG_PW + "\n", 0600);
   a.daemon.addEnv("CREDENTIALS_DIRECTORY=" + creds);
+  status = a.daemon.startExpectingFailure();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 78) << status;
+  refusal = a.daemon.lastLog();
+  EXPECT_EQ(std::count(refusal.begin(), refusal.end(), '\n'), 1) << refusal;
+  EXPECT_TRUE(contains(refusal, "password authentication failed")) << refusal;
+  EXPECT_FALSE(contains(refusal, WRONG_PW)) << refusal;
+  printf("[ multi-host ] a wrong password: %s", refusal.c_str());
+
+  // A server that is not there (no socket in the directory) is not a configuration error:
+  // exit 69, which systemd retries.
+  {
+    Host gone(conninfo);  // not in `hosts`: it never gets ready, so no log check at the end
+    TempDir empty;
+    gone.daemon.addSetting("postgresql=host=" + empty.path() + " dbname=" + db);
+    status = gone.daemon.startExpectingFailure();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 69) << status;
+    auto line = gone.daemon.lastLog();
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << line;
+    EXPECT_TRUE(contains(line, "cannot be reached")) << line;
+    printf("[ multi-host ] no server: %s", line.c_str());
+  }
+
+  // The systemd credential credvault.pgpass.
+  writeFile(creds + "/credvault.pgpass", "*:*:" + db + ":credvault_pw:" + PG_PW + "\n", 0600);
   a.daemon.start();
   EXPECT_TRUE(contains(a.daemon.lastLog(), "created a new vault in the PostgreSQL database"))
       << a.daemon.lastLog();
