@@ -360,11 +360,31 @@ kj::Array<Result> Connection::run(kj::ArrayPtr<const Statement> statements, kj::
   // Until every answer is read, the connection's state is unknown: a throw leaves it broken.
   broken_ = true;
   drain();
+  // A read transaction's owed COMMIT goes first in the same Sync: it cannot fail but with
+  // the connection (a read-only transaction that met an error answers ROLLBACK, not an
+  // error); if it ever did, what follows is aborted and run() throws its error.
+  bool withCommit = owesCommit_;
+  owesCommit_ = false;
+  if (withCommit) queue(Statement{nullptr, "COMMIT", {}});
   for (auto& s : statements) queue(s);
   sync();
   auto results = kj::heapArrayBuilder<Result>(statements.size());
   kj::Maybe<size_t> failedAt;
   Result failure;
+  if (withCommit) {
+    Result r(PQgetResult(conn_));
+    if (r.get() == nullptr) lost(what);
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      if (PQstatus(conn_) == CONNECTION_BAD) lost(what);
+      failedAt = size_t(0);
+      failure = kj::mv(r);
+    }
+    for (;;) {
+      PGresult* extra = PQgetResult(conn_);
+      if (extra == nullptr) break;
+      PQclear(extra);
+    }
+  }
   for (size_t i = 0; i < statements.size(); ++i) {
     Result r(PQgetResult(conn_));
     if (r.get() == nullptr) lost(what);
@@ -405,10 +425,24 @@ void Connection::send(kj::ArrayPtr<const Statement> statements) {
     throwStorageFailure("sending a statement", "the database server connection was lost");
   broken_ = true;
   drain();
+  if (owesCommit_) queue(Statement{nullptr, "COMMIT", {}});
+  owesCommit_ = false;
   for (auto& s : statements) queue(s);
   sync();
   ++unreadSyncs_;
   broken_ = false;
+}
+
+bool Connection::deferCommit() {
+  KJ_REQUIRE(pipeline_, "connection not in pipeline mode");
+  bool first = !owesCommit_;
+  owesCommit_ = true;
+  return first;
+}
+
+void Connection::flushCommit() {
+  if (!owesCommit_ || broken_) return;
+  send(nullptr);
 }
 
 Result Connection::exec(kj::StringPtr sql, kj::StringPtr what) {

@@ -1,7 +1,7 @@
 // credvault — one libpq connection of the PostgreSQL backend (store/postgres.h), in pipeline
 // mode: statements are queued and sent together with one Sync, so that a transaction's BEGIN,
 // its writer lock and its first statement cost one round trip, and a read transaction's
-// COMMIT is sent without waiting for its answer (the next user of the connection reads it).
+// COMMIT goes first in the connection's next round trip (deferCommit()).
 //
 // The one place libpq's and the server's errors become exceptions (pgFailure()): a lost
 // connection or a server that is down, starting or shutting down is a storage failure whose
@@ -93,8 +93,17 @@ class Connection {
   // names the operation for messages.
   kj::Array<Result> run(kj::ArrayPtr<const Statement> statements, kj::StringPtr what);
   // Sends `statements` and a Sync without waiting for the answers; the next run() reads
-  // and discards them first (for a read transaction's COMMIT).
+  // and discards them first (for an aborted write transaction's ROLLBACK).
   void send(kj::ArrayPtr<const Statement> statements);
+  // A read-only transaction's end: its COMMIT is not sent now but first in the next run() or
+  // send(), in the same round trip (a read-only COMMIT makes nothing durable, only ends the
+  // snapshot), or by flushCommit() when the connection idles. Returns true the first time
+  // (nothing was owed yet).
+  bool deferCommit();
+  bool owesCommit() const { return owesCommit_; }
+  // Sends the owed COMMIT now, without waiting (an idle connection must not keep a snapshot:
+  // it holds back vacuum, and idle_in_transaction_session_timeout would end the session).
+  void flushCommit();
   // In normal (non-pipeline) mode only: plain SQL, possibly several statements; the last
   // result.
   Result exec(kj::StringPtr sql, kj::StringPtr what);
@@ -103,6 +112,7 @@ class Connection {
   PGconn* conn_ = nullptr;
   bool pipeline_;
   bool broken_ = false;
+  bool owesCommit_ = false;
   unsigned unreadSyncs_ = 0;
 
   void queue(const Statement& s);

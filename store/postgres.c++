@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <mutex>
 #include <string>
@@ -41,6 +42,9 @@ constexpr int32_t MAX_PAGE = 1024;
 // Puts a transaction queues before it sends them without waiting for a read (a bulk copy
 // writes without reading): bounds the memory and the size of one round trip.
 constexpr size_t MAX_QUEUED_PUTS = 256;
+// How long an idle pooled connection may keep a finished read transaction open before the
+// listener sends its COMMIT (a busy pool sends it with the connection's next statement).
+constexpr int COMMIT_FLUSH_MS = 2;
 
 // Schema version 1: every table of the store in one relation, its rows' bytes as LMDB holds
 // them. Values are ciphertext: EXTERNAL storage keeps TOAST from trying to compress them.
@@ -66,6 +70,12 @@ COMMIT;
 [[noreturn]] void operatorFailure(kj::String message) {
   kj::throwFatalException(
       kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
+
+uint64_t monotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
 }
 
 bool lostConnection(const kj::Exception& e) {
@@ -288,11 +298,19 @@ class PostgresStore final : public Store {
   bool listening_ = false;  // __atomic
   bool stopping_ = false;   // __atomic
   int wakeFd_ = -1;
+  // Idle connections may owe a read transaction's COMMIT: the listener sends them after
+  // COMMIT_FLUSH_MS unless a user took the connection first. Set (and the listener woken)
+  // only on the change from false, so a busy pool costs one wake-up per period, not per read.
+  bool commitsOwed_ = false;                 // __atomic
   kj::MutexGuarded<bool> firstAttemptDone_;  // the listener tried to connect once
   kj::Own<kj::Thread> listener_;
 
   void setUpSchema();
   void listen();
+  // Sends the COMMITs idle connections owe (listener thread).
+  void flushIdleCommits();
+  // Reads the wake-up eventfd; true when the store is stopping.
+  bool woken();
   bool isListening() const { return __atomic_load_n(&listening_, __ATOMIC_ACQUIRE); }
   void freshIfDeaf() {
     if (!isListening()) moveGeneration();
@@ -313,9 +331,16 @@ Session::Session(PostgresStore& store, bool write) : store(store), write(write) 
 Session::~Session() noexcept(false) {
   if (conn.get() == nullptr) return;
   if (begun && !committed && conn->usable()) {
-    // A read transaction's end, or an aborted write: nobody waits for the answer.
-    Statement end{nullptr, write ? "ROLLBACK" : "COMMIT", {}};
-    kj::runCatchingExceptions([&]() { conn->send({&end, 1}); });
+    if (write) {
+      // An aborted write: nobody waits for the answer.
+      Statement end{nullptr, "ROLLBACK", {}};
+      kj::runCatchingExceptions([&]() { conn->send({&end, 1}); });
+    } else {
+      // A read transaction's end travels with the connection's next statement (or the
+      // listener sends it when the connection idles): a read-only COMMIT makes nothing
+      // durable, and this saves the server a wake-up per read transaction.
+      conn->deferCommit();
+    }
   }
   store.giveBack(kj::mv(conn));
 }
@@ -820,12 +845,51 @@ kj::Own<Connection> PostgresStore::lease() {
 }
 
 void PostgresStore::giveBack(kj::Own<Connection> conn) {
-  auto p = pool_.lockExclusive();
-  if (conn->usable()) {
-    p->idle.add(kj::mv(conn));
-  } else {
-    --p->open;
+  bool owes = false;
+  {
+    auto p = pool_.lockExclusive();
+    if (conn->usable()) {
+      owes = conn->owesCommit();
+      p->idle.add(kj::mv(conn));
+    } else {
+      --p->open;
+    }
   }
+  if (owes && !__atomic_exchange_n(&commitsOwed_, true, __ATOMIC_ACQ_REL)) {
+    uint64_t one = 1;
+    ssize_t n = ::write(wakeFd_, &one, sizeof(one));
+    (void)n;  // a full counter wakes the listener as well
+  }
+}
+
+void PostgresStore::flushIdleCommits() {
+  __atomic_store_n(&commitsOwed_, false, __ATOMIC_RELEASE);
+  // Taken out of the pool while their COMMIT goes (a blocking write, and reading what the
+  // connection's earlier sends answered), then given back.
+  kj::Vector<kj::Own<Connection>> owing;
+  {
+    auto p = pool_.lockExclusive();
+    kj::Vector<kj::Own<Connection>> keep;
+    for (auto& c : p->idle) {
+      if (c->owesCommit()) {
+        owing.add(kj::mv(c));
+      } else {
+        keep.add(kj::mv(c));
+      }
+    }
+    p->idle = kj::mv(keep);
+  }
+  for (auto& c : owing) {
+    kj::runCatchingExceptions([&]() { c->flushCommit(); });  // a lost one is replaced
+    giveBack(kj::mv(c));
+  }
+}
+
+bool PostgresStore::woken() {
+  uint64_t count;
+  ssize_t n = ::read(wakeFd_, &count, sizeof(count));
+  (void)n;
+  return __atomic_load_n(&stopping_, __ATOMIC_ACQUIRE);
 }
 
 ReadTxn PostgresStore::read() {
@@ -924,11 +988,29 @@ void PostgresStore::listen() {
     if (listening) {
       backoffMs = 50;
       PGconn* pc = conn->handle();
-      while (!__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) {
+      bool stop = false;
+      uint64_t flushAt = 0;  // when owed COMMITs go (ms, monotonic); 0: none owed yet
+      while (!stop && !__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) {
+        // Owed COMMITs go COMMIT_FLUSH_MS after the first was owed, whatever else wakes us.
+        int timeout = -1;
+        if (__atomic_load_n(&commitsOwed_, __ATOMIC_ACQUIRE)) {
+          uint64_t now = monotonicMs();
+          if (flushAt == 0) flushAt = now + COMMIT_FLUSH_MS;
+          if (now >= flushAt) {
+            flushAt = 0;
+            flushIdleCommits();
+            continue;
+          }
+          timeout = int(flushAt - now);
+        }
         struct pollfd fds[2] = {{PQsocket(pc), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-        int n = poll(fds, 2, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (fds[1].revents != 0) break;
+        int n = poll(fds, 2, timeout);
+        if (n <= 0) continue;  // the flush's time, or EINTR
+        if (fds[1].revents != 0) {
+          stop = woken();
+          continue;
+        }
+        if (fds[0].revents == 0) continue;
         if (PQconsumeInput(pc) == 0) break;  // lost
         bool any = false;
         while (PGnotify* note = PQnotifies(pc)) {
@@ -941,9 +1023,18 @@ void PostgresStore::listen() {
       __atomic_store_n(&listening_, false, __ATOMIC_RELEASE);
       moveGeneration();
     }
-    // Reconnect after a pause that grows to a second; the stop signal cuts it short.
-    struct pollfd wake = {wakeFd_, POLLIN, 0};
-    poll(&wake, 1, int(backoffMs));
+    if (__atomic_load_n(&stopping_, __ATOMIC_ACQUIRE)) break;
+    // Reconnect after a pause that grows to a second; the stop signal cuts it short. Owed
+    // COMMITs go meanwhile (without a server they fail, and their connections are replaced).
+    flushIdleCommits();
+    uint64_t until = monotonicMs() + backoffMs;
+    for (uint64_t now = monotonicMs(); now < until; now = monotonicMs()) {
+      struct pollfd wake = {wakeFd_, POLLIN, 0};
+      if (poll(&wake, 1, int(until - now)) > 0) {
+        if (woken()) break;
+        flushIdleCommits();
+      }
+    }
     backoffMs = kj::min(backoffMs * 2, 1000u);
   }
 }
