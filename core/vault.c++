@@ -554,6 +554,18 @@ Result<int32_t> Vault::resolveTarget(const Principal& who, int32_t associateId) 
   return who.associateId;
 }
 
+Result<int32_t> Vault::reachTarget(const Principal& who, int32_t associateId,
+                                   kj::Maybe<kj::StringPtr> type, kj::StringPtr verb,
+                                   kj::Maybe<Refusal> badArgument) const {
+  auto target = resolveTarget(who, associateId);
+  if (!target.ok()) return target.takeRefusal();
+  int32_t id = target.value();
+  KJ_IF_MAYBE(t, type) { CV_REFUSE_IF(checkType(*t)); }
+  CV_REFUSE_IF(kj::mv(badArgument));
+  CV_REFUSE_IF(checkReach(who, id, verb));
+  return id;
+}
+
 kj::Array<kj::byte> Vault::typePrefix(int32_t associateId, kj::StringPtr type) const {
   auto out = kj::heapArray<kj::byte>(4 + INDEX_HASH_PART);
   store::putBe32(out.begin(), associateId);
@@ -632,12 +644,10 @@ Result<kj::Array<Credential>> Vault::get(const Principal& who, int32_t associate
 
 Result<kj::Maybe<kj::Array<Credential>>> Vault::tryGet(const Principal& who, int32_t associateId,
                                                        kj::StringPtr type, size_t limit) const {
-  auto target = resolveTarget(who, associateId);
+  auto target = reachTarget(who, associateId, type, "read");
   if (!target.ok()) return target.takeRefusal();
   int32_t id = target.value();
-  CV_REFUSE_IF(checkType(type));
   auto access = accessTo(who, id);
-  CV_REFUSE_IF(checkReach(who, id, "read"));
   auto txn = env_.read();
   kj::Vector<Credential> out;
   bool tooMany = false;
@@ -678,12 +688,9 @@ void Vault::setCounter(store::WriteTxn& txn, int32_t associateId, uint32_t value
 
 CheckedWrite<bool> Vault::save(const Principal& who, int32_t associateId, kj::StringPtr type,
                                Credential credential) const {
-  auto target = resolveTarget(who, associateId);
+  auto target = reachTarget(who, associateId, type, "save", checkCredential(credential));
   if (!target.ok()) return target.takeRefusal();
   int32_t id = target.value();
-  CV_REFUSE_IF(checkType(type));
-  CV_REFUSE_IF(checkCredential(credential));
-  CV_REFUSE_IF(checkReach(who, id, "save"));
   auto key = credentialKey(id, type, credential.publicValue);
   WriteOp<Result<bool>> op = [this, id, key = kj::mv(key), type = kj::heapString(type),
                               credential =
@@ -715,12 +722,10 @@ CheckedWrite<bool> Vault::save(const Principal& who, int32_t associateId, kj::St
 
 CheckedWrite<bool> Vault::update(const Principal& who, int32_t associateId, kj::StringPtr type,
                                  kj::StringPtr publicValue, CredentialUpdate update) const {
-  auto target = resolveTarget(who, associateId);
+  auto target = reachTarget(who, associateId, type, "change",
+                            checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (!target.ok()) return target.takeRefusal();
   int32_t id = target.value();
-  CV_REFUSE_IF(checkType(type));
-  CV_REFUSE_IF(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
-  CV_REFUSE_IF(checkReach(who, id, "change"));
   // Each given field alone; the combination (validTo after validFrom) once merged below.
   {
     Credential probe;
@@ -775,11 +780,10 @@ CheckedWrite<bool> Vault::update(const Principal& who, int32_t associateId, kj::
 
 Result<kj::Array<ListedCredential>> Vault::list(const Principal& who, int32_t associateId,
                                                 kj::StringPtr type) const {
-  auto target = resolveTarget(who, associateId);
+  auto target = reachTarget(who, associateId,
+                            type.size() > 0 ? kj::Maybe<kj::StringPtr>(type) : nullptr, "read");
   if (!target.ok()) return target.takeRefusal();
   int32_t id = target.value();
-  if (type.size() > 0) CV_REFUSE_IF(checkType(type));
-  CV_REFUSE_IF(checkReach(who, id, "read"));
   auto txn = env_.read();
   kj::Vector<ListedCredential> out;
   auto prefix = type.size() > 0 ? typePrefix(id, type) : kj::heapArray<kj::byte>(be32(id));
@@ -843,12 +847,10 @@ Result<kj::Array<ListedCredential>> Vault::listAll(const Principal& who, kj::Str
 
 CheckedWrite<bool> Vault::remove(const Principal& who, int32_t associateId, kj::StringPtr type,
                                  kj::StringPtr publicValue) const {
-  auto target = resolveTarget(who, associateId);
+  auto target = reachTarget(who, associateId, type, "remove",
+                            checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
   if (!target.ok()) return target.takeRefusal();
   int32_t id = target.value();
-  CV_REFUSE_IF(checkType(type));
-  CV_REFUSE_IF(checkText("publicValue", publicValue, MAX_PUBLIC_VALUE_CHARS));
-  CV_REFUSE_IF(checkReach(who, id, "remove"));
   auto key = credentialKey(id, type, publicValue);
   WriteOp<Result<bool>> op = [this, id, key = kj::mv(key)](store::WriteTxn& txn) -> Result<bool> {
     if (readAssociate(txn, id) == nullptr) return noSuchAssociate(id);

@@ -244,6 +244,12 @@ class Vault {
   [[noreturn]] void indexMismatch(kj::StringPtr table) const;
   int64_t nowUnix() const;
   Result<int32_t> resolveTarget(const Principal& who, int32_t associateId) const;
+  // The associate whose `type` credentials (null: every type) a call acts on, once its
+  // arguments are well-formed and `who` may reach them to `verb` them; else the first refusal
+  // in that order: the target, the type, `badArgument` (the call's own check), the reach.
+  Result<int32_t> reachTarget(const Principal& who, int32_t associateId,
+                              kj::Maybe<kj::StringPtr> type, kj::StringPtr verb,
+                              kj::Maybe<Refusal> badArgument = nullptr) const;
   // visitAll, stopping when `each` returns false.
   kj::Maybe<Refusal> visitAllWhile(const Principal& who, kj::StringPtr type,
                                    kj::FunctionParam<bool(ListedCredential&&)> each) const;

@@ -153,15 +153,7 @@ kj::Promise<Outcome<uint64_t>> streamBackup(BlockingPool& pool, BackupSource sou
   return pool.run<Spool>(kj::mv(job))
       .then([&pool, sink = kj::mv(sink)](
                 Outcome<Spool> spooled) mutable -> kj::Promise<Outcome<uint64_t>> {
-        Outcome<uint64_t> out;
-        KJ_IF_MAYBE(e, spooled.error) {
-          out.error = kj::mv(*e);
-          return kj::mv(out);
-        }
-        KJ_IF_MAYBE(f, spooled.failure) {
-          out.failure = kj::mv(*f);
-          return kj::mv(out);
-        }
+        KJ_IF_MAYBE(failed, passOn<uint64_t>(spooled)) { return kj::mv(*failed); }
         auto stream =
             kj::heap<Stream>(pool, KJ_ASSERT_NONNULL(kj::mv(spooled.value)), kj::mv(sink));
         auto& ref = *stream;

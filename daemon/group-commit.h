@@ -27,6 +27,22 @@ struct Outcome {
   kj::Maybe<kj::Exception> failure;
 };
 
+// `from`'s refusal or failure, passed on as the outcome of a step that will not run; null
+// when `from` has a value.
+template<typename B, typename A>
+kj::Maybe<Outcome<B>> passOn(Outcome<A>& from) {
+  Outcome<B> out;
+  KJ_IF_MAYBE(e, from.error) {
+    out.error = kj::mv(*e);
+    return kj::mv(out);
+  }
+  KJ_IF_MAYBE(f, from.failure) {
+    out.failure = kj::mv(*f);
+    return kj::mv(out);
+  }
+  return nullptr;
+}
+
 struct CommitStats {
   uint64_t commits = 0;
   uint64_t ops = 0;

@@ -743,17 +743,24 @@ DispatchCallResult gate(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   return {kj::mv(promise), false};
 }
 
+// Answers a queued job's refusal (true: the call is answered) and rethrows its unexpected
+// failure for the choke point to log and answer `internal`; false: the outcome has a value.
+template<typename T, typename Context>
+bool answerIfFailed(Context& context, Outcome<T>& outcome) {
+  KJ_IF_MAYBE(e, outcome.error) {
+    setError(errorResults(context).initError(), *e);
+    return true;
+  }
+  KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+  return false;
+}
+
 // Completes a queued job (a write in the group commit, work on a worker): the typed outcome
-// goes into the results. An unexpected failure is rethrown for the choke point to log and
-// answer `internal`.
+// goes into the results, or its refusal or failure as answerIfFailed says.
 template<typename T, typename Context, typename Fill>
 kj::Promise<void> finishQueued(kj::Promise<Outcome<T>> promise, Context context, Fill&& fill) {
   return promise.then([context, fill = kj::fwd<Fill>(fill)](Outcome<T> outcome) mutable {
-    KJ_IF_MAYBE(e, outcome.error) {
-      setError(errorResults(context).initError(), *e);
-      return;
-    }
-    KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+    if (answerIfFailed(context, outcome)) return;
     fill(context.getResults(), KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
   });
 }
@@ -785,36 +792,18 @@ class GrantHolder {
     return *who_;
   }
 
-  // A read that runs later on a worker (a long Get, a listing, a backup) is authorized when
-  // it is queued (the choke point) and again when it starts: it acts as the principal its
-  // grant resolves to at that moment, so a demotion or revocation committed while it waited
-  // in the queue refuses it (NOT_AUTHENTICATED, or the policy's PERMISSION_DENIED).
-  struct LateCheck {
+  // Work that waits in a queue (a short read on the reads worker, a long Get, a listing, a
+  // backup, a verification) is authorized when it is queued (the choke point) and again when
+  // it starts: it acts as the principal its grant stands for at that moment. That is the one
+  // the choke point checked while the store's generation is unchanged, else the grant resolved
+  // again, so a demotion, deactivation or revocation committed while it waited refuses it
+  // (NOT_AUTHENTICATED, or the policy's PERMISSION_DENIED).
+  struct AtTurn {
     const core::Identity& identity;
-    core::Grant grant;
-    core::Result<core::Principal> operator()() const {
-      int64_t expiresUnix;
-      return identity.resolve(grant, expiresUnix);
-    }
+    mutable core::Standing standing;  // a copy of the capability's, as the choke point left it
     // What `body` answers as that principal, or the refusal of the grant.
     template<typename Body>
     auto run(Body&& body) const -> decltype(body(kj::instance<const core::Principal&>())) {
-      auto who = (*this)();
-      if (!who.ok()) return who.takeRefusal();
-      return body(who.value());
-    }
-  };
-  LateCheck lateCheck() { return {service_.identity(), core::cloneGrant(standing_.grant)}; }
-
-  // The principal for a short read that may wait in the reads queue: the one the choke point
-  // checked while the store's generation is unchanged (no read), else the grant resolved again
-  // at its turn, so a deactivation or revocation committed while it waited refuses it.
-  struct AtTurn {
-    const core::Identity& identity;
-    core::Standing standing;  // a copy of the capability's, as the choke point left it
-    // What `body` answers as that principal, or the refusal of the grant.
-    template<typename Body>
-    auto run(Body&& body) -> decltype(body(kj::instance<const core::Principal&>())) {
       auto who = identity.current(standing);
       if (!who.ok()) return who.takeRefusal();
       return body(who.value());
@@ -976,7 +965,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     if (!env.ok()) return refuseCall(context, env.takeRefusal());
     source.spoolDirectory = env.value().directory();
     source.sizeBound = env.value().stats().usedBytes;
-    source.write = [&vault, who = lateCheck()](int fd) {
+    source.write = [&vault, who = atTurn()](int fd) {
       return who.run([&](const core::Principal& p) { return vault.backup(p, fd); });
     };
     // Its own one-thread pool: a backup never holds up a password verification, and two
@@ -1007,7 +996,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       walk = [&vault]() { return verifyInProcess(vault); };
     }
     // Off the event loop, one at a time (with backups): the walk reads the whole file.
-    auto job = [walk = kj::mv(walk), who = lateCheck()]() mutable -> core::Result<VerifyResult> {
+    auto job = [walk = kj::mv(walk), who = atTurn()]() mutable -> core::Result<VerifyResult> {
       // Still allowed, at its turn.
       return who.run([&](const core::Principal& p) -> core::Result<VerifyResult> {
         CV_REFUSE_IF(core::requireSystem(p, "verifying the vault"));
@@ -1086,7 +1075,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
     }
     // A write transaction that may wait on the database: on the maintenance worker.
     auto& vault = service_.vault();
-    auto job = [&vault, key = kj::mv(loaded.key), who = lateCheck()]() mutable {
+    auto job = [&vault, key = kj::mv(loaded.key), who = atTurn()]() mutable {
       return who.run([&](const core::Principal& p) -> core::Result<bool> {
         CV_REFUSE_IF(vault.changeMasterKey(p, kj::mv(key)));
         return true;
@@ -1106,7 +1095,7 @@ class AdminImpl final : public rpc::Admin::Server, private GrantHolder {
       return kj::READY_NOW;
     }
     auto& vault = service_.vault();
-    auto job = [&vault, who = lateCheck()]() {
+    auto job = [&vault, who = atTurn()]() {
       return who.run([&](const core::Principal& p) { return vault.rotateDataKey(p); });
     };
     return finishQueued(service_.maintenance().run<uint32_t>(kj::mv(job)), context,
@@ -1232,7 +1221,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   kj::Promise<void> list(ListContext context) override {
     auto p = context.getParams();
     auto& vault = service_.vault();
-    return doList(context, [&vault, who = lateCheck(), target = p.getAssociateId(),
+    return doList(context, [&vault, who = atTurn(), target = p.getAssociateId(),
                             type = kj::heapString(p.getType())]() {
       return who.run([&](const core::Principal& p) { return vault.list(p, target, type); });
     });
@@ -1240,10 +1229,10 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
 
   kj::Promise<void> listAll(ListAllContext context) override {
     auto& vault = service_.vault();
-    return doList(context, [&vault, who = lateCheck(),
-                            type = kj::heapString(context.getParams().getType())]() {
-      return who.run([&](const core::Principal& p) { return vault.listAll(p, type); });
-    });
+    return doList(
+        context, [&vault, who = atTurn(), type = kj::heapString(context.getParams().getType())]() {
+          return who.run([&](const core::Principal& p) { return vault.listAll(p, type); });
+        });
   }
 
   kj::Promise<void> update(UpdateContext context) override {
@@ -1299,11 +1288,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
     return service_.passwords()
         .run<SetPassword>(kj::mv(job), lane)
         .then([this, context, id](Outcome<SetPassword> outcome) mutable -> kj::Promise<void> {
-          KJ_IF_MAYBE(e, outcome.error) {
-            setError(errorResults(context).initError(), *e);
-            return kj::READY_NOW;
-          }
-          KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+          if (answerIfFailed(context, outcome)) return kj::READY_NOW;
           auto op = rechecked(core::Operation::SET_PASSWORD, id,
                               KJ_ASSERT_NONNULL(kj::mv(outcome.value)));
           auto& auth = service_.auth();
@@ -1428,11 +1413,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       return read<Short>(kj::mv(job))
           .then([this, context, target, type = kj::heapString(type),
                  &call = thisCall()](Outcome<Short> outcome) mutable -> kj::Promise<void> {
-            KJ_IF_MAYBE(e, outcome.error) {
-              setError(errorResults(context).initError(), *e);
-              return kj::READY_NOW;
-            }
-            KJ_IF_MAYBE(f, outcome.failure) { kj::throwFatalException(kj::mv(*f)); }
+            if (answerIfFailed(context, outcome)) return kj::READY_NOW;
             KJ_IF_MAYBE(list, KJ_ASSERT_NONNULL(outcome.value)) {
               fillList(context, kj::mv(*list));
               return kj::READY_NOW;
@@ -1454,7 +1435,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   template<typename Context>
   kj::Promise<void> longGet(Pending& call, Context& context, int32_t target, kj::StringPtr type) {
     auto& vault = service_.vault();
-    auto job = [&vault, who = lateCheck(), target, type = kj::heapString(type)]() {
+    auto job = [&vault, who = atTurn(), target, type = kj::heapString(type)]() {
       return who.run([&](const core::Principal& p) { return vault.get(p, target, type); });
     };
     return finishQueued(runLong<kj::Array<core::Credential>>(call, kj::mv(job)), context,
@@ -1564,19 +1545,12 @@ class VaultImpl final : public rpc::Vault::Server {
             .then([this, &auth, &appKeyRef, name = kj::mv(name), password = kj::mv(password),
                    client = kj::mv(client), lane = kj::mv(lane)](
                       Outcome<Precheck> pre) mutable -> kj::Promise<Outcome<Checked>> {
-              Outcome<Checked> out;
               // Refused before any hashing (unknown application, malformed, throttled).
-              KJ_IF_MAYBE(e, pre.error) {
-                out.error = kj::mv(*e);
-                return kj::mv(out);
-              }
-              KJ_IF_MAYBE(f, pre.failure) {
-                out.failure = kj::mv(*f);
-                return kj::mv(out);
-              }
+              KJ_IF_MAYBE(failed, passOn<Checked>(pre)) { return kj::mv(*failed); }
               auto& found = KJ_ASSERT_NONNULL(pre.value);
               appKeyRef = kj::mv(found.appKey);
               KJ_IF_MAYBE(a, found.cached) {
+                Outcome<Checked> out;
                 out.value = Checked{kj::mv(*a), nullptr};
                 return kj::mv(out);
               }
@@ -1627,11 +1601,7 @@ class VaultImpl final : public rpc::Vault::Server {
       return read<Opened>(kj::mv(open))
           .then([this, context, issueTicket,
                  caller = kj::mv(caller)](Outcome<Opened> opened) mutable -> kj::Promise<void> {
-            KJ_IF_MAYBE(e, opened.error) {
-              setError(errorResults(context).initError(), *e);
-              return kj::READY_NOW;
-            }
-            KJ_IF_MAYBE(f, opened.failure) { kj::throwFatalException(kj::mv(*f)); }
+            if (answerIfFailed(context, opened)) return kj::READY_NOW;
             auto o = KJ_ASSERT_NONNULL(kj::mv(opened.value));
             auto standing = kj::mv(o.standing);
             toWire(standing.principal, context.getResults().initPrincipal());
@@ -1702,11 +1672,7 @@ class VaultImpl final : public rpc::Vault::Server {
     };
     return read<bool>(kj::mv(live))
         .then([this, context](Outcome<bool> found) mutable -> kj::Promise<void> {
-          KJ_IF_MAYBE(e, found.error) {
-            setError(errorResults(context).initError(), *e);
-            return kj::READY_NOW;
-          }
-          KJ_IF_MAYBE(f, found.failure) { kj::throwFatalException(kj::mv(*f)); }
+          if (answerIfFailed(context, found)) return kj::READY_NOW;
           if (!KJ_ASSERT_NONNULL(found.value)) {
             context.getResults().setRevoked(false);
             return kj::READY_NOW;
@@ -1785,11 +1751,7 @@ class VaultImpl final : public rpc::Vault::Server {
 
   kj::Promise<void> status(StatusContext context) override {
     return storeFacts().then([this, context](Outcome<StoreFacts> facts) mutable {
-      KJ_IF_MAYBE(e, facts.error) {
-        setError(errorResults(context).initError(), *e);
-        return;
-      }
-      KJ_IF_MAYBE(f, facts.failure) { kj::throwFatalException(kj::mv(*f)); }
+      if (answerIfFailed(context, facts)) return;
       auto& f = KJ_ASSERT_NONNULL(facts.value);
       if (!f.mapped) {
         setError(errorResults(context).initError(),
