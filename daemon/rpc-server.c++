@@ -68,6 +68,8 @@ kj::StringPtr methodName(rpc::AuthMethod m) {
   return "none";
 }
 
+struct Pending;
+
 // What a connection's sessions know of the caller besides the principal: the peer, and what
 // a front end said of its own client (for the audit trail only; never for a decision).
 struct Caller {
@@ -75,6 +77,9 @@ struct Caller {
   kj::String clientAddress;
   kj::String requestId;
   kj::Own<ConnectionLoad> load;  // the connection's, shared by its capabilities
+  // The call the choke point is passing to its method (set for the synchronous part of the
+  // method body; a method that goes on later keeps it: it outlives the method's promise).
+  Pending* call = nullptr;
 
   Caller clone() {
     return {peer, kj::heapString(clientAddress), kj::heapString(requestId), kj::addRef(*load)};
@@ -162,6 +167,10 @@ struct Pending {
   kj::String publicValueHmac;
   kj::String clientAddress;
   kj::String requestId;
+  // What the call added to its connection's long calls (ConnectionLoad::longCalls; runLong),
+  // perhaps only after a worker's read: the choke point takes it back once the answer is
+  // handed to capnp, from then on counted by its bytes.
+  size_t longCalls = 0;
 };
 
 // Where one field the choke point records lives in its struct, found in the schema once per
@@ -466,11 +475,15 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
 
   kj::Maybe<core::Refusal> refused;
   kj::Maybe<DispatchCallResult> dispatched;
-  // A long call's weight (ConnectionLoad::longCalls, taken by the method) counts until its
-  // answer is handed to capnp below, not only while it runs: an answer built and waiting for
-  // its audit record is memory too.
+  // A long call's weight (ConnectionLoad::longCalls, taken by the method, Pending::longCalls)
+  // counts until its answer is handed to capnp below, not only while it runs: an answer built
+  // and waiting for its audit record is memory too.
   auto& load = *side.caller.load;
-  size_t longBefore = load.longCalls;
+  auto& call = *pending;
+  auto releaseLong = [&load, &call]() {
+    load.longCalls -= call.longCalls;
+    call.longCalls = 0;
+  };
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
                 {
                   auto params = context.getParams();
@@ -599,16 +612,19 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
                     }
                   }
                   KJ_DEFER(side.current = nullptr);
+                  auto* outer = side.caller.call;
+                  side.caller.call = &call;
+                  KJ_DEFER(side.caller.call = outer);
                   dispatched = dispatch();
                 }
               })) {
-    load.longCalls = longBefore;
+    releaseLong();
     setInternal(initError(context, shape), rule.operation, *exception);
     auto written = finish(*pending);
     return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
   }
   KJ_IF_MAYBE(e, refused) {
-    load.longCalls = longBefore;
+    releaseLong();
     setError(initError(context, shape), *e);
     auto written = finish(*pending);
     return {written.attach(kj::mv(pending), kj::mv(inFlight)), false};
@@ -617,19 +633,20 @@ DispatchCallResult pass(GateSide side, kj::ArrayPtr<const Rule> rules, uint64_t 
   auto operation = rule.operation;
   // Until it is answered, the call keeps its connection from counting as idle.
   ++load.calls;
-  size_t longTaken = load.longCalls - longBefore;
-  auto answered = kj::defer([load = kj::addRef(load), longTaken]() mutable {
+  // Owns the call's record: the method's later steps (which may take a long call's weight)
+  // run before this is destroyed.
+  auto answered = kj::defer([load = kj::addRef(load), pending = kj::mv(pending)]() mutable {
     --load->calls;
-    load->longCalls -= longTaken;
+    load->longCalls -= pending->longCalls;
   });
-  result.promise = result.promise
-                       .then([finish, &pending = *pending]() mutable { return finish(pending); },
-                             [finish, &pending = *pending, context, &shape,
-                              operation](kj::Exception&& e) mutable {
-                               setInternal(initError(context, shape), operation, e);
-                               return finish(pending);
-                             })
-                       .attach(kj::mv(pending), kj::mv(answered), kj::mv(inFlight));
+  result.promise =
+      result.promise
+          .then([finish, &pending = call]() mutable { return finish(pending); },
+                [finish, &pending = call, context, &shape, operation](kj::Exception&& e) mutable {
+                  setInternal(initError(context, shape), operation, e);
+                  return finish(pending);
+                })
+          .attach(kj::mv(answered), kj::mv(inFlight));
   return result;
 }
 
@@ -1281,12 +1298,15 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   }
 
  private:
+  // The call being passed to its method (pass()); a method that goes on later keeps it.
+  Pending& thisCall() { return KJ_ASSERT_NONNULL(caller_.call, "outside the choke point"); }
+
   // A long call (a long Get, a listing) on the reads worker, fair across uids: answered
   // `throttled` while the caller's uid holds MAX_ANSWER_BYTES_PER_UID of answers, queued in the
-  // caller's lane, and counted as a long call until the choke point hands its answer to capnp
-  // (pass()). Only the encoding of its result runs on the event loop.
+  // caller's lane, and counted as a long call of `call` until the choke point hands its answer
+  // to capnp (pass()). Only the encoding of its result runs on the event loop.
   template<typename T, typename Job>
-  kj::Promise<Outcome<T>> runLong(Job job) {
+  kj::Promise<Outcome<T>> runLong(Pending& call, Job job) {
     auto throttled = [](kj::StringPtr why) {
       auto r = core::refuse(core::ErrorCode::THROTTLED, "", kj::str(why));
       r.retryAfterSeconds = 1;
@@ -1323,6 +1343,7 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       client = kj::mv(key);
     }
     ++caller_.load->longCalls;
+    ++call.longCalls;
     auto opened = service_.reads().run<T>(kj::mv(job), lane);
     KJ_IF_MAYBE(key, client) {
       // Counted until the list is opened (or the call is dropped); what it then holds counts
@@ -1339,8 +1360,8 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
   // A listing (no secrets, every entry decrypted) runs like a long Get.
   template<typename Context, typename Job>
   kj::Promise<void> doList(Context& context, Job job) {
-    return finishQueued(runLong<kj::Array<core::ListedCredential>>(kj::mv(job)), context,
-                        [](auto results, kj::Array<core::ListedCredential> list) {
+    return finishQueued(runLong<kj::Array<core::ListedCredential>>(thisCall(), kj::mv(job)),
+                        context, [](auto results, kj::Array<core::ListedCredential> list) {
                           auto out = results.initCredentials(list.size());
                           for (auto i : kj::indices(list)) {
                             out[i].setAssociateId(list[i].associateId);
@@ -1390,14 +1411,14 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
         return who.run([&](auto& p) { return vault.tryGet(p, target, type, INLINE_GET_LIMIT); });
       };
       return read<Short>(kj::mv(job))
-          .then([this, context, target,
-                 type = kj::heapString(type)](Outcome<Short> outcome) mutable -> kj::Promise<void> {
+          .then([this, context, target, type = kj::heapString(type),
+                 &call = thisCall()](Outcome<Short> outcome) mutable -> kj::Promise<void> {
             if (answerIfFailed(context, outcome)) return kj::READY_NOW;
             KJ_IF_MAYBE(list, KJ_ASSERT_NONNULL(outcome.value)) {
               fillList(context, kj::mv(*list));
               return kj::READY_NOW;
             }
-            return longGet(context, target, type);
+            return longGet(call, context, target, type);
           });
     }
     auto shortList = vault.tryGet(who(), target, type, INLINE_GET_LIMIT);
@@ -1406,18 +1427,18 @@ class SessionImpl final : public rpc::Session::Server, private GrantHolder {
       fillList(context, kj::mv(*list));
       return kj::READY_NOW;
     }
-    return longGet(context, target, type);
+    return longGet(thisCall(), context, target, type);
   }
 
   // A long list, opened on a reads worker (fair across uids) as whoever the grant stands for
   // at its turn.
   template<typename Context>
-  kj::Promise<void> longGet(Context& context, int32_t target, kj::StringPtr type) {
+  kj::Promise<void> longGet(Pending& call, Context& context, int32_t target, kj::StringPtr type) {
     auto& vault = service_.vault();
     auto job = [&vault, who = atTurn(), target, type = kj::heapString(type)]() {
       return who.run([&](const core::Principal& p) { return vault.get(p, target, type); });
     };
-    return finishQueued(runLong<kj::Array<core::Credential>>(kj::mv(job)), context,
+    return finishQueued(runLong<kj::Array<core::Credential>>(call, kj::mv(job)), context,
                         [](auto results, kj::Array<core::Credential> list) {
                           auto out = results.initCredentials(list.size());
                           for (auto i : kj::indices(list)) toWire(list[i], out[i]);

@@ -22,19 +22,14 @@ void BufferedStream::Batch::wipe() {
 // Reading
 
 kj::Promise<size_t> BufferedStream::tryRead(void* buffer, size_t minBytes, size_t maxBytes) {
-  KJ_IF_MAYBE(e, error_) { return kj::cp(*e); }
-  auto dst = static_cast<kj::byte*>(buffer);
-  if (timer_ != nullptr && readStart_ < readEnd_ && !frames_.inMessage()) {
-    // The next message is already here, so reading it takes no turn: let what the previous
-    // messages started (a call's answer, built and queued a few turns later) run first, so
-    // that the backlog counts it. Otherwise 60 pipelined requests are all read before the first
-    // answer is queued. Only between messages (capnp reads a message in two reads), and only
-    // until the events queued now have run (evalLater: evalLast, which waits for the loop to
-    // run dry, cost 15 % of Get throughput at 64 in flight).
-    return kj::evalLater([]() {}).then(
-        [this, dst, minBytes, maxBytes]() { return gatedRead(dst, minBytes, maxBytes); });
-  }
-  return gatedRead(dst, minBytes, maxBytes);
+  // Every read asks the backlog, the second of each message included. What the previous
+  // message started (its call, dispatched one turn after it was read) has run by the time capnp
+  // asks for the next message's body: a read served from the buffer resolves at once, but
+  // capnp's continuation is queued behind the events already queued (breadth-first). So a
+  // long call's weight stops the next request before its body is read, without a turn of our
+  // own per message (an evalLater before each buffered message did the same and cost ~2k
+  // instructions per Get at 64 in flight; docs/performance.md §14, perf-11).
+  return gatedRead(static_cast<kj::byte*>(buffer), minBytes, maxBytes);
 }
 
 kj::Promise<size_t> BufferedStream::gatedRead(kj::byte* dst, size_t minBytes, size_t maxBytes) {

@@ -58,14 +58,22 @@ kj::ArrayPtr<const kj::byte> view(const MDB_val& v) {
 
 // ---------------------------------------------------------------------------------------
 
+}  // namespace
+
 // An LMDB transaction. The resize lock (shared) keeps the map size put while it is open; a
-// nested transaction shares its parent's lock and holds none of its own.
+// nested transaction shares its parent's lock and holds none of its own. A read transaction
+// from Environment::read() is reset and given back to it (`recycle`) instead of aborted.
 class LmdbTxn final : public TxnBackend {
  public:
-  LmdbTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock)
-      : txn_(txn), lock_(kj::mv(lock)) {}
+  LmdbTxn(MDB_txn* txn, std::shared_lock<std::shared_mutex> lock, Environment* recycle = nullptr)
+      : txn_(txn), lock_(kj::mv(lock)), recycle_(recycle) {}
   ~LmdbTxn() noexcept(false) {
-    if (txn_ != nullptr) mdb_txn_abort(txn_);  // abort unless committed
+    if (txn_ == nullptr) return;
+    if (recycle_ != nullptr) {
+      recycle_->recycle(txn_);  // under the resize lock still (lock_ goes after)
+    } else {
+      mdb_txn_abort(txn_);  // abort unless committed
+    }
   }
   KJ_DISALLOW_COPY(LmdbTxn);
 
@@ -136,7 +144,10 @@ class LmdbTxn final : public TxnBackend {
  private:
   MDB_txn* txn_;
   std::shared_lock<std::shared_mutex> lock_;
+  Environment* recycle_;
 };
+
+namespace {
 
 MDB_txn* handleOf(const ReadTxn& txn) {
   return static_cast<const LmdbTxn&>(txn.backend()).handle();
@@ -173,7 +184,21 @@ Environment::Environment(kj::StringPtr dir, Options options)
 }
 
 Environment::~Environment() noexcept(false) {
+  for (auto* txn : *idleReaders_.lockExclusive()) mdb_txn_abort(txn);
   if (env_ != nullptr) mdb_env_close(env_);
+}
+
+void Environment::recycle(MDB_txn* txn) {
+  // Reset: the snapshot is released (writers may reuse its pages), the reader slot is kept.
+  mdb_txn_reset(txn);
+  {
+    auto idle = idleReaders_.lockExclusive();
+    if (idle->size() < MAX_IDLE_READERS) {
+      idle->add(txn);
+      return;
+    }
+  }
+  mdb_txn_abort(txn);
 }
 
 Table Environment::table(kj::StringPtr name) {
@@ -207,9 +232,23 @@ kj::Maybe<Table> Environment::existingTable(kj::StringPtr name) {
 
 ReadTxn Environment::read() {
   std::shared_lock<std::shared_mutex> lock(resize_);
-  MDB_txn* txn;
-  check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin(read)");
-  return ReadTxn(kj::heap<LmdbTxn>(txn, kj::mv(lock)));
+  MDB_txn* txn = nullptr;
+  {
+    auto idle = idleReaders_.lockExclusive();
+    if (idle->size() > 0) {
+      txn = idle->back();
+      idle->removeLast();
+    }
+  }
+  // A renewed transaction reads the newest snapshot, as a new one does.
+  if (txn != nullptr && mdb_txn_renew(txn) != MDB_SUCCESS) {
+    mdb_txn_abort(txn);
+    txn = nullptr;
+  }
+  if (txn == nullptr) {
+    check(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin(read)");
+  }
+  return ReadTxn(kj::heap<LmdbTxn>(txn, kj::mv(lock), this));
 }
 
 void Environment::runWrite(kj::FunctionParam<void(WriteTxn&)> body) {

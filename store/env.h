@@ -16,6 +16,7 @@
 #include <kj/function.h>
 #include <kj/string.h>
 #include <kj/mutex.h>
+#include <kj/vector.h>
 #include <shared_mutex>
 #include <type_traits>
 
@@ -104,6 +105,15 @@ class Environment final : public Store {
   Options options_;
   uint64_t mapSize_;
   std::shared_mutex resize_;  // shared: any open txn; exclusive: changing the map size
+
+  // Read transactions are reused (mdb_txn_reset, then mdb_txn_renew by the next read()): a new
+  // one costs a calloc of ~1 KiB, freed and wiped again at its end, on every Get
+  // (docs/performance.md §14, perf-11). MDB_NOTLS lets any thread renew one; each keeps its
+  // reader slot while idle, so at most MAX_IDLE_READERS are kept.
+  static constexpr size_t MAX_IDLE_READERS = 8;
+  kj::MutexGuarded<kj::Vector<MDB_txn*>> idleReaders_;
+  friend class LmdbTxn;
+  void recycle(MDB_txn* txn);
 
   WriteTxn beginWrite();
   void grow();

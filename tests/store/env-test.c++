@@ -301,6 +301,60 @@ TEST(ReadTxn, SeesTheSnapshotTakenAtItsStart) {
   EXPECT_EQ(get(env, t, "k"), "new");
 }
 
+// Read transactions are reset and reused (Environment::read): a reused one must read the
+// newest commit, tables opened since it was last used included, wherever it was last used.
+TEST(ReadTxn, AReusedTransactionSeesTheNewestCommitAndNewTables) {
+  TempDir dir;
+  Environment env(dir.path());
+  auto t = env.table("t");
+  put(env, t, "k", "old");
+  {
+    // More open at once than are kept idle, so some are aborted and some kept.
+    kj::Vector<ReadTxn> open;
+    for (int i = 0; i < 12; ++i) open.add(env.read());
+    for (auto& txn : open) EXPECT_EQ(get(txn, t, b("k")), "old");
+  }
+  put(env, t, "k", "new");
+  auto later = env.table("later");
+  put(env, later, "x", "y");
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(get(env, t, "k"), "new");
+    EXPECT_EQ(get(env, later, "x"), "y");
+  }
+  // Used last on other threads, renewed on this one (and the other way round).
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&]() {
+      for (int j = 0; j < 200; ++j) {
+        if (get(env, t, "k") != "new") ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  put(env, t, "k", "newest");
+  EXPECT_EQ(get(env, t, "k"), "newest");
+}
+
+// A map that grows while transactions wait idle: the reused ones read the grown map.
+TEST(ReadTxn, AReusedTransactionReadsAfterTheMapGrew) {
+  TempDir dir;
+  Environment env(dir.path(), tiny());
+  auto t = env.table("t");
+  put(env, t, "k", "before");
+  EXPECT_EQ(get(env, t, "k"), "before");
+  auto big = pattern(256 << 10, 7);  // four times the map: it grows while one read is idle
+  env.write([&](WriteTxn& txn) { txn.put(t, b("big"), big); });
+  auto txn = env.read();
+  KJ_IF_MAYBE(v, txn.get(t, b("big"))) {
+    EXPECT_TRUE(samePattern(*v, big.size(), 7));
+  } else {
+    ADD_FAILURE() << "the value written after the map grew is missing";
+  }
+  EXPECT_EQ(get(txn, t, b("k")), "before");
+}
+
 TEST(ReadTxn, CountsEntries) {
   TempDir dir;
   Environment env(dir.path());
