@@ -185,8 +185,8 @@ void bigListRows(Context& ctx, kj::AsyncIoContext& io, Daemon& d, int32_t benchI
       auto req = hog.session.getRequest();
       req.setType("big");
       return req.send().then([&](auto r) -> kj::Promise<void> {
-        // The daemon may answer `throttled` while it still counts the previous answer as
-        // unread (its bytes are on their way): as its message says, retry.
+        // A client that waits for each answer is not throttled (the daemon-long-answers tests);
+        // if it ever is, the row says how often, and the loop retries as the message says.
         if (r.hasError() && r.getError().getCode() == rpc::ErrorCode::THROTTLED) {
           ++throttled;
           return io.provider->getTimer().afterDelay(kj::MILLISECONDS).then([&]() {
