@@ -37,20 +37,18 @@ kj::StringPtr conninfoOf(const Config& config) {
 void refuseIfStorageFailure(const kj::Exception& e) {
   if (!store::isStorageFailure(e)) return;
   // The store's text names the server (never a password) and libpq's reason.
-  auto d = e.getDescription();
+  auto reason = e.getDescription().slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1);
   if (store::pg::isLoginRefused(e)) {
     throw StartRefused{
         base::EXIT_CONFIG,
-        kj::str("cannot use the PostgreSQL database: ",
-                d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+        kj::str("cannot use the PostgreSQL database: ", reason,
                 "; fix the user or database in the setting postgresql, the password in ",
                 PGPASS_CREDENTIAL, " (or the passfile libpq reads), or the server's pg_hba.conf",
                 " (a configuration error: systemd does not restart the daemon for it, see "
                 "docs/operations.md)")};
   }
   throw StartRefused{base::EXIT_UNAVAILABLE,
-                     kj::str("cannot use the PostgreSQL database: ",
-                             d.slice(sizeof(store::STORAGE_FAILURE_PREFIX) - 1),
+                     kj::str("cannot use the PostgreSQL database: ", reason,
                              "; start the server or fix the setting postgresql",
                              " (systemd restarts the daemon until the server answers, see "
                              "docs/operations.md)")};

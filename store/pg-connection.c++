@@ -433,11 +433,9 @@ void Connection::send(kj::ArrayPtr<const Statement> statements) {
   broken_ = false;
 }
 
-bool Connection::deferCommit() {
+void Connection::deferCommit() {
   KJ_REQUIRE(pipeline_, "connection not in pipeline mode");
-  bool first = !owesCommit_;
   owesCommit_ = true;
-  return first;
 }
 
 void Connection::flushCommit() {

@@ -97,9 +97,8 @@ class Connection {
   void send(kj::ArrayPtr<const Statement> statements);
   // A read-only transaction's end: its COMMIT is not sent now but first in the next run() or
   // send(), in the same round trip (a read-only COMMIT makes nothing durable, only ends the
-  // snapshot), or by flushCommit() when the connection idles. Returns true the first time
-  // (nothing was owed yet).
-  bool deferCommit();
+  // snapshot), or by flushCommit() when the connection idles.
+  void deferCommit();
   bool owesCommit() const { return owesCommit_; }
   // Sends the owed COMMIT now, without waiting (an idle connection must not keep a snapshot:
   // it holds back vacuum, and idle_in_transaction_session_timeout would end the session).
