@@ -106,7 +106,7 @@ TEST_F(Attack, QueuedWriteAuthorizedBeforeDemotionCommitsAfterIt) {
   demote.setAssociateId(admin);
   demote.initUpdate().getUserAdmin().setSet(false);
   auto demoted = demote.send();
-  spin();  // the demotion is queued behind the held batch
+  runUntil([&]() { return d.committer.queued() == 1; });  // queued behind the held batch
 
   auto plant = ua.saveRequest();
   plant.setAssociateId(bob);
@@ -116,7 +116,8 @@ TEST_F(Attack, QueuedWriteAuthorizedBeforeDemotionCommitsAfterIt) {
   c.setSecretValue("attacker-chosen");
   c.setIsActive(true);
   auto planted = plant.send();
-  spin();  // authorized now (generation unchanged), queued after the demotion
+  // Authorized now (generation unchanged), queued after the demotion.
+  runUntil([&]() { return d.committer.queued() == 2; });
 
   *gate.open.lockExclusive() = true;
   held.wait(ws);
@@ -144,12 +145,12 @@ TEST_F(Attack, QueuedWriteOfADeactivatedAccountCommitsAfterDeactivation) {
   off.setAssociateId(alice);
   off.initUpdate().getActive().setSet(false);
   auto deactivated = off.send();
-  spin();
+  runUntil([&]() { return d.committer.queued() == 1; });
   auto rm = intruder.removeRequest();
   rm.setType("imap");
   rm.setPublicValue("alice@example.com");
   auto removed = rm.send();
-  spin();
+  runUntil([&]() { return d.committer.queued() == 2; });
 
   *gate.open.lockExclusive() = true;
   held.wait(ws);
@@ -184,7 +185,8 @@ TEST_F(Attack, QueuedLongReadsOfADeactivatedAccountAreRefusedWhenTheirTurnComes)
   auto list = s.listRequest();
   list.setType("bulk");
   auto listed = list.send();
-  spin();  // both admitted by the choke point and queued behind the held job
+  // Both admitted by the choke point and queued behind the held job.
+  runUntil([&]() { return d.service.reads().queued() == 2; });
 
   auto off = root.setAssociateRequest();
   off.setAssociateId(alice);
@@ -224,14 +226,14 @@ TEST_F(Attack, DisconnectingDuringAQueuedSaveStillWritesTheAuditRecord) {
     c.setSecretValue("x-secret");
     c.setIsActive(true);
     auto p = req.send();
-    spin();  // the daemon has authorized and queued it
+    runUntil([&]() { return d.committer.queued() == 1; });  // authorized and queued
     s = nullptr;
   }
   clients.erase(clients.begin() + conn);  // the client goes away (the daemon drops the conn)
   spin();
   *gate.open.lockExclusive() = true;
   held.wait(ws);
-  spin();
+  runUntil([&]() { return countAudit("\"operation\":\"save\"") > before; });
   ASSERT_TRUE(hasEntry(alice, "unaudited@example.com")) << "the write was not committed";
   EXPECT_EQ(countAudit("\"operation\":\"save\""), before + 1)
       << "a committed save has no audit record";
@@ -405,7 +407,7 @@ TEST_F(Attack, DisconnectDuringPasswordVerificationIsSafeAndAudited) {
     req.setPassword(ALICE_PW);
     req.setIssueTicket(true);
     auto p = req.send();
-    spin();  // queued behind the held job
+    runUntil([&]() { return d.passwords.queued() == 1; });  // queued behind the held job
     v = nullptr;
     clients.erase(clients.begin() + conn);
   }

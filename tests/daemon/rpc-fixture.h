@@ -160,6 +160,22 @@ class RpcFixture : public ::testing::Test {
   std::vector<std::unique_ptr<Client>> clients;
   int32_t alice = 0, bob = 0, sys = 0, admin = 0;
 
+  // Runs the event loop until `done()` holds: for a test that needs a request sent without
+  // waiting to have reached a queue. A fixed pause is not enough on a loaded machine, where
+  // the loop may not read the request in time. Fails the test after 30 s.
+  bool runUntil(kj::Function<bool()> done) {
+    auto& timer = d.io.provider->getTimer();
+    auto deadline = timer.now() + 30 * kj::SECONDS;
+    while (!done()) {
+      if (timer.now() >= deadline) {
+        ADD_FAILURE() << "runUntil: gave up after 30 s";
+        return false;
+      }
+      timer.afterDelay(2 * kj::MILLISECONDS).wait(ws);
+    }
+    return true;
+  }
+
   rpc::Vault::Client connect(uint32_t uid, uint32_t pid = 4242) {
     clients.push_back(std::make_unique<Client>(d, d.io.provider->newTwoWayPipe(), Peer{uid, pid}));
     return clients.back()->vault;

@@ -17,8 +17,6 @@ class SessionCtl : public RpcFixture {
  protected:
   SessionCtl() : RpcFixture(false) {}
 
-  void spin(int ms = 50) { d.io.provider->getTimer().afterDelay(ms * kj::MILLISECONDS).wait(ws); }
-
   template<typename Response>
   static std::string outcome(Response& r) {
     if (r.hasError()) return ipc::errorCodeName(r.getError().getCode()).cStr();
@@ -224,11 +222,11 @@ TEST_F(SessionCtl, QueuedUpdateAuthorizedBeforeDemotionIsRefusedAtCommit) {
   demote.setAssociateId(admin);
   demote.initUpdate().getUserAdmin().setSet(false);
   auto demoted = demote.send();
-  spin();
+  runUntil([&]() { return d.committer.queued() == 1; });
   auto req = update(ua, bob, "bob@example.com");
   req.getUpdate().getSecretValue().setSet("attacker-chosen");
   auto planted = req.send();
-  spin();
+  runUntil([&]() { return d.committer.queued() == 2; });
   *gate.open.lockExclusive() = true;
   held.wait(ws);
   ASSERT_FALSE(demoted.wait(ws).hasError());
@@ -249,7 +247,7 @@ TEST_F(SessionCtl, UpdatesOfDifferentFieldsInOneBatchBothLand) {
   auto two = update(peerSession(ALICE_UID), 0, "alice@example.com");
   two.getUpdate().getIsActive().setSet(false);
   auto p2 = two.send();
-  spin();
+  runUntil([&]() { return d.committer.queued() == 2; });
   *gate.open.lockExclusive() = true;
   held.wait(ws);
   auto r1 = p1.wait(ws);
