@@ -103,9 +103,9 @@ class StreamBackupTest : public ::testing::Test {
 
   // The spool is closed on the pool (freeing its blocks takes the file system a while), so
   // it is gone shortly after the stream ends: the descriptors open once that has happened,
-  // waiting at most two seconds.
+  // waiting at most twenty seconds (a loaded host is slow to free them).
   size_t fdsOnceSettled(size_t expected) {
-    for (int i = 0; i < 2000 && openFds() != expected; i++) {
+    for (int i = 0; i < 20000 && openFds() != expected; i++) {
       io->provider->getTimer().afterDelay(1 * kj::MILLISECONDS).wait(io->waitScope);
     }
     return openFds();
@@ -167,7 +167,7 @@ TEST_F(StreamBackupTest, CancellingMidStreamClosesTheSpool) {
   {
     auto promise = streamBackup(*pool, source(), kj::heap<Sink>(got, Sink::STALL_SECOND));
     // Run the event loop until the stream is stuck at the second write.
-    for (int i = 0; i < 1000 && got.writes < 2; i++) {
+    for (int i = 0; i < 20000 && got.writes < 2; i++) {
       io->provider->getTimer().afterDelay(1 * kj::MILLISECONDS).wait(io->waitScope);
     }
     ASSERT_EQ(got.writes, 2u);
