@@ -51,6 +51,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def unix_socket_open(path):
+    """Whether something accepts connections on the Unix socket `path` (the file exists from
+    bind(), before listen())."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+        return True
+    except OSError:
+        return False
+
+
 def port_open(port):
     """Whether something accepts TCP connections on 127.0.0.1:port."""
     try:
@@ -60,9 +72,11 @@ def port_open(port):
         return False
 
 
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Polls `predicate` until it holds; fails naming `what` after `timeout` seconds (generous:
+    a loaded CI host can deschedule a starting process for seconds; a pass returns at once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.02)
@@ -96,7 +110,7 @@ class Daemon:
             os.unlink(self.socket)
         with open(log, "w") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None,
+        wait_for(lambda: unix_socket_open(self.socket) or self.proc.poll() is not None,
                  what="credvaultd socket")
         assert self.proc.poll() is None, read(log)
 

@@ -28,7 +28,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pglib
-from gatewaylib import free_port, port_open, wait_for
+from gatewaylib import free_port, port_open, unix_socket_open, wait_for
 
 ARGS = None
 DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"
@@ -54,7 +54,7 @@ class Stack:
             ARGS.daemon, "--state-dir", os.path.join(self.dir, "state"), "--socket", self.socket,
             "--create-key", "--set", "password_ops_limit=1", "--set", "password_mem_limit=8192",
             "--set", "mode=" + mode] + [a for kv in pglib.daemon_settings() for a in ("--set", kv)])
-        wait_for(lambda: os.path.exists(self.socket), timeout=20.0, what="the daemon's socket")
+        wait_for(lambda: unix_socket_open(self.socket), what="the daemon's socket")
 
     def spawn(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "wb")
@@ -70,7 +70,7 @@ class Stack:
             argv += ["--prefix", prefix]
         self.spawn("gateway-%d" % port, argv)
 
-        wait_for(lambda: port_open(port), timeout=20.0, what="the gateway on port %d" % port)
+        wait_for(lambda: port_open(port), what="the gateway on port %d" % port)
         return port
 
     def ctl(self, *args, stdin=None, env=None, check=True):
