@@ -151,20 +151,28 @@ class Gateway:
         self.logs = []
 
     def start(self):
-        self.port = free_port()
-        log = os.path.join(self.dir, "gateway.%d.log" % next(_gateway_logs))
-        self.logs.append(log)
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
-                 "--vault-socket", self.vault_socket,
-                 "--listen", "127.0.0.1:%d" % self.port] + self.args,
-                stdout=out, stderr=subprocess.STDOUT,
-                **({} if self.user is None else {"user": self.user, "group": self.user,
-                                                 "extra_groups": []}))
+        # free_port() gives the port up before the gateway binds it: a test running beside this
+        # one may take it meanwhile. Then (the gateway says so and exits) another port is tried.
+        for attempt in range(5):
+            self.port = free_port()
+            log = os.path.join(self.dir, "gateway.%d.log" % next(_gateway_logs))
+            self.logs.append(log)
+            with open(log, "w") as out:
+                self.proc = subprocess.Popen(
+                    [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
+                     "--vault-socket", self.vault_socket,
+                     "--listen", "127.0.0.1:%d" % self.port] + self.args,
+                    stdout=out, stderr=subprocess.STDOUT,
+                    **({} if self.user is None else {"user": self.user, "group": self.user,
+                                                     "extra_groups": []}))
 
-        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None,
-                 what="gateway port")
+            # Its start line comes once it listens (a connection could reach another process
+            # that took the port).
+            wait_for(lambda: " listening on " in read(log) or self.proc.poll() is not None,
+                     what="the gateway's start line in " + log)
+            if self.proc.poll() is None or "in use by another process" not in read(log):
+                break
+            self.logs.remove(log)  # a start that never served: tests read logs[0] as the first
         assert self.proc.poll() is None, read(log)
 
     def stop(self, timeout=20):
