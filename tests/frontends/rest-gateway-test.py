@@ -28,7 +28,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pglib
-from gatewaylib import free_port, port_open, unix_socket_open, wait_for
+from gatewaylib import free_port, unix_socket_open, wait_for
 
 ARGS = None
 DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"
@@ -68,9 +68,16 @@ class Stack:
         argv = [ARGS.gateway, "--vault-socket", self.socket, "--listen", "127.0.0.1:%d" % port]
         if prefix:
             argv += ["--prefix", prefix]
-        self.spawn("gateway-%d" % port, argv)
+        proc = self.spawn("gateway-%d" % port, argv)
+        log = os.path.join(self.dir, "gateway-%d.log" % port)
 
-        wait_for(lambda: port_open(port), what="the gateway on port %d" % port)
+        # Its start line comes once it listens (a connection could reach another process that
+        # took the port; then the gateway says so and exits).
+        def started():
+            with open(log, errors="replace") as f:
+                return " listening on " in f.read() or proc.poll() is not None
+        wait_for(started, what="the gateway's start line in " + log)
+        assert proc.poll() is None, open(log, errors="replace").read()
         return port
 
     def ctl(self, *args, stdin=None, env=None, check=True):
