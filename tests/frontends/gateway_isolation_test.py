@@ -91,8 +91,10 @@ def rest_get(type_="x", ticket=None):
             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
 
 
-def legit_probe(port, count=11, timeout=5):
-    """Sends `count` requests from OTHER, one connection each: (served, latencies in s)."""
+def legit_probe(port, count=11, timeout=30):
+    """Sends `count` requests from OTHER, one connection each: (served, latencies in s).
+    A starved request is never answered; one answered late on a loaded host is served (the
+    latencies are printed as figures, not asserted: a descheduled process makes them)."""
     served, latencies = 0, []
     for _ in range(count):
         t0 = time.monotonic()
@@ -250,9 +252,17 @@ class BodyBudget(unittest.TestCase):
                           % length)
                 return s
             a, b = start(32 * 1024), start(32 * 1024)
-            time.sleep(0.2)
-            c = start(1)  # its body is complete: it would fit only if none were held
-            r = read_response(c)
+            # c's body is complete: it fits (400, not XML) only while a's and b's heads are not
+            # read yet, so once the gateway holds their budget it is refused. Sent again until
+            # then (30 s at most; with no budget it would never be refused).
+            deadline = time.monotonic() + 30
+            while True:
+                c = start(1)
+                r = read_response(c)
+                if r[0] != 400 or time.monotonic() > deadline:
+                    break
+                c.close()
+                time.sleep(0.02)
             self.assertEqual(r[0], 503)
             self.assertEqual(r[1].get("retry-after"), "5")
             a.sendall(b" " * (32 * 1024 - 1))
@@ -310,10 +320,10 @@ class Answers(unittest.TestCase):
             socks.append(pipe)
             time.sleep(2)
             # Each 8 MB answer is converted and rendered in one turn of the gateway's loop;
-            # under AddressSanitizer that turn is several times longer, so a probe may wait
-            # behind several of them for more than 5 s while still being served (not starved).
-            served, lat = legit_probe(W.gateway.port, 20,
-                                      15 if sanitized(W.gateway.proc.pid) else 5)
+            # under AddressSanitizer or on a loaded host that turn is several times longer, so
+            # a probe may wait behind several of them for seconds while still being served
+            # (legit_probe's 30 s: not starved).
+            served, lat = legit_probe(W.gateway.port, 20)
             held = rss(W.gateway.proc.pid) - base
         finally:
             stop.set()
@@ -348,7 +358,7 @@ class Answers(unittest.TestCase):
         port = s.getsockname()[1]
         mark = "peer=%s:%d " % (OTHER, port)
         # The access line is written when the answer is sent or given up on.
-        wait_for(lambda: mark in read(W.gateway.logs[0]), timeout=15, what="the write timeout")
+        wait_for(lambda: mark in read(W.gateway.logs[0]), what="the write timeout")
         elapsed = time.monotonic() - t0
         self.assertGreater(elapsed, 3.5)  # write_timeout=4 in this module
         s.settimeout(5)

@@ -155,7 +155,7 @@ class TwoHosts(unittest.TestCase):
         try:
             for gw in self.gateways:
                 # A probe answered before the stop may be shared for a moment.
-                wait_for(lambda: self.healthz(gw)[0] == 503, timeout=10, what="503")
+                wait_for(lambda: self.healthz(gw)[0] == 503, what="503")
                 status, doc = self.healthz(gw)
                 self.assertEqual((status, doc["status"], doc["daemon"]),
                                  (503, "unavailable", "unavailable"), doc)
@@ -165,7 +165,7 @@ class TwoHosts(unittest.TestCase):
         finally:
             self.pg.start()
         for gw in self.gateways:
-            wait_for(lambda: self.healthz(gw)[0] == 200, timeout=20, what="healthy again")
+            wait_for(lambda: self.healthz(gw)[0] == 200, what="healthy again")
             status, data = self.rest(gw, "GetUntrustedCredentials", {"Type": "imap"},
                                      basic("alice", ALICE_PW2))
             self.assertEqual(status, 200, data)

@@ -19,7 +19,8 @@ import time
 import unittest
 
 import pglib
-from gatewaylib import Daemon, Gateway, World, binary, free_port, read, wait_for
+from gatewaylib import (Daemon, Gateway, World, binary, free_port, read, unix_socket_open,
+                        wait_for)
 
 W = None
 
@@ -149,7 +150,9 @@ class Health(unittest.TestCase):
             took = time.monotonic() - t
             self.assertEqual(status, 503)
             self.assertEqual(json.loads(body)["daemon"], "timeout")
-            self.assertLess(took, 5.0)
+            # Not a hang: answered on the gateway's 2 s deadline, far below the client's 30 s
+            # (the margin is for a loaded host, where the probe's turn can come seconds late).
+            self.assertLess(took, 15.0)
         finally:
             gw.stop()
             s.close()
@@ -248,7 +251,7 @@ class DaemonStart(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         p = subprocess.Popen([binary("CREDVAULTD")] + base + ["--create-key"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(d + "/s") or p.poll() is not None, what="socket")
+        wait_for(lambda: unix_socket_open(d + "/s") or p.poll() is not None, what="socket")
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=20), 0)
 
@@ -272,7 +275,7 @@ class DaemonStart(unittest.TestCase):
         p = subprocess.Popen([binary("CREDVAULTD"), "--config", "/dev/null", "--state-dir",
                               d + "/state", "--socket", sock, "--create-key"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(sock) or p.poll() is not None, what="socket")
+        wait_for(lambda: unix_socket_open(sock) or p.poll() is not None, what="socket")
         self.assertTrue(stat.S_ISSOCK(os.lstat(sock).st_mode))
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=20), 0)
@@ -653,11 +656,14 @@ class Tls(unittest.TestCase):
             # A pair that does not load leaves the current one in place.
             with open(self.live_key, "w") as f:
                 f.write("not a key\n")
+            failed = read(self.gw.logs[-1]).count("TLS reload failed")
             self.gw.proc.send_signal(signal.SIGHUP)
-            time.sleep(0.3)
+            # Once the gateway has tried (its log says so; a loaded host may take seconds),
+            # the current pair still serves.
+            wait_for(lambda: read(self.gw.logs[-1]).count("TLS reload failed") > failed,
+                     what="the failed reload's log line")
             self.assertEqual(peer_cert(self.gw.port, two_cert)[0], after)
             self.assertIsNone(self.gw.proc.poll())
-            self.assertIn("TLS reload failed", read(self.gw.logs[-1]))
         finally:
             conn.close()
             shutil.copy(self.cert, self.live_cert)

@@ -51,6 +51,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def unix_socket_open(path):
+    """Whether something accepts connections on the Unix socket `path` (the file exists from
+    bind(), before listen())."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(path)
+        return True
+    except OSError:
+        return False
+
+
 def port_open(port):
     """Whether something accepts TCP connections on 127.0.0.1:port."""
     try:
@@ -60,9 +72,11 @@ def port_open(port):
         return False
 
 
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_for(predicate, timeout=30.0, what="condition"):
+    """Polls `predicate` until it holds; fails naming `what` after `timeout` seconds (generous:
+    a loaded CI host can deschedule a starting process for seconds; a pass returns at once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.02)
@@ -96,7 +110,7 @@ class Daemon:
             os.unlink(self.socket)
         with open(log, "w") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.socket) or self.proc.poll() is not None,
+        wait_for(lambda: unix_socket_open(self.socket) or self.proc.poll() is not None,
                  what="credvaultd socket")
         assert self.proc.poll() is None, read(log)
 
@@ -137,20 +151,28 @@ class Gateway:
         self.logs = []
 
     def start(self):
-        self.port = free_port()
-        log = os.path.join(self.dir, "gateway.%d.log" % next(_gateway_logs))
-        self.logs.append(log)
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
-                 "--vault-socket", self.vault_socket,
-                 "--listen", "127.0.0.1:%d" % self.port] + self.args,
-                stdout=out, stderr=subprocess.STDOUT,
-                **({} if self.user is None else {"user": self.user, "group": self.user,
-                                                 "extra_groups": []}))
+        # free_port() gives the port up before the gateway binds it: a test running beside this
+        # one may take it meanwhile. Then (the gateway says so and exits) another port is tried.
+        for attempt in range(5):
+            self.port = free_port()
+            log = os.path.join(self.dir, "gateway.%d.log" % next(_gateway_logs))
+            self.logs.append(log)
+            with open(log, "w") as out:
+                self.proc = subprocess.Popen(
+                    [binary("CREDVAULT_GATEWAY"), "--config", "/dev/null",
+                     "--vault-socket", self.vault_socket,
+                     "--listen", "127.0.0.1:%d" % self.port] + self.args,
+                    stdout=out, stderr=subprocess.STDOUT,
+                    **({} if self.user is None else {"user": self.user, "group": self.user,
+                                                     "extra_groups": []}))
 
-        wait_for(lambda: port_open(self.port) or self.proc.poll() is not None,
-                 what="gateway port")
+            # Its start line comes once it listens (a connection could reach another process
+            # that took the port).
+            wait_for(lambda: " listening on " in read(log) or self.proc.poll() is not None,
+                     what="the gateway's start line in " + log)
+            if self.proc.poll() is None or "in use by another process" not in read(log):
+                break
+            self.logs.remove(log)  # a start that never served: tests read logs[0] as the first
         assert self.proc.poll() is None, read(log)
 
     def stop(self, timeout=20):

@@ -28,7 +28,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pglib
-from gatewaylib import free_port, port_open, wait_for
+from gatewaylib import free_port, unix_socket_open, wait_for
 
 ARGS = None
 DC_NS = "http://schemas.datacontract.org/2004/07/SuperOffice.CRM.Services"
@@ -54,7 +54,7 @@ class Stack:
             ARGS.daemon, "--state-dir", os.path.join(self.dir, "state"), "--socket", self.socket,
             "--create-key", "--set", "password_ops_limit=1", "--set", "password_mem_limit=8192",
             "--set", "mode=" + mode] + [a for kv in pglib.daemon_settings() for a in ("--set", kv)])
-        wait_for(lambda: os.path.exists(self.socket), timeout=20.0, what="the daemon's socket")
+        wait_for(lambda: unix_socket_open(self.socket), what="the daemon's socket")
 
     def spawn(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "wb")
@@ -68,9 +68,16 @@ class Stack:
         argv = [ARGS.gateway, "--vault-socket", self.socket, "--listen", "127.0.0.1:%d" % port]
         if prefix:
             argv += ["--prefix", prefix]
-        self.spawn("gateway-%d" % port, argv)
+        proc = self.spawn("gateway-%d" % port, argv)
+        log = os.path.join(self.dir, "gateway-%d.log" % port)
 
-        wait_for(lambda: port_open(port), timeout=20.0, what="the gateway on port %d" % port)
+        # Its start line comes once it listens (a connection could reach another process that
+        # took the port; then the gateway says so and exits).
+        def started():
+            with open(log, errors="replace") as f:
+                return " listening on " in f.read() or proc.poll() is not None
+        wait_for(started, what="the gateway's start line in " + log)
+        assert proc.poll() is None, open(log, errors="replace").read()
         return port
 
     def ctl(self, *args, stdin=None, env=None, check=True):

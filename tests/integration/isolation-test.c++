@@ -40,11 +40,25 @@ constexpr int WRITE_TIMEOUT_MS = 2000;
 // The daemon's resident set, in bytes.
 std::string daemonLog();
 
+// Whether the suite's daemon holds Alice's bulk credentials (reset with each new daemon, so
+// that --gtest_repeat runs store them again).
+bool bulkStored = false;
+
 size_t rssOf(pid_t pid) {
   auto status = readFile("/proc/" + std::to_string(pid) + "/status");
   auto at = status.find("VmRSS:");
   KJ_REQUIRE(at != std::string::npos, "no VmRSS");
   return std::stoull(status.substr(at + 6)) * 1024;
+}
+
+// The RSS budget for `pid`'s growth. Under AddressSanitizer freed memory stays resident in its
+// quarantine (256 MiB by default): the 64-connection attack grew such a daemon by 122 MiB of
+// the 128 on a quiet host. Without the per-uid answer budget a daemon grows by 600 MiB or more,
+// past either figure.
+size_t rssBudgetOf(pid_t pid) {
+  bool sanitized =
+      readFile("/proc/" + std::to_string(pid) + "/maps").find("libasan") != std::string::npos;
+  return RSS_BUDGET + (sanitized ? 256 * MIB : 0);
 }
 
 int connectRaw(const std::string& path) {
@@ -138,6 +152,7 @@ class Isolation : public ::testing::Test {
   static int32_t alice;
 
   static void SetUpTestSuite() {
+    bulkStored = false;
     dir = new TempDir;
     daemon = new Daemon(dir->path());
     daemon->addSetting("message_timeout=" + std::to_string(MESSAGE_TIMEOUT_MS) + "ms");
@@ -174,7 +189,10 @@ class Isolation : public ::testing::Test {
     return ipc::connect(io->provider->getNetwork(), daemon->socket().c_str()).wait(ws());
   }
 
-  void unreadAnswers(int connections, int gets);
+  // One round of the attack; `fair` tells whether the other client's p99 met the bound, which
+  // is asserted only in the `lastRound` (see unreadAnswersInRounds).
+  void unreadAnswers(int connections, int gets, bool lastRound, bool& fair);
+  void unreadAnswersInRounds(int connections, int gets);
 
   // Whoami round trips from root (another uid than the attacker's) for `ms`; also samples the
   // daemon's RSS, keeping the highest.
@@ -230,8 +248,15 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
         }
         char go = 'x';
         (void)write(ready[1], &go, 1);
+        // Each is closed MESSAGE_TIMEOUT_MS after its last byte; the deadline, shared by all,
+        // only bounds a failing run (a loaded host can be seconds late; a pass is not slower).
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
         int closed = 0;
-        for (int fd : fds) closed += closedWithin(fd, MESSAGE_TIMEOUT_MS + 3000) ? 1 : 0;
+        for (int fd : fds) {
+          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              until - std::chrono::steady_clock::now());
+          closed += closedWithin(fd, std::max<int>(1, left.count())) ? 1 : 0;
+        }
         return std::to_string(closed);
       },
       result[1]);
@@ -244,7 +269,7 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
   auto closed = collect(child, result);
   EXPECT_EQ(closed, std::to_string(CONNECTIONS));
   size_t growth = peak > before ? peak - before : 0;
-  EXPECT_LE(growth, RSS_BUDGET);
+  EXPECT_LE(growth, rssBudgetOf(daemon->pid()));
   printf(
       "[isolation] half-sent x%d: RSS %.1f -> %.1f MiB (+%.1f); other client p50 %.0f us, "
       "p99 %.0f us\n",
@@ -255,11 +280,10 @@ TEST_F(Isolation, HalfSentMessagesCostLittleAndTheirConnectionsAreClosed) {
 
 constexpr int CREDENTIALS = 1000;
 
-// Alice's 1,000 credentials with 8 KiB secrets (once): each Get answers about 7.9 MiB.
+// Alice's 1,000 credentials with 8 KiB secrets (once per daemon): each Get answers about 7.9 MiB.
 void storeBulk(kj::Own<ipc::Connection> conn, int32_t alice, kj::WaitScope& ws) {
-  static bool stored = false;
-  if (stored) return;
-  stored = true;
+  if (bulkStored) return;
+  bulkStored = true;
   auto s = conn->vault().sessionRequest().send().wait(ws).getSession();
   std::string secret(core::MAX_SECRET_BYTES, 's');
   kj::Vector<kj::Promise<void>> saves;
@@ -286,13 +310,15 @@ size_t count(const std::string& haystack, const std::string& needle) {
 }
 
 // Alice opens `connections` connections, pipelines `gets` Gets of her 1,000 credentials on
-// each and reads nothing; meanwhile root is served. Checks the RSS budget and the other
-// client's latency, and prints the figures.
-void Isolation::unreadAnswers(int connections, int gets) {
+// each and reads nothing; meanwhile root is served. Checks the RSS budget and the write
+// timeout, measures the other client's latency, and prints the figures.
+void Isolation::unreadAnswers(int connections, int gets, bool lastRound, bool& fair) {
+  fair = false;
   storeBulk(connect(), alice, ws());
   size_t closedBefore = count(daemonLog(), "RESULT=write-timeout");
   // Before the legitimate Get below: its own answer counts against the budget too.
   size_t before = rssOf(daemon->pid());
+  double getMicros = 0;  // one long Get, alone: how fast this host is right now
   {
     // An answer far past the request limit goes out (capnp's send limit is the answer limit).
     auto conn = connect();
@@ -300,13 +326,17 @@ void Isolation::unreadAnswers(int connections, int gets) {
     auto req = s.getRequest();
     req.setAssociateId(alice);
     req.setType("bulk");
+    auto t0 = std::chrono::steady_clock::now();
     auto r = req.send().wait(ws());
+    getMicros =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_FALSE(r.hasError());
     EXPECT_EQ(r.getCredentials().size(), size_t(CREDENTIALS));
     EXPECT_GT(r.totalSize().wordCount * 8, 7 * MIB);
   }
-  int ready[2], result[2];
+  int ready[2], release[2], result[2];
   ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
   ASSERT_EQ(pipe(result), 0);
   auto socketPath = daemon->socket();
   pid_t child = forkAs(
@@ -333,33 +363,68 @@ void Isolation::unreadAnswers(int connections, int gets) {
         io.provider->getTimer().afterDelay(100 * kj::MILLISECONDS).wait(io.waitScope);
         char go = 'x';
         (void)write(ready[1], &go, 1);
-        sleep(WRITE_TIMEOUT_MS / 1000 + 2);
+        // Holds the connections, reading nothing (a blocking read: the event loop does not
+        // run), until the parent has seen the write timeout close one.
+        close(release[1]);
+        (void)read(release[0], &go, 1);
         return "done";
       },
       result[1]);
   close(ready[1]);
+  close(release[0]);
   char go;
   ASSERT_EQ(read(ready[0], &go, 1), 1);
   close(ready[0]);
   size_t peak = rssOf(daemon->pid());
   auto latency = serveWhile(WRITE_TIMEOUT_MS + 500, peak);
+  // The write timeout closes an unread connection WRITE_TIMEOUT_MS after its answer stalls;
+  // on a loaded host the daemon may get there seconds later: waited for, 30 s at most.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (count(daemonLog(), "RESULT=write-timeout") == closedBefore &&
+         std::chrono::steady_clock::now() < until) {
+    usleep(20000);
+  }
+  close(release[1]);  // the child returns and exits, closing the rest
   EXPECT_EQ(collect(child, result), "done");
   size_t growth = peak > before ? peak - before : 0;
-  EXPECT_LE(growth, RSS_BUDGET);
-  EXPECT_LT(latency.percentile(0.99), 100000);  // 100 ms: served, not starved
+  EXPECT_LE(growth, rssBudgetOf(daemon->pid()));
+  // Served, not starved: 100 ms, or on a host too loaded for that (a descheduled daemon or
+  // test stalls a call for tens of ms or more) eight times the long Get measured alone in this
+  // round. A daemon that makes root wait behind the attacker's answers stays far above
+  // either: with long Gets opened on the event loop (INLINE_GET_LIMIT raised past 1,000) the
+  // 64-connection attack held root's one call 2.7 s against a bound of 255 ms (8 x 32 ms).
+  double bound = std::max(100000.0, 8 * getMicros);
+  fair = latency.percentile(0.99) < bound;
+  if (lastRound) {
+    EXPECT_LT(latency.percentile(0.99), bound) << "one long Get alone took " << getMicros << " us";
+  } else if (!fair) {
+    printf("[isolation] p99 %.0f us over the bound %.0f us: measured again\n",
+           latency.percentile(0.99), bound);
+  }
   size_t closed = count(daemonLog(), "RESULT=write-timeout") - closedBefore;
   printf(
       "[isolation] %d connection(s) x %d unread Gets of %d x 8 KiB: RSS %.1f -> %.1f MiB "
       "(+%.1f); other client p50 %.0f us, p99 %.0f us, %zu calls; %zu closed by the write "
-      "timeout\n",
+      "timeout; one long Get alone %.0f us\n",
       connections, gets, CREDENTIALS, before / double(MIB), peak / double(MIB),
       growth / double(MIB), latency.percentile(0.5), latency.percentile(0.99),
-      latency.micros.size(), closed);
+      latency.micros.size(), closed, getMicros);
   EXPECT_GE(closed, 1u);
 }
 
+// The latency bound is a fairness measurement that a loaded host can spoil for a whole round
+// (the test and daemon descheduled for seconds): best of 3 rounds, each asserting the RSS
+// budget and the write timeout. A daemon that starves the other client fails every round.
+void Isolation::unreadAnswersInRounds(int connections, int gets) {
+  for (int round = 1; round <= 3; ++round) {
+    bool fair = false;
+    unreadAnswers(connections, gets, round == 3, fair);
+    if (fair || HasFailure()) return;
+  }
+}
+
 TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
-  unreadAnswers(1, 60);
+  unreadAnswersInRounds(1, 60);
 }
 
 // One uid's 64 connections, each with two long Gets it never reads: the per-uid answer budget
@@ -367,7 +432,7 @@ TEST_F(Isolation, UnreadAnswersAreCappedAndTheOtherClientIsServed) {
 // answer is handed to capnp, on all of the uid's connections) holds the daemon's growth to the
 // same budget as one connection's.
 TEST_F(Isolation, UnreadAnswersOnManyConnectionsShareTheUidsBudget) {
-  unreadAnswers(64, 2);
+  unreadAnswersInRounds(64, 2);
 }
 
 }  // namespace

@@ -168,10 +168,13 @@ TEST_F(MultiHost, TwoDaemonsShareOneVaultAndItsKeyRules) {
   pw.setPassword(ALICE_PW2);
   ASSERT_EQ(errorOf(pw.send().wait(ws)), "ok");
   auto changed = std::chrono::steady_clock::now();
+  // Until B hears of it, 30 s at most (a loaded host can be seconds late).
   std::string outcome;
-  for (int i = 0; i < 2000; ++i) {
+  for (;;) {
     outcome = getSecret(ws, heldOnB);
-    if (outcome != SECRET_A) break;
+    if (outcome != SECRET_A ||
+        std::chrono::steady_clock::now() - changed > std::chrono::seconds(30))
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   auto seen = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -195,9 +198,11 @@ TEST_F(MultiHost, TwoDaemonsShareOneVaultAndItsKeyRules) {
   off.initUpdate().getActive().setSet(false);
   ASSERT_EQ(errorOf(off.send().wait(ws)), "ok");
   std::string afterOff;
-  for (int i = 0; i < 2000; ++i) {
+  auto offAt = std::chrono::steady_clock::now();
+  for (;;) {
     afterOff = getSecret(ws, onB.getSession());
-    if (afterOff != SECRET_A) break;
+    if (afterOff != SECRET_A || std::chrono::steady_clock::now() - offAt > std::chrono::seconds(30))
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(afterOff, "not-authenticated");
@@ -229,10 +234,13 @@ TEST_F(MultiHost, ADatabaseOutageIsUnavailableThenServedAgainWithoutARestart) {
   EXPECT_EQ(errorOf(status), "unavailable storage");
   pg.start();
 
+  // Serving again by itself: waited for, 30 s at most.
   std::string after;
-  for (int i = 0; i < 100; ++i) {
+  auto restarted = std::chrono::steady_clock::now();
+  for (;;) {
     after = health();
-    if (after == "ok") break;
+    if (after == "ok" || std::chrono::steady_clock::now() - restarted > std::chrono::seconds(30))
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(after, "ok");
@@ -273,7 +281,14 @@ TEST_F(MultiHost, KillingAHostDuringSavesLosesNothingAcknowledged) {
     Client ca(io, a.daemon.socket());
     auto s = ca.root();
     pid_t victim = a.daemon.pid();
-    std::thread killer([victim]() {
+    // kill -9 300 ms into the acknowledged saves: once the first is acknowledged (waited
+    // for, 30 s at most: on a loaded host the first commits can take longer than 300 ms).
+    std::thread killer([victim, &acknowledged]() {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (__atomic_load_n(&acknowledged, __ATOMIC_ACQUIRE) == 0 &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       kill(victim, SIGKILL);
     });
@@ -296,7 +311,7 @@ TEST_F(MultiHost, KillingAHostDuringSavesLosesNothingAcknowledged) {
       }
       for (bool ok : kj::joinPromises(batch.releaseAsArray()).wait(ws)) {
         if (ok) {
-          ++acknowledged;
+          __atomic_add_fetch(&acknowledged, 1, __ATOMIC_RELEASE);
         } else {
           broken = true;
         }
@@ -425,6 +440,9 @@ TEST_F(MultiHost, APostgresRestartUnderLoadAnswersUnavailableAndLosesNothingAckn
   // Down for 1.5 s, and on a loaded machine longer, until some call has met the outage (at
   // most 10 s): the clients may be slow to send one.
   Clock::time_point stoppedAt;
+  // How long pg.stop() and pg.start() held this thread: a call in flight meanwhile is measured
+  // as that much slower without the daemon being any slower.
+  Clock::duration blocked{};
   std::function<kj::Promise<void>()> stayDown = [&]() -> kj::Promise<void> {
     auto down = Clock::now() - stoppedAt;
     if (down >= std::chrono::milliseconds(1500) &&
@@ -436,14 +454,18 @@ TEST_F(MultiHost, APostgresRestartUnderLoadAnswersUnavailableAndLosesNothingAckn
   auto restart = timer.afterDelay(500 * kj::MILLISECONDS)
                      .then([&]() {
                        phase = 1;
+                       auto t = Clock::now();
                        pg.stop();
                        phase = 2;
                        stoppedAt = Clock::now();
+                       blocked += stoppedAt - t;
                        return stayDown();
                      })
                      .then([&]() {
+                       auto t = Clock::now();
                        pg.start();
                        restartedAt = Clock::now();
+                       blocked += restartedAt - t;
                        phase = 3;
                      })
                      .eagerlyEvaluate(nullptr);  // not only once every client is done
@@ -511,7 +533,9 @@ TEST_F(MultiHost, APostgresRestartUnderLoadAnswersUnavailableAndLosesNothingAckn
   EXPECT_GT(answers["unavailable storage"], 0) << "no call met the outage: " << summary;
   EXPECT_GT(okAfterRestart, 0) << "the daemon did not serve again by itself: " << summary;
   // Bound: the longest call, outage included (the daemon's connect timeout is far below it).
-  EXPECT_LT(slowest, std::chrono::seconds(10)) << summary;
+  EXPECT_LT(slowest, std::chrono::seconds(10) + blocked)
+      << summary << "; the server's stop and start held the clients' loop "
+      << std::chrono::duration<double, std::milli>(blocked).count() << " ms";
   printf(
       "[ multi-host ] restart under load: %s%d begun while down; slowest call %.1f ms, %zu "
       "saves acknowledged\n",

@@ -459,6 +459,7 @@ TEST_F(Storage, AFullDiskIsUnavailableNoSpaceAndWritesResumeWhenSpaceReturns) {
   std::string error, message;
   int ok = 0, failed = 0;
   std::set<std::string> acknowledged;
+  auto filling = std::chrono::steady_clock::now();
   for (int i = 0; i < 2000 && failed < 300; ++i) {
     std::string pub = "full" + std::to_string(i) + "@example.test";
     std::string m;
@@ -496,7 +497,13 @@ TEST_F(Storage, AFullDiskIsUnavailableNoSpaceAndWritesResumeWhenSpaceReturns) {
   for (size_t at = log.find("<3>"); at != std::string::npos; at = log.find("<3>", at + 1)) {
     ++errorLines;
   }
-  EXPECT_LE(errorLines, 3u) << log.substr(0, 2000);
+  // The daemon logs a still-failing store once per 10 s: one more line for every 10 s that a
+  // loaded host takes over the refusals (a second on a quiet one), far from one per refusal.
+  auto tookSeconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - filling)
+          .count();
+  EXPECT_LE(errorLines, 3u + size_t(tookSeconds / 10)) << tookSeconds << " s\n"
+                                                       << log.substr(0, 2000);
   EXPECT_TRUE(contains(log, "storage failure: no space")) << log.substr(0, 2000);
 
   // Space comes back: writes succeed without a restart, and status is clean again.

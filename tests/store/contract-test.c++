@@ -88,10 +88,11 @@ std::string sql(kj::StringPtr conninfo, kj::StringPtr statement) {
   return "";
 }
 
-// Waits up to 10 s for `done`.
+// Waits up to 30 s for `done` (a loaded host can be seconds late; a pass returns at once).
 template<typename F>
 bool eventually(F&& done) {
-  for (int i = 0; i < 1000; ++i) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
     if (done()) return true;
     usleep(10000);
   }

@@ -20,7 +20,13 @@ fail() { echo "FAIL: $*"; failed=1; }
 "$credvaultd" --config "$dir/empty.conf" --state-dir "$dir/state" --socket "$dir/s.sock" \
   --create-key --set password_ops_limit=1 --set password_mem_limit=8192 >"$dir/log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [[ -S $dir/s.sock ]] && break; sleep 0.05; done
+# Until its socket is there, 30 s at most (a loaded host can take seconds to start it).
+for _ in $(seq 600); do
+  [[ -S $dir/s.sock ]] && break
+  kill -0 "$pid" 2>/dev/null || { echo "FAIL: credvaultd exited: $(cat "$dir/log")"; exit 1; }
+  sleep 0.05
+done
+[[ -S $dir/s.sock ]] || { echo "FAIL: no socket after 30 s: $(cat "$dir/log")"; exit 1; }
 "$ctl" --socket "$dir/s.sock" associate add me --uid "$(id -u)" >/dev/null || fail "associate add"
 for t in imap smtp-relay; do
   "$ctl" --socket "$dir/s.sock" save "$t" --public x >/dev/null || fail "save $t"

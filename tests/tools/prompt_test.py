@@ -7,6 +7,7 @@ Usage: prompt_test.py CREDVAULTD CREDVAULTCTL   (as root; exit 77 = skipped othe
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,15 @@ class Terminal:
         return self.proc.returncode, out
 
 
+def accepts(path):
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
 class Prompts(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -72,10 +82,13 @@ class Prompts(unittest.TestCase):
              os.path.join(d, "state"), "--socket", cls.sock, "--create-key", "--set",
              "password_ops_limit=1", "--set", "password_mem_limit=8192"],
             stdout=cls.log, stderr=cls.log)
-        for _ in range(200):
-            if os.path.exists(cls.sock):
-                break
-            time.sleep(0.05)
+        # Until it accepts on its socket (the file exists from bind(), before listen()), 30 s
+        # at most: a loaded host can take seconds to start it.
+        deadline = time.monotonic() + 30
+        while not accepts(cls.sock):
+            assert cls.daemon.poll() is None, "credvaultd exited: %d" % cls.daemon.returncode
+            assert time.monotonic() < deadline, "credvaultd did not listen on its socket in 30 s"
+            time.sleep(0.02)
         cls.ctl("associate", "add", "me", "--uid", str(os.getuid()), "--password-stdin",
                 stdin=PW_OLD + "\n")
 
