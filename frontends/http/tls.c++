@@ -1,4 +1,5 @@
 #include "tls.h"
+#include "ipc/forwarding-stream.h"
 
 #include <kj/compat/tls.h>
 #include <kj/debug.h>
@@ -69,10 +70,10 @@ kj::OneOf<kj::Array<char>, kj::String> readPem(kj::StringPtr what, kj::StringPtr
 
 // A stream that returns `prefix` before what `inner` yields (the byte read to tell TLS from
 // plain HTTP).
-class PrefixedStream final : public kj::AsyncIoStream {
+class PrefixedStream final : public ipc::ForwardingStream {
  public:
   PrefixedStream(kj::Own<kj::AsyncIoStream> inner, kj::Array<kj::byte> prefix)
-      : inner_(kj::mv(inner)), prefix_(kj::mv(prefix)) {}
+      : ForwardingStream(kj::mv(inner)), prefix_(kj::mv(prefix)) {}
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
     if (offset_ < prefix_.size()) {
@@ -80,35 +81,14 @@ class PrefixedStream final : public kj::AsyncIoStream {
       memcpy(buffer, prefix_.begin() + offset_, n);
       offset_ += n;
       if (n >= minBytes) return n;
-      return inner_->tryRead(static_cast<kj::byte*>(buffer) + n, minBytes - n, maxBytes - n)
+      return inner()
+          .tryRead(static_cast<kj::byte*>(buffer) + n, minBytes - n, maxBytes - n)
           .then([n](size_t more) { return n + more; });
     }
-    return inner_->tryRead(buffer, minBytes, maxBytes);
-  }
-  kj::Promise<void> write(const void* buffer, size_t size) override {
-    return inner_->write(buffer, size);
-  }
-  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
-    return inner_->write(pieces);
-  }
-  kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
-  void shutdownWrite() override { inner_->shutdownWrite(); }
-  void abortRead() override { inner_->abortRead(); }
-  void getsockopt(int level, int option, void* value, uint* length) override {
-    inner_->getsockopt(level, option, value, length);
-  }
-  void setsockopt(int level, int option, const void* value, uint length) override {
-    inner_->setsockopt(level, option, value, length);
-  }
-  void getsockname(struct sockaddr* addr, uint* length) override {
-    inner_->getsockname(addr, length);
-  }
-  void getpeername(struct sockaddr* addr, uint* length) override {
-    inner_->getpeername(addr, length);
+    return inner().tryRead(buffer, minBytes, maxBytes);
   }
 
  private:
-  kj::Own<kj::AsyncIoStream> inner_;
   kj::Array<kj::byte> prefix_;
   size_t offset_ = 0;
 };

@@ -8,6 +8,7 @@
 
 #include "tests/daemon/listener-fixture.h"
 #include "core/limits.h"
+#include "ipc/forwarding-stream.h"
 
 #include <gtest/gtest.h>
 #include <string>
@@ -27,9 +28,9 @@ constexpr int SEQUENTIAL_GETS = 20;
 
 // A client end that stops reading while `paused` (what the daemon sees of a client that sends
 // and never reads): its reads wait until resume().
-class PausableStream final : public kj::AsyncIoStream {
+class PausableStream final : public ipc::ForwardingStream {
  public:
-  explicit PausableStream(kj::Own<kj::AsyncIoStream> inner) : inner_(kj::mv(inner)) {}
+  explicit PausableStream(kj::Own<kj::AsyncIoStream> inner) : ForwardingStream(kj::mv(inner)) {}
   void pause() { paused_ = true; }
   void resume() {
     paused_ = false;
@@ -37,23 +38,14 @@ class PausableStream final : public kj::AsyncIoStream {
     waiting_ = nullptr;
   }
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
-    if (!paused_) return inner_->tryRead(buffer, minBytes, maxBytes);
+    if (!paused_) return inner().tryRead(buffer, minBytes, maxBytes);
     auto paf = kj::newPromiseAndFulfiller<void>();
     waiting_ = kj::mv(paf.fulfiller);
     return paf.promise.then(
         [this, buffer, minBytes, maxBytes]() { return tryRead(buffer, minBytes, maxBytes); });
   }
-  kj::Promise<void> write(const void* buffer, size_t size) override {
-    return inner_->write(buffer, size);
-  }
-  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
-    return inner_->write(pieces);
-  }
-  kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
-  void shutdownWrite() override { inner_->shutdownWrite(); }
 
  private:
-  kj::Own<kj::AsyncIoStream> inner_;
   bool paused_ = false;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> waiting_;
 };

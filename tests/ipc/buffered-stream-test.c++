@@ -4,6 +4,7 @@
 // real socketpair with fewer inner reads than messages.
 
 #include "ipc/buffered-stream.h"
+#include "ipc/forwarding-stream.h"
 #include "ipc/credvault.capnp.h"
 
 #include <capnp/message.h>
@@ -344,29 +345,23 @@ TEST(BufferedStream, RefusesAncillaryMessages) {
 // --- Over a real socketpair ---
 
 // Counts the calls BufferedStream makes on the socket.
-class CountingStream final : public kj::AsyncIoStream {
+class CountingStream final : public ForwardingStream {
  public:
-  explicit CountingStream(kj::Own<kj::AsyncIoStream> inner) : inner(kj::mv(inner)) {}
-  kj::Own<kj::AsyncIoStream> inner;
+  explicit CountingStream(kj::Own<kj::AsyncIoStream> inner) : ForwardingStream(kj::mv(inner)) {}
   size_t reads = 0;
   size_t writes = 0;
 
   kj::Promise<size_t> tryRead(void* buffer, size_t minBytes, size_t maxBytes) override {
     ++reads;
-    return inner->tryRead(buffer, minBytes, maxBytes);
+    return ForwardingStream::tryRead(buffer, minBytes, maxBytes);
   }
   kj::Promise<void> write(const void* buffer, size_t size) override {
     ++writes;
-    return inner->write(buffer, size);
+    return ForwardingStream::write(buffer, size);
   }
   kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
     ++writes;
-    return inner->write(pieces);
-  }
-  kj::Promise<void> whenWriteDisconnected() override { return inner->whenWriteDisconnected(); }
-  void shutdownWrite() override { inner->shutdownWrite(); }
-  void getsockopt(int level, int option, void* value, kj::uint* length) override {
-    inner->getsockopt(level, option, value, length);
+    return ForwardingStream::write(pieces);
   }
 };
 
