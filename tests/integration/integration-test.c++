@@ -24,6 +24,7 @@
 #include "tools/exit-codes.h"
 #include "store/env.h"
 #include "store/postgres.h"
+#include "tests/support/eventually.h"
 #include "tests/support/test-store.h"
 
 #include <gtest/gtest.h>
@@ -952,12 +953,12 @@ TEST_F(Backups, ClientThatGoesAwayMidStreamLeavesNothingBehind) {
   // The daemon notices, drops the spool, and serves on (waited for, 30 s at most: a loaded
   // host can take seconds).
   std::vector<std::string> open;
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    open = deletedFilesOpenIn(daemon().pid(), daemon().stateDir());
-    if (open.empty() || std::chrono::steady_clock::now() > until) break;
-    usleep(50 * 1000);
-  }
+  support::eventually(
+      [&]() {
+        open = deletedFilesOpenIn(daemon().pid(), daemon().stateDir());
+        return open.empty();
+      },
+      std::chrono::milliseconds(50));
   EXPECT_TRUE(open.empty()) << "still open: " << open[0];
   EXPECT_EQ(entriesOf(daemon().stateDir()), stateBefore);
   auto r = asRoot({"status"});

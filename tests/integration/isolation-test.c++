@@ -8,6 +8,7 @@
 // Prints the figures (RSS growth, the other client's p50/p99) for docs/performance.md.
 
 #include "harness.h"
+#include "tests/support/eventually.h"
 #include "core/limits.h"
 #include "ipc/credvault.capnp.h"
 
@@ -379,11 +380,8 @@ void Isolation::unreadAnswers(int connections, int gets, bool lastRound, bool& f
   auto latency = serveWhile(WRITE_TIMEOUT_MS + 500, peak);
   // The write timeout closes an unread connection WRITE_TIMEOUT_MS after its answer stalls;
   // on a loaded host the daemon may get there seconds later: waited for, 30 s at most.
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (count(daemonLog(), "RESULT=write-timeout") == closedBefore &&
-         std::chrono::steady_clock::now() < until) {
-    usleep(20000);
-  }
+  support::eventually([&]() { return count(daemonLog(), "RESULT=write-timeout") > closedBefore; },
+                      std::chrono::milliseconds(20));
   close(release[1]);  // the child returns and exits, closing the rest
   EXPECT_EQ(collect(child, result), "done");
   size_t growth = peak > before ? peak - before : 0;

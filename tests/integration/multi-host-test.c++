@@ -7,6 +7,7 @@
 // LMDB -> PostgreSQL -> LMDB that keeps every credential.
 
 #include "harness.h"
+#include "tests/support/eventually.h"
 #include "tests/support/postgres.h"
 
 #include <gtest/gtest.h>
@@ -170,13 +171,12 @@ TEST_F(MultiHost, TwoDaemonsShareOneVaultAndItsKeyRules) {
   auto changed = std::chrono::steady_clock::now();
   // Until B hears of it, 30 s at most (a loaded host can be seconds late).
   std::string outcome;
-  for (;;) {
-    outcome = getSecret(ws, heldOnB);
-    if (outcome != SECRET_A ||
-        std::chrono::steady_clock::now() - changed > std::chrono::seconds(30))
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  support::eventually(
+      [&]() {
+        outcome = getSecret(ws, heldOnB);
+        return outcome != SECRET_A;
+      },
+      std::chrono::milliseconds(1));
   auto seen = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - changed);
   EXPECT_EQ(outcome, "not-authenticated");
@@ -198,13 +198,12 @@ TEST_F(MultiHost, TwoDaemonsShareOneVaultAndItsKeyRules) {
   off.initUpdate().getActive().setSet(false);
   ASSERT_EQ(errorOf(off.send().wait(ws)), "ok");
   std::string afterOff;
-  auto offAt = std::chrono::steady_clock::now();
-  for (;;) {
-    afterOff = getSecret(ws, onB.getSession());
-    if (afterOff != SECRET_A || std::chrono::steady_clock::now() - offAt > std::chrono::seconds(30))
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  support::eventually(
+      [&]() {
+        afterOff = getSecret(ws, onB.getSession());
+        return afterOff != SECRET_A;
+      },
+      std::chrono::milliseconds(1));
   EXPECT_EQ(afterOff, "not-authenticated");
 }
 
@@ -236,13 +235,12 @@ TEST_F(MultiHost, ADatabaseOutageIsUnavailableThenServedAgainWithoutARestart) {
 
   // Serving again by itself: waited for, 30 s at most.
   std::string after;
-  auto restarted = std::chrono::steady_clock::now();
-  for (;;) {
-    after = health();
-    if (after == "ok" || std::chrono::steady_clock::now() - restarted > std::chrono::seconds(30))
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  support::eventually(
+      [&]() {
+        after = health();
+        return after == "ok";
+      },
+      std::chrono::milliseconds(100));
   EXPECT_EQ(after, "ok");
   auto retry = admin.addAssociateRequest();
   retry.setName("after-outage");
@@ -284,11 +282,8 @@ TEST_F(MultiHost, KillingAHostDuringSavesLosesNothingAcknowledged) {
     // kill -9 300 ms into the acknowledged saves: once the first is acknowledged (waited
     // for, 30 s at most: on a loaded host the first commits can take longer than 300 ms).
     std::thread killer([victim, &acknowledged]() {
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      while (__atomic_load_n(&acknowledged, __ATOMIC_ACQUIRE) == 0 &&
-             std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
+      support::eventually([&]() { return __atomic_load_n(&acknowledged, __ATOMIC_ACQUIRE) > 0; },
+                          std::chrono::milliseconds(1));
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       kill(victim, SIGKILL);
     });

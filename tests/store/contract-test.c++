@@ -6,6 +6,7 @@
 
 #include "store/env.h"
 #include "store/postgres.h"
+#include "tests/support/eventually.h"
 #include "tests/support/failure.h"
 #include "tests/support/postgres.h"
 #include "tests/support/temp-dir.h"
@@ -27,6 +28,7 @@ namespace credvault::store {
 namespace {
 
 using Bytes = kj::ArrayPtr<const kj::byte>;
+using support::eventually;
 using support::failureOf;
 using support::has;
 using support::PostgresServer;
@@ -86,17 +88,6 @@ std::string sql(kj::StringPtr conninfo, kj::StringPtr statement) {
   KJ_REQUIRE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, PQerrorMessage(conn));
   if (status == PGRES_TUPLES_OK && PQntuples(r) > 0) return PQgetvalue(r, 0, 0);
   return "";
-}
-
-// Waits up to 30 s for `done` (a loaded host can be seconds late; a pass returns at once).
-template<typename F>
-bool eventually(F&& done) {
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    usleep(10000);
-  }
-  return done();
 }
 
 class StoreContract : public testing::TestWithParam<const char*> {
